@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "netfault",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "netfault", targets: ["netfault"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // The only place that touches C: libnl-3 / libnl-route-3 headers plus static inline wrappers.
+        .systemLibrary(
+            name: "CNetlink",
+            pkgConfig: "libnl-route-3.0",
+            providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]
+        ),
+        // Pure logic: units, targets, fault specs, validation, plans. No syscalls.
+        .target(name: "NetFaultCore"),
+        // Netlink I/O: message encoding (pure), the socket, traffic control apply/read/revert, probes.
+        .target(name: "NetFaultKernel", dependencies: ["NetFaultCore", "CNetlink"]),
+        // Leases, the journal under /run/netfault, the detached watchdog.
+        .target(name: "NetFaultWatchdog", dependencies: [
+            "NetFaultCore", "NetFaultKernel",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "netfault", dependencies: [
+            "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "NetFaultCoreTests", dependencies: ["NetFaultCore"]),
+        .testTarget(name: "NetFaultKernelTests", dependencies: ["NetFaultCore", "NetFaultKernel"],
+                    resources: [.copy("Fixtures")]),
+        // Runs real kernels: skipped with a reason unless NETFAULT_KERNEL_TESTS names the kernel
+        // (set by scripts/uml-test inside user-mode Linux).
+        .testTarget(name: "NetFaultIntegrationTests", dependencies: ["NetFaultCore"]),
+    ]
+)

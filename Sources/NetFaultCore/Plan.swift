@@ -1,0 +1,161 @@
+import Foundation
+
+/// The traffic-control handles, priorities and device names that mark an object as netfault's own.
+/// Everything the tool creates carries one of these, so it can be found without the journal.
+public enum Ownership {
+    /// Major handle of the root prio qdisc netfault puts on a device ("nf").
+    public static let rootMajor: UInt16 = 0x6e66
+    /// prio has at most 16 bands; band 1 carries all unmatched traffic, 2...16 carry one lease each.
+    public static let bands: UInt16 = 16
+    public static let leaseBands: ClosedRange<UInt16> = 2...16
+    /// Major handle of the netem qdisc under a band.
+    public static func netemMajor(band: UInt16) -> UInt16 { 0x6e00 + band }
+    /// Filter priority of a band's filters; IPv4 and IPv6 need their own (the kernel keys a
+    /// filter chain by priority and protocol together).
+    public static func filterPriority(band: UInt16, family: IPAddress.Family) -> UInt16 {
+        0x6e00 + band * 2 + (family == .ipv6 ? 1 : 0)
+    }
+    /// Priorities used by filters on an ingress qdisc that redirect to the ifb device.
+    public static func redirectPriority(band: UInt16, family: IPAddress.Family) -> UInt16 {
+        filterPriority(band: band, family: family)
+    }
+    public static let ingressMajor: UInt16 = 0xffff
+    /// The ifb device that carries a device's incoming traffic, named by the device's index.
+    public static func ifbName(forIndex index: Int32) -> String { "nfifb\(index)" }
+    public static let ifbPrefix = "nfifb"
+    public static func isOwnBand(netemMajor major: UInt16) -> Bool {
+        major >= netemMajor(band: leaseBands.lowerBound) && major <= netemMajor(band: leaseBands.upperBound)
+    }
+}
+
+/// One u32 match: a TCP port on one side, optionally with the address on the same side.
+public struct PortMatch: Hashable, Codable, Sendable, CustomStringConvertible {
+    public enum Side: String, Codable, Sendable { case destination, source }
+    public let family: IPAddress.Family
+    public let side: Side
+    public let port: UInt16
+    public let address: IPAddress?
+
+    public init(family: IPAddress.Family, side: Side, port: UInt16, address: IPAddress? = nil) {
+        self.family = family; self.side = side; self.port = port; self.address = address
+    }
+
+    public var description: String {
+        let s = side == .destination ? "dst" : "src"
+        return "\(family.rawValue) tcp \(s) port \(port)" + (address.map { " \(s) \($0)" } ?? "")
+    }
+
+    /// The matches a target and direction need. A host fixes the family; without one both match.
+    public static func matches(for target: Target, direction: Direction) -> (toServer: [PortMatch], fromServer: [PortMatch]) {
+        let families = target.host.map { [$0.family] } ?? IPAddress.Family.allCases
+        func build(_ side: Side) -> [PortMatch] {
+            families.flatMap { fam in target.ports.map { PortMatch(family: fam, side: side, port: $0, address: target.host) } }
+        }
+        return (direction.matchesToServer ? build(.destination) : [],
+                direction.matchesFromServer ? build(.source) : [])
+    }
+}
+
+/// A netem qdisc on one band of netfault's root prio, and the filters that steer packets to it.
+public struct BandPlan: Hashable, Codable, Sendable {
+    public let device: String
+    public let band: UInt16
+    public let netem: NetemSpec
+    public let matches: [PortMatch]
+    public var families: [IPAddress.Family] { IPAddress.Family.allCases.filter { f in matches.contains { $0.family == f } } }
+}
+
+/// Incoming packets of `device` that match are redirected to the ifb device, where a band delays them.
+public struct RedirectPlan: Hashable, Codable, Sendable {
+    public let device: String
+    public let ifb: String
+    public let band: UInt16
+    public let matches: [PortMatch]
+    public var families: [IPAddress.Family] { IPAddress.Family.allCases.filter { f in matches.contains { $0.family == f } } }
+}
+
+/// Everything one lease installs.
+public struct LeasePlan: Hashable, Codable, Sendable {
+    public var bands: [BandPlan]
+    public var redirects: [RedirectPlan]
+    public init(bands: [BandPlan], redirects: [RedirectPlan]) { self.bands = bands; self.redirects = redirects }
+    /// Every device the lease touches, in the order they are set up.
+    public var devices: [String] {
+        var seen: [String] = []
+        for d in bands.map(\.device) + redirects.map(\.device) where !seen.contains(d) { seen.append(d) }
+        return seen
+    }
+}
+
+/// What the kernel has on a device's root, as far as the planner needs to know.
+public struct DeviceState: Hashable, Sendable {
+    public enum Root: Hashable, Sendable {
+        /// The kernel's own default (noqueue, pfifo_fast, fq_codel, mq with handle 0): replaceable.
+        case kernelDefault(kind: String)
+        /// netfault's root prio, with the bands already holding a lease.
+        case ours(usedBands: Set<UInt16>)
+        /// Something a user configured: never touched.
+        case foreign(kind: String, handle: UInt32)
+    }
+    public let name: String
+    public let root: Root
+    /// Whether an ingress (or clsact) qdisc exists that netfault did not create.
+    public let foreignIngress: Bool
+    public init(name: String, root: Root, foreignIngress: Bool = false) {
+        self.name = name; self.root = root; self.foreignIngress = foreignIngress
+    }
+
+    public static let defaultRootKinds: Set<String> = ["noqueue", "pfifo_fast", "fq_codel", "mq"]
+}
+
+/// Why a plan cannot be made on this machine as it is (not a mistake in the input).
+public struct PlanConflict: Error, Equatable, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+public enum Planner {
+    /// Plans the kernel objects for one lease.
+    /// - Parameters:
+    ///   - device: the interface the target's traffic leaves through.
+    ///   - isLoopback: on loopback both directions leave through the same device, so no ifb is needed.
+    ///   - ifbState: the state of the ifb device, when incoming traffic must be shaped.
+    public static func plan(target: Target, direction: Direction, netem: NetemSpec,
+                            device: DeviceState, isLoopback: Bool, deviceIndex: Int32,
+                            ifbState: DeviceState? = nil) throws -> LeasePlan {
+        let (toServer, fromServer) = PortMatch.matches(for: target, direction: direction)
+        let outgoing = isLoopback ? toServer + fromServer : toServer
+        let incoming = isLoopback ? [] : fromServer
+        var bands: [BandPlan] = []
+        var redirects: [RedirectPlan] = []
+        if !outgoing.isEmpty {
+            bands.append(BandPlan(device: device.name, band: try freeBand(device), netem: netem, matches: outgoing))
+        }
+        if !incoming.isEmpty {
+            if device.foreignIngress {
+                throw PlanConflict("\(device.name) has an ingress qdisc that netfault did not create; incoming (from-server) faults need their own. Remove it or use --direction to-server")
+            }
+            let ifbName = Ownership.ifbName(forIndex: deviceIndex)
+            let ifb = ifbState ?? DeviceState(name: ifbName, root: .kernelDefault(kind: "noqueue"))
+            let band = try freeBand(ifb)
+            bands.append(BandPlan(device: ifbName, band: band, netem: netem, matches: incoming))
+            redirects.append(RedirectPlan(device: device.name, ifb: ifbName, band: band, matches: incoming))
+        }
+        return LeasePlan(bands: bands, redirects: redirects)
+    }
+
+    static func freeBand(_ device: DeviceState) throws -> UInt16 {
+        switch device.root {
+        case .kernelDefault:
+            return Ownership.leaseBands.lowerBound
+        case .ours(let used):
+            guard let band = Ownership.leaseBands.first(where: { !used.contains($0) }) else {
+                throw PlanConflict("\(device.name) already carries \(Ownership.leaseBands.count) netfault leases, the most one device holds; revert one first (netfault status)")
+            }
+            return band
+        case .foreign(let kind, let handle):
+            throw PlanConflict("\(device.name) has a root qdisc '\(kind)' (handle \(String(handle >> 16, radix: 16)):) that netfault did not create; netfault will not replace it. Remove it yourself (tc qdisc del dev \(device.name) root) or choose another --iface")
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import CNetlink
+import Foundation
+
+/// A failed kernel request: what was being done, the errno, and the kernel's extended ack text.
+public struct KernelError: Error, CustomStringConvertible, Sendable {
+    public let operation: String
+    public let errno: Int32
+    public let extendedAck: String?
+
+    public init(operation: String, errno: Int32, extendedAck: String? = nil) {
+        self.operation = operation; self.errno = errno; self.extendedAck = extendedAck
+    }
+
+    public var description: String {
+        var s = "\(operation): \(String(cString: strerror(errno)))"
+        if let extendedAck, !extendedAck.isEmpty { s += " (kernel: \(extendedAck))" }
+        return s
+    }
+}
+
+/// An rtnetlink socket. libnl-3 owns the socket (allocation, binding, port id); requests are
+/// encoded in Swift and sent raw, and replies are parsed in Swift.
+public final class NetlinkSocket {
+    let sock: OpaquePointer
+    private var seq: UInt32
+
+    /// `netlinkProtocol`: NETLINK_ROUTE (0) for traffic control and links, NETLINK_NETFILTER (12) for nf_tables.
+    public init(netlinkProtocol: Int32 = NETLINK_ROUTE) throws {
+        guard let s = nl_socket_alloc() else {
+            throw KernelError(operation: "allocating a netlink socket", errno: ENOMEM)
+        }
+        let rc = nl_connect(s, netlinkProtocol)
+        if rc < 0 {
+            nl_socket_free(s)
+            throw KernelError(operation: "opening an rtnetlink socket", errno: EPROTONOSUPPORT,
+                              extendedAck: String(cString: nl_geterror(rc)))
+        }
+        _ = nf_enable_ext_ack(s)
+        _ = nl_socket_set_buffer_size(s, 1 << 20, 1 << 20)
+        nl_socket_set_msg_buf_size(s, 64 * 1024)
+        sock = s
+        seq = UInt32(truncatingIfNeeded: time(nil))
+    }
+
+    deinit { nl_socket_free(sock) }
+
+    /// Sends a request that expects an acknowledgement; throws the kernel's error.
+    public func perform(_ request: NetlinkRequest, _ operation: @autoclosure () -> String) throws {
+        _ = try transact(request, operation())
+    }
+
+    /// Sends a request and collects every reply message up to its ack, DONE, or single answer.
+    @discardableResult
+    public func transact(_ request: NetlinkRequest, _ operation: @autoclosure () -> String) throws -> [NetlinkMessage] {
+        seq &+= 1
+        let mySeq = seq
+        var bytes = request.bytes(seq: mySeq)
+        let sent = bytes.withUnsafeMutableBytes { nl_sendto(sock, $0.baseAddress, $0.count) }
+        if sent < 0 {
+            throw KernelError(operation: operation(), errno: EIO, extendedAck: String(cString: nl_geterror(sent)))
+        }
+        var replies: [NetlinkMessage] = []
+        while true {
+            var buf: UnsafeMutablePointer<UInt8>?
+            let n = nf_recv(sock, &buf)
+            if n <= 0 {
+                if let buf { nf_free(buf) }
+                throw KernelError(operation: operation(), errno: n == 0 ? ECONNRESET : EIO,
+                                  extendedAck: n < 0 ? String(cString: nl_geterror(n)) : nil)
+            }
+            let data = Array(UnsafeBufferPointer(start: buf, count: Int(n)))
+            nf_free(buf)
+            for msg in NetlinkMessage.parse(data) where msg.seq == mySeq {
+                switch msg.type {
+                case NL.error:
+                    let err = Int32(bitPattern: msg.payload.le32(at: 0))
+                    if err == 0 { return replies }
+                    throw KernelError(operation: operation(), errno: -err, extendedAck: Self.extendedAck(msg))
+                case NL.done:
+                    return replies
+                default:
+                    replies.append(msg)
+                    if msg.flags & NL.multi == 0 && request.flags & NL.ack == 0 { return replies }
+                }
+            }
+        }
+    }
+
+    /// Sends several requests in one datagram (an nf_tables batch) and waits for the ack of
+    /// each one that asks for it; throws the first error.
+    public func batch(_ requests: [NetlinkRequest], _ operation: @autoclosure () -> String) throws {
+        var bytes: [UInt8] = []
+        var pending: Set<UInt32> = []
+        for r in requests {
+            seq &+= 1
+            bytes += r.bytes(seq: seq)
+            if r.flags & NL.ack != 0 { pending.insert(seq) }
+        }
+        let sent = bytes.withUnsafeMutableBytes { nl_sendto(sock, $0.baseAddress, $0.count) }
+        if sent < 0 { throw KernelError(operation: operation(), errno: EIO, extendedAck: String(cString: nl_geterror(sent))) }
+        while !pending.isEmpty {
+            var buf: UnsafeMutablePointer<UInt8>?
+            let n = nf_recv(sock, &buf)
+            if n <= 0 {
+                if let buf { nf_free(buf) }
+                throw KernelError(operation: operation(), errno: EIO)
+            }
+            let data = Array(UnsafeBufferPointer(start: buf, count: Int(n)))
+            nf_free(buf)
+            for msg in NetlinkMessage.parse(data) where msg.type == NL.error {
+                pending.remove(msg.seq)
+                let err = Int32(bitPattern: msg.payload.le32(at: 0))
+                if err != 0 { throw KernelError(operation: operation(), errno: -err, extendedAck: Self.extendedAck(msg)) }
+            }
+        }
+    }
+
+    /// The NLMSGERR_ATTR_MSG text after an error's echoed request.
+    static func extendedAck(_ msg: NetlinkMessage) -> String? {
+        guard msg.flags & 0x200 != 0, msg.payload.count >= 20 else { return nil }  // NLM_F_ACK_TLVS
+        let capped = msg.flags & 0x100 != 0  // NLM_F_CAPPED: only the header was echoed
+        let echoed = capped ? NL.headerSize : Int(msg.payload.le32(at: 4))
+        let start = 4 + ((echoed + 3) & ~3)
+        guard start <= msg.payload.count else { return nil }
+        return Attributes(msg.payload[start...]).string(1)
+    }
+}

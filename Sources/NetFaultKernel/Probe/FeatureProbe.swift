@@ -1,0 +1,120 @@
+import CNetlink
+import Foundation
+import NetFaultCore
+
+/// One kernel feature netfault uses, whether it works here, and what to do if not.
+public struct FeatureResult: Codable, Sendable, Equatable {
+    public let feature: String
+    public let ok: Bool
+    public let detail: String
+    public let remedy: String?
+
+    public init(feature: String, ok: Bool, detail: String, remedy: String?) {
+        self.feature = feature; self.ok = ok; self.detail = detail; self.remedy = remedy
+    }
+}
+
+/// Probes kernel features by using them. Must run inside a throw-away network namespace
+/// (`netfault __probe` unshares one first), so nothing on the real devices is touched.
+public enum FeatureProbe {
+    public static let command = "__probe"
+
+    /// Moves this process into a new, empty network namespace (only this process sees it).
+    public static func enterThrowawayNamespace() -> Bool { nf_unshare_netns() == 0 }
+
+    public static func runInCurrentNamespace() -> [FeatureResult] {
+        var results: [FeatureResult] = []
+        func record(_ feature: String, _ remedy: String, _ body: () throws -> Void) {
+            do {
+                try body()
+                results.append(FeatureResult(feature: feature, ok: true, detail: "works", remedy: nil))
+            } catch {
+                results.append(FeatureResult(feature: feature, ok: false, detail: "\(error)", remedy: remedy))
+            }
+        }
+        guard let nl = try? NetlinkSocket(), let lo = try? nl.links().first(where: \.isLoopback) else {
+            return [FeatureResult(feature: "rtnetlink", ok: false, detail: "cannot open an rtnetlink socket", remedy: "run on Linux with CAP_NET_ADMIN")]
+        }
+        let i = lo.index
+        let root = TCRequests.handle(Ownership.rootMajor)
+        record("netem", "the kernel needs CONFIG_NET_SCH_NETEM: modprobe sch_netem (delay, loss, duplicate, corrupt, reorder, rate need it)") {
+            var w = ByteWriter()
+            TCRequests.tcmsg(&w, ifindex: i, handle: root, parent: TCRequests.TC_H_ROOT)
+            w.attr(TCRequests.TCA_KIND) { $0.cString("netem") }
+            w.attr(TCRequests.TCA_OPTIONS) { TCRequests.netemOptions(&$0, spec: NetemSpec(delay: .milliseconds(1)), distributionTable: nil) }
+            try nl.perform(NetlinkRequest(type: NL.newQdisc, flags: TCRequests.create, payload: w.bytes), "adding a netem qdisc")
+            try nl.perform(TCRequests.deleteRoot(ifindex: i), "removing a netem qdisc")
+        }
+        record("prio", "the kernel needs CONFIG_NET_SCH_PRIO: modprobe sch_prio") {
+            try nl.perform(TCRequests.addRootPrio(ifindex: i), "adding a prio qdisc")
+            try nl.perform(TCRequests.deleteRoot(ifindex: i), "removing a prio qdisc")
+        }
+        record("htb", "the kernel needs CONFIG_NET_SCH_HTB: modprobe sch_htb (not needed for netem faults)") {
+            var w = ByteWriter()
+            TCRequests.tcmsg(&w, ifindex: i, handle: root, parent: TCRequests.TC_H_ROOT)
+            w.attr(TCRequests.TCA_KIND) { $0.cString("htb") }
+            w.attr(TCRequests.TCA_OPTIONS) { o in
+                o.attr(2) { g in g.u32(3); g.u32(10); g.u32(0); g.u32(0); g.u32(0) }  // TCA_HTB_INIT: version, r2q, defcls
+            }
+            try nl.perform(NetlinkRequest(type: NL.newQdisc, flags: TCRequests.create, payload: w.bytes), "adding an htb qdisc")
+            try nl.perform(TCRequests.deleteRoot(ifindex: i), "removing an htb qdisc")
+        }
+        record("u32", "the kernel needs CONFIG_NET_CLS_U32: modprobe cls_u32") {
+            try nl.perform(TCRequests.addIngress(ifindex: i), "adding an ingress qdisc")
+            defer { try? nl.perform(TCRequests.deleteIngress(ifindex: i), "cleanup") }
+            var w = ByteWriter()
+            TCRequests.tcmsg(&w, ifindex: i, handle: 0, parent: TCRequests.handle(Ownership.ingressMajor),
+                             info: TCRequests.filterInfo(priority: 1, family: .ipv4))
+            w.attr(TCRequests.TCA_KIND) { $0.cString("u32") }
+            w.attr(TCRequests.TCA_OPTIONS) { $0.attr(TCRequests.U32_SEL) { TCRequests.selector(&$0, PortMatch(family: .ipv4, side: .destination, port: 9)) } }
+            try nl.perform(NetlinkRequest(type: NL.newTFilter, flags: TCRequests.create, payload: w.bytes), "adding a u32 filter")
+        }
+        record("ifb+mirred", "incoming (from-server) faults on remote servers need CONFIG_IFB and CONFIG_NET_ACT_MIRRED: modprobe ifb act_mirred") {
+            try nl.perform(TCRequests.addIfb(name: "nfprobe0"), "creating an ifb device")
+            guard let ifb = try nl.link(named: "nfprobe0") else { throw KernelError(operation: "finding the ifb device", errno: ENODEV) }
+            defer { try? nl.perform(TCRequests.deleteLink(index: ifb.index), "cleanup") }
+            try nl.perform(TCRequests.addIngress(ifindex: i), "adding an ingress qdisc")
+            defer { try? nl.perform(TCRequests.deleteIngress(ifindex: i), "cleanup") }
+            try nl.perform(TCRequests.addRedirectFilter(ifindex: i, band: 2, match: PortMatch(family: .ipv4, side: .source, port: 9), ifbIndex: ifb.index), "adding a mirred redirect")
+        }
+        let nft = try? NetlinkSocket(netlinkProtocol: 12)  // NETLINK_NETFILTER
+        record("nf_tables inet", "connection faults (--blackhole, --reject, ...) need CONFIG_NF_TABLES and CONFIG_NF_TABLES_INET") {
+            guard let nft else { throw KernelError(operation: "opening a netfilter netlink socket", errno: EPROTONOSUPPORT) }
+            try nft.batch(NFTablesProbe.createTable(name: "netfault_probe", owner: false), "creating an inet table")
+            try nft.batch(NFTablesProbe.deleteTable(name: "netfault_probe"), "deleting an inet table")
+        }
+        record("nf_tables owner tables", "a kernel of 5.12 or later removes owner tables when their process dies; older kernels need `netfault revert --all` after a crash") {
+            guard let nft else { throw KernelError(operation: "opening a netfilter netlink socket", errno: EPROTONOSUPPORT) }
+            try nft.batch(NFTablesProbe.createTable(name: "netfault_probe_owner", owner: true), "creating an owner table")
+        }
+        return results
+    }
+}
+
+/// The two nf_tables messages the probe needs (the nf_tables backend proper is its own module).
+enum NFTablesProbe {
+    static let subsys: UInt16 = 10  // NFNL_SUBSYS_NFTABLES
+
+    static func nfgen(_ w: inout ByteWriter, family: UInt8, resID: UInt16 = 0) {
+        w.u8(family); w.u8(0); w.be16(resID)
+    }
+
+    static func wrap(_ body: NetlinkRequest) -> [NetlinkRequest] {
+        var b = ByteWriter(); nfgen(&b, family: 0, resID: subsys)
+        return [NetlinkRequest(type: 0x10, flags: NL.request, payload: b.bytes), body,
+                NetlinkRequest(type: 0x11, flags: NL.request, payload: b.bytes)]
+    }
+
+    static func createTable(name: String, owner: Bool) -> [NetlinkRequest] {
+        var w = ByteWriter(); nfgen(&w, family: 1)  // NFPROTO_INET
+        w.attr(1) { $0.cString(name) }  // NFTA_TABLE_NAME
+        w.attr(2) { $0.be32(owner ? 2 : 0) }  // NFTA_TABLE_FLAGS, NFT_TABLE_F_OWNER
+        return wrap(NetlinkRequest(type: subsys << 8 | 0, flags: NL.request | NL.create | NL.ack, payload: w.bytes))
+    }
+
+    static func deleteTable(name: String) -> [NetlinkRequest] {
+        var w = ByteWriter(); nfgen(&w, family: 1)
+        w.attr(1) { $0.cString(name) }
+        return wrap(NetlinkRequest(type: subsys << 8 | 2, flags: NL.request | NL.ack, payload: w.bytes))
+    }
+}

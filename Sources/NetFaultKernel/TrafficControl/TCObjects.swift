@@ -1,0 +1,86 @@
+import Foundation
+import NetFaultCore
+
+/// A qdisc as the kernel reports it.
+public struct QdiscInfo: Sendable, Equatable {
+    public let ifindex: Int32
+    public let kind: String
+    public let handle: UInt32
+    public let parent: UInt32
+    public let options: [UInt8]
+    public var major: UInt16 { UInt16(handle >> 16) }
+    public var isRoot: Bool { parent == TCRequests.TC_H_ROOT }
+    public var isIngress: Bool { parent == TCRequests.TC_H_INGRESS }
+
+    /// Parses an RTM_NEWQDISC message.
+    init?(_ msg: NetlinkMessage) {
+        guard msg.type == NL.newQdisc, msg.payload.count >= 20 else { return nil }
+        let p = msg.payload
+        ifindex = Int32(bitPattern: p.le32(at: 4))
+        handle = p.le32(at: 8)
+        parent = p.le32(at: 12)
+        let attrs = Attributes(p[20...])
+        kind = attrs.string(TCRequests.TCA_KIND) ?? ""
+        options = attrs[TCRequests.TCA_OPTIONS] ?? []
+    }
+}
+
+/// A classifier as the kernel reports it.
+public struct FilterInfo: Sendable, Equatable {
+    public let ifindex: Int32
+    public let kind: String
+    public let parent: UInt32
+    public let handle: UInt32
+    public let priority: UInt16
+    public let protocolNumber: UInt16
+    public let classID: UInt32?
+
+    init?(_ msg: NetlinkMessage) {
+        guard msg.type == 44, msg.payload.count >= 20 else { return nil }  // RTM_NEWTFILTER
+        let p = msg.payload
+        ifindex = Int32(bitPattern: p.le32(at: 4))
+        handle = p.le32(at: 8)
+        parent = p.le32(at: 12)
+        let info = p.le32(at: 16)
+        priority = UInt16(info >> 16)
+        protocolNumber = UInt16(info & 0xffff).bigEndian
+        let attrs = Attributes(p[20...])
+        kind = attrs.string(TCRequests.TCA_KIND) ?? ""
+        classID = (attrs[TCRequests.TCA_OPTIONS]).flatMap { Attributes($0).u32(TCRequests.U32_CLASSID) }
+    }
+}
+
+/// Decodes netem's TCA_OPTIONS (tc_netem_qopt then attributes) back into the typed spec, so
+/// what is printed after apply is what the kernel holds, not what was asked for.
+public enum NetemDecoder {
+    public static func decode(_ o: [UInt8]) -> NetemSpec? {
+        guard o.count >= 24 else { return nil }
+        var s = NetemSpec()
+        let latency = o.le32(at: 0), loss = o.le32(at: 8), gap = o.le32(at: 12)
+        let dup = o.le32(at: 16), jitter = o.le32(at: 20)
+        let attrs = Attributes(o[24...])
+        let pct = KernelUnits.percent(probability:)
+        if latency > 0 { s.delay = KernelUnits.duration(ticks: latency) }
+        if jitter > 0 { s.jitter = KernelUnits.duration(ticks: jitter) }
+        if let l = attrs[10], l.count >= 8 { s.delay = Duration(nanoseconds: Int64(bitPattern: l.le64(at: 0))) }  // LATENCY64
+        if let j = attrs[11], j.count >= 8 { s.jitter = Duration(nanoseconds: Int64(bitPattern: j.le64(at: 0))) }  // JITTER64
+        if s.delay?.nanoseconds == 0 { s.delay = nil }
+        if s.jitter?.nanoseconds == 0 { s.jitter = nil }
+        if loss > 0 { s.loss = pct(loss) }
+        if dup > 0 { s.duplicate = pct(dup) }
+        if let c = attrs[TCRequests.NETEM_CORR], c.count >= 12 {
+            if c.le32(at: 0) > 0 { s.delayCorrelation = pct(c.le32(at: 0)) }
+            if c.le32(at: 4) > 0 { s.lossCorrelation = pct(c.le32(at: 4)) }
+        }
+        if let r = attrs[TCRequests.NETEM_REORDER], r.count >= 8, r.le32(at: 0) > 0 {
+            s.reorder = pct(r.le32(at: 0))
+            if gap > 1 { s.gap = gap }
+        }
+        if let c = attrs[TCRequests.NETEM_CORRUPT], c.count >= 8, c.le32(at: 0) > 0 { s.corrupt = pct(c.le32(at: 0)) }
+        var rateBytes: UInt64 = 0
+        if let r = attrs[TCRequests.NETEM_RATE], r.count >= 4 { rateBytes = UInt64(r.le32(at: 0)) }
+        if let r = attrs[TCRequests.NETEM_RATE64], r.count >= 8 { rateBytes = r.le64(at: 0) }
+        if rateBytes > 0 { s.rate = Rate(bitsPerSecond: rateBytes * 8) }
+        return s
+    }
+}

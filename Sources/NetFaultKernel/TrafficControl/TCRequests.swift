@@ -1,0 +1,239 @@
+import Foundation
+import NetFaultCore
+
+/// Traffic-control and link requests, encoded byte for byte as iproute2 encodes the same
+/// command (see Tests/NetFaultKernelTests/Fixtures/tc-requests.txt).
+public enum TCRequests {
+    // linux/pkt_sched.h, linux/pkt_cls.h, linux/if_link.h
+    static let TCA_KIND: UInt16 = 1, TCA_OPTIONS: UInt16 = 2
+    static let TC_H_ROOT: UInt32 = 0xffff_ffff, TC_H_INGRESS: UInt32 = 0xffff_fff1
+    static let NETEM_CORR: UInt16 = 1, NETEM_DELAY_DIST: UInt16 = 2, NETEM_REORDER: UInt16 = 3
+    static let NETEM_CORRUPT: UInt16 = 4, NETEM_RATE: UInt16 = 6, NETEM_RATE64: UInt16 = 8
+    static let U32_CLASSID: UInt16 = 1, U32_SEL: UInt16 = 5, U32_ACT: UInt16 = 7
+    static let ACT_KIND: UInt16 = 1, ACT_OPTIONS: UInt16 = 2, MIRRED_PARMS: UInt16 = 2
+    static let NLA_F_NESTED: UInt16 = 0x8000
+    static let TC_ACT_STOLEN: Int32 = 4, TCA_EGRESS_REDIR: Int32 = 1
+    static let IFLA_IFNAME: UInt16 = 3, IFLA_LINKINFO: UInt16 = 18, IFLA_INFO_KIND: UInt16 = 1
+    public static let netemDefaultLimit: UInt32 = 1000
+    static let create = NL.request | NL.ack | NL.excl | NL.create
+
+    public static func handle(_ major: UInt16, _ minor: UInt16 = 0) -> UInt32 { UInt32(major) << 16 | UInt32(minor) }
+
+    static func tcmsg(_ w: inout ByteWriter, ifindex: Int32, handle: UInt32, parent: UInt32, info: UInt32 = 0) {
+        w.u8(0); w.u8(0); w.u16(0)
+        w.i32(ifindex); w.u32(handle); w.u32(parent); w.u32(info)
+    }
+
+    static func filterInfo(priority: UInt16, family: IPAddress.Family) -> UInt32 {
+        let proto: UInt16 = family == .ipv4 ? 0x0800 : 0x86dd
+        return UInt32(priority) << 16 | UInt32(proto.bigEndian)
+    }
+
+    /// netfault's root: a 16-band prio whose priomap sends all traffic to band 1, so traffic
+    /// no filter claims passes as before; lease filters steer their packets to bands 2...16.
+    public static func addRootPrio(ifindex: Int32) -> NetlinkRequest {
+        var w = ByteWriter()
+        tcmsg(&w, ifindex: ifindex, handle: handle(Ownership.rootMajor), parent: TC_H_ROOT)
+        w.attr(TCA_KIND) { $0.cString("prio") }
+        w.attr(TCA_OPTIONS) { o in
+            o.i32(Int32(Ownership.bands))
+            o.raw([UInt8](repeating: 0, count: 16))
+            o.attr(TCA_OPTIONS) { _ in }  // iproute2's nest_compat marker
+        }
+        return NetlinkRequest(type: NL.newQdisc, flags: create, payload: w.bytes)
+    }
+
+    /// The netem qdisc of one lease under its band.
+    public static func addNetem(ifindex: Int32, band: UInt16, spec: NetemSpec, distributionTable: [Int16]? = nil) -> NetlinkRequest {
+        var w = ByteWriter()
+        tcmsg(&w, ifindex: ifindex, handle: handle(Ownership.netemMajor(band: band)),
+              parent: handle(Ownership.rootMajor, band))
+        w.attr(TCA_KIND) { $0.cString("netem") }
+        w.attr(TCA_OPTIONS) { o in
+            netemOptions(&o, spec: spec, distributionTable: distributionTable)
+        }
+        return NetlinkRequest(type: NL.newQdisc, flags: create, payload: w.bytes)
+    }
+
+    /// tc_netem_qopt followed directly by attributes, in iproute2's order.
+    static func netemOptions(_ o: inout ByteWriter, spec: NetemSpec, distributionTable: [Int16]?) {
+        let p = KernelUnits.probability
+        o.u32(spec.delay.map(KernelUnits.ticks) ?? 0)
+        o.u32(netemDefaultLimit)
+        o.u32(spec.loss.map(p) ?? 0)
+        o.u32(spec.gap ?? (spec.reorder != nil ? 1 : 0))  // tc sets gap 1 when reorder has none
+        o.u32(spec.duplicate.map(p) ?? 0)
+        o.u32(spec.jitter.map(KernelUnits.ticks) ?? 0)
+        if spec.delayCorrelation != nil || spec.lossCorrelation != nil {
+            o.attr(NETEM_CORR) {
+                $0.u32(spec.delayCorrelation.map(p) ?? 0)
+                $0.u32(spec.lossCorrelation.map(p) ?? 0)
+                $0.u32(0)
+            }
+        }
+        if let reorder = spec.reorder {
+            o.attr(NETEM_REORDER) { $0.u32(p(reorder)); $0.u32(0) }
+        }
+        if let corrupt = spec.corrupt {
+            o.attr(NETEM_CORRUPT) { $0.u32(p(corrupt)); $0.u32(0) }
+        }
+        if let rate = spec.rate {
+            let bytes = KernelUnits.rateBytes(rate)
+            if bytes >= 1 << 32 { o.attr(NETEM_RATE64) { $0.u64(bytes) } }
+            o.attr(NETEM_RATE) {
+                $0.u32(bytes >= 1 << 32 ? UInt32.max : UInt32(bytes))
+                $0.i32(0); $0.u32(0); $0.i32(0)  // packet overhead, cell size, cell overhead
+            }
+        }
+        if let table = distributionTable {
+            o.attr(NETEM_DELAY_DIST) { w in table.forEach { w.u16(UInt16(bitPattern: $0)) } }
+        }
+    }
+
+    /// The u32 selector of one match: TCP, then the address, then the port (iproute2's key order
+    /// for `match ip protocol 6 0xff match ip dst A match ip dport P 0xffff`). Assumes no IPv4
+    /// options and no IPv6 extension headers, as tc's own `ip dport` / `ip6 dport` do.
+    static func selector(_ o: inout ByteWriter, _ m: PortMatch) {
+        var keys: [(mask: UInt32, value: UInt32, offset: Int32)] = []
+        switch m.family {
+        case .ipv4:
+            keys.append((0x00ff_0000, 0x0006_0000, 8))
+            if let a = m.address {
+                keys.append((0xffff_ffff, be32(a.bytes, 0), m.side == .destination ? 16 : 12))
+            }
+            keys.append(m.side == .destination ? (0x0000_ffff, UInt32(m.port), 20) : (0xffff_0000, UInt32(m.port) << 16, 20))
+        case .ipv6:
+            keys.append((0x0000_ff00, 0x0000_0600, 4))
+            if let a = m.address {
+                let base: Int32 = m.side == .destination ? 24 : 8
+                for i in 0..<4 { keys.append((0xffff_ffff, be32(a.bytes, i * 4), base + Int32(i * 4))) }
+            }
+            keys.append(m.side == .destination ? (0x0000_ffff, UInt32(m.port), 40) : (0xffff_0000, UInt32(m.port) << 16, 40))
+        }
+        o.u8(1)  // TC_U32_TERMINAL
+        o.u8(0); o.u8(UInt8(keys.count)); o.u8(0)
+        o.u16(0); o.u16(0); o.u16(0); o.u16(0); o.u32(0)  // offmask, off, offoff, hoff, hmask
+        for k in keys { o.be32(k.mask); o.be32(k.value); o.i32(k.offset); o.i32(0) }
+    }
+
+    static func be32(_ b: [UInt8], _ i: Int) -> UInt32 {
+        UInt32(b[i]) << 24 | UInt32(b[i + 1]) << 16 | UInt32(b[i + 2]) << 8 | UInt32(b[i + 3])
+    }
+
+    /// A u32 filter on netfault's root that sends matching packets to a lease's band.
+    public static func addBandFilter(ifindex: Int32, band: UInt16, match: PortMatch) -> NetlinkRequest {
+        var w = ByteWriter()
+        tcmsg(&w, ifindex: ifindex, handle: 0, parent: handle(Ownership.rootMajor),
+              info: filterInfo(priority: Ownership.filterPriority(band: band, family: match.family), family: match.family))
+        w.attr(TCA_KIND) { $0.cString("u32") }
+        w.attr(TCA_OPTIONS) { o in
+            o.attr(U32_CLASSID) { $0.u32(handle(Ownership.rootMajor, band)) }
+            o.attr(U32_SEL) { selector(&$0, match) }
+        }
+        return NetlinkRequest(type: NL.newTFilter, flags: create, payload: w.bytes)
+    }
+
+    /// The ingress qdisc that lets incoming packets be redirected to an ifb device.
+    public static func addIngress(ifindex: Int32) -> NetlinkRequest {
+        var w = ByteWriter()
+        tcmsg(&w, ifindex: ifindex, handle: handle(Ownership.ingressMajor), parent: TC_H_INGRESS)
+        w.attr(TCA_KIND) { $0.cString("ingress") }
+        return NetlinkRequest(type: NL.newQdisc, flags: create, payload: w.bytes)
+    }
+
+    /// A u32 filter on ingress that redirects matching packets to the ifb device (mirred).
+    public static func addRedirectFilter(ifindex: Int32, band: UInt16, match: PortMatch, ifbIndex: Int32) -> NetlinkRequest {
+        var w = ByteWriter()
+        tcmsg(&w, ifindex: ifindex, handle: 0, parent: handle(Ownership.ingressMajor),
+              info: filterInfo(priority: Ownership.redirectPriority(band: band, family: match.family), family: match.family))
+        w.attr(TCA_KIND) { $0.cString("u32") }
+        w.attr(TCA_OPTIONS) { o in
+            o.attr(U32_ACT) { a in
+                a.attr(1) { act in  // action order 1
+                    act.attr(ACT_KIND) { $0.cString("mirred") }
+                    act.attr(ACT_OPTIONS | NLA_F_NESTED) { opts in
+                        opts.attr(MIRRED_PARMS) {
+                            $0.u32(0); $0.u32(0); $0.i32(TC_ACT_STOLEN); $0.i32(0); $0.i32(0)  // tc_gen
+                            $0.i32(TCA_EGRESS_REDIR); $0.u32(UInt32(bitPattern: ifbIndex))
+                        }
+                    }
+                }
+            }
+            o.attr(U32_SEL) { selector(&$0, match) }
+        }
+        return NetlinkRequest(type: NL.newTFilter, flags: create, payload: w.bytes)
+    }
+
+    /// Deletes every filter of one priority and protocol under `parent`.
+    public static func deleteFilters(ifindex: Int32, parent: UInt32, priority: UInt16, family: IPAddress.Family) -> NetlinkRequest {
+        var w = ByteWriter()
+        tcmsg(&w, ifindex: ifindex, handle: 0, parent: parent, info: filterInfo(priority: priority, family: family))
+        return NetlinkRequest(type: NL.delTFilter, flags: NL.request | NL.ack, payload: w.bytes)
+    }
+
+    public static func deleteQdisc(ifindex: Int32, handle h: UInt32, parent: UInt32) -> NetlinkRequest {
+        var w = ByteWriter()
+        tcmsg(&w, ifindex: ifindex, handle: h, parent: parent)
+        return NetlinkRequest(type: NL.delQdisc, flags: NL.request | NL.ack, payload: w.bytes)
+    }
+
+    public static func deleteRoot(ifindex: Int32) -> NetlinkRequest {
+        deleteQdisc(ifindex: ifindex, handle: handle(Ownership.rootMajor), parent: TC_H_ROOT)
+    }
+
+    public static func deleteNetem(ifindex: Int32, band: UInt16) -> NetlinkRequest {
+        deleteQdisc(ifindex: ifindex, handle: handle(Ownership.netemMajor(band: band)), parent: handle(Ownership.rootMajor, band))
+    }
+
+    public static func deleteIngress(ifindex: Int32) -> NetlinkRequest {
+        deleteQdisc(ifindex: ifindex, handle: handle(Ownership.ingressMajor), parent: TC_H_INGRESS)
+    }
+
+    public static func dumpQdiscs() -> NetlinkRequest {
+        var w = ByteWriter()
+        tcmsg(&w, ifindex: 0, handle: 0, parent: 0)
+        return NetlinkRequest(type: NL.getQdisc, flags: NL.request | NL.dump, payload: w.bytes)
+    }
+
+    public static func dumpFilters(ifindex: Int32, parent: UInt32) -> NetlinkRequest {
+        var w = ByteWriter()
+        tcmsg(&w, ifindex: ifindex, handle: 0, parent: parent)
+        return NetlinkRequest(type: NL.getTFilter, flags: NL.request | NL.dump, payload: w.bytes)
+    }
+
+    // MARK: links
+
+    static func ifinfomsg(_ w: inout ByteWriter, index: Int32, flags: UInt32 = 0, change: UInt32 = 0) {
+        w.u8(0); w.u8(0); w.u16(0); w.i32(index); w.u32(flags); w.u32(change)
+    }
+
+    public static func addIfb(name: String) -> NetlinkRequest {
+        var w = ByteWriter()
+        ifinfomsg(&w, index: 0)
+        w.attr(IFLA_IFNAME) { $0.cString(name) }
+        w.attr(IFLA_LINKINFO) { $0.attr(IFLA_INFO_KIND) { $0.cString("ifb") } }
+        return NetlinkRequest(type: NL.newLink, flags: create, payload: w.bytes)
+    }
+
+    public static func setLinkUp(index: Int32) -> NetlinkRequest {
+        var w = ByteWriter()
+        ifinfomsg(&w, index: index, flags: 1, change: 1)  // IFF_UP
+        return NetlinkRequest(type: NL.newLink, flags: NL.request | NL.ack, payload: w.bytes)
+    }
+
+    public static func deleteLink(index: Int32) -> NetlinkRequest {
+        var w = ByteWriter()
+        ifinfomsg(&w, index: index)
+        return NetlinkRequest(type: NL.delLink, flags: NL.request | NL.ack, payload: w.bytes)
+    }
+
+    /// Asks which device the kernel routes `address` through.
+    public static func getRoute(to address: IPAddress) -> NetlinkRequest {
+        var w = ByteWriter()
+        w.u8(address.family == .ipv4 ? 2 : 10)  // rtm_family
+        w.u8(UInt8(address.bytes.count * 8)); w.u8(0); w.u8(0)  // dst_len, src_len, tos
+        w.u8(0); w.u8(0); w.u8(0); w.u8(0); w.u32(0)  // table, protocol, scope, type, flags
+        w.attr(1) { $0.raw(address.bytes) }  // RTA_DST
+        return NetlinkRequest(type: NL.getRoute, flags: NL.request, payload: w.bytes)
+    }
+}

@@ -1,0 +1,178 @@
+import Foundation
+import NetFaultCore
+
+/// What one band of a lease holds in the kernel, as read back after apply.
+public struct InstalledBand: Sendable, Equatable, Codable {
+    public let device: String
+    public let band: UInt16
+    public let netem: NetemSpec?
+    public let filters: Int
+    public var netemHandle: String { String(format: "%x:", Ownership.netemMajor(band: band)) }
+}
+
+/// Applies, reads back and reverts lease plans through rtnetlink. Removes only objects that
+/// carry netfault's handles and priorities.
+public final class TrafficControl {
+    let nl: NetlinkSocket
+    public init(socket: NetlinkSocket) { nl = socket }
+
+    func index(of device: String) throws -> Int32 {
+        guard let l = try nl.link(named: device) else {
+            throw KernelError(operation: "finding device \(device)", errno: ENODEV)
+        }
+        return l.index
+    }
+
+    public func qdiscs(ifindex: Int32) throws -> [QdiscInfo] {
+        try nl.transact(TCRequests.dumpQdiscs(), "listing qdiscs").compactMap(QdiscInfo.init).filter { $0.ifindex == ifindex }
+    }
+
+    public func filters(ifindex: Int32, parent: UInt32) throws -> [FilterInfo] {
+        do {
+            return try nl.transact(TCRequests.dumpFilters(ifindex: ifindex, parent: parent), "listing filters").compactMap(FilterInfo.init)
+        } catch let e as KernelError where e.errno == EINVAL || e.errno == ENOENT {
+            return []  // no such parent: nothing to list
+        }
+    }
+
+    /// The planner's view of a device's root (and ingress).
+    public func state(of device: String) throws -> DeviceState {
+        guard let l = try nl.link(named: device) else {
+            return DeviceState(name: device, root: .kernelDefault(kind: "none"))
+        }
+        let qs = try qdiscs(ifindex: l.index)
+        let root: DeviceState.Root
+        if let r = qs.first(where: \.isRoot) {
+            if r.kind == "prio" && r.major == Ownership.rootMajor {
+                let used = Set(qs.filter { $0.parent >> 16 == UInt32(Ownership.rootMajor) && Ownership.isOwnBand(netemMajor: $0.major) }
+                    .map { UInt16($0.parent & 0xffff) })
+                root = .ours(usedBands: used)
+            } else if r.major == 0 && DeviceState.defaultRootKinds.contains(r.kind) {
+                root = .kernelDefault(kind: r.kind)
+            } else {
+                root = .foreign(kind: r.kind, handle: r.handle)
+            }
+        } else {
+            root = .kernelDefault(kind: "none")
+        }
+        var foreignIngress = false
+        if let ing = qs.first(where: \.isIngress) {
+            let fs = try filters(ifindex: l.index, parent: ing.handle)
+            foreignIngress = ing.kind != "ingress" || fs.contains { !Self.isOwnPriority($0.priority) }
+        }
+        return DeviceState(name: device, root: root, foreignIngress: foreignIngress)
+    }
+
+    static func isOwnPriority(_ p: UInt16) -> Bool {
+        let lo = Ownership.filterPriority(band: Ownership.leaseBands.lowerBound, family: .ipv4)
+        let hi = Ownership.filterPriority(band: Ownership.leaseBands.upperBound, family: .ipv6)
+        return p >= lo && p <= hi
+    }
+
+    /// Installs a plan. On any failure, removes what it had installed and rethrows.
+    public func apply(_ plan: LeasePlan, distributionTable: [Int16]? = nil) throws {
+        do {
+            for band in plan.bands {
+                let ifindex: Int32
+                if band.device.hasPrefix(Ownership.ifbPrefix) {
+                    ifindex = try ensureIfb(band.device)
+                } else {
+                    ifindex = try index(of: band.device)
+                }
+                switch try state(of: band.device).root {
+                case .kernelDefault:
+                    try nl.perform(TCRequests.addRootPrio(ifindex: ifindex), "adding netfault's prio root qdisc on \(band.device)")
+                case .ours(let used):
+                    if used.contains(band.band) {
+                        throw KernelError(operation: "band \(band.band) on \(band.device) is already in use", errno: EEXIST)
+                    }
+                case .foreign(let kind, _):
+                    throw PlanConflict("\(band.device) now has a root qdisc '\(kind)' that netfault did not create; not touching it")
+                }
+                try nl.perform(TCRequests.addNetem(ifindex: ifindex, band: band.band, spec: band.netem, distributionTable: distributionTable),
+                               "adding the netem qdisc on \(band.device)")
+                for m in band.matches {
+                    try nl.perform(TCRequests.addBandFilter(ifindex: ifindex, band: band.band, match: m),
+                                   "adding a u32 filter (\(m)) on \(band.device)")
+                }
+            }
+            for r in plan.redirects {
+                let ifindex = try index(of: r.device)
+                let ifbIndex = try index(of: r.ifb)
+                if !(try qdiscs(ifindex: ifindex).contains(where: \.isIngress)) {
+                    try nl.perform(TCRequests.addIngress(ifindex: ifindex), "adding an ingress qdisc on \(r.device)")
+                }
+                for m in r.matches {
+                    try nl.perform(TCRequests.addRedirectFilter(ifindex: ifindex, band: r.band, match: m, ifbIndex: ifbIndex),
+                                   "adding a redirect filter (\(m)) on \(r.device) ingress")
+                }
+            }
+        } catch {
+            try? revert(plan)
+            throw error
+        }
+    }
+
+    func ensureIfb(_ name: String) throws -> Int32 {
+        if let l = try nl.link(named: name) { return l.index }
+        do {
+            try nl.perform(TCRequests.addIfb(name: name), "creating ifb device \(name)")
+        } catch let e as KernelError where e.errno == EOPNOTSUPP || e.errno == ENOENT {
+            throw KernelError(operation: "creating ifb device \(name) (needs CONFIG_IFB: modprobe ifb)", errno: e.errno, extendedAck: e.extendedAck)
+        }
+        let idx = try index(of: name)
+        try nl.perform(TCRequests.setLinkUp(index: idx), "bringing \(name) up")
+        return idx
+    }
+
+    /// Removes a plan's objects. Idempotent: objects already gone are not an error. Removes the
+    /// root prio, the ingress qdisc and the ifb device once no lease uses them, which gives
+    /// each device back its kernel default.
+    public func revert(_ plan: LeasePlan) throws {
+        var firstError: Error?
+        func attempt(_ body: () throws -> Void) {
+            do { try body() } catch let e as KernelError where [ENOENT, EINVAL, ENODEV].contains(e.errno) {
+                // already gone
+            } catch { if firstError == nil { firstError = error } }
+        }
+        for r in plan.redirects {
+            guard let l = try nl.link(named: r.device) else { continue }
+            for fam in r.families {
+                attempt { try nl.perform(TCRequests.deleteFilters(ifindex: l.index, parent: TCRequests.handle(Ownership.ingressMajor), priority: Ownership.redirectPriority(band: r.band, family: fam), family: fam), "removing redirect filters on \(r.device)") }
+            }
+            let ingress = try qdiscs(ifindex: l.index).first(where: \.isIngress)
+            if let ingress, ingress.kind == "ingress", try filters(ifindex: l.index, parent: ingress.handle).isEmpty {
+                attempt { try nl.perform(TCRequests.deleteIngress(ifindex: l.index), "removing the ingress qdisc on \(r.device)") }
+            }
+        }
+        for band in plan.bands {
+            guard let l = try nl.link(named: band.device) else { continue }
+            for fam in band.families {
+                attempt { try nl.perform(TCRequests.deleteFilters(ifindex: l.index, parent: TCRequests.handle(Ownership.rootMajor), priority: Ownership.filterPriority(band: band.band, family: fam), family: fam), "removing filters on \(band.device)") }
+            }
+            attempt { try nl.perform(TCRequests.deleteNetem(ifindex: l.index, band: band.band), "removing the netem qdisc on \(band.device)") }
+            if case .ours(let used) = try state(of: band.device).root, used.isEmpty {
+                if band.device.hasPrefix(Ownership.ifbPrefix) {
+                    attempt { try nl.perform(TCRequests.deleteLink(index: l.index), "removing ifb device \(band.device)") }
+                } else {
+                    attempt { try nl.perform(TCRequests.deleteRoot(ifindex: l.index), "restoring the default root qdisc on \(band.device)") }
+                }
+            }
+        }
+        if let firstError { throw firstError }
+    }
+
+    /// Reads a plan's bands back from the kernel.
+    public func readBack(_ plan: LeasePlan) throws -> [InstalledBand] {
+        try plan.bands.map { band in
+            guard let l = try nl.link(named: band.device) else {
+                return InstalledBand(device: band.device, band: band.band, netem: nil, filters: 0)
+            }
+            let netemHandle = TCRequests.handle(Ownership.netemMajor(band: band.band))
+            let q = try qdiscs(ifindex: l.index).first { $0.handle == netemHandle && $0.kind == "netem" }
+            let fs = try filters(ifindex: l.index, parent: TCRequests.handle(Ownership.rootMajor))
+                .filter { f in band.families.contains { Ownership.filterPriority(band: band.band, family: $0) == f.priority } && f.classID != nil }
+            return InstalledBand(device: band.device, band: band.band, netem: q.flatMap { NetemDecoder.decode($0.options) }, filters: fs.count)
+        }
+    }
+}

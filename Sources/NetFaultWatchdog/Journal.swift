@@ -1,0 +1,110 @@
+import Foundation
+import NetFaultCore
+
+/// Why the state directory cannot be used. Reported before the kernel is touched.
+public struct JournalError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The lease journal under /run/netfault: one JSON file per lease, guarded by an flock so two
+/// netfault commands never interleave. /run is a tmpfs, so a reboot leaves nothing behind.
+public final class Journal {
+    public let directory: URL
+    var leasesDir: URL { directory.appendingPathComponent("leases") }
+    private var lockFD: Int32 = -1
+
+    public static var defaultDirectory: URL {
+        URL(fileURLWithPath: ProcessInfo.processInfo.environment["NETFAULT_STATE_DIR"] ?? "/run/netfault")
+    }
+
+    public init(directory: URL = Journal.defaultDirectory) throws {
+        self.directory = directory
+        try Self.ensureDirectory(directory)
+        try Self.ensureDirectory(leasesDir)
+    }
+
+    deinit { if lockFD >= 0 { close(lockFD) } }
+
+    /// Creates the directory 0700, or checks that an existing one is a real directory owned by us.
+    static func ensureDirectory(_ url: URL) throws {
+        var st = stat()
+        if lstat(url.path, &st) == 0 {
+            guard st.st_mode & S_IFMT == S_IFDIR else {
+                throw JournalError("\(url.path) exists and is not a directory (or is a symlink); netfault will not use it. Remove it.")
+            }
+            guard st.st_uid == geteuid() else {
+                throw JournalError("\(url.path) is owned by uid \(st.st_uid), not by uid \(geteuid()); netfault will not use it")
+            }
+            if st.st_mode & 0o077 != 0 { chmod(url.path, 0o700) }
+            return
+        }
+        if mkdir(url.path, 0o700) != 0 && errno != EEXIST {
+            let why = String(cString: strerror(errno))
+            throw JournalError("cannot create the state directory \(url.path): \(why). netfault needs a writable /run (a tmpfs) for its lease journal")
+        }
+    }
+
+    /// Runs `body` holding the journal's exclusive lock.
+    public func locked<T>(_ body: () throws -> T) throws -> T {
+        if lockFD < 0 {
+            let path = directory.appendingPathComponent("lock").path
+            lockFD = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard lockFD >= 0 else {
+                throw JournalError("cannot open \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+        while flock(lockFD, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw JournalError("cannot lock the journal: \(String(cString: strerror(errno)))") }
+        }
+        defer { flock(lockFD, LOCK_UN) }
+        return try body()
+    }
+
+    func url(for id: String) -> URL { leasesDir.appendingPathComponent("\(id).json") }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        e.dateEncodingStrategy = .secondsSince1970
+        return e
+    }()
+    static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .secondsSince1970
+        return d
+    }()
+
+    /// Writes a lease atomically (temp file + rename), mode 0600.
+    public func write(_ lease: Lease) throws {
+        let data = try Self.encoder.encode(lease)
+        let tmp = leasesDir.appendingPathComponent(".\(lease.id).tmp")
+        let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw JournalError("cannot write \(tmp.path): \(String(cString: strerror(errno)))") }
+        let ok = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) == $0.count }
+        fsync(fd)
+        close(fd)
+        guard ok, rename(tmp.path, url(for: lease.id).path) == 0 else {
+            unlink(tmp.path)
+            throw JournalError("cannot write the lease journal in \(leasesDir.path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    public func read(_ id: String) -> Lease? {
+        guard let data = FileManager.default.contents(atPath: url(for: id).path) else { return nil }
+        return try? Self.decoder.decode(Lease.self, from: data)
+    }
+
+    public func remove(_ id: String) {
+        unlink(url(for: id).path)
+    }
+
+    /// Every readable lease, oldest first.
+    public func all() -> [Lease] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: leasesDir.path)) ?? []
+        return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
+            .compactMap { read(String($0.dropLast(5))) }
+            .sorted { $0.created < $1.created }
+    }
+}

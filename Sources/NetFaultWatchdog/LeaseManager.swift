@@ -1,0 +1,135 @@
+import Foundation
+import NetFaultCore
+import NetFaultKernel
+
+/// What the user asked for, validated.
+public struct FaultRequest: Sendable {
+    public let target: Target
+    public let direction: Direction
+    public let netem: NetemSpec
+    /// nil: the device the kernel routes the host through, or lo without a host.
+    public let device: String?
+    public let duration: Duration
+
+    public init(target: Target, direction: Direction, netem: NetemSpec, device: String?, duration: Duration) {
+        self.target = target; self.direction = direction; self.netem = netem
+        self.device = device; self.duration = duration
+    }
+}
+
+/// A lease with what the kernel holds for it right now.
+public struct LeaseStatus: Sendable {
+    public let lease: Lease
+    public let installed: [InstalledBand]
+    public let watchdogAlive: Bool
+}
+
+/// Apply, status and revert: journal first, then kernel, all under the journal's lock.
+public final class LeaseManager {
+    public let journal: Journal
+    public init(journal: Journal) { self.journal = journal }
+
+    /// The device a request's traffic leaves through, checked to exist.
+    static func resolveDevice(_ request: FaultRequest, nl: NetlinkSocket) throws -> LinkInfo {
+        let links = try nl.links()
+        if let name = request.device {
+            guard let l = links.first(where: { $0.name == name }) else {
+                throw InputError("unknown interface '\(name)'; this host has: \(links.map(\.name).joined(separator: ", "))")
+            }
+            return l
+        }
+        if let host = request.target.host {
+            guard let idx = try nl.routeDevice(to: host), let l = links.first(where: { $0.index == idx }) else {
+                throw InputError("no route to --host \(host); give --iface explicitly")
+            }
+            return l
+        }
+        guard let lo = links.first(where: \.isLoopback) else { throw InputError("no loopback device here; give --iface") }
+        return lo
+    }
+
+    /// Installs a lease: plan, journal, watchdog, kernel, read-back.
+    public func apply(_ request: FaultRequest, executable: String) throws -> (Lease, [InstalledBand]) {
+        let table = try request.netem.distribution.map(DistributionTables.load)
+        let nl = try NetlinkSocket()
+        let tc = TrafficControl(socket: nl)
+        return try journal.locked {
+            sweepLocked(tc: tc)
+            let link = try Self.resolveDevice(request, nl: nl)
+            let ifbName = Ownership.ifbName(forIndex: link.index)
+            let ifbState = try nl.link(named: ifbName) != nil ? tc.state(of: ifbName) : nil
+            let plan = try Planner.plan(target: request.target, direction: request.direction, netem: request.netem,
+                                        device: try tc.state(of: link.name), isLoopback: link.isLoopback,
+                                        deviceIndex: link.index, ifbState: ifbState)
+            let now = Date()
+            var lease = Lease(id: Lease.newID(), target: request.target, direction: request.direction,
+                              netem: request.netem, device: link.name, plan: plan, created: now,
+                              deadline: now.addingTimeInterval(request.duration.seconds))
+            try journal.write(lease)  // before the kernel changes
+            do {
+                lease.watchdogPID = try WatchdogProcess.spawn(executable: executable, leaseID: lease.id,
+                                                              logPath: journal.directory.appendingPathComponent("watchdog.log").path)
+                try journal.write(lease)
+                try tc.apply(plan, distributionTable: table)
+            } catch {
+                journal.remove(lease.id)
+                if let pid = lease.watchdogPID { kill(pid, SIGTERM) }
+                throw error
+            }
+            return (lease, try tc.readBack(plan))
+        }
+    }
+
+    /// Reverts one lease; a lease not in the journal is already reverted.
+    @discardableResult
+    public func revert(id: String) throws -> Bool {
+        let tc = TrafficControl(socket: try NetlinkSocket())
+        return try journal.locked { try revertLocked(id: id, tc: tc) }
+    }
+
+    func revertLocked(id: String, tc: TrafficControl) throws -> Bool {
+        guard let lease = journal.read(id) else { return false }
+        try tc.revert(lease.plan)
+        journal.remove(id)
+        if let pid = lease.watchdogPID, pid != getpid(), WatchdogProcess.isAlive(pid: pid, leaseID: id) {
+            kill(pid, SIGTERM)  // its own revert then finds nothing left
+        }
+        return true
+    }
+
+    /// Reverts the given leases (all when `ids` is nil). Returns the ids it reverted and the unknown ones.
+    public func revert(ids: [String]?) throws -> (reverted: [String], unknown: [String]) {
+        let tc = TrafficControl(socket: try NetlinkSocket())
+        return try journal.locked {
+            let wanted = ids ?? journal.all().map(\.id)
+            var reverted: [String] = [], unknown: [String] = []
+            for id in wanted {
+                if try revertLocked(id: id, tc: tc) { reverted.append(id) } else { unknown.append(id) }
+            }
+            return (reverted, unknown)
+        }
+    }
+
+    /// Reverts leases whose watchdog is gone (killed, or the machine's pid space moved on).
+    @discardableResult
+    func sweepLocked(tc: TrafficControl) -> [String] {
+        var swept: [String] = []
+        for lease in journal.all() where !WatchdogProcess.isAlive(pid: lease.watchdogPID ?? 0, leaseID: lease.id) {
+            if (try? revertLocked(id: lease.id, tc: tc)) == true { swept.append(lease.id) }
+        }
+        return swept
+    }
+
+    /// Sweeps dead leases, then lists the live ones with their kernel objects.
+    public func status() throws -> (leases: [LeaseStatus], swept: [String]) {
+        let tc = TrafficControl(socket: try NetlinkSocket())
+        return try journal.locked {
+            let swept = sweepLocked(tc: tc)
+            let leases = try journal.all().map { lease in
+                LeaseStatus(lease: lease, installed: try tc.readBack(lease.plan),
+                            watchdogAlive: WatchdogProcess.isAlive(pid: lease.watchdogPID ?? 0, leaseID: lease.id))
+            }
+            return (leases, swept)
+        }
+    }
+}

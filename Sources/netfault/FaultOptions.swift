@@ -1,0 +1,80 @@
+import ArgumentParser
+import NetFaultCore
+
+/// TARGET plus where its traffic is matched.
+struct TargetOptions: ParsableArguments {
+    @Argument(help: ArgumentHelp("mysql, redis, postgres, memcached, a port number, or a comma list of those (e.g. mysql,6380).",
+                                 valueName: "target"))
+    var target: String
+
+    @Option(help: ArgumentHelp("Only traffic to/from this server address (IPv4 or IPv6). Without it every address matches.", valueName: "addr"))
+    var host: String?
+
+    @Option(help: ArgumentHelp("Device to shape. Default: the one the kernel routes --host through, or lo without --host.", valueName: "if"))
+    var iface: String?
+
+    @Option(help: ArgumentHelp("""
+        to-server: packets whose destination port is the target (requests; a round trip grows by the delay once). \
+        from-server: packets whose source port is the target (responses; incoming for a remote server, shaped through an ifb device). \
+        both: either way.
+        """, valueName: "d"))
+    var direction: String = Direction.toServer.rawValue
+
+    func parsed() throws -> (Target, Direction) {
+        guard let d = Direction(rawValue: direction) else {
+            throw InputError("--direction '\(direction)' is not one of to-server, from-server, both")
+        }
+        return (try Target.parse(target, host: host), d)
+    }
+}
+
+/// The netem faults, as typed text; parsed into NetemSpec with one message per mistake.
+struct NetemOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Add this delay to every matched packet (us, ms, s), e.g. 100ms.", valueName: "duration"))
+    var delay: String?
+    @Option(help: ArgumentHelp("Vary the delay by up to this much (needs --delay).", valueName: "duration"))
+    var jitter: String?
+    @Option(name: .customLong("delay-correlation"), help: ArgumentHelp("How much each jitter value depends on the last (needs --jitter).", valueName: "percent"))
+    var delayCorrelation: String?
+    @Option(help: ArgumentHelp("Shape of the jitter: normal, pareto or paretonormal (needs --delay and --jitter).", valueName: "name"))
+    var distribution: String?
+    @Option(help: ArgumentHelp("Drop this share of matched packets, e.g. 5%.", valueName: "percent"))
+    var loss: String?
+    @Option(name: .customLong("loss-correlation"), help: ArgumentHelp("How much each loss decision depends on the last (needs --loss); makes bursts.", valueName: "percent"))
+    var lossCorrelation: String?
+    @Option(help: ArgumentHelp("Send this share of matched packets twice.", valueName: "percent"))
+    var duplicate: String?
+    @Option(help: ArgumentHelp("Flip a random bit in this share of matched packets.", valueName: "percent"))
+    var corrupt: String?
+    @Option(help: ArgumentHelp("Send this share of packets at once while the rest wait the delay (needs --delay).", valueName: "percent"))
+    var reorder: String?
+    @Option(help: ArgumentHelp("Reorder every Nth packet instead of at random (needs --reorder).", valueName: "n"))
+    var gap: String?
+    @Option(help: ArgumentHelp("Limit matched traffic to this rate: kbit, mbit, gbit (bits) or kbps, mbps (bytes).", valueName: "rate"))
+    var rate: String?
+
+    func spec() throws -> NetemSpec {
+        var s = NetemSpec()
+        s.delay = try delay.map { try Duration.parse($0, what: "--delay") }
+        s.jitter = try jitter.map { try Duration.parse($0, what: "--jitter") }
+        s.delayCorrelation = try delayCorrelation.map { try Percent.parse($0, what: "--delay-correlation") }
+        if let distribution {
+            guard let d = Distribution(rawValue: distribution.lowercased()) else {
+                throw InputError("--distribution '\(distribution)' is not one of normal, pareto, paretonormal")
+            }
+            s.distribution = d
+        }
+        s.loss = try loss.map { try Percent.parse($0, what: "--loss") }
+        s.lossCorrelation = try lossCorrelation.map { try Percent.parse($0, what: "--loss-correlation") }
+        s.duplicate = try duplicate.map { try Percent.parse($0, what: "--duplicate") }
+        s.corrupt = try corrupt.map { try Percent.parse($0, what: "--corrupt") }
+        s.reorder = try reorder.map { try Percent.parse($0, what: "--reorder") }
+        if let gap {
+            guard let g = UInt32(gap), g >= 1 else { throw InputError("--gap '\(gap)' must be a whole number of packets, 1 or more") }
+            s.gap = g
+        }
+        s.rate = try rate.map { try Rate.parse($0) }
+        try s.validate()
+        return s
+    }
+}

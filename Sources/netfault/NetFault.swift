@@ -1,0 +1,22 @@
+import ArgumentParser
+
+@main
+struct NetFault: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "netfault",
+        abstract: "Inject network faults into a service's traffic inside the Linux kernel, with a watchdog that always reverts them.",
+        discussion: """
+        Faults are installed through netlink (no tc, nft or ip is run) under a lease with a \
+        deadline. Clients keep talking to the real server address, so pools, timeouts and \
+        retries behave as in production.
+
+        Exit status:
+          0   success
+          64  bad value or combination (nothing was changed)
+          69  the kernel lacks a needed feature (see `netfault doctor`)
+          71  the kernel refused a request
+          73  the device holds a configuration netfault will not touch, or /run/netfault is unusable
+          77  not root / no CAP_NET_ADMIN
+        """,
+        subcommands: [Apply.self, Status.self, Revert.self, Doctor.self, WatchdogCommand.self, ProbeCommand.self])
+}

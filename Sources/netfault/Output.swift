@@ -1,0 +1,92 @@
+import Foundation
+import NetFaultCore
+import NetFaultKernel
+import NetFaultWatchdog
+
+/// The fault parameters as strings in the units a person types ("100ms", "5%"), for JSON.
+func faultFields(_ s: NetemSpec) -> [String: String] {
+    var f: [String: String] = [:]
+    f["delay"] = s.delay?.description
+    f["jitter"] = s.jitter?.description
+    f["delay_correlation"] = s.delayCorrelation?.description
+    f["distribution"] = s.distribution?.rawValue
+    f["loss"] = s.loss?.description
+    f["loss_correlation"] = s.lossCorrelation?.description
+    f["duplicate"] = s.duplicate?.description
+    f["corrupt"] = s.corrupt?.description
+    f["reorder"] = s.reorder?.description
+    f["gap"] = s.gap.map(String.init)
+    f["rate"] = s.rate?.description
+    return f
+}
+
+struct InstalledJSON: Encodable {
+    let device: String
+    let band: Int
+    let qdisc: String
+    let filters: Int
+    /// What the kernel holds, read back after the change.
+    let faults: [String: String]?
+}
+
+struct LeaseJSON: Encodable {
+    let lease: String
+    let target: String
+    let ports: [Int]
+    let host: String?
+    let direction: String
+    let device: String
+    let requested: [String: String]
+    let created: String
+    let deadline: String
+    let seconds_left: Int
+    let watchdog_pid: Int?
+    let watchdog_alive: Bool
+    let installed: [InstalledJSON]
+
+    init(_ lease: Lease, installed: [InstalledBand], watchdogAlive: Bool) {
+        let iso = ISO8601DateFormatter()
+        self.lease = lease.id
+        target = lease.target.name
+        ports = lease.target.ports.map(Int.init)
+        host = lease.target.host?.description
+        direction = lease.direction.rawValue
+        device = lease.device
+        requested = faultFields(lease.netem)
+        created = iso.string(from: lease.created)
+        deadline = iso.string(from: lease.deadline)
+        seconds_left = Int(lease.timeLeft().rounded(.up))
+        watchdog_pid = lease.watchdogPID.map(Int.init)
+        watchdog_alive = watchdogAlive
+        self.installed = installed.map {
+            InstalledJSON(device: $0.device, band: Int($0.band), qdisc: $0.netemHandle, filters: $0.filters,
+                          faults: $0.netem.map(faultFields))
+        }
+    }
+}
+
+func printJSON<T: Encodable>(_ value: T) {
+    let e = JSONEncoder()
+    e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    if let d = try? e.encode(value) { print(String(decoding: d, as: UTF8.self)) }
+}
+
+func formatSeconds(_ t: TimeInterval) -> String {
+    let s = Int(t.rounded(.up))
+    if s >= 3600 { return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" }
+    if s >= 60 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
+    return "\(s)s"
+}
+
+/// A lease and its kernel objects, for people.
+func describe(_ lease: Lease, installed: [InstalledBand], watchdogAlive: Bool) -> String {
+    var lines = ["\(lease.id)  \(lease.target) \(lease.direction.rawValue) via \(lease.device), \(formatSeconds(lease.timeLeft())) left"
+                 + (watchdogAlive ? "" : "  [watchdog gone: will be swept]")]
+    for b in installed {
+        let faults = b.netem.map { $0.summary.isEmpty ? "no faults" : $0.summary } ?? "MISSING from the kernel"
+        var text = faults
+        if let d = lease.netem.distribution, b.netem != nil { text += " (\(d.rawValue) jitter)" }
+        lines.append("  \(b.device) band \(b.band): netem \(b.netemHandle) \(text); \(b.filters) filter\(b.filters == 1 ? "" : "s")")
+    }
+    return lines.joined(separator: "\n")
+}
