@@ -211,7 +211,8 @@ public enum TCRequests {
         var w = ByteWriter()
         ifinfomsg(&w, index: 0)
         w.attr(IFLA_IFNAME) { $0.cString(name) }
-        w.attr(IFLA_LINKINFO) { $0.attr(IFLA_INFO_KIND) { $0.cString("ifb") } }
+        // iproute2 sends the kind without its NUL (addattr_l(..., strlen(type))); padding follows.
+        w.attr(IFLA_LINKINFO) { $0.attr(IFLA_INFO_KIND) { $0.raw(Array("ifb".utf8)) } }
         return NetlinkRequest(type: NL.newLink, flags: create, payload: w.bytes)
     }
 
