@@ -81,8 +81,11 @@ public enum WatchdogProcess {
             }
         }
         do {
-            try LeaseManager(journal: journal).revert(id: leaseID)
-            logger.info("lease \(leaseID) reverted (\(reason))")
+            if try LeaseManager(journal: journal).revert(id: leaseID) {
+                logger.info("lease \(leaseID) reverted (\(reason))")
+            } else {
+                logger.info("lease \(leaseID) was already reverted (\(reason))")
+            }
             return 0
         } catch {
             logger.error("reverting lease \(leaseID) failed: \(error)")

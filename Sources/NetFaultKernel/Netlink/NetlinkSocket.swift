@@ -35,6 +35,8 @@ public final class NetlinkSocket {
             throw KernelError(operation: "opening an rtnetlink socket", errno: EPROTONOSUPPORT,
                               extendedAck: String(cString: nl_geterror(rc)))
         }
+        // The watchdog is spawned while this socket is open; it must not inherit it.
+        _ = fcntl(nl_socket_get_fd(s), F_SETFD, FD_CLOEXEC)
         _ = nf_enable_ext_ack(s)
         _ = nl_socket_set_buffer_size(s, 1 << 20, 1 << 20)
         nl_socket_set_msg_buf_size(s, 64 * 1024)
