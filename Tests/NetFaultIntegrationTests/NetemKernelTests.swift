@@ -1,0 +1,164 @@
+import Foundation
+import Testing
+
+/// netem faults on a real kernel (user-mode Linux) against real redis-servers on loopback.
+@Suite(.serialized, .enabled(if: Kernel.enabled, Kernel.reason))
+struct NetemKernelTests {
+    init() throws { try cleanUp() }
+
+    @Test("delay 100ms on redis grows its PING round trip by 100ms and leaves another port alone")
+    func delayOnlyOnTarget() throws {
+        let redis = try RedisServer(port: 6379)
+        let other = try RedisServer(port: 6380)
+        let before = (try medianPing(port: redis.port), try medianPing(port: other.port))
+        let r = try netfault("apply", "redis", "--delay", "100ms", "--for", "60s", "--json")
+        #expect(r.status == 0, "\(r.stderr)")
+        let during = (try medianPing(port: redis.port), try medianPing(port: other.port))
+        #expect(try netfault("revert", try leaseID(r)).status == 0)
+        let after = try medianPing(port: redis.port)
+        #expect(abs(during.0 - before.0 - 100) <= 20, "redis grew by \(during.0 - before.0) ms")
+        #expect(during.1 - before.1 < 5, "port 6380 grew by \(during.1 - before.1) ms")
+        #expect(after - before.0 < 5, "after revert redis is still \(after - before.0) ms slower")
+    }
+
+    @Test("loss 30% drops a share of requests within statistical bounds (1000 probes)")
+    func lossWithinBounds() throws {
+        let redis = try RedisServer(port: 6379)
+        // Connect first: a lost SYN costs a 1s retransmit and says nothing about the loss rate.
+        let clients = try (0..<100).map { _ in try RedisClient(port: redis.port) }
+        for c in clients { _ = try c.ping() }
+        let r = try netfault("apply", "redis", "--loss", "30%", "--for", "120s", "--json")
+        #expect(r.status == 0, "\(r.stderr)")
+        // Each probe is one request segment; a dropped one is recovered by TCP only after a
+        // probe timeout (>=200ms on loopback), so a slow PING is a lost request.
+        let results = Locked((latencies: [Double](), failures: 0))
+        let threads = clients.map { c in
+            Thread {
+                var mine: [Double] = []
+                for _ in 0..<10 { if let ms = try? c.ping() { mine.append(ms) } }
+                results.update { $0.latencies += mine; $0.failures += 10 - mine.count }
+            }
+        }
+        threads.forEach { $0.start() }
+        while threads.contains(where: { !$0.isFinished }) { usleep(10_000) }
+        let (latencies, failures) = results.value
+        let stats = try run("tc", ["-s", "qdisc", "show", "dev", "lo"]).stdout
+        #expect(try netfault("revert", try leaseID(r)).status == 0)
+        #expect(failures == 0)
+        #expect(latencies.count >= 500)
+        let slow = Double(latencies.filter { $0 > 100 }.count) / Double(latencies.count)
+        // 1000 probes at p=0.3: sigma = 1.45%; the bounds are about 5 sigma either way.
+        #expect(slow >= 0.22 && slow <= 0.38, "share of lost requests \(slow) over \(latencies.count) probes")
+        // The kernel's own count on the lease's netem qdisc agrees.
+        let netem = stats.components(separatedBy: "qdisc netem").dropFirst().first ?? ""
+        let sent = Double(netem.firstMatch(of: /Sent \d+ bytes (\d+) pkt/)?.1 ?? "0") ?? 0
+        let dropped = Double(netem.firstMatch(of: /dropped (\d+)/)?.1 ?? "0") ?? 0
+        let kernelLoss = dropped / max(1, sent + dropped)
+        #expect(kernelLoss >= 0.22 && kernelLoss <= 0.38, "netem dropped \(dropped) of \(sent + dropped): \(stats)")
+    }
+
+    @Test("two leases on two ports hold their own parameters at once")
+    func twoLeases() throws {
+        let a = try RedisServer(port: 6379), b = try RedisServer(port: 6380), c = try RedisServer(port: 6381)
+        let base = try [a, b, c].map { try medianPing(port: $0.port) }
+        let la = try netfault("apply", "redis", "--delay", "40ms", "--json")
+        let lb = try netfault("apply", "6380", "--delay", "120ms", "--json")
+        #expect(la.status == 0 && lb.status == 0, "\(la.stderr) \(lb.stderr)")
+        let during = try [a, b, c].map { try medianPing(port: $0.port) }
+        let status = try netfault("status", "--json")
+        let leases = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [[String: Any]] ?? []
+        try cleanUp()
+        #expect(abs(during[0] - base[0] - 40) <= 15, "6379 grew by \(during[0] - base[0]) ms")
+        #expect(abs(during[1] - base[1] - 120) <= 20, "6380 grew by \(during[1] - base[1]) ms")
+        #expect(during[2] - base[2] < 5, "6381 grew by \(during[2] - base[2]) ms")
+        #expect(leases.count == 2)
+        let bands = Set(leases.compactMap { (($0["installed"] as? [[String: Any]])?.first?["band"]) as? Int })
+        #expect(bands.count == 2, "each lease has its own band: \(leases)")
+    }
+
+    @Test("revert leaves tc qdisc and filter state as it was, and is idempotent")
+    func revertRestores() throws {
+        let before = try tcSnapshot()
+        let r = try netfault("apply", "mysql,redis", "--delay", "10ms", "--loss", "1%", "--direction", "both", "--json")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try tcSnapshot() != before)
+        let id = try leaseID(r)
+        #expect(try netfault("revert", id).status == 0)
+        #expect(try tcSnapshot() == before)
+        let again = try netfault("revert", id)
+        #expect(again.status == 0)
+        #expect(again.stdout.contains("no such lease"))
+        #expect(try netfault("revert", "--all").status == 0)
+    }
+
+    @Test("the watchdog reverts at the deadline (--for 2s)")
+    func deadlineReverts() throws {
+        let before = try tcSnapshot()
+        let r = try netfault("apply", "redis", "--delay", "50ms", "--for", "2s")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try tcSnapshot() != before)
+        var restored = false
+        for _ in 0..<50 where !restored {  // up to 5s
+            usleep(100_000)
+            restored = try tcSnapshot() == before
+        }
+        let after = try tcSnapshot()
+        #expect(restored, "tc state after the deadline: \(after)")
+        #expect(try netfault("status").stdout.contains("no active leases"))
+    }
+
+    @Test("a user's own root qdisc makes apply refuse and stays untouched")
+    func foreignRootRefused() throws {
+        try run("tc", ["qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "1"])
+        defer { _ = try? run("tc", ["qdisc", "del", "dev", "lo", "root"]) }
+        let before = try tcSnapshot()
+        #expect(before.contains("htb 1:"))
+        let r = try netfault("apply", "redis", "--delay", "10ms")
+        #expect(r.status == 73)
+        #expect(r.stderr.contains("'htb'") && r.stderr.contains("did not create"), "\(r.stderr)")
+        #expect(try tcSnapshot() == before)
+        #expect(try netfault("status").stdout.contains("no active leases"))
+    }
+
+    @Test("bad input is refused with exit 64 and a message, before the kernel changes",
+          arguments: [
+            (["redis", "--loss", "120%"], "out of range"),
+            (["redis", "--delay=-5ms"], "negative"),
+            (["redis", "--reorder", "25%"], "--reorder needs --delay"),
+            (["redis", "--delay", "10ms", "--gap", "5"], "--gap needs --reorder"),
+            (["redis", "--delay", "10ms", "--iface", "nope0"], "unknown interface 'nope0'"),
+            (["0", "--delay", "10ms"], "out of range"),
+            (["70000", "--delay", "10ms"], "out of range"),
+            (["redis"], "no fault given"),
+            (["redis", "--delay", "10ms", "--for", "25h"], "at most 24h"),
+            (["redis", "--delay", "10ms", "--direction", "sideways"], "to-server, from-server, both"),
+          ])
+    func badInput(args: [String], message: String) throws {
+        let before = try tcSnapshot()
+        let r = try run(netfaultPath, ["apply"] + args)
+        #expect(r.status == 64, "\(args): \(r.stderr)")
+        #expect(r.stderr.contains(message), "\(args): \(r.stderr)")
+        #expect(!r.stderr.contains("Fatal error"))
+        #expect(try tcSnapshot() == before)
+    }
+
+    @Test("without CAP_NET_ADMIN apply exits 77 and changes nothing")
+    func notRoot() throws {
+        let before = try tcSnapshot()
+        let r = try run(netfaultPath, ["apply", "redis", "--delay", "10ms"],
+                        prefix: ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        #expect(r.status == 77, "\(r.stderr)")
+        #expect(r.stderr.contains("CAP_NET_ADMIN"))
+        #expect(try tcSnapshot() == before)
+    }
+
+    @Test("a kernel without netem gives exit 69 naming CONFIG_NET_SCH_NETEM")
+    func noNetem() throws {
+        let moduleDir = try #require(Kernel.moduleDir, "the UML module directory is needed to reload sch_netem")
+        #expect(try run("rmmod", ["sch_netem"]).status == 0)
+        defer { _ = try? run("modprobe", ["-d", moduleDir, "sch_netem"]) }
+        let r = try netfault("apply", "redis", "--delay", "10ms")
+        #expect(r.status == 69, "\(r.stderr)")
+        #expect(r.stderr.contains("CONFIG_NET_SCH_NETEM") && r.stderr.contains("modprobe sch_netem"))
+    }
+}

@@ -1,0 +1,236 @@
+import Foundation
+import Testing
+
+/// Kernel tests run where the kernel has netem: inside user-mode Linux (scripts/uml-test sets
+/// NETFAULT_KERNEL_TESTS). Elsewhere they are skipped with this reason, never reported passed.
+enum Kernel {
+    static let env = ProcessInfo.processInfo.environment
+    static var enabled: Bool { env["NETFAULT_KERNEL_TESTS"] != nil }
+    static let reason: Comment = "needs a kernel with netem and root: run `make kernel` (user-mode Linux)"
+    /// Where uml-run linked the UML kernel's modules, to reload one a test removed.
+    static var moduleDir: String? { env["NETFAULT_UML_MODDIR"] }
+}
+
+/// Progress lines on stderr when NETFAULT_TEST_TRACE is set, to see where a kernel test waits.
+func trace(_ line: String) {
+    if Kernel.env["NETFAULT_TEST_TRACE"] != nil { FileHandle.standardError.write(Data("trace: \(line)\n".utf8)) }
+}
+
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+struct Run {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+/// Starts a program with posix_spawn (no Foundation.Process: its run-loop based reaping can
+/// stall on user-mode Linux's single CPU). Returns the pid and the read ends of stdout/stderr.
+func spawn(_ argv: [String], captureOutput: Bool) throws -> (pid: pid_t, out: Int32, err: Int32) {
+    var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    if captureOutput {
+        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else { throw TestFailure("pipe: \(errno)") }
+        for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+    } else {
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    }
+    // The test runner's threads block some signals; a child must not inherit that, or
+    // redis-server would never see our SIGTERM.
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    var empty = sigset_t(), all = sigset_t()
+    sigemptyset(&empty)
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attr, &empty)
+    posix_spawnattr_setsigdefault(&attr, &all)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+    defer { cargs.forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawnp(&pid, argv[0], &actions, &attr, &cargs, environ)
+    if captureOutput { close(outPipe[1]); close(errPipe[1]) }
+    guard rc == 0 else {
+        if captureOutput { close(outPipe[0]); close(errPipe[0]) }
+        throw TestFailure("cannot start \(argv[0]): \(String(cString: strerror(rc)))")
+    }
+    return (pid, outPipe[0], errPipe[0])
+}
+
+func waitStatus(_ pid: pid_t) -> Int32 {
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let signal = status & 0x7f
+    return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+}
+
+/// Runs a program to completion and captures its output.
+@discardableResult
+func run(_ executable: String, _ args: [String], prefix: [String] = []) throws -> Run {
+    trace("run: \((prefix + [executable] + args).joined(separator: " "))")
+    let (pid, outFD, errFD) = try spawn(prefix + [executable] + args, captureOutput: true)
+    var out = [UInt8](), err = [UInt8]()
+    var fds = [pollfd(fd: outFD, events: Int16(POLLIN), revents: 0), pollfd(fd: errFD, events: Int16(POLLIN), revents: 0)]
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while fds.contains(where: { $0.fd >= 0 }) {
+        guard poll(&fds, nfds_t(fds.count), -1) >= 0 || errno == EINTR else { break }
+        for i in fds.indices where fds[i].fd >= 0 && fds[i].revents != 0 {
+            let n = read(fds[i].fd, &buf, buf.count)
+            if n > 0 {
+                if i == 0 { out += buf[0..<n] } else { err += buf[0..<n] }
+            } else if n == 0 || errno != EINTR {
+                close(fds[i].fd)
+                fds[i].fd = -1
+            }
+        }
+    }
+    return Run(status: waitStatus(pid), stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+}
+
+let netfaultPath = ProcessInfo.processInfo.environment["NETFAULT_BIN"]
+    ?? packageRoot.appendingPathComponent(".build/debug/netfault").path
+
+@discardableResult
+func netfault(_ args: String...) throws -> Run { try run(netfaultPath, args) }
+
+/// `tc qdisc show` and `tc filter show` for a device: what "left as before" is compared on.
+func tcSnapshot(_ dev: String = "lo") throws -> String {
+    let q = try run("tc", ["qdisc", "show", "dev", dev]).stdout
+    var f = try run("tc", ["filter", "show", "dev", dev]).stdout
+    // Filters under netfault's root only exist while it does; list them too when present.
+    f += try run("tc", ["filter", "show", "dev", dev, "parent", "6e66:"]).stdout
+    // htb counts packets it passed straight through; a counter is not configuration.
+    return (q + "--\n" + f).replacing(/direct_packets_stat \d+/, with: "direct_packets_stat *")
+}
+
+/// A real redis-server on loopback, stopped when the value is released.
+final class RedisServer {
+    let port: UInt16
+    let pid: pid_t
+
+    init(port: UInt16) throws {
+        self.port = port
+        let dir = "/var/tmp/netfault-redis-\(port)-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        pid = try spawn(["/usr/bin/redis-server", "--port", "\(port)", "--bind", "127.0.0.1 ::1", "--save", "",
+                         "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--protected-mode", "no"],
+                        captureOutput: false).pid
+        for _ in 0..<200 {
+            if let c = try? RedisClient(port: port), (try? c.ping()) != nil { return }
+            usleep(20_000)
+        }
+        throw TestFailure("redis-server on \(port) did not answer PING")
+    }
+
+    deinit {
+        kill(pid, SIGTERM)
+        _ = waitStatus(pid)
+    }
+}
+
+/// A value shared between the threads of one test.
+final class Locked<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var v: T
+    init(_ v: T) { self.v = v }
+    var value: T { lock.lock(); defer { lock.unlock() }; return v }
+    func update(_ f: (inout T) -> Void) { lock.lock(); f(&v); lock.unlock() }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// A minimal Redis client over a blocking TCP socket: enough to time PING round trips.
+final class RedisClient: @unchecked Sendable {  // one thread uses each client
+    let fd: Int32
+
+    init(port: UInt16, host: String = "127.0.0.1", timeout: TimeInterval = 10) throws {
+        let v6 = host.contains(":")
+        fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket: \(errno)") }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, 4)
+        var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let rc: Int32
+        if v6 {
+            var a = sockaddr_in6()
+            a.sin6_family = sa_family_t(AF_INET6)
+            a.sin6_port = port.bigEndian
+            inet_pton(AF_INET6, host, &a.sin6_addr)
+            rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+        } else {
+            var a = sockaddr_in()
+            a.sin_family = sa_family_t(AF_INET)
+            a.sin_port = port.bigEndian
+            inet_pton(AF_INET, host, &a.sin_addr)
+            rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        }
+        guard rc == 0 else {
+            let e = errno
+            close(fd)
+            throw TestFailure("connect to \(host):\(port): \(String(cString: strerror(e)))")
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// One PING round trip, in milliseconds.
+    func ping() throws -> Double {
+        let start = monotonicMs()
+        let req = Array("PING\r\n".utf8)
+        guard send(fd, req, req.count, 0) == req.count else { throw TestFailure("send failed: \(errno)") }
+        var buf = [UInt8](repeating: 0, count: 64)
+        var got = 0
+        while got < 7 {
+            let n = recv(fd, &buf[got], buf.count - got, 0)
+            guard n > 0 else { throw TestFailure("no PONG (recv \(n), errno \(errno))") }
+            got += n
+        }
+        guard String(decoding: buf[0..<7], as: UTF8.self) == "+PONG\r\n" else { throw TestFailure("unexpected reply") }
+        return monotonicMs() - start
+    }
+}
+
+func monotonicMs() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) * 1000 + Double(ts.tv_nsec) / 1e6
+}
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.isEmpty ? .nan : (s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2)
+}
+
+/// Median PING round trip over `count` pings on one connection, after a warm-up ping.
+func medianPing(port: UInt16, count: Int = 15) throws -> Double {
+    trace("medianPing \(port)")
+    let c = try RedisClient(port: port)
+    _ = try c.ping()
+    let m = median(try (0..<count).map { _ in try c.ping() })
+    trace("medianPing \(port) = \(m)")
+    return m
+}
+
+/// Reverts every lease and checks nothing of netfault's is left on lo.
+func cleanUp() throws {
+    _ = try netfault("revert", "--all")
+}
+
+/// The lease id from `apply --json` output.
+func leaseID(_ r: Run) throws -> String {
+    let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+    guard let id = obj?["lease"] as? String else { throw TestFailure("no lease in: \(r.stdout) \(r.stderr)") }
+    return id
+}
