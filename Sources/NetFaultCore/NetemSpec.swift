@@ -30,7 +30,7 @@ public struct NetemSpec: Hashable, Codable, Sendable {
     }
 
     /// The longest delay or jitter accepted: netem's 32-bit tick fields hold about 274s,
-    /// and a fault longer than a minute per packet is a blackhole, which has its own fault.
+    /// and a delay longer than a minute per packet is a dead link rather than a slow one.
     public static let maximumDelay = Duration.seconds(60)
 
     public var isEmpty: Bool { self == NetemSpec() }
@@ -42,7 +42,7 @@ public struct NetemSpec: Hashable, Codable, Sendable {
         }
         for (name, d) in [("--delay", delay), ("--jitter", jitter)] {
             if let d, d > Self.maximumDelay {
-                throw InputError("\(name) \(d) is too long; the most is \(Self.maximumDelay) (use --blackhole for a dead link)")
+                throw InputError("\(name) \(d) is too long; the most is \(Self.maximumDelay) (a longer delay is a dead link, not a slow one)")
             }
         }
         let hasDelay = (delay?.nanoseconds ?? 0) > 0

@@ -119,7 +119,7 @@ final class RedisServer {
         self.port = port
         let dir = "/var/tmp/netfault-redis-\(port)-\(getpid())"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        pid = try spawn(["/usr/bin/redis-server", "--port", "\(port)", "--bind", "127.0.0.1 ::1", "--save", "",
+        pid = try spawn(["/usr/bin/redis-server", "--port", "\(port)", "--bind", "127.0.0.1 127.0.0.2 -::1", "--save", "",
                          "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--protected-mode", "no"],
                         captureOutput: false).pid
         for _ in 0..<200 {

@@ -78,7 +78,7 @@ public enum FeatureProbe {
             try nl.perform(TCRequests.addRedirectFilter(ifindex: i, band: 2, match: PortMatch(family: .ipv4, side: .source, port: 9), ifbIndex: ifb.index), "adding a mirred redirect")
         }
         let nft = try? NetlinkSocket(netlinkProtocol: 12)  // NETLINK_NETFILTER
-        record("nf_tables inet", "connection faults (--blackhole, --reject, ...) need CONFIG_NF_TABLES and CONFIG_NF_TABLES_INET") {
+        record("nf_tables inet", "connection-level faults (blackhole, reject, reset, hang; planned) need CONFIG_NF_TABLES and CONFIG_NF_TABLES_INET") {
             guard let nft else { throw KernelError(operation: "opening a netfilter netlink socket", errno: EPROTONOSUPPORT) }
             try nft.batch(NFTablesProbe.createTable(name: "netfault_probe", owner: false), "creating an inet table")
             try nft.batch(NFTablesProbe.deleteTable(name: "netfault_probe"), "deleting an inet table")

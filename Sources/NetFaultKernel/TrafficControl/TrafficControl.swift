@@ -58,7 +58,9 @@ public final class TrafficControl {
         var foreignIngress = false
         if let ing = qs.first(where: \.isIngress) {
             let fs = try filters(ifindex: l.index, parent: ing.handle)
-            foreignIngress = ing.kind != "ingress" || fs.contains { !Self.isOwnPriority($0.priority) }
+            // netfault removes its ingress qdisc with its last redirect filter, so an ingress
+            // without netfault's filters (even an empty one) is the user's.
+            foreignIngress = ing.kind != "ingress" || fs.isEmpty || fs.contains { !Self.isOwnPriority($0.priority) }
         }
         return DeviceState(name: device, root: root, foreignIngress: foreignIngress)
     }
