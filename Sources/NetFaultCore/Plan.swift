@@ -62,7 +62,12 @@ public struct BandPlan: Hashable, Codable, Sendable {
     public let band: UInt16
     public let netem: NetemSpec
     public let matches: [PortMatch]
-    public var families: [IPAddress.Family] { IPAddress.Family.allCases.filter { f in matches.contains { $0.family == f } } }
+    public var families: [IPAddress.Family] { matches.families }
+}
+
+extension [PortMatch] {
+    /// The address families present, in a fixed order (each needs its own filter priority).
+    public var families: [IPAddress.Family] { IPAddress.Family.allCases.filter { f in contains { $0.family == f } } }
 }
 
 /// Incoming packets of `device` that match are redirected to the ifb device, where a band delays them.
@@ -71,7 +76,7 @@ public struct RedirectPlan: Hashable, Codable, Sendable {
     public let ifb: String
     public let band: UInt16
     public let matches: [PortMatch]
-    public var families: [IPAddress.Family] { IPAddress.Family.allCases.filter { f in matches.contains { $0.family == f } } }
+    public var families: [IPAddress.Family] { matches.families }
 }
 
 /// Everything one lease installs.

@@ -107,6 +107,24 @@ struct NetemKernelTests {
         #expect(try netfault("status").stdout.contains("no active leases"))
     }
 
+    @Test("the watchdog reverts when it gets SIGTERM, SIGINT or SIGHUP", arguments: [SIGTERM, SIGINT, SIGHUP])
+    func signalReverts(signal: Int32) throws {
+        let before = try tcSnapshot()
+        let r = try netfault("apply", "redis", "--delay", "50ms", "--for", "10m", "--json")
+        #expect(r.status == 0, "\(r.stderr)")
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let pid = try #require(obj?["watchdog_pid"] as? Int)
+        #expect(kill(pid_t(pid), signal) == 0)
+        var restored = false
+        for _ in 0..<50 where !restored {  // up to 5s
+            usleep(100_000)
+            restored = try tcSnapshot() == before
+        }
+        let after = try tcSnapshot()
+        #expect(restored, "tc state after signal \(signal): \(after)")
+        #expect(try netfault("status").stdout.contains("no active leases"))
+    }
+
     @Test("a user's own root qdisc makes apply refuse and stays untouched")
     func foreignRootRefused() throws {
         try run("tc", ["qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "1"])
@@ -174,11 +192,7 @@ struct RemoteServerKernelTests {
     @Test("--host narrows a fault to one server address")
     func hostScoping() throws {
         let redis = try RedisServer(port: 6379)
-        func medianPing(_ host: String) throws -> Double {
-            let c = try RedisClient(port: redis.port, host: host)
-            _ = try c.ping()
-            return median(try (0..<15).map { _ in try c.ping() })
-        }
+        func medianPing(_ host: String) throws -> Double { try NetFaultIntegrationTests.medianPing(port: redis.port, host: host) }
         let base = (try medianPing("127.0.0.1"), try medianPing("127.0.0.2"))
         let r = try netfault("apply", "redis", "--host", "127.0.0.2", "--delay", "60ms", "--json")
         #expect(r.status == 0, "\(r.stderr)")
@@ -208,9 +222,8 @@ struct RemoteServerKernelTests {
         func medianPing() throws -> Double {
             var c: RedisClient?
             for _ in 0..<100 where c == nil { c = try? RedisClient(port: 6379, host: "10.99.0.2"); if c == nil { usleep(50_000) } }
-            let client = try #require(c, "redis in the nfsrv namespace does not answer")
-            _ = try client.ping()
-            return median(try (0..<15).map { _ in try client.ping() })
+            _ = try #require(c, "redis in the nfsrv namespace does not answer")
+            return try NetFaultIntegrationTests.medianPing(port: 6379, host: "10.99.0.2")
         }
         let before = try tcSnapshot("nfv0")
         let base = try medianPing()

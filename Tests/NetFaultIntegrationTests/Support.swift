@@ -214,9 +214,9 @@ func median(_ xs: [Double]) -> Double {
 }
 
 /// Median PING round trip over `count` pings on one connection, after a warm-up ping.
-func medianPing(port: UInt16, count: Int = 15) throws -> Double {
-    trace("medianPing \(port)")
-    let c = try RedisClient(port: port)
+func medianPing(port: UInt16, host: String = "127.0.0.1", count: Int = 15) throws -> Double {
+    trace("medianPing \(host) \(port)")
+    let c = try RedisClient(port: port, host: host)
     _ = try c.ping()
     let m = median(try (0..<count).map { _ in try c.ping() })
     trace("medianPing \(port) = \(m)")
