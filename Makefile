@@ -1,8 +1,8 @@
-# netfault: make deps | build | test | unit | kernel | demo | bench
+# netfault: make deps | build | test | unit | kernel | demo
 export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 
-.PHONY: deps build test unit kernel demo bench clean
+.PHONY: deps build test unit kernel demo clean
 
 deps:
 	scripts/install-deps
@@ -23,9 +23,6 @@ kernel:
 
 demo: build
 	scripts/demo
-
-bench: build
-	scripts/bench
 
 clean:
 	rm -rf .build
