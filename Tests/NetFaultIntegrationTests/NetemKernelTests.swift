@@ -97,13 +97,8 @@ struct NetemKernelTests {
         let r = try netfault("apply", "redis", "--delay", "50ms", "--for", "2s")
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try tcSnapshot() != before)
-        var restored = false
-        for _ in 0..<50 where !restored {  // up to 5s
-            usleep(100_000)
-            restored = try tcSnapshot() == before
-        }
-        let after = try tcSnapshot()
-        #expect(restored, "tc state after the deadline: \(after)")
+        let after = try tcSnapshot(awaiting: before, seconds: 5)
+        #expect(after == before, "tc state after the deadline: \(after)")
         #expect(try netfault("status").stdout.contains("no active leases"))
     }
 
@@ -114,14 +109,10 @@ struct NetemKernelTests {
         #expect(r.status == 0, "\(r.stderr)")
         let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         let pid = try #require(obj?["watchdog_pid"] as? Int)
+        #expect(try tcSnapshot() != before)
         #expect(kill(pid_t(pid), signal) == 0)
-        var restored = false
-        for _ in 0..<50 where !restored {  // up to 5s
-            usleep(100_000)
-            restored = try tcSnapshot() == before
-        }
-        let after = try tcSnapshot()
-        #expect(restored, "tc state after signal \(signal): \(after)")
+        let after = try tcSnapshot(awaiting: before, seconds: 5)
+        #expect(after == before, "tc state after signal \(signal): \(after)")
         #expect(try netfault("status").stdout.contains("no active leases"))
     }
 

@@ -110,6 +110,17 @@ func tcSnapshot(_ dev: String = "lo") throws -> String {
     return (q + "--\n" + f).replacing(/direct_packets_stat \d+/, with: "direct_packets_stat *")
 }
 
+/// Polls the snapshot until it equals `expected` or `seconds` pass; returns the last one.
+func tcSnapshot(awaiting expected: String, seconds: Double, dev: String = "lo") throws -> String {
+    let deadline = monotonicMs() + seconds * 1000
+    var now = try tcSnapshot(dev)
+    while now != expected && monotonicMs() < deadline {
+        usleep(100_000)
+        now = try tcSnapshot(dev)
+    }
+    return now
+}
+
 /// A real redis-server on loopback, stopped when the value is released.
 final class RedisServer {
     let port: UInt16
