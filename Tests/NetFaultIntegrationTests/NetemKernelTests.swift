@@ -34,9 +34,14 @@ struct NetemKernelTests {
         let results = Locked((latencies: [Double](), failures: 0))
         let threads = clients.map { c in
             Thread {
+                // Several losses in a row back TCP off past the client's 10s timeout (0.3^6
+                // per probe): that probe is lost too, and its connection is done.
                 var mine: [Double] = []
-                for _ in 0..<10 { if let ms = try? c.ping() { mine.append(ms) } }
-                results.update { $0.latencies += mine; $0.failures += 10 - mine.count }
+                var timedOut = 0
+                for _ in 0..<10 where timedOut == 0 {
+                    if let ms = try? c.ping() { mine.append(ms) } else { timedOut = 1 }
+                }
+                results.update { $0.latencies += mine; $0.failures += timedOut }
             }
         }
         threads.forEach { $0.start() }
@@ -44,11 +49,11 @@ struct NetemKernelTests {
         let (latencies, failures) = results.value
         let stats = try run("tc", ["-s", "qdisc", "show", "dev", "lo"]).stdout
         #expect(try netfault("revert", try leaseID(r)).status == 0)
-        #expect(failures == 0)
-        #expect(latencies.count >= 500)
-        let slow = Double(latencies.filter { $0 > 100 }.count) / Double(latencies.count)
+        let probes = latencies.count + failures
+        #expect(probes >= 900)
+        let slow = Double(latencies.filter { $0 > 100 }.count + failures) / Double(probes)
         // 1000 probes at p=0.3: sigma = 1.45%; the bounds are about 5 sigma either way.
-        #expect(slow >= 0.22 && slow <= 0.38, "share of lost requests \(slow) over \(latencies.count) probes")
+        #expect(slow >= 0.22 && slow <= 0.38, "share of lost requests \(slow) over \(probes) probes (\(failures) timed out)")
         // The kernel's own count on the lease's netem qdisc agrees.
         let netem = stats.components(separatedBy: "qdisc netem").dropFirst().first ?? ""
         let sent = Double(netem.firstMatch(of: /Sent \d+ bytes (\d+) pkt/)?.1 ?? "0") ?? 0
