@@ -100,6 +100,15 @@ public final class Journal {
         unlink(url(for: id).path)
     }
 
+    /// Lease files that cannot be read as a lease (truncated, corrupted): their objects are
+    /// found by their marks instead.
+    public func unreadable() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: leasesDir.path)) ?? []
+        return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
+            .map { String($0.dropLast(5)) }
+            .filter { read($0) == nil }
+    }
+
     /// Every readable lease, oldest first.
     public func all() -> [Lease] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: leasesDir.path)) ?? []

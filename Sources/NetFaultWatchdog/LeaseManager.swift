@@ -97,16 +97,34 @@ public final class LeaseManager {
         return true
     }
 
-    /// Reverts the given leases (all when `ids` is nil). Returns the ids it reverted and the unknown ones.
-    public func revert(ids: [String]?) throws -> (reverted: [String], unknown: [String]) {
+    /// What a revert did.
+    public struct RevertResult: Sendable {
+        public var reverted: [String] = []
+        public var unknown: [String] = []
+        /// Objects with netfault's marks that no lease in the journal accounted for.
+        public var orphans: [String] = []
+    }
+
+    /// Reverts the given leases. With `ids` nil (revert --all) it then removes every object
+    /// carrying netfault's marks, so a deleted or corrupted journal still leaves nothing behind.
+    public func revert(ids: [String]?) throws -> RevertResult {
         let tc = TrafficControl(socket: try NetlinkSocket())
         return try journal.locked {
-            let wanted = ids ?? journal.all().map(\.id)
-            var reverted: [String] = [], unknown: [String] = []
-            for id in wanted {
-                if try revertLocked(id: id, tc: tc) { reverted.append(id) } else { unknown.append(id) }
+            var result = RevertResult()
+            for id in ids ?? journal.all().map(\.id) {
+                if try revertLocked(id: id, tc: tc) { result.reverted.append(id) } else { result.unknown.append(id) }
             }
-            return (reverted, unknown)
+            if ids == nil {
+                for obj in try tc.ownedObjects() {
+                    try tc.remove(obj)
+                    result.orphans.append(obj.description)
+                }
+                for id in journal.unreadable() {
+                    journal.remove(id)
+                    result.orphans.append("unreadable journal entry \(id)")
+                }
+            }
+            return result
         }
     }
 
@@ -120,16 +138,18 @@ public final class LeaseManager {
         return swept
     }
 
-    /// Sweeps dead leases, then lists the live ones with their kernel objects.
-    public func status() throws -> (leases: [LeaseStatus], swept: [String]) {
+    /// Sweeps dead leases, then lists the live ones with their kernel objects, and any object
+    /// with netfault's marks that no lease accounts for.
+    public func status() throws -> (leases: [LeaseStatus], swept: [String], orphans: [String]) {
         let tc = TrafficControl(socket: try NetlinkSocket())
         return try journal.locked {
             let swept = sweepLocked(tc: tc)
-            let leases = try journal.all().map { lease in
+            let all = journal.all()
+            let leases = try all.map { lease in
                 LeaseStatus(lease: lease, installed: try tc.readBack(lease.plan),
                             watchdogAlive: WatchdogProcess.isAlive(pid: lease.watchdogPID ?? 0, leaseID: lease.id))
             }
-            return (leases, swept)
+            return (leases, swept, try tc.orphans(besides: all.map(\.plan)).map(\.description))
         }
     }
 }

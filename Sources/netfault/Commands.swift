@@ -60,14 +60,19 @@ struct Status: ParsableCommand {
     func run() throws {
         try reporting {
             try requireNetAdmin()
-            let (leases, swept) = try LeaseManager(journal: try Journal()).status()
+            let (leases, swept, orphans) = try LeaseManager(journal: try Journal()).status()
             if json {
-                printJSON(leases.map { LeaseJSON($0.lease, installed: $0.installed, watchdogAlive: $0.watchdogAlive) })
+                printJSON(StatusJSON(leases: leases.map { LeaseJSON($0.lease, installed: $0.installed, watchdogAlive: $0.watchdogAlive) },
+                                     swept: swept, orphans: orphans))
                 return
             }
             for id in swept { print("swept \(id): its watchdog was gone; its faults are removed") }
             if leases.isEmpty { print("no active leases") }
             for l in leases { print(describe(l.lease, installed: l.installed, watchdogAlive: l.watchdogAlive)) }
+            if !orphans.isEmpty {
+                print("objects with netfault's marks but no lease (remove them with: netfault revert --all):")
+                for o in orphans { print("  \(o)") }
+            }
         }
     }
 }
@@ -75,7 +80,14 @@ struct Status: ParsableCommand {
 struct Revert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Remove the faults of the given leases (or --all); exits 0 when none is left.",
-        discussion: "Removes exactly the objects each lease installed and gives each device its default root qdisc back once no lease uses it. Reverting a lease that is already gone is not an error.")
+        discussion: """
+        Removes exactly the objects each lease installed and gives each device its default root \
+        qdisc back once no lease uses it. Reverting a lease that is already gone is not an error.
+
+        --all also removes every object that carries netfault's marks (root qdisc 6e66:, an \
+        ingress qdisc holding only netfault's filters, nfifb devices) even when the journal under \
+        /run/netfault was deleted or corrupted. Nothing without those marks is touched.
+        """)
 
     @Argument(help: ArgumentHelp("Lease ids as printed by apply and status.", valueName: "lease"))
     var leases: [String] = []
@@ -95,14 +107,15 @@ struct Revert: ParsableCommand {
     func run() throws {
         try reporting {
             try requireNetAdmin()
-            let (reverted, unknown) = try LeaseManager(journal: try Journal()).revert(ids: all ? nil : leases)
+            let r = try LeaseManager(journal: try Journal()).revert(ids: all ? nil : leases)
             if json {
-                printJSON(["reverted": reverted, "not_found": unknown])
+                printJSON(["reverted": r.reverted, "not_found": r.unknown, "removed_without_lease": r.orphans])
                 return
             }
-            for id in reverted { print("reverted \(id)") }
-            for id in unknown { print("\(id): no such lease (already reverted or expired)") }
-            if reverted.isEmpty && unknown.isEmpty { print("no active leases") }
+            for id in r.reverted { print("reverted \(id)") }
+            for id in r.unknown { print("\(id): no such lease (already reverted or expired)") }
+            for o in r.orphans { print("removed without a lease: \(o)") }
+            if r.reverted.isEmpty && r.unknown.isEmpty && r.orphans.isEmpty { print("no active leases") }
         }
     }
 }

@@ -65,6 +65,14 @@ struct LeaseJSON: Encodable {
     }
 }
 
+struct StatusJSON: Encodable {
+    let leases: [LeaseJSON]
+    /// Leases whose watchdog was gone; this command reverted them.
+    let swept: [String]
+    /// Objects with netfault's marks that no lease accounts for.
+    let orphans: [String]
+}
+
 func printJSON<T: Encodable>(_ value: T) {
     let e = JSONEncoder()
     e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -79,7 +79,8 @@ struct NetemKernelTests {
         #expect(la.status == 0 && lb.status == 0, "\(la.stderr) \(lb.stderr)")
         let during = try [a, b, c].map { try medianPing(port: $0.port) }
         let status = try netfault("status", "--json")
-        let leases = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [[String: Any]] ?? []
+        let statusObj = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+        let leases = statusObj?["leases"] as? [[String: Any]] ?? []
         try cleanUp()
         #expect(abs(during[0] - base[0] - 40) <= 15, "6379 grew by \(during[0] - base[0]) ms")
         #expect(abs(during[1] - base[1] - 120) <= 20, "6380 grew by \(during[1] - base[1]) ms")
@@ -248,5 +249,50 @@ struct RemoteServerKernelTests {
         #expect(try tcSnapshot("nfv0") == before)
         let links = try run("ip", ["-o", "link", "show"]).stdout
         #expect(!links.contains("nfifb"), "the ifb device is removed: \(links)")
+    }
+}
+
+/// Crash safety without the journal: `revert --all` finds netfault's objects by their marks.
+@Suite(.serialized, .enabled(if: Kernel.enabled, Kernel.reason))
+struct JournalLossKernelTests {
+    init() throws { try cleanUp() }
+
+    @Test("revert --all removes netfault's objects by their marks when the journal is deleted or corrupted, and nothing else",
+          arguments: ["deleted", "corrupted"])
+    func journalLost(how: String) throws {
+        // A device with a user's own root qdisc, where netfault adds only an ingress redirect.
+        for cmd in ["ip link add nfu0 type veth peer name nfu1", "ip link set nfu0 up", "ip link set nfu1 up",
+                    "tc qdisc add dev nfu0 root handle 1: htb default 1"] {
+            let r = try run("/bin/sh", ["-c", cmd])
+            try #require(r.status == 0, "\(cmd): \(r.stderr)")
+        }
+        defer { _ = try? run("ip", ["link", "del", "nfu0"]) }
+        let before = (try tcSnapshot("lo"), try tcSnapshot("nfu0"))
+        let a = try netfault("apply", "redis", "--delay", "10ms", "--json")
+        let b = try netfault("apply", "mysql", "--iface", "nfu0", "--host", "10.98.0.2", "--direction", "from-server", "--delay", "10ms", "--json")
+        #expect(a.status == 0 && b.status == 0, "\(a.stderr) \(b.stderr)")
+        #expect(try run("ip", ["-o", "link"]).stdout.contains("nfifb"))
+        // Watchdogs gone (SIGKILL: no revert) and the journal lost.
+        for r in [a, b] {
+            let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+            kill(pid_t(try #require(obj?["watchdog_pid"] as? Int)), SIGKILL)
+        }
+        let leases = "/run/netfault/leases"
+        for f in try FileManager.default.contentsOfDirectory(atPath: leases) {
+            if how == "deleted" { try FileManager.default.removeItem(atPath: "\(leases)/\(f)") }
+            else { try Data("{\"id\": \"nf-".utf8).write(to: URL(fileURLWithPath: "\(leases)/\(f)")) }
+        }
+        usleep(200_000)
+        #expect(try tcSnapshot("lo") != before.0, "the faults outlive their journal until revert --all")
+        let status = try netfault("status")
+        #expect(status.stdout.contains("no lease") && status.stdout.contains("revert --all"), "\(status.stdout)")
+        let r = try netfault("revert", "--all")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("removed without a lease"), "\(r.stdout)")
+        #expect(try tcSnapshot("lo") == before.0)
+        #expect(try tcSnapshot("nfu0") == before.1, "the user's htb on nfu0 is untouched")
+        #expect(!(try run("ip", ["-o", "link"]).stdout.contains("nfifb")))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: leases).isEmpty)
+        #expect(try netfault("status").stdout.contains("no active leases"))
     }
 }
