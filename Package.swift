@@ -33,6 +33,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "NetFaultCoreTests", dependencies: ["NetFaultCore"]),
+        // The command line's parsing and validation, fuzzed in-process (no kernel access).
+        .testTarget(name: "NetFaultCLITests", dependencies: ["netfault", "NetFaultCore"]),
         .testTarget(name: "NetFaultKernelTests", dependencies: ["NetFaultCore", "NetFaultKernel"],
                     resources: [.copy("Fixtures")]),
         // Runs real kernels: skipped with a reason unless NETFAULT_KERNEL_TESTS names the kernel

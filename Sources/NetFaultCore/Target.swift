@@ -82,7 +82,7 @@ public struct Target: Hashable, Codable, Sendable, CustomStringConvertible {
             let port: UInt16
             if let service = Service(rawValue: part) {
                 port = service.port
-            } else if part.allSatisfy(\.isNumber) {
+            } else if part.allSatisfy({ $0.isASCII && $0.isNumber }) {
                 guard let n = Int(part), n >= 1, n <= 65535 else {
                     throw InputError("port \(part) is out of range; a TCP port is 1 to 65535")
                 }

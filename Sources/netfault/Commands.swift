@@ -29,16 +29,21 @@ struct Apply: ParsableCommand {
     @Flag(help: "Print the lease as JSON.")
     var json = false
 
+    /// Everything the user typed, parsed and validated; touches nothing.
+    func request() throws -> FaultRequest {
+        let (target, direction) = try where_.parsed()
+        let spec = try faults.spec()
+        let d = try Duration.parse(duration, what: "--for")
+        try LeaseLimits.validate(d)
+        return FaultRequest(target: target, direction: direction, netem: spec, device: where_.iface, duration: d)
+    }
+
     func run() throws {
         try reporting {
-            let (target, direction) = try where_.parsed()
-            let spec = try faults.spec()
-            let d = try Duration.parse(duration, what: "--for")
-            try LeaseLimits.validate(d)
+            let request = try request()
             try requireNetAdmin()
             try requireFeatures(["netem", "prio", "u32"])
             let manager = LeaseManager(journal: try Journal())
-            let request = FaultRequest(target: target, direction: direction, netem: spec, device: where_.iface, duration: d)
             let (lease, installed) = try manager.apply(request, executable: selfExecutable())
             if json {
                 printJSON(LeaseJSON(lease, installed: installed, watchdogAlive: true))

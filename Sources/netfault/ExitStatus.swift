@@ -16,7 +16,14 @@ enum ExitStatus {
 /// Maps every error the tool raises to its message and exit status; nothing reaches the user
 /// as a trap or a stack trace.
 func fail(_ error: Error) -> ExitCode {
-    let (status, message): (Int32, String) = switch error {
+    let (status, message) = diagnose(error)
+    FileHandle.standardError.write(Data("netfault: error: \(message)\n".utf8))
+    return ExitCode(status)
+}
+
+/// The exit status and message for an error netfault raises.
+func diagnose(_ error: Error) -> (status: Int32, message: String) {
+    switch error {
     case let e as InputError: (ExitStatus.usage, e.message)
     case let e as PlanConflict: (ExitStatus.cantCreate, e.message)
     case let e as JournalError: (ExitStatus.cantCreate, e.message)
@@ -28,8 +35,6 @@ func fail(_ error: Error) -> ExitCode {
     case let e as NoPermission: (ExitStatus.noPermission, e.message)
     default: (ExitStatus.osError, "\(error)")
     }
-    FileHandle.standardError.write(Data("netfault: error: \(message)\n".utf8))
-    return ExitCode(status)
 }
 
 struct Unavailable: Error { let message: String }

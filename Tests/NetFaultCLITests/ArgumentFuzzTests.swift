@@ -1,0 +1,119 @@
+import ArgumentParser
+import NetFaultCore
+import Testing
+@testable import netfault
+
+/// A small deterministic generator, so a failing vector can be reproduced from its index.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Feeds random and mutated argument vectors to the parser and validation (no kernel access)
+/// and checks each one ends in a request, a help text, or a usage error with exit 64 and a
+/// message. A trap anywhere would end the test process, so finishing is part of the check.
+struct ArgumentFuzzTests {
+    static let subcommands = ["apply", "status", "revert", "doctor", "bogus", ""]
+    static let options = ["--delay", "--jitter", "--delay-correlation", "--distribution", "--loss", "--loss-correlation",
+                          "--duplicate", "--corrupt", "--reorder", "--gap", "--rate", "--for", "--iface", "--direction",
+                          "--host", "--json", "--all", "-h", "--help", "--delay=", "--loss=-1%", "-x", "--"]
+    static let values = ["100ms", "10us", "1.5s", "-5ms", "0", "0ms", "61s", "5%", "5", "0.1%", "100%", "120%", "-1%", "abc", "",
+                         "1mbit", "7bit", "1kbps", "200tbit", "99999999999999999999tbit", "nan", "inf", "-inf", "1e400ms", "0x10ms",
+                         "normal", "pareto", "paretonormal", "bogus", "to-server", "from-server", "both", "sideways",
+                         "127.0.0.1", "::1", "fe80::1%lo", "300.1.1.1", "redis", "mysql", "postgres", "memcached", "6379",
+                         "0", "65535", "65536", "70000", "mysql,6380", "mysql,,redis", ",", "٣٣٠٦", "-", "%", "%%",
+                         "25h", "24h", "1h", "1m", "\u{0}", "ééé", "4294967296", "-0", "+5ms", " 5ms", "5 ms",
+                         String(repeating: "9", count: 400), "lo", "nf-123456"]
+
+    /// Options with values that are each valid on their own (combinations may still be wrong).
+    static let validFaults: [[String]] = [["--delay", "100ms"], ["--jitter", "10ms"], ["--loss", "5%"], ["--duplicate", "1%"],
+                                          ["--corrupt", "0.1%"], ["--reorder", "25%"], ["--gap", "5"], ["--rate", "1mbit"],
+                                          ["--delay-correlation", "25%"], ["--distribution", "normal"], ["--loss-correlation", "10%"],
+                                          ["--for", "5m"], ["--direction", "both"], ["--host", "127.0.0.2"], ["--json"]]
+
+    static func vector(_ rng: inout SplitMix64) -> [String] {
+        var v: [String] = []
+        if Int.random(in: 0..<4, using: &rng) == 0 {
+            // A plausible apply, to reach the validators behind the parser.
+            v = ["apply", ["redis", "mysql", "6380", "mysql,redis"].randomElement(using: &rng)!, "--delay", "10ms"]
+            for _ in 0..<Int.random(in: 0...3, using: &rng) { v += validFaults.randomElement(using: &rng)! }
+        } else {
+            v.append(subcommands.randomElement(using: &rng)!)
+            if Int.random(in: 0..<10, using: &rng) < 8 { v.append(values.randomElement(using: &rng)!) }
+            for _ in 0..<Int.random(in: 0...6, using: &rng) {
+                v.append(options.randomElement(using: &rng)!)
+                if Bool.random(using: &rng) { v.append(values.randomElement(using: &rng)!) }
+            }
+        }
+        // Mutations: drop, swap, duplicate a token, or damage one with random characters.
+        for _ in 0..<Int.random(in: 0...2, using: &rng) where !v.isEmpty {
+            let i = Int.random(in: 0..<v.count, using: &rng)
+            switch Int.random(in: 0..<4, using: &rng) {
+            case 0: v.remove(at: i)
+            case 1: v.swapAt(i, Int.random(in: 0..<v.count, using: &rng))
+            case 2: v.insert(v[i], at: i)
+            default:
+                var chars = Array(v[i])
+                let junk = Character(UnicodeScalar(UInt8.random(in: 0x20...0x7e, using: &rng)))
+                chars.insert(junk, at: Int.random(in: 0...chars.count, using: &rng))
+                v[i] = String(chars)
+            }
+        }
+        return v
+    }
+
+    enum Outcome { case request, other, help, usageError }
+
+    static func outcome(_ argv: [String]) -> (Outcome, Int32, String) {
+        do {
+            let command = try NetFault.parseAsRoot(argv)
+            if String(describing: type(of: command)) == "HelpCommand" { return (.help, 0, "") }
+            if let apply = command as? Apply {
+                _ = try apply.request()
+                return (.request, 0, "")
+            }
+            return (.other, 0, "")
+        } catch let e as InputError {
+            let (status, message) = diagnose(e)
+            return (.usageError, status, message)
+        } catch {
+            let code = NetFault.exitCode(for: error)
+            return (code == .success ? .help : .usageError, code.rawValue, NetFault.message(for: error))
+        }
+    }
+
+    /// 10 parallel slices of 1,000 vectors each, each slice with its own seed. (A debug build of
+    /// ArgumentParser reflects over every option on each parse: about 20ms a vector.)
+    @Test("10,000 random and mutated argument vectors each end in a result or exit 64 with a message",
+          arguments: 0..<10)
+    func fuzz(slice: Int) {
+        var rng = SplitMix64(state: 0x6e66_6e66 &+ UInt64(slice))
+        var counts: [Outcome: Int] = [:]
+        for i in 0..<1_000 {
+            let argv = Self.vector(&rng)
+            let (kind, status, message) = Self.outcome(argv)
+            counts[kind, default: 0] += 1
+            if kind == .usageError {
+                #expect(status == 64, "slice \(slice) vector \(i) \(argv): exit \(status) \(message)")
+                #expect(!message.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "slice \(slice) vector \(i) \(argv): no message")
+            }
+        }
+        // The generator must reach every outcome, or the test proves little.
+        #expect(counts[.request, default: 0] > 20, "\(counts)")
+        #expect(counts[.usageError, default: 0] > 300, "\(counts)")
+        #expect(counts[.help, default: 0] > 2, "\(counts)")
+        #expect(counts[.other, default: 0] >= 5, "\(counts)")
+    }
+
+    @Test("every InputError the validators raise maps to exit 64")
+    func inputErrorsAreUsage() {
+        #expect(diagnose(InputError("x")).status == 64)
+        #expect(diagnose(PlanConflict("x")).status == 73)
+    }
+}
