@@ -18,6 +18,8 @@ let package = Package(
             pkgConfig: "libnl-route-3.0",
             providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]
         ),
+        // fork + drop privileges + exec for `netfault run`, which Swift cannot do safely.
+        .systemLibrary(name: "CProcess"),
         // Pure logic: units, targets, fault specs, validation, plans. No syscalls.
         .target(name: "NetFaultCore"),
         // Netlink I/O: message encoding (pure), the socket, traffic control apply/read/revert, probes.
@@ -28,7 +30,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "netfault", dependencies: [
-            "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog",
+            "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog", "CProcess",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

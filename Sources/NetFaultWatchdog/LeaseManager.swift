@@ -49,7 +49,8 @@ public final class LeaseManager {
     }
 
     /// Installs a lease: plan, journal, watchdog, kernel, read-back.
-    public func apply(_ request: FaultRequest, executable: String) throws -> (Lease, [InstalledBand]) {
+    /// - Parameter controller: a process whose death ends the lease (`netfault run`).
+    public func apply(_ request: FaultRequest, executable: String, controller: ProcessIdentity? = nil) throws -> (Lease, [InstalledBand]) {
         let table = try request.netem.distribution.map(DistributionTables.load)
         let nl = try NetlinkSocket()
         let tc = TrafficControl(socket: nl)
@@ -64,7 +65,7 @@ public final class LeaseManager {
             let now = Date()
             var lease = Lease(id: Lease.newID(), target: request.target, direction: request.direction,
                               netem: request.netem, device: link.name, plan: plan, created: now,
-                              deadline: now.addingTimeInterval(request.duration.seconds))
+                              deadline: now.addingTimeInterval(request.duration.seconds), controller: controller)
             try journal.write(lease)  // before the kernel changes
             do {
                 lease.watchdogPID = try WatchdogProcess.spawn(executable: executable, leaseID: lease.id,

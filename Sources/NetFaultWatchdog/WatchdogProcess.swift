@@ -72,6 +72,12 @@ public enum WatchdogProcess {
                 logger.info("lease \(leaseID) was reverted by another command")
                 return 0
             }
+            // The controlling `netfault run` died without reverting (SIGKILL, crash): checked
+            // every half second, so the faults go within a second.
+            if let c = lease.controller, !c.isAlive {
+                reason = "controlling process \(c.pid) is gone"
+                break
+            }
             let wait = min(left, 0.5)
             var ts = timespec(tv_sec: Int(wait), tv_nsec: Int((wait - Double(Int(wait))) * 1e9))
             let sig = sigtimedwait(&set, nil, &ts)

@@ -30,13 +30,7 @@ struct Apply: ParsableCommand {
     var json = false
 
     /// Everything the user typed, parsed and validated; touches nothing.
-    func request() throws -> FaultRequest {
-        let (target, direction) = try where_.parsed()
-        let spec = try faults.spec()
-        let d = try Duration.parse(duration, what: "--for")
-        try LeaseLimits.validate(d)
-        return FaultRequest(target: target, direction: direction, netem: spec, device: where_.iface, duration: d)
-    }
+    func request() throws -> FaultRequest { try faultRequest(where_, faults, duration) }
 
     func run() throws {
         try reporting {
@@ -150,6 +144,15 @@ struct Doctor: ParsableCommand {
             }
         }
     }
+}
+
+/// A lease request from the options apply and run share; parses and validates, touches nothing.
+func faultRequest(_ where_: TargetOptions, _ faults: NetemOptions, _ duration: String) throws -> FaultRequest {
+    let (target, direction) = try where_.parsed()
+    let spec = try faults.spec()
+    let d = try Duration.parse(duration, what: "--for")
+    try LeaseLimits.validate(d)
+    return FaultRequest(target: target, direction: direction, netem: spec, device: where_.iface, duration: d)
 }
 
 /// Runs the feature probe in a child process that unshares its network namespace.

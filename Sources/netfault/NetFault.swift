@@ -18,5 +18,5 @@ struct NetFault: ParsableCommand {
           73  the device holds a configuration netfault will not touch, or /run/netfault is unusable
           77  not root / no CAP_NET_ADMIN
         """,
-        subcommands: [Apply.self, Status.self, Revert.self, Doctor.self, WatchdogCommand.self, ProbeCommand.self])
+        subcommands: [Apply.self, RunCommand.self, Status.self, Revert.self, Doctor.self, WatchdogCommand.self, ProbeCommand.self])
 }

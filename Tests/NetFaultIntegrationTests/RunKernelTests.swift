@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+
+/// `netfault run`: faults for the life of a command, on a real kernel (user-mode Linux).
+@Suite(.serialized, .enabled(if: Kernel.enabled, Kernel.reason))
+struct RunKernelTests {
+    init() throws { try cleanUp() }
+
+    @Test("the command sees the fault, its exit status comes back, and the fault is gone after")
+    func statusAndRevert() throws {
+        let before = try tcSnapshot()
+        let r = try netfault("run", "redis", "--delay", "20ms", "--", "/bin/sh", "-c",
+                             "tc qdisc show dev lo | grep -q 'delay 20ms' && exit 7; exit 1")
+        #expect(r.status == 7, "\(r.stderr)")
+        #expect(try tcSnapshot() == before)
+        #expect(try netfault("status").stdout.contains("no active leases"))
+    }
+
+    @Test("a command ended by a signal gives 128+N")
+    func signalStatus() throws {
+        let r = try netfault("run", "redis", "--delay", "5ms", "--", "/bin/sh", "-c", "kill -TERM $$")
+        #expect(r.status == 128 + SIGTERM, "\(r.stderr)")
+    }
+
+    @Test("a command that cannot start gives 127 and nothing is left")
+    func missingCommand() throws {
+        let before = try tcSnapshot()
+        let r = try netfault("run", "redis", "--delay", "5ms", "--", "/nonexistent/command")
+        #expect(r.status == 127, "\(r.stderr)")
+        #expect(try tcSnapshot() == before)
+    }
+
+    @Test("under sudo the command runs as the invoking user, with --as-root as root")
+    func sudoUser() throws {
+        let sudo = ["/usr/bin/env", "SUDO_UID=65534", "SUDO_GID=65534", "SUDO_USER=nobody"]
+        let asUser = try run(netfaultPath, ["run", "redis", "--delay", "5ms", "--", "/bin/sh", "-c", "id -u; id -g; echo $HOME"], prefix: sudo)
+        #expect(asUser.status == 0, "\(asUser.stderr)")
+        #expect(asUser.stdout.split(separator: "\n").prefix(2) == ["65534", "65534"], "\(asUser.stdout)")
+        #expect(asUser.stdout.contains("/nonexistent"), "HOME is the user's: \(asUser.stdout)")
+        let asRoot = try run(netfaultPath, ["run", "redis", "--delay", "5ms", "--as-root", "--", "id", "-u"], prefix: sudo)
+        #expect(asRoot.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(asRoot.stdout) \(asRoot.stderr)")
+    }
+
+    @Test("SIGTERM to netfault reaches the command; the fault is reverted and the status is 143")
+    func forwardsSignals() throws {
+        let before = try tcSnapshot()
+        let child = try spawn([netfaultPath, "run", "redis", "--delay", "5ms", "--", "sleep", "30"], captureOutput: false)
+        #expect(waitForFault(before), "the fault was never installed")
+        kill(child.pid, SIGTERM)
+        #expect(waitStatus(child.pid) == 143)
+        #expect(try tcSnapshot() == before)
+    }
+
+    @Test("netfault run killed with SIGKILL: its watchdog reverts within about a second")
+    func controllerKilled() throws {
+        let before = try tcSnapshot()
+        let child = try spawn([netfaultPath, "run", "redis", "--delay", "5ms", "--", "sleep", "30"], captureOutput: false)
+        #expect(waitForFault(before), "the fault was never installed")
+        let leases = "/run/netfault/leases"
+        let journaled = { (try? FileManager.default.contentsOfDirectory(atPath: leases))?.contains { $0.hasSuffix(".json") } ?? false }
+        #expect(journaled())
+        let killedAt = monotonicMs()
+        kill(child.pid, SIGKILL)
+        _ = waitStatus(child.pid)
+        // The watchdog removes the journal entry once the kernel objects are gone; polling a
+        // directory is cheap enough to time that, unlike running tc.
+        while journaled() && monotonicMs() - killedAt < 5000 { usleep(20_000) }
+        let took = monotonicMs() - killedAt
+        _ = try? run("pkill", ["-x", "sleep"])
+        #expect(try tcSnapshot() == before)
+        #expect(took < 1500, "reverted after \(took) ms")
+    }
+
+    /// Waits up to 5s for tc state to change from `before` (the lease is in force).
+    func waitForFault(_ before: String) -> Bool {
+        for _ in 0..<50 {
+            if let now = try? tcSnapshot(), now != before, now.contains("netem") { return true }
+            usleep(100_000)
+        }
+        return false
+    }
+}
