@@ -12,16 +12,17 @@ public struct Lease: Codable, Sendable, Equatable {
     public let plan: LeasePlan
     public let created: Date
     public let deadline: Date
-    public var watchdogPID: Int32?
+    /// The watchdog, by pid and start time: a pid alone could be reused by another process.
+    public var watchdog: ProcessIdentity?
     /// The process whose life bounds the lease (`netfault run`): when it dies, the watchdog reverts.
     public var controller: ProcessIdentity?
 
     public init(id: String, target: Target, direction: Direction, netem: NetemSpec, device: String,
-                plan: LeasePlan, created: Date, deadline: Date, watchdogPID: Int32? = nil,
+                plan: LeasePlan, created: Date, deadline: Date, watchdog: ProcessIdentity? = nil,
                 controller: ProcessIdentity? = nil) {
         self.id = id; self.target = target; self.direction = direction; self.netem = netem
         self.device = device; self.plan = plan; self.created = created; self.deadline = deadline
-        self.watchdogPID = watchdogPID
+        self.watchdog = watchdog
         self.controller = controller
     }
 
@@ -47,10 +48,17 @@ public struct ProcessIdentity: Codable, Sendable, Equatable {
         return fields.count > 19 ? UInt64(fields[19]) : nil
     }
 
-    public static func current() -> ProcessIdentity? {
-        let pid = getpid()
-        return startTime(of: pid).map { ProcessIdentity(pid: pid, startTime: $0) }
-    }
+    public static func current() -> ProcessIdentity? { of(pid: getpid()) }
 
+    /// Alive and the same process. Decided by /proc/PID/stat, which is valid from fork on;
+    /// /proc/PID/cmdline is empty for a moment during exec, which once made a starting
+    /// watchdog look dead to a concurrent sweep.
     public var isAlive: Bool { Self.startTime(of: pid) == startTime }
+
+    public init(pid: Int32, startTime: UInt64) { self.pid = pid; self.startTime = startTime }
+
+    /// The identity of a child just started; nil if it already exited.
+    public static func of(pid: Int32) -> ProcessIdentity? {
+        startTime(of: pid).map { ProcessIdentity(pid: pid, startTime: $0) }
+    }
 }

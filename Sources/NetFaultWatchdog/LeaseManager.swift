@@ -68,13 +68,17 @@ public final class LeaseManager {
                               deadline: now.addingTimeInterval(request.duration.seconds), controller: controller)
             try journal.write(lease)  // before the kernel changes
             do {
-                lease.watchdogPID = try WatchdogProcess.spawn(executable: executable, leaseID: lease.id,
-                                                              logPath: journal.directory.appendingPathComponent("watchdog.log").path)
+                let pid = try WatchdogProcess.spawn(executable: executable, leaseID: lease.id,
+                                                    logPath: journal.directory.appendingPathComponent("watchdog.log").path)
+                guard let identity = ProcessIdentity.of(pid: pid) else {
+                    throw JournalError("the watchdog (pid \(pid)) exited at once; see \(journal.directory.path)/watchdog.log")
+                }
+                lease.watchdog = identity
                 try journal.write(lease)
                 try tc.apply(plan, distributionTable: table)
             } catch {
                 journal.remove(lease.id)
-                if let pid = lease.watchdogPID { kill(pid, SIGTERM) }
+                if let w = lease.watchdog { kill(w.pid, SIGTERM) }
                 throw error
             }
             return (lease, try tc.readBack(plan))
@@ -92,8 +96,8 @@ public final class LeaseManager {
         guard let lease = journal.read(id) else { return false }
         try tc.revert(lease.plan)
         journal.remove(id)
-        if let pid = lease.watchdogPID, pid != getpid(), WatchdogProcess.isAlive(pid: pid, leaseID: id) {
-            kill(pid, SIGTERM)  // its own revert then finds nothing left
+        if let w = lease.watchdog, w.pid != getpid(), w.isAlive {
+            kill(w.pid, SIGTERM)  // its own revert then finds nothing left
         }
         return true
     }
@@ -133,7 +137,7 @@ public final class LeaseManager {
     @discardableResult
     func sweepLocked(tc: TrafficControl) -> [String] {
         var swept: [String] = []
-        for lease in journal.all() where !WatchdogProcess.isAlive(pid: lease.watchdogPID ?? 0, leaseID: lease.id) {
+        for lease in journal.all() where !(lease.watchdog?.isAlive ?? false) {
             if (try? revertLocked(id: lease.id, tc: tc)) == true { swept.append(lease.id) }
         }
         return swept
@@ -148,7 +152,7 @@ public final class LeaseManager {
             let all = journal.all()
             let leases = try all.map { lease in
                 LeaseStatus(lease: lease, installed: try tc.readBack(lease.plan),
-                            watchdogAlive: WatchdogProcess.isAlive(pid: lease.watchdogPID ?? 0, leaseID: lease.id))
+                            watchdogAlive: lease.watchdog?.isAlive ?? false)
             }
             return (leases, swept, try tc.orphans(besides: all.map(\.plan)).map(\.description))
         }

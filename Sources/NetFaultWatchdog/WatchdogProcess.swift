@@ -46,14 +46,6 @@ public enum WatchdogProcess {
         return pid
     }
 
-    /// Whether `pid` is alive and is the watchdog of `leaseID` (not a recycled pid).
-    public static func isAlive(pid: Int32, leaseID: String) -> Bool {
-        guard pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
-        guard let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-        let parts = cmdline.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-        return parts.contains(command) && parts.contains(leaseID)
-    }
-
     /// The watchdog's life: wait for the deadline or a signal, then revert. Returns the exit status.
     public static func run(leaseID: String, journal: Journal, logger: Logger) -> Int32 {
         var set = signalSet()

@@ -56,7 +56,7 @@ struct LeaseJSON: Encodable {
         created = iso.string(from: lease.created)
         deadline = iso.string(from: lease.deadline)
         seconds_left = Int(lease.timeLeft().rounded(.up))
-        watchdog_pid = lease.watchdogPID.map(Int.init)
+        watchdog_pid = lease.watchdog.map { Int($0.pid) }
         watchdog_alive = watchdogAlive
         self.installed = installed.map {
             InstalledJSON(device: $0.device, band: Int($0.band), qdisc: $0.netemHandle, filters: $0.filters,

@@ -80,3 +80,48 @@ struct RunKernelTests {
         return false
     }
 }
+
+func readAll(_ fd: Int32) -> String {
+    var out = [UInt8](), buf = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = read(fd, &buf, buf.count)
+        if n <= 0 { break }
+        out += buf[0..<n]
+    }
+    close(fd)
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// Several netfault commands at once: the journal's flock keeps them apart.
+@Suite(.serialized, .enabled(if: Kernel.enabled, Kernel.reason))
+struct ConcurrencyKernelTests {
+    init() throws { try cleanUp() }
+
+    @Test("eight applies at once each get their own band and lease; revert --all leaves lo as before")
+    func concurrentApplies() throws {
+        let before = try tcSnapshot()
+        let ports = (7001...7008).map(String.init)
+        let children = try ports.map { port in
+            try spawn([netfaultPath, "apply", port, "--delay", "5ms", "--json"], captureOutput: true)
+        }
+        var ids: [String] = []
+        for c in children {
+            let out = readAll(c.out), err = readAll(c.err)
+            let status = waitStatus(c.pid)
+            #expect(status == 0, "\(err)")
+            if let id = try? leaseID(Run(status: status, stdout: out, stderr: err)) { ids.append(id) }
+        }
+        #expect(Set(ids).count == 8, "\(ids)")
+        let status = try netfault("status", "--json")
+        let obj = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+        let leases = obj?["leases"] as? [[String: Any]] ?? []
+        let bands = leases.compactMap { (($0["installed"] as? [[String: Any]])?.first?["band"]) as? Int }
+        let log = (try? String(contentsOfFile: "/run/netfault/watchdog.log", encoding: .utf8)) ?? ""
+        #expect(leases.count == 8 && Set(bands).count == 8, "\(status.stdout)\n\(log)")
+        let qdiscs = try run("tc", ["qdisc", "show", "dev", "lo"]).stdout
+        #expect(qdiscs.components(separatedBy: "qdisc netem").count - 1 == 8, "\(qdiscs)")
+        let r = try netfault("revert", "--all")
+        #expect(r.status == 0)
+        #expect(try tcSnapshot() == before)
+    }
+}
