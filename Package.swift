@@ -35,6 +35,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "NetFaultCoreTests", dependencies: ["NetFaultCore"]),
+        .testTarget(name: "NetFaultWatchdogTests", dependencies: ["NetFaultWatchdog", "NetFaultCore"]),
         // The command line's parsing and validation, fuzzed in-process (no kernel access).
         .testTarget(name: "NetFaultCLITests", dependencies: ["netfault", "NetFaultCore"]),
         .testTarget(name: "NetFaultKernelTests", dependencies: ["NetFaultCore", "NetFaultKernel"],

@@ -54,7 +54,7 @@ struct RunCommand: ParsableCommand {
             do {
                 status = try runForwardingSignals(command, as: identity)
             } catch {
-                try? manager.revert(id: lease.id)
+                _ = try? manager.revert(id: lease.id)
                 throw error
             }
             try manager.revert(id: lease.id)

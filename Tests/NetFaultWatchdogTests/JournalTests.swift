@@ -1,0 +1,99 @@
+import Foundation
+import NetFaultCore
+import Testing
+@testable import NetFaultWatchdog
+
+/// The lease journal's file-system rules, on a scratch directory (no kernel access).
+struct JournalTests {
+    static func scratch() -> URL {
+        let url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("netfault-journal-\(UUID().uuidString)")
+        return url
+    }
+
+    static func lease(_ id: String = Lease.newID()) -> Lease {
+        Lease(id: id, target: Target(ports: [6379], name: "redis"), direction: .toServer, netem: NetemSpec(delay: .milliseconds(10)),
+              device: "lo", plan: LeasePlan(bands: [], redirects: []),
+              // Whole seconds: the journal stores dates as seconds since 1970, a Double.
+              created: Date(timeIntervalSince1970: 1_800_000_000), deadline: Date(timeIntervalSince1970: 1_800_000_060),
+              watchdog: ProcessIdentity(pid: 42, startTime: 7))
+    }
+
+    func mode(_ path: String) -> mode_t {
+        var st = stat()
+        lstat(path, &st)
+        return st.st_mode & 0o7777
+    }
+
+    @Test("creates its directories 0700 and lease files 0600, and reads back what it wrote")
+    func modesAndRoundTrip() throws {
+        let dir = Self.scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let journal = try Journal(directory: dir)
+        #expect(mode(dir.path) == 0o700)
+        #expect(mode(dir.appendingPathComponent("leases").path) == 0o700)
+        let lease = Self.lease()
+        try journal.write(lease)
+        #expect(mode(journal.url(for: lease.id).path) == 0o600)
+        #expect(journal.read(lease.id) == lease)
+        #expect(journal.all() == [lease])
+        journal.remove(lease.id)
+        #expect(journal.all().isEmpty)
+    }
+
+    @Test("tightens a group- or world-readable directory to 0700")
+    func tightensModes() throws {
+        let dir = Self.scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        mkdir(dir.path, 0o755)
+        chmod(dir.path, 0o755)
+        _ = try Journal(directory: dir)
+        #expect(mode(dir.path) == 0o700)
+    }
+
+    @Test("refuses a symlink in place of the state directory")
+    func refusesSymlink() throws {
+        let real = Self.scratch(), link = Self.scratch()
+        defer { try? FileManager.default.removeItem(at: real); unlink(link.path) }
+        mkdir(real.path, 0o700)
+        symlink(real.path, link.path)
+        #expect(throws: JournalError.self) { _ = try Journal(directory: link) }
+    }
+
+    @Test("refuses a directory another user owns", .enabled(if: geteuid() == 0, "needs root to give a directory away"))
+    func refusesForeignOwner() throws {
+        let dir = Self.scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        mkdir(dir.path, 0o700)
+        chown(dir.path, 65534, 65534)
+        let error = #expect(throws: JournalError.self) { _ = try Journal(directory: dir) }
+        #expect(error?.message.contains("owned by uid 65534") == true)
+    }
+
+    @Test("a state directory that cannot be created gives a clear message")
+    func unwritable() {
+        let error = #expect(throws: JournalError.self) {
+            _ = try Journal(directory: URL(fileURLWithPath: "/proc/netfault-cannot-exist"))
+        }
+        #expect(error?.message.contains("cannot create the state directory") == true)
+    }
+
+    @Test("unreadable lease files are listed apart, not as leases")
+    func corruptedEntries() throws {
+        let dir = Self.scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let journal = try Journal(directory: dir)
+        let good = Self.lease()
+        try journal.write(good)
+        try Data("{\"id\": \"nf-".utf8).write(to: journal.url(for: "nf-bad000"))
+        #expect(journal.all() == [good])
+        #expect(journal.unreadable() == ["nf-bad000"])
+    }
+
+    @Test("a process is told apart from a later one reusing its pid")
+    func processIdentity() throws {
+        let me = try #require(ProcessIdentity.current())
+        #expect(me.isAlive)
+        #expect(!ProcessIdentity(pid: me.pid, startTime: me.startTime + 1).isAlive)
+        #expect(!ProcessIdentity(pid: Int32.max, startTime: 1).isAlive)
+    }
+}
