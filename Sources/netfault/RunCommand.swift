@@ -15,12 +15,16 @@ struct RunCommand: ParsableCommand {
         SIGUSR2 sent to netfault are passed on to the command. If netfault itself is killed, even \
         with SIGKILL, its watchdog notices within a second and reverts.
 
+        --after and --every/--on start the command first and put the faults in later, or \
+        in and out on a schedule (transient outages); each on-period is a lease of its own.
+
         Under sudo the command runs as the invoking user (SUDO_UID, SUDO_GID, that user's \
         supplementary groups and HOME), never as root, unless --as-root is given.
 
         Examples:
           sudo netfault run redis --delay 100ms -- pytest tests/test_cache.py
           netfault run mysql --loss 10% --for 10m -- ./integration-tests.sh
+          netfault run redis --loss 100% --after 5s --every 10s --on 2s -- ./soak.sh
         """)
 
     @OptionGroup var where_: TargetOptions
@@ -31,6 +35,15 @@ struct RunCommand: ParsableCommand {
 
     @Flag(name: .customLong("as-root"), help: "Under sudo, run the command as root instead of the invoking user.")
     var asRoot = false
+
+    @Option(help: ArgumentHelp("Start the command first and put the faults in this much later.", valueName: "duration"))
+    var after: String?
+
+    @Option(help: ArgumentHelp("Flap: put the faults in once every this long (with --on), for transient outages.", valueName: "duration"))
+    var every: String?
+
+    @Option(help: ArgumentHelp("With --every: how long the faults stay in each time.", valueName: "duration"))
+    var on: String?
 
     @Argument(parsing: .postTerminator, help: ArgumentHelp("The command and its arguments, after --.", valueName: "command"))
     var command: [String] = []
@@ -45,14 +58,19 @@ struct RunCommand: ParsableCommand {
         var status: Int32 = 0
         try reporting {
             let request = try faultRequest(where_, faults, duration)
+            let schedule = try Schedule.parse(after: after, every: every, on: on)
             let identity = try CommandIdentity.forRun(asRoot: asRoot)
             try requireNetAdmin()
             try requireFeatures(["netem", "prio", "u32"])
             let manager = LeaseManager(journal: try Journal())
-            let (lease, _) = try manager.apply(request, executable: selfExecutable(), controller: ProcessIdentity.current())
-            note("lease \(lease.id) in force: \(lease.netem.summary) on \(lease.target), \(lease.direction.rawValue) via \(lease.device)")
+            if !schedule.fromStart {
+                status = try runScheduled(request: request, schedule: schedule, identity: identity)
+                return
+            }
+            // The faults go in before the command starts, so it never runs without them.
+            let lease = try applyNoting(manager, request)
             do {
-                status = try runForwardingSignals(command, as: identity)
+                status = waitForwardingSignals(try startCommand(command, as: identity))
             } catch {
                 _ = try? manager.revert(id: lease.id)
                 throw error
@@ -61,6 +79,71 @@ struct RunCommand: ParsableCommand {
             note("lease \(lease.id) reverted; the command exited with \(status)")
         }
         throw ExitCode(status)
+    }
+
+    func applyNoting(_ manager: LeaseManager, _ request: FaultRequest) throws -> Lease {
+        let (lease, _) = try manager.apply(request, executable: selfExecutable(), controller: ProcessIdentity.current())
+        note("lease \(lease.id) in force: \(lease.netem.summary) on \(lease.target), \(lease.direction.rawValue) via \(lease.device)")
+        return lease
+    }
+
+    /// Starts the command, then puts the faults in and out on the schedule from another
+    /// thread until the command ends. Each on-period is its own lease, whose deadline is the
+    /// period's end, so the watchdog ends it even if this process cannot.
+    func runScheduled(request: FaultRequest, schedule: Schedule, identity: CommandIdentity) throws -> Int32 {
+        let pid = try startCommand(command, as: identity)
+        let started = Date()
+        let state = SchedulerState()
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            defer { done.signal() }
+            // Its own journal handle: the lock is an flock per open file, so threads exclude
+            // each other just as processes do.
+            let manager: LeaseManager
+            do { manager = LeaseManager(journal: try Journal()) } catch { state.fail(error); kill(pid, SIGTERM); return }
+            for window in schedule.windows(until: request.duration) {
+                guard state.sleep(until: started.addingTimeInterval(window.start.seconds)) else { return }
+                let length = window.end.nanoseconds - window.start.nanoseconds
+                guard length >= 1_000_000 else { continue }
+                let onRequest = FaultRequest(target: request.target, direction: request.direction, netem: request.netem,
+                                             device: request.device, duration: Duration(nanoseconds: length))
+                do {
+                    let lease = try applyNoting(manager, onRequest)
+                    let stillRunning = state.sleep(until: started.addingTimeInterval(window.end.seconds))
+                    try manager.revert(id: lease.id)
+                    note("lease \(lease.id) reverted")
+                    if !stillRunning { return }
+                } catch {
+                    state.fail(error)
+                    kill(pid, SIGTERM)  // the command must not go on believing the faults ran
+                    return
+                }
+            }
+        }
+        thread.start()
+        let status = waitForwardingSignals(pid)
+        state.stop()
+        done.wait()
+        if let error = state.error { throw error }
+        note("the command exited with \(status)")
+        return status
+    }
+}
+
+/// Shared between the schedule thread and the main thread.
+final class SchedulerState: @unchecked Sendable {
+    private let lock = NSCondition()
+    private var stopped = false
+    private(set) var error: Error?
+
+    func stop() { lock.lock(); stopped = true; lock.broadcast(); lock.unlock() }
+    func fail(_ e: Error) { lock.lock(); error = e; lock.unlock() }
+
+    /// Sleeps until `date`; false when stopped first.
+    func sleep(until date: Date) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        while !stopped && Date() < date { _ = lock.wait(until: date) }
+        return !stopped
     }
 }
 
@@ -102,11 +185,11 @@ struct CommandIdentity {
     }
 }
 
-/// Starts the command, passes on the signals netfault receives, and returns its exit status
-/// (128+N when signal N ended it; 127 when it could not be started).
-func runForwardingSignals(_ argv: [String], as identity: CommandIdentity) throws -> Int32 {
-    let forwarded = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2]
-    for s in forwarded { signal(s, SIG_IGN) }  // the dispatch sources below receive them
+let forwardedSignals = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2]
+
+/// Starts the command as `identity`; a command that cannot be found exits 127 in the child.
+func startCommand(_ argv: [String], as identity: CommandIdentity) throws -> pid_t {
+    for s in forwardedSignals { signal(s, SIG_IGN) }  // waitForwardingSignals' sources receive them
     var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
     var cenv: [UnsafeMutablePointer<CChar>?] = identity.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
     defer { cargs.forEach { free($0) }; cenv.forEach { free($0) } }
@@ -116,7 +199,13 @@ func runForwardingSignals(_ argv: [String], as identity: CommandIdentity) throws
     guard pid > 0 else {
         throw InputError("cannot start \(argv[0]): \(String(cString: strerror(errno)))")
     }
-    let sources = forwarded.map { s -> DispatchSourceSignal in
+    return pid
+}
+
+/// Passes on the signals netfault receives and returns the command's exit status
+/// (128+N when signal N ended it).
+func waitForwardingSignals(_ pid: pid_t) -> Int32 {
+    let sources = forwardedSignals.map { s -> DispatchSourceSignal in
         let src = DispatchSource.makeSignalSource(signal: s, queue: .global())
         src.setEventHandler { kill(pid, s) }
         src.resume()

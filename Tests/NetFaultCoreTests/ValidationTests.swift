@@ -64,3 +64,33 @@ private let ms = Duration.milliseconds
         #expect(throws: InputError.self) { try LeaseLimits.validate(Duration(nanoseconds: 24 * 3_600_000_000_000 + 1)) }
     }
 }
+
+@Suite struct ScheduleTests {
+    @Test func defaultsToFromStart() throws {
+        let s = try Schedule.parse(after: nil, every: nil, on: nil)
+        #expect(s == .always && s.fromStart)
+        #expect(s.windows(until: .seconds(10)).map { [$0.start, $0.end] } == [[.zero, .seconds(10)]])
+    }
+
+    @Test func afterDelaysTheOnlyWindow() throws {
+        let s = try Schedule.parse(after: "5s", every: nil, on: nil)
+        #expect(!s.fromStart)
+        #expect(s.windows(until: .seconds(60)).map { [$0.start, $0.end] } == [[.seconds(5), .seconds(60)]])
+        #expect(s.windows(until: .seconds(3)).isEmpty)
+    }
+
+    @Test func flapping() throws {
+        let s = try Schedule.parse(after: "1s", every: "10s", on: "2s")
+        let w = s.windows(until: .seconds(25)).map { [$0.start, $0.end] }
+        #expect(w == [[.seconds(1), .seconds(3)], [.seconds(11), .seconds(13)], [.seconds(21), .seconds(23)]])
+        #expect(s.windows(until: .seconds(12)).last.map { [$0.start, $0.end] } == [.seconds(11), .seconds(12)])
+    }
+
+    @Test(arguments: [
+        (nil, "2s", "--on needs --every"), ("10s", nil, "--every needs --on"),
+        ("2s", "2s", "must be shorter than --every"), ("10s", "0s", "--on must be longer than 0s"),
+    ] as [(String?, String?, String)])
+    func rejects(every: String?, on: String?, message: String) {
+        #expect { try Schedule.parse(after: nil, every: every, on: on) } throws: { ($0 as? InputError)?.message.contains(message) == true }
+    }
+}

@@ -71,6 +71,34 @@ struct RunKernelTests {
         #expect(took < 1500, "reverted after \(took) ms")
     }
 
+    @Test("--after starts the command first and puts the faults in later")
+    func after() throws {
+        let before = try tcSnapshot()
+        // Exit 0 only if the fault is absent at first and present 2s later.
+        let script = "tc qdisc show dev lo | grep -q netem && exit 1; sleep 2; tc qdisc show dev lo | grep -q 'delay 20ms' || exit 2; exit 0"
+        let r = try netfault("run", "redis", "--delay", "20ms", "--after", "1s", "--", "/bin/sh", "-c", script)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try tcSnapshot() == before)
+    }
+
+    @Test("--every/--on flaps the faults in and out while the command runs")
+    func flapping() throws {
+        let before = try tcSnapshot()
+        // Sample every 100ms for 4.5s; print 1 while the fault is in, 0 while it is out.
+        let script = "i=0; while [ $i -lt 45 ]; do tc qdisc show dev lo | grep -q netem && echo 1 || echo 0; sleep 0.1; i=$((i+1)); done"
+        let r = try netfault("run", "redis", "--delay", "5ms", "--every", "1.5s", "--on", "0.6s", "--", "/bin/sh", "-c", script)
+        #expect(r.status == 0, "\(r.stderr)")
+        let samples = r.stdout.split(separator: "\n")
+        let on = samples.filter { $0 == "1" }.count
+        // Transitions 0 -> 1: the fault went in more than once.
+        let rises = zip(samples, samples.dropFirst()).filter { $0 == "0" && $1 == "1" }.count
+        #expect(samples.count >= 30)
+        #expect(rises >= 2, "the fault went in \(rises + (samples.first == "1" ? 1 : 0)) times: \(samples)")
+        #expect(on > 0 && on < samples.count, "\(samples)")
+        #expect(r.stderr.components(separatedBy: "reverted").count - 1 >= 3, "\(r.stderr)")
+        #expect(try tcSnapshot() == before)
+    }
+
     /// Waits up to 5s for tc state to change from `before` (the lease is in force).
     func waitForFault(_ before: String) -> Bool {
         for _ in 0..<50 {

@@ -1,0 +1,47 @@
+import Foundation
+
+/// When `netfault run` puts its faults in force: from the start, after a delay, or flapping
+/// (on for `on` out of every `every`) for transient blackouts.
+public struct Schedule: Equatable, Sendable {
+    public let after: Duration
+    public let every: Duration?
+    public let on: Duration?
+
+    public static let always = Schedule(after: .zero, every: nil, on: nil)
+
+    public init(after: Duration, every: Duration?, on: Duration?) {
+        self.after = after; self.every = every; self.on = on
+    }
+
+    public static func parse(after: String?, every: String?, on: String?) throws -> Schedule {
+        let a = try after.map { try Duration.parse($0, what: "--after") } ?? .zero
+        let e = try every.map { try Duration.parse($0, what: "--every") }
+        let o = try on.map { try Duration.parse($0, what: "--on") }
+        switch (e, o) {
+        case (nil, nil): break
+        case (nil, _): throw InputError("--on needs --every: the fault is on for --on out of every --every (e.g. --every 10s --on 2s)")
+        case (_, nil): throw InputError("--every needs --on: how long the fault is on in each period (e.g. --every 10s --on 2s)")
+        case let (e?, o?):
+            guard o.nanoseconds > 0 else { throw InputError("--on must be longer than 0s") }
+            guard o < e else { throw InputError("--on \(o) must be shorter than --every \(e), or the fault never turns off") }
+        }
+        return Schedule(after: a, every: e, on: o)
+    }
+
+    /// Whether the faults go in before the command starts (no delay, no flapping).
+    public var fromStart: Bool { after == .zero && every == nil }
+
+    /// The on-periods as offsets from the command's start, until `limit`.
+    public func windows(until limit: Duration) -> [(start: Duration, end: Duration)] {
+        guard let every, let on else {
+            return after < limit ? [(after, limit)] : []
+        }
+        var out: [(Duration, Duration)] = []
+        var t = after.nanoseconds
+        while t < limit.nanoseconds && out.count < 100_000 {
+            out.append((Duration(nanoseconds: t), Duration(nanoseconds: min(t + on.nanoseconds, limit.nanoseconds))))
+            t += every.nanoseconds
+        }
+        return out
+    }
+}
