@@ -1,8 +1,8 @@
-# netfault: make deps | build | test | unit | kernel | demo
+# netfault: make deps | build | test | unit | kernel | crash-trials | demo
 export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 
-.PHONY: deps build test unit kernel demo clean
+.PHONY: deps build test unit kernel crash-trials demo clean
 
 deps:
 	scripts/install-deps
@@ -18,8 +18,15 @@ unit:
 	$(SWIFT) test --skip-build --skip NetFaultIntegrationTests
 
 # Kernel tests: netem needs a kernel that has it; user-mode Linux has it as modules.
+# Then crash trials: CI runs 40 of them (about 5s each in user-mode Linux, where every
+# process start pages in the Swift runtime over hostfs); `make crash-trials` runs 200.
+CRASH_TRIALS ?= 40
 kernel:
 	scripts/uml-test
+	scripts/crash-trials $(CRASH_TRIALS)
+
+crash-trials: build
+	scripts/crash-trials 200
 
 demo: build
 	scripts/demo

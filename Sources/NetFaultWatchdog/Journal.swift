@@ -96,6 +96,10 @@ public final class Journal {
         return try? Self.decoder.decode(Lease.self, from: data)
     }
 
+    public func exists(_ id: String) -> Bool {
+        access(url(for: id).path, F_OK) == 0
+    }
+
     public func remove(_ id: String) {
         unlink(url(for: id).path)
     }

@@ -49,7 +49,8 @@ public final class LeaseManager {
     }
 
     /// Installs a lease: plan, journal, watchdog, kernel, read-back.
-    /// - Parameter controller: a process whose death ends the lease (`netfault run`).
+    /// - Parameter controller: a process whose death ends the lease (`netfault run`). Without
+    ///   one, the lease is bound to this process only until it is fully installed.
     public func apply(_ request: FaultRequest, executable: String, controller: ProcessIdentity? = nil) throws -> (Lease, [InstalledBand]) {
         let table = try request.netem.distribution.map(DistributionTables.load)
         let nl = try NetlinkSocket()
@@ -63,9 +64,12 @@ public final class LeaseManager {
                                         device: try tc.state(of: link.name), isLoopback: link.isLoopback,
                                         deviceIndex: link.index, ifbState: ifbState)
             let now = Date()
+            // Until the kernel holds the whole plan, this process controls the lease: if it is
+            // killed half-way, the watchdog sees it gone and reverts the partial install.
             var lease = Lease(id: Lease.newID(), target: request.target, direction: request.direction,
                               netem: request.netem, device: link.name, plan: plan, created: now,
-                              deadline: now.addingTimeInterval(request.duration.seconds), controller: controller)
+                              deadline: now.addingTimeInterval(request.duration.seconds),
+                              controller: controller ?? ProcessIdentity.current())
             try journal.write(lease)  // before the kernel changes
             do {
                 let pid = try WatchdogProcess.spawn(executable: executable, leaseID: lease.id,
@@ -76,6 +80,10 @@ public final class LeaseManager {
                 lease.watchdog = identity
                 try journal.write(lease)
                 try tc.apply(plan, distributionTable: table)
+                if controller == nil {
+                    lease.controller = nil  // a plain apply's lease outlives this process
+                    try journal.write(lease)
+                }
             } catch {
                 journal.remove(lease.id)
                 if let w = lease.watchdog { kill(w.pid, SIGTERM) }
@@ -85,15 +93,16 @@ public final class LeaseManager {
         }
     }
 
-    /// Reverts one lease; a lease not in the journal is already reverted.
+    /// Reverts one lease; a lease not in the journal is already reverted. `fallback` is the
+    /// watchdog's own copy, used when the journal entry exists but can no longer be read.
     @discardableResult
-    public func revert(id: String) throws -> Bool {
+    public func revert(id: String, fallback: Lease? = nil) throws -> Bool {
         let tc = TrafficControl(socket: try NetlinkSocket())
-        return try journal.locked { try revertLocked(id: id, tc: tc) }
+        return try journal.locked { try revertLocked(id: id, tc: tc, fallback: fallback) }
     }
 
-    func revertLocked(id: String, tc: TrafficControl) throws -> Bool {
-        guard let lease = journal.read(id) else { return false }
+    func revertLocked(id: String, tc: TrafficControl, fallback: Lease? = nil) throws -> Bool {
+        guard let lease = journal.read(id) ?? (journal.exists(id) ? fallback : nil) else { return false }
         try tc.revert(lease.plan)
         journal.remove(id)
         if let w = lease.watchdog, w.pid != getpid(), w.isAlive {

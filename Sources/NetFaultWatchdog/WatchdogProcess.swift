@@ -60,13 +60,16 @@ public enum WatchdogProcess {
             let left = lease.deadline.timeIntervalSinceNow
             if left <= 0 { break }
             // Someone else (netfault revert) reverted it: nothing left to do.
-            if journal.read(leaseID) == nil {
+            if !journal.exists(leaseID) {
                 logger.info("lease \(leaseID) was reverted by another command")
                 return 0
             }
-            // The controlling `netfault run` died without reverting (SIGKILL, crash): checked
-            // every half second, so the faults go within a second.
-            if let c = lease.controller, !c.isAlive {
+            // Read afresh: apply releases its hold once installed. An entry that became
+            // unreadable keeps the first copy, and is still reverted by it.
+            let current = journal.read(leaseID) ?? lease
+            // The controlling process (`netfault run`, or an apply still installing) died
+            // without finishing (SIGKILL, crash): checked every half second.
+            if let c = current.controller, !c.isAlive {
                 reason = "controlling process \(c.pid) is gone"
                 break
             }
@@ -79,7 +82,7 @@ public enum WatchdogProcess {
             }
         }
         do {
-            if try LeaseManager(journal: journal).revert(id: leaseID) {
+            if try LeaseManager(journal: journal).revert(id: leaseID, fallback: lease) {
                 logger.info("lease \(leaseID) reverted (\(reason))")
             } else {
                 logger.info("lease \(leaseID) was already reverted (\(reason))")

@@ -156,10 +156,10 @@ func faultRequest(_ where_: TargetOptions, _ faults: NetemOptions, _ duration: S
 }
 
 /// Runs the feature probe in a child process that unshares its network namespace.
-func probeFeatures() throws -> [FeatureResult] {
+func probeFeatures(_ only: [String] = []) throws -> [FeatureResult] {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: selfExecutable())
-    p.arguments = [FeatureProbe.command]
+    p.arguments = [FeatureProbe.command] + only
     let out = Pipe()
     p.standardOutput = out
     p.standardError = FileHandle.nullDevice
@@ -174,7 +174,7 @@ func probeFeatures() throws -> [FeatureResult] {
 
 /// Fails with 69, naming what is missing, unless the kernel has every feature listed.
 func requireFeatures(_ names: [String]) throws {
-    let missing = try probeFeatures().filter { names.contains($0.feature) && !$0.ok }
+    let missing = try probeFeatures(names).filter { !$0.ok }
     guard missing.isEmpty else {
         let lines = missing.map { "  \($0.feature): \($0.remedy ?? "") (\($0.detail))" }.joined(separator: "\n")
         throw Unavailable(message: "this kernel lacks what these faults need:\n\(lines)\nnetem is CONFIG_NET_SCH_NETEM (modprobe sch_netem); `netfault doctor` lists every feature")
@@ -197,9 +197,10 @@ struct WatchdogCommand: ParsableCommand {
 
 struct ProbeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: FeatureProbe.command, shouldDisplay: false)
+    @Argument var features: [String] = []
 
     func run() throws {
         guard FeatureProbe.enterThrowawayNamespace() else { throw ExitCode(ExitStatus.unavailable) }
-        printJSON(FeatureProbe.runInCurrentNamespace())
+        printJSON(FeatureProbe.runInCurrentNamespace(only: features.isEmpty ? nil : Set(features)))
     }
 }

@@ -22,9 +22,11 @@ public enum FeatureProbe {
     /// Moves this process into a new, empty network namespace (only this process sees it).
     public static func enterThrowawayNamespace() -> Bool { nf_unshare_netns() == 0 }
 
-    public static func runInCurrentNamespace() -> [FeatureResult] {
+    /// Probes `only` those features (all when nil): apply needs three, doctor all of them.
+    public static func runInCurrentNamespace(only: Set<String>? = nil) -> [FeatureResult] {
         var results: [FeatureResult] = []
         func record(_ feature: String, _ remedy: String, _ body: () throws -> Void) {
+            if let only, !only.contains(feature) { return }
             do {
                 try body()
                 results.append(FeatureResult(feature: feature, ok: true, detail: "works", remedy: nil))
