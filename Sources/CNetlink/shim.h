@@ -37,6 +37,10 @@ static inline void nf_free(void *p) { free(p); }
 extern int unshare(int flags);
 static inline int nf_unshare_netns(void) { return unshare(0x40000000 /* CLONE_NEWNET */); }
 
+// Moves the calling thread into the network namespace the file descriptor refers to.
+extern int setns(int fd, int nstype);
+static inline int nf_setns_net(int fd) { return setns(fd, 0x40000000 /* CLONE_NEWNET */); }
+
 static inline struct rtnl_qdisc *nf_qdisc_from_object(struct nl_object *o) { return (struct rtnl_qdisc *)o; }
 static inline struct rtnl_tc *nf_tc_from_qdisc(struct rtnl_qdisc *q) { return (struct rtnl_tc *)q; }
 

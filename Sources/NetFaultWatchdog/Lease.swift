@@ -1,5 +1,6 @@
 import Foundation
 import NetFaultCore
+import NetFaultKernel
 
 /// One lease as the journal records it: written before the kernel is changed, so a revert
 /// always knows what to look for.
@@ -14,16 +15,19 @@ public struct Lease: Codable, Sendable, Equatable {
     public let deadline: Date
     /// The watchdog, by pid and start time: a pid alone could be reused by another process.
     public var watchdog: ProcessIdentity?
+    /// The network namespace the faults are in; nil: the host's (netfault's own).
+    public var netns: NetworkNamespace?
     /// The process whose life bounds the lease (`netfault run`): when it dies, the watchdog reverts.
     public var controller: ProcessIdentity?
 
     public init(id: String, target: Target, direction: Direction, netem: NetemSpec, device: String,
                 plan: LeasePlan, created: Date, deadline: Date, watchdog: ProcessIdentity? = nil,
-                controller: ProcessIdentity? = nil) {
+                controller: ProcessIdentity? = nil, netns: NetworkNamespace? = nil) {
         self.id = id; self.target = target; self.direction = direction; self.netem = netem
         self.device = device; self.plan = plan; self.created = created; self.deadline = deadline
         self.watchdog = watchdog
         self.controller = controller
+        self.netns = netns
     }
 
     public static func newID() -> String {

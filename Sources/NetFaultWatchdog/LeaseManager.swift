@@ -10,10 +10,13 @@ public struct FaultRequest: Sendable {
     /// nil: the device the kernel routes the host through, or lo without a host.
     public let device: String?
     public let duration: Duration
+    /// nil: this process's own network namespace.
+    public let netns: NetworkNamespace?
 
-    public init(target: Target, direction: Direction, netem: NetemSpec, device: String?, duration: Duration) {
+    public init(target: Target, direction: Direction, netem: NetemSpec, device: String?, duration: Duration,
+                netns: NetworkNamespace? = nil) {
         self.target = target; self.direction = direction; self.netem = netem
-        self.device = device; self.duration = duration
+        self.device = device; self.duration = duration; self.netns = netns
     }
 }
 
@@ -24,10 +27,26 @@ public struct LeaseStatus: Sendable {
     public let watchdogAlive: Bool
 }
 
+/// One traffic-control handle per network namespace a command touches.
+final class Sockets {
+    private var cache: [String: TrafficControl] = [:]
+    func tc(_ netns: NetworkNamespace?) throws -> TrafficControl {
+        let key = netns.map { "\($0.path)#\($0.inode)" } ?? ""
+        if let t = cache[key] { return t }
+        let t = TrafficControl(socket: try NetlinkSocket.open(in: netns))
+        cache[key] = t
+        return t
+    }
+}
+
 /// Apply, status and revert: journal first, then kernel, all under the journal's lock.
 public final class LeaseManager {
     public let journal: Journal
-    public init(journal: Journal) { self.journal = journal }
+    /// The namespace this command works in (--netns): where `revert --all` and `status` look
+    /// for objects with netfault's marks. Leases in other namespaces are reverted in their own.
+    public let namespace: NetworkNamespace?
+    let sockets = Sockets()
+    public init(journal: Journal, namespace: NetworkNamespace? = nil) { self.journal = journal; self.namespace = namespace }
 
     /// The device a request's traffic leaves through, checked to exist.
     static func resolveDevice(_ request: FaultRequest, nl: NetlinkSocket) throws -> LinkInfo {
@@ -53,10 +72,10 @@ public final class LeaseManager {
     ///   one, the lease is bound to this process only until it is fully installed.
     public func apply(_ request: FaultRequest, executable: String, controller: ProcessIdentity? = nil) throws -> (Lease, [InstalledBand]) {
         let table = try request.netem.distribution.map(DistributionTables.load)
-        let nl = try NetlinkSocket()
-        let tc = TrafficControl(socket: nl)
+        let tc = try sockets.tc(request.netns)
+        let nl = tc.nl
         return try journal.locked {
-            sweepLocked(tc: tc)
+            sweepLocked()
             let link = try Self.resolveDevice(request, nl: nl)
             let ifbName = Ownership.ifbName(forIndex: link.index)
             let ifbState = try nl.link(named: ifbName) != nil ? tc.state(of: ifbName) : nil
@@ -69,7 +88,7 @@ public final class LeaseManager {
             var lease = Lease(id: Lease.newID(), target: request.target, direction: request.direction,
                               netem: request.netem, device: link.name, plan: plan, created: now,
                               deadline: now.addingTimeInterval(request.duration.seconds),
-                              controller: controller ?? ProcessIdentity.current())
+                              controller: controller ?? ProcessIdentity.current(), netns: request.netns)
             try journal.write(lease)  // before the kernel changes
             do {
                 let pid = try WatchdogProcess.spawn(executable: executable, leaseID: lease.id,
@@ -97,13 +116,16 @@ public final class LeaseManager {
     /// watchdog's own copy, used when the journal entry exists but can no longer be read.
     @discardableResult
     public func revert(id: String, fallback: Lease? = nil) throws -> Bool {
-        let tc = TrafficControl(socket: try NetlinkSocket())
-        return try journal.locked { try revertLocked(id: id, tc: tc, fallback: fallback) }
+        try journal.locked { try revertLocked(id: id, fallback: fallback) }
     }
 
-    func revertLocked(id: String, tc: TrafficControl, fallback: Lease? = nil) throws -> Bool {
+    func revertLocked(id: String, fallback: Lease? = nil) throws -> Bool {
         guard let lease = journal.read(id) ?? (journal.exists(id) ? fallback : nil) else { return false }
-        try tc.revert(lease.plan)
+        do {
+            try sockets.tc(lease.netns).revert(lease.plan)
+        } catch is NamespaceGone {
+            // The namespace is gone, and its devices and qdiscs with it.
+        }
         journal.remove(id)
         if let w = lease.watchdog, w.pid != getpid(), w.isAlive {
             kill(w.pid, SIGTERM)  // its own revert then finds nothing left
@@ -122,11 +144,11 @@ public final class LeaseManager {
     /// Reverts the given leases. With `ids` nil (revert --all) it then removes every object
     /// carrying netfault's marks, so a deleted or corrupted journal still leaves nothing behind.
     public func revert(ids: [String]?) throws -> RevertResult {
-        let tc = TrafficControl(socket: try NetlinkSocket())
+        let tc = try sockets.tc(namespace)
         return try journal.locked {
             var result = RevertResult()
             for id in ids ?? journal.all().map(\.id) {
-                if try revertLocked(id: id, tc: tc) { result.reverted.append(id) } else { result.unknown.append(id) }
+                if try revertLocked(id: id) { result.reverted.append(id) } else { result.unknown.append(id) }
             }
             if ids == nil {
                 for obj in try tc.ownedObjects() {
@@ -144,10 +166,10 @@ public final class LeaseManager {
 
     /// Reverts leases whose watchdog is gone (killed, or the machine's pid space moved on).
     @discardableResult
-    func sweepLocked(tc: TrafficControl) -> [String] {
+    func sweepLocked() -> [String] {
         var swept: [String] = []
         for lease in journal.all() where !(lease.watchdog?.isAlive ?? false) {
-            if (try? revertLocked(id: lease.id, tc: tc)) == true { swept.append(lease.id) }
+            if (try? revertLocked(id: lease.id)) == true { swept.append(lease.id) }
         }
         return swept
     }
@@ -155,15 +177,16 @@ public final class LeaseManager {
     /// Sweeps dead leases, then lists the live ones with their kernel objects, and any object
     /// with netfault's marks that no lease accounts for.
     public func status() throws -> (leases: [LeaseStatus], swept: [String], orphans: [String]) {
-        let tc = TrafficControl(socket: try NetlinkSocket())
+        let tc = try sockets.tc(namespace)
         return try journal.locked {
-            let swept = sweepLocked(tc: tc)
+            let swept = sweepLocked()
             let all = journal.all()
             let leases = try all.map { lease in
-                LeaseStatus(lease: lease, installed: try tc.readBack(lease.plan),
-                            watchdogAlive: lease.watchdog?.isAlive ?? false)
+                let installed = (try? sockets.tc(lease.netns).readBack(lease.plan)) ?? []
+                return LeaseStatus(lease: lease, installed: installed, watchdogAlive: lease.watchdog?.isAlive ?? false)
             }
-            return (leases, swept, try tc.orphans(besides: all.map(\.plan)).map(\.description))
+            let here = all.filter { $0.netns == namespace }.map(\.plan)
+            return (leases, swept, try tc.orphans(besides: here).map(\.description))
         }
     }
 }

@@ -22,6 +22,7 @@ struct Apply: ParsableCommand {
 
     @OptionGroup var where_: TargetOptions
     @OptionGroup var faults: NetemOptions
+    @OptionGroup var namespace: NamespaceOptions
 
     @Option(name: .customLong("for"), help: ArgumentHelp("How long the lease lasts (default 60s, at most 24h).", valueName: "duration"))
     var duration: String = "60s"
@@ -30,7 +31,7 @@ struct Apply: ParsableCommand {
     var json = false
 
     /// Everything the user typed, parsed and validated; touches nothing.
-    func request() throws -> FaultRequest { try faultRequest(where_, faults, duration) }
+    func request() throws -> FaultRequest { try faultRequest(where_, faults, duration, namespace) }
 
     func run() throws {
         try reporting {
@@ -56,10 +57,13 @@ struct Status: ParsableCommand {
     @Flag(help: "Print the leases as JSON.")
     var json = false
 
+    @OptionGroup var namespace: NamespaceOptions
+
     func run() throws {
         try reporting {
+            let ns = try namespace.resolved()
             try requireNetAdmin()
-            let (leases, swept, orphans) = try LeaseManager(journal: try Journal()).status()
+            let (leases, swept, orphans) = try LeaseManager(journal: try Journal(), namespace: ns).status()
             if json {
                 printJSON(StatusJSON(leases: leases.map { LeaseJSON($0.lease, installed: $0.installed, watchdogAlive: $0.watchdogAlive) },
                                      swept: swept, orphans: orphans))
@@ -97,6 +101,8 @@ struct Revert: ParsableCommand {
     @Flag(help: "Print what was reverted as JSON.")
     var json = false
 
+    @OptionGroup var namespace: NamespaceOptions
+
     func validate() throws {
         if all == !leases.isEmpty {
             throw ValidationError(all ? "give lease ids or --all, not both" : "give lease ids to revert, or --all")
@@ -105,8 +111,9 @@ struct Revert: ParsableCommand {
 
     func run() throws {
         try reporting {
+            let ns = try namespace.resolved()
             try requireNetAdmin()
-            let r = try LeaseManager(journal: try Journal()).revert(ids: all ? nil : leases)
+            let r = try LeaseManager(journal: try Journal(), namespace: ns).revert(ids: all ? nil : leases)
             if json {
                 printJSON(["reverted": r.reverted, "not_found": r.unknown, "removed_without_lease": r.orphans])
                 return
@@ -147,12 +154,13 @@ struct Doctor: ParsableCommand {
 }
 
 /// A lease request from the options apply and run share; parses and validates, touches nothing.
-func faultRequest(_ where_: TargetOptions, _ faults: NetemOptions, _ duration: String) throws -> FaultRequest {
+func faultRequest(_ where_: TargetOptions, _ faults: NetemOptions, _ duration: String, _ namespace: NamespaceOptions) throws -> FaultRequest {
     let (target, direction) = try where_.parsed()
     let spec = try faults.spec()
     let d = try Duration.parse(duration, what: "--for")
     try LeaseLimits.validate(d)
-    return FaultRequest(target: target, direction: direction, netem: spec, device: where_.iface, duration: d)
+    return FaultRequest(target: target, direction: direction, netem: spec, device: where_.iface, duration: d,
+                        netns: try namespace.resolved())
 }
 
 /// Runs the feature probe in a child process that unshares its network namespace.

@@ -25,6 +25,7 @@ func fail(_ error: Error) -> ExitCode {
 func diagnose(_ error: Error) -> (status: Int32, message: String) {
     switch error {
     case let e as InputError: (ExitStatus.usage, e.message)
+    case let e as NamespaceError: (ExitStatus.usage, e.message)
     case let e as PlanConflict: (ExitStatus.cantCreate, e.message)
     case let e as JournalError: (ExitStatus.cantCreate, e.message)
     case let e as DistributionTables.Missing: (ExitStatus.unavailable, e.description)

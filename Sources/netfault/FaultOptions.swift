@@ -1,5 +1,6 @@
 import ArgumentParser
 import NetFaultCore
+import NetFaultKernel
 
 /// TARGET plus where its traffic is matched.
 struct TargetOptions: ParsableArguments {
@@ -77,4 +78,15 @@ struct NetemOptions: ParsableArguments {
         try s.validate()
         return s
     }
+}
+
+/// Which network namespace a command works in.
+struct NamespaceOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Work in this named network namespace (as `ip netns list` shows it, under /run/netns).", valueName: "name"))
+    var netns: String?
+
+    @Option(name: .customLong("netns-pid"), help: ArgumentHelp("Work in the network namespace of this process (e.g. a container's).", valueName: "pid"))
+    var netnsPid: Int32?
+
+    func resolved() throws -> NetworkNamespace? { try NetworkNamespace.resolve(name: netns, pid: netnsPid) }
 }

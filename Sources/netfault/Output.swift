@@ -36,6 +36,8 @@ struct LeaseJSON: Encodable {
     let host: String?
     let direction: String
     let device: String
+    /// The network namespace, when not netfault's own ("NAME" or "pid PID").
+    let netns: String?
     let requested: [String: String]
     let created: String
     let deadline: String
@@ -52,6 +54,7 @@ struct LeaseJSON: Encodable {
         host = lease.target.host?.description
         direction = lease.direction.rawValue
         device = lease.device
+        netns = lease.netns?.label
         requested = faultFields(lease.netem)
         created = iso.string(from: lease.created)
         deadline = iso.string(from: lease.deadline)
@@ -88,7 +91,8 @@ func formatSeconds(_ t: TimeInterval) -> String {
 
 /// A lease and its kernel objects, for people.
 func describe(_ lease: Lease, installed: [InstalledBand], watchdogAlive: Bool) -> String {
-    var lines = ["\(lease.id)  \(lease.target) \(lease.direction.rawValue) via \(lease.device), \(formatSeconds(lease.timeLeft())) left"
+    let ns = lease.netns.map { " in netns \($0.label)" } ?? ""
+    var lines = ["\(lease.id)  \(lease.target) \(lease.direction.rawValue) via \(lease.device)\(ns), \(formatSeconds(lease.timeLeft())) left"
                  + (watchdogAlive ? "" : "  [watchdog gone: will be swept]")]
     for b in installed {
         let faults = b.netem.map { $0.summary.isEmpty ? "no faults" : $0.summary } ?? "MISSING from the kernel"

@@ -29,6 +29,7 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var where_: TargetOptions
     @OptionGroup var faults: NetemOptions
+    @OptionGroup var namespace: NamespaceOptions
 
     @Option(name: .customLong("for"), help: ArgumentHelp("The longest the faults stay, even if the command runs on (default 24h, the most).", valueName: "duration"))
     var duration: String = "24h"
@@ -57,7 +58,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         var status: Int32 = 0
         try reporting {
-            let request = try faultRequest(where_, faults, duration)
+            let request = try faultRequest(where_, faults, duration, namespace)
             let schedule = try Schedule.parse(after: after, every: every, on: on)
             let identity = try CommandIdentity.forRun(asRoot: asRoot)
             try requireNetAdmin()
@@ -106,7 +107,7 @@ struct RunCommand: ParsableCommand {
                 let length = window.end.nanoseconds - window.start.nanoseconds
                 guard length >= 1_000_000 else { continue }
                 let onRequest = FaultRequest(target: request.target, direction: request.direction, netem: request.netem,
-                                             device: request.device, duration: Duration(nanoseconds: length))
+                                             device: request.device, duration: Duration(nanoseconds: length), netns: request.netns)
                 do {
                     let lease = try applyNoting(manager, onRequest)
                     let stillRunning = state.sleep(until: started.addingTimeInterval(window.end.seconds))

@@ -13,7 +13,7 @@ public struct InstalledBand: Sendable, Equatable, Codable {
 /// Applies, reads back and reverts lease plans through rtnetlink. Removes only objects that
 /// carry netfault's handles and priorities.
 public final class TrafficControl {
-    let nl: NetlinkSocket
+    public let nl: NetlinkSocket
     public init(socket: NetlinkSocket) { nl = socket }
 
     func index(of device: String) throws -> Int32 {

@@ -1,0 +1,90 @@
+import CNetlink
+import Foundation
+
+/// A network namespace other than this process's own: a named one (`ip netns add`, under
+/// /run/netns) or a process's (a container's). Identified by its inode as well as its path,
+/// so a reused pid cannot redirect a revert into some other namespace.
+public struct NetworkNamespace: Codable, Sendable, Equatable, CustomStringConvertible {
+    public let path: String
+    public let inode: UInt64
+    /// How the user named it: "NAME" or "pid PID".
+    public let label: String
+
+    public var description: String { label }
+
+    /// The namespace the user named, checked to exist; throws a message for the user otherwise.
+    public static func resolve(name: String?, pid: Int32?) throws -> NetworkNamespace? {
+        switch (name, pid) {
+        case (nil, nil): return nil
+        case (.some, .some): throw NamespaceError("give --netns or --netns-pid, not both")
+        case (let name?, nil):
+            guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
+                throw NamespaceError("--netns '\(name)' is not a namespace name (as `ip netns list` shows them)")
+            }
+            return try NetworkNamespace(path: "/run/netns/\(name)", label: name,
+                                        missing: "no network namespace '\(name)' in /run/netns (see `ip netns list`)")
+        case (nil, let pid?):
+            guard pid > 0 else { throw NamespaceError("--netns-pid \(pid) is not a process id") }
+            return try NetworkNamespace(path: "/proc/\(pid)/ns/net", label: "pid \(pid)",
+                                        missing: "no process \(pid) (its network namespace is needed for --netns-pid)")
+        }
+    }
+
+    init(path: String, label: String, missing: String) throws {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw NamespaceError(missing) }
+        self.path = path; self.label = label; self.inode = UInt64(st.st_ino)
+    }
+
+    /// Opens a netlink socket inside the namespace: a short-lived thread joins it and creates
+    /// the socket there, and the socket stays in that namespace for its whole life.
+    func openSocket(netlinkProtocol: Int32) throws -> NetlinkSocket {
+        let result = LockedResult()
+        let done = DispatchSemaphore(value: 0)
+        let path = self.path, inode = self.inode
+        let thread = Thread {
+            defer { done.signal() }
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { result.set(.failure(NamespaceGone(path: path))); return }
+            defer { close(fd) }
+            var st = stat()
+            guard fstat(fd, &st) == 0, UInt64(st.st_ino) == inode else { result.set(.failure(NamespaceGone(path: path))); return }
+            guard nf_setns_net(fd) == 0 else {
+                result.set(.failure(KernelError(operation: "entering network namespace \(path)", errno: errno)))
+                return
+            }
+            result.set(Result { try NetlinkSocket(netlinkProtocol: netlinkProtocol) })
+        }
+        thread.start()
+        done.wait()
+        return try result.get()
+    }
+}
+
+/// The user named a namespace that does not exist, or named it badly.
+public struct NamespaceError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// A lease's namespace no longer exists (or its path now names another one): its objects went
+/// with it, so there is nothing left to revert there.
+public struct NamespaceGone: Error, Sendable {
+    public let path: String
+}
+
+private final class LockedResult: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Result<NetlinkSocket, Error> = .failure(NamespaceGone(path: ""))
+    func set(_ v: Result<NetlinkSocket, Error>) { lock.lock(); value = v; lock.unlock() }
+    func get() throws -> NetlinkSocket { lock.lock(); defer { lock.unlock() }; return try value.get() }
+}
+
+extension NetlinkSocket {
+    /// A socket in `namespace`, or in this process's own when nil.
+    public static func open(in namespace: NetworkNamespace?, netlinkProtocol: Int32 = NETLINK_ROUTE) throws -> NetlinkSocket {
+        guard let namespace else { return try NetlinkSocket(netlinkProtocol: netlinkProtocol) }
+        return try namespace.openSocket(netlinkProtocol: netlinkProtocol)
+    }
+}
