@@ -91,8 +91,13 @@ public final class Journal {
         }
     }
 
+    /// A lease file is trusted only if it is a regular file owned by this user (no symlink, no
+    /// file planted by someone else); anything else reads as unreadable.
     public func read(_ id: String) -> Lease? {
-        guard let data = FileManager.default.contents(atPath: url(for: id).path) else { return nil }
+        let path = url(for: id).path
+        var st = stat()
+        guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid(),
+              let data = FileManager.default.contents(atPath: path) else { return nil }
         return try? Self.decoder.decode(Lease.self, from: data)
     }
 

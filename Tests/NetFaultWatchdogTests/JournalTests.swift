@@ -69,6 +69,22 @@ struct JournalTests {
         #expect(error?.message.contains("owned by uid 65534") == true)
     }
 
+    @Test("a lease file that is a symlink, or owned by someone else, is not trusted")
+    func untrustedLeaseFiles() throws {
+        let dir = Self.scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let journal = try Journal(directory: dir)
+        let real = Self.lease("nf-aaaaaa")
+        try journal.write(real)
+        symlink(journal.url(for: real.id).path, journal.url(for: "nf-bbbbbb").path)
+        #expect(journal.read("nf-bbbbbb") == nil)
+        #expect(journal.unreadable() == ["nf-bbbbbb"])
+        if geteuid() == 0 {
+            chown(journal.url(for: real.id).path, 65534, 65534)
+            #expect(journal.read(real.id) == nil)
+        }
+    }
+
     @Test("a state directory that cannot be created gives a clear message")
     func unwritable() {
         let error = #expect(throws: JournalError.self) {
