@@ -182,7 +182,12 @@ public final class LeaseManager {
             let swept = sweepLocked()
             let all = journal.all()
             let leases = try all.map { lease in
-                let installed = (try? sockets.tc(lease.netns).readBack(lease.plan)) ?? []
+                var installed: [InstalledBand] = []
+                do {
+                    installed = try sockets.tc(lease.netns).readBack(lease.plan)
+                } catch is NamespaceGone {
+                    // its namespace is gone, and its objects with it
+                }
                 return LeaseStatus(lease: lease, installed: installed, watchdogAlive: lease.watchdog?.isAlive ?? false)
             }
             let here = all.filter { $0.netns == namespace }.map(\.plan)
