@@ -27,7 +27,7 @@ struct NamespaceKernelTests {
         let nsBefore = try sh("ip netns exec nfns1 tc qdisc show dev lo").stdout
         let r = try netfault("apply", "redis", "--netns", "nfns1", "--delay", "50ms", "--json")
         #expect(r.status == 0, "\(r.stderr)")
-        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let obj: [String: Any]? = try jsonObject(r)
         #expect(obj?["netns"] as? String == "nfns1")
         #expect(try sh("ip netns exec nfns1 tc qdisc show dev lo").stdout.contains("delay 50ms"))
         #expect(try tcSnapshot() == hostBefore, "the host's lo is untouched")

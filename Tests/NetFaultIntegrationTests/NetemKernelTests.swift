@@ -78,16 +78,13 @@ struct NetemKernelTests {
         let lb = try netfault("apply", "6380", "--delay", "120ms", "--json")
         #expect(la.status == 0 && lb.status == 0, "\(la.stderr) \(lb.stderr)")
         let during = try [a, b, c].map { try medianPing(port: $0.port) }
-        let status = try netfault("status", "--json")
-        let statusObj = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
-        let leases = statusObj?["leases"] as? [[String: Any]] ?? []
+        let (leases, bandList) = try statusLeases()
         try cleanUp()
         #expect(abs(during[0] - base[0] - 40) <= 15, "6379 grew by \(during[0] - base[0]) ms")
         #expect(abs(during[1] - base[1] - 120) <= 20, "6380 grew by \(during[1] - base[1]) ms")
         #expect(during[2] - base[2] < 5, "6381 grew by \(during[2] - base[2]) ms")
         #expect(leases.count == 2)
-        let bands = Set(leases.compactMap { (($0["installed"] as? [[String: Any]])?.first?["band"]) as? Int })
-        #expect(bands.count == 2, "each lease has its own band: \(leases)")
+        #expect(Set(bandList).count == 2, "each lease has its own band: \(leases)")
     }
 
     @Test("revert leaves tc qdisc and filter state as it was, and is idempotent")
@@ -121,7 +118,7 @@ struct NetemKernelTests {
         let before = try tcSnapshot()
         let r = try netfault("apply", "redis", "--delay", "50ms", "--for", "10m", "--json")
         #expect(r.status == 0, "\(r.stderr)")
-        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let obj: [String: Any]? = try jsonObject(r)
         let pid = try #require(obj?["watchdog_pid"] as? Int)
         #expect(try tcSnapshot() != before)
         #expect(kill(pid_t(pid), signal) == 0)
@@ -234,7 +231,7 @@ struct RemoteServerKernelTests {
         let base = try medianPing()
         let r = try netfault("apply", "redis", "--host", "10.99.0.2", "--delay", "50ms", "--direction", "from-server", "--json")
         #expect(r.status == 0, "\(r.stderr)")
-        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let obj: [String: Any]? = try jsonObject(r)
         #expect(obj?["device"] as? String == "nfv0", "the route to 10.99.0.2 goes through nfv0")
         let devices = (obj?["installed"] as? [[String: Any]] ?? []).compactMap { $0["device"] as? String }
         #expect(devices.count == 1 && devices[0].hasPrefix("nfifb"), "\(devices)")
@@ -274,7 +271,7 @@ struct JournalLossKernelTests {
         #expect(try run("ip", ["-o", "link"]).stdout.contains("nfifb"))
         // Watchdogs gone (SIGKILL: no revert) and the journal lost.
         for r in [a, b] {
-            let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+            let obj: [String: Any]? = try jsonObject(r)
             kill(pid_t(try #require(obj?["watchdog_pid"] as? Int)), SIGKILL)
         }
         let leases = "/run/netfault/leases"

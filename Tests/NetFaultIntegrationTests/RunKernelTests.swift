@@ -140,12 +140,9 @@ struct ConcurrencyKernelTests {
             if let id = try? leaseID(Run(status: status, stdout: out, stderr: err)) { ids.append(id) }
         }
         #expect(Set(ids).count == 8, "\(ids)")
-        let status = try netfault("status", "--json")
-        let obj = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
-        let leases = obj?["leases"] as? [[String: Any]] ?? []
-        let bands = leases.compactMap { (($0["installed"] as? [[String: Any]])?.first?["band"]) as? Int }
+        let (leases, bands) = try statusLeases()
         let log = (try? String(contentsOfFile: "/run/netfault/watchdog.log", encoding: .utf8)) ?? ""
-        #expect(leases.count == 8 && Set(bands).count == 8, "\(status.stdout)\n\(log)")
+        #expect(leases.count == 8 && Set(bands).count == 8, "\(leases)\n\(log)")
         let qdiscs = try run("tc", ["qdisc", "show", "dev", "lo"]).stdout
         #expect(qdiscs.components(separatedBy: "qdisc netem").count - 1 == 8, "\(qdiscs)")
         let r = try netfault("revert", "--all")

@@ -239,9 +239,19 @@ func cleanUp() throws {
     _ = try netfault("revert", "--all")
 }
 
+/// A command's `--json` output as an object (empty when it printed none).
+func jsonObject(_ r: Run) throws -> [String: Any] {
+    try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] ?? [:]
+}
+
 /// The lease id from `apply --json` output.
 func leaseID(_ r: Run) throws -> String {
-    let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
-    guard let id = obj?["lease"] as? String else { throw TestFailure("no lease in: \(r.stdout) \(r.stderr)") }
+    guard let id = try jsonObject(r)["lease"] as? String else { throw TestFailure("no lease in: \(r.stdout) \(r.stderr)") }
     return id
+}
+
+/// The leases of `status --json` and the band each one's first netem qdisc sits on.
+func statusLeases() throws -> (leases: [[String: Any]], bands: [Int]) {
+    let leases = try jsonObject(try netfault("status", "--json"))["leases"] as? [[String: Any]] ?? []
+    return (leases, leases.compactMap { (($0["installed"] as? [[String: Any]])?.first?["band"]) as? Int })
 }
