@@ -1,0 +1,146 @@
+import Foundation
+
+extension Ownership {
+    /// Each lease's nf_tables faults live in a table of their own in the inet family, created
+    /// with the owner flag by the lease's watchdog: the kernel deletes it when that process dies.
+    public static let tablePrefix = "netfault-"
+    public static func tableName(leaseID: String) -> String { tablePrefix + leaseID }
+    public static func leaseID(ofTable name: String) -> String? {
+        name.hasPrefix(tablePrefix) ? String(name.dropFirst(tablePrefix.count)) : nil
+    }
+    /// Base chain priority: the mangle slot, ahead of the usual filter rules, which cannot
+    /// un-drop a packet another table dropped anyway.
+    public static let chainPriority: Int32 = -150
+    /// Every rule's comment starts with this, then the lease id.
+    public static let ruleCommentPrefix = "netfault "
+}
+
+/// One nf_tables rule in a lease's table: match TCP, an optional address block and a port on
+/// one side, optional TCP flags and random draw, count, then drop or reset.
+public struct FilterRule: Hashable, Codable, Sendable {
+    /// Packets to the server are caught leaving this host (output); packets from the server
+    /// arriving (input). On loopback a packet passes both, and each side is caught once.
+    public enum Hook: String, Codable, Sendable, CaseIterable { case output, input }
+    public enum Flags: String, Codable, Sendable {
+        /// A connection attempt: SYN set, ACK clear.
+        case synOnly
+        /// Anything but the handshake's SYN and SYN-ACK.
+        case notSyn
+    }
+    public enum Verdict: String, Codable, Sendable {
+        case drop
+        /// `reject with tcp reset`: the packet is dropped and its sender gets a RST.
+        case reset
+    }
+
+    public let hook: Hook
+    public let side: PortMatch.Side
+    public let port: UInt16
+    /// The other end's addresses (destination side for output, source side for input); nil: any.
+    public let peer: IPPrefix?
+    public let flags: Flags?
+    /// Drop only when `numgen random mod FilterSpec.lossModulus` is below this.
+    public let lossThreshold: UInt32?
+    public let verdict: Verdict
+    /// The marker naming the lease, stored as the rule's comment (user data).
+    public let comment: String
+
+    public init(hook: Hook, side: PortMatch.Side, port: UInt16, peer: IPPrefix? = nil, flags: Flags? = nil,
+                lossThreshold: UInt32? = nil, verdict: Verdict, comment: String) {
+        self.hook = hook; self.side = side; self.port = port; self.peer = peer; self.flags = flags
+        self.lossThreshold = lossThreshold; self.verdict = verdict; self.comment = comment
+    }
+
+    /// The same rule in nft's language: shown by status, and the key of the fixtures that
+    /// compare netfault's bytes with `nft --debug=netlink`.
+    public var nftSyntax: String {
+        var s = ["meta l4proto tcp"]
+        if let peer {
+            let proto = peer.family == .ipv4 ? "ip" : "ip6"
+            s.append("\(proto) \(side == .destination ? "daddr" : "saddr") \(peer)")
+        }
+        s.append("tcp \(side == .destination ? "dport" : "sport") \(port)")
+        switch flags {
+        case .synOnly: s.append("tcp flags & (syn | ack) == syn")
+        case .notSyn: s.append("tcp flags & syn == 0")
+        case nil: break
+        }
+        if let lossThreshold { s.append("numgen random mod \(FilterSpec.lossModulus) < \(lossThreshold)") }
+        s.append("counter")
+        s.append(verdict == .drop ? "drop" : "reject with tcp reset")
+        s.append("comment \"\(comment)\"")
+        return s.joined(separator: " ")
+    }
+}
+
+/// Everything one lease installs through nf_tables: its table and the rules in its base chains.
+public struct FilterPlan: Hashable, Codable, Sendable {
+    public let table: String
+    public let rules: [FilterRule]
+    public init(table: String, rules: [FilterRule]) { self.table = table; self.rules = rules }
+    /// The base chains the rules need, named after their hooks.
+    public var hooks: [FilterRule.Hook] { FilterRule.Hook.allCases.filter { h in rules.contains { $0.hook == h } } }
+}
+
+public enum FilterPlanner {
+    /// The rules for one lease. `peers` narrows the addresses like `--host` does (which it replaces).
+    public static func plan(leaseID: String, target: Target, peers: [IPPrefix], direction: Direction,
+                            spec: FilterSpec) -> FilterPlan? {
+        guard !spec.isEmpty else { return nil }
+        let scopes: [IPPrefix?] = target.host.map { [IPPrefix(host: $0)] } ?? (peers.isEmpty ? [nil] : peers.map { $0 })
+        let comment = Ownership.ruleCommentPrefix + leaseID + ": " + spec.summary
+        var rules: [FilterRule] = []
+        for (side, hook, wanted) in [(PortMatch.Side.destination, FilterRule.Hook.output, direction.matchesToServer),
+                                     (.source, .input, direction.matchesFromServer)] where wanted {
+            for scope in scopes {
+                for port in target.ports {
+                    func rule(_ flags: FilterRule.Flags?, _ loss: UInt32?, _ verdict: FilterRule.Verdict) -> FilterRule {
+                        FilterRule(hook: hook, side: side, port: port, peer: scope, flags: flags,
+                                   lossThreshold: loss, verdict: verdict, comment: comment)
+                    }
+                    switch spec.action {
+                    case .blackhole: rules.append(rule(nil, nil, .drop))
+                    case .reject where side == .destination: rules.append(rule(.synOnly, nil, .reset))
+                    case .reset: rules.append(rule(nil, nil, .reset))
+                    case .hang: rules.append(rule(.notSyn, nil, .drop))
+                    case .reject, nil: break
+                    }
+                    if let t = spec.lossThreshold { rules.append(rule(nil, t, .drop)) }
+                }
+            }
+        }
+        return FilterPlan(table: Ownership.tableName(leaseID: leaseID), rules: rules)
+    }
+}
+
+/// The traffic a lease's faults cover, to refuse a second lease of the same kind on it.
+public struct FaultScope: Hashable, Sendable {
+    public enum Kind: String, Sendable { case netem, netfilter }
+    public let ports: Set<UInt16>
+    /// nil: every address.
+    public let addresses: [IPPrefix]?
+    public let direction: Direction
+    public let kinds: Set<Kind>
+
+    public init(target: Target, peers: [IPPrefix], direction: Direction, netem: NetemSpec, filter: FilterSpec) {
+        ports = Set(target.ports)
+        addresses = target.host.map { [IPPrefix(host: $0)] } ?? (peers.isEmpty ? nil : peers)
+        self.direction = direction
+        var k: Set<Kind> = []
+        if !netem.isEmpty { k.insert(.netem) }
+        if !filter.isEmpty { k.insert(.netfilter) }
+        kinds = k
+    }
+
+    /// The kinds of fault both scopes put on the same packets; empty: no conflict.
+    public func conflicts(with other: FaultScope) -> Set<Kind> {
+        guard !ports.isDisjoint(with: other.ports) else { return [] }
+        let sameWay = (direction.matchesToServer && other.direction.matchesToServer)
+            || (direction.matchesFromServer && other.direction.matchesFromServer)
+        guard sameWay else { return [] }
+        if let a = addresses, let b = other.addresses, !a.contains(where: { x in b.contains { x.overlaps($0) } }) {
+            return []
+        }
+        return kinds.intersection(other.kinds)
+    }
+}

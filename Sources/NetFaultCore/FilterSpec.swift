@@ -1,0 +1,57 @@
+import Foundation
+
+/// The connection faults netfilter (nf_tables) applies, as the user gave them.
+public struct FilterSpec: Hashable, Codable, Sendable {
+    /// What happens to the matched packets of a connection.
+    public enum Action: String, Codable, Sendable, CaseIterable {
+        /// Dropped silently: connect times out, open connections stall (a pulled cable, a dead host).
+        case blackhole
+        /// The client's SYN answered with a TCP reset: connect fails at once with ECONNREFUSED (a stopped server).
+        case reject
+        /// Every matched packet answered with a TCP reset to its sender: ECONNRESET on the next send (a crashed server).
+        case reset
+        /// Every matched packet that is not part of the handshake dropped: connect succeeds, then silence (a hung server).
+        case hang
+
+        public var option: String { "--\(rawValue)" }
+    }
+
+    public var action: Action?
+    /// Random loss in netfilter (`--loss-nft`), for kernels without netem.
+    public var loss: Percent?
+
+    public init(action: Action? = nil, loss: Percent? = nil) { self.action = action; self.loss = loss }
+
+    public var isEmpty: Bool { action == nil && loss == nil }
+
+    /// `numgen random mod lossModulus < n`: loss in parts per million.
+    public static let lossModulus: UInt32 = 1_000_000
+    public var lossThreshold: UInt32? { loss.map { UInt32(($0.fraction * Double(Self.lossModulus)).rounded()) } }
+
+    /// The rules no kernel enforces but a person would trip over.
+    public func validate(direction: Direction, netem: NetemSpec) throws {
+        if let loss {
+            guard loss.value > 0 else { throw InputError("--loss-nft 0% drops nothing; give a share above 0%, e.g. 5%") }
+            guard (lossThreshold ?? 0) > 0 else {
+                throw InputError("--loss-nft \(loss) is below what netfilter can draw (0.0001%)")
+            }
+            if netem.loss != nil {
+                throw InputError("--loss and --loss-nft both drop at random; give one (--loss-nft is for kernels without netem)")
+            }
+            if let action, action != .reject {
+                throw InputError("--loss-nft with \(action.option) adds nothing: \(action.option) already drops or resets every matched packet")
+            }
+        }
+        if action == .reject && direction == .fromServer {
+            throw InputError("--reject refuses new connections by answering the client's SYN, which travels to the server; --direction from-server carries none. Use --direction to-server or both, or --reset to break connections from the server's side")
+        }
+    }
+
+    /// One line a person reads: "reject, loss-nft 5%".
+    public var summary: String {
+        var parts: [String] = []
+        if let action { parts.append(action.rawValue) }
+        if let loss { parts.append("loss-nft \(loss)") }
+        return parts.joined(separator: ", ")
+    }
+}
