@@ -18,12 +18,18 @@ let package = Package(
             pkgConfig: "libnl-route-3.0",
             providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]
         ),
+        // libnftnl + libmnl: nf_tables objects, their netlink encoding and decoding, the batch buffer.
+        .systemLibrary(
+            name: "CNFTables",
+            pkgConfig: "libnftnl",
+            providers: [.apt(["libnftnl-dev", "libmnl-dev"])]
+        ),
         // fork + drop privileges + exec for `netfault run`, which Swift cannot do safely.
         .systemLibrary(name: "CProcess"),
         // Pure logic: units, targets, fault specs, validation, plans. No syscalls.
         .target(name: "NetFaultCore"),
         // Netlink I/O: message encoding (pure), the socket, traffic control apply/read/revert, probes.
-        .target(name: "NetFaultKernel", dependencies: ["NetFaultCore", "CNetlink"]),
+        .target(name: "NetFaultKernel", dependencies: ["NetFaultCore", "CNetlink", "CNFTables"]),
         // Leases, the journal under /run/netfault, the detached watchdog.
         .target(name: "NetFaultWatchdog", dependencies: [
             "NetFaultCore", "NetFaultKernel",
@@ -38,7 +44,7 @@ let package = Package(
         .testTarget(name: "NetFaultWatchdogTests", dependencies: ["NetFaultWatchdog", "NetFaultCore"]),
         // The command line's parsing and validation, fuzzed in-process (no kernel access).
         .testTarget(name: "NetFaultCLITests", dependencies: ["netfault", "NetFaultCore"]),
-        .testTarget(name: "NetFaultKernelTests", dependencies: ["NetFaultCore", "NetFaultKernel"],
+        .testTarget(name: "NetFaultKernelTests", dependencies: ["NetFaultCore", "NetFaultKernel", "CNFTables"],
                     resources: [.copy("Fixtures")]),
         // Runs real kernels: skipped with a reason unless NETFAULT_KERNEL_TESTS names the kernel
         // (set by scripts/uml-test inside user-mode Linux).

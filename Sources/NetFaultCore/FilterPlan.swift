@@ -26,6 +26,9 @@ public struct FilterRule: Hashable, Codable, Sendable {
         case synOnly
         /// Anything but the handshake's SYN and SYN-ACK.
         case notSyn
+        /// Anything but a reset: the resets that `reject` sends back pass the other chain
+        /// (with --direction both), and a client's own reset still reaches the server.
+        case notRst
     }
     public enum Verdict: String, Codable, Sendable {
         case drop
@@ -63,6 +66,7 @@ public struct FilterRule: Hashable, Codable, Sendable {
         switch flags {
         case .synOnly: s.append("tcp flags & (syn | ack) == syn")
         case .notSyn: s.append("tcp flags & syn == 0")
+        case .notRst: s.append("tcp flags & rst == 0")
         case nil: break
         }
         if let lossThreshold { s.append("numgen random mod \(FilterSpec.lossModulus) < \(lossThreshold)") }
@@ -101,7 +105,7 @@ public enum FilterPlanner {
                     switch spec.action {
                     case .blackhole: rules.append(rule(nil, nil, .drop))
                     case .reject where side == .destination: rules.append(rule(.synOnly, nil, .reset))
-                    case .reset: rules.append(rule(nil, nil, .reset))
+                    case .reset: rules.append(rule(.notRst, nil, .reset))
                     case .hang: rules.append(rule(.notSyn, nil, .drop))
                     case .reject, nil: break
                     }

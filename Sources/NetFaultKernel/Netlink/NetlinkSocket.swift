@@ -18,8 +18,8 @@ public struct KernelError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// An rtnetlink socket. libnl-3 owns the socket (allocation, binding, port id); requests are
-/// encoded in Swift and sent raw, and replies are parsed in Swift.
+/// A netlink socket: rtnetlink, or netfilter for nf_tables. libnl-3 owns the socket
+/// (allocation, binding, port id); requests are encoded in Swift (or by libnftnl) and sent raw.
 public final class NetlinkSocket {
     let sock: OpaquePointer
     private var seq: UInt32
@@ -32,7 +32,7 @@ public final class NetlinkSocket {
         let rc = nl_connect(s, netlinkProtocol)
         if rc < 0 {
             nl_socket_free(s)
-            throw KernelError(operation: "opening an rtnetlink socket", errno: EPROTONOSUPPORT,
+            throw KernelError(operation: "opening a netlink socket (protocol \(netlinkProtocol))", errno: EPROTONOSUPPORT,
                               extendedAck: String(cString: nl_geterror(rc)))
         }
         // The watchdog is spawned while this socket is open; it must not inherit it.
@@ -54,67 +54,71 @@ public final class NetlinkSocket {
     /// Sends a request and collects every reply message up to its ack, DONE, or single answer.
     @discardableResult
     public func transact(_ request: NetlinkRequest, _ operation: @autoclosure () -> String) throws -> [NetlinkMessage] {
-        seq &+= 1
-        let mySeq = seq
-        var bytes = request.bytes(seq: mySeq)
-        let sent = bytes.withUnsafeMutableBytes { nl_sendto(sock, $0.baseAddress, $0.count) }
-        if sent < 0 {
-            throw KernelError(operation: operation(), errno: EIO, extendedAck: String(cString: nl_geterror(sent)))
-        }
-        var replies: [NetlinkMessage] = []
-        while true {
-            var buf: UnsafeMutablePointer<UInt8>?
-            let n = nf_recv(sock, &buf)
-            if n <= 0 {
-                if let buf { nf_free(buf) }
-                throw KernelError(operation: operation(), errno: n == 0 ? ECONNRESET : EIO,
-                                  extendedAck: n < 0 ? String(cString: nl_geterror(n)) : nil)
-            }
-            let data = Array(UnsafeBufferPointer(start: buf, count: Int(n)))
-            nf_free(buf)
-            for msg in NetlinkMessage.parse(data) where msg.seq == mySeq {
-                switch msg.type {
-                case NL.error:
-                    let err = Int32(bitPattern: msg.payload.le32(at: 0))
-                    if err == 0 { return replies }
-                    throw KernelError(operation: operation(), errno: -err, extendedAck: Self.extendedAck(msg))
-                case NL.done:
-                    return replies
-                default:
-                    replies.append(msg)
-                    if msg.flags & NL.multi == 0 && request.flags & NL.ack == 0 { return replies }
-                }
-            }
-        }
+        try exchange({ request.bytes(seq: $0) }, operation())
     }
 
     /// Sends several requests in one datagram (an nf_tables batch) and waits for the ack of
     /// each one that asks for it; throws the first error.
     public func batch(_ requests: [NetlinkRequest], _ operation: @autoclosure () -> String) throws {
-        var bytes: [UInt8] = []
-        var pending: Set<UInt32> = []
-        for r in requests {
-            seq &+= 1
-            bytes += r.bytes(seq: seq)
-            if r.flags & NL.ack != 0 { pending.insert(seq) }
-        }
-        let sent = bytes.withUnsafeMutableBytes { nl_sendto(sock, $0.baseAddress, $0.count) }
-        if sent < 0 { throw KernelError(operation: operation(), errno: EIO, extendedAck: String(cString: nl_geterror(sent))) }
-        while !pending.isEmpty {
-            var buf: UnsafeMutablePointer<UInt8>?
-            let n = nf_recv(sock, &buf)
-            if n <= 0 {
-                if let buf { nf_free(buf) }
-                throw KernelError(operation: operation(), errno: EIO)
+        try batch({ first in
+            requests.enumerated().flatMap { i, r in r.bytes(seq: first &+ UInt32(i)) }
+        }, operation())
+    }
+
+    /// Sends an already encoded batch in one datagram and waits for the ack of each message
+    /// that asks for one (NLM_F_ACK); throws the first error. `encode` gets the first seq to
+    /// use and numbers its messages upwards from it; the socket skips past the seqs it used.
+    public func batch(_ encode: (_ firstSeq: UInt32) -> [UInt8], _ operation: @autoclosure () -> String) throws {
+        _ = try exchange(encode, operation(), awaitingAcksOnly: true)
+    }
+
+    /// The one send-and-receive loop. Sends the messages `encode` numbers from the next seq,
+    /// then reads until each awaited message is answered: by an ack or error, by DONE (a
+    /// dump), or by a single reply when it asked no ack. With `awaitingAcksOnly` (a batch)
+    /// only the messages asking an ack are awaited. Answers to other seqs (an earlier request
+    /// given up on after its error) are skipped. Throws the first error.
+    private func exchange(_ encode: (_ firstSeq: UInt32) -> [UInt8], _ operation: @autoclosure () -> String,
+                          awaitingAcksOnly: Bool = false) throws -> [NetlinkMessage] {
+        let first = seq &+ 1
+        var bytes = encode(first)
+        let sent = NetlinkMessage.parse(bytes)
+        let used = sent.map { $0.seq &- first }.max().map { $0 &+ 1 } ?? 0
+        seq = first &+ used &- 1
+        let asksAck = Set(sent.filter { $0.flags & NL.ack != 0 }.map(\.seq))
+        var waiting = awaitingAcksOnly ? asksAck : Set(sent.map(\.seq))
+        let rc = bytes.withUnsafeMutableBytes { nl_sendto(sock, $0.baseAddress, $0.count) }
+        if rc < 0 { throw KernelError(operation: operation(), errno: EIO, extendedAck: String(cString: nl_geterror(rc))) }
+        var replies: [NetlinkMessage] = []
+        while !waiting.isEmpty {
+            for msg in try receive(operation()) where msg.seq &- first < used {
+                switch msg.type {
+                case NL.error:
+                    waiting.remove(msg.seq)
+                    let err = Int32(bitPattern: msg.payload.le32(at: 0))
+                    if err != 0 { throw KernelError(operation: operation(), errno: -err, extendedAck: Self.extendedAck(msg)) }
+                case NL.done:
+                    waiting.remove(msg.seq)
+                default:
+                    replies.append(msg)
+                    if msg.flags & NL.multi == 0 && !asksAck.contains(msg.seq) { waiting.remove(msg.seq) }
+                }
             }
-            let data = Array(UnsafeBufferPointer(start: buf, count: Int(n)))
-            nf_free(buf)
-            for msg in NetlinkMessage.parse(data) where msg.type == NL.error {
-                pending.remove(msg.seq)
-                let err = Int32(bitPattern: msg.payload.le32(at: 0))
-                if err != 0 { throw KernelError(operation: operation(), errno: -err, extendedAck: Self.extendedAck(msg)) }
-            }
         }
+        return replies
+    }
+
+    /// The messages of one received datagram.
+    private func receive(_ operation: @autoclosure () -> String) throws -> [NetlinkMessage] {
+        var buf: UnsafeMutablePointer<UInt8>?
+        let n = nf_recv(sock, &buf)
+        if n <= 0 {
+            if let buf { nf_free(buf) }
+            throw KernelError(operation: operation(), errno: n == 0 ? ECONNRESET : EIO,
+                              extendedAck: n < 0 ? String(cString: nl_geterror(n)) : nil)
+        }
+        let data = Array(UnsafeBufferPointer(start: buf, count: Int(n)))
+        nf_free(buf)
+        return NetlinkMessage.parse(data)
     }
 
     /// The NLMSGERR_ATTR_MSG text after an error's echoed request.

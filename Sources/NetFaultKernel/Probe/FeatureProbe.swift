@@ -79,44 +79,17 @@ public enum FeatureProbe {
             defer { try? nl.perform(TCRequests.deleteIngress(ifindex: i), "cleanup") }
             try nl.perform(TCRequests.addRedirectFilter(ifindex: i, band: 2, match: PortMatch(family: .ipv4, side: .source, port: 9), ifbIndex: ifb.index), "adding a mirred redirect")
         }
-        let nft = try? NetlinkSocket(netlinkProtocol: 12)  // NETLINK_NETFILTER
+        let nft = try? NetlinkSocket(netlinkProtocol: NETLINK_NETFILTER)
         record("nf_tables inet", "connection-level faults (blackhole, reject, reset, hang; planned) need CONFIG_NF_TABLES and CONFIG_NF_TABLES_INET") {
             guard let nft else { throw KernelError(operation: "opening a netfilter netlink socket", errno: EPROTONOSUPPORT) }
-            try nft.batch(NFTablesProbe.createTable(name: "netfault_probe", owner: false), "creating an inet table")
-            try nft.batch(NFTablesProbe.deleteTable(name: "netfault_probe"), "deleting an inet table")
+            try nft.batch({ NFTablesRequests.tableBatch(name: "netfault_probe", owner: false, seq: $0) }, "creating an inet table")
+            try nft.batch({ NFTablesRequests.deleteBatch(table: "netfault_probe", seq: $0) }, "deleting an inet table")
         }
         record("nf_tables owner tables", "a kernel of 5.12 or later removes owner tables when their process dies; older kernels need `netfault revert --all` after a crash") {
             guard let nft else { throw KernelError(operation: "opening a netfilter netlink socket", errno: EPROTONOSUPPORT) }
-            try nft.batch(NFTablesProbe.createTable(name: "netfault_probe_owner", owner: true), "creating an owner table")
+            // Goes with the socket when the probe exits.
+            try nft.batch({ NFTablesRequests.tableBatch(name: "netfault_probe_owner", owner: true, seq: $0) }, "creating an owner table")
         }
         return results
-    }
-}
-
-/// The two nf_tables messages the probe needs (the nf_tables backend proper is its own module).
-enum NFTablesProbe {
-    static let subsys: UInt16 = 10  // NFNL_SUBSYS_NFTABLES
-
-    static func nfgen(_ w: inout ByteWriter, family: UInt8, resID: UInt16 = 0) {
-        w.u8(family); w.u8(0); w.be16(resID)
-    }
-
-    static func wrap(_ body: NetlinkRequest) -> [NetlinkRequest] {
-        var b = ByteWriter(); nfgen(&b, family: 0, resID: subsys)
-        return [NetlinkRequest(type: 0x10, flags: NL.request, payload: b.bytes), body,
-                NetlinkRequest(type: 0x11, flags: NL.request, payload: b.bytes)]
-    }
-
-    static func createTable(name: String, owner: Bool) -> [NetlinkRequest] {
-        var w = ByteWriter(); nfgen(&w, family: 1)  // NFPROTO_INET
-        w.attr(1) { $0.cString(name) }  // NFTA_TABLE_NAME
-        w.attr(2) { $0.be32(owner ? 2 : 0) }  // NFTA_TABLE_FLAGS, NFT_TABLE_F_OWNER
-        return wrap(NetlinkRequest(type: subsys << 8 | 0, flags: NL.request | NL.create | NL.ack, payload: w.bytes))
-    }
-
-    static func deleteTable(name: String) -> [NetlinkRequest] {
-        var w = ByteWriter(); nfgen(&w, family: 1)
-        w.attr(1) { $0.cString(name) }
-        return wrap(NetlinkRequest(type: subsys << 8 | 2, flags: NL.request | NL.ack, payload: w.bytes))
     }
 }

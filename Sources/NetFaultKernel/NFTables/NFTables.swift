@@ -1,0 +1,260 @@
+import CNetlink
+import CNFTables
+import Foundation
+import NetFaultCore
+
+/// One rule read back from a table: where it is, whose it is, what it counted, what it does.
+public struct InstalledRule: Sendable, Equatable {
+    public let chain: String
+    public let handle: UInt64
+    /// The rule's comment (user data); netfault's start with Ownership.ruleCommentPrefix.
+    public let comment: String?
+    public let packets: UInt64
+    public let bytes: UInt64
+    /// The rule in nft's language when it has a shape netfault makes (FilterRule.nftSyntax),
+    /// else libnftnl's listing of its expressions.
+    public let text: String
+
+    public init(chain: String, handle: UInt64, comment: String?, packets: UInt64, bytes: UInt64, text: String) {
+        self.chain = chain; self.handle = handle; self.comment = comment
+        self.packets = packets; self.bytes = bytes; self.text = text
+    }
+}
+
+/// nf_tables through a NETLINK_NETFILTER socket: installs a lease's table in one atomic batch,
+/// reads tables and rules back, removes a table.
+///
+/// Ownership: `install` creates its table with NFT_TABLE_F_OWNER, so the table belongs to this
+/// object's socket. The kernel deletes it when the socket closes: when this object is released
+/// or the process exits or dies, SIGKILL included. Keep the object alive for as long as the
+/// faults should last (the watchdog holds it). While the owner lives, only its socket may change
+/// or delete the table: `remove` from any other socket (another NFTables, another process)
+/// fails with EPERM. Reading (`tables`, `rules`) works from any socket.
+public final class NFTables {
+    public let socket: NetlinkSocket
+
+    public init(socket: NetlinkSocket) { self.socket = socket }
+
+    /// A netfilter socket in `netns`, or in this process's own namespace when nil.
+    public static func open(in netns: NetworkNamespace?) throws -> NFTables {
+        NFTables(socket: try NetlinkSocket.open(in: netns, netlinkProtocol: NETLINK_NETFILTER))
+    }
+
+    /// Creates the plan's table (owned by this socket), its base chains and rules, all or
+    /// nothing. Fails with EEXIST if a table of that name exists already.
+    public func install(_ plan: FilterPlan) throws {
+        try socket.batch({ NFTablesRequests.installBatch(plan, seq: $0) }, "installing nf_tables table \(plan.table)")
+    }
+
+    /// Deletes a table and everything in it; false if there was none (ENOENT).
+    @discardableResult
+    public func remove(table: String) throws -> Bool {
+        do {
+            try socket.batch({ NFTablesRequests.deleteBatch(table: table, seq: $0) }, "removing nf_tables table \(table)")
+            return true
+        } catch let e as KernelError where e.errno == ENOENT {
+            return false
+        }
+    }
+
+    /// The names of the inet tables (every owner's, not only netfault's).
+    public func tables() throws -> [String] {
+        try dump(NFTablesRequests.getTables(), "listing nf_tables tables").compactMap(NFTablesReplies.tableName)
+    }
+
+    /// The rules of an inet table, in chain order; empty when there is no such table.
+    public func rules(in table: String) throws -> [InstalledRule] {
+        try dump(NFTablesRequests.getRules(table: table), "listing the rules of nf_tables table \(table)")
+            .compactMap(NFTablesReplies.installedRule)
+    }
+
+    /// A dump; retried when the rule set changed while the kernel was writing it.
+    private func dump(_ request: NetlinkRequest, _ operation: String) throws -> [NetlinkMessage] {
+        var replies: [NetlinkMessage] = []
+        for _ in 0..<3 {
+            replies = try socket.transact(request, operation)
+            if !replies.contains(where: { $0.flags & NFTablesReplies.dumpInterrupted != 0 }) { break }
+        }
+        return replies
+    }
+}
+
+/// Decoding of nf_tables replies with libnftnl.
+enum NFTablesReplies {
+    /// NLM_F_DUMP_INTR: the dump is inconsistent, the rule set changed while it was written.
+    static let dumpInterrupted: UInt16 = 0x10
+
+    /// The whole message, as libnftnl's parsers want it.
+    static func withHeader<R>(_ msg: NetlinkMessage, _ body: (UnsafePointer<nlmsghdr>) -> R) -> R {
+        let bytes = NetlinkRequest(type: msg.type, flags: msg.flags, payload: msg.payload).bytes(seq: msg.seq)
+        return bytes.withUnsafeBytes { body($0.baseAddress!.assumingMemoryBound(to: nlmsghdr.self)) }
+    }
+
+    static func tableName(_ msg: NetlinkMessage) -> String? {
+        guard msg.type == NFTablesRequests.messageType(NFT_MSG_NEWTABLE),
+              msg.payload.first == UInt8(NFTablesRequests.family) else { return nil }
+        let t = TableObject()
+        guard withHeader(msg, { nftnl_table_nlmsg_parse($0, t.pointer) }) >= 0,
+              let name = nftnl_table_get_str(t.pointer, attr(NFTNL_TABLE_NAME)) else { return nil }
+        return String(cString: name)
+    }
+
+    static func installedRule(_ msg: NetlinkMessage) -> InstalledRule? {
+        guard msg.type == NFTablesRequests.messageType(NFT_MSG_NEWRULE) else { return nil }
+        let r = RuleObject()
+        guard withHeader(msg, { nftnl_rule_nlmsg_parse($0, r.pointer) }) >= 0 else { return nil }
+        let chain = nftnl_rule_get_str(r.pointer, attr(NFTNL_RULE_CHAIN)).map { String(cString: $0) } ?? ""
+        let comment = self.comment(r.pointer)
+        var packets: UInt64 = 0, bytes: UInt64 = 0
+        for e in expressions(r.pointer) where name(e) == "counter" {
+            packets = nftnl_expr_get_u64(e, attr(NFTNL_EXPR_CTR_PACKETS))
+            bytes = nftnl_expr_get_u64(e, attr(NFTNL_EXPR_CTR_BYTES))
+        }
+        let text = filterRule(r.pointer)?.nftSyntax
+            ?? listing(r.pointer).split(separator: "\n").dropFirst()
+                .map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+        return InstalledRule(chain: chain, handle: nftnl_rule_get_u64(r.pointer, attr(NFTNL_RULE_HANDLE)),
+                             comment: comment, packets: packets, bytes: bytes, text: text)
+    }
+
+    /// libnftnl's text of a NEWRULE message, as `nft --debug=netlink` prints it; nil if it does not parse.
+    static func listing(ofRuleMessage bytes: [UInt8]) -> String? {
+        guard let msg = NetlinkMessage.parse(bytes).first else { return nil }
+        let r = RuleObject()
+        guard withHeader(msg, { nftnl_rule_nlmsg_parse($0, r.pointer) }) >= 0 else { return nil }
+        return listing(r.pointer)
+    }
+
+    /// The FilterRule a NEWRULE message carries, if it has a shape netfault makes.
+    static func filterRule(ofRuleMessage bytes: [UInt8]) -> FilterRule? {
+        guard let msg = NetlinkMessage.parse(bytes).first else { return nil }
+        let r = RuleObject()
+        guard withHeader(msg, { nftnl_rule_nlmsg_parse($0, r.pointer) }) >= 0 else { return nil }
+        return filterRule(r.pointer)
+    }
+
+    static func listing(_ r: OpaquePointer) -> String {
+        var buf = [UInt8](repeating: 0, count: 16384)
+        let n = buf.withUnsafeMutableBufferPointer { p in
+            p.withMemoryRebound(to: CChar.self) { nftnl_rule_snprintf($0.baseAddress, $0.count, r, UInt32(NFTNL_OUTPUT_DEFAULT.rawValue), 0) }
+        }
+        return String(decoding: buf.prefix(max(0, min(Int(n), buf.count - 1))), as: UTF8.self)
+    }
+
+    /// The comment TLV (NFTNL_UDATA_RULE_COMMENT) in the rule's user data.
+    static func comment(_ r: OpaquePointer) -> String? {
+        var len: UInt32 = 0
+        guard let p = nftnl_rule_get_data(r, attr(NFTNL_RULE_USERDATA), &len) else { return nil }
+        let ud = Array(UnsafeRawBufferPointer(start: p, count: Int(len)))
+        var i = 0
+        while i + 2 <= ud.count {
+            let type = ud[i], n = Int(ud[i + 1])
+            guard i + 2 + n <= ud.count else { break }
+            if type == UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue) {
+                return String(decoding: ud[(i + 2)..<(i + 2 + n)].prefix { $0 != 0 }, as: UTF8.self)
+            }
+            i += 2 + n
+        }
+        return nil
+    }
+
+    static func expressions(_ r: OpaquePointer) -> [OpaquePointer] {
+        guard let it = nftnl_expr_iter_create(r) else { return [] }
+        defer { nftnl_expr_iter_destroy(it) }
+        var out: [OpaquePointer] = []
+        while let e = nftnl_expr_iter_next(it) { out.append(e) }
+        return out
+    }
+
+    static func name(_ e: OpaquePointer) -> String {
+        nftnl_expr_get_str(e, attr(NFTNL_EXPR_NAME)).map { String(cString: $0) } ?? ""
+    }
+
+    static func data(_ e: OpaquePointer, _ a: UInt16) -> [UInt8] {
+        var len: UInt32 = 0
+        guard let p = nftnl_expr_get(e, a, &len) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: p, count: Int(len)))
+    }
+
+    /// Reads back the expressions NFTablesRequests.expressions writes; nil for any other shape.
+    static func filterRule(_ r: OpaquePointer) -> FilterRule? {
+        guard let chain = nftnl_rule_get_str(r, attr(NFTNL_RULE_CHAIN)).map({ String(cString: $0) }),
+              let hook = FilterRule.Hook(rawValue: chain) else { return nil }
+        var es = expressions(r)[...]
+        func next(_ want: String) -> OpaquePointer? {
+            guard let e = es.first, name(e) == want else { return nil }
+            es = es.dropFirst()
+            return e
+        }
+        func u32(_ e: OpaquePointer, _ a: Int) -> UInt32 { nftnl_expr_get_u32(e, attr(a)) }
+        func metaCmp(_ key: nft_meta_keys) -> [UInt8]? {
+            guard let m = es.first, name(m) == "meta", u32(m, NFTNL_EXPR_META_KEY) == key.rawValue else { return nil }
+            _ = next("meta")
+            guard let c = next("cmp"), u32(c, NFTNL_EXPR_CMP_OP) == NFT_CMP_EQ.rawValue else { return nil }
+            return data(c, attr(NFTNL_EXPR_CMP_DATA))
+        }
+        func payload(_ base: nft_payload_bases) -> (offset: UInt32, length: UInt32)? {
+            guard let p = es.first, name(p) == "payload", u32(p, NFTNL_EXPR_PAYLOAD_BASE) == base.rawValue else { return nil }
+            _ = next("payload")
+            return (u32(p, NFTNL_EXPR_PAYLOAD_OFFSET), u32(p, NFTNL_EXPR_PAYLOAD_LEN))
+        }
+        func masked() -> (mask: [UInt8]?, value: [UInt8])? {
+            let mask = next("bitwise").map { data($0, attr(NFTNL_EXPR_BITWISE_MASK)) }
+            guard let c = next("cmp"), u32(c, NFTNL_EXPR_CMP_OP) == NFT_CMP_EQ.rawValue else { return nil }
+            return (mask, data(c, attr(NFTNL_EXPR_CMP_DATA)))
+        }
+
+        guard metaCmp(NFT_META_L4PROTO) == [NFTablesRequests.tcp] else { return nil }
+        var peer: IPPrefix?
+        var addressSide: PortMatch.Side?
+        if let proto = metaCmp(NFT_META_NFPROTO) {
+            let v4 = proto == [UInt8(NFPROTO_IPV4)]
+            guard v4 || proto == [UInt8(NFPROTO_IPV6)], let (offset, _) = payload(NFT_PAYLOAD_NETWORK_HEADER),
+                  let (mask, value) = masked() else { return nil }
+            switch (v4, offset) {
+            case (true, 12), (false, 8): addressSide = .source
+            case (true, 16), (false, 24): addressSide = .destination
+            default: return nil
+            }
+            let size = v4 ? 4 : 16
+            let bytes = value + [UInt8](repeating: 0, count: max(0, size - value.count))
+            let length = mask.map { $0.reduce(0) { $0 + $1.nonzeroBitCount } } ?? value.count * 8
+            guard bytes.count == size else { return nil }
+            peer = IPPrefix(address: IPAddress(bytes: bytes), length: UInt8(length))
+        }
+        guard let (portOffset, portLength) = payload(NFT_PAYLOAD_TRANSPORT_HEADER), portLength == 2,
+              let (_, portBytes) = masked(), portBytes.count == 2 else { return nil }
+        let side: PortMatch.Side = portOffset == 2 ? .destination : .source
+        guard portOffset <= 2, addressSide == nil || addressSide == side else { return nil }
+        var flags: FilterRule.Flags?
+        if let (offset, _) = payload(NFT_PAYLOAD_TRANSPORT_HEADER) {
+            guard offset == 13, let (mask, value) = masked() else { return nil }
+            switch (mask, value) {
+            case ([0x12]?, [0x02]): flags = .synOnly
+            case ([0x02]?, [0x00]): flags = .notSyn
+            case ([0x04]?, [0x00]): flags = .notRst
+            default: return nil
+            }
+        }
+        var loss: UInt32?
+        if let ng = next("numgen") {
+            guard u32(ng, NFTNL_EXPR_NG_MODULUS) == FilterSpec.lossModulus, next("byteorder") != nil,
+                  let c = next("cmp"), u32(c, NFTNL_EXPR_CMP_OP) == NFT_CMP_LT.rawValue else { return nil }
+            let d = data(c, attr(NFTNL_EXPR_CMP_DATA))
+            guard d.count == 4 else { return nil }
+            loss = d.reduce(0) { $0 << 8 | UInt32($1) }
+        }
+        guard next("counter") != nil else { return nil }
+        let verdict: FilterRule.Verdict
+        if let imm = next("immediate"), u32(imm, NFTNL_EXPR_IMM_VERDICT) == UInt32(NF_DROP) {
+            verdict = .drop
+        } else if next("reject") != nil {
+            verdict = .reset
+        } else {
+            return nil
+        }
+        guard es.isEmpty else { return nil }
+        return FilterRule(hook: hook, side: side, port: UInt16(portBytes[0]) << 8 | UInt16(portBytes[1]), peer: peer,
+                          flags: flags, lossThreshold: loss, verdict: verdict, comment: comment(r) ?? "")
+    }
+}

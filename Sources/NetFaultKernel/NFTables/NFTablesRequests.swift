@@ -1,0 +1,312 @@
+import CNFTables
+import Foundation
+import NetFaultCore
+
+/// nf_tables requests, built with libnftnl into a libmnl batch buffer. Pure functions of their
+/// input (no socket), so every byte is testable against what `nft` sends for the same rule.
+public enum NFTablesRequests {
+    /// Every table netfault makes is in the inet family: one rule set for IPv4 and IPv6.
+    public static let family = UInt16(NFPROTO_INET)
+    public static let subsystem = UInt16(NFNL_SUBSYS_NFTABLES)
+    public static let tableOwnerFlag = NFT_TABLE_F_OWNER.rawValue
+
+    /// nf_tables message types (NFT_MSG_*) as they appear in a netlink header.
+    public static func messageType(_ msg: nf_tables_msg_types) -> UInt16 { subsystem << 8 | UInt16(msg.rawValue) }
+
+    /// One atomic batch that creates the plan's table (owned by the sending socket), the base
+    /// chains its rules use, and the rules in plan order. Every object message asks for an
+    /// ack; batch begin and end do not, as nft sends them. Seqs run from `seq` upwards.
+    public static func installBatch(_ plan: FilterPlan, seq: UInt32) -> [UInt8] {
+        var messages = [newTable(plan.table, owner: true)]
+        messages += plan.hooks.map { newChain(table: plan.table, hook: $0) }
+        messages += plan.rules.map { newRule(table: plan.table, $0) }
+        return batch(messages, seq: seq)
+    }
+
+    /// A batch that creates just an empty table (the feature probe's test of the kernel).
+    public static func tableBatch(name: String, owner: Bool, seq: UInt32) -> [UInt8] {
+        batch([newTable(name, owner: owner)], seq: seq)
+    }
+
+    /// A batch that deletes a table with everything in it.
+    public static func deleteBatch(table: String, seq: UInt32) -> [UInt8] {
+        batch([{ buf, seq in
+            let t = TableObject(table)
+            let nlh = nftnl_nlmsg_build_hdr(buf, messageType(NFT_MSG_DELTABLE), family, UInt16(NLM_F_ACK), seq)!
+            nftnl_table_nlmsg_build_payload(nlh, t.pointer)
+        }], seq: seq)
+    }
+
+    /// Dump of every inet table (names, flags, owners).
+    public static func getTables() -> NetlinkRequest {
+        single { buf in nftnl_nlmsg_build_hdr(buf, messageType(NFT_MSG_GETTABLE), family, UInt16(NLM_F_DUMP), 0)! }
+    }
+
+    /// Dump of the rules of one inet table (the kernel filters by table name).
+    public static func getRules(table: String) -> NetlinkRequest {
+        single { buf in
+            let r = RuleObject()
+            nftnl_rule_set_str(r.pointer, attr(NFTNL_RULE_TABLE), table)
+            let nlh = nftnl_nlmsg_build_hdr(buf, messageType(NFT_MSG_GETRULE), family, UInt16(NLM_F_DUMP), 0)!
+            nftnl_rule_nlmsg_build_payload(nlh, r.pointer)
+            return nlh
+        }
+    }
+
+    // MARK: - Objects
+
+    /// Writes one message at `buf` with sequence number `seq`.
+    typealias Message = (_ buf: UnsafeMutablePointer<CChar>, _ seq: UInt32) -> Void
+
+    static func newTable(_ name: String, owner: Bool) -> Message {
+        { buf, seq in
+            let t = TableObject(name)
+            nftnl_table_set_u32(t.pointer, attr(NFTNL_TABLE_FLAGS), owner ? tableOwnerFlag : 0)
+            // EXCL: a table of the same name that someone else made is never taken over.
+            let flags = UInt16(NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK)
+            let nlh = nftnl_nlmsg_build_hdr(buf, messageType(NFT_MSG_NEWTABLE), family, flags, seq)!
+            nftnl_table_nlmsg_build_payload(nlh, t.pointer)
+        }
+    }
+
+    /// The base chain for `hook`: type filter, priority Ownership.chainPriority, policy accept.
+    /// Attributes in nft's order (table, name, type, policy, then libnftnl's hook nest), so the
+    /// bytes equal what `nft add chain` sends.
+    static func newChain(table: String, hook: FilterRule.Hook) -> Message {
+        { buf, seq in
+            guard let c = nftnl_chain_alloc() else { fatalError("libnftnl: out of memory") }
+            defer { nftnl_chain_free(c) }
+            nftnl_chain_set_u32(c, attr(NFTNL_CHAIN_HOOKNUM), hookNumber(hook))
+            nftnl_chain_set_s32(c, attr(NFTNL_CHAIN_PRIO), Ownership.chainPriority)
+            let nlh = nftnl_nlmsg_build_hdr(buf, messageType(NFT_MSG_NEWCHAIN), family,
+                                            UInt16(NLM_F_CREATE | NLM_F_ACK), seq)!
+            mnl_attr_put_strz(nlh, attr(NFTA_CHAIN_TABLE), table)
+            mnl_attr_put_strz(nlh, attr(NFTA_CHAIN_NAME), hook.rawValue)
+            mnl_attr_put_strz(nlh, attr(NFTA_CHAIN_TYPE), "filter")
+            mnl_attr_put_u32(nlh, attr(NFTA_CHAIN_POLICY), UInt32(NF_ACCEPT).bigEndian)
+            nftnl_chain_nlmsg_build_payload(nlh, c)
+        }
+    }
+
+    static func hookNumber(_ hook: FilterRule.Hook) -> UInt32 {
+        switch hook {
+        case .output: NF_INET_LOCAL_OUT.rawValue
+        case .input: NF_INET_LOCAL_IN.rawValue
+        }
+    }
+
+    /// Attributes in nft's order (table, chain, libnftnl's expressions, then the comment), so
+    /// the bytes equal what `nft add rule` sends.
+    static func newRule(table: String, _ rule: FilterRule) -> Message {
+        { buf, seq in
+            let r = RuleObject()
+            for e in expressions(rule) { nftnl_rule_add_expr(r.pointer, e) }  // the rule owns them now
+            let nlh = nftnl_nlmsg_build_hdr(buf, messageType(NFT_MSG_NEWRULE), family,
+                                            UInt16(NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK), seq)!
+            mnl_attr_put_strz(nlh, attr(NFTA_RULE_TABLE), table)
+            mnl_attr_put_strz(nlh, attr(NFTA_RULE_CHAIN), rule.hook.rawValue)
+            nftnl_rule_nlmsg_build_payload(nlh, r.pointer)
+            // The comment as nft stores it: a NFTNL_UDATA_RULE_COMMENT TLV, NUL-terminated.
+            let comment = Array(rule.comment.utf8.prefix(Int(NFT_USERDATA_MAXLEN) - 3)) + [0]
+            guard let ud = nftnl_udata_buf_alloc(UInt32(NFT_USERDATA_MAXLEN)) else { fatalError("libnftnl: out of memory") }
+            defer { nftnl_udata_buf_free(ud) }
+            _ = nftnl_udata_put(ud, UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue), UInt32(comment.count), comment)
+            mnl_attr_put(nlh, attr(NFTA_RULE_USERDATA), Int(nftnl_udata_buf_len(ud)), nftnl_udata_buf_data(ud))
+        }
+    }
+
+    // MARK: - Expressions, in the order and shape nft 1.0.6 emits for FilterRule.nftSyntax
+
+    static let reg1 = UInt32(NFT_REG_1.rawValue)
+    static let tcp: UInt8 = 6  // IPPROTO_TCP
+
+    static func expressions(_ rule: FilterRule) -> [OpaquePointer] {
+        var out: [OpaquePointer] = []
+        // meta l4proto tcp
+        out.append(meta(NFT_META_L4PROTO))
+        out.append(cmp(NFT_CMP_EQ, [tcp]))
+        if let peer = rule.peer {
+            // ip/ip6 daddr|saddr PREFIX: inet needs the family check first (nft's dependency).
+            let v4 = peer.family == .ipv4
+            out.append(meta(NFT_META_NFPROTO))
+            out.append(cmp(NFT_CMP_EQ, [UInt8(v4 ? NFPROTO_IPV4 : NFPROTO_IPV6)]))
+            let offset: UInt32 = switch (v4, rule.side) {
+            case (true, .source): 12
+            case (true, .destination): 16
+            case (false, .source): 8
+            case (false, .destination): 24
+            }
+            let size = peer.address.bytes.count
+            if Int(peer.length) % 8 == 0 {
+                // Byte-aligned: load only the prefix bytes and compare them.
+                let n = Int(peer.length) / 8
+                out.append(payload(NFT_PAYLOAD_NETWORK_HEADER, offset: offset, length: UInt32(n)))
+                out.append(cmp(NFT_CMP_EQ, Array(peer.address.bytes.prefix(n))))
+            } else {
+                // Not aligned: load the whole address, mask it, compare with the masked network.
+                out.append(payload(NFT_PAYLOAD_NETWORK_HEADER, offset: offset, length: UInt32(size)))
+                out.append(bitwise(mask: peer.mask, op: false))
+                out.append(cmp(NFT_CMP_EQ, peer.address.bytes))
+            }
+        }
+        // tcp dport|sport PORT
+        out.append(payload(NFT_PAYLOAD_TRANSPORT_HEADER, offset: rule.side == .destination ? 2 : 0, length: 2))
+        out.append(cmp(NFT_CMP_EQ, [UInt8(rule.port >> 8), UInt8(rule.port & 0xff)]))
+        // tcp flags & MASK == VALUE (the flags byte is at offset 13)
+        let syn: UInt8 = 0x02, rst: UInt8 = 0x04, ack: UInt8 = 0x10
+        switch rule.flags {
+        case .synOnly:
+            out.append(payload(NFT_PAYLOAD_TRANSPORT_HEADER, offset: 13, length: 1))
+            out.append(bitwise(mask: [syn | ack]))
+            out.append(cmp(NFT_CMP_EQ, [syn]))
+        case .notSyn:
+            out.append(payload(NFT_PAYLOAD_TRANSPORT_HEADER, offset: 13, length: 1))
+            out.append(bitwise(mask: [syn]))
+            out.append(cmp(NFT_CMP_EQ, [0]))
+        case .notRst:
+            out.append(payload(NFT_PAYLOAD_TRANSPORT_HEADER, offset: 13, length: 1))
+            out.append(bitwise(mask: [rst]))
+            out.append(cmp(NFT_CMP_EQ, [0]))
+        case .none: break
+        }
+        // numgen random mod M < T: the draw is host-endian, the comparison big-endian.
+        if let threshold = rule.lossThreshold {
+            let ng = expr("numgen")
+            nftnl_expr_set_u32(ng, attr(NFTNL_EXPR_NG_DREG), reg1)
+            nftnl_expr_set_u32(ng, attr(NFTNL_EXPR_NG_MODULUS), FilterSpec.lossModulus)
+            nftnl_expr_set_u32(ng, attr(NFTNL_EXPR_NG_TYPE), UInt32(NFT_NG_RANDOM.rawValue))
+            nftnl_expr_set_u32(ng, attr(NFTNL_EXPR_NG_OFFSET), 0)
+            out.append(ng)
+            let bo = expr("byteorder")
+            nftnl_expr_set_u32(bo, attr(NFTNL_EXPR_BYTEORDER_SREG), reg1)
+            nftnl_expr_set_u32(bo, attr(NFTNL_EXPR_BYTEORDER_DREG), reg1)
+            nftnl_expr_set_u32(bo, attr(NFTNL_EXPR_BYTEORDER_OP), UInt32(NFT_BYTEORDER_HTON.rawValue))
+            nftnl_expr_set_u32(bo, attr(NFTNL_EXPR_BYTEORDER_LEN), 4)
+            nftnl_expr_set_u32(bo, attr(NFTNL_EXPR_BYTEORDER_SIZE), 4)
+            out.append(bo)
+            out.append(cmp(NFT_CMP_LT, withUnsafeBytes(of: threshold.bigEndian) { Array($0) }))
+        }
+        // counter (no initial values, as nft sends it)
+        out.append(expr("counter"))
+        switch rule.verdict {
+        case .drop:
+            let imm = expr("immediate")
+            nftnl_expr_set_u32(imm, attr(NFTNL_EXPR_IMM_DREG), UInt32(NFT_REG_VERDICT.rawValue))
+            nftnl_expr_set_u32(imm, attr(NFTNL_EXPR_IMM_VERDICT), UInt32(NF_DROP))
+            out.append(imm)
+        case .reset:
+            let rj = expr("reject")
+            nftnl_expr_set_u32(rj, attr(NFTNL_EXPR_REJECT_TYPE), UInt32(NFT_REJECT_TCP_RST.rawValue))
+            nftnl_expr_set_u8(rj, attr(NFTNL_EXPR_REJECT_CODE), 0)
+            out.append(rj)
+        }
+        return out
+    }
+
+    static func expr(_ name: String) -> OpaquePointer {
+        guard let e = nftnl_expr_alloc(name) else { fatalError("libnftnl has no expression \(name)") }
+        return e
+    }
+
+    static func meta(_ key: nft_meta_keys) -> OpaquePointer {
+        let e = expr("meta")
+        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_META_KEY), key.rawValue)
+        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_META_DREG), reg1)
+        return e
+    }
+
+    static func cmp(_ op: nft_cmp_ops, _ data: [UInt8]) -> OpaquePointer {
+        let e = expr("cmp")
+        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_CMP_SREG), reg1)
+        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_CMP_OP), op.rawValue)
+        _ = nftnl_expr_set(e, attr(NFTNL_EXPR_CMP_DATA), data, UInt32(data.count))
+        return e
+    }
+
+    static func payload(_ base: nft_payload_bases, offset: UInt32, length: UInt32) -> OpaquePointer {
+        let e = expr("payload")
+        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_PAYLOAD_DREG), reg1)
+        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_PAYLOAD_BASE), base.rawValue)
+        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_PAYLOAD_OFFSET), offset)
+        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_PAYLOAD_LEN), length)
+        return e
+    }
+
+    /// reg1 = (reg1 & mask) ^ 0. nft names the operation for a flags test but not for a
+    /// prefix mask (the kernel's default is the same); `op` mirrors that, byte for byte.
+    static func bitwise(mask: [UInt8], op: Bool = true) -> OpaquePointer {
+        let e = expr("bitwise")
+        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_BITWISE_SREG), reg1)
+        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_BITWISE_DREG), reg1)
+        if op { nftnl_expr_set_u32(e, attr(NFTNL_EXPR_BITWISE_OP), 0) }  // NFT_BITWISE_BOOL (MASK_XOR in newer headers)
+        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_BITWISE_LEN), UInt32(mask.count))
+        _ = nftnl_expr_set(e, attr(NFTNL_EXPR_BITWISE_MASK), mask, UInt32(mask.count))
+        let zero = [UInt8](repeating: 0, count: mask.count)
+        _ = nftnl_expr_set(e, attr(NFTNL_EXPR_BITWISE_XOR), zero, UInt32(zero.count))
+        return e
+    }
+
+    // MARK: - Buffers
+
+    /// Room for one message: the largest rule (an unaligned IPv6 prefix, a random draw and a
+    /// 255-byte comment) is under 1 KiB.
+    static let messageRoom = 4096
+
+    /// batch begin, the messages, batch end, in a libmnl batch buffer.
+    static func batch(_ messages: [Message], seq: UInt32) -> [UInt8] {
+        let limit = (messages.count + 2) * messageRoom
+        // libmnl lets the last message run past the limit, so the buffer is twice as large.
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: 2 * limit, alignment: 8)
+        buf.initializeMemory(as: UInt8.self, repeating: 0, count: 2 * limit)
+        defer { buf.deallocate() }
+        guard let b = mnl_nlmsg_batch_start(buf, limit) else { fatalError("libmnl: out of memory") }
+        defer { mnl_nlmsg_batch_stop(b) }
+        var s = seq
+        func put(_ m: Message) {
+            m(mnl_nlmsg_batch_current(b).assumingMemoryBound(to: CChar.self), s)
+            s &+= 1
+            _ = mnl_nlmsg_batch_next(b)
+        }
+        put { buf, seq in _ = nftnl_batch_begin(buf, seq) }
+        messages.forEach(put)
+        put { buf, seq in _ = nftnl_batch_end(buf, seq) }
+        return Array(UnsafeRawBufferPointer(start: mnl_nlmsg_batch_head(b), count: mnl_nlmsg_batch_size(b)))
+    }
+
+    /// One message outside a batch, as a request the socket stamps with its own seq.
+    static func single(_ build: (UnsafeMutablePointer<CChar>) -> UnsafeMutablePointer<nlmsghdr>) -> NetlinkRequest {
+        var buf = [CChar](repeating: 0, count: messageRoom)
+        return buf.withUnsafeMutableBufferPointer { p in
+            let nlh = build(p.baseAddress!)
+            let bytes = UnsafeRawBufferPointer(start: nlh, count: Int(nlh.pointee.nlmsg_len))
+            return NetlinkRequest(type: nlh.pointee.nlmsg_type, flags: nlh.pointee.nlmsg_flags,
+                                  payload: Array(bytes[NL.headerSize...]))
+        }
+    }
+}
+
+/// libnftnl attribute numbers are C enums; every setter takes them as uint16_t.
+@inline(__always) func attr<T: RawRepresentable>(_ a: T) -> UInt16 where T.RawValue: BinaryInteger { UInt16(a.rawValue) }
+@inline(__always) func attr(_ a: Int) -> UInt16 { UInt16(a) }
+@inline(__always) func attr(_ a: Int32) -> UInt16 { UInt16(a) }
+
+/// A libnftnl table freed with its owner.
+final class TableObject {
+    let pointer: OpaquePointer
+    init(_ name: String? = nil) {
+        guard let t = nftnl_table_alloc() else { fatalError("libnftnl: out of memory") }
+        pointer = t
+        if let name { nftnl_table_set_str(t, attr(NFTNL_TABLE_NAME), name) }
+    }
+    deinit { nftnl_table_free(pointer) }
+}
+
+/// A libnftnl rule (and the expressions added to it) freed with its owner.
+final class RuleObject {
+    let pointer: OpaquePointer
+    init() {
+        guard let r = nftnl_rule_alloc() else { fatalError("libnftnl: out of memory") }
+        pointer = r
+    }
+    deinit { nftnl_rule_free(pointer) }
+}
