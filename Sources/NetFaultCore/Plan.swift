@@ -83,7 +83,11 @@ public struct RedirectPlan: Hashable, Codable, Sendable {
 public struct LeasePlan: Hashable, Codable, Sendable {
     public var bands: [BandPlan]
     public var redirects: [RedirectPlan]
-    public init(bands: [BandPlan], redirects: [RedirectPlan]) { self.bands = bands; self.redirects = redirects }
+    /// The lease's nf_tables table and rules; installed by its watchdog, which owns the table.
+    public var filter: FilterPlan?
+    public init(bands: [BandPlan], redirects: [RedirectPlan], filter: FilterPlan? = nil) {
+        self.bands = bands; self.redirects = redirects; self.filter = filter
+    }
     /// Every device the lease touches, in the order they are set up.
     public var devices: [String] {
         var seen: [String] = []

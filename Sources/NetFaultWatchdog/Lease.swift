@@ -9,6 +9,11 @@ public struct Lease: Codable, Sendable, Equatable {
     public let target: Target
     public let direction: Direction
     public let netem: NetemSpec
+    /// The nf_tables faults; nil in entries written before they existed.
+    public let filter: FilterSpec?
+    /// Address blocks that narrow the faults (`--peer`); nil or empty: every address.
+    public let peers: [IPPrefix]?
+    /// The device the netem faults are on; empty for a lease with netfilter faults only.
     public let device: String
     public let plan: LeasePlan
     public let created: Date
@@ -20,10 +25,11 @@ public struct Lease: Codable, Sendable, Equatable {
     /// The process whose life bounds the lease (`netfault run`): when it dies, the watchdog reverts.
     public var controller: ProcessIdentity?
 
-    public init(id: String, target: Target, direction: Direction, netem: NetemSpec, device: String,
-                plan: LeasePlan, created: Date, deadline: Date, watchdog: ProcessIdentity? = nil,
-                controller: ProcessIdentity? = nil, netns: NetworkNamespace? = nil) {
+    public init(id: String, target: Target, direction: Direction, netem: NetemSpec, filter: FilterSpec? = nil,
+                peers: [IPPrefix]? = nil, device: String, plan: LeasePlan, created: Date, deadline: Date,
+                watchdog: ProcessIdentity? = nil, controller: ProcessIdentity? = nil, netns: NetworkNamespace? = nil) {
         self.id = id; self.target = target; self.direction = direction; self.netem = netem
+        self.filter = filter; self.peers = peers
         self.device = device; self.plan = plan; self.created = created; self.deadline = deadline
         self.watchdog = watchdog
         self.controller = controller
@@ -32,6 +38,12 @@ public struct Lease: Codable, Sendable, Equatable {
 
     public static func newID() -> String {
         "nf-" + String(format: "%06x", UInt32.random(in: 0..<0x100_0000))
+    }
+
+    /// Every fault of the lease, netem's then netfilter's: "delay 100ms, reject".
+    public var summary: String {
+        [netem.isEmpty ? nil : netem.summary, filter.flatMap { $0.isEmpty ? nil : $0.summary }]
+            .compactMap { $0 }.joined(separator: ", ")
     }
 
     public func timeLeft(now: Date = Date()) -> TimeInterval { max(0, deadline.timeIntervalSince(now)) }
@@ -49,7 +61,10 @@ public struct ProcessIdentity: Codable, Sendable, Equatable {
               let text = String(data: data, encoding: .utf8),
               let close = text.lastIndex(of: ")") else { return nil }
         let fields = text[text.index(after: close)...].split(separator: " ")
-        return fields.count > 19 ? UInt64(fields[19]) : nil
+        // A zombie has released its files (and its netlink sockets): it counts as gone, which
+        // matters where PID 1 does not reap (a container's shell).
+        guard fields.count > 19, fields[0] != "Z", fields[0] != "X" else { return nil }
+        return UInt64(fields[19])
     }
 
     public static func current() -> ProcessIdentity? { of(pid: getpid()) }

@@ -7,16 +7,23 @@ public struct FaultRequest: Sendable {
     public let target: Target
     public let direction: Direction
     public let netem: NetemSpec
+    public let filter: FilterSpec
+    /// Address blocks that narrow the netfilter faults (`--peer`).
+    public let peers: [IPPrefix]
     /// nil: the device the kernel routes the host through, or lo without a host.
     public let device: String?
     public let duration: Duration
     /// nil: this process's own network namespace.
     public let netns: NetworkNamespace?
 
-    public init(target: Target, direction: Direction, netem: NetemSpec, device: String?, duration: Duration,
-                netns: NetworkNamespace? = nil) {
-        self.target = target; self.direction = direction; self.netem = netem
-        self.device = device; self.duration = duration; self.netns = netns
+    public init(target: Target, direction: Direction, netem: NetemSpec, filter: FilterSpec = FilterSpec(),
+                peers: [IPPrefix] = [], device: String?, duration: Duration, netns: NetworkNamespace? = nil) {
+        self.target = target; self.direction = direction; self.netem = netem; self.filter = filter
+        self.peers = peers; self.device = device; self.duration = duration; self.netns = netns
+    }
+
+    var scope: FaultScope {
+        FaultScope(target: target, peers: peers, direction: direction, netem: netem, filter: filter)
     }
 }
 
@@ -24,17 +31,28 @@ public struct FaultRequest: Sendable {
 public struct LeaseStatus: Sendable {
     public let lease: Lease
     public let installed: [InstalledBand]
+    /// The rules of the lease's nf_tables table; nil when the lease has none, or its table is
+    /// missing (`plan.filter` tells which).
+    public let rules: [InstalledRule]?
     public let watchdogAlive: Bool
 }
 
-/// One traffic-control handle per network namespace a command touches.
+/// One traffic-control and one nf_tables handle per network namespace a command touches.
 final class Sockets {
-    private var cache: [String: TrafficControl] = [:]
+    private var tcs: [String: TrafficControl] = [:]
+    private var nfts: [String: NFTables] = [:]
+    private func key(_ netns: NetworkNamespace?) -> String { netns.map { "\($0.path)#\($0.inode)" } ?? "" }
     func tc(_ netns: NetworkNamespace?) throws -> TrafficControl {
-        let key = netns.map { "\($0.path)#\($0.inode)" } ?? ""
-        if let t = cache[key] { return t }
+        if let t = tcs[key(netns)] { return t }
         let t = TrafficControl(socket: try NetlinkSocket.open(in: netns))
-        cache[key] = t
+        tcs[key(netns)] = t
+        return t
+    }
+    /// For reading and waiting only: a lease's table can be changed only by its watchdog's socket.
+    func nft(_ netns: NetworkNamespace?) throws -> NFTables {
+        if let t = nfts[key(netns)] { return t }
+        let t = try NFTables.open(in: netns)
+        nfts[key(netns)] = t
         return t
     }
 }
@@ -67,49 +85,87 @@ public final class LeaseManager {
         return lo
     }
 
-    /// Installs a lease: plan, journal, watchdog, kernel, read-back.
+    /// Refuses a lease that would put a second fault of the same kind on the same packets
+    /// as a lease in force: only one of them could act, and which one would be an accident.
+    func checkConflicts(_ request: FaultRequest) throws {
+        let mine = request.scope
+        for other in journal.all() where other.netns == request.netns {
+            let theirs = FaultScope(target: other.target, peers: other.peers ?? [], direction: other.direction,
+                                    netem: other.netem, filter: other.filter ?? FilterSpec())
+            let kinds = mine.conflicts(with: theirs)
+            guard !kinds.isEmpty else { continue }
+            let ports = Set(request.target.ports).intersection(other.target.ports).sorted().map(String.init).joined(separator: ",")
+            let kind = kinds.contains(.netem) ? "netem" : "netfilter"
+            throw PlanConflict("lease \(other.id) already puts \(kind) faults (\(other.summary)) on port \(ports) \(other.direction.rawValue); one packet gets one \(kind) fault. Revert it first (netfault revert \(other.id)), or choose another port, --direction or --host")
+        }
+    }
+
+    /// Installs a lease: plan, journal, watchdog, kernel, read-back. The netem part is installed
+    /// here; the netfilter part by the watchdog, whose socket owns the table, and this waits
+    /// until the watchdog says it is in place.
     /// - Parameter controller: a process whose death ends the lease (`netfault run`). Without
     ///   one, the lease is bound to this process only until it is fully installed.
-    public func apply(_ request: FaultRequest, executable: String, controller: ProcessIdentity? = nil) throws -> (Lease, [InstalledBand]) {
+    public func apply(_ request: FaultRequest, executable: String, controller: ProcessIdentity? = nil) throws -> LeaseStatus {
         let table = try request.netem.distribution.map(DistributionTables.load)
-        let tc = try sockets.tc(request.netns)
-        let nl = tc.nl
+        let tc = request.netem.isEmpty ? nil : try sockets.tc(request.netns)
         return try journal.locked {
             sweepLocked()
-            let link = try Self.resolveDevice(request, nl: nl)
-            let ifbName = Ownership.ifbName(forIndex: link.index)
-            let ifbState = try nl.link(named: ifbName) != nil ? tc.state(of: ifbName) : nil
-            let plan = try Planner.plan(target: request.target, direction: request.direction, netem: request.netem,
+            try checkConflicts(request)
+            var plan = LeasePlan(bands: [], redirects: [])
+            var device = ""
+            if let tc {
+                let nl = tc.nl
+                let link = try Self.resolveDevice(request, nl: nl)
+                let ifbName = Ownership.ifbName(forIndex: link.index)
+                let ifbState = try nl.link(named: ifbName) != nil ? tc.state(of: ifbName) : nil
+                plan = try Planner.plan(target: request.target, direction: request.direction, netem: request.netem,
                                         device: try tc.state(of: link.name), isLoopback: link.isLoopback,
                                         deviceIndex: link.index, ifbState: ifbState)
+                device = link.name
+            }
+            var id = Lease.newID()
+            while journal.exists(id) { id = Lease.newID() }
+            plan.filter = FilterPlanner.plan(leaseID: id, target: request.target, peers: request.peers,
+                                             direction: request.direction, spec: request.filter)
             let now = Date()
             // Until the kernel holds the whole plan, this process controls the lease: if it is
             // killed half-way, the watchdog sees it gone and reverts the partial install.
-            var lease = Lease(id: Lease.newID(), target: request.target, direction: request.direction,
-                              netem: request.netem, device: link.name, plan: plan, created: now,
-                              deadline: now.addingTimeInterval(request.duration.seconds),
+            var lease = Lease(id: id, target: request.target, direction: request.direction,
+                              netem: request.netem, filter: request.filter.isEmpty ? nil : request.filter,
+                              peers: request.peers.isEmpty ? nil : request.peers, device: device, plan: plan,
+                              created: now, deadline: now.addingTimeInterval(request.duration.seconds),
                               controller: controller ?? ProcessIdentity.current(), netns: request.netns)
             try journal.write(lease)  // before the kernel changes
             do {
-                let pid = try WatchdogProcess.spawn(executable: executable, leaseID: lease.id,
-                                                    logPath: journal.directory.appendingPathComponent("watchdog.log").path)
-                guard let identity = ProcessIdentity.of(pid: pid) else {
-                    throw JournalError("the watchdog (pid \(pid)) exited at once; see \(journal.directory.path)/watchdog.log")
+                let started = try WatchdogProcess.spawn(executable: executable, leaseID: lease.id,
+                                                        logPath: journal.directory.appendingPathComponent("watchdog.log").path,
+                                                        reportsReadiness: plan.filter != nil)
+                guard let identity = ProcessIdentity.of(pid: started.pid) else {
+                    throw JournalError("the watchdog (pid \(started.pid)) exited at once; see \(journal.directory.path)/watchdog.log")
                 }
                 lease.watchdog = identity
                 try journal.write(lease)
-                try tc.apply(plan, distributionTable: table)
+                try tc?.apply(plan, distributionTable: table)
+                if let ready = started.readiness { try ready.wait() }
                 if controller == nil {
                     lease.controller = nil  // a plain apply's lease outlives this process
                     try journal.write(lease)
                 }
             } catch {
-                journal.remove(lease.id)
-                if let w = lease.watchdog { kill(w.pid, SIGTERM) }
+                _ = try? revertLocked(id: lease.id)  // whatever part went in, and the watchdog
                 throw error
             }
-            return (lease, try tc.readBack(plan))
+            return LeaseStatus(lease: lease, installed: try tc?.readBack(plan) ?? [],
+                               rules: try readRules(lease), watchdogAlive: true)
         }
+    }
+
+    /// The rules of a lease's table as the kernel holds them; nil without a table.
+    func readRules(_ lease: Lease) throws -> [InstalledRule]? {
+        guard let f = lease.plan.filter else { return nil }
+        let nft = try sockets.nft(lease.netns)
+        guard try nft.tables().contains(f.table) else { return nil }
+        return try nft.rules(in: f.table)
     }
 
     /// Reverts one lease; a lease not in the journal is already reverted. `fallback` is the
@@ -122,15 +178,44 @@ public final class LeaseManager {
     func revertLocked(id: String, fallback: Lease? = nil) throws -> Bool {
         guard let lease = journal.read(id) ?? (journal.exists(id) ? fallback : nil) else { return false }
         do {
-            try sockets.tc(lease.netns).revert(lease.plan)
+            if !lease.plan.bands.isEmpty || !lease.plan.redirects.isEmpty {
+                try sockets.tc(lease.netns).revert(lease.plan)
+            }
         } catch is NamespaceGone {
             // The namespace is gone, and its devices and qdiscs with it.
         }
         journal.remove(id)
-        if let w = lease.watchdog, w.pid != getpid(), w.isAlive {
-            kill(w.pid, SIGTERM)  // its own revert then finds nothing left
+        if let w = lease.watchdog, w.pid != getpid() {
+            if w.isAlive { kill(w.pid, SIGTERM) }  // it removes its table; its own revert then finds nothing left
+            try awaitTableGone(lease)
         }
         return true
+    }
+
+    /// Waits until a lease's table is gone. Only its watchdog's socket may delete it; a watchdog
+    /// that does not within 3s is killed, and the kernel deletes the table with its socket.
+    func awaitTableGone(_ lease: Lease) throws {
+        guard let f = lease.plan.filter else { return }
+        let nft: NFTables
+        do { nft = try sockets.nft(lease.netns) } catch is NamespaceGone { return }
+        func gone(within seconds: Double) throws -> Bool {
+            let end = Date().addingTimeInterval(seconds)
+            while true {
+                if try !nft.tables().contains(f.table) { return true }
+                if Date() >= end { return false }
+                usleep(20_000)
+            }
+        }
+        if try gone(within: 3) { return }
+        if let w = lease.watchdog, w.isAlive { kill(w.pid, SIGKILL) }
+        if try gone(within: 2) { return }
+        do {
+            if try nft.remove(table: f.table) { return }  // a table without an owner (never made so by netfault)
+        } catch let e as KernelError where e.errno == EPERM {
+            // Owned by a process that is not the watchdog we know: leave it, and say so.
+        }
+        throw KernelError(operation: "removing nf_tables table \(f.table) of lease \(lease.id)", errno: EBUSY,
+                          extendedAck: "the process that owns it did not let it go")
     }
 
     /// What a revert did.
@@ -155,12 +240,47 @@ public final class LeaseManager {
                     try tc.remove(obj)
                     result.orphans.append(obj.description)
                 }
+                result.orphans += try removeOrphanTables()
                 for id in journal.unreadable() {
                     journal.remove(id)
                     result.orphans.append("unreadable journal entry \(id)")
                 }
             }
             return result
+        }
+    }
+
+    /// netfault tables in this namespace that no lease in the journal accounts for; none
+    /// where the kernel has no nf_tables (user-mode Linux), since none can have been made.
+    func orphanTables() throws -> [String] {
+        let known = Set(journal.all().compactMap { $0.netns == namespace ? $0.plan.filter?.table : nil })
+        let tables: [String]
+        do {
+            tables = try sockets.nft(namespace).tables()
+        } catch let e as KernelError where [EPROTONOSUPPORT, EOPNOTSUPP, EAFNOSUPPORT].contains(e.errno) {
+            return []
+        }
+        return tables.filter { Ownership.leaseID(ofTable: $0) != nil && !known.contains($0) }
+    }
+
+    /// A watchdog whose journal entry is gone exits within half a second, and its table with
+    /// it; what is still there after that is removed, if its owner allows.
+    func removeOrphanTables() throws -> [String] {
+        var left = try orphanTables()
+        guard !left.isEmpty else { return [] }
+        let end = Date().addingTimeInterval(2)
+        while !left.isEmpty && Date() < end {
+            usleep(50_000)
+            left = try orphanTables()
+        }
+        let nft = try sockets.nft(namespace)
+        return try left.map { table in
+            do {
+                try nft.remove(table: table)
+                return "nf_tables table inet \(table)"
+            } catch let e as KernelError where e.errno == EPERM {
+                return "nf_tables table inet \(table): owned by a live process, not removed (\(e))"
+            }
         }
     }
 
@@ -183,15 +303,19 @@ public final class LeaseManager {
             let all = journal.all()
             let leases = try all.map { lease in
                 var installed: [InstalledBand] = []
+                var rules: [InstalledRule]?
                 do {
-                    installed = try sockets.tc(lease.netns).readBack(lease.plan)
+                    if !lease.plan.bands.isEmpty { installed = try sockets.tc(lease.netns).readBack(lease.plan) }
+                    rules = try readRules(lease)
                 } catch is NamespaceGone {
                     // its namespace is gone, and its objects with it
                 }
-                return LeaseStatus(lease: lease, installed: installed, watchdogAlive: lease.watchdog?.isAlive ?? false)
+                return LeaseStatus(lease: lease, installed: installed, rules: rules,
+                                   watchdogAlive: lease.watchdog?.isAlive ?? false)
             }
             let here = all.filter { $0.netns == namespace }.map(\.plan)
-            return (leases, swept, try tc.orphans(besides: here).map(\.description))
+            let tables = try orphanTables().map { "nf_tables table inet \($0)" }
+            return (leases, swept, try tc.orphans(besides: here).map(\.description) + tables)
         }
     }
 }

@@ -19,8 +19,18 @@ public enum WatchdogProcess {
         return set
     }
 
-    /// Starts `executable __watchdog ID` detached; returns its pid.
-    public static func spawn(executable: String, leaseID: String, logPath: String) throws -> Int32 {
+    /// The descriptor on which a watchdog that installs netfilter rules reports the outcome.
+    public static let readinessFD: Int32 = 3
+
+    public struct Started {
+        public let pid: Int32
+        /// Set when the watchdog installs part of the lease itself (its nf_tables table).
+        public let readiness: Readiness?
+    }
+
+    /// Starts `executable __watchdog ID` detached. With `reportsReadiness` it gets a pipe on
+    /// fd 3 and writes one line there once its table is in place, or why it is not.
+    public static func spawn(executable: String, leaseID: String, logPath: String, reportsReadiness: Bool) throws -> Started {
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
@@ -35,25 +45,63 @@ public enum WatchdogProcess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_APPEND | O_CREAT, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let args = [executable, command, leaseID]
+        var fds: [Int32] = [-1, -1]
+        if reportsReadiness {
+            guard pipe(&fds) == 0 else {
+                throw JournalError("cannot make a pipe for the watchdog: \(String(cString: strerror(errno)))")
+            }
+            // Neither end may leak into other children; the dup2 below gives the watchdog its own.
+            for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            posix_spawn_file_actions_adddup2(&actions, fds[1], readinessFD)
+        }
+        defer { if fds[1] >= 0 { close(fds[1]) } }
+        let args = [executable, command, leaseID] + (reportsReadiness ? ["--ready-fd", "\(readinessFD)"] : [])
         var cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { cargs.forEach { free($0) } }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, executable, &actions, &attr, &cargs, environ)
         guard rc == 0 else {
+            if fds[0] >= 0 { close(fds[0]) }
             throw JournalError("cannot start the watchdog (\(executable)): \(String(cString: strerror(rc)))")
         }
-        return pid
+        return Started(pid: pid, readiness: fds[0] >= 0 ? Readiness(fd: fds[0], logPath: logPath) : nil)
     }
 
-    /// The watchdog's life: wait for the deadline or a signal, then revert. Returns the exit status.
-    public static func run(leaseID: String, journal: Journal, logger: Logger) -> Int32 {
+    /// The watchdog's life: install the lease's netfilter table (its socket owns it, so the
+    /// kernel deletes the table if this process dies), wait for the deadline or a signal,
+    /// then revert. Returns the exit status.
+    public static func run(leaseID: String, journal: Journal, logger: Logger, readyFD: Int32? = nil) -> Int32 {
         var set = signalSet()
         pthread_sigmask(SIG_BLOCK, &set, nil)  // already blocked by spawn; harmless when run by hand
+        signal(SIGPIPE, SIG_IGN)  // an apply that gave up waiting must not kill us mid-report
+        let report = { (r: Readiness.Report) in if let readyFD { Readiness.send(r, fd: readyFD) } }
         guard let lease = journal.read(leaseID) else {
             logger.info("lease \(leaseID) is not in the journal; nothing to watch")
+            report(.init(message: "lease \(leaseID) is not in the journal"))
             return 0
         }
+        var nft: NFTables?
+        if let filter = lease.plan.filter {
+            do {
+                let n = try NFTables.open(in: lease.netns)
+                try n.install(filter)
+                nft = n
+                logger.info("installed nf_tables table \(filter.table) with \(filter.rules.count) rules")
+                report(.init())
+            } catch {
+                logger.error("installing nf_tables table \(filter.table) failed: \(error)")
+                report(.init(error))
+                return 1
+            }
+        }
+        // Removes the table before anything that waits for the journal's lock: a `revert`
+        // holding the lock is waiting for exactly this.
+        func removeTable() {
+            guard let n = nft, let filter = lease.plan.filter else { return }
+            nft = nil
+            do { try n.remove(table: filter.table) } catch { logger.error("removing \(filter.table): \(error); it goes when this process exits") }
+        }
+        defer { removeTable() }
         logger.info("watching lease \(leaseID) until \(lease.deadline)")
         var reason = "deadline"
         while true {
@@ -61,6 +109,7 @@ public enum WatchdogProcess {
             if left <= 0 { break }
             // Someone else (netfault revert) reverted it: nothing left to do.
             if !journal.exists(leaseID) {
+                removeTable()
                 logger.info("lease \(leaseID) was reverted by another command")
                 return 0
             }
@@ -81,6 +130,7 @@ public enum WatchdogProcess {
                 break
             }
         }
+        removeTable()
         do {
             if try LeaseManager(journal: journal).revert(id: leaseID, fallback: lease) {
                 logger.info("lease \(leaseID) reverted (\(reason))")
@@ -92,5 +142,69 @@ public enum WatchdogProcess {
             logger.error("reverting lease \(leaseID) failed: \(error)")
             return 1
         }
+    }
+}
+
+/// The one line a watchdog writes when its part of a lease is in place, or why it is not, and
+/// the apply side that waits for it.
+public struct Readiness {
+    let fd: Int32
+    let logPath: String
+    /// How long apply waits for the watchdog to start and install (a process start is slow
+    /// under user-mode Linux).
+    static let timeout: Double = 20
+
+    struct Report: Codable {
+        var ok = true
+        var operation: String?
+        var errno: Int32?
+        var extendedAck: String?
+        var message: String?
+        init() {}
+        init(message: String) { ok = false; self.message = message }
+        init(_ error: Error) {
+            ok = false
+            if let k = error as? KernelError {
+                operation = k.operation; errno = k.errno; extendedAck = k.extendedAck
+            } else {
+                message = "\(error)"
+            }
+        }
+    }
+
+    static func send(_ report: Report, fd: Int32) {
+        var line = (try? JSONEncoder().encode(report)) ?? Data()
+        line.append(0x0a)
+        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    }
+
+    /// Waits for the report; throws the watchdog's error as this process's own.
+    public func wait() throws {
+        defer { close(fd) }
+        var data = Data()
+        let end = Date().addingTimeInterval(Self.timeout)
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while !data.contains(0x0a) {
+            let left = end.timeIntervalSinceNow
+            guard left > 0 else { throw JournalError("the watchdog did not install its nf_tables rules within \(Int(Self.timeout))s; see \(logPath)") }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let r = poll(&p, 1, Int32(left * 1000))
+            if r < 0 && errno == EINTR { continue }
+            guard r > 0 else { continue }
+            let n = read(fd, &buf, buf.count)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            data.append(contentsOf: buf[0..<n])
+        }
+        guard let line = data.split(separator: 0x0a).first,
+              let report = try? JSONDecoder().decode(Report.self, from: Data(line)) else {
+            throw JournalError("the watchdog exited before installing its nf_tables rules; see \(logPath)")
+        }
+        if report.ok { return }
+        if let e = report.errno {
+            throw KernelError(operation: report.operation ?? "installing nf_tables rules", errno: e, extendedAck: report.extendedAck)
+        }
+        throw JournalError(report.message ?? "the watchdog could not install its nf_tables rules")
     }
 }

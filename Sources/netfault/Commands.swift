@@ -7,21 +7,40 @@ import NetFaultWatchdog
 
 struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Put netem faults on a service's traffic, under a lease that reverts itself.",
+        abstract: "Put faults on a service's traffic, under a lease that reverts itself.",
         discussion: """
-        The faults go into the kernel (a prio qdisc with one netem band per lease and u32 filters \
-        on the target's TCP port). A detached watchdog removes them at the deadline or when it \
-        receives SIGTERM, SIGINT or SIGHUP. Traffic no lease matches is not touched.
+        Netem faults (--delay, --loss, --duplicate, --corrupt, --reorder, --rate) go into traffic \
+        control: a prio qdisc with one netem band per lease and u32 filters on the target's TCP \
+        port. Connection faults (--blackhole, --reject, --reset, --hang, --loss-nft) go into an \
+        nf_tables table of the lease's own (inet family: IPv4 and IPv6), which the lease's \
+        watchdog creates with the owner flag, so the kernel deletes it if the watchdog dies. One \
+        lease may hold both kinds (--loss 10% --reject). The watchdog removes everything at the \
+        deadline or when it receives SIGTERM, SIGINT or SIGHUP. Traffic no lease matches is not \
+        touched, and neither is any qdisc, nf_tables table or iptables rule netfault did not create.
+
+        What a client sees (see docs/connection-faults.md):
+          --blackhole  connect() times out (SYN retries), open connections stall
+          --reject     connect() fails at once with ECONNREFUSED; open connections go on
+          --reset      the next send on an open connection gets ECONNRESET; connect() is refused
+          --hang       connect() succeeds, then no byte arrives (no MySQL greeting, no Redis reply)
+
+        A second lease with a fault of the same kind on the same port and direction is refused \
+        (exit 73), naming the lease in the way.
 
         Examples:
           netfault apply redis --delay 100ms
           netfault apply mysql --delay 10ms --jitter 2ms --distribution normal --for 5m
           netfault apply 6380,redis --loss 20% --direction both --json
           netfault apply postgres --host 10.0.0.5 --rate 1mbit --direction from-server
+          netfault apply mysql --reject --for 30s
+          netfault apply redis --hang --host ::1
+          netfault apply mysql --blackhole --peer 10.1.0.0/16 --peer 10.2.0.7
+          netfault apply redis --loss-nft 5% --direction both
         """)
 
-    @OptionGroup var where_: TargetOptions
-    @OptionGroup var faults: NetemOptions
+    @OptionGroup(title: "Where") var where_: TargetOptions
+    @OptionGroup(title: "Netem faults (traffic control; need CONFIG_NET_SCH_NETEM)") var faults: NetemOptions
+    @OptionGroup(title: "Connection faults (nf_tables)") var connection: FilterOptions
     @OptionGroup var namespace: NamespaceOptions
 
     @Option(name: .customLong("for"), help: ArgumentHelp("How long the lease lasts (default 60s, at most 24h).", valueName: "duration"))
@@ -31,20 +50,20 @@ struct Apply: ParsableCommand {
     var json = false
 
     /// Everything the user typed, parsed and validated; touches nothing.
-    func request() throws -> FaultRequest { try faultRequest(where_, faults, duration, namespace) }
+    func request() throws -> FaultRequest { try faultRequest(where_, faults, connection, duration, namespace) }
 
     func run() throws {
         try reporting {
             let request = try request()
             try requireNetAdmin()
-            try requireFeatures(["netem", "prio", "u32"])
+            try requireFeatures(neededFeatures(request))
             let manager = LeaseManager(journal: try Journal())
-            let (lease, installed) = try manager.apply(request, executable: selfExecutable())
+            let applied = try manager.apply(request, executable: selfExecutable())
             if json {
-                printJSON(LeaseJSON(lease, installed: installed, watchdogAlive: true))
+                printJSON(LeaseJSON(applied))
             } else {
-                print(describe(lease, installed: installed, watchdogAlive: true))
-                print("revert early with: netfault revert \(lease.id)")
+                print(describe(applied))
+                print("revert early with: netfault revert \(applied.lease.id)")
             }
         }
     }
@@ -65,13 +84,12 @@ struct Status: ParsableCommand {
             try requireNetAdmin()
             let (leases, swept, orphans) = try LeaseManager(journal: try Journal(), namespace: ns).status()
             if json {
-                printJSON(StatusJSON(leases: leases.map { LeaseJSON($0.lease, installed: $0.installed, watchdogAlive: $0.watchdogAlive) },
-                                     swept: swept, orphans: orphans))
+                printJSON(StatusJSON(leases: leases.map(LeaseJSON.init), swept: swept, orphans: orphans))
                 return
             }
             for id in swept { print("swept \(id): its watchdog was gone; its faults are removed") }
             if leases.isEmpty { print("no active leases") }
-            for l in leases { print(describe(l.lease, installed: l.installed, watchdogAlive: l.watchdogAlive)) }
+            for l in leases { print(describe(l)) }
             if !orphans.isEmpty {
                 print("objects with netfault's marks but no lease (remove them with: netfault revert --all):")
                 for o in orphans { print("  \(o)") }
@@ -87,9 +105,13 @@ struct Revert: ParsableCommand {
         Removes exactly the objects each lease installed and gives each device its default root \
         qdisc back once no lease uses it. Reverting a lease that is already gone is not an error.
 
+        A lease's nf_tables table belongs to its watchdog: revert stops the watchdog, which \
+        deletes the table, and waits until the kernel no longer lists it.
+
         --all also removes every object that carries netfault's marks (root qdisc 6e66:, an \
-        ingress qdisc holding only netfault's filters, nfifb devices) even when the journal under \
-        /run/netfault was deleted or corrupted. Nothing without those marks is touched.
+        ingress qdisc holding only netfault's filters, nfifb devices, inet tables named \
+        netfault-*) even when the journal under /run/netfault was deleted or corrupted. Nothing \
+        without those marks is touched.
         """)
 
     @Argument(help: ArgumentHelp("Lease ids as printed by apply and status.", valueName: "lease"))
@@ -138,7 +160,10 @@ struct Doctor: ParsableCommand {
             var results = [FeatureResult(feature: "CAP_NET_ADMIN", ok: Capabilities.hasNetAdmin(),
                                          detail: Capabilities.hasNetAdmin() ? "held" : "missing",
                                          remedy: Capabilities.hasNetAdmin() ? nil : "run as root (sudo) or add the capability (docker --cap-add NET_ADMIN)")]
-            if Capabilities.hasNetAdmin() { results += try probeFeatures() }
+            if Capabilities.hasNetAdmin() {
+                results += try probeFeatures()
+                results += lossNote(results).map { [$0] } ?? []
+            }
             if json {
                 printJSON(results)
             } else {
@@ -153,14 +178,42 @@ struct Doctor: ParsableCommand {
     }
 }
 
+/// Which random loss this kernel offers, when it is not netem's.
+func lossNote(_ results: [FeatureResult]) -> FeatureResult? {
+    let works = { (name: String) in results.contains { $0.feature == name && $0.ok } }
+    guard !works("netem") else { return nil }
+    if works("nf_tables inet") {
+        return FeatureResult(feature: "random loss", ok: true,
+                             detail: "only --loss-nft (nf_tables numgen): netem is missing, so --loss and the other netem faults are not available", remedy: nil)
+    }
+    return FeatureResult(feature: "random loss", ok: false, detail: "neither netem nor nf_tables works here",
+                         remedy: "load sch_netem (--loss) or nf_tables (--loss-nft)")
+}
+
 /// A lease request from the options apply and run share; parses and validates, touches nothing.
-func faultRequest(_ where_: TargetOptions, _ faults: NetemOptions, _ duration: String, _ namespace: NamespaceOptions) throws -> FaultRequest {
-    let (target, direction) = try where_.parsed()
-    let spec = try faults.spec()
+func faultRequest(_ where_: TargetOptions, _ faults: NetemOptions, _ connection: FilterOptions, _ duration: String,
+                  _ namespace: NamespaceOptions) throws -> FaultRequest {
+    let (target, direction, peers) = try where_.parsed()
+    let netem = try faults.spec()
+    let filter = try connection.spec(direction: direction, netem: netem)
+    if netem.isEmpty && filter.isEmpty {
+        throw InputError("no fault given; add at least one of --delay, --loss, --duplicate, --corrupt, --reorder, --rate (netem) or --blackhole, --reject, --reset, --hang, --loss-nft (netfilter)")
+    }
+    if !peers.isEmpty && !netem.isEmpty {
+        throw InputError("--peer narrows the netfilter faults (--blackhole, --reject, --reset, --hang, --loss-nft); for netem faults give one server address with --host")
+    }
+    if netem.isEmpty && where_.iface != nil {
+        throw InputError("--iface picks the device for netem faults; netfilter faults match on every interface (narrow them with --host or --peer)")
+    }
     let d = try Duration.parse(duration, what: "--for")
     try LeaseLimits.validate(d)
-    return FaultRequest(target: target, direction: direction, netem: spec, device: where_.iface, duration: d,
-                        netns: try namespace.resolved())
+    return FaultRequest(target: target, direction: direction, netem: netem, filter: filter, peers: peers,
+                        device: where_.iface, duration: d, netns: try namespace.resolved())
+}
+
+/// The kernel features a request needs, by the names `netfault doctor` uses.
+func neededFeatures(_ r: FaultRequest) -> [String] {
+    (r.netem.isEmpty ? [] : ["netem", "prio", "u32"]) + (r.filter.isEmpty ? [] : ["nf_tables inet", "nf_tables owner tables"])
 }
 
 /// Runs the feature probe in a child process that unshares its network namespace.
@@ -182,16 +235,23 @@ func probeFeatures(_ only: [String] = []) throws -> [FeatureResult] {
 
 /// Fails with 69, naming what is missing, unless the kernel has every feature listed.
 func requireFeatures(_ names: [String]) throws {
-    let missing = try probeFeatures(names).filter { !$0.ok }
+    guard !names.isEmpty else { return }
+    let results = try probeFeatures(names)
+    let missing = results.filter { !$0.ok }
     guard missing.isEmpty else {
         let lines = missing.map { "  \($0.feature): \($0.remedy ?? "") (\($0.detail))" }.joined(separator: "\n")
-        throw Unavailable(message: "this kernel lacks what these faults need:\n\(lines)\nnetem is CONFIG_NET_SCH_NETEM (modprobe sch_netem); `netfault doctor` lists every feature")
+        var hint = "`netfault doctor` lists every feature"
+        if missing.contains(where: { $0.feature == "netem" }) {
+            hint = "netem is CONFIG_NET_SCH_NETEM (modprobe sch_netem); without it, --loss-nft drops at random and --blackhole, --reject, --reset, --hang work through nf_tables. " + hint
+        }
+        throw Unavailable(message: "this kernel lacks what these faults need:\n\(lines)\n\(hint)")
     }
 }
 
 struct WatchdogCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: WatchdogProcess.command, shouldDisplay: false)
     @Argument var lease: String
+    @Option(name: .customLong("ready-fd")) var readyFD: Int32?
 
     func run() throws {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
@@ -199,7 +259,7 @@ struct WatchdogCommand: ParsableCommand {
         logger[metadataKey: "pid"] = "\(getpid())"
         let journal: Journal
         do { journal = try Journal() } catch { throw fail(error) }
-        throw ExitCode(WatchdogProcess.run(leaseID: lease, journal: journal, logger: logger))
+        throw ExitCode(WatchdogProcess.run(leaseID: lease, journal: journal, logger: logger, readyFD: readyFD))
     }
 }
 

@@ -11,6 +11,10 @@ struct TargetOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Only traffic to/from this server address (IPv4 or IPv6). Without it every address matches.", valueName: "addr"))
     var host: String?
 
+    @Option(name: .customLong("peer"), parsing: .singleValue,
+            help: ArgumentHelp("Only traffic between this host and these server addresses (CIDR, repeatable), for partitions between named hosts; works with the netfilter faults. --host is one address, for every fault.", valueName: "cidr"))
+    var peers: [String] = []
+
     @Option(help: ArgumentHelp("Device to shape. Default: the one the kernel routes --host through, or lo without --host.", valueName: "if"))
     var iface: String?
 
@@ -21,11 +25,14 @@ struct TargetOptions: ParsableArguments {
         """, valueName: "d"))
     var direction: String = Direction.toServer.rawValue
 
-    func parsed() throws -> (Target, Direction) {
+    func parsed() throws -> (Target, Direction, [IPPrefix]) {
         guard let d = Direction(rawValue: direction) else {
             throw InputError("--direction '\(direction)' is not one of to-server, from-server, both")
         }
-        return (try Target.parse(target, host: host), d)
+        if host != nil && !peers.isEmpty {
+            throw InputError("give --host (one server address) or --peer (address blocks), not both")
+        }
+        return (try Target.parse(target, host: host), d, try peers.map { try IPPrefix.parse($0) })
     }
 }
 
@@ -75,7 +82,32 @@ struct NetemOptions: ParsableArguments {
             s.gap = g
         }
         s.rate = try rate.map { try Rate.parse($0) }
-        try s.validate()
+        if !s.isEmpty { try s.validate() }
+        return s
+    }
+}
+
+/// The connection faults netfilter applies (nf_tables), as typed text.
+struct FilterOptions: ParsableArguments {
+    @Flag(help: ArgumentHelp("Drop matched packets silently: connect times out, open connections stall (a pulled cable, a dead host)."))
+    var blackhole = false
+    @Flag(help: ArgumentHelp("Answer new connections with a TCP reset: connect fails at once with ECONNREFUSED; open connections keep working (a stopped server)."))
+    var reject = false
+    @Flag(help: ArgumentHelp("Answer every matched packet with a TCP reset: open connections fail with ECONNRESET on their next send, new ones are refused (a crashed server)."))
+    var reset = false
+    @Flag(help: ArgumentHelp("Let the TCP handshake through, then drop everything else: connect succeeds, then nothing arrives (a hung server)."))
+    var hang = false
+    @Option(name: .customLong("loss-nft"), help: ArgumentHelp("Drop this share of matched packets in netfilter, for kernels without netem, e.g. 5%.", valueName: "percent"))
+    var lossNft: String?
+
+    func spec(direction: Direction, netem: NetemSpec) throws -> FilterSpec {
+        let chosen: [(Bool, FilterSpec.Action)] = [(blackhole, .blackhole), (reject, .reject), (reset, .reset), (hang, .hang)]
+        let actions = chosen.filter(\.0).map(\.1)
+        if actions.count > 1 {
+            throw InputError("\(actions.map(\.option).joined(separator: " and ")) cannot be combined; a connection meets one of --blackhole, --reject, --reset, --hang")
+        }
+        let s = FilterSpec(action: actions.first, loss: try lossNft.map { try Percent.parse($0, what: "--loss-nft") })
+        try s.validate(direction: direction, netem: netem)
         return s
     }
 }

@@ -29,6 +29,25 @@ struct InstalledJSON: Encodable {
     let faults: [String: String]?
 }
 
+struct RuleJSON: Encodable {
+    let table: String
+    let chain: String
+    let handle: UInt64
+    let rule: String
+    let comment: String?
+    /// Packets the rule has hit so far (its counter).
+    let packets: UInt64
+    let bytes: UInt64
+}
+
+/// The netfilter fault parameters as typed, for JSON.
+func filterFields(_ f: FilterSpec?) -> [String: String] {
+    var d: [String: String] = [:]
+    d["action"] = f?.action?.rawValue
+    d["loss_nft"] = f?.loss?.description
+    return d
+}
+
 struct LeaseJSON: Encodable {
     let lease: String
     let target: String
@@ -39,14 +58,22 @@ struct LeaseJSON: Encodable {
     /// The network namespace, when not netfault's own ("NAME" or "pid PID").
     let netns: String?
     let requested: [String: String]
+    let requested_netfilter: [String: String]
+    let peers: [String]
     let created: String
     let deadline: String
     let seconds_left: Int
     let watchdog_pid: Int?
     let watchdog_alive: Bool
     let installed: [InstalledJSON]
+    /// The nf_tables table, read back; nil when the lease has none.
+    let table: String?
+    /// Whether the lease's table is in the kernel (false: it is missing).
+    let table_present: Bool?
+    let rules: [RuleJSON]
 
-    init(_ lease: Lease, installed: [InstalledBand], watchdogAlive: Bool) {
+    init(_ status: LeaseStatus) {
+        let lease = status.lease, installed = status.installed, watchdogAlive = status.watchdogAlive
         let iso = ISO8601DateFormatter()
         self.lease = lease.id
         target = lease.target.name
@@ -56,6 +83,8 @@ struct LeaseJSON: Encodable {
         device = lease.device
         netns = lease.netns?.label
         requested = faultFields(lease.netem)
+        requested_netfilter = filterFields(lease.filter)
+        peers = (lease.peers ?? []).map(\.description)
         created = iso.string(from: lease.created)
         deadline = iso.string(from: lease.deadline)
         seconds_left = Int(lease.timeLeft().rounded(.up))
@@ -64,6 +93,13 @@ struct LeaseJSON: Encodable {
         self.installed = installed.map {
             InstalledJSON(device: $0.device, band: Int($0.band), qdisc: $0.netemHandle, filters: $0.filters,
                           faults: $0.netem.map(faultFields))
+        }
+        let tableName = lease.plan.filter?.table
+        table = tableName
+        table_present = tableName.map { _ in status.rules != nil }
+        rules = (status.rules ?? []).map {
+            RuleJSON(table: tableName ?? "", chain: $0.chain, handle: $0.handle, rule: $0.text, comment: $0.comment,
+                     packets: $0.packets, bytes: $0.bytes)
         }
     }
 }
@@ -90,15 +126,28 @@ func formatSeconds(_ t: TimeInterval) -> String {
 }
 
 /// A lease and its kernel objects, for people.
-func describe(_ lease: Lease, installed: [InstalledBand], watchdogAlive: Bool) -> String {
+func describe(_ status: LeaseStatus) -> String {
+    let lease = status.lease, installed = status.installed
     let ns = lease.netns.map { " in netns \($0.label)" } ?? ""
-    var lines = ["\(lease.id)  \(lease.target) \(lease.direction.rawValue) via \(lease.device)\(ns), \(formatSeconds(lease.timeLeft())) left"
-                 + (watchdogAlive ? "" : "  [watchdog gone: will be swept]")]
+    let via = lease.device.isEmpty ? "" : " via \(lease.device)"
+    let peers = (lease.peers ?? []).isEmpty ? "" : " with peers \((lease.peers ?? []).map(\.description).joined(separator: ", "))"
+    var lines = ["\(lease.id)  \(lease.target)\(peers) \(lease.direction.rawValue)\(via)\(ns): \(lease.summary), \(formatSeconds(lease.timeLeft())) left"
+                 + (status.watchdogAlive ? "" : "  [watchdog gone: will be swept]")]
     for b in installed {
         let faults = b.netem.map { $0.summary.isEmpty ? "no faults" : $0.summary } ?? "MISSING from the kernel"
         var text = faults
         if let d = lease.netem.distribution, b.netem != nil { text += " (\(d.rawValue) jitter)" }
         lines.append("  \(b.device) band \(b.band): netem \(b.netemHandle) \(text); \(b.filters) filter\(b.filters == 1 ? "" : "s")")
+    }
+    if let table = lease.plan.filter?.table {
+        guard let rules = status.rules else {
+            lines.append("  nf_tables table inet \(table): MISSING from the kernel")
+            return lines.joined(separator: "\n")
+        }
+        lines.append("  nf_tables table inet \(table) (owned by the watchdog), \(rules.count) rule\(rules.count == 1 ? "" : "s"):")
+        for r in rules {
+            lines.append("    \(r.chain) #\(r.handle): \(r.text)  [\(r.packets) packet\(r.packets == 1 ? "" : "s")]")
+        }
     }
     return lines.joined(separator: "\n")
 }

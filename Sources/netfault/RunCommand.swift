@@ -25,10 +25,13 @@ struct RunCommand: ParsableCommand {
           sudo netfault run redis --delay 100ms -- pytest tests/test_cache.py
           netfault run mysql --loss 10% --for 10m -- ./integration-tests.sh
           netfault run redis --loss 100% --after 5s --every 10s --on 2s -- ./soak.sh
+          netfault run redis --reset --after 3s -- ./test-reconnect.sh
+          netfault run mysql --blackhole --after 10s --every 30s --on 5s -- ./failover-drill.sh
         """)
 
-    @OptionGroup var where_: TargetOptions
-    @OptionGroup var faults: NetemOptions
+    @OptionGroup(title: "Where") var where_: TargetOptions
+    @OptionGroup(title: "Netem faults (traffic control; need CONFIG_NET_SCH_NETEM)") var faults: NetemOptions
+    @OptionGroup(title: "Connection faults (nf_tables)") var connection: FilterOptions
     @OptionGroup var namespace: NamespaceOptions
 
     @Option(name: .customLong("for"), help: ArgumentHelp("The longest the faults stay, even if the command runs on (default 24h, the most).", valueName: "duration"))
@@ -58,11 +61,11 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         var status: Int32 = 0
         try reporting {
-            let request = try faultRequest(where_, faults, duration, namespace)
+            let request = try faultRequest(where_, faults, connection, duration, namespace)
             let schedule = try Schedule.parse(after: after, every: every, on: on)
             let identity = try CommandIdentity.forRun(asRoot: asRoot)
             try requireNetAdmin()
-            try requireFeatures(["netem", "prio", "u32"])
+            try requireFeatures(neededFeatures(request))
             let manager = LeaseManager(journal: try Journal())
             if !schedule.fromStart {
                 status = try runScheduled(request: request, schedule: schedule, identity: identity)
@@ -83,8 +86,9 @@ struct RunCommand: ParsableCommand {
     }
 
     func applyNoting(_ manager: LeaseManager, _ request: FaultRequest) throws -> Lease {
-        let (lease, _) = try manager.apply(request, executable: selfExecutable(), controller: ProcessIdentity.current())
-        note("lease \(lease.id) in force: \(lease.netem.summary) on \(lease.target), \(lease.direction.rawValue) via \(lease.device)")
+        let lease = try manager.apply(request, executable: selfExecutable(), controller: ProcessIdentity.current()).lease
+        let via = lease.device.isEmpty ? "" : " via \(lease.device)"
+        note("lease \(lease.id) in force: \(lease.summary) on \(lease.target), \(lease.direction.rawValue)\(via)")
         return lease
     }
 
@@ -107,7 +111,8 @@ struct RunCommand: ParsableCommand {
                 let length = window.end.nanoseconds - window.start.nanoseconds
                 guard length >= 1_000_000 else { continue }
                 let onRequest = FaultRequest(target: request.target, direction: request.direction, netem: request.netem,
-                                             device: request.device, duration: Duration(nanoseconds: length), netns: request.netns)
+                                             filter: request.filter, peers: request.peers, device: request.device,
+                                             duration: Duration(nanoseconds: length), netns: request.netns)
                 do {
                     let lease = try applyNoting(manager, onRequest)
                     let stillRunning = state.sleep(until: started.addingTimeInterval(window.end.seconds))

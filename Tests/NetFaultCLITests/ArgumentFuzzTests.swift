@@ -22,20 +22,23 @@ struct ArgumentFuzzTests {
     static let subcommands = ["apply", "status", "revert", "doctor", "bogus", ""]
     static let options = ["--delay", "--jitter", "--delay-correlation", "--distribution", "--loss", "--loss-correlation",
                           "--duplicate", "--corrupt", "--reorder", "--gap", "--rate", "--for", "--iface", "--direction",
-                          "--host", "--json", "--all", "-h", "--help", "--delay=", "--loss=-1%", "-x", "--"]
+                          "--host", "--json", "--all", "-h", "--help", "--delay=", "--loss=-1%", "-x", "--",
+                          "--blackhole", "--reject", "--reset", "--hang", "--loss-nft", "--peer"]
     static let values = ["100ms", "10us", "1.5s", "-5ms", "0", "0ms", "61s", "5%", "5", "0.1%", "100%", "120%", "-1%", "abc", "",
                          "1mbit", "7bit", "1kbps", "200tbit", "99999999999999999999tbit", "nan", "inf", "-inf", "1e400ms", "0x10ms",
                          "normal", "pareto", "paretonormal", "bogus", "to-server", "from-server", "both", "sideways",
                          "127.0.0.1", "::1", "fe80::1%lo", "300.1.1.1", "redis", "mysql", "postgres", "memcached", "6379",
                          "0", "65535", "65536", "70000", "mysql,6380", "mysql,,redis", ",", "٣٣٠٦", "-", "%", "%%",
                          "25h", "24h", "1h", "1m", "\u{0}", "ééé", "4294967296", "-0", "+5ms", " 5ms", "5 ms",
-                         String(repeating: "9", count: 400), "lo", "nf-123456"]
+                         String(repeating: "9", count: 400), "lo", "nf-123456",
+                         "10.0.0.0/8", "10.1.2.3/33", "::1/128", "fd00::/200", "0.0.0.0/0", "1.2.3.4/", "/8", "10.0.0.0/x"]
 
     /// Options with values that are each valid on their own (combinations may still be wrong).
     static let validFaults: [[String]] = [["--delay", "100ms"], ["--jitter", "10ms"], ["--loss", "5%"], ["--duplicate", "1%"],
                                           ["--corrupt", "0.1%"], ["--reorder", "25%"], ["--gap", "5"], ["--rate", "1mbit"],
                                           ["--delay-correlation", "25%"], ["--distribution", "normal"], ["--loss-correlation", "10%"],
-                                          ["--for", "5m"], ["--direction", "both"], ["--host", "127.0.0.2"], ["--json"]]
+                                          ["--for", "5m"], ["--direction", "both"], ["--host", "127.0.0.2"], ["--json"],
+                                          ["--reject"], ["--hang"], ["--loss-nft", "5%"], ["--peer", "10.0.0.0/8"]]
 
     static func vector(_ rng: inout SplitMix64) -> [String] {
         var v: [String] = []
