@@ -213,7 +213,7 @@ func faultRequest(_ where_: TargetOptions, _ faults: NetemOptions, _ connection:
 
 /// The kernel features a request needs, by the names `netfault doctor` uses.
 func neededFeatures(_ r: FaultRequest) -> [String] {
-    (r.netem.isEmpty ? [] : ["netem", "prio", "u32"]) + (r.filter.isEmpty ? [] : ["nf_tables inet", "nf_tables owner tables"])
+    (r.netem.isEmpty ? [] : ["netem", "prio", "u32"]) + (r.filter.isEmpty ? [] : ["nf_tables inet", "nf_tables owner tables", "nf_tables rules"])
 }
 
 /// Runs the feature probe in a child process that unshares its network namespace.

@@ -80,16 +80,32 @@ public enum FeatureProbe {
             try nl.perform(TCRequests.addRedirectFilter(ifindex: i, band: 2, match: PortMatch(family: .ipv4, side: .source, port: 9), ifbIndex: ifb.index), "adding a mirred redirect")
         }
         let nft = try? NetlinkSocket(netlinkProtocol: NETLINK_NETFILTER)
-        record("nf_tables inet", "connection-level faults (blackhole, reject, reset, hang; planned) need CONFIG_NF_TABLES and CONFIG_NF_TABLES_INET") {
+        record("nf_tables inet", "connection faults (--blackhole, --reject, --reset, --hang, --loss-nft) need CONFIG_NF_TABLES and CONFIG_NF_TABLES_INET: modprobe nf_tables") {
             guard let nft else { throw KernelError(operation: "opening a netfilter netlink socket", errno: EPROTONOSUPPORT) }
             try nft.batch({ NFTablesRequests.tableBatch(name: "netfault_probe", owner: false, seq: $0) }, "creating an inet table")
             try nft.batch({ NFTablesRequests.deleteBatch(table: "netfault_probe", seq: $0) }, "deleting an inet table")
         }
-        record("nf_tables owner tables", "a kernel of 5.12 or later removes owner tables when their process dies; older kernels need `netfault revert --all` after a crash") {
+        record("nf_tables owner tables", "connection faults need Linux 5.12 or later: a lease's table must die with its watchdog (NFT_TABLE_F_OWNER)") {
             guard let nft else { throw KernelError(operation: "opening a netfilter netlink socket", errno: EPROTONOSUPPORT) }
             // Goes with the socket when the probe exits.
             try nft.batch({ NFTablesRequests.tableBatch(name: "netfault_probe_owner", owner: true, seq: $0) }, "creating an owner table")
         }
+        record("nf_tables rules", "connection faults need the reject, numgen and counter expressions: CONFIG_NFT_REJECT_INET, CONFIG_NFT_NUMGEN, CONFIG_NFT_COUNTER (modprobe nft_reject_inet nft_numgen)") {
+            guard let nft else { throw KernelError(operation: "opening a netfilter netlink socket", errno: EPROTONOSUPPORT) }
+            try NFTables(socket: nft).install(Self.rulesProbe)
+            try nft.batch({ NFTablesRequests.deleteBatch(table: Self.rulesProbe.table, seq: $0) }, "deleting the probe's table")
+        }
         return results
     }
+
+    /// One rule of every kind the connection faults use, IPv4 and IPv6, in both chains.
+    static let rulesProbe: FilterPlan = {
+        let target = Target(ports: [9])
+        let peers = [IPPrefix(address: IPAddress(bytes: [10, 64, 0, 0]), length: 10), IPPrefix(host: IPAddress(bytes: Array(repeating: 0, count: 15) + [1]))]
+        let specs = [FilterSpec(action: .reject, loss: Percent(5)), FilterSpec(action: .reset), FilterSpec(action: .hang)]
+        let rules = specs.flatMap {
+            FilterPlanner.plan(leaseID: "probe", target: target, peers: peers, direction: .both, spec: $0)?.rules ?? []
+        }
+        return FilterPlan(table: "netfault_probe_rules", rules: rules)
+    }()
 }
