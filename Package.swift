@@ -49,5 +49,8 @@ let package = Package(
         // Runs real kernels: skipped with a reason unless NETFAULT_KERNEL_TESTS names the kernel
         // (set by scripts/uml-test inside user-mode Linux).
         .testTarget(name: "NetFaultIntegrationTests", dependencies: ["NetFaultCore"]),
+        // Runs this host's kernel (nf_tables) in fresh network namespaces: skipped with a reason
+        // unless NETFAULT_NFT_TESTS is set (by scripts/netns-test).
+        .testTarget(name: "NetFaultNFTablesTests", dependencies: ["NetFaultCore"]),
     ]
 )

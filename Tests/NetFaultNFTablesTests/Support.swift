@@ -1,0 +1,405 @@
+import Foundation
+import Testing
+
+// The process helpers (spawn, waitStatus, run, Run, TestFailure, monotonicMs, jsonObject,
+// leaseID) repeat a few of NetFaultIntegrationTests/Support.swift: test targets cannot import
+// each other. This target adds a stdin pipe to spawn (for the held connections).
+
+/// The nf_tables tests run on this host's kernel, as root, each in a fresh network namespace:
+/// scripts/netns-test sets NETFAULT_NFT_TESTS. Elsewhere they are skipped with this reason.
+enum NFT {
+    static let env = ProcessInfo.processInfo.environment
+    static var enabled: Bool { env["NETFAULT_NFT_TESTS"] != nil && getuid() == 0 }
+    static let reason: Comment = "needs root and a kernel with nf_tables: run scripts/netns-test (sets NETFAULT_NFT_TESTS)"
+}
+
+/// Progress lines on stderr when NETFAULT_TEST_TRACE is set.
+func trace(_ line: String) {
+    if NFT.env["NETFAULT_TEST_TRACE"] != nil { FileHandle.standardError.write(Data("trace: \(line)\n".utf8)) }
+}
+
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let netfaultPath = NFT.env["NETFAULT_BIN"] ?? packageRoot.appendingPathComponent(".build/debug/netfault").path
+let probePath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("scripts/probe-client").path
+/// Debian's python3 has python3-pymysql and python3-redis; a `python3` earlier on PATH may not.
+let python = "/usr/bin/python3"
+
+struct Run {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+struct Spawned {
+    let pid: pid_t
+    let stdin: Int32    // -1 unless asked for
+    let stdout: Int32   // -1 unless captured
+    let stderr: Int32
+}
+
+/// Starts a program with posix_spawn (no Foundation.Process), signals unblocked and default.
+func spawn(_ argv: [String], captureOutput: Bool, stdinPipe: Bool = false, logFile: String? = nil) throws -> Spawned {
+    var inPipe: [Int32] = [-1, -1], outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    if stdinPipe {
+        guard pipe(&inPipe) == 0 else { throw TestFailure("pipe: \(errno)") }
+        for fd in inPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
+    } else {
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    }
+    if captureOutput {
+        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else { throw TestFailure("pipe: \(errno)") }
+        for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+    } else {
+        let out = logFile ?? "/dev/null"
+        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    }
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    var empty = sigset_t(), all = sigset_t()
+    sigemptyset(&empty)
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attr, &empty)
+    posix_spawnattr_setsigdefault(&attr, &all)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+    defer { cargs.forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawnp(&pid, argv[0], &actions, &attr, &cargs, environ)
+    if stdinPipe { close(inPipe[0]) }
+    if captureOutput { close(outPipe[1]); close(errPipe[1]) }
+    guard rc == 0 else {
+        for fd in [inPipe[1], outPipe[0], errPipe[0]] where fd >= 0 { close(fd) }
+        throw TestFailure("cannot start \(argv[0]): \(String(cString: strerror(rc)))")
+    }
+    return Spawned(pid: pid, stdin: inPipe[1], stdout: outPipe[0], stderr: errPipe[0])
+}
+
+func waitStatus(_ pid: pid_t) -> Int32 {
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let signal = status & 0x7f
+    return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+}
+
+/// SIGTERM, up to `seconds` for the process to exit, then SIGKILL; always reaps it.
+func stop(_ pid: pid_t, seconds: Double = 10) {
+    kill(pid, SIGTERM)
+    let deadline = monotonicMs() + seconds * 1000
+    var status: Int32 = 0
+    while monotonicMs() < deadline {
+        if waitpid(pid, &status, WNOHANG) != 0 { return }
+        usleep(20_000)
+    }
+    kill(pid, SIGKILL)
+    _ = waitStatus(pid)
+}
+
+/// Reads both pipes to their end and reaps the process.
+func collect(_ p: Spawned) -> Run {
+    var out = [UInt8](), err = [UInt8]()
+    var fds = [pollfd(fd: p.stdout, events: Int16(POLLIN), revents: 0), pollfd(fd: p.stderr, events: Int16(POLLIN), revents: 0)]
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while fds.contains(where: { $0.fd >= 0 }) {
+        guard poll(&fds, nfds_t(fds.count), -1) >= 0 || errno == EINTR else { break }
+        for i in fds.indices where fds[i].fd >= 0 && fds[i].revents != 0 {
+            let n = read(fds[i].fd, &buf, buf.count)
+            if n > 0 {
+                if i == 0 { out += buf[0..<n] } else { err += buf[0..<n] }
+            } else if n == 0 || errno != EINTR {
+                close(fds[i].fd)
+                fds[i].fd = -1
+            }
+        }
+    }
+    return Run(status: waitStatus(p.pid), stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+}
+
+/// Runs a program to completion and captures its output.
+@discardableResult
+func run(_ executable: String, _ args: [String]) throws -> Run {
+    trace("run: \(([executable] + args).joined(separator: " "))")
+    return collect(try spawn([executable] + args, captureOutput: true))
+}
+
+func monotonicMs() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) * 1000 + Double(ts.tv_nsec) / 1e6
+}
+
+/// A command's `--json` output (the last line that is a JSON object) as an object.
+func jsonObject(_ text: String) -> [String: Any] {
+    for line in text.split(separator: "\n").reversed() where line.hasPrefix("{") {
+        if let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] { return o }
+    }
+    // Pretty-printed output spans lines: try the whole text.
+    return (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
+}
+
+func jsonObject(_ r: Run) -> [String: Any] { jsonObject(r.stdout) }
+
+/// The lease id from `apply --json` output.
+func leaseID(_ r: Run) throws -> String {
+    guard let id = jsonObject(r)["lease"] as? String else { throw TestFailure("no lease in: \(r.stdout) \(r.stderr)") }
+    return id
+}
+
+/// What one probe.py scenario observed.
+struct Probe: CustomStringConvertible {
+    let fields: [String: Any]
+    let raw: String
+    var outcome: String { fields["outcome"] as? String ?? "none" }
+    var errno: Int? { fields["errno"] as? Int }
+    var connected: Bool { fields["connected"] as? Bool ?? false }
+    var elapsedMs: Double { fields["elapsed_ms"] as? Double ?? .nan }
+    var description: String { raw }
+}
+
+/// A MariaDB datadir made once per test run (mariadb-install-db takes about a second); each
+/// test copies it. Removed when the test process exits.
+let mariadbTemplate: Result<String, TestFailure> = {
+    let dir = "/var/tmp/netfault-nft-mariadb-\(getpid())"
+    let data = dir + "/template"
+    do {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let r = try run("mariadb-install-db", ["--no-defaults", "--auth-root-authentication-method=normal",
+                                               "--datadir=\(data)", "--user=root", "--skip-test-db",
+                                               "--innodb-log-file-size=4M", "--innodb-buffer-pool-size=16M"])
+        guard r.status == 0 else { return .failure(TestFailure("mariadb-install-db: \(r.status) \(r.stderr.suffix(800))")) }
+    } catch {
+        return .failure(TestFailure("mariadb-install-db: \(error)"))
+    }
+    atexit { _ = try? FileManager.default.removeItem(atPath: "/var/tmp/netfault-nft-mariadb-\(getpid())") }
+    return .success(data)
+}()
+
+/// A fresh network namespace with lo up, the servers started in it, and the leases applied
+/// through it. `withNamespace` tears everything down whatever the test does.
+final class Namespace {
+    let name: String
+    let dir: String
+    private(set) var servers: [(name: String, pid: pid_t)] = []
+    private(set) var leases: [String] = []
+
+    init() throws {
+        name = "nft-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        dir = "/var/tmp/netfault-\(name)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let add = try run("ip", ["netns", "add", name])
+        guard add.status == 0 else { throw TestFailure("ip netns add \(name): \(add.stderr)") }
+        let up = try run("ip", ["-n", name, "link", "set", "lo", "up"])
+        guard up.status == 0 else { throw TestFailure("lo up in \(name): \(up.stderr)") }
+        trace("namespace \(name)")
+    }
+
+    /// Reverts what is still leased, stops the servers, ends anything else left inside, deletes the namespace.
+    func tearDown() {
+        if !leases.isEmpty { _ = try? run(netfaultPath, ["revert"] + leases + ["--netns", name]) }
+        for s in servers.reversed() { stop(s.pid) }
+        if let pids = try? run("ip", ["netns", "pids", name]).stdout.split(separator: "\n").compactMap({ pid_t($0) }) {
+            for pid in pids { kill(pid, SIGKILL) }
+        }
+        _ = try? run("ip", ["netns", "del", name])
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    /// A command inside the namespace.
+    @discardableResult
+    func exec(_ argv: String...) throws -> Run { try exec(argv) }
+
+    @discardableResult
+    func exec(_ argv: [String]) throws -> Run { try run("ip", ["netns", "exec", name] + argv) }
+
+    /// netfault with `--netns NAME` appended; `apply` leases are remembered for teardown.
+    @discardableResult
+    func netfault(_ args: String...) throws -> Run {
+        let r = try run(netfaultPath, args + ["--netns", name])
+        if args.first == "apply", r.status == 0, let id = try? leaseID(r) { leases.append(id) }
+        return r
+    }
+
+    /// `netfault apply ... --json`, required to succeed; returns the lease id and the output.
+    func apply(_ args: String...) throws -> (id: String, output: [String: Any]) {
+        let r = try run(netfaultPath, ["apply"] + args + ["--json", "--netns", name])
+        guard r.status == 0 else { throw TestFailure("netfault apply \(args.joined(separator: " ")): exit \(r.status): \(r.stderr)") }
+        let id = try leaseID(r)
+        leases.append(id)
+        return (id, jsonObject(r))
+    }
+
+    func revert(_ ids: String...) throws -> Run {
+        let r = try run(netfaultPath, ["revert"] + ids + ["--netns", name])
+        if r.status == 0 { leases.removeAll { ids.contains($0) } }
+        return r
+    }
+
+    /// `nft list ruleset` inside: what "left as before" is compared on.
+    func ruleset() throws -> String { try exec("nft", "list", "ruleset").stdout }
+
+    func tables() throws -> String { try exec("nft", "list", "tables").stdout }
+
+    /// Polls `nft list tables` until `table` is gone or `seconds` pass; true when gone.
+    func awaitTableGone(_ table: String, seconds: Double) throws -> Bool {
+        let deadline = monotonicMs() + seconds * 1000
+        repeat {
+            if !(try tables()).contains(table) { return true }
+            usleep(20_000)
+        } while monotonicMs() < deadline
+        return false
+    }
+
+    /// Waits until something listens on `port` inside, failing early when `pid` exits.
+    private func awaitListening(_ port: UInt16, pid: pid_t, what: String, log: String, seconds: Double = 30) throws {
+        let deadline = monotonicMs() + seconds * 1000
+        while monotonicMs() < deadline {
+            if try exec("ss", "-Hltn", "sport = :\(port)").stdout.contains("LISTEN") { return }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                servers.removeAll { $0.pid == pid }
+                let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                throw TestFailure("\(what) exited before listening on \(port): \(text.suffix(1500))")
+            }
+            usleep(20_000)
+        }
+        throw TestFailure("\(what) did not listen on \(port) within \(seconds)s")
+    }
+
+    /// A real redis-server inside, on the given addresses.
+    func startRedis(port: UInt16, bind: String = "127.0.0.1 127.0.0.2 -::1") throws {
+        let log = "\(dir)/redis-\(port).log"
+        let pid = try spawn(["ip", "netns", "exec", name, "/usr/bin/redis-server", "--port", "\(port)", "--bind", bind,
+                             "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no",
+                             "--protected-mode", "no", "--logfile", ""], captureOutput: false, logFile: log).pid
+        servers.append(("redis-\(port)", pid))
+        try awaitListening(port, pid: pid, what: "redis-server", log: log)
+    }
+
+    /// A real MariaDB server inside, from a copy of the run's template datadir.
+    func startMariaDB(port: UInt16 = 3306, bind: String = "127.0.0.1,127.0.0.2,::1") throws {
+        let template = try mariadbTemplate.get()
+        let data = "\(dir)/mariadb-\(port)"
+        let cp = try run("cp", ["-a", template, data])
+        guard cp.status == 0 else { throw TestFailure("cp datadir: \(cp.stderr)") }
+        let log = "\(dir)/mariadb-\(port).log"
+        let start = monotonicMs()
+        let pid = try spawn(["ip", "netns", "exec", name, "/usr/sbin/mariadbd", "--no-defaults", "--datadir=\(data)",
+                             "--socket=\(dir)/mariadb-\(port).sock", "--port=\(port)", "--bind-address=\(bind)",
+                             "--skip-grant-tables", "--user=root", "--skip-log-bin", "--innodb-buffer-pool-size=16M",
+                             "--innodb-log-file-size=4M", "--pid-file=\(dir)/mariadb-\(port).pid",
+                             "--log-error=\(log)"], captureOutput: false, logFile: log).pid
+        servers.append(("mariadb-\(port)", pid))
+        try awaitListening(port, pid: pid, what: "mariadbd", log: log)
+        trace("mariadbd listening after \(Int(monotonicMs() - start)) ms")
+    }
+
+    /// One probe.py scenario inside the namespace.
+    func probe(_ scenario: String, _ host: String, _ port: UInt16, timeout: Double = 1.5) throws -> Probe {
+        let r = try exec(python, probePath, scenario, host, "\(port)", "--timeout", "\(timeout)")
+        let fields = jsonObject(r)
+        guard r.status == 0, fields["outcome"] != nil else {
+            throw TestFailure("probe \(scenario) \(host) \(port): exit \(r.status): \(r.stdout) \(r.stderr)")
+        }
+        trace("probe: \(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
+        return Probe(fields: fields, raw: r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// A client library connection held open (probe.py hold-redis / hold-mysql), its first command done.
+    func hold(_ kind: String, _ host: String, _ port: UInt16, timeout: Double = 2) throws -> HeldConnection {
+        let p = try spawn(["ip", "netns", "exec", name, python, probePath, "hold-\(kind)", host, "\(port)",
+                           "--timeout", "\(timeout)"], captureOutput: true, stdinPipe: true)
+        let held = HeldConnection(process: p)
+        let ready = held.readLine(seconds: 15)
+        guard (jsonObject(ready)["ready"] as? Bool) == true else {
+            let rest = held.finish()
+            throw TestFailure("hold-\(kind) \(host) \(port) not ready: \(ready) \(rest)")
+        }
+        return held
+    }
+}
+
+/// A probe.py hold-* process: it did one command and waits for a line on stdin to do the next.
+final class HeldConnection {
+    let process: Spawned
+    private var buffer = [UInt8]()
+    private var finished = false
+
+    init(process: Spawned) { self.process = process }
+
+    /// One line of stdout, or what arrived when `seconds` passed or the pipe closed.
+    func readLine(seconds: Double) -> String {
+        let deadline = monotonicMs() + seconds * 1000
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while !buffer.contains(UInt8(ascii: "\n")) {
+            let left = Int32(max(0, deadline - monotonicMs()))
+            var fd = pollfd(fd: process.stdout, events: Int16(POLLIN), revents: 0)
+            guard left > 0, poll(&fd, 1, left) > 0 else { break }
+            let n = read(process.stdout, &chunk, chunk.count)
+            if n <= 0 { break }
+            buffer += chunk[0..<n]
+        }
+        let end = buffer.firstIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? buffer.count
+        let line = String(decoding: buffer[0..<end], as: UTF8.self)
+        buffer.removeFirst(end)
+        return line
+    }
+
+    /// Lets the client do its next command; returns what it observed.
+    func next() throws -> Probe {
+        let nl: [UInt8] = [10]
+        _ = write(process.stdin, nl, 1)
+        let line = readLine(seconds: 20)
+        let rest = finish()
+        let fields = jsonObject(line)
+        guard fields["outcome"] != nil else { throw TestFailure("held connection gave no result: \(line) \(rest)") }
+        trace("held: \(line.trimmingCharacters(in: .whitespacesAndNewlines))")
+        return Probe(fields: fields, raw: line.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// Closes stdin and reaps the process; returns its remaining output.
+    @discardableResult
+    func finish() -> String {
+        guard !finished else { return "" }
+        finished = true
+        close(process.stdin)
+        let r = collect(process)
+        return String(decoding: buffer, as: UTF8.self) + r.stdout + r.stderr
+    }
+
+    deinit { finish() }
+}
+
+/// Runs `body` with a fresh namespace and tears it down afterwards, whatever happens.
+func withNamespace(_ body: (Namespace) throws -> Void) throws {
+    let ns = try Namespace()
+    defer { ns.tearDown() }
+    try body(ns)
+}
+
+/// `iptables-save` / `iptables-legacy-save` without the comment lines (dates) and with chain
+/// counters masked: a counter is traffic, not configuration.
+func iptablesSnapshot(_ ns: Namespace) throws -> String {
+    var text = ""
+    for tool in ["iptables-save", "iptables-legacy-save", "ip6tables-save"] {
+        let r = try ns.exec(tool)
+        text += "== \(tool) (\(r.status))\n"
+        text += r.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.hasPrefix("#") }
+            .map { $0.replacing(/\[\d+:\d+\]/, with: "[*:*]") }
+            .joined(separator: "\n")
+    }
+    return text
+}
