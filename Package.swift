@@ -48,9 +48,11 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         // Runs real kernels: skipped with a reason unless NETFAULT_KERNEL_TESTS names the kernel
         // (set by scripts/uml-test inside user-mode Linux).
-        .testTarget(name: "NetFaultIntegrationTests", dependencies: ["NetFaultCore"]),
+        .testTarget(name: "NetFaultIntegrationTests", dependencies: ["NetFaultCore", "TestSupport"]),
         // Runs this host's kernel (nf_tables) in fresh network namespaces: skipped with a reason
         // unless NETFAULT_NFT_TESTS is set (by scripts/netns-test).
-        .testTarget(name: "NetFaultNFTablesTests", dependencies: ["NetFaultCore"]),
+        .testTarget(name: "NetFaultNFTablesTests", dependencies: ["NetFaultCore", "TestSupport"]),
+        // Process helpers (posix_spawn, run, stop) the two kernel test targets share.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
     ]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// --netns and --netns-pid: faults inside another network namespace, on a real kernel.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// netem faults on a real kernel (user-mode Linux) against real redis-servers on loopback.

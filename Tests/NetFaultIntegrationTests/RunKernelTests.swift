@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `netfault run`: faults for the life of a command, on a real kernel (user-mode Linux).
@@ -109,16 +110,6 @@ struct RunKernelTests {
     }
 }
 
-func readAll(_ fd: Int32) -> String {
-    var out = [UInt8](), buf = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = read(fd, &buf, buf.count)
-        if n <= 0 { break }
-        out += buf[0..<n]
-    }
-    close(fd)
-    return String(decoding: out, as: UTF8.self)
-}
 
 /// Several netfault commands at once: the journal's flock keeps them apart.
 @Suite(.serialized, .enabled(if: Kernel.enabled, Kernel.reason))
@@ -134,10 +125,9 @@ struct ConcurrencyKernelTests {
         }
         var ids: [String] = []
         for c in children {
-            let out = readAll(c.out), err = readAll(c.err)
-            let status = waitStatus(c.pid)
-            #expect(status == 0, "\(err)")
-            if let id = try? leaseID(Run(status: status, stdout: out, stderr: err)) { ids.append(id) }
+            let r = collect(c)
+            #expect(r.status == 0, "\(r.stderr)")
+            if let id = try? leaseID(r) { ids.append(id) }
         }
         #expect(Set(ids).count == 8, "\(ids)")
         let (leases, bands) = try statusLeases()

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Kernel tests run where the kernel has netem: inside user-mode Linux (scripts/uml-test sets
@@ -11,88 +12,7 @@ enum Kernel {
     static var moduleDir: String? { env["NETFAULT_UML_MODDIR"] }
 }
 
-/// Progress lines on stderr when NETFAULT_TEST_TRACE is set, to see where a kernel test waits.
-func trace(_ line: String) {
-    if Kernel.env["NETFAULT_TEST_TRACE"] != nil { FileHandle.standardError.write(Data("trace: \(line)\n".utf8)) }
-}
-
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-struct Run {
-    let status: Int32
-    let stdout: String
-    let stderr: String
-}
-
-/// Starts a program with posix_spawn (no Foundation.Process: its run-loop based reaping can
-/// stall on user-mode Linux's single CPU). Returns the pid and the read ends of stdout/stderr.
-func spawn(_ argv: [String], captureOutput: Bool) throws -> (pid: pid_t, out: Int32, err: Int32) {
-    var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    if captureOutput {
-        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else { throw TestFailure("pipe: \(errno)") }
-        for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-    } else {
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    }
-    // The test runner's threads block some signals; a child must not inherit that, or
-    // redis-server would never see our SIGTERM.
-    var attr = posix_spawnattr_t()
-    posix_spawnattr_init(&attr)
-    defer { posix_spawnattr_destroy(&attr) }
-    var empty = sigset_t(), all = sigset_t()
-    sigemptyset(&empty)
-    sigfillset(&all)
-    posix_spawnattr_setsigmask(&attr, &empty)
-    posix_spawnattr_setsigdefault(&attr, &all)
-    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-    defer { cargs.forEach { free($0) } }
-    var pid: pid_t = 0
-    let rc = posix_spawnp(&pid, argv[0], &actions, &attr, &cargs, environ)
-    if captureOutput { close(outPipe[1]); close(errPipe[1]) }
-    guard rc == 0 else {
-        if captureOutput { close(outPipe[0]); close(errPipe[0]) }
-        throw TestFailure("cannot start \(argv[0]): \(String(cString: strerror(rc)))")
-    }
-    return (pid, outPipe[0], errPipe[0])
-}
-
-func waitStatus(_ pid: pid_t) -> Int32 {
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let signal = status & 0x7f
-    return signal == 0 ? (status >> 8) & 0xff : 128 + signal
-}
-
-/// Runs a program to completion and captures its output.
-@discardableResult
-func run(_ executable: String, _ args: [String], prefix: [String] = []) throws -> Run {
-    trace("run: \((prefix + [executable] + args).joined(separator: " "))")
-    let (pid, outFD, errFD) = try spawn(prefix + [executable] + args, captureOutput: true)
-    var out = [UInt8](), err = [UInt8]()
-    var fds = [pollfd(fd: outFD, events: Int16(POLLIN), revents: 0), pollfd(fd: errFD, events: Int16(POLLIN), revents: 0)]
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while fds.contains(where: { $0.fd >= 0 }) {
-        guard poll(&fds, nfds_t(fds.count), -1) >= 0 || errno == EINTR else { break }
-        for i in fds.indices where fds[i].fd >= 0 && fds[i].revents != 0 {
-            let n = read(fds[i].fd, &buf, buf.count)
-            if n > 0 {
-                if i == 0 { out += buf[0..<n] } else { err += buf[0..<n] }
-            } else if n == 0 || errno != EINTR {
-                close(fds[i].fd)
-                fds[i].fd = -1
-            }
-        }
-    }
-    return Run(status: waitStatus(pid), stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
-}
 
 let netfaultPath = ProcessInfo.processInfo.environment["NETFAULT_BIN"]
     ?? packageRoot.appendingPathComponent(".build/debug/netfault").path
@@ -155,11 +75,6 @@ final class Locked<T>: @unchecked Sendable {
     func update(_ f: (inout T) -> Void) { lock.lock(); f(&v); lock.unlock() }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
-}
-
 /// A minimal Redis client over a blocking TCP socket: enough to time PING round trips.
 final class RedisClient: @unchecked Sendable {  // one thread uses each client
     let fd: Int32
@@ -213,11 +128,6 @@ final class RedisClient: @unchecked Sendable {  // one thread uses each client
     }
 }
 
-func monotonicMs() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) * 1000 + Double(ts.tv_nsec) / 1e6
-}
 
 func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The nf_tables connection faults (blackhole, reject, reset, hang) on this host's kernel, each
@@ -58,11 +59,7 @@ struct ConnectionFaultTests {
 
     @Test("--blackhole: connects to 6379 and 3306 time out with no RST; 6380 answers; after revert all answer")
     func blackhole() throws {
-        try withNamespace { ns in
-            try ns.startRedis(port: 6379)
-            try ns.startRedis(port: 6380)
-            try ns.startMariaDB()
-            let before = try ns.ruleset()
+        try withServers(redis: [6379, 6380]) { ns in
             let lease = try ns.apply("redis,mysql", "--blackhole", "--for", "2m")
             try expectTable(ns, lease)
             for port: UInt16 in [6379, 3306] {
@@ -78,7 +75,7 @@ struct ConnectionFaultTests {
             #expect(other.outcome == "ok", "another port is untouched: \(other)")
 
             #expect(try ns.revert(lease.id).status == 0)
-            #expect(try ns.ruleset() == before)
+            try ns.expectBaseline()
             #expect(try ns.probe("redis-ping", "127.0.0.1", 6379).outcome == "ok")
             #expect(try ns.probe("mysql-ping", "127.0.0.1", 3306).outcome == "ok")
             let again = try ns.revert(lease.id)
@@ -88,10 +85,7 @@ struct ConnectionFaultTests {
 
     @Test("--reject: connect is refused (ECONNREFUSED) in under 100ms; open connections keep working")
     func reject() throws {
-        try withNamespace { ns in
-            try ns.startRedis(port: 6379)
-            try ns.startMariaDB()
-            let before = try ns.ruleset()
+        try withServers { ns in
             let heldRedis = try ns.hold("redis", "127.0.0.1", 6379)
             let heldMySQL = try ns.hold("mysql", "127.0.0.1", 3306)
             let lease = try ns.apply("redis,mysql", "--reject", "--for", "2m")
@@ -111,17 +105,14 @@ struct ConnectionFaultTests {
             #expect(m.outcome == "ok", "an open MySQL connection keeps working: \(m)")
 
             #expect(try ns.revert(lease.id).status == 0)
-            #expect(try ns.ruleset() == before)
+            try ns.expectBaseline()
             #expect(try ns.probe("redis-ping", "127.0.0.1", 6379).outcome == "ok")
         }
     }
 
     @Test("--reset: established Redis and MySQL connections get ECONNRESET on their next command; new connects are refused")
     func reset() throws {
-        try withNamespace { ns in
-            try ns.startRedis(port: 6379)
-            try ns.startMariaDB()
-            let before = try ns.ruleset()
+        try withServers { ns in
             let heldRedis = try ns.hold("redis", "127.0.0.1", 6379)
             let heldMySQL = try ns.hold("mysql", "127.0.0.1", 3306)
             let lease = try ns.apply("redis,mysql", "--reset", "--for", "2m")
@@ -139,17 +130,14 @@ struct ConnectionFaultTests {
             }
 
             #expect(try ns.revert(lease.id).status == 0)
-            #expect(try ns.ruleset() == before)
+            try ns.expectBaseline()
             #expect(try ns.probe("mysql-ping", "127.0.0.1", 3306).outcome == "ok")
         }
     }
 
     @Test("--hang: connect succeeds, the MySQL greeting never arrives, a Redis PING never gets its reply")
     func hang() throws {
-        try withNamespace { ns in
-            try ns.startRedis(port: 6379)
-            try ns.startMariaDB()
-            let before = try ns.ruleset()
+        try withServers { ns in
             let lease = try ns.apply("redis,mysql", "--hang", "--for", "2m")
             try expectTable(ns, lease)
             let connect = try ns.probe("connect", "127.0.0.1", 3306)
@@ -162,7 +150,7 @@ struct ConnectionFaultTests {
             #expect((ping.fields["message"] as? String ?? "").contains("reading"), "the PING's reply timed out, not the connect: \(ping)")
 
             #expect(try ns.revert(lease.id).status == 0)
-            #expect(try ns.ruleset() == before)
+            try ns.expectBaseline()
             #expect(try ns.probe("mysql-greeting", "127.0.0.1", 3306).outcome == "ok")
             #expect(try ns.probe("redis-ping", "127.0.0.1", 6379).outcome == "ok")
         }
@@ -205,9 +193,7 @@ struct ConnectionFaultTests {
 
     @Test("--host 127.0.0.1 leaves 127.0.0.2 answering; --peer 127.0.0.2/32 leaves 127.0.0.1 answering")
     func hostAndPeerScope() throws {
-        try withNamespace { ns in
-            try ns.startRedis(port: 6379)
-            let before = try ns.ruleset()
+        try withServers(mariadb: false) { ns in
 
             let host = try ns.apply("redis", "--host", "127.0.0.1", "--blackhole", "--for", "2m")
             try expectTable(ns, host)
@@ -216,7 +202,7 @@ struct ConnectionFaultTests {
             let b = try ns.probe("redis-ping", "127.0.0.2", 6379)
             #expect(b.outcome == "ok", "127.0.0.2 answers: \(b)")
             #expect(try ns.revert(host.id).status == 0)
-            #expect(try ns.ruleset() == before)
+            try ns.expectBaseline()
 
             let peer = try ns.apply("redis", "--peer", "127.0.0.2/32", "--blackhole", "--for", "2m")
             try expectTable(ns, peer)
@@ -225,16 +211,13 @@ struct ConnectionFaultTests {
             let d = try ns.probe("redis-ping", "127.0.0.1", 6379)
             #expect(d.outcome == "ok", "127.0.0.1 answers: \(d)")
             #expect(try ns.revert(peer.id).status == 0)
-            #expect(try ns.ruleset() == before)
+            try ns.expectBaseline()
         }
     }
 
     @Test("IPv6: --blackhole --host ::1 blackholes ::1 and leaves 127.0.0.1 untouched")
     func ipv6() throws {
-        try withNamespace { ns in
-            try ns.startRedis(port: 6379)
-            try ns.startMariaDB()
-            let before = try ns.ruleset()
+        try withServers { ns in
             let lease = try ns.apply("redis,mysql", "--host", "::1", "--blackhole", "--for", "2m")
             try expectTable(ns, lease)
             let raw = try ns.probe("connect", "::1", 6379, timeout: silence)
@@ -246,7 +229,7 @@ struct ConnectionFaultTests {
             let v4mysql = try ns.probe("mysql-ping", "127.0.0.1", 3306)
             #expect(v4mysql.outcome == "ok", "\(v4mysql)")
             #expect(try ns.revert(lease.id).status == 0)
-            #expect(try ns.ruleset() == before)
+            try ns.expectBaseline()
             #expect(try ns.probe("redis-ping", "::1", 6379).outcome == "ok")
         }
     }
@@ -292,9 +275,7 @@ struct ConnectionFaultTests {
 
     @Test("SIGKILL to the lease's watchdog removes its table at once (owner flag)")
     func watchdogKilled() throws {
-        try withNamespace { ns in
-            try ns.startRedis(port: 6379)
-            let before = try ns.ruleset()
+        try withServers(mariadb: false) { ns in
             let lease = try ns.apply("redis", "--reject", "--for", "2m")
             try expectTable(ns, lease)
             let entry = try #require(try statusLease(ns, lease.id), "status --json lists the lease")
@@ -308,22 +289,20 @@ struct ConnectionFaultTests {
             #expect(try ns.probe("redis-ping", "127.0.0.1", 6379).outcome == "ok")
             let revert = try ns.revert(lease.id)
             #expect(revert.status == 0, "revert of a lease whose watchdog died: \(revert.stderr)")
-            #expect(try ns.ruleset() == before)
+            try ns.expectBaseline()
         }
     }
 
     @Test("no netem here: --delay 100ms --reject fails with exit 69 naming netem, and leaves no table and no lease")
     func netemWithNFTablesRefused() throws {
-        try withNamespace { ns in
-            try ns.startRedis(port: 6379)
-            let before = try ns.ruleset()
+        try withServers(mariadb: false) { ns in
             let tcBefore = try ns.exec("tc", "qdisc", "show", "dev", "lo").stdout
             let r = try ns.netfault("apply", "redis", "--delay", "100ms", "--reject", "--json")
             #expect(r.status == 69, "exit \(r.status): \(r.stderr)")
             #expect(r.stderr.contains("netem"), "\(r.stderr)")
             let tables = try ns.tables()
             #expect(!tables.contains("netfault"), "\(tables)")
-            #expect(try ns.ruleset() == before)
+            try ns.expectBaseline()
             #expect(try ns.exec("tc", "qdisc", "show", "dev", "lo").stdout == tcBefore)
             #expect(try leasesIn(ns).isEmpty, "no lease is left for \(ns.name)")
             #expect(try ns.probe("connect", "127.0.0.1", 6379).outcome == "ok")
@@ -332,10 +311,7 @@ struct ConnectionFaultTests {
 
     @Test("a second --reject on the same port and direction is refused (exit 73) naming the first lease; --blackhole on another port is accepted")
     func conflicts() throws {
-        try withNamespace { ns in
-            try ns.startRedis(port: 6379)
-            try ns.startMariaDB()
-            let before = try ns.ruleset()
+        try withServers { ns in
             let first = try ns.apply("redis", "--reject", "--for", "2m")
             let second = try ns.netfault("apply", "redis", "--reject", "--for", "2m", "--json")
             #expect(second.status == 73, "exit \(second.status): \(second.stderr)")
@@ -347,7 +323,7 @@ struct ConnectionFaultTests {
             #expect(try ns.probe("connect", "127.0.0.1", 6379).outcome == "refused")
             #expect(try ns.probe("connect", "127.0.0.1", 3306, timeout: silence).outcome == "timeout")
             #expect(try ns.revert(first.id, other.id).status == 0)
-            #expect(try ns.ruleset() == before)
+            try ns.expectBaseline()
             #expect(try leasesIn(ns).isEmpty)
         }
     }

@@ -1,9 +1,6 @@
 import Foundation
+import TestSupport
 import Testing
-
-// The process helpers (spawn, waitStatus, run, Run, TestFailure, monotonicMs, jsonObject,
-// leaseID) repeat a few of NetFaultIntegrationTests/Support.swift: test targets cannot import
-// each other. This target adds a stdin pipe to spawn (for the held connections).
 
 /// The nf_tables tests run on this host's kernel, as root, each in a fresh network namespace:
 /// scripts/netns-test sets NETFAULT_NFT_TESTS. Elsewhere they are skipped with this reason.
@@ -13,10 +10,6 @@ enum NFT {
     static let reason: Comment = "needs root and a kernel with nf_tables: run scripts/netns-test (sets NETFAULT_NFT_TESTS)"
 }
 
-/// Progress lines on stderr when NETFAULT_TEST_TRACE is set.
-func trace(_ line: String) {
-    if NFT.env["NETFAULT_TEST_TRACE"] != nil { FileHandle.standardError.write(Data("trace: \(line)\n".utf8)) }
-}
 
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 let netfaultPath = NFT.env["NETFAULT_BIN"] ?? packageRoot.appendingPathComponent(".build/debug/netfault").path
@@ -24,122 +17,6 @@ let probePath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().dele
     .deletingLastPathComponent().appendingPathComponent("scripts/probe-client").path
 /// Debian's python3 has python3-pymysql and python3-redis; a `python3` earlier on PATH may not.
 let python = "/usr/bin/python3"
-
-struct Run {
-    let status: Int32
-    let stdout: String
-    let stderr: String
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
-}
-
-struct Spawned {
-    let pid: pid_t
-    let stdin: Int32    // -1 unless asked for
-    let stdout: Int32   // -1 unless captured
-    let stderr: Int32
-}
-
-/// Starts a program with posix_spawn (no Foundation.Process), signals unblocked and default.
-func spawn(_ argv: [String], captureOutput: Bool, stdinPipe: Bool = false, logFile: String? = nil) throws -> Spawned {
-    var inPipe: [Int32] = [-1, -1], outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    if stdinPipe {
-        guard pipe(&inPipe) == 0 else { throw TestFailure("pipe: \(errno)") }
-        for fd in inPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
-    } else {
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    }
-    if captureOutput {
-        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else { throw TestFailure("pipe: \(errno)") }
-        for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-    } else {
-        let out = logFile ?? "/dev/null"
-        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    }
-    var attr = posix_spawnattr_t()
-    posix_spawnattr_init(&attr)
-    defer { posix_spawnattr_destroy(&attr) }
-    var empty = sigset_t(), all = sigset_t()
-    sigemptyset(&empty)
-    sigfillset(&all)
-    posix_spawnattr_setsigmask(&attr, &empty)
-    posix_spawnattr_setsigdefault(&attr, &all)
-    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-    defer { cargs.forEach { free($0) } }
-    var pid: pid_t = 0
-    let rc = posix_spawnp(&pid, argv[0], &actions, &attr, &cargs, environ)
-    if stdinPipe { close(inPipe[0]) }
-    if captureOutput { close(outPipe[1]); close(errPipe[1]) }
-    guard rc == 0 else {
-        for fd in [inPipe[1], outPipe[0], errPipe[0]] where fd >= 0 { close(fd) }
-        throw TestFailure("cannot start \(argv[0]): \(String(cString: strerror(rc)))")
-    }
-    return Spawned(pid: pid, stdin: inPipe[1], stdout: outPipe[0], stderr: errPipe[0])
-}
-
-func waitStatus(_ pid: pid_t) -> Int32 {
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let signal = status & 0x7f
-    return signal == 0 ? (status >> 8) & 0xff : 128 + signal
-}
-
-/// SIGTERM, up to `seconds` for the process to exit, then SIGKILL; always reaps it.
-func stop(_ pid: pid_t, seconds: Double = 10) {
-    kill(pid, SIGTERM)
-    let deadline = monotonicMs() + seconds * 1000
-    var status: Int32 = 0
-    while monotonicMs() < deadline {
-        if waitpid(pid, &status, WNOHANG) != 0 { return }
-        usleep(20_000)
-    }
-    kill(pid, SIGKILL)
-    _ = waitStatus(pid)
-}
-
-/// Reads both pipes to their end and reaps the process.
-func collect(_ p: Spawned) -> Run {
-    var out = [UInt8](), err = [UInt8]()
-    var fds = [pollfd(fd: p.stdout, events: Int16(POLLIN), revents: 0), pollfd(fd: p.stderr, events: Int16(POLLIN), revents: 0)]
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while fds.contains(where: { $0.fd >= 0 }) {
-        guard poll(&fds, nfds_t(fds.count), -1) >= 0 || errno == EINTR else { break }
-        for i in fds.indices where fds[i].fd >= 0 && fds[i].revents != 0 {
-            let n = read(fds[i].fd, &buf, buf.count)
-            if n > 0 {
-                if i == 0 { out += buf[0..<n] } else { err += buf[0..<n] }
-            } else if n == 0 || errno != EINTR {
-                close(fds[i].fd)
-                fds[i].fd = -1
-            }
-        }
-    }
-    return Run(status: waitStatus(p.pid), stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
-}
-
-/// Runs a program to completion and captures its output.
-@discardableResult
-func run(_ executable: String, _ args: [String]) throws -> Run {
-    trace("run: \(([executable] + args).joined(separator: " "))")
-    return collect(try spawn([executable] + args, captureOutput: true))
-}
-
-func monotonicMs() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) * 1000 + Double(ts.tv_nsec) / 1e6
-}
 
 /// A command's `--json` output (the last line that is a JSON object) as an object.
 func jsonObject(_ text: String) -> [String: Any] {
@@ -194,6 +71,8 @@ final class Namespace {
     let dir: String
     private(set) var servers: [(name: String, pid: pid_t)] = []
     private(set) var leases: [String] = []
+    /// The ruleset before the test applied anything (set by withServers).
+    var baseline = ""
 
     init() throws {
         name = "nft-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
@@ -249,6 +128,11 @@ final class Namespace {
 
     /// `nft list ruleset` inside: what "left as before" is compared on.
     func ruleset() throws -> String { try exec("nft", "list", "ruleset").stdout }
+
+    /// The ruleset is what it was before the test's first apply.
+    func expectBaseline(sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(try ruleset() == baseline, "the ruleset differs from before the faults", sourceLocation: sourceLocation)
+    }
 
     func tables() throws -> String { try exec("nft", "list", "tables").stdout }
 
@@ -387,6 +271,19 @@ func withNamespace(_ body: (Namespace) throws -> Void) throws {
     let ns = try Namespace()
     defer { ns.tearDown() }
     try body(ns)
+}
+
+/// A fresh namespace with redis-servers on `redis` and, unless told otherwise, mariadbd on
+/// 3306. When the test ends, every lease it applied must be reverted and the ruleset as before.
+func withServers(redis: [UInt16] = [6379], mariadb: Bool = true, _ body: (Namespace) throws -> Void) throws {
+    try withNamespace { ns in
+        for port in redis { try ns.startRedis(port: port) }
+        if mariadb { try ns.startMariaDB() }
+        ns.baseline = try ns.ruleset()
+        try body(ns)
+        #expect(ns.leases.isEmpty, "leases the test did not revert: \(ns.leases)")
+        try ns.expectBaseline()
+    }
 }
 
 /// `iptables-save` / `iptables-legacy-save` without the comment lines (dates) and with chain
