@@ -293,6 +293,34 @@ struct ConnectionFaultTests {
         }
     }
 
+    @Test("apply killed at random moments (SIGKILL): within 2s no table and no lease is left, and the port answers")
+    func applyKilled() throws {
+        try withServers(mariadb: false) { ns in
+            var rng = SystemRandomNumberGenerator()
+            for trial in 0..<12 {
+                let child = try spawn([netfaultPath, "apply", "redis", "--reset", "--for", "2m", "--netns", ns.name],
+                                      captureOutput: false)
+                usleep(UInt32.random(in: 0...250_000, using: &rng))
+                kill(child.pid, SIGKILL)
+                let status = waitStatus(child.pid)
+                if status == 0 {
+                    // It finished before the kill: its lease is a real one; revert it.
+                    for lease in try leasesIn(ns) { _ = try ns.netfault("revert", lease["lease"] as? String ?? "") }
+                }
+                // Killed half-way: the watchdog (or the next command's sweep) reverts.
+                let end = monotonicMs() + 2000
+                var left = (tables: try ns.tables(), leases: try leasesIn(ns))
+                while left.tables.contains("netfault-") || !left.leases.isEmpty, monotonicMs() < end {
+                    usleep(50_000)
+                    left = (try ns.tables(), try leasesIn(ns))
+                }
+                #expect(!left.tables.contains("netfault-") && left.leases.isEmpty,
+                        "trial \(trial) (apply exit \(status)): \(left)")
+                #expect(try ns.probe("redis-ping", "127.0.0.1", 6379).outcome == "ok", "trial \(trial)")
+            }
+        }
+    }
+
     @Test("no netem here: --delay 100ms --reject fails with exit 69 naming netem, and leaves no table and no lease")
     func netemWithNFTablesRefused() throws {
         try withServers(mariadb: false) { ns in
