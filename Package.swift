@@ -43,7 +43,7 @@ let package = Package(
         .testTarget(name: "NetFaultCoreTests", dependencies: ["NetFaultCore"]),
         .testTarget(name: "NetFaultWatchdogTests", dependencies: ["NetFaultWatchdog", "NetFaultCore"]),
         // The command line's parsing and validation, fuzzed in-process (no kernel access).
-        .testTarget(name: "NetFaultCLITests", dependencies: ["netfault", "NetFaultCore"]),
+        .testTarget(name: "NetFaultCLITests", dependencies: ["netfault", "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog"]),
         .testTarget(name: "NetFaultKernelTests", dependencies: ["NetFaultCore", "NetFaultKernel", "CNFTables"],
                     resources: [.copy("Fixtures")]),
         // Runs real kernels: skipped with a reason unless NETFAULT_KERNEL_TESTS names the kernel

@@ -63,6 +63,9 @@ public struct BandPlan: Hashable, Codable, Sendable {
     public let netem: NetemSpec
     public let matches: [PortMatch]
     public var families: [IPAddress.Family] { matches.families }
+    public init(device: String, band: UInt16, netem: NetemSpec, matches: [PortMatch]) {
+        self.device = device; self.band = band; self.netem = netem; self.matches = matches
+    }
 }
 
 extension [PortMatch] {

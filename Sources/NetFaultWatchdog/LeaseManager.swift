@@ -35,6 +35,9 @@ public struct LeaseStatus: Sendable {
     /// missing (`plan.filter` tells which).
     public let rules: [InstalledRule]?
     public let watchdogAlive: Bool
+    public init(lease: Lease, installed: [InstalledBand], rules: [InstalledRule]?, watchdogAlive: Bool) {
+        self.lease = lease; self.installed = installed; self.rules = rules; self.watchdogAlive = watchdogAlive
+    }
 }
 
 /// One traffic-control and one nf_tables handle per network namespace a command touches.

@@ -7,6 +7,9 @@ public struct InstalledBand: Sendable, Equatable, Codable {
     public let band: UInt16
     public let netem: NetemSpec?
     public let filters: Int
+    public init(device: String, band: UInt16, netem: NetemSpec?, filters: Int) {
+        self.device = device; self.band = band; self.netem = netem; self.filters = filters
+    }
     public var netemHandle: String { String(format: "%x:", Ownership.netemMajor(band: band)) }
 }
 
