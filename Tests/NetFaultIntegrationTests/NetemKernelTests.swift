@@ -182,6 +182,19 @@ struct NetemKernelTests {
         #expect(r.status == 69, "\(r.stderr)")
         #expect(r.stderr.contains("CONFIG_NET_SCH_NETEM") && r.stderr.contains("modprobe sch_netem"))
     }
+
+    // user-mode Linux has no nf_tables: the connection faults must be refused before any change.
+    @Test("a kernel without nf_tables gives exit 69 naming CONFIG_NF_TABLES for a connection fault, and changes nothing")
+    func noNFTables() throws {
+        let before = try tcSnapshot()
+        for faults in [["--reject"], ["--loss-nft", "5%"], ["--delay", "10ms", "--hang"]] {
+            let r = try run(netfaultPath, ["apply", "redis"] + faults)
+            #expect(r.status == 69, "\(faults): \(r.stderr)")
+            #expect(r.stderr.contains("CONFIG_NF_TABLES"), "\(faults): \(r.stderr)")
+        }
+        #expect(try tcSnapshot() == before)
+        #expect(try statusLeases().leases.isEmpty)
+    }
 }
 
 /// Scoping by address and the incoming direction, with a second host in its own network
