@@ -293,6 +293,30 @@ struct ConnectionFaultTests {
         }
     }
 
+    @Test("a netfault-* table no lease accounts for is listed by status and removed by revert --all; a user's table is not")
+    func orphanTable() throws {
+        try withServers(mariadb: false) { ns in
+            // What a lost journal could leave on a kernel without owner tables: made by hand here.
+            for cmd in [["add", "table", "inet", "netfault-nf-dead00"],
+                        ["add", "chain", "inet", "netfault-nf-dead00", "output", "{ type filter hook output priority -150; policy accept; }"],
+                        ["add", "rule", "inet", "netfault-nf-dead00", "output", "tcp", "dport", "6379", "drop"],
+                        ["add", "table", "inet", "netfault_user"]] {
+                let r = try ns.exec(["nft"] + cmd)
+                try #require(r.status == 0, "nft \(cmd.joined(separator: " ")): \(r.stderr)")
+            }
+            let status = try ns.netfault("status")
+            #expect(status.stdout.contains("nf_tables table inet netfault-nf-dead00"), "\(status.stdout)")
+            #expect(!status.stdout.contains("netfault_user"), "\(status.stdout)")
+            let revert = try ns.netfault("revert", "--all", "--json")
+            #expect(revert.status == 0, "\(revert.stderr)")
+            #expect(revert.stdout.contains("netfault-nf-dead00"), "\(revert.stdout)")
+            let tables = try ns.tables()
+            #expect(!tables.contains("netfault-nf-dead00") && tables.contains("table inet netfault_user"), "\(tables)")
+            #expect(try ns.probe("redis-ping", "127.0.0.1", 6379).outcome == "ok")
+            _ = try ns.exec("nft", "delete", "table", "inet", "netfault_user")
+        }
+    }
+
     @Test("apply killed at random moments (SIGKILL): within 2s no table and no lease is left, and the port answers")
     func applyKilled() throws {
         try withServers(mariadb: false) { ns in

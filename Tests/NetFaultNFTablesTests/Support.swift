@@ -64,6 +64,15 @@ let mariadbTemplate: Result<String, TestFailure> = {
     return .success(data)
 }()
 
+/// The suite keeps its leases in a journal of its own (NETFAULT_STATE_DIR, inherited by netfault
+/// and its watchdogs), so a test's `revert --all` never reaches a developer's real leases.
+let stateDir: String = {
+    let dir = "/var/tmp/netfault-nft-tests-state-\(getpid())"
+    setenv("NETFAULT_STATE_DIR", dir, 1)
+    atexit { _ = try? FileManager.default.removeItem(atPath: "/var/tmp/netfault-nft-tests-state-\(getpid())") }
+    return dir
+}()
+
 /// A fresh network namespace with lo up, the servers started in it, and the leases applied
 /// through it. `withNamespace` tears everything down whatever the test does.
 final class Namespace {
@@ -75,6 +84,7 @@ final class Namespace {
     var baseline = ""
 
     init() throws {
+        _ = stateDir
         name = "nft-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
         dir = "/var/tmp/netfault-\(name)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
