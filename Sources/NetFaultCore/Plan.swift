@@ -28,16 +28,22 @@ public enum Ownership {
     }
 }
 
-/// One u32 match: a TCP port on one side, optionally with the address on the same side.
+/// One u32 match: a TCP port on one side, optionally with an address block on the same side.
 public struct PortMatch: Hashable, Codable, Sendable, CustomStringConvertible {
     public enum Side: String, Codable, Sendable { case destination, source }
     public let family: IPAddress.Family
     public let side: Side
     public let port: UInt16
-    public let address: IPAddress?
+    /// The server's address (`--host`) or one of the `--peer` blocks. Journal entries written
+    /// with a bare address decode as a full-length prefix.
+    public let address: IPPrefix?
 
-    public init(family: IPAddress.Family, side: Side, port: UInt16, address: IPAddress? = nil) {
+    public init(family: IPAddress.Family, side: Side, port: UInt16, address: IPPrefix? = nil) {
         self.family = family; self.side = side; self.port = port; self.address = address
+    }
+
+    public init(family: IPAddress.Family, side: Side, port: UInt16, host: IPAddress?) {
+        self.init(family: family, side: side, port: port, address: host.map { IPPrefix(host: $0) })
     }
 
     public var description: String {
@@ -45,11 +51,15 @@ public struct PortMatch: Hashable, Codable, Sendable, CustomStringConvertible {
         return "\(family.rawValue) tcp \(s) port \(port)" + (address.map { " \(s) \($0)" } ?? "")
     }
 
-    /// The matches a target and direction need. A host fixes the family; without one both match.
-    public static func matches(for target: Target, direction: Direction) -> (toServer: [PortMatch], fromServer: [PortMatch]) {
-        let families = target.host.map { [$0.family] } ?? IPAddress.Family.allCases
+    /// The matches a target and direction need: one per address block (the host, or each
+    /// peer) and port. An address fixes the family; without one both families match.
+    public static func matches(for target: Target, peers: [IPPrefix] = [], direction: Direction) -> (toServer: [PortMatch], fromServer: [PortMatch]) {
+        let blocks: [IPPrefix] = target.host.map { [IPPrefix(host: $0)] } ?? peers
         func build(_ side: Side) -> [PortMatch] {
-            families.flatMap { fam in target.ports.map { PortMatch(family: fam, side: side, port: $0, address: target.host) } }
+            if blocks.isEmpty {
+                return IPAddress.Family.allCases.flatMap { fam in target.ports.map { PortMatch(family: fam, side: side, port: $0) } }
+            }
+            return blocks.flatMap { b in target.ports.map { PortMatch(family: b.family, side: side, port: $0, address: b) } }
         }
         return (direction.matchesToServer ? build(.destination) : [],
                 direction.matchesFromServer ? build(.source) : [])
@@ -133,10 +143,10 @@ public enum Planner {
     ///   - device: the interface the target's traffic leaves through.
     ///   - isLoopback: on loopback both directions leave through the same device, so no ifb is needed.
     ///   - ifbState: the state of the ifb device, when incoming traffic must be shaped.
-    public static func plan(target: Target, direction: Direction, netem: NetemSpec,
+    public static func plan(target: Target, peers: [IPPrefix] = [], direction: Direction, netem: NetemSpec,
                             device: DeviceState, isLoopback: Bool, deviceIndex: Int32,
                             ifbState: DeviceState? = nil) throws -> LeasePlan {
-        let (toServer, fromServer) = PortMatch.matches(for: target, direction: direction)
+        let (toServer, fromServer) = PortMatch.matches(for: target, peers: peers, direction: direction)
         let outgoing = isLoopback ? toServer + fromServer : toServer
         let incoming = isLoopback ? [] : fromServer
         var bands: [BandPlan] = []

@@ -78,11 +78,23 @@ public final class LeaseManager {
             }
             return l
         }
-        if let host = request.target.host {
-            guard let idx = try nl.routeDevice(to: host), let l = links.first(where: { $0.index == idx }) else {
-                throw InputError("no route to --host \(host); give --iface explicitly")
+        // The server's address, or each --peer block's: all must leave through one device.
+        let addresses = request.target.host.map { [$0] } ?? request.peers.map(\.address)
+        var routed: [(IPAddress, LinkInfo)] = []
+        for a in addresses {
+            let noRoute = InputError("no route to \(request.target.host != nil ? "--host" : "--peer") \(a); give --iface explicitly")
+            let idx: Int32?
+            do { idx = try nl.routeDevice(to: a) } catch let e as KernelError where [ENETUNREACH, EHOSTUNREACH].contains(e.errno) {
+                throw noRoute
             }
-            return l
+            guard let idx, let l = links.first(where: { $0.index == idx }) else { throw noRoute }
+            routed.append((a, l))
+        }
+        if let first = routed.first {
+            if let other = routed.first(where: { $0.1.index != first.1.index }) {
+                throw InputError("--peer \(first.0) routes through \(first.1.name) but \(other.0) through \(other.1.name); give --iface, or one lease per device")
+            }
+            return first.1
         }
         guard let lo = links.first(where: \.isLoopback) else { throw InputError("no loopback device here; give --iface") }
         return lo
@@ -121,7 +133,7 @@ public final class LeaseManager {
                 let link = try Self.resolveDevice(request, nl: nl)
                 let ifbName = Ownership.ifbName(forIndex: link.index)
                 let ifbState = try nl.link(named: ifbName) != nil ? tc.state(of: ifbName) : nil
-                plan = try Planner.plan(target: request.target, direction: request.direction, netem: request.netem,
+                plan = try Planner.plan(target: request.target, peers: request.peers, direction: request.direction, netem: request.netem,
                                         device: try tc.state(of: link.name), isLoopback: link.isLoopback,
                                         deviceIndex: link.index, ifbState: ifbState)
                 device = link.name

@@ -199,9 +199,6 @@ func faultRequest(_ where_: TargetOptions, _ faults: NetemOptions, _ connection:
     if netem.isEmpty && filter.isEmpty {
         throw InputError("no fault given; add at least one of --delay, --loss, --duplicate, --corrupt, --reorder, --rate (netem) or --blackhole, --reject, --reset, --hang, --loss-nft (netfilter)")
     }
-    if !peers.isEmpty && !netem.isEmpty {
-        throw InputError("--peer narrows the netfilter faults (--blackhole, --reject, --reset, --hang, --loss-nft); for netem faults give one server address with --host")
-    }
     if netem.isEmpty && where_.iface != nil {
         throw InputError("--iface picks the device for netem faults; netfilter faults match on every interface (narrow them with --host or --peer)")
     }

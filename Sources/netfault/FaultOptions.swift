@@ -12,7 +12,7 @@ struct TargetOptions: ParsableArguments {
     var host: String?
 
     @Option(name: .customLong("peer"), parsing: .singleValue,
-            help: ArgumentHelp("Only traffic between this host and these server addresses (CIDR, repeatable), for partitions between named hosts; works with the netfilter faults. --host is one address, for every fault.", valueName: "cidr"))
+            help: ArgumentHelp("Only traffic between this host and these server address blocks (CIDR, repeatable), e.g. for partitions between named hosts. --host is the same for one address.", valueName: "cidr"))
     var peers: [String] = []
 
     @Option(help: ArgumentHelp("Device to shape. Default: the one the kernel routes --host through, or lo without --host.", valueName: "if"))

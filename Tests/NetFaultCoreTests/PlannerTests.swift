@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import NetFaultCore
 
@@ -47,16 +48,29 @@ import Testing
         #expect(p.bands.first?.matches.allSatisfy { $0.side == .source } == true)
     }
 
+    @Test("--peer blocks give one match per block and port, each in its block's family")
+    func peersNarrow() throws {
+        let peers = [try IPPrefix.parse("10.64.0.0/10"), try IPPrefix.parse("fd00::/64")]
+        let (to, from) = PortMatch.matches(for: try Target.parse("mysql,redis"), peers: peers, direction: .both)
+        #expect(to.map(\.description) == ["ipv4 tcp dst port 3306 dst 10.64.0.0/10", "ipv4 tcp dst port 6379 dst 10.64.0.0/10",
+                                           "ipv6 tcp dst port 3306 dst fd00::/64", "ipv6 tcp dst port 6379 dst fd00::/64"])
+        #expect(from.allSatisfy { $0.side == .source && $0.address != nil })
+        // A lease journalled with a bare --host address still decodes (as a full-length prefix).
+        let old = #"{"family":"ipv4","side":"destination","port":6379,"address":"127.0.0.2"}"#
+        let m = try JSONDecoder().decode(PortMatch.self, from: Data(old.utf8))
+        #expect(m.address == IPPrefix(host: IPAddress("127.0.0.2")!))
+    }
+
     @Test func hostNarrowsToItsFamily() throws {
         let host = try #require(IPAddress("::1"))
         let p = try plan("redis", host: "::1", .toServer)
         let band = try #require(p.bands.first)
-        #expect(band.matches == [PortMatch(family: .ipv6, side: .destination, port: 6379, address: host)])
+        #expect(band.matches == [PortMatch(family: .ipv6, side: .destination, port: 6379, host: host)])
         #expect(band.families == [.ipv6])
 
         let v4 = try plan("redis", host: "127.0.0.2", .toServer)
         #expect(v4.bands.first?.matches.map(\.family) == [.ipv4])
-        #expect(v4.bands.first?.matches.first?.address == IPAddress("127.0.0.2"))
+        #expect(v4.bands.first?.matches.first?.address?.address == IPAddress("127.0.0.2"))
     }
 
     @Test func fromServerOnDeviceUsesIfbAndRedirect() throws {

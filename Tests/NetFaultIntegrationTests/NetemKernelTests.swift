@@ -218,6 +218,22 @@ struct RemoteServerKernelTests {
         #expect(during.0 - base.0 < 5, "127.0.0.1 grew by \(during.0 - base.0) ms")
     }
 
+    @Test("--peer narrows a netem fault to an address block (u32 with a prefix mask)")
+    func peerScoping() throws {
+        let redis = try RedisServer(port: 6379)
+        func medianPing(_ host: String) throws -> Double { try NetFaultIntegrationTests.medianPing(port: redis.port, host: host) }
+        let base = (try medianPing("127.0.0.1"), try medianPing("127.0.0.2"))
+        // 127.0.0.0/31 holds .0 and .1, not .2. Its network address is not the one pinged, so
+        // only a real prefix mask (0xfffffffe) makes .1 match.
+        let r = try netfault("apply", "redis", "--peer", "127.0.0.0/31", "--delay", "60ms", "--json")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect((try jsonObject(r)["peers"] as? [String]) == ["127.0.0.0/31"])
+        let during = (try medianPing("127.0.0.1"), try medianPing("127.0.0.2"))
+        try cleanUp()
+        #expect(abs(during.0 - base.0 - 60) <= 15, "127.0.0.1 grew by \(during.0 - base.0) ms")
+        #expect(during.1 - base.1 < 5, "127.0.0.2 grew by \(during.1 - base.1) ms")
+    }
+
     @Test("from-server on a remote server shapes incoming replies through an ifb device, and revert removes it")
     func incomingThroughIfb() throws {
         let setup = [

@@ -40,7 +40,8 @@ func withoutSeqAndPid(_ b: [UInt8]) -> [UInt8] {
 @Suite struct FixtureTests {
     static let names = [
         "prio_root", "netem_delay", "netem_all", "netem_loss", "netem_reorder", "netem_rate64", "netem_dist",
-        "u32_v4_dport", "u32_v4_sport_src", "u32_v6_dport_dst", "ingress", "u32_redirect",
+        "u32_v4_dport", "u32_v4_sport_src", "u32_v6_dport_dst", "u32_v4_dport_dst_prefix", "u32_v6_sport_src_prefix",
+        "ingress", "u32_redirect",
         "del_filter", "del_netem", "del_root", "ifb_add", "link_up",
     ]
 
@@ -71,10 +72,16 @@ func withoutSeqAndPid(_ b: [UInt8]) -> [UInt8] {
             return TCRequests.addBandFilter(ifindex: 1, band: 2, match: PortMatch(family: .ipv4, side: .destination, port: 6379))
         case "u32_v4_sport_src":
             return TCRequests.addBandFilter(ifindex: 1, band: 2, match: PortMatch(
-                family: .ipv4, side: .source, port: 3306, address: IPAddress("127.0.0.2")))
+                family: .ipv4, side: .source, port: 3306, host: IPAddress("127.0.0.2")))
         case "u32_v6_dport_dst":
             return TCRequests.addBandFilter(ifindex: 1, band: 2, match: PortMatch(
-                family: .ipv6, side: .destination, port: 6379, address: IPAddress("::1")))
+                family: .ipv6, side: .destination, port: 6379, host: IPAddress("::1")))
+        case "u32_v4_dport_dst_prefix":
+            return TCRequests.addBandFilter(ifindex: 1, band: 2, match: PortMatch(
+                family: .ipv4, side: .destination, port: 6379, address: try IPPrefix.parse("10.64.0.0/10")))
+        case "u32_v6_sport_src_prefix":
+            return TCRequests.addBandFilter(ifindex: 1, band: 2, match: PortMatch(
+                family: .ipv6, side: .source, port: 3306, address: try IPPrefix.parse("2001:db8:80::/41")))
         case "ingress":
             return TCRequests.addIngress(ifindex: 1)
         case "u32_redirect":

@@ -99,14 +99,17 @@ public enum TCRequests {
         case .ipv4:
             keys.append((0x00ff_0000, 0x0006_0000, 8))
             if let a = m.address {
-                keys.append((0xffff_ffff, be32(a.bytes, 0), m.side == .destination ? 16 : 12))
+                keys.append((be32(a.mask, 0), be32(a.address.bytes, 0), m.side == .destination ? 16 : 12))
             }
             keys.append(m.side == .destination ? (0x0000_ffff, UInt32(m.port), 20) : (0xffff_0000, UInt32(m.port) << 16, 20))
         case .ipv6:
             keys.append((0x0000_ff00, 0x0000_0600, 4))
             if let a = m.address {
+                // One key per 32-bit word the prefix reaches, as tc's `match ip6 dst A/N`.
                 let base: Int32 = m.side == .destination ? 24 : 8
-                for i in 0..<4 { keys.append((0xffff_ffff, be32(a.bytes, i * 4), base + Int32(i * 4))) }
+                for i in 0..<((Int(a.length) + 31) / 32) {
+                    keys.append((be32(a.mask, i * 4), be32(a.address.bytes, i * 4), base + Int32(i * 4)))
+                }
             }
             keys.append(m.side == .destination ? (0x0000_ffff, UInt32(m.port), 40) : (0xffff_0000, UInt32(m.port) << 16, 40))
         }
