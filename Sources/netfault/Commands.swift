@@ -18,11 +18,11 @@ struct Apply: ParsableCommand {
         deadline or when it receives SIGTERM, SIGINT or SIGHUP. Traffic no lease matches is not \
         touched, and neither is any qdisc, nf_tables table or iptables rule netfault did not create.
 
-        What a client sees (see docs/connection-faults.md):
-          --blackhole  connect() times out (SYN retries), open connections stall
-          --reject     connect() fails at once with ECONNREFUSED; open connections go on
-          --reset      the next send on an open connection gets ECONNRESET; connect() is refused
-          --hang       connect() succeeds, then no byte arrives (no MySQL greeting, no Redis reply)
+        What a client sees (docs/connection-faults.md has the details):
+          --blackhole  connect() times out; open connections stall
+          --reject     connect() fails at once (ECONNREFUSED); open ones go on
+          --reset      an open connection's next send fails (ECONNRESET)
+          --hang       connect() succeeds, then no byte arrives
 
         A second lease with a fault of the same kind on the same port and direction is refused \
         (exit 73), naming the lease in the way.

@@ -15,7 +15,7 @@ struct TargetOptions: ParsableArguments {
             help: ArgumentHelp("Only traffic between this host and these server address blocks (CIDR, repeatable), e.g. for partitions between named hosts. --host is the same for one address.", valueName: "cidr"))
     var peers: [String] = []
 
-    @Option(help: ArgumentHelp("Device to shape. Default: the one the kernel routes --host through, or lo without --host.", valueName: "if"))
+    @Option(help: ArgumentHelp("Device for netem faults. Default: the one the kernel routes --host (or every --peer block) through, else lo. Connection faults match on every device.", valueName: "if"))
     var iface: String?
 
     @Option(help: ArgumentHelp("""

@@ -6,7 +6,9 @@ struct NetFault: ParsableCommand {
         commandName: "netfault",
         abstract: "Inject network faults into a service's traffic inside the Linux kernel, with a watchdog that always reverts them.",
         discussion: """
-        Faults are installed through netlink (no tc, nft or ip is run) under a lease with a \
+        Netem faults (delay, loss, duplication, corruption, reordering, rate) go into traffic \
+        control; connection faults (blackhole, reject, reset, hang, loss) into nf_tables. All \
+        are installed through netlink (no tc, nft, iptables or ip is run) under a lease with a \
         deadline. Clients keep talking to the real server address, so pools, timeouts and \
         retries behave as in production.
 
@@ -15,7 +17,8 @@ struct NetFault: ParsableCommand {
           64  bad value or combination (nothing was changed)
           69  the kernel lacks a needed feature (see `netfault doctor`)
           71  the kernel refused a request
-          73  the device holds a configuration netfault will not touch, or /run/netfault is unusable
+          73  a configuration netfault will not touch (a user's qdisc, a lease
+              already faulting the same packets), or /run/netfault is unusable
           77  not root / no CAP_NET_ADMIN
         """,
         subcommands: [Apply.self, RunCommand.self, Status.self, Revert.self, Doctor.self, WatchdogCommand.self, ProbeCommand.self])

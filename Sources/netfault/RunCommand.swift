@@ -26,7 +26,7 @@ struct RunCommand: ParsableCommand {
           netfault run mysql --loss 10% --for 10m -- ./integration-tests.sh
           netfault run redis --loss 100% --after 5s --every 10s --on 2s -- ./soak.sh
           netfault run redis --reset --after 3s -- ./test-reconnect.sh
-          netfault run mysql --blackhole --after 10s --every 30s --on 5s -- ./failover-drill.sh
+          netfault run mysql --blackhole --after 10s --every 30s --on 5s -- ./drill.sh
         """)
 
     @OptionGroup(title: "Where") var where_: TargetOptions
