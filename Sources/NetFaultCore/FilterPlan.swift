@@ -91,7 +91,8 @@ public enum FilterPlanner {
     public static func plan(leaseID: String, target: Target, peers: [IPPrefix], direction: Direction,
                             spec: FilterSpec) -> FilterPlan? {
         guard !spec.isEmpty else { return nil }
-        let scopes: [IPPrefix?] = target.host.map { [IPPrefix(host: $0)] } ?? (peers.isEmpty ? [nil] : peers.map { $0 })
+        let blocks = target.addressBlocks(peers: peers)
+        let scopes: [IPPrefix?] = blocks.isEmpty ? [nil] : blocks
         let comment = Ownership.ruleCommentPrefix + leaseID + ": " + spec.summary
         var rules: [FilterRule] = []
         for (side, hook, wanted) in [(PortMatch.Side.destination, FilterRule.Hook.output, direction.matchesToServer),
@@ -128,7 +129,8 @@ public struct FaultScope: Hashable, Sendable {
 
     public init(target: Target, peers: [IPPrefix], direction: Direction, netem: NetemSpec, filter: FilterSpec) {
         ports = Set(target.ports)
-        addresses = target.host.map { [IPPrefix(host: $0)] } ?? (peers.isEmpty ? nil : peers)
+        let blocks = target.addressBlocks(peers: peers)
+        addresses = blocks.isEmpty ? nil : blocks
         self.direction = direction
         var k: Set<Kind> = []
         if !netem.isEmpty { k.insert(.netem) }

@@ -1,5 +1,13 @@
 import Foundation
 
+extension Target {
+    /// The server-side addresses a fault is narrowed to: the host as a full-length block, or
+    /// the `--peer` blocks; empty means every address.
+    public func addressBlocks(peers: [IPPrefix]) -> [IPPrefix] {
+        host.map { [IPPrefix(host: $0)] } ?? peers
+    }
+}
+
 /// An address block (`--peer 10.0.0.0/8`, `--peer ::1`): a network address and a prefix length.
 /// Host bits are cleared, so 10.1.2.3/8 and 10.0.0.0/8 are the same prefix.
 public struct IPPrefix: Hashable, Codable, Sendable, CustomStringConvertible {

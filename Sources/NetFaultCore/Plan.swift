@@ -54,7 +54,7 @@ public struct PortMatch: Hashable, Codable, Sendable, CustomStringConvertible {
     /// The matches a target and direction need: one per address block (the host, or each
     /// peer) and port. An address fixes the family; without one both families match.
     public static func matches(for target: Target, peers: [IPPrefix] = [], direction: Direction) -> (toServer: [PortMatch], fromServer: [PortMatch]) {
-        let blocks: [IPPrefix] = target.host.map { [IPPrefix(host: $0)] } ?? peers
+        let blocks = target.addressBlocks(peers: peers)
         func build(_ side: Side) -> [PortMatch] {
             if blocks.isEmpty {
                 return IPAddress.Family.allCases.flatMap { fam in target.ports.map { PortMatch(family: fam, side: side, port: $0) } }

@@ -79,7 +79,7 @@ public final class LeaseManager {
             return l
         }
         // The server's address, or each --peer block's: all must leave through one device.
-        let addresses = request.target.host.map { [$0] } ?? request.peers.map(\.address)
+        let addresses = request.target.addressBlocks(peers: request.peers).map(\.address)
         var routed: [(IPAddress, LinkInfo)] = []
         for a in addresses {
             let noRoute = InputError("no route to \(request.target.host != nil ? "--host" : "--peer") \(a); give --iface explicitly")
