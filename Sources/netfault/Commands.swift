@@ -38,10 +38,7 @@ struct Apply: ParsableCommand {
           netfault apply redis --loss-nft 5% --direction both
         """)
 
-    @OptionGroup(title: "Where") var where_: TargetOptions
-    @OptionGroup(title: "Netem faults (traffic control; need CONFIG_NET_SCH_NETEM)") var faults: NetemOptions
-    @OptionGroup(title: "Connection faults (nf_tables)") var connection: FilterOptions
-    @OptionGroup var namespace: NamespaceOptions
+    @OptionGroup var lease: LeaseOptions
 
     @Option(name: .customLong("for"), help: ArgumentHelp("How long the lease lasts (default 60s, at most 24h).", valueName: "duration"))
     var duration: String = "60s"
@@ -50,7 +47,7 @@ struct Apply: ParsableCommand {
     var json = false
 
     /// Everything the user typed, parsed and validated; touches nothing.
-    func request() throws -> FaultRequest { try faultRequest(where_, faults, connection, duration, namespace) }
+    func request() throws -> FaultRequest { try lease.request(duration: duration) }
 
     func run() throws {
         try reporting {
@@ -188,24 +185,6 @@ func lossNote(_ results: [FeatureResult]) -> FeatureResult? {
     }
     return FeatureResult(feature: "random loss", ok: false, detail: "neither netem nor nf_tables works here",
                          remedy: "load sch_netem (--loss) or nf_tables (--loss-nft)")
-}
-
-/// A lease request from the options apply and run share; parses and validates, touches nothing.
-func faultRequest(_ where_: TargetOptions, _ faults: NetemOptions, _ connection: FilterOptions, _ duration: String,
-                  _ namespace: NamespaceOptions) throws -> FaultRequest {
-    let (target, direction, peers) = try where_.parsed()
-    let netem = try faults.spec()
-    let filter = try connection.spec(direction: direction, netem: netem)
-    if netem.isEmpty && filter.isEmpty {
-        throw InputError("no fault given; add at least one of --delay, --loss, --duplicate, --corrupt, --reorder, --rate (netem) or --blackhole, --reject, --reset, --hang, --loss-nft (netfilter)")
-    }
-    if netem.isEmpty && where_.iface != nil {
-        throw InputError("--iface picks the device for netem faults; netfilter faults match on every interface (narrow them with --host or --peer)")
-    }
-    let d = try Duration.parse(duration, what: "--for")
-    try LeaseLimits.validate(d)
-    return FaultRequest(target: target, direction: direction, netem: netem, filter: filter, peers: peers,
-                        device: where_.iface, duration: d, netns: try namespace.resolved())
 }
 
 /// The kernel features a request needs, by the names `netfault doctor` uses.

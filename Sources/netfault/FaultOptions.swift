@@ -1,6 +1,7 @@
 import ArgumentParser
 import NetFaultCore
 import NetFaultKernel
+import NetFaultWatchdog
 
 /// TARGET plus where its traffic is matched.
 struct TargetOptions: ParsableArguments {
@@ -121,4 +122,29 @@ struct NamespaceOptions: ParsableArguments {
     var netnsPid: Int32?
 
     func resolved() throws -> NetworkNamespace? { try NetworkNamespace.resolve(name: netns, pid: netnsPid) }
+}
+
+/// What apply and run both take to describe a lease: where, which faults, which namespace.
+struct LeaseOptions: ParsableArguments {
+    @OptionGroup(title: "Where") var where_: TargetOptions
+    @OptionGroup(title: "Netem faults (traffic control; need CONFIG_NET_SCH_NETEM)") var faults: NetemOptions
+    @OptionGroup(title: "Connection faults (nf_tables)") var connection: FilterOptions
+    @OptionGroup var namespace: NamespaceOptions
+
+    /// The lease request, parsed and validated; touches nothing.
+    func request(duration: String) throws -> FaultRequest {
+        let (target, direction, peers) = try where_.parsed()
+        let netem = try faults.spec()
+        let filter = try connection.spec(direction: direction, netem: netem)
+        if netem.isEmpty && filter.isEmpty {
+            throw InputError("no fault given; add at least one of --delay, --loss, --duplicate, --corrupt, --reorder, --rate (netem) or --blackhole, --reject, --reset, --hang, --loss-nft (netfilter)")
+        }
+        if netem.isEmpty && where_.iface != nil {
+            throw InputError("--iface picks the device for netem faults; netfilter faults match on every interface (narrow them with --host or --peer)")
+        }
+        let d = try Duration.parse(duration, what: "--for")
+        try LeaseLimits.validate(d)
+        return FaultRequest(target: target, direction: direction, netem: netem, filter: filter, peers: peers,
+                            device: where_.iface, duration: d, netns: try namespace.resolved())
+    }
 }

@@ -29,10 +29,7 @@ struct RunCommand: ParsableCommand {
           netfault run mysql --blackhole --after 10s --every 30s --on 5s -- ./drill.sh
         """)
 
-    @OptionGroup(title: "Where") var where_: TargetOptions
-    @OptionGroup(title: "Netem faults (traffic control; need CONFIG_NET_SCH_NETEM)") var faults: NetemOptions
-    @OptionGroup(title: "Connection faults (nf_tables)") var connection: FilterOptions
-    @OptionGroup var namespace: NamespaceOptions
+    @OptionGroup var lease: LeaseOptions
 
     @Option(name: .customLong("for"), help: ArgumentHelp("The longest the faults stay, even if the command runs on (default 24h, the most).", valueName: "duration"))
     var duration: String = "24h"
@@ -61,7 +58,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         var status: Int32 = 0
         try reporting {
-            let request = try faultRequest(where_, faults, connection, duration, namespace)
+            let request = try lease.request(duration: duration)
             let schedule = try Schedule.parse(after: after, every: every, on: on)
             let identity = try CommandIdentity.forRun(asRoot: asRoot)
             try requireNetAdmin()
