@@ -205,33 +205,26 @@ struct RemoteServerKernelTests {
 
     // user-mode Linux has no IPv6, and this machine's kernel has no netem: IPv6 filters are
     // checked byte for byte against tc in the unit tests, and here through IPv4 addresses.
-    @Test("--host narrows a fault to one server address")
-    func hostScoping() throws {
+    // --peer 127.0.0.0/31 holds .0 and .1, not .2. Its network address is not the one pinged,
+    // so only a real prefix mask (0xfffffffe) makes .1 match.
+    @Test("--host narrows a fault to one server address, --peer to an address block (u32 with a prefix mask)",
+          arguments: [("--host", "127.0.0.2", "127.0.0.2", "127.0.0.1"), ("--peer", "127.0.0.0/31", "127.0.0.1", "127.0.0.2")])
+    func addressScoping(option: String, value: String, delayed: String, untouched: String) throws {
         let redis = try RedisServer(port: 6379)
         func medianPing(_ host: String) throws -> Double { try NetFaultIntegrationTests.medianPing(port: redis.port, host: host) }
-        let base = (try medianPing("127.0.0.1"), try medianPing("127.0.0.2"))
-        let r = try netfault("apply", "redis", "--host", "127.0.0.2", "--delay", "60ms", "--json")
+        let base = (delayed: try medianPing(delayed), untouched: try medianPing(untouched))
+        let r = try netfault("apply", "redis", option, value, "--delay", "60ms", "--json")
         #expect(r.status == 0, "\(r.stderr)")
-        let during = (try medianPing("127.0.0.1"), try medianPing("127.0.0.2"))
+        let lease = try jsonObject(r)
+        if option == "--peer" {
+            #expect((lease["peers"] as? [String]) == [value])
+        } else {
+            #expect(lease["host"] as? String == value)
+        }
+        let during = (delayed: try medianPing(delayed), untouched: try medianPing(untouched))
         try cleanUp()
-        #expect(abs(during.1 - base.1 - 60) <= 15, "127.0.0.2 grew by \(during.1 - base.1) ms")
-        #expect(during.0 - base.0 < 5, "127.0.0.1 grew by \(during.0 - base.0) ms")
-    }
-
-    @Test("--peer narrows a netem fault to an address block (u32 with a prefix mask)")
-    func peerScoping() throws {
-        let redis = try RedisServer(port: 6379)
-        func medianPing(_ host: String) throws -> Double { try NetFaultIntegrationTests.medianPing(port: redis.port, host: host) }
-        let base = (try medianPing("127.0.0.1"), try medianPing("127.0.0.2"))
-        // 127.0.0.0/31 holds .0 and .1, not .2. Its network address is not the one pinged, so
-        // only a real prefix mask (0xfffffffe) makes .1 match.
-        let r = try netfault("apply", "redis", "--peer", "127.0.0.0/31", "--delay", "60ms", "--json")
-        #expect(r.status == 0, "\(r.stderr)")
-        #expect((try jsonObject(r)["peers"] as? [String]) == ["127.0.0.0/31"])
-        let during = (try medianPing("127.0.0.1"), try medianPing("127.0.0.2"))
-        try cleanUp()
-        #expect(abs(during.0 - base.0 - 60) <= 15, "127.0.0.1 grew by \(during.0 - base.0) ms")
-        #expect(during.1 - base.1 < 5, "127.0.0.2 grew by \(during.1 - base.1) ms")
+        #expect(abs(during.delayed - base.delayed - 60) <= 15, "\(delayed) grew by \(during.delayed - base.delayed) ms")
+        #expect(during.untouched - base.untouched < 5, "\(untouched) grew by \(during.untouched - base.untouched) ms")
     }
 
     @Test("from-server on a remote server shapes incoming replies through an ifb device, and revert removes it")
