@@ -62,7 +62,11 @@ public final class Journal {
         return try body()
     }
 
-    func url(for id: String) -> URL { leasesDir.appendingPathComponent("\(id).json") }
+    /// The file of a lease; nil for anything but a well-formed id, so no id can name a path
+    /// outside the journal (every caller treats nil as "no such lease").
+    func url(for id: String) -> URL? {
+        Lease.isValidID(id) ? leasesDir.appendingPathComponent("\(id).json") : nil
+    }
 
     static let encoder: JSONEncoder = {
         let e = JSONEncoder()
@@ -79,13 +83,14 @@ public final class Journal {
     /// Writes a lease atomically (temp file + rename), mode 0600.
     public func write(_ lease: Lease) throws {
         let data = try Self.encoder.encode(lease)
+        guard let target = url(for: lease.id) else { throw JournalError("refusing to journal a malformed lease id '\(lease.id)'") }
         let tmp = leasesDir.appendingPathComponent(".\(lease.id).tmp")
         let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw JournalError("cannot write \(tmp.path): \(String(cString: strerror(errno)))") }
         let ok = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) == $0.count }
         fsync(fd)
         close(fd)
-        guard ok, rename(tmp.path, url(for: lease.id).path) == 0 else {
+        guard ok, rename(tmp.path, target.path) == 0 else {
             unlink(tmp.path)
             throw JournalError("cannot write the lease journal in \(leasesDir.path): \(String(cString: strerror(errno)))")
         }
@@ -94,7 +99,7 @@ public final class Journal {
     /// A lease file is trusted only if it is a regular file owned by this user (no symlink, no
     /// file planted by someone else); anything else reads as unreadable.
     public func read(_ id: String) -> Lease? {
-        let path = url(for: id).path
+        guard let path = url(for: id)?.path else { return nil }
         var st = stat()
         guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid(),
               let data = FileManager.default.contents(atPath: path) else { return nil }
@@ -102,11 +107,12 @@ public final class Journal {
     }
 
     public func exists(_ id: String) -> Bool {
-        access(url(for: id).path, F_OK) == 0
+        guard let path = url(for: id)?.path else { return false }
+        return access(path, F_OK) == 0
     }
 
     public func remove(_ id: String) {
-        unlink(url(for: id).path)
+        if let path = url(for: id)?.path { unlink(path) }
     }
 
     /// Lease files that cannot be read as a lease (truncated, corrupted): their objects are
@@ -115,7 +121,7 @@ public final class Journal {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: leasesDir.path)) ?? []
         return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
             .map { String($0.dropLast(5)) }
-            .filter { read($0) == nil }
+            .filter { Lease.isValidID($0) && read($0) == nil }
     }
 
     /// Every readable lease, oldest first.

@@ -40,6 +40,23 @@ public struct Lease: Codable, Sendable, Equatable {
         "nf-" + String(format: "%06x", UInt32.random(in: 0..<0x100_0000))
     }
 
+    /// Whether `id` has the form newID makes: "nf-" and six lowercase hex digits. Ids become
+    /// file names in the journal, so anything else ("../../x", "a/b") must never reach a path.
+    public static func isValidID(_ id: String) -> Bool {
+        let u = Array(id.utf8)
+        guard u.count == 9, u.starts(with: Array("nf-".utf8)) else { return false }
+        return u[3...].allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+    }
+
+    /// Refuses a malformed id with a message that shows the expected form.
+    public static func checkID(_ id: String) throws {
+        guard isValidID(id) else { throw InputError(malformedID(id)) }
+    }
+
+    public static func malformedID(_ id: String) -> String {
+        "'\(id)' is not a lease id: ids look like nf-84ac52 (nf- and six hex digits), as apply and status print them"
+    }
+
     /// Every fault of the lease, netem's then netfilter's: "delay 100ms, reject".
     public var summary: String {
         [netem.isEmpty ? nil : netem.summary, filter.flatMap { $0.isEmpty ? nil : $0.summary }]

@@ -126,6 +126,8 @@ struct Revert: ParsableCommand {
         if all == !leases.isEmpty {
             throw ValidationError(all ? "give lease ids or --all, not both" : "give lease ids to revert, or --all")
         }
+        // Ids become file names under /run/netfault: a malformed one never reaches the journal.
+        for id in leases where !Lease.isValidID(id) { throw ValidationError(Lease.malformedID(id)) }
     }
 
     func run() throws {
@@ -230,6 +232,7 @@ struct WatchdogCommand: ParsableCommand {
     @Option(name: .customLong("ready-fd")) var readyFD: Int32?
 
     func run() throws {
+        do { try Lease.checkID(lease) } catch { throw fail(error) }
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         var logger = Logger(label: "netfault.watchdog")
         logger[metadataKey: "pid"] = "\(getpid())"

@@ -33,7 +33,7 @@ struct JournalTests {
         #expect(mode(dir.appendingPathComponent("leases").path) == 0o700)
         let lease = Self.lease()
         try journal.write(lease)
-        #expect(mode(journal.url(for: lease.id).path) == 0o600)
+        #expect(mode(journal.url(for: lease.id)!.path) == 0o600)
         #expect(journal.read(lease.id) == lease)
         #expect(journal.all() == [lease])
         journal.remove(lease.id)
@@ -76,11 +76,11 @@ struct JournalTests {
         let journal = try Journal(directory: dir)
         let real = Self.lease("nf-aaaaaa")
         try journal.write(real)
-        symlink(journal.url(for: real.id).path, journal.url(for: "nf-bbbbbb").path)
+        symlink(journal.url(for: real.id)!.path, journal.url(for: "nf-bbbbbb")!.path)
         #expect(journal.read("nf-bbbbbb") == nil)
         #expect(journal.unreadable() == ["nf-bbbbbb"])
         if geteuid() == 0 {
-            chown(journal.url(for: real.id).path, 65534, 65534)
+            chown(journal.url(for: real.id)!.path, 65534, 65534)
             #expect(journal.read(real.id) == nil)
         }
     }
@@ -100,9 +100,45 @@ struct JournalTests {
         let journal = try Journal(directory: dir)
         let good = Self.lease()
         try journal.write(good)
-        try Data("{\"id\": \"nf-".utf8).write(to: journal.url(for: "nf-bad000"))
+        try Data("{\"id\": \"nf-".utf8).write(to: journal.url(for: "nf-bad000")!)
         #expect(journal.all() == [good])
         #expect(journal.unreadable() == ["nf-bad000"])
+    }
+
+    @Test("lease ids: only nf- and six lowercase hex digits", arguments: [
+        ("nf-84ac52", true), ("nf-000000", true), ("nf-ffffff", true),
+        ("../../victim", false), ("nf-84ac52/../../x", false), ("nf-84AC52", false), ("nf-84ac5", false),
+        ("nf-84ac521", false), ("nf-84ac5g", false), ("xx-84ac52", false), ("", false), ("nf-٣٣٠٦٣٣", false),
+        ("/etc/passwd", false), ("nf-84ac52\u{0}", false),
+    ])
+    func leaseIDFormat(id: String, valid: Bool) {
+        #expect(Lease.isValidID(id) == valid)
+        #expect((journalURL(id) != nil) == valid)
+    }
+
+    func journalURL(_ id: String) -> URL? {
+        (try? Journal(directory: Self.scratch())).flatMap { $0.url(for: id) }
+    }
+
+    @Test("an id that walks out of the journal reads nothing and deletes nothing")
+    func traversalIDs() throws {
+        let dir = Self.scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let journal = try Journal(directory: dir)
+        // A well-formed lease file outside the journal, where "../victim" would lead.
+        let victim = dir.appendingPathComponent("victim.json")
+        try Journal.encoder.encode(Self.lease("nf-abcdef")).write(to: victim)
+        for id in ["../victim", "../../\(dir.lastPathComponent)/victim", victim.deletingPathExtension().path] {
+            #expect(journal.read(id) == nil)
+            #expect(!journal.exists(id))
+            journal.remove(id)
+            #expect(FileManager.default.fileExists(atPath: victim.path), "\(id) removed a file outside the journal")
+        }
+        #expect(throws: JournalError.self) { try journal.write(Self.lease("../victim")) }
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent(".../victim.tmp").path))
+        // A stray file with another name in the journal is not netfault's: never listed for removal.
+        try Data("x".utf8).write(to: dir.appendingPathComponent("leases/notes.json"))
+        #expect(journal.unreadable().isEmpty)
     }
 
     @Test("a process is told apart from a later one reusing its pid")
