@@ -10,6 +10,9 @@ enum Kernel {
     static let reason: Comment = "needs a kernel with netem and root: run `make kernel` (user-mode Linux)"
     /// Where uml-run linked the UML kernel's modules, to reload one a test removed.
     static var moduleDir: String? { env["NETFAULT_UML_MODDIR"] }
+    /// An emulated VM (scripts/vm-run): its timers are coarse and every process start takes a
+    /// second or more, so timing is judged in user-mode Linux and only behaviour here.
+    static var emulated: Bool { env["NETFAULT_KERNEL_TESTS"] == "vm" }
 }
 
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -8,6 +8,9 @@ enum NFT {
     static let env = ProcessInfo.processInfo.environment
     static var enabled: Bool { env["NETFAULT_NFT_TESTS"] != nil && getuid() == 0 }
     static let reason: Comment = "needs root and a kernel with nf_tables: run scripts/netns-test (sets NETFAULT_NFT_TESTS)"
+    /// The kernel has netem too: Debian's own kernel in a VM (scripts/vm-test sets NETFAULT_NETEM).
+    static var netem: Bool { enabled && env["NETFAULT_NETEM"] != nil }
+    static let netemReason: Comment = "needs a kernel with netem AND nf_tables: run scripts/vm-test (Debian's kernel in a VM)"
 }
 
 
@@ -129,6 +132,9 @@ final class Namespace {
         leases.append(id)
         return (id, jsonObject(r))
     }
+
+    /// A lease the test removed by other means (a sweep): no revert at teardown.
+    func forget(_ id: String) { leases.removeAll { $0 == id } }
 
     func revert(_ ids: String...) throws -> Run {
         let r = try run(netfaultPath, ["revert"] + ids + ["--netns", name])
