@@ -55,7 +55,11 @@ struct RunKernelTests {
     @Test("netfault run killed with SIGKILL: its watchdog reverts within about a second")
     func controllerKilled() throws {
         let before = try tcSnapshot()
-        let child = try spawn([netfaultPath, "run", "redis", "--delay", "5ms", "--", "sleep", "30"], captureOutput: false)
+        // The command records its pid, so that the orphan is ended by pid, not by name.
+        let pidFile = "/var/tmp/netfault-run-sleep-\(getpid()).pid"
+        let child = try spawn([netfaultPath, "run", "redis", "--delay", "5ms", "--", "/bin/sh", "-c",
+                               "echo $$ > \(pidFile); exec sleep 30"], captureOutput: false)
+        defer { unlink(pidFile) }
         #expect(waitForFault(before), "the fault was never installed")
         let leases = "/run/netfault/leases"
         let journaled = { (try? FileManager.default.contentsOfDirectory(atPath: leases))?.contains { $0.hasSuffix(".json") } ?? false }
@@ -67,7 +71,10 @@ struct RunKernelTests {
         // directory is cheap enough to time that, unlike running tc.
         while journaled() && monotonicMs() - killedAt < 5000 { usleep(20_000) }
         let took = monotonicMs() - killedAt
-        _ = try? run("pkill", ["-x", "sleep"])
+        if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+           let sleeper = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            kill(sleeper, SIGKILL)
+        }
         #expect(try tcSnapshot() == before)
         #expect(took < 1500, "reverted after \(took) ms")
     }
