@@ -115,20 +115,23 @@ public final class Journal {
         if let path = url(for: id)?.path { unlink(path) }
     }
 
-    /// Lease files that cannot be read as a lease (truncated, corrupted): their objects are
-    /// found by their marks instead.
-    public func unreadable() -> [String] {
+    /// The ids of the lease files in the journal; a file whose name is not a lease id is not
+    /// netfault's and is left alone.
+    private func fileIDs() -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: leasesDir.path)) ?? []
         return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
             .map { String($0.dropLast(5)) }
-            .filter { Lease.isValidID($0) && read($0) == nil }
+            .filter(Lease.isValidID)
+    }
+
+    /// Lease files that cannot be read as a lease (truncated, corrupted): their objects are
+    /// found by their marks instead.
+    public func unreadable() -> [String] {
+        fileIDs().filter { read($0) == nil }
     }
 
     /// Every readable lease, oldest first.
     public func all() -> [Lease] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: leasesDir.path)) ?? []
-        return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
-            .compactMap { read(String($0.dropLast(5))) }
-            .sorted { $0.created < $1.created }
+        fileIDs().compactMap(read).sorted { $0.created < $1.created }
     }
 }
