@@ -16,10 +16,6 @@ struct CombinedFaultTests {
         try ns.exec("tc", "qdisc", "show", "dev", "lo").stdout + "--\n" + ns.exec("tc", "filter", "show", "dev", "lo").stdout
     }
 
-    func statusLeases(_ ns: Namespace) throws -> [[String: Any]] {
-        jsonObject(try ns.netfault("status", "--json"))["leases"] as? [[String: Any]] ?? []
-    }
-
     /// What status --json read back from the kernel for a lease: its netem delay and its rules.
     func readBack(_ lease: [String: Any]) -> (delay: String?, rules: [[String: Any]], tablePresent: Bool?) {
         let installed = lease["installed"] as? [[String: Any]] ?? []
@@ -45,7 +41,7 @@ struct CombinedFaultTests {
             // The text and the JSON both show what the kernel holds of each kind.
             let text = try ns.netfault("status").stdout
             #expect(text.contains("delay 500ms, reject") && text.contains("netem") && text.contains("nf_tables table inet netfault-\(lease.id)"), "\(text)")
-            let entry = try #require(try statusLeases(ns).first { $0["lease"] as? String == lease.id })
+            let entry = try #require(try ns.statusLeases().first { $0["lease"] as? String == lease.id })
             let back = readBack(entry)
             #expect(back.delay == "500ms", "\(entry)")
             #expect(back.tablePresent == true)
@@ -76,7 +72,7 @@ struct CombinedFaultTests {
             let mysql = try ns.probe("mysql-ping", "127.0.0.1", 3306)
             #expect(mysql.outcome == "timeout", "\(mysql)")
 
-            let leases = try statusLeases(ns)
+            let leases = try ns.statusLeases()
             #expect(Set(leases.compactMap { $0["lease"] as? String }) == [delay.id, blackhole.id], "\(leases)")
             for entry in leases {
                 let back = readBack(entry)
@@ -112,7 +108,7 @@ struct CombinedFaultTests {
             let status = try ns.netfault("status", "--json")
             #expect(status.status == 0, "\(status.stderr)")
             #expect(try tcState(ns) == tcBefore, "the sweep left traffic-control objects")
-            #expect(try statusLeases(ns).isEmpty)
+            #expect(try ns.statusLeases().isEmpty)
             ns.forget(lease.id)
             try ns.expectBaseline()
             #expect(try ns.probe("redis-ping", "127.0.0.1", 6379).outcome == "ok")

@@ -31,13 +31,11 @@ struct ConnectionFaultTests {
 
     /// The lease's entry in `status --json`.
     func statusLease(_ ns: Namespace, _ id: String) throws -> [String: Any]? {
-        let leases = jsonObject(try ns.netfault("status", "--json"))["leases"] as? [[String: Any]] ?? []
-        return leases.first { $0["lease"] as? String == id }
+        try ns.statusLeases().first { $0["lease"] as? String == id }
     }
 
     func leasesIn(_ ns: Namespace) throws -> [[String: Any]] {
-        let leases = jsonObject(try ns.netfault("status", "--json"))["leases"] as? [[String: Any]] ?? []
-        return leases.filter { $0["netns"] as? String == ns.name }
+        try ns.statusLeases().filter { $0["netns"] as? String == ns.name }
     }
 
     @Test("the machinery: redis-server and mariadbd in a fresh namespace answer redis-py and PyMySQL on 127.0.0.1 and ::1")

@@ -133,6 +133,11 @@ final class Namespace {
         return (id, jsonObject(r))
     }
 
+    /// Every lease `status --json` lists (the suite's own journal).
+    func statusLeases() throws -> [[String: Any]] {
+        jsonObject(try netfault("status", "--json"))["leases"] as? [[String: Any]] ?? []
+    }
+
     /// A lease the test removed by other means (a sweep): no revert at teardown.
     func forget(_ id: String) { leases.removeAll { $0 == id } }
 
