@@ -13,7 +13,12 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #ifndef NETLINK_EXT_ACK
 #define NETLINK_EXT_ACK 11
@@ -33,13 +38,68 @@ static inline int nf_recv(struct nl_sock *sk, unsigned char **buf) {
 
 static inline void nf_free(void *p) { free(p); }
 
-// unshare(2) and CLONE_NEWNET hide behind _GNU_SOURCE, which Swift's Glibc module lacks.
-extern int unshare(int flags);
-static inline int nf_unshare_netns(void) { return unshare(0x40000000 /* CLONE_NEWNET */); }
-
 // Moves the calling thread into the network namespace the file descriptor refers to.
+// setns(2) and CLONE_NEWNET hide behind _GNU_SOURCE, which Swift's Glibc module lacks.
 extern int setns(int fd, int nstype);
 static inline int nf_setns_net(int fd) { return setns(fd, 0x40000000 /* CLONE_NEWNET */); }
+
+// Claims: names in the abstract unix socket space of the calling thread's network namespace.
+// The kernel frees a name when its socket closes, so a claim lives exactly as long as its holder
+// and no file or journal is needed to know it.
+static inline socklen_t nf_abstract_addr(struct sockaddr_un *a, const char *name) {
+    size_t n = strlen(name);
+    if (n > sizeof(a->sun_path) - 1) n = sizeof(a->sun_path) - 1;
+    memset(a, 0, sizeof(*a));
+    a->sun_family = AF_UNIX;
+    memcpy(a->sun_path + 1, name, n);  // sun_path[0] == 0: abstract
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
+// A listening socket holding `name`; -1 with errno (EADDRINUSE: another process holds it).
+static inline int nf_claim_take(const char *name) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_un a;
+    socklen_t len = nf_abstract_addr(&a, name);
+    if (bind(fd, (struct sockaddr *)&a, len) != 0 || listen(fd, 64) != 0) {
+        int e = errno; close(fd); errno = e; return -1;
+    }
+    return fd;
+}
+
+// 1 when a process holds `name` (*pid: its pid as this process sees it, 0 when it lives in
+// another pid namespace), 0 when none does, -1 with errno when that cannot be told.
+static inline int nf_claim_holder(const char *name, int *pid) {
+    *pid = 0;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_un a;
+    socklen_t len = nf_abstract_addr(&a, name);
+    int rc = connect(fd, (struct sockaddr *)&a, len);
+    int e = errno;
+    int result;
+    if (rc == 0) {
+        int cred[3] = {0, 0, 0};  // struct ucred (pid, uid, gid), hidden behind _GNU_SOURCE
+        socklen_t cl = sizeof(cred);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &cl) == 0) *pid = cred[0];
+        result = 1;
+    } else if (e == ECONNREFUSED || e == ENOENT) {
+        result = 0;
+    } else if (e == EAGAIN || e == EINPROGRESS) {
+        result = 1;  // a listener whose queue is full is alive
+    } else {
+        result = -1;
+    }
+    close(fd);
+    errno = e;
+    return result;
+}
+
+// Accepts and closes the connections that holder checks leave queued on a claim.
+static inline void nf_claim_drain(int fd) {
+    int c;
+    while ((c = accept(fd, NULL, NULL)) >= 0) close(c);
+}
 
 static inline struct rtnl_qdisc *nf_qdisc_from_object(struct nl_object *o) { return (struct rtnl_qdisc *)o; }
 static inline struct rtnl_tc *nf_tc_from_qdisc(struct rtnl_qdisc *q) { return (struct rtnl_tc *)q; }

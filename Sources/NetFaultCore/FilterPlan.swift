@@ -88,15 +88,18 @@ public struct FilterPlan: Hashable, Codable, Sendable {
 
 public enum FilterPlanner {
     /// The rules for one lease. `peers` narrows the addresses like `--host` does (which it replaces).
+    /// `server`: where requests are caught. A remote server's on output (leaving), its responses
+    /// on input; a local server's requests on input (arriving), its responses on output.
     public static func plan(leaseID: String, target: Target, peers: [IPPrefix], direction: Direction,
-                            spec: FilterSpec) -> FilterPlan? {
+                            spec: FilterSpec, server: ServerLocation = .remote) -> FilterPlan? {
         guard !spec.isEmpty else { return nil }
         let blocks = target.addressBlocks(peers: peers)
         let scopes: [IPPrefix?] = blocks.isEmpty ? [nil] : blocks
         let comment = Ownership.ruleCommentPrefix + leaseID + ": " + spec.summary
         var rules: [FilterRule] = []
-        for (side, hook, wanted) in [(PortMatch.Side.destination, FilterRule.Hook.output, direction.matchesToServer),
-                                     (.source, .input, direction.matchesFromServer)] where wanted {
+        let (requests, responses): (FilterRule.Hook, FilterRule.Hook) = server == .local ? (.input, .output) : (.output, .input)
+        for (side, hook, wanted) in [(PortMatch.Side.destination, requests, direction.matchesToServer),
+                                     (.source, responses, direction.matchesFromServer)] where wanted {
             for scope in scopes {
                 for port in target.ports {
                     func rule(_ flags: FilterRule.Flags?, _ loss: UInt32?, _ verdict: FilterRule.Verdict) -> FilterRule {

@@ -123,8 +123,11 @@ public struct DeviceState: Hashable, Sendable {
     public let root: Root
     /// Whether an ingress (or clsact) qdisc exists that netfault did not create.
     public let foreignIngress: Bool
-    public init(name: String, root: Root, foreignIngress: Bool = false) {
-        self.name = name; self.root = root; self.foreignIngress = foreignIngress
+    /// Bands that a live netfault has claimed but may not have installed yet (another
+    /// container's, sharing this network namespace): never planned for.
+    public var claimed: Set<UInt16>
+    public init(name: String, root: Root, foreignIngress: Bool = false, claimed: Set<UInt16> = []) {
+        self.name = name; self.root = root; self.foreignIngress = foreignIngress; self.claimed = claimed
     }
 
     public static let defaultRootKinds: Set<String> = ["noqueue", "pfifo_fast", "fq_codel", "mq"]
@@ -143,12 +146,15 @@ public enum Planner {
     ///   - device: the interface the target's traffic leaves through.
     ///   - isLoopback: on loopback both directions leave through the same device, so no ifb is needed.
     ///   - ifbState: the state of the ifb device, when incoming traffic must be shaped.
+    ///   - server: a remote server's requests leave through the device and its responses arrive
+    ///     (through the ifb); a local server's the other way round.
     public static func plan(target: Target, peers: [IPPrefix] = [], direction: Direction, netem: NetemSpec,
                             device: DeviceState, isLoopback: Bool, deviceIndex: Int32,
-                            ifbState: DeviceState? = nil) throws -> LeasePlan {
+                            ifbState: DeviceState? = nil, server: ServerLocation = .remote) throws -> LeasePlan {
         let (toServer, fromServer) = PortMatch.matches(for: target, peers: peers, direction: direction)
-        let outgoing = isLoopback ? toServer + fromServer : toServer
-        let incoming = isLoopback ? [] : fromServer
+        let (leaving, arriving) = server == .local ? (fromServer, toServer) : (toServer, fromServer)
+        let outgoing = isLoopback ? toServer + fromServer : leaving
+        let incoming = isLoopback ? [] : arriving
         var bands: [BandPlan] = []
         var redirects: [RedirectPlan] = []
         if !outgoing.isEmpty {
@@ -156,7 +162,7 @@ public enum Planner {
         }
         if !incoming.isEmpty {
             if device.foreignIngress {
-                throw PlanConflict("\(device.name) has an ingress qdisc that netfault did not create; incoming (from-server) faults need their own. Remove it or use --direction to-server")
+                throw PlanConflict("\(device.name) has an ingress qdisc that netfault did not create; faults on arriving packets (from-server for a remote server, to-server for a local one) need their own. Remove it, or choose --direction")
             }
             let ifbName = Ownership.ifbName(forIndex: deviceIndex)
             let ifb = ifbState ?? DeviceState(name: ifbName, root: .kernelDefault(kind: "noqueue"))
@@ -169,9 +175,9 @@ public enum Planner {
 
     static func freeBand(_ device: DeviceState) throws -> UInt16 {
         switch device.root {
-        case .kernelDefault:
-            return Ownership.leaseBands.lowerBound
-        case .ours(let used):
+        case .kernelDefault, .ours:
+            var used = device.claimed
+            if case .ours(let installed) = device.root { used.formUnion(installed) }
             guard let band = Ownership.leaseBands.first(where: { !used.contains($0) }) else {
                 throw PlanConflict("\(device.name) already carries \(Ownership.leaseBands.count) netfault leases, the most one device holds; revert one first (netfault status)")
             }

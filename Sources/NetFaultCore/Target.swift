@@ -120,3 +120,11 @@ public enum Direction: String, Codable, Sendable, CaseIterable {
     public var matchesToServer: Bool { self != .fromServer }
     public var matchesFromServer: Bool { self != .toServer }
 }
+
+/// Where the server is, seen from the network namespace the faults go into. A remote server's
+/// requests leave this host and its responses arrive; a local server's requests arrive (from
+/// other hosts, or over loopback) and its responses leave. A sidecar container that shares a
+/// service's namespace faults a local server.
+public enum ServerLocation: String, Codable, Sendable, CaseIterable {
+    case local, remote
+}

@@ -24,16 +24,20 @@ public struct Lease: Codable, Sendable, Equatable {
     public var netns: NetworkNamespace?
     /// The process whose life bounds the lease (`netfault run`): when it dies, the watchdog reverts.
     public var controller: ProcessIdentity?
+    /// Where the server is; nil in entries written before it was decided (remote).
+    public var server: ServerLocation?
 
     public init(id: String, target: Target, direction: Direction, netem: NetemSpec, filter: FilterSpec? = nil,
                 peers: [IPPrefix]? = nil, device: String, plan: LeasePlan, created: Date, deadline: Date,
-                watchdog: ProcessIdentity? = nil, controller: ProcessIdentity? = nil, netns: NetworkNamespace? = nil) {
+                watchdog: ProcessIdentity? = nil, controller: ProcessIdentity? = nil, netns: NetworkNamespace? = nil,
+                server: ServerLocation? = nil) {
         self.id = id; self.target = target; self.direction = direction; self.netem = netem
         self.filter = filter; self.peers = peers
         self.device = device; self.plan = plan; self.created = created; self.deadline = deadline
         self.watchdog = watchdog
         self.controller = controller
         self.netns = netns
+        self.server = server
     }
 
     public static func newID() -> String {
@@ -92,6 +96,12 @@ public struct ProcessIdentity: Codable, Sendable, Equatable {
     public var isAlive: Bool { Self.startTime(of: pid) == startTime }
 
     public init(pid: Int32, startTime: UInt64) { self.pid = pid; self.startTime = startTime }
+
+    /// Whether `pid` is a netfault watchdog (by its command line).
+    public static func isWatchdog(pid: Int32) -> Bool {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        return data.split(separator: 0).dropFirst().first.map { Array($0) == Array(WatchdogProcess.command.utf8) } ?? false
+    }
 
     /// The identity of a child just started; nil if it already exited.
     public static func of(pid: Int32) -> ProcessIdentity? {

@@ -15,11 +15,24 @@ public struct FaultRequest: Sendable {
     public let duration: Duration
     /// nil: this process's own network namespace.
     public let netns: NetworkNamespace?
+    /// nil: local when something listens on a target port in the namespace and no --host or
+    /// --peer names a server address, else remote.
+    public let server: ServerLocation?
 
     public init(target: Target, direction: Direction, netem: NetemSpec, filter: FilterSpec = FilterSpec(),
-                peers: [IPPrefix] = [], device: String?, duration: Duration, netns: NetworkNamespace? = nil) {
+                peers: [IPPrefix] = [], device: String?, duration: Duration, netns: NetworkNamespace? = nil,
+                server: ServerLocation? = nil) {
         self.target = target; self.direction = direction; self.netem = netem; self.filter = filter
         self.peers = peers; self.device = device; self.duration = duration; self.netns = netns
+        self.server = server
+    }
+
+    /// Where the server is: as given, else found from the namespace's listening sockets.
+    func serverLocation() throws -> ServerLocation {
+        if let server { return server }
+        guard target.host == nil, peers.isEmpty else { return .remote }
+        let listening = try Listeners.tcpPorts(in: netns)
+        return target.ports.contains(where: listening.contains) ? .local : .remote
     }
 
     var scope: FaultScope {
@@ -121,27 +134,53 @@ public final class LeaseManager {
     /// - Parameter controller: a process whose death ends the lease (`netfault run`). Without
     ///   one, the lease is bound to this process only until it is fully installed.
     public func apply(_ request: FaultRequest, executable: String, controller: ProcessIdentity? = nil) throws -> LeaseStatus {
+        // A netfault in another container that shares the namespace plans from the same kernel
+        // state under another journal's lock; when both pick one band, one claim wins and the
+        // other apply plans again.
+        for attempt in 1... {
+            do {
+                return try applyOnce(request, executable: executable, controller: controller)
+            } catch let e as ClaimTaken where attempt < 3 {
+                _ = e
+                usleep(useconds_t(UInt32.random(in: 10_000...50_000)))
+            }
+        }
+        fatalError("unreachable")
+    }
+
+    /// Bands of `device` that a live netfault in `netns` holds.
+    func claimedBands(_ device: String, in netns: NetworkNamespace?) throws -> Set<UInt16> {
+        let names = Dictionary(uniqueKeysWithValues: Ownership.leaseBands.map { (Claims.band(device: device, band: $0), $0) })
+        return Set(try Claims.holders(Array(names.keys), in: netns).keys.compactMap { names[$0] })
+    }
+
+    func applyOnce(_ request: FaultRequest, executable: String, controller: ProcessIdentity?) throws -> LeaseStatus {
         let table = try request.netem.distribution.map(DistributionTables.load)
         let tc = request.netem.isEmpty ? nil : try sockets.tc(request.netns)
         return try journal.locked {
             sweepLocked()
+            if request.netns == namespace { _ = try? sweepOrphansLocked() }
             try checkConflicts(request)
+            let server = try request.serverLocation()
             var plan = LeasePlan(bands: [], redirects: [])
             var device = ""
             if let tc {
                 let nl = tc.nl
                 let link = try Self.resolveDevice(request, nl: nl)
                 let ifbName = Ownership.ifbName(forIndex: link.index)
-                let ifbState = try nl.link(named: ifbName) != nil ? tc.state(of: ifbName) : nil
+                var ifbState = try tc.state(of: ifbName)
+                ifbState.claimed = try claimedBands(ifbName, in: request.netns)
+                var deviceState = try tc.state(of: link.name)
+                deviceState.claimed = try claimedBands(link.name, in: request.netns)
                 plan = try Planner.plan(target: request.target, peers: request.peers, direction: request.direction, netem: request.netem,
-                                        device: try tc.state(of: link.name), isLoopback: link.isLoopback,
-                                        deviceIndex: link.index, ifbState: ifbState)
+                                        device: deviceState, isLoopback: link.isLoopback,
+                                        deviceIndex: link.index, ifbState: ifbState, server: server)
                 device = link.name
             }
             var id = Lease.newID()
             while journal.exists(id) { id = Lease.newID() }
             plan.filter = FilterPlanner.plan(leaseID: id, target: request.target, peers: request.peers,
-                                             direction: request.direction, spec: request.filter)
+                                             direction: request.direction, spec: request.filter, server: server)
             let now = Date()
             // Until the kernel holds the whole plan, this process controls the lease: if it is
             // killed half-way, the watchdog sees it gone and reverts the partial install.
@@ -149,19 +188,20 @@ public final class LeaseManager {
                               netem: request.netem, filter: request.filter.isEmpty ? nil : request.filter,
                               peers: request.peers.isEmpty ? nil : request.peers, device: device, plan: plan,
                               created: now, deadline: now.addingTimeInterval(request.duration.seconds),
-                              controller: controller ?? ProcessIdentity.current(), netns: request.netns)
+                              controller: controller ?? ProcessIdentity.current(), netns: request.netns, server: server)
             try journal.write(lease)  // before the kernel changes
             do {
                 let started = try WatchdogProcess.spawn(executable: executable, leaseID: lease.id,
-                                                        logPath: journal.directory.appendingPathComponent("watchdog.log").path,
-                                                        reportsReadiness: plan.filter != nil)
+                                                        logPath: journal.directory.appendingPathComponent("watchdog.log").path)
                 guard let identity = ProcessIdentity.of(pid: started.pid) else {
                     throw JournalError("the watchdog (pid \(started.pid)) exited at once; see \(journal.directory.path)/watchdog.log")
                 }
                 lease.watchdog = identity
                 try journal.write(lease)
+                // The watchdog claims the bands (and installs the nf_tables part) first: a band
+                // is never in the kernel without a live owner that every netfault can see.
+                try started.readiness.wait()
                 try tc?.apply(plan, distributionTable: table)
-                if let ready = started.readiness { try ready.wait() }
                 if controller == nil {
                     lease.controller = nil  // a plain apply's lease outlives this process
                     try journal.write(lease)
@@ -244,50 +284,106 @@ public final class LeaseManager {
     /// Reverts the given leases. With `ids` nil (revert --all) it then removes every object
     /// carrying netfault's marks, so a deleted or corrupted journal still leaves nothing behind.
     public func revert(ids: [String]?) throws -> RevertResult {
-        let tc = try sockets.tc(namespace)
-        return try journal.locked {
+        try journal.locked {
             var result = RevertResult()
             for id in ids ?? journal.all().map(\.id) {
                 if try revertLocked(id: id) { result.reverted.append(id) } else { result.unknown.append(id) }
             }
             if ids == nil {
-                for obj in try tc.ownedObjects() {
-                    try tc.remove(obj)
-                    result.orphans.append(obj.description)
-                }
-                result.orphans += try removeOrphanTables()
                 for id in journal.unreadable() {
                     journal.remove(id)
                     result.orphans.append("unreadable journal entry \(id)")
                 }
+                try awaitOwnWatchdogsGone()
+                result.orphans += try sweepOrphansLocked()
+                result.orphans += try removeOrphanTables()
             }
             return result
         }
     }
 
-    /// netfault tables in this namespace that no lease in the journal accounts for; none
-    /// where the kernel has no nf_tables (user-mode Linux), since none can have been made.
+    /// netfault's objects in this command's namespace, and which of them a live netfault owns:
+    /// a claim held in the namespace (any container's), or a lease of this journal.
+    func namespaceObjects() throws -> (tc: TrafficControl, marked: TrafficControl.Marked, live: Liveness, holders: [String: pid_t]) {
+        let tc = try sockets.tc(namespace)
+        let marked = try tc.marked()
+        let holders = try Claims.holders(marked.claimNames, in: namespace)
+        var live = Liveness()
+        for d in Set(marked.claimNames.compactMap(Self.bandKey)) where holders[Claims.band(device: d.device, band: d.band)] != nil {
+            live.bands.insert(d)
+        }
+        for lease in journal.all() where lease.netns == namespace {
+            for b in lease.plan.bands { live.bands.insert(Liveness.BandKey(b.device, b.band)) }
+        }
+        live.probeDevices = Set(marked.probeDevices.map(\.name).filter { holders[Claims.probe(device: $0)] != nil })
+        return (tc, marked, live, holders)
+    }
+
+    static func bandKey(_ claimName: String) -> Liveness.BandKey? {
+        let parts = claimName.split(separator: "/")
+        guard parts.count == 4, parts[1] == "band", let b = UInt16(parts[3]) else { return nil }
+        return Liveness.BandKey(String(parts[2]), b)
+    }
+
+    /// Removes what no live netfault owns in this namespace: what a killed container or a lost
+    /// journal left. Every command does this, so the next one in the namespace cleans up.
+    func sweepOrphansLocked() throws -> [String] {
+        let (tc, marked, live, _) = try namespaceObjects()
+        return try marked.orphans(live: live).map { obj in
+            try tc.remove(obj)
+            return obj.description
+        }
+    }
+
+    /// A watchdog of this pid namespace whose journal entry is gone (deleted by hand, or found
+    /// unreadable by revert --all) reverts its own bands and exits within half a second.
+    func awaitOwnWatchdogsGone() throws {
+        let known = Set(journal.all().compactMap { $0.watchdog?.pid })
+        let end = Date().addingTimeInterval(2)
+        while Date() < end {
+            let holders = try namespaceObjects().holders.values
+            guard holders.contains(where: { $0 > 0 && !known.contains($0) && ProcessIdentity.isWatchdog(pid: $0) }) else { return }
+            usleep(50_000)
+        }
+    }
+
+    /// What other live netfaults (another journal, another container) hold in this namespace.
+    func othersObjects() throws -> [String] {
+        let (_, _, _, holders) = try namespaceObjects()
+        let mine = Set(journal.all().filter { $0.netns == namespace }.flatMap { $0.plan.bands.map { Claims.band(device: $0.device, band: $0.band) } })
+        let bands = holders.filter { !mine.contains($0.key) && Self.bandKey($0.key) != nil }.sorted { $0.key < $1.key }.map { name, pid in
+            let k = Self.bandKey(name)!
+            return "\(k.device): netem band \(k.band), held by " + (pid > 0 ? "netfault process \(pid)" : "a netfault in another container")
+        }
+        let known = Set(journal.all().compactMap { $0.netns == namespace ? $0.plan.filter?.table : nil })
+        let tables = try tablesHere()
+            .filter { $0.owned && Ownership.leaseID(ofTable: $0.name) != nil && !known.contains($0.name) }
+            .map { "nf_tables table inet \($0.name), owned by another netfault's watchdog" }
+        return bands + tables
+    }
+
+    /// netfault tables in this namespace that nothing owns and no lease in the journal accounts
+    /// for (netfault makes owner tables, which die with their watchdog, so these are made by
+    /// hand or by a kernel without owner tables); none where the kernel has no nf_tables.
     func orphanTables() throws -> [String] {
         let known = Set(journal.all().compactMap { $0.netns == namespace ? $0.plan.filter?.table : nil })
-        let tables: [String]
+        return try tablesHere().filter { !$0.owned && Ownership.leaseID(ofTable: $0.name) != nil && !known.contains($0.name) }.map(\.name)
+    }
+
+    /// The inet tables in this command's namespace; none where the kernel has no nf_tables
+    /// (user-mode Linux), since none can have been made there.
+    func tablesHere() throws -> [TableInfo] {
         do {
-            tables = try sockets.nft(namespace).tables()
+            return try sockets.nft(namespace).tableInfo()
         } catch let e as KernelError where [EPROTONOSUPPORT, EOPNOTSUPP, EAFNOSUPPORT].contains(e.errno) {
             return []
         }
-        return tables.filter { Ownership.leaseID(ofTable: $0) != nil && !known.contains($0) }
     }
 
-    /// A watchdog whose journal entry is gone exits within half a second, and its table with
-    /// it; what is still there after that is removed, if its owner allows.
+    /// Removes the orphan tables, if their owner allows.
     func removeOrphanTables() throws -> [String] {
-        var left = try orphanTables()
+        let left = try orphanTables()
         guard !left.isEmpty else { return [] }
-        let end = Date().addingTimeInterval(2)
-        while !left.isEmpty && Date() < end {
-            usleep(50_000)
-            left = try orphanTables()
-        }
         let nft = try sockets.nft(namespace)
         return try left.map { table in
             do {
@@ -309,12 +405,12 @@ public final class LeaseManager {
         return swept
     }
 
-    /// Sweeps dead leases, then lists the live ones with their kernel objects, and any object
-    /// with netfault's marks that no lease accounts for.
-    public func status() throws -> (leases: [LeaseStatus], swept: [String], orphans: [String]) {
-        let tc = try sockets.tc(namespace)
-        return try journal.locked {
+    /// Sweeps dead leases and unowned objects, then lists the live leases with their kernel
+    /// objects, and what other netfaults hold here.
+    public func status() throws -> StatusResult {
+        try journal.locked {
             let swept = sweepLocked()
+            let removed = try sweepOrphansLocked()
             let all = journal.all()
             let leases = try all.map { lease in
                 var installed: [InstalledBand] = []
@@ -328,9 +424,20 @@ public final class LeaseManager {
                 return LeaseStatus(lease: lease, installed: installed, rules: rules,
                                    watchdogAlive: lease.watchdog?.isAlive ?? false)
             }
-            let here = all.filter { $0.netns == namespace }.map(\.plan)
             let tables = try orphanTables().map { "nf_tables table inet \($0)" }
-            return (leases, swept, try tc.orphans(besides: here).map(\.description) + tables)
+            return StatusResult(leases: leases, swept: swept, removed: removed, orphans: tables, others: try othersObjects())
         }
+    }
+
+    public struct StatusResult: Sendable {
+        public let leases: [LeaseStatus]
+        /// Leases whose watchdog was gone, reverted now.
+        public let swept: [String]
+        /// Objects that no live netfault owned, removed now.
+        public let removed: [String]
+        /// Objects with netfault's marks that only `revert --all` removes.
+        public let orphans: [String]
+        /// What other live netfaults (another journal or container) hold in this namespace.
+        public let others: [String]
     }
 }

@@ -19,18 +19,37 @@ public enum WatchdogProcess {
         return set
     }
 
-    /// The descriptor on which a watchdog that installs netfilter rules reports the outcome.
+    /// Blocks the signals that end a lease, so that they wait for `waitForRevertSignal` instead
+    /// of killing the process half-way (and so that a container's PID 1 gets them at all: the
+    /// kernel drops a default-handled SIGTERM to it, but never a blocked one).
+    public static func blockRevertSignals() {
+        var set = signalSet()
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Waits until `date` or a blocked revert signal, whichever comes first: the signal, or nil.
+    public static func waitForRevertSignal(until date: Date) -> Int32? {
+        var set = signalSet()
+        while true {
+            let left = date.timeIntervalSinceNow
+            guard left > 0 else { return nil }
+            var ts = timespec(tv_sec: Int(left), tv_nsec: Int((left - Double(Int(left))) * 1e9))
+            let sig = sigtimedwait(&set, nil, &ts)
+            if sig > 0 { return sig }
+        }
+    }
+
+    /// The descriptor on which a watchdog reports that it holds the lease's claims and table.
     public static let readinessFD: Int32 = 3
 
     public struct Started {
         public let pid: Int32
-        /// Set when the watchdog installs part of the lease itself (its nf_tables table).
-        public let readiness: Readiness?
+        public let readiness: Readiness
     }
 
-    /// Starts `executable __watchdog ID` detached. With `reportsReadiness` it gets a pipe on
-    /// fd 3 and writes one line there once its table is in place, or why it is not.
-    public static func spawn(executable: String, leaseID: String, logPath: String, reportsReadiness: Bool) throws -> Started {
+    /// Starts `executable __watchdog ID` detached, with a pipe on fd 3 where it writes one line
+    /// once it holds the lease's band claims and its nf_tables table is in place, or why not.
+    public static func spawn(executable: String, leaseID: String, logPath: String) throws -> Started {
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
@@ -46,39 +65,46 @@ public enum WatchdogProcess {
         posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_APPEND | O_CREAT, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         var fds: [Int32] = [-1, -1]
-        if reportsReadiness {
-            guard pipe(&fds) == 0 else {
-                throw JournalError("cannot make a pipe for the watchdog: \(String(cString: strerror(errno)))")
-            }
-            // Neither end may leak into other children; the dup2 below gives the watchdog its own.
-            for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-            posix_spawn_file_actions_adddup2(&actions, fds[1], readinessFD)
+        guard pipe(&fds) == 0 else {
+            throw JournalError("cannot make a pipe for the watchdog: \(String(cString: strerror(errno)))")
         }
-        defer { if fds[1] >= 0 { close(fds[1]) } }
-        let args = [executable, command, leaseID] + (reportsReadiness ? ["--ready-fd", "\(readinessFD)"] : [])
+        // Neither end may leak into other children; the dup2 below gives the watchdog its own.
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        posix_spawn_file_actions_adddup2(&actions, fds[1], readinessFD)
+        defer { close(fds[1]) }
+        let args = [executable, command, leaseID, "--ready-fd", "\(readinessFD)"]
         var cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { cargs.forEach { free($0) } }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, executable, &actions, &attr, &cargs, environ)
         guard rc == 0 else {
-            if fds[0] >= 0 { close(fds[0]) }
+            close(fds[0])
             throw JournalError("cannot start the watchdog (\(executable)): \(String(cString: strerror(rc)))")
         }
-        return Started(pid: pid, readiness: fds[0] >= 0 ? Readiness(fd: fds[0], logPath: logPath) : nil)
+        return Started(pid: pid, readiness: Readiness(fd: fds[0], logPath: logPath))
     }
 
-    /// The watchdog's life: install the lease's netfilter table (its socket owns it, so the
-    /// kernel deletes the table if this process dies), wait for the deadline or a signal,
-    /// then revert. Returns the exit status.
+    /// The watchdog's life: claim the lease's bands and install its netfilter table (its socket
+    /// owns it; both go with this process, however it ends), wait for the deadline or a
+    /// signal, then revert. Returns the exit status.
     public static func run(leaseID: String, journal: Journal, logger: Logger, readyFD: Int32? = nil) -> Int32 {
-        var set = signalSet()
-        pthread_sigmask(SIG_BLOCK, &set, nil)  // already blocked by spawn; harmless when run by hand
+        blockRevertSignals()  // already blocked by spawn; harmless when run by hand
         signal(SIGPIPE, SIG_IGN)  // an apply that gave up waiting must not kill us mid-report
         let report = { (r: Readiness.Report) in if let readyFD { Readiness.send(r, fd: readyFD) } }
         guard let lease = journal.read(leaseID) else {
             logger.info("lease \(leaseID) is not in the journal; nothing to watch")
             report(.init(message: "lease \(leaseID) is not in the journal"))
             return 0
+        }
+        // Held until this process exits, which is after the bands are removed (`defer` keeps
+        // them alive to the end: Swift may release an object after its last use).
+        let claims: [Claim]
+        do {
+            claims = try Claims.take(lease.plan.bands.map { Claims.band(device: $0.device, band: $0.band) }, in: lease.netns)
+        } catch {
+            logger.error("claiming the bands of lease \(leaseID) failed: \(error)")
+            report(.init(error))
+            return 1
         }
         var nft: NFTables?
         if let filter = lease.plan.filter {
@@ -87,13 +113,13 @@ public enum WatchdogProcess {
                 try n.install(filter)
                 nft = n
                 logger.info("installed nf_tables table \(filter.table) with \(filter.rules.count) rules")
-                report(.init())
             } catch {
                 logger.error("installing nf_tables table \(filter.table) failed: \(error)")
                 report(.init(error))
                 return 1
             }
         }
+        report(.init())
         // Removes the table before anything that waits for the journal's lock: a `revert`
         // holding the lock is waiting for exactly this.
         func removeTable() {
@@ -101,16 +127,24 @@ public enum WatchdogProcess {
             nft = nil
             do { try n.remove(table: filter.table) } catch { logger.error("removing \(filter.table): \(error); it goes when this process exits") }
         }
-        defer { removeTable() }
+        defer { removeTable(); withExtendedLifetime(claims) {} }
         logger.info("watching lease \(leaseID) until \(lease.deadline)")
         var reason = "deadline"
         while true {
             let left = lease.deadline.timeIntervalSinceNow
             if left <= 0 { break }
-            // Someone else (netfault revert) reverted it: nothing left to do.
+            claims.forEach { $0.drain() }
+            // Reverted by another command, or the journal entry was deleted: the bands are
+            // removed again (nothing when revert did it), since while this process holds
+            // their claims no other lease can have taken them.
             if !journal.exists(leaseID) {
                 removeTable()
-                logger.info("lease \(leaseID) was reverted by another command")
+                if !lease.plan.bands.isEmpty || !lease.plan.redirects.isEmpty {
+                    do { try TrafficControl(socket: try NetlinkSocket.open(in: lease.netns)).revert(lease.plan) }
+                    catch is NamespaceGone {}
+                    catch { logger.error("removing the bands of lease \(leaseID): \(error)") }
+                }
+                logger.info("lease \(leaseID) left the journal (reverted by another command, or deleted)")
                 return 0
             }
             // Read afresh: apply releases its hold once installed. An entry that became
@@ -122,10 +156,7 @@ public enum WatchdogProcess {
                 reason = "controlling process \(c.pid) is gone"
                 break
             }
-            let wait = min(left, 0.5)
-            var ts = timespec(tv_sec: Int(wait), tv_nsec: Int((wait - Double(Int(wait))) * 1e9))
-            let sig = sigtimedwait(&set, nil, &ts)
-            if sig > 0 {
+            if let sig = waitForRevertSignal(until: Date().addingTimeInterval(min(left, 0.5))) {
                 reason = "signal \(sig)"
                 break
             }
@@ -160,11 +191,15 @@ public struct Readiness {
         var errno: Int32?
         var extendedAck: String?
         var message: String?
+        /// A band claim another netfault holds: apply plans again.
+        var claimTaken: String?
         init() {}
         init(message: String) { ok = false; self.message = message }
         init(_ error: Error) {
             ok = false
-            if let k = error as? KernelError {
+            if let c = error as? ClaimTaken {
+                claimTaken = c.name
+            } else if let k = error as? KernelError {
                 operation = k.operation; errno = k.errno; extendedAck = k.extendedAck
             } else {
                 message = "\(error)"
@@ -187,7 +222,7 @@ public struct Readiness {
         var buf = [UInt8](repeating: 0, count: 4096)
         while !data.contains(0x0a) {
             let left = end.timeIntervalSinceNow
-            guard left > 0 else { throw JournalError("the watchdog did not install its nf_tables rules within \(Int(Self.timeout))s; see \(logPath)") }
+            guard left > 0 else { throw JournalError("the watchdog did not take up its lease within \(Int(Self.timeout))s; see \(logPath)") }
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let r = poll(&p, 1, Int32(left * 1000))
             if r < 0 && errno == EINTR { continue }
@@ -199,9 +234,10 @@ public struct Readiness {
         }
         guard let line = data.split(separator: 0x0a).first,
               let report = try? JSONDecoder().decode(Report.self, from: Data(line)) else {
-            throw JournalError("the watchdog exited before installing its nf_tables rules; see \(logPath)")
+            throw JournalError("the watchdog exited before taking up its lease; see \(logPath)")
         }
         if report.ok { return }
+        if let name = report.claimTaken { throw ClaimTaken(name: name) }
         if let e = report.errno {
             throw KernelError(operation: report.operation ?? "installing nf_tables rules", errno: e, extendedAck: report.extendedAck)
         }

@@ -27,6 +27,11 @@ struct Apply: ParsableCommand {
         A second lease with a fault of the same kind on the same port and direction is refused \
         (exit 73), naming the lease in the way.
 
+        Without --foreground, apply returns once the faults are in force and the watchdog holds \
+        the lease. With --foreground it holds the lease itself until the deadline or SIGTERM, \
+        then reverts and exits 0: the main process of a sidecar container, which `docker stop` \
+        ends cleanly (docs/containers.md).
+
         Examples:
           netfault apply redis --delay 100ms
           netfault apply mysql --delay 10ms --jitter 2ms --distribution normal --for 5m
@@ -36,6 +41,7 @@ struct Apply: ParsableCommand {
           netfault apply redis --hang --host ::1
           netfault apply mysql --blackhole --peer 10.1.0.0/16 --peer 10.2.0.7
           netfault apply redis --loss-nft 5% --direction both
+          netfault apply mysql --blackhole --for 10m --foreground
         """)
 
     @OptionGroup var lease: LeaseOptions
@@ -46,22 +52,37 @@ struct Apply: ParsableCommand {
     @Flag(help: "Print the lease as JSON.")
     var json = false
 
+    @Flag(help: ArgumentHelp("Stay in the foreground holding the lease until its deadline or SIGTERM, SIGINT or SIGHUP, then revert and exit 0 (a sidecar container's main process).", valueName: "foreground"))
+    var foreground = false
+
     /// Everything the user typed, parsed and validated; touches nothing.
     func request() throws -> FaultRequest { try lease.request(duration: duration) }
 
     func run() throws {
+        // Before anything else, so a SIGTERM during apply waits its turn instead of killing
+        // this process with half a lease (which its watchdog would then revert).
+        if foreground { WatchdogProcess.blockRevertSignals() }
         try reporting {
             let request = try request()
             try requireNetAdmin()
-            try requireFeatures(neededFeatures(request))
-            let manager = LeaseManager(journal: try Journal())
-            let applied = try manager.apply(request, executable: selfExecutable())
+            let journal = try Journal()
+            try requireFeatures(neededFeatures(request), journal: journal)
+            let manager = LeaseManager(journal: journal)
+            // In the foreground this process controls the lease: if it dies, even by SIGKILL,
+            // the watchdog reverts within a second.
+            let applied = try manager.apply(request, executable: selfExecutable(),
+                                            controller: foreground ? ProcessIdentity.current() : nil)
             if json {
                 printJSON(LeaseJSON(applied))
             } else {
                 print(describe(applied))
-                print("revert early with: netfault revert \(applied.lease.id)")
+                print(foreground ? "holding it until \(applied.lease.deadline) or SIGTERM" : "revert early with: netfault revert \(applied.lease.id)")
             }
+            guard foreground else { return }
+            fflush(nil)  // a pipe (docker logs) must see the lease now, not at exit
+            let signal = WatchdogProcess.waitForRevertSignal(until: applied.lease.deadline)
+            try manager.revert(id: applied.lease.id)
+            note("lease \(applied.lease.id) reverted (\(signal.map { "signal \($0)" } ?? "deadline"))")
         }
     }
 }
@@ -79,17 +100,23 @@ struct Status: ParsableCommand {
         try reporting {
             let ns = try namespace.resolved()
             try requireNetAdmin()
-            let (leases, swept, orphans) = try LeaseManager(journal: try Journal(), namespace: ns).status()
+            let s = try LeaseManager(journal: try Journal(), namespace: ns).status()
             if json {
-                printJSON(StatusJSON(leases: leases.map(LeaseJSON.init), swept: swept, orphans: orphans))
+                printJSON(StatusJSON(leases: s.leases.map(LeaseJSON.init), swept: s.swept, removed: s.removed,
+                                     orphans: s.orphans, others: s.others))
                 return
             }
-            for id in swept { print("swept \(id): its watchdog was gone; its faults are removed") }
-            if leases.isEmpty { print("no active leases") }
-            for l in leases { print(describe(l)) }
-            if !orphans.isEmpty {
+            for id in s.swept { print("swept \(id): its watchdog was gone; its faults are removed") }
+            for o in s.removed { print("removed without a lease: \(o)") }
+            if s.leases.isEmpty { print("no active leases") }
+            for l in s.leases { print(describe(l)) }
+            if !s.orphans.isEmpty {
                 print("objects with netfault's marks but no lease (remove them with: netfault revert --all):")
-                for o in orphans { print("  \(o)") }
+                for o in s.orphans { print("  \(o)") }
+            }
+            if !s.others.isEmpty {
+                print("held by other netfaults in this network namespace (another journal or container):")
+                for o in s.others { print("  \(o)") }
             }
         }
     }
@@ -149,7 +176,14 @@ struct Revert: ParsableCommand {
 
 struct Doctor: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check which kernel features netfault can use here, in a throw-away network namespace.")
+        abstract: "Check which kernel features netfault can use here.",
+        discussion: """
+        Tries each feature for real without touching traffic: qdiscs and filters on scratch \
+        devices of its own (nfprobe*, down, removed at once), nf_tables rules in a dormant table \
+        owned by its socket. It needs CAP_NET_ADMIN and nothing more, so it works in a container \
+        started with --cap-add NET_ADMIN. What works is remembered until the next boot \
+        (features.json in the state directory), so apply and run do not probe again.
+        """)
 
     @Flag(help: "Print the results as JSON.")
     var json = false
@@ -160,7 +194,14 @@ struct Doctor: ParsableCommand {
                                          detail: Capabilities.hasNetAdmin() ? "held" : "missing",
                                          remedy: Capabilities.hasNetAdmin() ? nil : "run as root (sudo) or add the capability (docker --cap-add NET_ADMIN)")]
             if Capabilities.hasNetAdmin() {
-                results += try probeFeatures()
+                let probed = FeatureProbe.run()
+                // Refreshes what apply and run trust on this boot.
+                if let journal = try? Journal() {
+                    var cache = ProbeCache.load(from: journal.directory)
+                    cache.record(probed)
+                    cache.save(to: journal.directory)
+                }
+                results += probed
                 results += lossNote(results).map { [$0] } ?? []
             }
             if json {
@@ -191,30 +232,13 @@ func lossNote(_ results: [FeatureResult]) -> FeatureResult? {
 
 /// The kernel features a request needs, by the names `netfault doctor` uses.
 func neededFeatures(_ r: FaultRequest) -> [String] {
-    (r.netem.isEmpty ? [] : ["netem", "prio", "u32"]) + (r.filter.isEmpty ? [] : ["nf_tables inet", "nf_tables owner tables", "nf_tables rules"])
-}
-
-/// Runs the feature probe in a child process that unshares its network namespace.
-func probeFeatures(_ only: [String] = []) throws -> [FeatureResult] {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: selfExecutable())
-    p.arguments = [FeatureProbe.command] + only
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = FileHandle.nullDevice
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    guard let results = try? JSONDecoder().decode([FeatureResult].self, from: data) else {
-        throw Unavailable(message: "the feature probe could not create a network namespace (CONFIG_NET_NS); netfault needs one to test the kernel safely")
-    }
-    return results
+    (r.netem.isEmpty ? [] : FeatureProbe.netemFeatures) + (r.filter.isEmpty ? [] : FeatureProbe.filterFeatures)
 }
 
 /// Fails with 69, naming what is missing, unless the kernel has every feature listed.
-func requireFeatures(_ names: [String]) throws {
+func requireFeatures(_ names: [String], journal: Journal) throws {
     guard !names.isEmpty else { return }
-    let results = try probeFeatures(names)
+    let results = ProbeCache.results(for: names, in: journal.directory)
     let missing = results.filter { !$0.ok }
     guard missing.isEmpty else {
         let lines = missing.map { "  \($0.feature): \($0.remedy ?? "") (\($0.detail))" }.joined(separator: "\n")
@@ -239,15 +263,5 @@ struct WatchdogCommand: ParsableCommand {
         let journal: Journal
         do { journal = try Journal() } catch { throw fail(error) }
         throw ExitCode(WatchdogProcess.run(leaseID: lease, journal: journal, logger: logger, readyFD: readyFD))
-    }
-}
-
-struct ProbeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: FeatureProbe.command, shouldDisplay: false)
-    @Argument var features: [String] = []
-
-    func run() throws {
-        guard FeatureProbe.enterThrowawayNamespace() else { throw ExitCode(ExitStatus.unavailable) }
-        printJSON(FeatureProbe.runInCurrentNamespace(only: features.isEmpty ? nil : Set(features)))
     }
 }

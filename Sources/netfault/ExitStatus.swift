@@ -26,6 +26,7 @@ func diagnose(_ error: Error) -> (status: Int32, message: String) {
     switch error {
     case let e as InputError: (ExitStatus.usage, e.message)
     case let e as NamespaceError: (ExitStatus.usage, e.message)
+    case let e as PermissionError: (ExitStatus.noPermission, e.message)
     case let e as PlanConflict: (ExitStatus.cantCreate, e.message)
     case let e as JournalError: (ExitStatus.cantCreate, e.message)
     case let e as DistributionTables.Missing: (ExitStatus.unavailable, e.description)
@@ -33,6 +34,7 @@ func diagnose(_ error: Error) -> (status: Int32, message: String) {
         (ExitStatus.noPermission, "\(e.description)\nnetfault needs root or CAP_NET_ADMIN")
     case let e as KernelError: (ExitStatus.osError, e.description)
     case let e as Unavailable: (ExitStatus.unavailable, e.message)
+    case let e as FeatureMissing: (ExitStatus.unavailable, "this kernel lacks what these faults need:\n  \(e)")
     case let e as NoPermission: (ExitStatus.noPermission, e.message)
     default: (ExitStatus.osError, "\(error)")
     }
@@ -44,13 +46,17 @@ struct NoPermission: Error { let message: String }
 /// Fails with 77 unless the process may change networking.
 func requireNetAdmin() throws {
     guard Capabilities.hasNetAdmin() else {
-        throw NoPermission(message: "netfault needs root or CAP_NET_ADMIN to change traffic control; run it with sudo (or give the container --cap-add NET_ADMIN)")
+        throw NoPermission(message: "netfault needs CAP_NET_ADMIN to change traffic control and nf_tables, and this process lacks it; run it as root (sudo), or give the container --cap-add NET_ADMIN")
     }
 }
 
 /// Runs `body`, turning any error into its message and exit status.
 func reporting(_ body: () throws -> Void) throws {
-    do { try body() } catch let e as ExitCode { throw e } catch { throw fail(error) }
+    do { try body() } catch let e as ExitCode { throw e } catch {
+        // A feature the probe found on this boot is gone (a module unloaded): probe it next time.
+        if let missing = error as? FeatureMissing { ProbeCache.forget(missing.feature, in: Journal.defaultDirectory) }
+        throw fail(error)
+    }
 }
 
 /// The path of this executable, for starting the watchdog and the probe.

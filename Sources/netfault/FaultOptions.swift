@@ -26,6 +26,25 @@ struct TargetOptions: ParsableArguments {
         """, valueName: "d"))
     var direction: String = Direction.toServer.rawValue
 
+    @Option(help: ArgumentHelp("""
+        local: the server runs in this network namespace (a sidecar container sharing the service's), so its \
+        requests are caught arriving and its responses leaving, from clients on other hosts too. \
+        remote: the server is elsewhere; requests are caught leaving. \
+        Default: local when something here listens on a target port and neither --host nor --peer is given.
+        """, valueName: "where"))
+    var server: String?
+
+    func serverLocation() throws -> ServerLocation? {
+        guard let server else { return nil }
+        guard let s = ServerLocation(rawValue: server) else {
+            throw InputError("--server '\(server)' is not one of local, remote")
+        }
+        if s == .local && (host != nil || !peers.isEmpty) {
+            throw InputError("--host and --peer name a remote server's addresses; with --server local leave them out")
+        }
+        return s
+    }
+
     func parsed() throws -> (Target, Direction, [IPPrefix]) {
         guard let d = Direction(rawValue: direction) else {
             throw InputError("--direction '\(direction)' is not one of to-server, from-server, both")
@@ -144,7 +163,8 @@ struct LeaseOptions: ParsableArguments {
         }
         let d = try Duration.parse(duration, what: "--for")
         try LeaseLimits.validate(d)
+        let server = try where_.serverLocation()
         return FaultRequest(target: target, direction: direction, netem: netem, filter: filter, peers: peers,
-                            device: where_.iface, duration: d, netns: try namespace.resolved())
+                            device: where_.iface, duration: d, netns: try namespace.resolved(), server: server)
     }
 }

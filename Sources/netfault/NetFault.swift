@@ -21,5 +21,5 @@ struct NetFault: ParsableCommand {
               already faulting the same packets), or /run/netfault is unusable
           77  not root / no CAP_NET_ADMIN
         """,
-        subcommands: [Apply.self, RunCommand.self, Status.self, Revert.self, Doctor.self, WatchdogCommand.self, ProbeCommand.self])
+        subcommands: [Apply.self, RunCommand.self, Status.self, Revert.self, Doctor.self, WatchdogCommand.self])
 }

@@ -54,6 +54,8 @@ struct LeaseJSON: Encodable {
     let ports: [Int]
     let host: String?
     let direction: String
+    /// Where the server is: local (requests caught arriving) or remote (caught leaving).
+    let server: String
     let device: String
     /// The network namespace, when not netfault's own ("NAME" or "pid PID").
     let netns: String?
@@ -80,6 +82,7 @@ struct LeaseJSON: Encodable {
         ports = lease.target.ports.map(Int.init)
         host = lease.target.host?.description
         direction = lease.direction.rawValue
+        server = (lease.server ?? .remote).rawValue
         device = lease.device
         netns = lease.netns?.label
         requested = faultFields(lease.netem)
@@ -108,8 +111,12 @@ struct StatusJSON: Encodable {
     let leases: [LeaseJSON]
     /// Leases whose watchdog was gone; this command reverted them.
     let swept: [String]
-    /// Objects with netfault's marks that no lease accounts for.
+    /// Objects with netfault's marks that no live netfault owned; this command removed them.
+    let removed: [String]
+    /// Objects with netfault's marks that only `revert --all` removes.
     let orphans: [String]
+    /// What other live netfaults (another journal or container) hold in this namespace.
+    let others: [String]
 }
 
 func printJSON<T: Encodable>(_ value: T) {
@@ -131,7 +138,8 @@ func describe(_ status: LeaseStatus) -> String {
     let ns = lease.netns.map { " in netns \($0.label)" } ?? ""
     let via = lease.device.isEmpty ? "" : " via \(lease.device)"
     let peers = (lease.peers ?? []).isEmpty ? "" : " with peers \((lease.peers ?? []).map(\.description).joined(separator: ", "))"
-    var lines = ["\(lease.id)  \(lease.target)\(peers) \(lease.direction.rawValue)\(via)\(ns): \(lease.summary), \(formatSeconds(lease.timeLeft())) left"
+    let local = lease.server == .local ? " (server here)" : ""
+    var lines = ["\(lease.id)  \(lease.target)\(peers) \(lease.direction.rawValue)\(local)\(via)\(ns): \(lease.summary), \(formatSeconds(lease.timeLeft())) left"
                  + (status.watchdogAlive ? "" : "  [watchdog gone: will be swept]")]
     for b in installed {
         let faults = b.netem.map { $0.summary.isEmpty ? "no faults" : $0.summary } ?? "MISSING from the kernel"

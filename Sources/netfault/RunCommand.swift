@@ -62,8 +62,9 @@ struct RunCommand: ParsableCommand {
             let schedule = try Schedule.parse(after: after, every: every, on: on)
             let identity = try CommandIdentity.forRun(asRoot: asRoot)
             try requireNetAdmin()
-            try requireFeatures(neededFeatures(request))
-            let manager = LeaseManager(journal: try Journal())
+            let journal = try Journal()
+            try requireFeatures(neededFeatures(request), journal: journal)
+            let manager = LeaseManager(journal: journal)
             if !schedule.fromStart {
                 status = try runScheduled(request: request, schedule: schedule, identity: identity)
                 return
@@ -109,7 +110,7 @@ struct RunCommand: ParsableCommand {
                 guard length >= 1_000_000 else { continue }
                 let onRequest = FaultRequest(target: request.target, direction: request.direction, netem: request.netem,
                                              filter: request.filter, peers: request.peers, device: request.device,
-                                             duration: Duration(nanoseconds: length), netns: request.netns)
+                                             duration: Duration(nanoseconds: length), netns: request.netns, server: request.server)
                 do {
                     let lease = try applyNoting(manager, onRequest)
                     let stillRunning = state.sleep(until: started.addingTimeInterval(window.end.seconds))
@@ -150,7 +151,7 @@ final class SchedulerState: @unchecked Sendable {
     }
 }
 
-private func note(_ s: String) { FileHandle.standardError.write(Data("netfault: \(s)\n".utf8)) }
+func note(_ s: String) { FileHandle.standardError.write(Data("netfault: \(s)\n".utf8)) }
 
 /// Who the command runs as.
 struct CommandIdentity {

@@ -134,3 +134,31 @@ struct FaultScopeTests {
         #expect(try scope([3306], netem: delay).conflicts(with: scope([3306], filter: reject)).isEmpty)
     }
 }
+
+/// A local server (a sidecar in the service's namespace): requests are caught arriving, so
+/// clients on other hosts are faulted too, and responses leaving.
+@Suite struct LocalServerFilterPlanTests {
+    let redis = Target(ports: [6379])
+
+    func hooks(_ d: Direction, _ server: ServerLocation) -> [String] {
+        FilterPlanner.plan(leaseID: "nf-1", target: redis, peers: [], direction: d, spec: FilterSpec(action: .blackhole),
+                           server: server)!.rules.map { "\($0.hook.rawValue) \($0.side == .destination ? "dport" : "sport")" }
+    }
+
+    @Test func requestsArriveAtALocalServer() {
+        #expect(hooks(.toServer, .local) == ["input dport"])
+        #expect(hooks(.fromServer, .local) == ["output sport"])
+        #expect(hooks(.both, .local) == ["input dport", "output sport"])
+    }
+
+    @Test func requestsLeaveForARemoteServer() {
+        #expect(hooks(.toServer, .remote) == ["output dport"])
+        #expect(hooks(.both, .remote) == ["output dport", "input sport"])
+    }
+
+    @Test func rejectRefusesTheSynWhereverItIsCaught() {
+        let rules = FilterPlanner.plan(leaseID: "nf-1", target: redis, peers: [], direction: .both, spec: FilterSpec(action: .reject),
+                                       server: .local)!.rules
+        #expect(rules.count == 1 && rules[0].hook == .input && rules[0].flags == .synOnly && rules[0].verdict == .reset)
+    }
+}

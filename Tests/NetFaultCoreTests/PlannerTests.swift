@@ -134,3 +134,46 @@ import Testing
         #expect(Ownership.ifbName(forIndex: 7) == "nfifb7")
     }
 }
+
+/// Bands another live netfault claimed (a container sharing the namespace) are never planned.
+@Suite struct ClaimedBandTests {
+    let netem = NetemSpec(delay: .milliseconds(1))
+
+    func band(_ device: DeviceState) throws -> UInt16 {
+        try #require(Planner.plan(target: Target.parse("redis"), direction: .toServer, netem: netem, device: device,
+                                  isLoopback: true, deviceIndex: 1).bands.first).band
+    }
+
+    @Test func claimedBandsAreSkipped() throws {
+        #expect(try band(DeviceState(name: "lo", root: .kernelDefault(kind: "noqueue"), claimed: [2])) == 3)
+        #expect(try band(DeviceState(name: "lo", root: .ours(usedBands: [2]), claimed: [3, 4])) == 5)
+    }
+
+    @Test func allClaimedIsAConflict() {
+        let full = DeviceState(name: "lo", root: .ours(usedBands: Set(2...9)), claimed: Set(10...16))
+        #expect(throws: PlanConflict.self) { try band(full) }
+    }
+}
+
+/// netem for a local server on a real device: responses (sport) leave through the device,
+/// requests (dport) arrive and are shaped through its ifb.
+@Suite struct LocalServerPlannerTests {
+    @Test func sidesSwapOnADevice() throws {
+        let eth0 = DeviceState(name: "eth0", root: .kernelDefault(kind: "noqueue"))
+        let p = try Planner.plan(target: Target.parse("redis"), direction: .both, netem: NetemSpec(delay: .milliseconds(5)),
+                                 device: eth0, isLoopback: false, deviceIndex: 4, server: .local)
+        #expect(p.bands.map(\.device) == ["eth0", "nfifb4"])
+        #expect(p.bands[0].matches.allSatisfy { $0.side == .source })
+        #expect(p.bands[1].matches.allSatisfy { $0.side == .destination })
+        #expect(p.redirects.first?.matches.allSatisfy { $0.side == .destination } == true)
+    }
+
+    @Test func loopbackIsTheSameEitherWay() throws {
+        let lo = DeviceState(name: "lo", root: .kernelDefault(kind: "noqueue"))
+        func plan(_ s: ServerLocation) throws -> LeasePlan {
+            try Planner.plan(target: Target.parse("redis"), direction: .both, netem: NetemSpec(delay: .milliseconds(5)),
+                             device: lo, isLoopback: true, deviceIndex: 1, server: s)
+        }
+        #expect(try plan(.local) == plan(.remote))
+    }
+}

@@ -272,12 +272,13 @@ struct RemoteServerKernelTests {
     }
 }
 
-/// Crash safety without the journal: `revert --all` finds netfault's objects by their marks.
+/// Crash safety without the journal: netfault's objects are found by their marks, and an object
+/// is removed once no live netfault claims it (a killed container's journal dies with it).
 @Suite(.serialized, .enabled(if: Kernel.enabled, Kernel.reason))
 struct JournalLossKernelTests {
     init() throws { try cleanUp() }
 
-    @Test("revert --all removes netfault's objects by their marks when the journal is deleted or corrupted, and nothing else",
+    @Test("the next command removes the objects of killed watchdogs whose journal is deleted or corrupted, and nothing else",
           arguments: ["deleted", "corrupted"])
     func journalLost(how: String) throws {
         // A device with a user's own root qdisc, where netfault adds only an ingress redirect.
@@ -303,16 +304,85 @@ struct JournalLossKernelTests {
             else { try Data("{\"id\": \"nf-".utf8).write(to: URL(fileURLWithPath: "\(leases)/\(f)")) }
         }
         usleep(200_000)
-        #expect(try tcSnapshot("lo") != before.0, "the faults outlive their journal until revert --all")
+        #expect(try tcSnapshot("lo") != before.0, "the faults outlive their journal until the next command")
         let status = try netfault("status")
-        #expect(status.stdout.contains("no lease") && status.stdout.contains("revert --all"), "\(status.stdout)")
-        let r = try netfault("revert", "--all")
-        #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.contains("removed without a lease"), "\(r.stdout)")
+        #expect(status.stdout.contains("removed without a lease") && status.stdout.contains("no active lease"), "\(status.stdout)")
         #expect(try tcSnapshot("lo") == before.0)
         #expect(try tcSnapshot("nfu0") == before.1, "the user's htb on nfu0 is untouched")
         #expect(!(try run("ip", ["-o", "link"]).stdout.contains("nfifb")))
+        let r = try netfault("revert", "--all")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("unreadable journal entry") == (how == "corrupted"), "\(r.stdout)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: leases).isEmpty)
         #expect(try netfault("status").stdout.contains("no active leases"))
+    }
+
+    @Test("a live watchdog whose journal entry is deleted removes its own faults and exits")
+    func entryDeletedUnderLiveWatchdog() throws {
+        let before = try tcSnapshot("lo")
+        let a = try netfault("apply", "redis", "--delay", "10ms", "--for", "2m", "--json")
+        #expect(a.status == 0, "\(a.stderr)")
+        let id = try leaseID(a)
+        try FileManager.default.removeItem(atPath: "/run/netfault/leases/\(id).json")
+        #expect(try tcSnapshot(awaiting: before, seconds: 5) == before)
+    }
+}
+
+/// Two netfaults with journals of their own in one network namespace (two containers sharing a
+/// service's namespace): neither removes what the other holds while it lives.
+@Suite(.serialized, .enabled(if: Kernel.enabled, Kernel.reason))
+struct SharedNamespaceKernelTests {
+    init() throws { try cleanUp() }
+
+    func other(_ args: String...) throws -> Run {
+        try run("/usr/bin/env", ["NETFAULT_STATE_DIR=/run/netfault-other", netfaultPath] + args)
+    }
+
+    @Test("another journal's revert --all and status leave a live lease alone; its faults go once its watchdog dies")
+    func twoJournals() throws {
+        let before = try tcSnapshot("lo")
+        let mine = try netfault("apply", "redis", "--delay", "10ms", "--for", "2m", "--json")
+        #expect(mine.status == 0, "\(mine.stderr)")
+        let held = try tcSnapshot("lo")
+        // The other netfault plans around the band this one holds.
+        let theirs = try other("apply", "mysql", "--delay", "20ms", "--for", "2m", "--json")
+        #expect(theirs.status == 0, "\(theirs.stderr)")
+        let theirBand = try #require(((try jsonObject(theirs))["installed"] as? [[String: Any]])?.first?["band"] as? Int)
+        #expect(theirBand == 3, "band 2 is claimed by the first lease")
+        let revert = try other("revert", "--all")
+        #expect(revert.status == 0, "\(revert.stderr)")
+        #expect(try tcSnapshot("lo") == held, "the other journal's revert --all removed a live lease's band")
+        let status = try other("status")
+        #expect(status.stdout.contains("held by netfault process"), "\(status.stdout)")
+        #expect(try tcSnapshot("lo") == held)
+        // Its watchdog killed: the band has no owner now, and the other netfault's next command removes it.
+        let pid = try #require(try jsonObject(mine)["watchdog_pid"] as? Int)
+        kill(pid_t(pid), SIGKILL)
+        usleep(100_000)
+        let sweep = try other("status")
+        #expect(sweep.stdout.contains("removed without a lease"), "\(sweep.stdout)")
+        #expect(try tcSnapshot("lo") == before)
+        #expect(try netfault("status").stdout.contains("swept"), "this journal's own sweep reverts the dead lease too")
+        #expect(try tcSnapshot("lo") == before)
+    }
+}
+
+/// The feature probe runs in the caller's own namespace (no unshare: a container may not) and
+/// must leave it exactly as it was.
+@Suite(.serialized, .enabled(if: Kernel.enabled, Kernel.reason))
+struct DoctorKernelTests {
+    @Test("doctor finds netem, prints nothing on stderr, leaves links and qdiscs as they were, and remembers what works")
+    func doctorLeavesNoTrace() throws {
+        let links = try run("ip", ["-o", "link"]).stdout, qdiscs = try run("tc", ["qdisc", "show"]).stdout
+        let cache = "/run/netfault/features.json"
+        try? FileManager.default.removeItem(atPath: cache)
+        let r = try netfault("doctor", "--json")
+        #expect(r.status == 0 && r.stderr.isEmpty, "\(r.stderr)")
+        let results = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] ?? []
+        #expect(results.contains { $0["feature"] as? String == "netem" && $0["ok"] as? Bool == true }, "\(r.stdout)")
+        #expect(try run("ip", ["-o", "link"]).stdout == links)
+        #expect(try run("tc", ["qdisc", "show"]).stdout == qdiscs)
+        let saved = try String(contentsOfFile: cache, encoding: .utf8)
+        #expect(saved.contains("\"netem\"") && saved.contains("\"u32\""), "\(saved)")
     }
 }

@@ -21,6 +21,14 @@ public struct InstalledRule: Sendable, Equatable {
     }
 }
 
+/// An inet table as the kernel lists it.
+public struct TableInfo: Sendable, Equatable {
+    public let name: String
+    /// Created with NFT_TABLE_F_OWNER: it exists only while its owner's socket is open, so an
+    /// owned table is never an orphan.
+    public let owned: Bool
+}
+
 /// nf_tables through a NETLINK_NETFILTER socket: installs a lease's table in one atomic batch,
 /// reads tables and rules back, removes a table.
 ///
@@ -42,8 +50,8 @@ public final class NFTables {
 
     /// Creates the plan's table (owned by this socket), its base chains and rules, all or
     /// nothing. Fails with EEXIST if a table of that name exists already.
-    public func install(_ plan: FilterPlan) throws {
-        try socket.batch({ NFTablesRequests.installBatch(plan, seq: $0) }, "installing nf_tables table \(plan.table)")
+    public func install(_ plan: FilterPlan, dormant: Bool = false) throws {
+        try socket.batch({ NFTablesRequests.installBatch(plan, dormant: dormant, seq: $0) }, "installing nf_tables table \(plan.table)")
     }
 
     /// Deletes a table and everything in it; false if there was none (ENOENT).
@@ -58,8 +66,11 @@ public final class NFTables {
     }
 
     /// The names of the inet tables (every owner's, not only netfault's).
-    public func tables() throws -> [String] {
-        try dump(NFTablesRequests.getTables(), "listing nf_tables tables").compactMap(NFTablesReplies.tableName)
+    public func tables() throws -> [String] { try tableInfo().map(\.name) }
+
+    /// The inet tables with whether a socket owns them (and so dies with its process).
+    public func tableInfo() throws -> [TableInfo] {
+        try dump(NFTablesRequests.getTables(), "listing nf_tables tables").compactMap(NFTablesReplies.table)
     }
 
     /// The rules of an inet table, in chain order; empty when there is no such table.
@@ -90,13 +101,16 @@ enum NFTablesReplies {
         return bytes.withUnsafeBytes { body($0.baseAddress!.assumingMemoryBound(to: nlmsghdr.self)) }
     }
 
-    static func tableName(_ msg: NetlinkMessage) -> String? {
+    static func tableName(_ msg: NetlinkMessage) -> String? { table(msg)?.name }
+
+    static func table(_ msg: NetlinkMessage) -> TableInfo? {
         guard msg.type == NFTablesRequests.messageType(NFT_MSG_NEWTABLE),
               msg.payload.first == UInt8(NFTablesRequests.family) else { return nil }
         let t = TableObject()
         guard withHeader(msg, { nftnl_table_nlmsg_parse($0, t.pointer) }) >= 0,
               let name = nftnl_table_get_str(t.pointer, attr(NFTNL_TABLE_NAME)) else { return nil }
-        return String(cString: name)
+        let flags = nftnl_table_get_u32(t.pointer, attr(NFTNL_TABLE_FLAGS))
+        return TableInfo(name: String(cString: name), owned: flags & NFTablesRequests.tableOwnerFlag != 0)
     }
 
     static func installedRule(_ msg: NetlinkMessage) -> InstalledRule? {

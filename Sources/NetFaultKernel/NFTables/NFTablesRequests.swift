@@ -16,16 +16,18 @@ public enum NFTablesRequests {
     /// One atomic batch that creates the plan's table (owned by the sending socket), the base
     /// chains its rules use, and the rules in plan order. Every object message asks for an
     /// ack; batch begin and end do not, as nft sends them. Seqs run from `seq` upwards.
-    public static func installBatch(_ plan: FilterPlan, seq: UInt32) -> [UInt8] {
-        var messages = [newTable(plan.table, owner: true)]
+    /// `dormant`: the table's base chains are not hooked in, so its rules see no packet (the
+    /// feature probe checks that the kernel accepts them without touching any traffic).
+    public static func installBatch(_ plan: FilterPlan, dormant: Bool = false, seq: UInt32) -> [UInt8] {
+        var messages = [newTable(plan.table, owner: true, dormant: dormant)]
         messages += plan.hooks.map { newChain(table: plan.table, hook: $0) }
         messages += plan.rules.map { newRule(table: plan.table, $0) }
         return batch(messages, seq: seq)
     }
 
     /// A batch that creates just an empty table (the feature probe's test of the kernel).
-    public static func tableBatch(name: String, owner: Bool, seq: UInt32) -> [UInt8] {
-        batch([newTable(name, owner: owner)], seq: seq)
+    public static func tableBatch(name: String, owner: Bool, dormant: Bool = false, seq: UInt32) -> [UInt8] {
+        batch([newTable(name, owner: owner, dormant: dormant)], seq: seq)
     }
 
     /// A batch that deletes a table with everything in it.
@@ -58,10 +60,11 @@ public enum NFTablesRequests {
     /// Writes one message at `buf` with sequence number `seq`.
     typealias Message = (_ buf: UnsafeMutablePointer<CChar>, _ seq: UInt32) -> Void
 
-    static func newTable(_ name: String, owner: Bool) -> Message {
+    static func newTable(_ name: String, owner: Bool, dormant: Bool = false) -> Message {
         { buf, seq in
             let t = TableObject(name)
-            nftnl_table_set_u32(t.pointer, attr(NFTNL_TABLE_FLAGS), owner ? tableOwnerFlag : 0)
+            let tableFlags = (owner ? tableOwnerFlag : 0) | (dormant ? NFT_TABLE_F_DORMANT.rawValue : 0)
+            nftnl_table_set_u32(t.pointer, attr(NFTNL_TABLE_FLAGS), tableFlags)
             // EXCL: a table of the same name that someone else made is never taken over.
             let flags = UInt16(NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK)
             let nlh = nftnl_nlmsg_build_hdr(buf, messageType(NFT_MSG_NEWTABLE), family, flags, seq)!

@@ -34,14 +34,28 @@ public struct NetworkNamespace: Codable, Sendable, Equatable, CustomStringConver
         var st = stat()
         guard stat(path, &st) == 0 else { throw NamespaceError(missing) }
         self.path = path; self.label = label; self.inode = UInt64(st.st_ino)
+        guard Capabilities.has(.sysAdmin) else { throw Self.cannotEnter("this process lacks CAP_SYS_ADMIN") }
     }
 
-    /// Opens a netlink socket inside the namespace: a short-lived thread joins it and creates
-    /// the socket there, and the socket stays in that namespace for its whole life.
-    func openSocket(netlinkProtocol: Int32) throws -> NetlinkSocket {
-        let result = LockedResult()
+    /// Entering a namespace takes setns(2): CAP_SYS_ADMIN, and a seccomp profile that allows it
+    /// (Docker's default refuses it). A container is put into the namespace instead.
+    static func cannotEnter(_ why: String) -> PermissionError {
+        PermissionError("""
+            --netns and --netns-pid enter another network namespace with setns(2), which needs \
+            CAP_SYS_ADMIN and a seccomp profile that allows setns; \(why). In a container, start \
+            netfault inside the service's namespace instead and leave out --netns: \
+            docker run --network container:NAME --cap-add NET_ADMIN IMAGE netfault ...
+            """)
+    }
+
+    /// Runs `body` on a short-lived thread that has joined the namespace. Sockets created there
+    /// stay in that namespace for their whole life, whichever thread uses them later.
+    public func inside<T>(_ body: @escaping () throws -> T) throws -> T {
+        let result = LockedResult<T>()
         let done = DispatchSemaphore(value: 0)
         let path = self.path, inode = self.inode
+        // The caller waits for the thread, so the closure is never used by two threads at once.
+        nonisolated(unsafe) let body = body
         let thread = Thread {
             defer { done.signal() }
             let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -50,15 +64,26 @@ public struct NetworkNamespace: Codable, Sendable, Equatable, CustomStringConver
             var st = stat()
             guard fstat(fd, &st) == 0, UInt64(st.st_ino) == inode else { result.set(.failure(NamespaceGone(path: path))); return }
             guard nf_setns_net(fd) == 0 else {
-                result.set(.failure(KernelError(operation: "entering network namespace \(path)", errno: errno)))
+                let e = errno
+                if e == EPERM && Capabilities.seccompFiltered {
+                    result.set(.failure(Self.cannotEnter("a seccomp filter refused it here")))
+                } else {
+                    result.set(.failure(KernelError(operation: "entering network namespace \(path)", errno: e)))
+                }
                 return
             }
-            result.set(Result { try NetlinkSocket(netlinkProtocol: netlinkProtocol) })
+            result.set(Result { try body() })
         }
         thread.start()
         done.wait()
         return try result.get()
     }
+}
+
+/// Runs `body` inside `namespace`, or right here when it is nil (this process's own).
+public func inNamespace<T>(_ namespace: NetworkNamespace?, _ body: @escaping () throws -> T) throws -> T {
+    guard let namespace else { return try body() }
+    return try namespace.inside(body)
 }
 
 /// The user named a namespace that does not exist, or named it badly.
@@ -74,17 +99,16 @@ public struct NamespaceGone: Error, Sendable {
     public let path: String
 }
 
-private final class LockedResult: @unchecked Sendable {
+private final class LockedResult<T>: @unchecked Sendable {
     private let lock = NSLock()
-    private var value: Result<NetlinkSocket, Error> = .failure(NamespaceGone(path: ""))
-    func set(_ v: Result<NetlinkSocket, Error>) { lock.lock(); value = v; lock.unlock() }
-    func get() throws -> NetlinkSocket { lock.lock(); defer { lock.unlock() }; return try value.get() }
+    private var value: Result<T, Error> = .failure(NamespaceGone(path: ""))
+    func set(_ v: Result<T, Error>) { lock.lock(); value = v; lock.unlock() }
+    func get() throws -> T { lock.lock(); defer { lock.unlock() }; return try value.get() }
 }
 
 extension NetlinkSocket {
     /// A socket in `namespace`, or in this process's own when nil.
     public static func open(in namespace: NetworkNamespace?, netlinkProtocol: Int32 = NETLINK_ROUTE) throws -> NetlinkSocket {
-        guard let namespace else { return try NetlinkSocket(netlinkProtocol: netlinkProtocol) }
-        return try namespace.openSocket(netlinkProtocol: netlinkProtocol)
+        try inNamespace(namespace) { try NetlinkSocket(netlinkProtocol: netlinkProtocol) }
     }
 }

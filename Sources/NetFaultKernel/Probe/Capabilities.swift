@@ -1,14 +1,37 @@
 import Foundation
 
+/// What this process may do: its effective capabilities and whether a seccomp filter confines
+/// it, from /proc/self/status, so a refusal can be blamed on the right thing.
 public enum Capabilities {
-    static let capNetAdmin = 12
+    public enum Capability: Int, Sendable {
+        case netAdmin = 12
+        case sysAdmin = 21
 
-    /// Whether this process holds CAP_NET_ADMIN in its effective set (from /proc/self/status).
-    public static func hasNetAdmin() -> Bool {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
-              let mask = UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16)
-        else { return false }
-        return mask & (1 << capNetAdmin) != 0
+        public var name: String { self == .netAdmin ? "CAP_NET_ADMIN" : "CAP_SYS_ADMIN" }
     }
+
+    static func statusField(_ name: String) -> String? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") })
+        else { return nil }
+        return line.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces)
+    }
+
+    /// Whether this process holds `cap` in its effective set.
+    public static func has(_ cap: Capability) -> Bool {
+        guard let hex = statusField("CapEff"), let mask = UInt64(hex, radix: 16) else { return false }
+        return mask & (1 << UInt64(cap.rawValue)) != 0
+    }
+
+    public static func hasNetAdmin() -> Bool { has(.netAdmin) }
+
+    /// Whether a seccomp filter confines this process (mode 2), as Docker's default profile does.
+    public static var seccompFiltered: Bool { statusField("Seccomp") == "2" }
+}
+
+/// The process lacks a privilege an operation needs; the message names it and what grants it.
+public struct PermissionError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
 }

@@ -14,32 +14,80 @@ public struct FeatureResult: Codable, Sendable, Equatable {
     }
 }
 
-/// Probes kernel features by using them. Must run inside a throw-away network namespace
-/// (`netfault __probe` unshares one first), so nothing on the real devices is touched.
+/// Probes kernel features by using them, in this process's own network namespace, with no
+/// lasting change and no traffic touched: qdiscs and filters go on scratch devices of the
+/// probe's own (down, so no packet crosses them), nf_tables rules into a dormant table (whose
+/// chains are not hooked in) that the probe's socket owns. So it needs nothing beyond what the
+/// faults need: CAP_NET_ADMIN, no new namespace (unshare needs CAP_SYS_ADMIN, and Docker's
+/// default seccomp profile refuses it).
 public enum FeatureProbe {
-    public static let command = "__probe"
+    /// Scratch devices are named with this and this process's id; `revert --all` removes any
+    /// that a killed probe left.
+    public static let devicePrefix = "nfprobe"
 
-    /// Moves this process into a new, empty network namespace (only this process sees it).
-    public static func enterThrowawayNamespace() -> Bool { nf_unshare_netns() == 0 }
+    /// Where distributions split modules out of the kernel package (netem, ifb, prio, ...).
+    static func modulesPackage(kernel: String) -> String {
+        "on Ubuntu install linux-modules-extra-\(kernel), on RHEL and Fedora kernel-modules-extra"
+    }
+
+    /// What to do when a feature is missing, by the names `netfault doctor` prints.
+    public static func remedy(for feature: String) -> String {
+        let extra = modulesPackage(kernel: ProbeCache.Key.current().kernel)
+        switch feature {
+        case "netem": return "the kernel needs CONFIG_NET_SCH_NETEM: modprobe sch_netem (\(extra)); delay, loss, duplicate, corrupt, reorder and rate need it"
+        case "prio": return "the kernel needs CONFIG_NET_SCH_PRIO: modprobe sch_prio (\(extra))"
+        case "htb": return "the kernel needs CONFIG_NET_SCH_HTB: modprobe sch_htb (not needed for netem faults)"
+        case "u32": return "the kernel needs CONFIG_NET_CLS_U32: modprobe cls_u32"
+        case "ifb+mirred": return "incoming (from-server) faults on remote servers need CONFIG_IFB and CONFIG_NET_ACT_MIRRED: modprobe ifb act_mirred (\(extra))"
+        case "scratch device": return "the probe needs a scratch device: CONFIG_IFB or CONFIG_DUMMY (modprobe ifb; \(extra))"
+        case "nf_tables inet": return "connection faults (--blackhole, --reject, --reset, --hang, --loss-nft) need CONFIG_NF_TABLES and CONFIG_NF_TABLES_INET: modprobe nf_tables"
+        case "nf_tables owner tables": return "connection faults need Linux 5.12 or later: a lease's table must die with its watchdog (NFT_TABLE_F_OWNER)"
+        case "nf_tables rules": return "connection faults need the reject, numgen and counter expressions: CONFIG_NFT_REJECT_INET, CONFIG_NFT_NUMGEN, CONFIG_NFT_COUNTER (modprobe nft_reject_inet nft_numgen)"
+        default: return "see netfault doctor"
+        }
+    }
+
+    /// The features by the names `netfault doctor` prints.
+    public static let netemFeatures = ["netem", "prio", "u32"]
+    public static let filterFeatures = ["nf_tables inet", "nf_tables owner tables", "nf_tables rules"]
 
     /// Probes `only` those features (all when nil): apply needs three, doctor all of them.
-    public static func runInCurrentNamespace(only: Set<String>? = nil) -> [FeatureResult] {
+    public static func run(only: Set<String>? = nil) -> [FeatureResult] {
         var results: [FeatureResult] = []
-        func record(_ feature: String, _ remedy: String, _ body: () throws -> Void) {
-            if let only, !only.contains(feature) { return }
+        let wanted = { (f: String) in only?.contains(f) ?? true }
+        func record(_ feature: String, _ body: () throws -> Void) {
+            guard wanted(feature) else { return }
             do {
                 try body()
                 results.append(FeatureResult(feature: feature, ok: true, detail: "works", remedy: nil))
             } catch {
-                results.append(FeatureResult(feature: feature, ok: false, detail: "\(error)", remedy: remedy))
+                results.append(FeatureResult(feature: feature, ok: false, detail: "\(error)", remedy: remedy(for: feature)))
             }
         }
-        guard let nl = try? NetlinkSocket(), let lo = try? nl.links().first(where: \.isLoopback) else {
-            return [FeatureResult(feature: "rtnetlink", ok: false, detail: "cannot open an rtnetlink socket", remedy: "run on Linux with CAP_NET_ADMIN")]
+        let tcFeatures = ["netem", "prio", "htb", "u32", "ifb+mirred"]
+        if tcFeatures.contains(where: wanted) {
+            do {
+                let nl = try NetlinkSocket()
+                let scratch = try ScratchDevices(nl)
+                defer { scratch.remove() }
+                probeTrafficControl(nl, scratch, record: record)
+            } catch {
+                for f in tcFeatures where wanted(f) {
+                    results.append(FeatureResult(feature: f, ok: false, detail: "\(error)", remedy: remedy(for: "scratch device")))
+                }
+            }
         }
-        let i = lo.index
+        if filterFeatures.contains(where: wanted) {
+            probeNFTables(record: record)
+        }
+        return results
+    }
+
+    static func probeTrafficControl(_ nl: NetlinkSocket, _ scratch: ScratchDevices,
+                                    record: (String, () throws -> Void) -> Void) {
+        let i = scratch.first.index
         let root = TCRequests.handle(Ownership.rootMajor)
-        record("netem", "the kernel needs CONFIG_NET_SCH_NETEM: modprobe sch_netem (delay, loss, duplicate, corrupt, reorder, rate need it)") {
+        record("netem") {
             var w = ByteWriter()
             TCRequests.tcmsg(&w, ifindex: i, handle: root, parent: TCRequests.TC_H_ROOT)
             w.attr(TCRequests.TCA_KIND) { $0.cString("netem") }
@@ -47,11 +95,11 @@ public enum FeatureProbe {
             try nl.perform(NetlinkRequest(type: NL.newQdisc, flags: TCRequests.create, payload: w.bytes), "adding a netem qdisc")
             try nl.perform(TCRequests.deleteRoot(ifindex: i), "removing a netem qdisc")
         }
-        record("prio", "the kernel needs CONFIG_NET_SCH_PRIO: modprobe sch_prio") {
+        record("prio") {
             try nl.perform(TCRequests.addRootPrio(ifindex: i), "adding a prio qdisc")
             try nl.perform(TCRequests.deleteRoot(ifindex: i), "removing a prio qdisc")
         }
-        record("htb", "the kernel needs CONFIG_NET_SCH_HTB: modprobe sch_htb (not needed for netem faults)") {
+        record("htb") {
             var w = ByteWriter()
             TCRequests.tcmsg(&w, ifindex: i, handle: root, parent: TCRequests.TC_H_ROOT)
             w.attr(TCRequests.TCA_KIND) { $0.cString("htb") }
@@ -61,7 +109,7 @@ public enum FeatureProbe {
             try nl.perform(NetlinkRequest(type: NL.newQdisc, flags: TCRequests.create, payload: w.bytes), "adding an htb qdisc")
             try nl.perform(TCRequests.deleteRoot(ifindex: i), "removing an htb qdisc")
         }
-        record("u32", "the kernel needs CONFIG_NET_CLS_U32: modprobe cls_u32") {
+        record("u32") {
             try nl.perform(TCRequests.addIngress(ifindex: i), "adding an ingress qdisc")
             defer { try? nl.perform(TCRequests.deleteIngress(ifindex: i), "cleanup") }
             var w = ByteWriter()
@@ -71,41 +119,110 @@ public enum FeatureProbe {
             w.attr(TCRequests.TCA_OPTIONS) { $0.attr(TCRequests.U32_SEL) { TCRequests.selector(&$0, PortMatch(family: .ipv4, side: .destination, port: 9)) } }
             try nl.perform(NetlinkRequest(type: NL.newTFilter, flags: TCRequests.create, payload: w.bytes), "adding a u32 filter")
         }
-        record("ifb+mirred", "incoming (from-server) faults on remote servers need CONFIG_IFB and CONFIG_NET_ACT_MIRRED: modprobe ifb act_mirred") {
-            try nl.perform(TCRequests.addIfb(name: "nfprobe0"), "creating an ifb device")
-            guard let ifb = try nl.link(named: "nfprobe0") else { throw KernelError(operation: "finding the ifb device", errno: ENODEV) }
-            defer { try? nl.perform(TCRequests.deleteLink(index: ifb.index), "cleanup") }
+        record("ifb+mirred") {
+            guard let ifb = scratch.second else { throw scratch.noSecondIfb ?? KernelError(operation: "creating an ifb device", errno: EOPNOTSUPP) }
             try nl.perform(TCRequests.addIngress(ifindex: i), "adding an ingress qdisc")
             defer { try? nl.perform(TCRequests.deleteIngress(ifindex: i), "cleanup") }
             try nl.perform(TCRequests.addRedirectFilter(ifindex: i, band: 2, match: PortMatch(family: .ipv4, side: .source, port: 9), ifbIndex: ifb.index), "adding a mirred redirect")
         }
-        let nft = try? NetlinkSocket(netlinkProtocol: NETLINK_NETFILTER)
-        record("nf_tables inet", "connection faults (--blackhole, --reject, --reset, --hang, --loss-nft) need CONFIG_NF_TABLES and CONFIG_NF_TABLES_INET: modprobe nf_tables") {
-            guard let nft else { throw KernelError(operation: "opening a netfilter netlink socket", errno: EPROTONOSUPPORT) }
-            try nft.batch({ NFTablesRequests.tableBatch(name: "netfault_probe", owner: false, seq: $0) }, "creating an inet table")
-            try nft.batch({ NFTablesRequests.deleteBatch(table: "netfault_probe", seq: $0) }, "deleting an inet table")
+    }
+
+    static func probeNFTables(record: (String, () throws -> Void) -> Void) {
+        let nft = Result { try NetlinkSocket(netlinkProtocol: NETLINK_NETFILTER) }
+        // Random names: probes of two containers that share a namespace must not collide.
+        let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        var ownerFlag = true
+        record("nf_tables inet") {
+            let s = try nft.get()
+            let name = "netfault_probe_\(suffix)"
+            do {
+                try s.batch({ NFTablesRequests.tableBatch(name: name, owner: true, dormant: true, seq: $0) }, "creating an inet table")
+            } catch let e as KernelError where e.errno == EOPNOTSUPP || e.errno == EINVAL {
+                // A kernel before 5.12 refuses the owner flag; the family itself may still work.
+                ownerFlag = false
+                try s.batch({ NFTablesRequests.tableBatch(name: name, owner: false, dormant: true, seq: $0) }, "creating an inet table")
+            }
+            try s.batch({ NFTablesRequests.deleteBatch(table: name, seq: $0) }, "deleting an inet table")
         }
-        record("nf_tables owner tables", "connection faults need Linux 5.12 or later: a lease's table must die with its watchdog (NFT_TABLE_F_OWNER)") {
-            guard let nft else { throw KernelError(operation: "opening a netfilter netlink socket", errno: EPROTONOSUPPORT) }
-            // Goes with the socket when the probe exits.
-            try nft.batch({ NFTablesRequests.tableBatch(name: "netfault_probe_owner", owner: true, seq: $0) }, "creating an owner table")
+        record("nf_tables owner tables") {
+            let s = try nft.get()
+            guard ownerFlag else { throw KernelError(operation: "creating an owner table", errno: EOPNOTSUPP) }
+            let name = "netfault_probe_owner_\(suffix)"
+            try s.batch({ NFTablesRequests.tableBatch(name: name, owner: true, dormant: true, seq: $0) }, "creating an owner table")
+            try s.batch({ NFTablesRequests.deleteBatch(table: name, seq: $0) }, "deleting an owner table")
         }
-        record("nf_tables rules", "connection faults need the reject, numgen and counter expressions: CONFIG_NFT_REJECT_INET, CONFIG_NFT_NUMGEN, CONFIG_NFT_COUNTER (modprobe nft_reject_inet nft_numgen)") {
-            guard let nft else { throw KernelError(operation: "opening a netfilter netlink socket", errno: EPROTONOSUPPORT) }
-            try NFTables(socket: nft).install(Self.rulesProbe)
-            try nft.batch({ NFTablesRequests.deleteBatch(table: Self.rulesProbe.table, seq: $0) }, "deleting the probe's table")
+        record("nf_tables rules") {
+            let s = try nft.get()
+            let plan = FilterPlan(table: "netfault_probe_rules_\(suffix)", rules: rulesProbe)
+            try NFTables(socket: s).install(plan, dormant: true)
+            try s.batch({ NFTablesRequests.deleteBatch(table: plan.table, seq: $0) }, "deleting the probe's table")
         }
-        return results
     }
 
     /// One rule of every kind the connection faults use, IPv4 and IPv6, in both chains.
-    static let rulesProbe: FilterPlan = {
+    static let rulesProbe: [FilterRule] = {
         let target = Target(ports: [9])
         let peers = [IPPrefix(address: IPAddress(bytes: [10, 64, 0, 0]), length: 10), IPPrefix(host: IPAddress(bytes: Array(repeating: 0, count: 15) + [1]))]
         let specs = [FilterSpec(action: .reject, loss: Percent(5)), FilterSpec(action: .reset), FilterSpec(action: .hang)]
-        let rules = specs.flatMap {
+        return specs.flatMap {
             FilterPlanner.plan(leaseID: "probe", target: target, peers: peers, direction: .both, spec: $0)?.rules ?? []
         }
-        return FilterPlan(table: "netfault_probe_rules", rules: rules)
     }()
+}
+
+/// A kernel feature turned out missing when it was used (a module unloaded since the probe, or
+/// a cached result from before): the same message the probe would give.
+public struct FeatureMissing: Error, CustomStringConvertible, Sendable {
+    public let feature: String
+    public let underlying: KernelError
+    public init(feature: String, underlying: KernelError) { self.feature = feature; self.underlying = underlying }
+    public var description: String { "\(feature): \(FeatureProbe.remedy(for: feature)) (\(underlying))" }
+
+    /// Runs `body`, turning the kernel's "unknown kind" answer into FeatureMissing.
+    static func check(_ feature: String, _ body: () throws -> Void) throws {
+        do { try body() } catch let e as KernelError where e.errno == EOPNOTSUPP
+            || (e.errno == ENOENT && (e.extendedAck ?? "kind is unknown").contains("kind is unknown")) {
+            throw FeatureMissing(feature: feature, underlying: e)
+        }
+    }
+}
+
+/// The probe's own devices, left down: an ifb (or a dummy where the kernel has no ifb) to put
+/// qdiscs on, and a second ifb as a redirect's target.
+final class ScratchDevices {
+    let nl: NetlinkSocket
+    let first: LinkInfo
+    let second: LinkInfo?
+    /// Why there is no second ifb device.
+    let noSecondIfb: Error?
+    /// Held while the devices exist: the sweep of a netfault sharing this namespace removes
+    /// only scratch devices whose probe is gone.
+    let claims: [Claim]
+
+    init(_ nl: NetlinkSocket) throws {
+        self.nl = nl
+        let base = "\(FeatureProbe.devicePrefix)\(getpid())"
+        claims = try Claims.take([Claims.probe(device: base + "a"), Claims.probe(device: base + "b")], in: nil)
+        func make(_ name: String, _ kind: String) throws -> LinkInfo {
+            try nl.perform(TCRequests.addLink(name: name, kind: kind), "creating a scratch \(kind) device")
+            guard let l = try nl.link(named: name) else { throw KernelError(operation: "finding scratch device \(name)", errno: ENODEV) }
+            return l
+        }
+        var ifbError: Error?
+        do {
+            first = try make(base + "a", "ifb")
+        } catch {
+            ifbError = error
+            first = try make(base + "a", "dummy")
+        }
+        if let ifbError {
+            second = nil; noSecondIfb = ifbError
+        } else {
+            do { second = try make(base + "b", "ifb"); noSecondIfb = nil } catch { second = nil; noSecondIfb = error }
+        }
+    }
+
+    func remove() {
+        for l in [first, second].compactMap({ $0 }) { try? nl.perform(TCRequests.deleteLink(index: l.index), "removing scratch device \(l.name)") }
+    }
 }

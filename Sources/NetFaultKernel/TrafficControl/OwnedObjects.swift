@@ -1,77 +1,160 @@
 import Foundation
 import NetFaultCore
 
-/// An object that carries netfault's marks (root handle 6e66:, an ingress holding only
-/// netfault's filter priorities, an nfifb device). Found from the kernel alone, so a lost or
-/// corrupted journal never leaves faults behind.
+/// An object that carries netfault's marks (root handle 6e66: and its netem bands, redirect
+/// filters on an ingress qdisc, nfifb and nfprobe devices), found from the kernel alone, so a
+/// lost journal or a killed container never leaves faults behind.
 public enum OwnedObject: Equatable, Sendable, CustomStringConvertible {
+    /// One lease's netem qdisc under netfault's root prio, with the filters that feed it.
+    case band(device: String, ifindex: Int32, band: UInt16)
+    /// The filters on a device's ingress that redirect to band `band` of its ifb device.
+    case redirect(device: String, ifindex: Int32, band: UInt16)
+    /// netfault's root prio with every band in it.
     case root(device: String, ifindex: Int32)
+    /// An ingress qdisc holding only netfault's redirect filters.
     case ingress(device: String, ifindex: Int32)
     case ifb(name: String, ifindex: Int32)
+    /// A feature probe's scratch device.
+    case probeDevice(name: String, ifindex: Int32)
 
     public var device: String {
         switch self {
-        case .root(let d, _), .ingress(let d, _): d
-        case .ifb(let n, _): n
+        case .band(let d, _, _), .redirect(let d, _, _), .root(let d, _), .ingress(let d, _): d
+        case .ifb(let n, _), .probeDevice(let n, _): n
         }
     }
 
     public var description: String {
         switch self {
+        case .band(let d, _, let b): "\(d): netem band \(b) (qdisc \(String(Ownership.netemMajor(band: b), radix: 16)):) with its filters"
+        case .redirect(let d, _, let b): "\(d): ingress filters redirecting to band \(b) of \(Ownership.ifbPrefix)"
         case .root(let d, _): "\(d): root prio qdisc \(String(Ownership.rootMajor, radix: 16)): with its netem bands and filters"
         case .ingress(let d, _): "\(d): ingress qdisc with netfault's redirect filters"
         case .ifb(let n, _): "\(n): ifb device"
+        case .probeDevice(let n, _): "\(n): feature probe's scratch device"
         }
     }
 }
 
+/// Which of netfault's objects some live netfault still owns.
+public struct Liveness: Sendable {
+    /// Device and band pairs whose claim is held, or that a lease in this journal holds.
+    public var bands: Set<BandKey>
+    /// Probe scratch devices whose claim is held.
+    public var probeDevices: Set<String>
+
+    public init(bands: Set<BandKey> = [], probeDevices: Set<String> = []) {
+        self.bands = bands; self.probeDevices = probeDevices
+    }
+
+    public struct BandKey: Hashable, Sendable {
+        public let device: String
+        public let band: UInt16
+        public init(_ device: String, _ band: UInt16) { self.device = device; self.band = band }
+    }
+
+    func live(_ device: String, _ band: UInt16) -> Bool { bands.contains(BandKey(device, band)) }
+    func anyLive(on device: String) -> Bool { bands.contains { $0.device == device } }
+}
+
 extension TrafficControl {
-    /// Every object in this network namespace that carries netfault's marks.
-    public func ownedObjects() throws -> [OwnedObject] {
-        var found: [OwnedObject] = []
+    /// Every object in this namespace that carries netfault's marks, device by device.
+    public struct Marked: Sendable {
+        public var bands: [(device: String, ifindex: Int32, band: UInt16)] = []
+        public var roots: [(device: String, ifindex: Int32)] = []
+        public var redirects: [(device: String, ifindex: Int32, band: UInt16)] = []
+        public var ingresses: [(device: String, ifindex: Int32)] = []
+        public var ifbs: [(name: String, ifindex: Int32)] = []
+        public var probeDevices: [(name: String, ifindex: Int32)] = []
+
+        /// The claim names that decide whether these objects are alive.
+        public var claimNames: [String] {
+            let bandDevices = Set(roots.map(\.device) + ifbs.map(\.name) + redirects.map { Ownership.ifbName(forIndex: $0.ifindex) })
+            return bandDevices.sorted().flatMap { d in Ownership.leaseBands.map { Claims.band(device: d, band: $0) } }
+                + probeDevices.map { Claims.probe(device: $0.name) }
+        }
+
+        /// The marked objects that no live netfault owns, as whole as possible: a device none of
+        /// whose bands is owned loses netfault's root (or, for an ifb, the device); otherwise only
+        /// its unowned bands go.
+        public func orphans(live: Liveness) -> [OwnedObject] {
+            var found: [OwnedObject] = []
+            let ifbNames = Set(ifbs.map(\.name))
+            for r in roots {
+                if live.anyLive(on: r.device) {
+                    found += bands.filter { $0.device == r.device && !live.live($0.device, $0.band) }
+                        .map { .band(device: $0.device, ifindex: $0.ifindex, band: $0.band) }
+                } else if !ifbNames.contains(r.device) {
+                    found.append(.root(device: r.device, ifindex: r.ifindex))
+                }
+            }
+            for i in ingresses {
+                let ifb = Ownership.ifbName(forIndex: i.ifindex)
+                let mine = redirects.filter { $0.device == i.device }
+                if live.anyLive(on: ifb) {
+                    found += mine.filter { !live.live(ifb, $0.band) }.map { .redirect(device: $0.device, ifindex: $0.ifindex, band: $0.band) }
+                } else {
+                    found.append(.ingress(device: i.device, ifindex: i.ifindex))
+                }
+            }
+            for d in ifbs where !live.anyLive(on: d.name) { found.append(.ifb(name: d.name, ifindex: d.ifindex)) }
+            for d in probeDevices where !live.probeDevices.contains(d.name) { found.append(.probeDevice(name: d.name, ifindex: d.ifindex)) }
+            return found
+        }
+    }
+
+    public func marked() throws -> Marked {
+        var m = Marked()
         let qdiscs = try nl.transact(TCRequests.dumpQdiscs(), "listing qdiscs").compactMap(QdiscInfo.init)
         for link in try nl.links() {
-            if link.name.hasPrefix(Ownership.ifbPrefix) {
-                found.append(.ifb(name: link.name, ifindex: link.index))
-                continue  // deleting the device deletes its qdiscs
+            if link.name.hasPrefix(FeatureProbe.devicePrefix) {
+                m.probeDevices.append((link.name, link.index))
+                continue
             }
+            if link.name.hasPrefix(Ownership.ifbPrefix) { m.ifbs.append((link.name, link.index)) }
             let mine = qdiscs.filter { $0.ifindex == link.index }
             if mine.contains(where: { $0.isRoot && $0.kind == "prio" && $0.major == Ownership.rootMajor }) {
-                found.append(.root(device: link.name, ifindex: link.index))
+                m.roots.append((link.name, link.index))
+                for q in mine where q.parent >> 16 == UInt32(Ownership.rootMajor) && Ownership.isOwnBand(netemMajor: q.major) {
+                    m.bands.append((link.name, link.index, UInt16(q.parent & 0xffff)))
+                }
             }
             if let ing = mine.first(where: \.isIngress), ing.kind == "ingress" {
                 let fs = try filters(ifindex: link.index, parent: ing.handle)
                 if !fs.isEmpty && fs.allSatisfy({ Self.isOwnPriority($0.priority) }) {
-                    found.append(.ingress(device: link.name, ifindex: link.index))
+                    m.ingresses.append((link.name, link.index))
+                    for b in Set(fs.map { Self.band(ofPriority: $0.priority) }).sorted() {
+                        m.redirects.append((link.name, link.index, b))
+                    }
                 }
             }
         }
-        return found
+        return m
     }
+
+    static func band(ofPriority p: UInt16) -> UInt16 { (p - 0x6e00) / 2 }
+
 
     /// Removes one owned object; the kernel gives the device its default root qdisc back.
     public func remove(_ object: OwnedObject) throws {
-        do {
-            switch object {
-            case .root(let d, let i): try nl.perform(TCRequests.deleteRoot(ifindex: i), "removing netfault's root qdisc on \(d)")
-            case .ingress(let d, let i): try nl.perform(TCRequests.deleteIngress(ifindex: i), "removing netfault's ingress qdisc on \(d)")
-            case .ifb(let n, let i): try nl.perform(TCRequests.deleteLink(index: i), "removing ifb device \(n)")
+        func attempt(_ request: NetlinkRequest, _ what: String) throws {
+            do { try nl.perform(request, what) } catch let e as KernelError where [ENOENT, EINVAL, ENODEV].contains(e.errno) {
+                // already gone
             }
-        } catch let e as KernelError where [ENOENT, EINVAL, ENODEV].contains(e.errno) {
-            // already gone
         }
-    }
-
-    /// Owned objects that none of the given plans accounts for.
-    public func orphans(besides plans: [LeasePlan]) throws -> [OwnedObject] {
-        let bandDevices = Set(plans.flatMap { $0.bands.map(\.device) })
-        let redirectDevices = Set(plans.flatMap { $0.redirects.map(\.device) })
-        return try ownedObjects().filter { obj in
-            switch obj {
-            case .root(let d, _): !bandDevices.contains(d)
-            case .ingress(let d, _): !redirectDevices.contains(d)
-            case .ifb(let n, _): !bandDevices.contains(n)
+        switch object {
+        case .band(let d, let i, let b):
+            for fam in IPAddress.Family.allCases {
+                try attempt(TCRequests.deleteFilters(ifindex: i, parent: TCRequests.handle(Ownership.rootMajor), priority: Ownership.filterPriority(band: b, family: fam), family: fam), "removing the filters of band \(b) on \(d)")
             }
+            try attempt(TCRequests.deleteNetem(ifindex: i, band: b), "removing netem band \(b) on \(d)")
+        case .redirect(let d, let i, let b):
+            for fam in IPAddress.Family.allCases {
+                try attempt(TCRequests.deleteFilters(ifindex: i, parent: TCRequests.handle(Ownership.ingressMajor), priority: Ownership.redirectPriority(band: b, family: fam), family: fam), "removing redirect filters on \(d)")
+            }
+        case .root(let d, let i): try attempt(TCRequests.deleteRoot(ifindex: i), "removing netfault's root qdisc on \(d)")
+        case .ingress(let d, let i): try attempt(TCRequests.deleteIngress(ifindex: i), "removing netfault's ingress qdisc on \(d)")
+        case .ifb(let n, let i), .probeDevice(let n, let i): try attempt(TCRequests.deleteLink(index: i), "removing device \(n)")
         }
     }
 }

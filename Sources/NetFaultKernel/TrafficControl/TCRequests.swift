@@ -210,12 +210,15 @@ public enum TCRequests {
         w.u8(0); w.u8(0); w.u16(0); w.i32(index); w.u32(flags); w.u32(change)
     }
 
-    public static func addIfb(name: String) -> NetlinkRequest {
+    public static func addIfb(name: String) -> NetlinkRequest { addLink(name: name, kind: "ifb") }
+
+    /// A new device of a kind that needs no options (ifb, dummy).
+    public static func addLink(name: String, kind: String) -> NetlinkRequest {
         var w = ByteWriter()
         ifinfomsg(&w, index: 0)
         w.attr(IFLA_IFNAME) { $0.cString(name) }
         // iproute2 sends the kind without its NUL (addattr_l(..., strlen(type))); padding follows.
-        w.attr(IFLA_LINKINFO) { $0.attr(IFLA_INFO_KIND) { $0.raw(Array("ifb".utf8)) } }
+        w.attr(IFLA_LINKINFO) { $0.attr(IFLA_INFO_KIND) { $0.raw(Array(kind.utf8)) } }
         return NetlinkRequest(type: NL.newLink, flags: create, payload: w.bytes)
     }
 

@@ -86,7 +86,9 @@ public final class TrafficControl {
                 }
                 switch try state(of: band.device).root {
                 case .kernelDefault:
-                    try nl.perform(TCRequests.addRootPrio(ifindex: ifindex), "adding netfault's prio root qdisc on \(band.device)")
+                    try FeatureMissing.check("prio") {
+                        try nl.perform(TCRequests.addRootPrio(ifindex: ifindex), "adding netfault's prio root qdisc on \(band.device)")
+                    }
                 case .ours(let used):
                     if used.contains(band.band) {
                         throw KernelError(operation: "band \(band.band) on \(band.device) is already in use", errno: EEXIST)
@@ -94,11 +96,15 @@ public final class TrafficControl {
                 case .foreign(let kind, _):
                     throw PlanConflict("\(band.device) now has a root qdisc '\(kind)' that netfault did not create; not touching it")
                 }
-                try nl.perform(TCRequests.addNetem(ifindex: ifindex, band: band.band, spec: band.netem, distributionTable: distributionTable),
-                               "adding the netem qdisc on \(band.device)")
+                try FeatureMissing.check("netem") {
+                    try nl.perform(TCRequests.addNetem(ifindex: ifindex, band: band.band, spec: band.netem, distributionTable: distributionTable),
+                                   "adding the netem qdisc on \(band.device)")
+                }
                 for m in band.matches {
-                    try nl.perform(TCRequests.addBandFilter(ifindex: ifindex, band: band.band, match: m),
-                                   "adding a u32 filter (\(m)) on \(band.device)")
+                    try FeatureMissing.check("u32") {
+                        try nl.perform(TCRequests.addBandFilter(ifindex: ifindex, band: band.band, match: m),
+                                       "adding a u32 filter (\(m)) on \(band.device)")
+                    }
                 }
             }
             for r in plan.redirects {

@@ -1,0 +1,66 @@
+import CNetlink
+import Foundation
+import NetFaultCore
+
+/// A name held in a network namespace's abstract unix socket space. Binding is atomic and the
+/// kernel frees the name when the holder's socket closes (exit, SIGKILL, a container's end), so
+/// a claim says "a live netfault owns this" to every netfault in the namespace, whatever
+/// journal or container it has. A lease's watchdog claims each traffic-control band before the
+/// band is installed and keeps the claims until it exits: a band nobody claims is an orphan.
+public final class Claim {
+    public let name: String
+    let fd: Int32
+
+    init(name: String, fd: Int32) { self.name = name; self.fd = fd }
+    deinit { close(fd) }
+
+    /// Accepts and closes the connections that holder checks leave queued.
+    public func drain() { nf_claim_drain(fd) }
+}
+
+/// Another live netfault holds a name this one needs.
+public struct ClaimTaken: Error, CustomStringConvertible, Sendable {
+    public let name: String
+    public init(name: String) { self.name = name }
+    public var description: String {
+        "\(name) is held by another live netfault (one sharing this network namespace, such as another container's); try again, or revert its lease first"
+    }
+}
+
+public enum Claims {
+    /// The name that owns one netem band of netfault's root prio on a device (an ifb's band
+    /// also owns the redirect filters that feed it).
+    public static func band(device: String, band: UInt16) -> String { "netfault/band/\(device)/\(band)" }
+    /// The name a feature probe holds while its scratch device exists.
+    public static func probe(device: String) -> String { "netfault/probe/\(device)" }
+
+    /// Takes every name, in `namespace` (nil: this process's own), or none of them.
+    public static func take(_ names: [String], in namespace: NetworkNamespace?) throws -> [Claim] {
+        try inNamespace(namespace) {
+            var held: [Claim] = []
+            for name in names {
+                let fd = nf_claim_take(name)
+                guard fd >= 0 else {
+                    if errno == EADDRINUSE { throw ClaimTaken(name: name) }
+                    throw KernelError(operation: "claiming \(name)", errno: errno)
+                }
+                held.append(Claim(name: name, fd: fd))
+            }
+            return held
+        }
+    }
+
+    /// The holders of those names that are held: name to pid (0 when the holder lives in another
+    /// pid namespace). A name whose state cannot be told counts as held: never remove what may
+    /// be alive.
+    public static func holders(_ names: [String], in namespace: NetworkNamespace?) throws -> [String: pid_t] {
+        try inNamespace(namespace) {
+            var found: [String: pid_t] = [:]
+            for name in names {
+                var pid: Int32 = 0
+                if nf_claim_holder(name, &pid) != 0 { found[name] = pid }
+            }
+            return found
+        }
+    }
+}

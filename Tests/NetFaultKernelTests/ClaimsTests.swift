@@ -1,0 +1,158 @@
+import Foundation
+import Testing
+import NetFaultCore
+@testable import NetFaultKernel
+
+/// Claims live in this process's network namespace's abstract unix socket space, which needs
+/// no privilege: these run anywhere, on the real kernel.
+@Suite struct ClaimsTests {
+    func unique(_ what: String) -> String { "netfault-test/\(getpid())/\(what)/\(UInt32.random(in: 0...UInt32.max))" }
+
+    @Test("a claim is exclusive, its holder is seen with its pid, and it ends with its socket")
+    func lifecycle() throws {
+        let name = unique("band")
+        #expect(try Claims.holders([name], in: nil).isEmpty)
+        var claims: [Claim]? = try Claims.take([name], in: nil)
+        #expect(try Claims.holders([name], in: nil) == [name: getpid()])
+        #expect(throws: ClaimTaken.self) { try Claims.take([name], in: nil) }
+        claims?.forEach { $0.drain() }
+        claims = nil
+        #expect(try Claims.holders([name], in: nil).isEmpty)
+        #expect(try Claims.take([name], in: nil).count == 1)
+    }
+
+    @Test("taking several names is all or nothing")
+    func allOrNothing() throws {
+        let held = unique("held"), other = unique("free")
+        let first = try Claims.take([held], in: nil)
+        try withExtendedLifetime(first) { () throws in
+            #expect(throws: ClaimTaken.self) { try Claims.take([other, held], in: nil) }
+            #expect(try Claims.holders([other, held], in: nil).keys.sorted() == [held])
+        }
+    }
+
+    @Test("many holder checks never make a live claim look dead (its queue is drained or full)")
+    func manyChecks() throws {
+        let name = unique("busy")
+        let claim = try Claims.take([name], in: nil)
+        try withExtendedLifetime(claim) { () throws in
+            for _ in 0..<300 { #expect(try Claims.holders([name], in: nil)[name] != nil) }
+            claim.forEach { $0.drain() }
+            #expect(try Claims.holders([name], in: nil)[name] == getpid())
+        }
+    }
+}
+
+/// Which marked objects are orphans, given what is alive: pure, from a listing.
+@Suite struct OrphanTests {
+    typealias Marked = TrafficControl.Marked
+
+    func marked() -> Marked {
+        var m = Marked()
+        m.roots = [("lo", 1), ("nfifb2", 9)]
+        m.bands = [("lo", 1, 2), ("lo", 1, 3), ("nfifb2", 9, 2)]
+        m.ingresses = [("eth0", 2)]
+        m.redirects = [("eth0", 2, 2)]
+        m.ifbs = [("nfifb2", 9)]
+        m.probeDevices = [("nfprobe77a", 12)]
+        return m
+    }
+
+    @Test("with nothing alive, whole roots, ingresses and devices go")
+    func nothingAlive() {
+        #expect(marked().orphans(live: Liveness()) == [
+            .root(device: "lo", ifindex: 1), .ingress(device: "eth0", ifindex: 2),
+            .ifb(name: "nfifb2", ifindex: 9), .probeDevice(name: "nfprobe77a", ifindex: 12),
+        ])
+    }
+
+    @Test("a live band keeps its device's root; only the dead band goes")
+    func oneBandAlive() {
+        let live = Liveness(bands: [.init("lo", 3), .init("nfifb2", 2)], probeDevices: ["nfprobe77a"])
+        #expect(marked().orphans(live: live) == [.band(device: "lo", ifindex: 1, band: 2)])
+    }
+
+    @Test("a live ifb band keeps the redirect that feeds it; a dead one's redirect goes")
+    func redirects() {
+        var m = marked()
+        m.redirects.append(("eth0", 2, 4))
+        let live = Liveness(bands: [.init("lo", 2), .init("lo", 3), .init("nfifb2", 2)], probeDevices: ["nfprobe77a"])
+        #expect(m.orphans(live: live) == [.redirect(device: "eth0", ifindex: 2, band: 4)])
+    }
+
+    @Test("the claim names cover every band of every marked device")
+    func claimNames() {
+        let names = marked().claimNames
+        #expect(names.contains(Claims.band(device: "lo", band: 16)))
+        #expect(names.contains(Claims.band(device: "nfifb2", band: 2)))
+        #expect(names.contains(Claims.probe(device: "nfprobe77a")))
+        #expect(names.count == 2 * Ownership.leaseBands.count + 1)
+    }
+}
+
+@Suite struct ProbeCacheTests {
+    func directory() throws -> URL {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("netfault-cache-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    func ok(_ f: String) -> FeatureResult { FeatureResult(feature: f, ok: true, detail: "works", remedy: nil) }
+    func missing(_ f: String) -> FeatureResult { FeatureResult(feature: f, ok: false, detail: "absent", remedy: "load it") }
+
+    @Test("successes are probed once per boot; failures are probed again")
+    func probesOnce() throws {
+        let dir = try directory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var calls: [Set<String>] = []
+        let probe = { (only: Set<String>) -> [FeatureResult] in
+            calls.append(only)
+            return only.sorted().map { $0 == "netem" ? self.missing($0) : self.ok($0) }
+        }
+        let first = ProbeCache.results(for: ["netem", "u32"], in: dir, probe: probe)
+        #expect(first.map(\.ok) == [false, true])
+        let second = ProbeCache.results(for: ["netem", "u32"], in: dir, probe: probe)
+        #expect(second.map(\.ok) == [false, true])
+        #expect(calls == [["netem", "u32"], ["netem"]])
+        _ = ProbeCache.results(for: ["u32"], in: dir, probe: probe)
+        #expect(calls.count == 2, "a cached success needs no probe")
+    }
+
+    @Test("a cache from another boot or kernel is ignored")
+    func otherBoot() throws {
+        let dir = try directory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let key = ProbeCache.Key(bootID: "b1", kernel: "6.1")
+        ProbeCache(key: key, working: ["u32"]).save(to: dir)
+        #expect(ProbeCache.load(from: dir, key: key).working == ["u32"])
+        #expect(ProbeCache.load(from: dir, key: .init(bootID: "b2", kernel: "6.1")).working.isEmpty)
+        #expect(ProbeCache.load(from: dir, key: .init(bootID: "b1", kernel: "6.2")).working.isEmpty)
+    }
+}
+
+@Suite struct ListenersTests {
+    @Test("listening ports from /proc/net/tcp text; other states are not listeners")
+    func parse() {
+        let table = """
+              sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+               0: 0100007F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000   101        0 1 1 0 100 0 0 10 0
+               1: 00000000:0CEA 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1 0 100 0 0 10 0
+               2: 0100007F:D2F0 0100007F:18EB 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0 20 4 30 10 -1
+            """
+        #expect(Listeners.parse(table) == [6379, 3306])
+    }
+
+    @Test("a socket listening here is found, in this process's own namespace")
+    func live() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try #require(withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } } == 0)
+        try #require(listen(fd, 1) == 0)
+        try #require(withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } } == 0)
+        #expect(try Listeners.tcpPorts(in: nil).contains(UInt16(bigEndian: addr.sin_port)))
+    }
+}

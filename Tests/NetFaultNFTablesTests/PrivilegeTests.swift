@@ -1,0 +1,66 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// What a CI container has: CAP_NET_ADMIN and no CAP_SYS_ADMIN, in a namespace of its own whose
+/// loopback may be down. Capabilities are dropped with setpriv (root's capabilities after exec
+/// are its bounding set); the Docker suite (scripts/container-test) checks the same in real
+/// containers under Docker's seccomp profile.
+@Suite(.serialized, .enabled(if: NFT.enabled, NFT.reason))
+struct PrivilegeTests {
+    /// `argv` without `caps`, after `enter` (which may need them: unshare, ip netns exec) put it in place.
+    func withoutCaps(_ caps: String, _ argv: [String], enter: [String] = []) throws -> Run {
+        let command = enter + ["setpriv", "--bounding-set", caps, "--"] + argv
+        return try run(command[0], Array(command.dropFirst()))
+    }
+
+    @Test("doctor without CAP_SYS_ADMIN in a fresh namespace with lo down: exit 0, nf_tables found, stderr empty, nothing left")
+    func doctorInAFreshNamespace() throws {
+        let script = """
+            \(netfaultPath) doctor --json > /var/tmp/netfault-doctor-$$.json; echo "status=$?"
+            cat /var/tmp/netfault-doctor-$$.json; rm -f /var/tmp/netfault-doctor-$$.json
+            echo "--links"; ip -o link | cut -d: -f2; echo "--ruleset"; nft list ruleset
+            """
+        let r = try withoutCaps("-sys_admin", ["/bin/sh", "-c", script], enter: ["unshare", "-n"])
+        #expect(r.stdout.contains("status=0"), "\(r.stdout) \(r.stderr)")
+        #expect(r.stderr.isEmpty, "stderr must carry only netfault's own words, and here none: \(r.stderr)")
+        #expect(r.stdout.contains("\"feature\" : \"nf_tables rules\""), "\(r.stdout)")
+        let after = r.stdout.components(separatedBy: "--links").last ?? ""
+        #expect(after.trimmingCharacters(in: .whitespacesAndNewlines) == "lo\n--ruleset", "the probe left something: \(after)")
+    }
+
+    @Test("a blackhole works with CAP_NET_ADMIN alone, and status and revert print nothing on stderr")
+    func blackholeWithoutSysAdmin() throws {
+        try withServers(mariadb: false) { ns in
+            let script = """
+                \(netfaultPath) apply redis --blackhole --for 1m >/dev/null || exit 1
+                \(python) \(probePath) connect 127.0.0.1 6379 --timeout 1
+                \(netfaultPath) status >/dev/null && \(netfaultPath) revert --all >/dev/null || exit 2
+                \(python) \(probePath) connect 127.0.0.1 6379 --timeout 1
+                """
+            let r = try withoutCaps("-sys_admin", ["/bin/sh", "-c", script], enter: ["ip", "netns", "exec", ns.name])
+            #expect(r.status == 0 && r.stderr.isEmpty, "exit \(r.status): \(r.stderr)")
+            let outcomes = r.stdout.split(separator: "\n").map(String.init)
+            #expect(outcomes.count == 2 && outcomes[0].contains("\"outcome\": \"timeout\"") && outcomes[1].contains("\"outcome\": \"ok\""), "\(r.stdout)")
+            try ns.expectBaseline()
+        }
+    }
+
+    @Test("--netns without CAP_SYS_ADMIN exits 77 pointing to --network container:")
+    func netnsNeedsSysAdmin() throws {
+        try withServers(mariadb: false) { ns in
+            let r = try withoutCaps("-sys_admin", [netfaultPath, "apply", "redis", "--blackhole", "--netns", ns.name])
+            #expect(r.status == 77, "\(r.stderr)")
+            #expect(r.stderr.contains("CAP_SYS_ADMIN") && r.stderr.contains("--network container:"), "\(r.stderr)")
+            try ns.expectBaseline()
+        }
+    }
+
+    @Test("without CAP_NET_ADMIN every command that changes or reads faults exits 77 naming CAP_NET_ADMIN")
+    func netAdminMissing() throws {
+        for args in [["apply", "redis", "--blackhole"], ["status"], ["revert", "--all"], ["run", "redis", "--reject", "--", "true"]] {
+            let r = try withoutCaps("-net_admin", [netfaultPath] + args)
+            #expect(r.status == 77 && r.stderr.contains("CAP_NET_ADMIN"), "\(args): \(r.status) \(r.stderr)")
+        }
+    }
+}
