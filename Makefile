@@ -1,4 +1,4 @@
-# netfault: make deps | build | test | unit | fuzz | kernel | vm | crash-trials | demo
+# netfault: make deps | build | install | test | unit | fuzz | kernel | vm | crash-trials | containers | demo
 export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 # The unit tests run on an optimized build: the argument fuzz test parses 10,000 vectors, which
@@ -6,7 +6,7 @@ SWIFT ?= swift
 RELEASE_TEST = -c release -Xswiftc -enable-testing
 KERNEL_SUITES = --skip NetFaultIntegrationTests --skip NetFaultNFTablesTests
 
-.PHONY: deps build test unit fuzz kernel netns uml vm crash-trials demo clean
+.PHONY: deps build install test unit fuzz kernel netns uml vm crash-trials containers demo clean
 
 deps:
 	scripts/install-deps
@@ -14,9 +14,28 @@ deps:
 build:
 	$(SWIFT) build
 
+# A release build with the Swift runtime and Foundation linked in, so it runs on a VM or in an
+# image without a Swift toolchain (it needs libnl, libnftnl and libmnl), plus its man page and
+# bash, zsh and fish completions. DESTDIR stages it (the container tests do).
+PREFIX ?= /usr/local
+STATIC = .build/static
+install:
+	# The manual first: its plugin builds the tool in release without the static runtime, and a
+	# build that finds the binary up to date would not link it again.
+	$(SWIFT) package --scratch-path $(STATIC) plugin generate-manual --authors "the netfault authors"
+	rm -f $(STATIC)/release/netfault
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC) --product netfault
+	install -D -m 0755 $(STATIC)/release/netfault $(DESTDIR)$(PREFIX)/bin/netfault
+	install -D -m 0644 $(STATIC)/plugins/GenerateManual/outputs/netfault/netfault.1 $(DESTDIR)$(PREFIX)/share/man/man1/netfault.1
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	$(STATIC)/release/netfault --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/netfault
+	$(STATIC)/release/netfault --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_netfault
+	$(STATIC)/release/netfault --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/netfault.fish
+
 # Everything CI runs, stage by stage, with a table of the time each took.
 test:
-	scripts/stages unit netns uml crash-trials vm
+	scripts/stages unit netns uml crash-trials containers vm
 
 unit:
 	$(SWIFT) build $(RELEASE_TEST) --build-tests
@@ -47,6 +66,14 @@ crash-trials: build
 
 vm:
 	scripts/vm-test
+
+# netfault in real Docker containers (a private dockerd of the tests' own): `make install` staged,
+# so the image holds the binary users install, with no Swift toolchain in it.
+CONTAINER_STAGE = $(CURDIR)/.build/container-stage
+containers:
+	rm -rf $(CONTAINER_STAGE)
+	$(MAKE) --no-print-directory install DESTDIR=$(CONTAINER_STAGE) PREFIX=/usr/local
+	NETFAULT_STAGE=$(CONTAINER_STAGE) NETFAULT_BIN=$(CONTAINER_STAGE)/usr/local/bin/netfault scripts/container-test
 
 demo: build
 	scripts/demo

@@ -19,7 +19,11 @@ struct NetFault: ParsableCommand {
           71  the kernel refused a request
           73  a configuration netfault will not touch (a user's qdisc, a lease
               already faulting the same packets), or /run/netfault is unusable
-          77  not root / no CAP_NET_ADMIN
+          77  no CAP_NET_ADMIN (or, for --netns, no CAP_SYS_ADMIN)
+
+        In a container, netfault needs only --cap-add NET_ADMIN; docs/containers.md has the \
+        sidecar pattern (--network container:NAME) and what each command needs.
         """,
+        version: "0.2.0",
         subcommands: [Apply.self, RunCommand.self, Status.self, Revert.self, Doctor.self, WatchdogCommand.self])
 }
