@@ -15,9 +15,12 @@ public final class Journal {
     var leasesDir: URL { directory.appendingPathComponent("leases") }
     private var lockFD: Int32 = -1
 
-    public static var defaultDirectory: URL {
-        URL(fileURLWithPath: ProcessInfo.processInfo.environment["NETFAULT_STATE_DIR"] ?? "/run/netfault")
+    /// The state directory: NETFAULT_STATE_DIR (inherited by the watchdog), else /run/netfault.
+    public static func directory(environment: [String: String]) -> URL {
+        URL(fileURLWithPath: environment["NETFAULT_STATE_DIR"] ?? "/run/netfault")
     }
+
+    public static var defaultDirectory: URL { directory(environment: ProcessInfo.processInfo.environment) }
 
     public init(directory: URL = Journal.defaultDirectory) throws {
         self.directory = directory

@@ -97,10 +97,18 @@ public struct ProcessIdentity: Codable, Sendable, Equatable {
 
     public init(pid: Int32, startTime: UInt64) { self.pid = pid; self.startTime = startTime }
 
-    /// Whether `pid` is a netfault watchdog (by its command line).
-    public static func isWatchdog(pid: Int32) -> Bool {
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-        return data.split(separator: 0).dropFirst().first.map { Array($0) == Array(WatchdogProcess.command.utf8) } ?? false
+    /// Whether `pid` is a netfault watchdog of the journal in `directory` (by its command line,
+    /// and the state directory it inherited).
+    public static func isWatchdog(pid: Int32, of directory: URL) -> Bool {
+        guard let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+              cmdline.split(separator: 0).dropFirst().first.map({ Array($0) == Array(WatchdogProcess.command.utf8) }) == true,
+              let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+        var env: [String: String] = [:]
+        for entry in environ.split(separator: 0) {
+            let text = String(decoding: entry, as: UTF8.self)
+            if let eq = text.firstIndex(of: "=") { env[String(text[..<eq])] = String(text[text.index(after: eq)...]) }
+        }
+        return Journal.directory(environment: env).path == directory.path
     }
 
     /// The identity of a child just started; nil if it already exited.

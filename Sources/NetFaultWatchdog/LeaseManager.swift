@@ -342,7 +342,7 @@ public final class LeaseManager {
         let end = Date().addingTimeInterval(2)
         while Date() < end {
             let holders = try namespaceObjects().holders.values
-            guard holders.contains(where: { $0 > 0 && !known.contains($0) && ProcessIdentity.isWatchdog(pid: $0) }) else { return }
+            guard holders.contains(where: { $0 > 0 && !known.contains($0) && ProcessIdentity.isWatchdog(pid: $0, of: journal.directory) }) else { return }
             usleep(50_000)
         }
     }
