@@ -52,7 +52,7 @@ struct Apply: ParsableCommand {
     @Flag(help: "Print the lease as JSON.")
     var json = false
 
-    @Flag(help: ArgumentHelp("Stay in the foreground holding the lease until its deadline or SIGTERM, SIGINT or SIGHUP, then revert and exit 0 (a sidecar container's main process).", valueName: "foreground"))
+    @Flag(help: "Stay in the foreground holding the lease until its deadline or SIGTERM, SIGINT or SIGHUP, then revert and exit 0 (a sidecar container's main process).")
     var foreground = false
 
     /// Everything the user typed, parsed and validated; touches nothing.

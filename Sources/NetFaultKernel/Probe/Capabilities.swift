@@ -6,8 +6,6 @@ public enum Capabilities {
     public enum Capability: Int, Sendable {
         case netAdmin = 12
         case sysAdmin = 21
-
-        public var name: String { self == .netAdmin ? "CAP_NET_ADMIN" : "CAP_SYS_ADMIN" }
     }
 
     static func statusField(_ name: String) -> String? {

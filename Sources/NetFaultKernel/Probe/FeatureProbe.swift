@@ -21,8 +21,8 @@ public struct FeatureResult: Codable, Sendable, Equatable {
 /// faults need: CAP_NET_ADMIN, no new namespace (unshare needs CAP_SYS_ADMIN, and Docker's
 /// default seccomp profile refuses it).
 public enum FeatureProbe {
-    /// Scratch devices are named with this and this process's id; `revert --all` removes any
-    /// that a killed probe left.
+    /// Scratch devices are named with this and this process's id; the next command removes any
+    /// that a killed probe left (its claim died with it).
     public static let devicePrefix = "nfprobe"
 
     /// Where distributions split modules out of the kernel package (netem, ifb, prio, ...).
