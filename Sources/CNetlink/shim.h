@@ -1,7 +1,7 @@
 #ifndef NETFAULT_CNETLINK_SHIM_H
 #define NETFAULT_CNETLINK_SHIM_H
-// Thin C layer over libnl-3 / libnl-route-3: transport and read-back only.
-// Requests are encoded in Swift (NetFaultKernel/Encoding) so their bytes are testable.
+// Thin C layer over libnl-3: it opens the netlink socket and moves raw datagrams. Every message
+// is encoded and decoded in Swift (NetFaultKernel), so its bytes are testable.
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
 #include <netlink/msg.h>
@@ -30,10 +30,14 @@ static inline int nf_enable_ext_ack(struct nl_sock *sk) {
     return setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
 }
 
-// Receive one datagram of netlink messages; *buf is malloc'd by libnl, free with nf_free.
-static inline int nf_recv(struct nl_sock *sk, unsigned char **buf) {
+// Receive one datagram of netlink messages and its sender's port id (0: the kernel); *buf is
+// malloc'd by libnl, free with nf_free.
+static inline int nf_recv(struct nl_sock *sk, unsigned char **buf, uint32_t *sender) {
     struct sockaddr_nl peer;
-    return nl_recv(sk, &peer, buf, NULL);
+    memset(&peer, 0, sizeof(peer));
+    int n = nl_recv(sk, &peer, buf, NULL);
+    *sender = peer.nl_pid;
+    return n;
 }
 
 static inline void nf_free(void *p) { free(p); }

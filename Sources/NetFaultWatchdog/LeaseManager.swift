@@ -137,15 +137,16 @@ public final class LeaseManager {
         // A netfault in another container that shares the namespace plans from the same kernel
         // state under another journal's lock; when both pick one band, one claim wins and the
         // other apply plans again.
-        for attempt in 1... {
+        var attempt = 1
+        while true {
             do {
                 return try applyOnce(request, executable: executable, controller: controller)
-            } catch let e as ClaimTaken where attempt < 3 {
-                _ = e
+            } catch let e as ClaimTaken {
+                guard attempt < 3 else { throw e }
+                attempt += 1
                 usleep(useconds_t(UInt32.random(in: 10_000...50_000)))
             }
         }
-        fatalError("unreachable")
     }
 
     /// Bands of `device` that a live netfault in `netns` holds.

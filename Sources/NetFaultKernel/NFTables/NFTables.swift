@@ -79,26 +79,17 @@ public final class NFTables {
             .compactMap(NFTablesReplies.installedRule)
     }
 
-    /// A dump; retried when the rule set changed while the kernel was writing it.
+    /// A dump; asked again when the rule set changed while the kernel was writing it.
     private func dump(_ request: NetlinkRequest, _ operation: String) throws -> [NetlinkMessage] {
-        var replies: [NetlinkMessage] = []
-        for _ in 0..<3 {
-            replies = try socket.transact(request, operation)
-            if !replies.contains(where: { $0.flags & NFTablesReplies.dumpInterrupted != 0 }) { break }
-        }
-        return replies
+        try socket.dump(request, operation)
     }
 }
 
 /// Decoding of nf_tables replies with libnftnl.
 enum NFTablesReplies {
-    /// NLM_F_DUMP_INTR: the dump is inconsistent, the rule set changed while it was written.
-    static let dumpInterrupted: UInt16 = 0x10
-
     /// The whole message, as libnftnl's parsers want it.
     static func withHeader<R>(_ msg: NetlinkMessage, _ body: (UnsafePointer<nlmsghdr>) -> R) -> R {
-        let bytes = NetlinkRequest(type: msg.type, flags: msg.flags, payload: msg.payload).bytes(seq: msg.seq)
-        return bytes.withUnsafeBytes { body($0.baseAddress!.assumingMemoryBound(to: nlmsghdr.self)) }
+        return msg.bytes.withUnsafeBytes { body($0.baseAddress!.assumingMemoryBound(to: nlmsghdr.self)) }
     }
 
     static func tableName(_ msg: NetlinkMessage) -> String? { table(msg)?.name }

@@ -2,33 +2,29 @@ import CNetlink
 import Foundation
 import NetFaultCore
 
-/// A network device, as libnl-route's link cache reports it.
+/// A network device, as an RTM_GETLINK dump reports it.
 public struct LinkInfo: Sendable, Equatable {
     public let index: Int32
     public let name: String
     public let isLoopback: Bool
+
+    /// Parses an RTM_NEWLINK message.
+    init?(_ msg: NetlinkMessage) {
+        guard msg.type == NL.newLink, let info = IfInfoMsg(decoding: msg.payload) else { return nil }
+        let attrs = Attributes(msg.payload[IfInfoMsg.size...])
+        index = info.ifi_index
+        name = attrs.string(UInt16(IFLA_IFNAME)) ?? ""
+        isLoopback = info.ifi_flags & UInt32(IFF_LOOPBACK) != 0
+    }
 }
 
 extension NetlinkSocket {
-    /// All devices in this network namespace (libnl-route link cache).
+    /// All devices in this network namespace.
     public func links() throws -> [LinkInfo] {
-        var cache: OpaquePointer?
-        let rc = rtnl_link_alloc_cache(sock, Int32(AF_UNSPEC), &cache)
-        guard rc >= 0, let cache else {
-            throw KernelError(operation: "listing network devices", errno: EIO, extendedAck: String(cString: nl_geterror(rc)))
-        }
-        defer { nl_cache_free(cache) }
-        var out: [LinkInfo] = []
-        var obj = nl_cache_get_first(cache)
-        while let o = obj {
-            let link = o
-            let name = rtnl_link_get_name(link).map { String(cString: $0) } ?? ""
-            let flags = rtnl_link_get_flags(link)
-            out.append(LinkInfo(index: Int32(rtnl_link_get_ifindex(link)), name: name,
-                                isLoopback: flags & UInt32(IFF_LOOPBACK) != 0))
-            obj = nl_cache_get_next(o)
-        }
-        return out
+        var w = ByteWriter()
+        IfInfoMsg(index: 0).encode(into: &w)
+        let request = NetlinkRequest(type: NL.getLink, flags: NL.request | NL.dump, payload: w.bytes)
+        return try dump(request, "listing network devices").compactMap(LinkInfo.init)
     }
 
     public func link(named name: String) throws -> LinkInfo? {
@@ -38,8 +34,8 @@ extension NetlinkSocket {
     /// The device the kernel routes `address` through (RTM_GETROUTE, RTA_OIF).
     public func routeDevice(to address: IPAddress) throws -> Int32? {
         let replies = try transact(TCRequests.getRoute(to: address), "looking up the route to \(address)")
-        for msg in replies where msg.type == NL.newRoute && msg.payload.count >= 12 {
-            if let oif = Attributes(msg.payload[12...]).u32(4) { return Int32(bitPattern: oif) }  // RTA_OIF
+        for msg in replies where msg.type == NL.newRoute && msg.payload.count >= RtMsg.size {
+            if let oif = Attributes(msg.payload[RtMsg.size...]).u32(UInt16(RTA_OIF.rawValue)) { return Int32(bitPattern: oif) }
         }
         return nil
     }

@@ -35,6 +35,8 @@ public enum NL {
     public static let root: UInt16 = 0x100, match: UInt16 = 0x200, dump: UInt16 = 0x300
     public static let replace: UInt16 = 0x100, excl: UInt16 = 0x200, create: UInt16 = 0x400
     public static let noop: UInt16 = 1, error: UInt16 = 2, done: UInt16 = 3
+    /// NLM_F_DUMP_INTR: the dump changed while the kernel wrote it.
+    public static let dumpInterrupted: UInt16 = 0x10
     public static let headerSize = 16
 
     public static let newLink: UInt16 = 16, delLink: UInt16 = 17, getLink: UInt16 = 18
@@ -68,7 +70,16 @@ public struct NetlinkMessage: Sendable {
     public let type: UInt16
     public let flags: UInt16
     public let seq: UInt32
+    /// nlmsg_pid: the port the message is addressed to (a reply carries the requester's).
+    public let port: UInt32
     public let payload: [UInt8]
+
+    public init(type: UInt16, flags: UInt16, seq: UInt32, port: UInt32 = 0, payload: [UInt8]) {
+        self.type = type; self.flags = flags; self.seq = seq; self.port = port; self.payload = payload
+    }
+
+    /// The message as bytes, header included.
+    public var bytes: [UInt8] { NetlinkRequest(type: type, flags: flags, payload: payload).bytes(seq: seq, pid: port) }
 
     /// Splits a received datagram into messages.
     public static func parse(_ data: [UInt8]) -> [NetlinkMessage] {
@@ -78,7 +89,8 @@ public struct NetlinkMessage: Sendable {
             let len = Int(data.le32(at: off))
             guard len >= NL.headerSize, off + len <= data.count else { break }
             out.append(NetlinkMessage(type: data.le16(at: off + 4), flags: data.le16(at: off + 6),
-                                      seq: data.le32(at: off + 8), payload: Array(data[(off + 16)..<(off + len)])))
+                                      seq: data.le32(at: off + 8), port: data.le32(at: off + 12),
+                                      payload: Array(data[(off + 16)..<(off + len)])))
             off += (len + 3) & ~3
         }
         return out

@@ -1,50 +1,63 @@
 import CNetlink
 import Foundation
 
-/// A failed kernel request: what was being done, the errno, and the kernel's extended ack text.
+/// A failed kernel request: what was being done, the errno, who said so, and the kernel's
+/// extended ack text.
 public struct KernelError: Error, CustomStringConvertible, Sendable {
+    /// Where an error comes from: the kernel's answer, libnl-3 (opening, sending, receiving),
+    /// or netfault's own checks of what came back.
+    public enum Source: String, Sendable { case kernel, libnl, netfault }
+
     public let operation: String
     public let errno: Int32
+    /// The kernel's extended ack text (NLMSGERR_ATTR_MSG) for a kernel error.
     public let extendedAck: String?
+    public let source: Source
+    /// libnl's own message, or what netfault found wrong.
+    public let detail: String?
+    /// The failing message of a batch, by its place and sequence number.
+    public let failedMessage: String?
 
-    public init(operation: String, errno: Int32, extendedAck: String? = nil) {
+    public init(operation: String, errno: Int32, extendedAck: String? = nil, source: Source = .kernel,
+                detail: String? = nil, failedMessage: String? = nil) {
         self.operation = operation; self.errno = errno; self.extendedAck = extendedAck
+        self.source = source; self.detail = detail; self.failedMessage = failedMessage
     }
 
     public var description: String {
         var s = "\(operation): \(String(cString: strerror(errno)))"
+        if let failedMessage { s += " at \(failedMessage)" }
         if let extendedAck, !extendedAck.isEmpty { s += " (kernel: \(extendedAck))" }
+        if let detail, !detail.isEmpty { s += " (\(source == .libnl ? "libnl" : "netfault"): \(detail))" }
         return s
     }
 }
 
-/// A netlink socket: rtnetlink, or netfilter for nf_tables. libnl-3 owns the socket
-/// (allocation, binding, port id); requests are encoded in Swift (or by libnftnl) and sent raw.
+/// The kernel said a dump changed while it was written (NLM_F_DUMP_INTR): the replies are not a
+/// consistent picture. The caller asks again.
+public struct DumpInterrupted: Error, CustomStringConvertible, Sendable {
+    public let operation: String
+    public var description: String { "\(operation): the kernel's listing changed while it was being read; try again" }
+}
+
+/// A netlink conversation: rtnetlink, or netfilter for nf_tables. netfault encodes every
+/// request and numbers it; the transport (a libnl-3 socket, or scripted replies in tests)
+/// moves the datagrams. Every reply is checked: it must come from the kernel, to this port,
+/// answering a sequence number this request used.
 public final class NetlinkSocket {
-    let sock: OpaquePointer
+    let transport: NetlinkTransport
     private var seq: UInt32
 
     /// `netlinkProtocol`: NETLINK_ROUTE (0) for traffic control and links, NETLINK_NETFILTER (12) for nf_tables.
-    public init(netlinkProtocol: Int32 = NETLINK_ROUTE) throws {
-        guard let s = nl_socket_alloc() else {
-            throw KernelError(operation: "allocating a netlink socket", errno: ENOMEM)
-        }
-        let rc = nl_connect(s, netlinkProtocol)
-        if rc < 0 {
-            nl_socket_free(s)
-            throw KernelError(operation: "opening a netlink socket (protocol \(netlinkProtocol))", errno: EPROTONOSUPPORT,
-                              extendedAck: String(cString: nl_geterror(rc)))
-        }
-        // The watchdog is spawned while this socket is open; it must not inherit it.
-        _ = fcntl(nl_socket_get_fd(s), F_SETFD, FD_CLOEXEC)
-        _ = nf_enable_ext_ack(s)
-        _ = nl_socket_set_buffer_size(s, 1 << 20, 1 << 20)
-        nl_socket_set_msg_buf_size(s, 64 * 1024)
-        sock = s
-        seq = UInt32(truncatingIfNeeded: time(nil))
+    public convenience init(netlinkProtocol: Int32 = NETLINK_ROUTE) throws {
+        self.init(transport: try LibnlTransport(netlinkProtocol: netlinkProtocol),
+                  firstSeq: UInt32(truncatingIfNeeded: time(nil)))
     }
 
-    deinit { nl_socket_free(sock) }
+    public init(transport: NetlinkTransport, firstSeq: UInt32) {
+        self.transport = transport
+        seq = firstSeq
+    }
 
     /// Sends a request that expects an acknowledgement; throws the kernel's error.
     public func perform(_ request: NetlinkRequest, _ operation: @autoclosure () -> String) throws {
@@ -55,6 +68,18 @@ public final class NetlinkSocket {
     @discardableResult
     public func transact(_ request: NetlinkRequest, _ operation: @autoclosure () -> String) throws -> [NetlinkMessage] {
         try exchange({ request.bytes(seq: $0) }, operation())
+    }
+
+    /// A dump (NLM_F_DUMP), asked again up to `attempts` times while the kernel reports that it
+    /// changed during the listing; the last interruption is thrown.
+    public func dump(_ request: NetlinkRequest, _ operation: @autoclosure () -> String, attempts: Int = 3) throws -> [NetlinkMessage] {
+        var attempt = 1
+        while true {
+            do { return try transact(request, operation()) } catch let e as DumpInterrupted {
+                guard attempt < attempts else { throw e }
+                attempt += 1
+            }
+        }
     }
 
     /// Sends several requests in one datagram (an nf_tables batch) and waits for the ack of
@@ -75,29 +100,54 @@ public final class NetlinkSocket {
     /// The one send-and-receive loop. Sends the messages `encode` numbers from the next seq,
     /// then reads until each awaited message is answered: by an ack or error, by DONE (a
     /// dump), or by a single reply when it asked no ack. With `awaitingAcksOnly` (a batch)
-    /// only the messages asking an ack are awaited. Answers to other seqs (an earlier request
-    /// given up on after its error) are skipped. Throws the first error.
+    /// only the messages asking an ack are awaited. Answers to earlier seqs (a request given
+    /// up on after its error) are skipped; a datagram not from the kernel, a message to another
+    /// port or a seq never sent is an error. Throws the first error.
     private func exchange(_ encode: (_ firstSeq: UInt32) -> [UInt8], _ operation: @autoclosure () -> String,
                           awaitingAcksOnly: Bool = false) throws -> [NetlinkMessage] {
         let first = seq &+ 1
-        var bytes = encode(first)
+        let bytes = encode(first)
         let sent = NetlinkMessage.parse(bytes)
         let used = sent.map { $0.seq &- first }.max().map { $0 &+ 1 } ?? 0
+        let issued = seq  // every seq up to here belongs to an earlier request
         seq = first &+ used &- 1
         let asksAck = Set(sent.filter { $0.flags & NL.ack != 0 }.map(\.seq))
         var waiting = awaitingAcksOnly ? asksAck : Set(sent.map(\.seq))
-        let rc = bytes.withUnsafeMutableBytes { nl_sendto(sock, $0.baseAddress, $0.count) }
-        if rc < 0 { throw KernelError(operation: operation(), errno: EIO, extendedAck: String(cString: nl_geterror(rc))) }
+        try transport.send(bytes)
         var replies: [NetlinkMessage] = []
         while !waiting.isEmpty {
-            for msg in try receive(operation()) where msg.seq &- first < used {
+            let (sender, datagram) = try transport.receive()
+            guard sender == 0 else {
+                throw KernelError(operation: operation(), errno: EPROTO, source: .netfault,
+                                  detail: "a datagram came from port \(sender), not from the kernel")
+            }
+            for msg in NetlinkMessage.parse(datagram) {
+                guard msg.seq &- first < used else {
+                    // An answer to an earlier request that gave up after its first error.
+                    if issued &- msg.seq < 0x1_0000 { continue }
+                    throw KernelError(operation: operation(), errno: EPROTO, source: .netfault,
+                                      detail: "a reply answers seq \(msg.seq), which this request did not use")
+                }
+                guard msg.port == transport.portID else {
+                    throw KernelError(operation: operation(), errno: EPROTO, source: .netfault,
+                                      detail: "a reply is addressed to port \(msg.port), not to this socket's \(transport.portID)")
+                }
+                if msg.flags & NL.dumpInterrupted != 0 { throw DumpInterrupted(operation: operation()) }
                 switch msg.type {
                 case NL.error:
                     waiting.remove(msg.seq)
-                    let err = Int32(bitPattern: msg.payload.le32(at: 0))
-                    if err != 0 { throw KernelError(operation: operation(), errno: -err, extendedAck: Self.extendedAck(msg)) }
+                    let err = Int32(bitPattern: msg.payload.count >= 4 ? msg.payload.le32(at: 0) : UInt32(bitPattern: -EPROTO))
+                    if err != 0 {
+                        let which = sent.count > 1
+                            ? "message \(msg.seq &- first + 1) of \(sent.count) (seq \(msg.seq), type \(Self.typeName(sent, msg.seq)))"
+                            : nil
+                        throw KernelError(operation: operation(), errno: -err, extendedAck: Self.extendedAck(msg), failedMessage: which)
+                    }
                 case NL.done:
                     waiting.remove(msg.seq)
+                    // A dump that failed part-way says so in DONE's payload.
+                    let err = msg.payload.count >= 4 ? Int32(bitPattern: msg.payload.le32(at: 0)) : 0
+                    if err < 0 { throw KernelError(operation: operation(), errno: -err, extendedAck: Self.extendedAck(msg)) }
                 default:
                     replies.append(msg)
                     if msg.flags & NL.multi == 0 && !asksAck.contains(msg.seq) { waiting.remove(msg.seq) }
@@ -107,18 +157,10 @@ public final class NetlinkSocket {
         return replies
     }
 
-    /// The messages of one received datagram.
-    private func receive(_ operation: @autoclosure () -> String) throws -> [NetlinkMessage] {
-        var buf: UnsafeMutablePointer<UInt8>?
-        let n = nf_recv(sock, &buf)
-        if n <= 0 {
-            if let buf { nf_free(buf) }
-            throw KernelError(operation: operation(), errno: n == 0 ? ECONNRESET : EIO,
-                              extendedAck: n < 0 ? String(cString: nl_geterror(n)) : nil)
-        }
-        let data = Array(UnsafeBufferPointer(start: buf, count: Int(n)))
-        nf_free(buf)
-        return NetlinkMessage.parse(data)
+    /// The type of the sent message with `seq`, for an error that names it.
+    static func typeName(_ sent: [NetlinkMessage], _ seq: UInt32) -> String {
+        guard let m = sent.first(where: { $0.seq == seq }) else { return "?" }
+        return "0x" + String(m.type, radix: 16)
     }
 
     /// The NLMSGERR_ATTR_MSG text after an error's echoed request.

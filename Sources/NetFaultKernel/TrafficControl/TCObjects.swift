@@ -14,12 +14,11 @@ public struct QdiscInfo: Sendable, Equatable {
 
     /// Parses an RTM_NEWQDISC message.
     init?(_ msg: NetlinkMessage) {
-        guard msg.type == NL.newQdisc, msg.payload.count >= 20 else { return nil }
-        let p = msg.payload
-        ifindex = Int32(bitPattern: p.le32(at: 4))
-        handle = p.le32(at: 8)
-        parent = p.le32(at: 12)
-        let attrs = Attributes(p[20...])
+        guard msg.type == NL.newQdisc, let t = TCMsg(decoding: msg.payload) else { return nil }
+        ifindex = t.tcm_ifindex
+        handle = t.tcm_handle
+        parent = t.tcm_parent
+        let attrs = Attributes(msg.payload[TCMsg.size...])
         kind = attrs.string(TCRequests.TCA_KIND) ?? ""
         options = attrs[TCRequests.TCA_OPTIONS] ?? []
     }
@@ -36,15 +35,14 @@ public struct FilterInfo: Sendable, Equatable {
     public let classID: UInt32?
 
     init?(_ msg: NetlinkMessage) {
-        guard msg.type == 44, msg.payload.count >= 20 else { return nil }  // RTM_NEWTFILTER
-        let p = msg.payload
-        ifindex = Int32(bitPattern: p.le32(at: 4))
-        handle = p.le32(at: 8)
-        parent = p.le32(at: 12)
-        let info = p.le32(at: 16)
+        guard msg.type == NL.newTFilter, let t = TCMsg(decoding: msg.payload) else { return nil }
+        ifindex = t.tcm_ifindex
+        handle = t.tcm_handle
+        parent = t.tcm_parent
+        let info = t.tcm_info
         priority = UInt16(info >> 16)
         protocolNumber = UInt16(info & 0xffff).bigEndian
-        let attrs = Attributes(p[20...])
+        let attrs = Attributes(msg.payload[TCMsg.size...])
         kind = attrs.string(TCRequests.TCA_KIND) ?? ""
         classID = (attrs[TCRequests.TCA_OPTIONS]).flatMap { Attributes($0).u32(TCRequests.U32_CLASSID) }
     }

@@ -1,3 +1,4 @@
+import CNetlink
 import Foundation
 import NetFaultCore
 
@@ -20,8 +21,7 @@ public enum TCRequests {
     public static func handle(_ major: UInt16, _ minor: UInt16 = 0) -> UInt32 { UInt32(major) << 16 | UInt32(minor) }
 
     static func tcmsg(_ w: inout ByteWriter, ifindex: Int32, handle: UInt32, parent: UInt32, info: UInt32 = 0) {
-        w.u8(0); w.u8(0); w.u16(0)
-        w.i32(ifindex); w.u32(handle); w.u32(parent); w.u32(info)
+        TCMsg(ifindex: ifindex, handle: handle, parent: parent, info: info).encode(into: &w)
     }
 
     static func filterInfo(priority: UInt16, family: IPAddress.Family) -> UInt32 {
@@ -207,7 +207,7 @@ public enum TCRequests {
     // MARK: links
 
     static func ifinfomsg(_ w: inout ByteWriter, index: Int32, flags: UInt32 = 0, change: UInt32 = 0) {
-        w.u8(0); w.u8(0); w.u16(0); w.i32(index); w.u32(flags); w.u32(change)
+        IfInfoMsg(index: index, flags: flags, change: change).encode(into: &w)
     }
 
     public static func addIfb(name: String) -> NetlinkRequest { addLink(name: name, kind: "ifb") }
@@ -237,10 +237,8 @@ public enum TCRequests {
     /// Asks which device the kernel routes `address` through.
     public static func getRoute(to address: IPAddress) -> NetlinkRequest {
         var w = ByteWriter()
-        w.u8(address.family == .ipv4 ? 2 : 10)  // rtm_family
-        w.u8(UInt8(address.bytes.count * 8)); w.u8(0); w.u8(0)  // dst_len, src_len, tos
-        w.u8(0); w.u8(0); w.u8(0); w.u8(0); w.u32(0)  // table, protocol, scope, type, flags
-        w.attr(1) { $0.raw(address.bytes) }  // RTA_DST
+        RtMsg(family: UInt8(address.family == .ipv4 ? AF_INET : AF_INET6), dstLength: UInt8(address.bytes.count * 8)).encode(into: &w)
+        w.attr(UInt16(RTA_DST.rawValue)) { $0.raw(address.bytes) }
         return NetlinkRequest(type: NL.getRoute, flags: NL.request, payload: w.bytes)
     }
 }
