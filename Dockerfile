@@ -11,7 +11,7 @@ ARG SWIFT_IMAGE=swift:6.1-bookworm
 
 FROM ${SWIFT_IMAGE} AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libnl-3-dev libnl-route-3-dev libnftnl-dev libmnl-dev pkg-config \
+ && apt-get install -y --no-install-recommends libnl-3-dev libnftnl-dev libmnl-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./
@@ -23,7 +23,7 @@ RUN swift build -c release --static-swift-stdlib --product netfault \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libnl-3-200 libnl-route-3-200 libnftnl11 libmnl0 \
+ && apt-get install -y --no-install-recommends libnl-3-200 libnftnl11 libmnl0 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/ /
 CMD ["netfault", "--help"]

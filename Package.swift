@@ -12,11 +12,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
-        // The only place that touches C: libnl-3 / libnl-route-3 headers plus static inline wrappers.
+        // libnl-3, which opens netlink sockets and moves datagrams (netfault encodes every
+        // message), plus static inline wrappers for what Swift cannot import (setns, claims).
         .systemLibrary(
             name: "CNetlink",
-            pkgConfig: "libnl-route-3.0",
-            providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]
+            pkgConfig: "libnl-3.0",
+            providers: [.apt(["libnl-3-dev"])]
         ),
         // libnftnl + libmnl: nf_tables objects, their netlink encoding and decoding, the batch buffer.
         .systemLibrary(

@@ -5,13 +5,10 @@
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
 #include <netlink/msg.h>
-#include <netlink/cache.h>
-#include <netlink/route/link.h>
-#include <netlink/route/qdisc.h>
-#include <netlink/route/tc.h>
-#include <netlink/route/qdisc/netem.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/if_link.h>
+#include <net/if.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <errno.h>
@@ -105,7 +102,5 @@ static inline void nf_claim_drain(int fd) {
     while ((c = accept(fd, NULL, NULL)) >= 0) close(c);
 }
 
-static inline struct rtnl_qdisc *nf_qdisc_from_object(struct nl_object *o) { return (struct rtnl_qdisc *)o; }
-static inline struct rtnl_tc *nf_tc_from_qdisc(struct rtnl_qdisc *q) { return (struct rtnl_tc *)q; }
 
 #endif

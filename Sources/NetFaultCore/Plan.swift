@@ -133,13 +133,6 @@ public struct DeviceState: Hashable, Sendable {
     public static let defaultRootKinds: Set<String> = ["noqueue", "pfifo_fast", "fq_codel", "mq"]
 }
 
-/// Why a plan cannot be made on this machine as it is (not a mistake in the input).
-public struct PlanConflict: Error, Equatable, CustomStringConvertible, Sendable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
 public enum Planner {
     /// Plans the kernel objects for one lease.
     /// - Parameters:

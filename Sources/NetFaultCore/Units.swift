@@ -1,12 +1,5 @@
 import Foundation
 
-/// A problem with what the user asked for. Always reported before anything touches the kernel.
-public struct InputError: Error, Equatable, CustomStringConvertible, Sendable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
 /// A span of time, in nanoseconds. Parsed from `100ms`, `250us`, `1.5s`, `2m`, `1h`.
 public struct Duration: Hashable, Comparable, Codable, Sendable, CustomStringConvertible {
     public let nanoseconds: Int64

@@ -2,10 +2,11 @@ import Foundation
 import NetFaultCore
 
 /// Why the state directory cannot be used. Reported before the kernel is touched.
-public struct JournalError: Error, CustomStringConvertible, Sendable {
+public struct JournalError: NetfaultError, Sendable {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+    public var exitStatus: Int32 { ExitStatus.cantCreate }
 }
 
 /// The lease journal under /run/netfault: one JSON file per lease, guarded by an flock so two
@@ -90,12 +91,17 @@ public final class Journal {
         let tmp = leasesDir.appendingPathComponent(".\(lease.id).tmp")
         let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw JournalError("cannot write \(tmp.path): \(String(cString: strerror(errno)))") }
-        let ok = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) == $0.count }
-        fsync(fd)
+        // A short write, a failed fsync (the data may not be on the tmpfs whole) or a failed
+        // rename leaves the old entry in place and is reported.
+        let ok = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) == $0.count } && fsync(fd) == 0
+        let why = errno
         close(fd)
         guard ok, rename(tmp.path, target.path) == 0 else {
-            unlink(tmp.path)
-            throw JournalError("cannot write the lease journal in \(leasesDir.path): \(String(cString: strerror(errno)))")
+            let e = ok ? errno : why
+            if unlink(tmp.path) != 0 && errno != ENOENT {
+                throw JournalError("cannot write the lease journal in \(leasesDir.path): \(String(cString: strerror(e))); and \(tmp.path) is left: \(String(cString: strerror(errno)))")
+            }
+            throw JournalError("cannot write the lease journal in \(leasesDir.path): \(String(cString: strerror(e)))")
         }
     }
 
@@ -114,8 +120,10 @@ public final class Journal {
         return access(path, F_OK) == 0
     }
 
-    public func remove(_ id: String) {
-        if let path = url(for: id)?.path { unlink(path) }
+    /// Removes a lease's entry; one that is already gone is not an error.
+    public func remove(_ id: String) throws {
+        guard let path = url(for: id)?.path, unlink(path) != 0, errno != ENOENT else { return }
+        throw JournalError("cannot remove \(path) from the lease journal: \(String(cString: strerror(errno)))")
     }
 
     /// The ids of the lease files in the journal; a file whose name is not a lease id is not

@@ -22,15 +22,33 @@ public struct Lease: Codable, Sendable, Equatable {
     public var watchdog: ProcessIdentity?
     /// The network namespace the faults are in; nil: the host's (netfault's own).
     public var netns: NetworkNamespace?
-    /// The process whose life bounds the lease (`netfault run`): when it dies, the watchdog reverts.
+    /// A process whose life bounds the lease (`netfault run`, `apply --foreground`): when it
+    /// dies, the watchdog reverts.
     public var controller: ProcessIdentity?
+    /// Where the lease is in its life; nil in entries written before states (installed).
+    public var state: State?
+    /// The apply or run that installs the lease: if it dies before the state is `installed`,
+    /// the watchdog reverts the partial install.
+    public var installer: ProcessIdentity?
+
+    /// journalled → watchdog started → installed → reverting. Each is written before the step
+    /// it names is taken, so a crash at any point leaves an entry that says what to undo.
+    public enum State: String, Codable, Sendable {
+        case journalled
+        case watchdogStarted = "watchdog-started"
+        case installed
+        case reverting
+    }
+
+    /// Whether a half install is still possible (the installer's death must then be watched).
+    public var installing: Bool { state == .journalled || state == .watchdogStarted }
     /// Where the server is; nil in entries written before it was decided (remote).
     public var server: ServerLocation?
 
     public init(id: String, target: Target, direction: Direction, netem: NetemSpec, filter: FilterSpec? = nil,
                 peers: [IPPrefix]? = nil, device: String, plan: LeasePlan, created: Date, deadline: Date,
                 watchdog: ProcessIdentity? = nil, controller: ProcessIdentity? = nil, netns: NetworkNamespace? = nil,
-                server: ServerLocation? = nil) {
+                server: ServerLocation? = nil, state: State? = nil, installer: ProcessIdentity? = nil) {
         self.id = id; self.target = target; self.direction = direction; self.netem = netem
         self.filter = filter; self.peers = peers
         self.device = device; self.plan = plan; self.created = created; self.deadline = deadline
@@ -38,6 +56,8 @@ public struct Lease: Codable, Sendable, Equatable {
         self.controller = controller
         self.netns = netns
         self.server = server
+        self.state = state
+        self.installer = installer
     }
 
     public static func newID() -> String {

@@ -48,8 +48,12 @@ public struct LeaseStatus: Sendable {
     /// missing (`plan.filter` tells which).
     public let rules: [InstalledRule]?
     public let watchdogAlive: Bool
-    public init(lease: Lease, installed: [InstalledBand], rules: [InstalledRule]?, watchdogAlive: Bool) {
+    /// Why the kernel objects were not read back (a namespace this process may not enter).
+    public let notReadBack: String?
+    public init(lease: Lease, installed: [InstalledBand], rules: [InstalledRule]?, watchdogAlive: Bool,
+                notReadBack: String? = nil) {
         self.lease = lease; self.installed = installed; self.rules = rules; self.watchdogAlive = watchdogAlive
+        self.notReadBack = notReadBack
     }
 }
 
@@ -183,36 +187,43 @@ public final class LeaseManager {
             plan.filter = FilterPlanner.plan(leaseID: id, target: request.target, peers: request.peers,
                                              direction: request.direction, spec: request.filter, server: server)
             let now = Date()
-            // Until the kernel holds the whole plan, this process controls the lease: if it is
-            // killed half-way, the watchdog sees it gone and reverts the partial install.
+            // Until the state is `installed`, this process is the installer: if it is killed
+            // half-way, the watchdog sees it gone and reverts the partial install.
             var lease = Lease(id: id, target: request.target, direction: request.direction,
                               netem: request.netem, filter: request.filter.isEmpty ? nil : request.filter,
                               peers: request.peers.isEmpty ? nil : request.peers, device: device, plan: plan,
                               created: now, deadline: now.addingTimeInterval(request.duration.seconds),
-                              controller: controller ?? ProcessIdentity.current(), netns: request.netns, server: server)
+                              controller: controller, netns: request.netns, server: server,
+                              state: .journalled, installer: ProcessIdentity.current())
             try journal.write(lease)  // before the kernel changes
             do {
                 let started = try WatchdogProcess.spawn(executable: executable, leaseID: lease.id,
                                                         logPath: journal.directory.appendingPathComponent("watchdog.log").path)
                 guard let identity = ProcessIdentity.of(pid: started.pid) else {
-                    throw JournalError("the watchdog (pid \(started.pid)) exited at once; see \(journal.directory.path)/watchdog.log")
+                    throw ProcessError("the watchdog (pid \(started.pid)) exited at once; see \(journal.directory.path)/watchdog.log")
                 }
                 lease.watchdog = identity
+                lease.state = .watchdogStarted
                 try journal.write(lease)
                 // The watchdog claims the bands (and installs the nf_tables part) first: a band
                 // is never in the kernel without a live owner that every netfault can see.
                 try started.readiness.wait()
                 try tc?.apply(plan, distributionTable: table)
-                if controller == nil {
-                    lease.controller = nil  // a plain apply's lease outlives this process
-                    try journal.write(lease)
-                }
+                lease.state = .installed
+                try journal.write(lease)
             } catch {
                 _ = try? revertLocked(id: lease.id)  // whatever part went in, and the watchdog
                 throw error
             }
-            return LeaseStatus(lease: lease, installed: try tc?.readBack(plan) ?? [],
-                               rules: try readRules(lease), watchdogAlive: true)
+            // The faults are in force and held: a failure to read them back is reported with
+            // them, not as a failed apply that would leave them in place.
+            do {
+                return LeaseStatus(lease: lease, installed: try tc?.readBack(plan) ?? [],
+                                   rules: try readRules(lease), watchdogAlive: true)
+            } catch {
+                return LeaseStatus(lease: lease, installed: [], rules: nil, watchdogAlive: true,
+                                   notReadBack: "reading them back failed: \(error)")
+            }
         }
     }
 
@@ -227,12 +238,23 @@ public final class LeaseManager {
     /// Reverts one lease; a lease not in the journal is already reverted. `fallback` is the
     /// watchdog's own copy, used when the journal entry exists but can no longer be read.
     @discardableResult
-    public func revert(id: String, fallback: Lease? = nil) throws -> Bool {
-        try journal.locked { try revertLocked(id: id, fallback: fallback) }
+    public func revert(id: String) throws -> Bool {
+        try journal.locked { try revertLocked(id: id) }
     }
 
-    func revertLocked(id: String, fallback: Lease? = nil) throws -> Bool {
-        guard let lease = journal.read(id) ?? (journal.exists(id) ? fallback : nil) else { return false }
+    /// The watchdog's own revert: as `revert`, from its copy of the lease when the entry can no
+    /// longer be read, and without signalling itself.
+    @discardableResult
+    public func revertAsWatchdog(_ lease: Lease) throws -> Bool {
+        try journal.locked { try revertLocked(id: lease.id, fallback: lease, byWatchdog: true) }
+    }
+
+    func revertLocked(id: String, fallback: Lease? = nil, byWatchdog: Bool = false) throws -> Bool {
+        guard var lease = journal.read(id) ?? (journal.exists(id) ? fallback : nil) else { return false }
+        // Recorded first: a revert that dies half-way leaves an entry that says so, and the
+        // next sweep finishes it (its watchdog is gone by then, or finishes it itself).
+        lease.state = .reverting
+        try? journal.write(lease)
         do {
             if !lease.plan.bands.isEmpty || !lease.plan.redirects.isEmpty {
                 try sockets.tc(lease.netns).revert(lease.plan)
@@ -240,8 +262,8 @@ public final class LeaseManager {
         } catch is NamespaceGone {
             // The namespace is gone, and its devices and qdiscs with it.
         }
-        journal.remove(id)
-        if let w = lease.watchdog, w.pid != getpid() {
+        try journal.remove(id)
+        if !byWatchdog, let w = lease.watchdog {
             if w.isAlive { kill(w.pid, SIGTERM) }  // it removes its table; its own revert then finds nothing left
             try awaitTableGone(lease)
         }
@@ -292,7 +314,7 @@ public final class LeaseManager {
             }
             if ids == nil {
                 for id in journal.unreadable() {
-                    journal.remove(id)
+                    try journal.remove(id)
                     result.orphans.append("unreadable journal entry \(id)")
                 }
                 try awaitOwnWatchdogsGone()
@@ -416,14 +438,18 @@ public final class LeaseManager {
             let leases = try all.map { lease in
                 var installed: [InstalledBand] = []
                 var rules: [InstalledRule]?
+                var notReadBack: String?
                 do {
                     if !lease.plan.bands.isEmpty { installed = try sockets.tc(lease.netns).readBack(lease.plan) }
                     rules = try readRules(lease)
                 } catch is NamespaceGone {
                     // its namespace is gone, and its objects with it
+                } catch let e as PermissionError {
+                    // A --netns lease seen from a process without CAP_SYS_ADMIN: listed, not read.
+                    notReadBack = "its namespace cannot be entered from here (\(e.reason))"
                 }
                 return LeaseStatus(lease: lease, installed: installed, rules: rules,
-                                   watchdogAlive: lease.watchdog?.isAlive ?? false)
+                                   watchdogAlive: lease.watchdog?.isAlive ?? false, notReadBack: notReadBack)
             }
             let tables = try orphanTables().map { "nf_tables table inet \($0)" }
             return StatusResult(leases: leases, swept: swept, removed: removed, orphans: tables, others: try othersObjects())

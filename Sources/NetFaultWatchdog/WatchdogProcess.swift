@@ -50,37 +50,48 @@ public enum WatchdogProcess {
     /// Starts `executable __watchdog ID` detached, with a pipe on fd 3 where it writes one line
     /// once it holds the lease's band claims and its nf_tables table is in place, or why not.
     public static func spawn(executable: String, leaseID: String, logPath: String) throws -> Started {
+        // Each set-up call returns an errno; one that fails would start a watchdog without its
+        // signal mask, session or descriptors.
+        func check(_ rc: Int32, _ what: String) throws {
+            guard rc == 0 else { throw ProcessError("cannot start the watchdog: \(what): \(String(cString: strerror(rc)))") }
+        }
         var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
+        try check(posix_spawnattr_init(&attr), "posix_spawnattr_init")
         defer { posix_spawnattr_destroy(&attr) }
         var mask = signalSet()
         var defaults = signalSet()
-        posix_spawnattr_setsigmask(&attr, &mask)
-        posix_spawnattr_setsigdefault(&attr, &defaults)
-        posix_spawnattr_setflags(&attr, Int16(posixSpawnSetsid | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        try check(posix_spawnattr_setsigmask(&attr, &mask), "setting its signal mask")
+        try check(posix_spawnattr_setsigdefault(&attr, &defaults), "setting its signal defaults")
+        try check(posix_spawnattr_setflags(&attr, Int16(posixSpawnSetsid | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)),
+                  "setting its spawn flags")
         var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
+        try check(posix_spawn_file_actions_init(&actions), "posix_spawn_file_actions_init")
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_APPEND | O_CREAT, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        try check(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0), "opening /dev/null for it")
+        try check(posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_APPEND | O_CREAT, 0o600),
+                  "opening \(logPath) for it")
+        try check(posix_spawn_file_actions_adddup2(&actions, 1, 2), "giving it a standard error")
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else {
-            throw JournalError("cannot make a pipe for the watchdog: \(String(cString: strerror(errno)))")
+            throw ProcessError("cannot make a pipe for the watchdog: \(String(cString: strerror(errno)))")
         }
-        // Neither end may leak into other children; the dup2 below gives the watchdog its own.
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        posix_spawn_file_actions_adddup2(&actions, fds[1], readinessFD)
-        defer { close(fds[1]) }
+        var keepRead = false
+        defer { close(fds[1]); if !keepRead { close(fds[0]) } }
+        // Both ends close-on-exec, so neither leaks into other children; the dup2 below gives
+        // the watchdog its own, without the flag.
+        for fd in fds where fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 {
+            throw ProcessError("cannot make the watchdog's pipe close-on-exec: \(String(cString: strerror(errno)))")
+        }
+        try check(posix_spawn_file_actions_adddup2(&actions, fds[1], readinessFD), "giving it the readiness pipe")
         let args = [executable, command, leaseID, "--ready-fd", "\(readinessFD)"]
         var cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { cargs.forEach { free($0) } }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, executable, &actions, &attr, &cargs, environ)
         guard rc == 0 else {
-            close(fds[0])
-            throw JournalError("cannot start the watchdog (\(executable)): \(String(cString: strerror(rc)))")
+            throw ProcessError("cannot start the watchdog (\(executable)): \(String(cString: strerror(rc)))")
         }
+        keepRead = true
         return Started(pid: pid, readiness: Readiness(fd: fds[0], logPath: logPath))
     }
 
@@ -147,11 +158,16 @@ public enum WatchdogProcess {
                 logger.info("lease \(leaseID) left the journal (reverted by another command, or deleted)")
                 return 0
             }
-            // Read afresh: apply releases its hold once installed. An entry that became
+            // Read afresh: the state moves on as apply installs. An entry that became
             // unreadable keeps the first copy, and is still reverted by it.
             let current = journal.read(leaseID) ?? lease
-            // The controlling process (`netfault run`, or an apply still installing) died
-            // without finishing (SIGKILL, crash): checked every half second.
+            // The apply still installing, or the controlling process (`netfault run`,
+            // `apply --foreground`), died without finishing (SIGKILL, crash): checked every
+            // half second.
+            if current.installing, let i = current.installer, !i.isAlive {
+                reason = "the process installing it (\(i.pid)) is gone"
+                break
+            }
             if let c = current.controller, !c.isAlive {
                 reason = "controlling process \(c.pid) is gone"
                 break
@@ -163,7 +179,7 @@ public enum WatchdogProcess {
         }
         removeTable()
         do {
-            if try LeaseManager(journal: journal).revert(id: leaseID, fallback: lease) {
+            if try LeaseManager(journal: journal).revertAsWatchdog(lease) {
                 logger.info("lease \(leaseID) reverted (\(reason))")
             } else {
                 logger.info("lease \(leaseID) was already reverted (\(reason))")
@@ -222,25 +238,32 @@ public struct Readiness {
         var buf = [UInt8](repeating: 0, count: 4096)
         while !data.contains(0x0a) {
             let left = end.timeIntervalSinceNow
-            guard left > 0 else { throw JournalError("the watchdog did not take up its lease within \(Int(Self.timeout))s; see \(logPath)") }
+            guard left > 0 else { throw ProcessError("the watchdog did not take up its lease within \(Int(Self.timeout))s; see \(logPath)") }
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let r = poll(&p, 1, Int32(left * 1000))
-            if r < 0 && errno == EINTR { continue }
+            if r < 0 {
+                // Anything but an interruption would only repeat until the timeout.
+                guard errno == EINTR else { throw ProcessError("waiting for the watchdog: poll: \(String(cString: strerror(errno)))") }
+                continue
+            }
             guard r > 0 else { continue }
             let n = read(fd, &buf, buf.count)
-            if n < 0 && errno == EINTR { continue }
+            if n < 0 {
+                guard errno == EINTR else { throw ProcessError("reading the watchdog's report: \(String(cString: strerror(errno)))") }
+                continue
+            }
             guard n > 0 else { break }
             data.append(contentsOf: buf[0..<n])
         }
         guard let line = data.split(separator: 0x0a).first,
               let report = try? JSONDecoder().decode(Report.self, from: Data(line)) else {
-            throw JournalError("the watchdog exited before taking up its lease; see \(logPath)")
+            throw ProcessError("the watchdog exited before taking up its lease; see \(logPath)")
         }
         if report.ok { return }
         if let name = report.claimTaken { throw ClaimTaken(name: name) }
         if let e = report.errno {
             throw KernelError(operation: report.operation ?? "installing nf_tables rules", errno: e, extendedAck: report.extendedAck)
         }
-        throw JournalError(report.message ?? "the watchdog could not install its nf_tables rules")
+        throw ProcessError(report.message ?? "the watchdog could not take up its lease")
     }
 }

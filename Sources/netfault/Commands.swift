@@ -246,7 +246,7 @@ func requireFeatures(_ names: [String], journal: Journal) throws {
         if missing.contains(where: { $0.feature == "netem" }) {
             hint = "netem is CONFIG_NET_SCH_NETEM (modprobe sch_netem); without it, --loss-nft drops at random and --blackhole, --reject, --reset, --hang work through nf_tables. " + hint
         }
-        throw Unavailable(message: "this kernel lacks what these faults need:\n\(lines)\n\(hint)")
+        throw Unavailable("this kernel lacks what these faults need:\n\(lines)\n\(hint)")
     }
 }
 

@@ -73,6 +73,8 @@ struct LeaseJSON: Encodable {
     /// Whether the lease's table is in the kernel (false: it is missing).
     let table_present: Bool?
     let rules: [RuleJSON]
+    /// Why the kernel objects were not read back; absent when they were.
+    let not_read_back: String?
 
     init(_ status: LeaseStatus) {
         let lease = status.lease, installed = status.installed, watchdogAlive = status.watchdogAlive
@@ -99,7 +101,8 @@ struct LeaseJSON: Encodable {
         }
         let tableName = lease.plan.filter?.table
         table = tableName
-        table_present = tableName.map { _ in status.rules != nil }
+        table_present = status.notReadBack == nil ? tableName.map { _ in status.rules != nil } : nil
+        not_read_back = status.notReadBack
         rules = (status.rules ?? []).map {
             RuleJSON(table: tableName ?? "", chain: $0.chain, handle: $0.handle, rule: $0.text, comment: $0.comment,
                      packets: $0.packets, bytes: $0.bytes)
@@ -141,6 +144,10 @@ func describe(_ status: LeaseStatus) -> String {
     let local = lease.server == .local ? " (server here)" : ""
     var lines = ["\(lease.id)  \(lease.target)\(peers) \(lease.direction.rawValue)\(local)\(via)\(ns): \(lease.summary), \(formatSeconds(lease.timeLeft())) left"
                  + (status.watchdogAlive ? "" : "  [watchdog gone: will be swept]")]
+    if let why = status.notReadBack {
+        lines.append("  kernel objects not read back: \(why)")
+        return lines.joined(separator: "\n")
+    }
     for b in installed {
         let faults = b.netem.map { $0.summary.isEmpty ? "no faults" : $0.summary } ?? "MISSING from the kernel"
         var text = faults

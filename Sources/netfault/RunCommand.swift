@@ -201,7 +201,7 @@ func startCommand(_ argv: [String], as identity: CommandIdentity) throws -> pid_
         nf_spawn_as(identity.drop ? 1 : 0, identity.uid, identity.gid, groups.baseAddress, groups.count, &cargs, &cenv)
     }
     guard pid > 0 else {
-        throw InputError("cannot start \(argv[0]): \(String(cString: strerror(errno)))")
+        throw ProcessError("cannot start \(argv[0]): \(String(cString: strerror(errno)))")
     }
     return pid
 }

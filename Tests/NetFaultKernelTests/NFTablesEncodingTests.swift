@@ -103,7 +103,7 @@ struct NFTFixtures {
 
     /// The NEWRULE message netfault sends for one rule.
     static func encodedRule(_ rule: FilterRule) throws -> [UInt8] {
-        let batch = NFTablesRequests.installBatch(FilterPlan(table: NFTFixtures.table, rules: [rule]), seq: 1000)
+        let batch = try NFTablesRequests.installBatch(FilterPlan(table: NFTFixtures.table, rules: [rule]), seq: 1000)
         return try #require(messages(batch).first { $0.msg.type == type(NFT_MSG_NEWRULE) }).bytes
     }
 
@@ -151,7 +151,7 @@ struct NFTFixtures {
     func chainMatchesNft(_ hook: String) throws {
         let nft = try #require(NFTFixtures.loaded.chains[hook])
         let rule = FilterRule(hook: .init(rawValue: hook)!, side: .destination, port: 1, verdict: .drop, comment: "x")
-        let batch = NFTablesRequests.installBatch(FilterPlan(table: NFTFixtures.table, rules: [rule]), seq: 1)
+        let batch = try NFTablesRequests.installBatch(FilterPlan(table: NFTFixtures.table, rules: [rule]), seq: 1)
         let chain = try #require(Self.messages(batch).first { $0.msg.type == Self.type(NFT_MSG_NEWCHAIN) }).bytes
         var ours = withoutSeqAndPid(chain)
         #expect(ours.le16(at: 6) == nft.le16(at: 6) | NL.ack)
@@ -162,7 +162,7 @@ struct NFTFixtures {
     @Test func installBatchFraming() throws {
         let rules = [Self.rules["reject_v4_host"]!, Self.rules["blackhole_any_input"]!, Self.rules["loss_any"]!]
         let plan = FilterPlan(table: "netfault-nf-1a2b3c", rules: rules)
-        let msgs = Self.messages(NFTablesRequests.installBatch(plan, seq: 41)).map(\.msg)
+        let msgs = Self.messages(try NFTablesRequests.installBatch(plan, seq: 41)).map(\.msg)
         #expect(msgs.map(\.type) == [0x10, Self.type(NFT_MSG_NEWTABLE), Self.type(NFT_MSG_NEWCHAIN), Self.type(NFT_MSG_NEWCHAIN),
                                      Self.type(NFT_MSG_NEWRULE), Self.type(NFT_MSG_NEWRULE), Self.type(NFT_MSG_NEWRULE), 0x11])
         #expect(msgs.map(\.seq) == Array(41..<49))
@@ -203,14 +203,14 @@ struct NFTFixtures {
         }
     }
 
-    @Test func onlyTheChainsTheRulesUse() {
+    @Test func onlyTheChainsTheRulesUse() throws {
         let plan = FilterPlan(table: "t", rules: [Self.rules["blackhole_any_input"]!])
-        let types = Self.messages(NFTablesRequests.installBatch(plan, seq: 1)).map(\.msg.type)
+        let types = Self.messages(try NFTablesRequests.installBatch(plan, seq: 1)).map(\.msg.type)
         #expect(types.filter { $0 == Self.type(NFT_MSG_NEWCHAIN) }.count == 1)
     }
 
-    @Test func deleteBatch() {
-        let msgs = Self.messages(NFTablesRequests.deleteBatch(table: "netfault-nf-1", seq: 9)).map(\.msg)
+    @Test func deleteBatch() throws {
+        let msgs = Self.messages(try NFTablesRequests.deleteBatch(table: "netfault-nf-1", seq: 9)).map(\.msg)
         #expect(msgs.map(\.type) == [0x10, Self.type(NFT_MSG_DELTABLE), 0x11])
         #expect(msgs.map(\.seq) == [9, 10, 11])
         #expect(msgs[1].flags == NL.request | NL.ack)
@@ -218,12 +218,12 @@ struct NFTFixtures {
         #expect(Attributes(msgs[1].payload.dropFirst(4)).string(1) == "netfault-nf-1")
     }
 
-    @Test func dumpRequests() {
-        let tables = NFTablesRequests.getTables()
+    @Test func dumpRequests() throws {
+        let tables = try NFTablesRequests.getTables()
         #expect(tables.type == Self.type(NFT_MSG_GETTABLE))
         #expect(tables.flags == NL.request | NL.dump)
         #expect(tables.payload == [1, 0, 0, 0])
-        let rules = NFTablesRequests.getRules(table: "netfault-nf-1")
+        let rules = try NFTablesRequests.getRules(table: "netfault-nf-1")
         #expect(rules.type == Self.type(NFT_MSG_GETRULE))
         #expect(rules.flags == NL.request | NL.dump)
         #expect(Attributes(rules.payload.dropFirst(4)).string(1) == "netfault-nf-1")

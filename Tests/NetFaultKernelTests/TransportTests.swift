@@ -183,3 +183,21 @@ enum Reply {
         #expect(r.bytes.count == RtMsg.size && RtMsg(decoding: r.bytes) == rt)
     }
 }
+
+@Suite struct KernelErrorPathTests {
+    @Test("a protocol the kernel does not have keeps its real errno, from libnl")
+    func connectErrno() {
+        #expect { _ = try NetlinkSocket(netlinkProtocol: 31) } throws: { e in
+            (e as? KernelError).map { $0.source == .libnl && $0.errno == EPROTONOSUPPORT } ?? false
+        }
+    }
+
+    @Test("a batch whose message overflows the buffer is an error, never a silently shorter batch")
+    func batchOverflow() {
+        let huge: NFTablesRequests.Message = { buf, seq in
+            let nlh = UnsafeMutableRawPointer(buf).assumingMemoryBound(to: UInt32.self)
+            nlh.pointee = UInt32(NFTablesRequests.messageRoom * 4)  // nlmsg_len larger than the room left
+        }
+        #expect { _ = try NFTablesRequests.batch([huge], seq: 1) } throws: { e in (e as? KernelError)?.errno == EMSGSIZE }
+    }
+}

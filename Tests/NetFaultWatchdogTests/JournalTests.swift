@@ -36,7 +36,8 @@ struct JournalTests {
         #expect(mode(journal.url(for: lease.id)!.path) == 0o600)
         #expect(journal.read(lease.id) == lease)
         #expect(journal.all() == [lease])
-        journal.remove(lease.id)
+        try journal.remove(lease.id)
+        try journal.remove(lease.id)  // already gone: not an error
         #expect(journal.all().isEmpty)
     }
 
@@ -131,7 +132,7 @@ struct JournalTests {
         for id in ["../victim", "../../\(dir.lastPathComponent)/victim", victim.deletingPathExtension().path] {
             #expect(journal.read(id) == nil)
             #expect(!journal.exists(id))
-            journal.remove(id)
+            try journal.remove(id)
             #expect(FileManager.default.fileExists(atPath: victim.path), "\(id) removed a file outside the journal")
         }
         #expect(throws: JournalError.self) { try journal.write(Self.lease("../victim")) }
@@ -147,5 +148,24 @@ struct JournalTests {
         #expect(me.isAlive)
         #expect(!ProcessIdentity(pid: me.pid, startTime: me.startTime + 1).isAlive)
         #expect(!ProcessIdentity(pid: Int32.max, startTime: 1).isAlive)
+    }
+}
+
+/// The lease's life as the journal records it.
+struct LeaseStateTests {
+    @Test("states round-trip; only journalled and watchdog-started are still installing; old entries are installed")
+    func states() throws {
+        var lease = JournalTests.lease("nf-00000d")
+        for (state, installing) in [(Lease.State.journalled, true), (.watchdogStarted, true), (.installed, false), (.reverting, false)] {
+            lease.state = state
+            let back = try Journal.decoder.decode(Lease.self, from: Journal.encoder.encode(lease))
+            #expect(back.state == state && back.installing == installing)
+        }
+        lease.state = nil
+        let json = String(decoding: try Journal.encoder.encode(lease), as: UTF8.self)
+        #expect(!json.contains("\"state\""))
+        #expect(try Journal.decoder.decode(Lease.self, from: Data(json.utf8)).installing == false)
+        lease.state = .watchdogStarted
+        #expect(String(decoding: try Journal.encoder.encode(lease), as: UTF8.self).contains("\"watchdog-started\""))
     }
 }

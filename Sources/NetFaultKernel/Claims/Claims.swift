@@ -19,7 +19,8 @@ public final class Claim {
 }
 
 /// Another live netfault holds a name this one needs.
-public struct ClaimTaken: Error, CustomStringConvertible, Sendable {
+public struct ClaimTaken: NetfaultError, Sendable {
+    public var exitStatus: Int32 { ExitStatus.cantCreate }
     public let name: String
     public init(name: String) { self.name = name }
     public var description: String {

@@ -51,14 +51,14 @@ public final class NFTables {
     /// Creates the plan's table (owned by this socket), its base chains and rules, all or
     /// nothing. Fails with EEXIST if a table of that name exists already.
     public func install(_ plan: FilterPlan, dormant: Bool = false) throws {
-        try socket.batch({ NFTablesRequests.installBatch(plan, dormant: dormant, seq: $0) }, "installing nf_tables table \(plan.table)")
+        try socket.batch({ try NFTablesRequests.installBatch(plan, dormant: dormant, seq: $0) }, "installing nf_tables table \(plan.table)")
     }
 
     /// Deletes a table and everything in it; false if there was none (ENOENT).
     @discardableResult
     public func remove(table: String) throws -> Bool {
         do {
-            try socket.batch({ NFTablesRequests.deleteBatch(table: table, seq: $0) }, "removing nf_tables table \(table)")
+            try socket.batch({ try NFTablesRequests.deleteBatch(table: table, seq: $0) }, "removing nf_tables table \(table)")
             return true
         } catch let e as KernelError where e.errno == ENOENT {
             return false
@@ -70,12 +70,12 @@ public final class NFTables {
 
     /// The inet tables with whether a socket owns them (and so dies with its process).
     public func tableInfo() throws -> [TableInfo] {
-        try dump(NFTablesRequests.getTables(), "listing nf_tables tables").compactMap(NFTablesReplies.table)
+        try dump(try NFTablesRequests.getTables(), "listing nf_tables tables").compactMap(NFTablesReplies.table)
     }
 
     /// The rules of an inet table, in chain order; empty when there is no such table.
     public func rules(in table: String) throws -> [InstalledRule] {
-        try dump(NFTablesRequests.getRules(table: table), "listing the rules of nf_tables table \(table)")
+        try dump(try NFTablesRequests.getRules(table: table), "listing the rules of nf_tables table \(table)")
             .compactMap(NFTablesReplies.installedRule)
     }
 
@@ -97,45 +97,48 @@ enum NFTablesReplies {
     static func table(_ msg: NetlinkMessage) -> TableInfo? {
         guard msg.type == NFTablesRequests.messageType(NFT_MSG_NEWTABLE),
               msg.payload.first == UInt8(NFTablesRequests.family) else { return nil }
-        let t = TableObject()
-        guard withHeader(msg, { nftnl_table_nlmsg_parse($0, t.pointer) }) >= 0,
-              let name = nftnl_table_get_str(t.pointer, attr(NFTNL_TABLE_NAME)) else { return nil }
-        let flags = nftnl_table_get_u32(t.pointer, attr(NFTNL_TABLE_FLAGS))
-        return TableInfo(name: String(cString: name), owned: flags & NFTablesRequests.tableOwnerFlag != 0)
+        return (try? TableObject())?.withPointer { t in
+            guard withHeader(msg, { nftnl_table_nlmsg_parse($0, t) }) >= 0,
+                  let name = nftnl_table_get_str(t, attr(NFTNL_TABLE_NAME)) else { return nil }
+            let flags = nftnl_table_get_u32(t, attr(NFTNL_TABLE_FLAGS))
+            return TableInfo(name: String(cString: name), owned: flags & NFTablesRequests.tableOwnerFlag != 0)
+        }
     }
 
     static func installedRule(_ msg: NetlinkMessage) -> InstalledRule? {
         guard msg.type == NFTablesRequests.messageType(NFT_MSG_NEWRULE) else { return nil }
-        let r = RuleObject()
-        guard withHeader(msg, { nftnl_rule_nlmsg_parse($0, r.pointer) }) >= 0 else { return nil }
-        let chain = nftnl_rule_get_str(r.pointer, attr(NFTNL_RULE_CHAIN)).map { String(cString: $0) } ?? ""
-        let comment = self.comment(r.pointer)
-        var packets: UInt64 = 0, bytes: UInt64 = 0
-        for e in expressions(r.pointer) where name(e) == "counter" {
-            packets = nftnl_expr_get_u64(e, attr(NFTNL_EXPR_CTR_PACKETS))
-            bytes = nftnl_expr_get_u64(e, attr(NFTNL_EXPR_CTR_BYTES))
+        return parsedRule(msg) { r in
+            let chain = nftnl_rule_get_str(r, attr(NFTNL_RULE_CHAIN)).map { String(cString: $0) } ?? ""
+            var packets: UInt64 = 0, bytes: UInt64 = 0
+            for e in expressions(r) where name(e) == "counter" {
+                packets = nftnl_expr_get_u64(e, attr(NFTNL_EXPR_CTR_PACKETS))
+                bytes = nftnl_expr_get_u64(e, attr(NFTNL_EXPR_CTR_BYTES))
+            }
+            let text = filterRule(r)?.nftSyntax
+                ?? listing(r).split(separator: "\n").dropFirst()
+                    .map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+            return InstalledRule(chain: chain, handle: nftnl_rule_get_u64(r, attr(NFTNL_RULE_HANDLE)),
+                                 comment: comment(r), packets: packets, bytes: bytes, text: text)
         }
-        let text = filterRule(r.pointer)?.nftSyntax
-            ?? listing(r.pointer).split(separator: "\n").dropFirst()
-                .map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
-        return InstalledRule(chain: chain, handle: nftnl_rule_get_u64(r.pointer, attr(NFTNL_RULE_HANDLE)),
-                             comment: comment, packets: packets, bytes: bytes, text: text)
+    }
+
+    /// `body` on the rule a NEWRULE message carries; nil if it does not parse.
+    static func parsedRule<R>(_ msg: NetlinkMessage, _ body: (OpaquePointer) -> R?) -> R? {
+        (try? RuleObject())?.withPointer { r in
+            withHeader(msg, { nftnl_rule_nlmsg_parse($0, r) }) >= 0 ? body(r) : nil
+        }
     }
 
     /// libnftnl's text of a NEWRULE message, as `nft --debug=netlink` prints it; nil if it does not parse.
     static func listing(ofRuleMessage bytes: [UInt8]) -> String? {
         guard let msg = NetlinkMessage.parse(bytes).first else { return nil }
-        let r = RuleObject()
-        guard withHeader(msg, { nftnl_rule_nlmsg_parse($0, r.pointer) }) >= 0 else { return nil }
-        return listing(r.pointer)
+        return parsedRule(msg) { listing($0) }
     }
 
     /// The FilterRule a NEWRULE message carries, if it has a shape netfault makes.
     static func filterRule(ofRuleMessage bytes: [UInt8]) -> FilterRule? {
         guard let msg = NetlinkMessage.parse(bytes).first else { return nil }
-        let r = RuleObject()
-        guard withHeader(msg, { nftnl_rule_nlmsg_parse($0, r.pointer) }) >= 0 else { return nil }
-        return filterRule(r.pointer)
+        return parsedRule(msg) { filterRule($0) }
     }
 
     static func listing(_ r: OpaquePointer) -> String {

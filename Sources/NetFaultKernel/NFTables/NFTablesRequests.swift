@@ -18,57 +18,74 @@ public enum NFTablesRequests {
     /// ack; batch begin and end do not, as nft sends them. Seqs run from `seq` upwards.
     /// `dormant`: the table's base chains are not hooked in, so its rules see no packet (the
     /// feature probe checks that the kernel accepts them without touching any traffic).
-    public static func installBatch(_ plan: FilterPlan, dormant: Bool = false, seq: UInt32) -> [UInt8] {
+    public static func installBatch(_ plan: FilterPlan, dormant: Bool = false, seq: UInt32) throws -> [UInt8] {
         var messages = [newTable(plan.table, owner: true, dormant: dormant)]
         messages += plan.hooks.map { newChain(table: plan.table, hook: $0) }
         messages += plan.rules.map { newRule(table: plan.table, $0) }
-        return batch(messages, seq: seq)
+        return try batch(messages, seq: seq)
     }
 
     /// A batch that creates just an empty table (the feature probe's test of the kernel).
-    public static func tableBatch(name: String, owner: Bool, dormant: Bool = false, seq: UInt32) -> [UInt8] {
-        batch([newTable(name, owner: owner, dormant: dormant)], seq: seq)
+    public static func tableBatch(name: String, owner: Bool, dormant: Bool = false, seq: UInt32) throws -> [UInt8] {
+        try batch([newTable(name, owner: owner, dormant: dormant)], seq: seq)
     }
 
     /// A batch that deletes a table with everything in it.
-    public static func deleteBatch(table: String, seq: UInt32) -> [UInt8] {
-        batch([{ buf, seq in
-            let t = TableObject(table)
-            let nlh = nftnl_nlmsg_build_hdr(buf, messageType(NFT_MSG_DELTABLE), family, UInt16(NLM_F_ACK), seq)!
-            nftnl_table_nlmsg_build_payload(nlh, t.pointer)
+    public static func deleteBatch(table: String, seq: UInt32) throws -> [UInt8] {
+        try batch([{ buf, seq in
+            try TableObject(table).withPointer { t in
+                let nlh = try header(buf, NFT_MSG_DELTABLE, UInt16(NLM_F_ACK), seq)
+                nftnl_table_nlmsg_build_payload(nlh, t)
+            }
         }], seq: seq)
     }
 
     /// Dump of every inet table (names, flags, owners).
-    public static func getTables() -> NetlinkRequest {
-        single { buf in nftnl_nlmsg_build_hdr(buf, messageType(NFT_MSG_GETTABLE), family, UInt16(NLM_F_DUMP), 0)! }
+    public static func getTables() throws -> NetlinkRequest {
+        try single { buf in try header(buf, NFT_MSG_GETTABLE, UInt16(NLM_F_DUMP), 0) }
     }
 
     /// Dump of the rules of one inet table (the kernel filters by table name).
-    public static func getRules(table: String) -> NetlinkRequest {
-        single { buf in
-            let r = RuleObject()
-            nftnl_rule_set_str(r.pointer, attr(NFTNL_RULE_TABLE), table)
-            let nlh = nftnl_nlmsg_build_hdr(buf, messageType(NFT_MSG_GETRULE), family, UInt16(NLM_F_DUMP), 0)!
-            nftnl_rule_nlmsg_build_payload(nlh, r.pointer)
-            return nlh
+    public static func getRules(table: String) throws -> NetlinkRequest {
+        try single { buf in
+            try RuleObject().withPointer { r in
+                nftnl_rule_set_str(r, attr(NFTNL_RULE_TABLE), table)
+                let nlh = try header(buf, NFT_MSG_GETRULE, UInt16(NLM_F_DUMP), 0)
+                nftnl_rule_nlmsg_build_payload(nlh, r)
+                return nlh
+            }
         }
+    }
+
+    /// An nf_tables message header in the inet family.
+    static func header(_ buf: UnsafeMutablePointer<CChar>, _ type: nf_tables_msg_types, _ flags: UInt16,
+                       _ seq: UInt32) throws -> UnsafeMutablePointer<nlmsghdr> {
+        guard let nlh = nftnl_nlmsg_build_hdr(buf, messageType(type), family, flags, seq) else {
+            throw outOfMemory("a message header")
+        }
+        return nlh
+    }
+
+    /// libnftnl or libmnl could not allocate: an error to report, not a trap.
+    static func outOfMemory(_ what: String) -> KernelError {
+        KernelError(operation: "building nf_tables messages", errno: ENOMEM, source: .netfault,
+                    detail: "libnftnl could not allocate \(what)")
     }
 
     // MARK: - Objects
 
     /// Writes one message at `buf` with sequence number `seq`.
-    typealias Message = (_ buf: UnsafeMutablePointer<CChar>, _ seq: UInt32) -> Void
+    typealias Message = (_ buf: UnsafeMutablePointer<CChar>, _ seq: UInt32) throws -> Void
 
     static func newTable(_ name: String, owner: Bool, dormant: Bool = false) -> Message {
         { buf, seq in
-            let t = TableObject(name)
-            let tableFlags = (owner ? tableOwnerFlag : 0) | (dormant ? NFT_TABLE_F_DORMANT.rawValue : 0)
-            nftnl_table_set_u32(t.pointer, attr(NFTNL_TABLE_FLAGS), tableFlags)
-            // EXCL: a table of the same name that someone else made is never taken over.
-            let flags = UInt16(NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK)
-            let nlh = nftnl_nlmsg_build_hdr(buf, messageType(NFT_MSG_NEWTABLE), family, flags, seq)!
-            nftnl_table_nlmsg_build_payload(nlh, t.pointer)
+            try TableObject(name).withPointer { t in
+                let tableFlags = (owner ? tableOwnerFlag : 0) | (dormant ? NFT_TABLE_F_DORMANT.rawValue : 0)
+                nftnl_table_set_u32(t, attr(NFTNL_TABLE_FLAGS), tableFlags)
+                // EXCL: a table of the same name that someone else made is never taken over.
+                let nlh = try header(buf, NFT_MSG_NEWTABLE, UInt16(NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK), seq)
+                nftnl_table_nlmsg_build_payload(nlh, t)
+            }
         }
     }
 
@@ -77,12 +94,11 @@ public enum NFTablesRequests {
     /// bytes equal what `nft add chain` sends.
     static func newChain(table: String, hook: FilterRule.Hook) -> Message {
         { buf, seq in
-            guard let c = nftnl_chain_alloc() else { fatalError("libnftnl: out of memory") }
+            guard let c = nftnl_chain_alloc() else { throw outOfMemory("a chain") }
             defer { nftnl_chain_free(c) }
             nftnl_chain_set_u32(c, attr(NFTNL_CHAIN_HOOKNUM), hookNumber(hook))
             nftnl_chain_set_s32(c, attr(NFTNL_CHAIN_PRIO), Ownership.chainPriority)
-            let nlh = nftnl_nlmsg_build_hdr(buf, messageType(NFT_MSG_NEWCHAIN), family,
-                                            UInt16(NLM_F_CREATE | NLM_F_ACK), seq)!
+            let nlh = try header(buf, NFT_MSG_NEWCHAIN, UInt16(NLM_F_CREATE | NLM_F_ACK), seq)
             mnl_attr_put_strz(nlh, attr(NFTA_CHAIN_TABLE), table)
             mnl_attr_put_strz(nlh, attr(NFTA_CHAIN_NAME), hook.rawValue)
             mnl_attr_put_strz(nlh, attr(NFTA_CHAIN_TYPE), "filter")
@@ -102,19 +118,21 @@ public enum NFTablesRequests {
     /// the bytes equal what `nft add rule` sends.
     static func newRule(table: String, _ rule: FilterRule) -> Message {
         { buf, seq in
-            let r = RuleObject()
-            for e in expressions(rule) { nftnl_rule_add_expr(r.pointer, e) }  // the rule owns them now
-            let nlh = nftnl_nlmsg_build_hdr(buf, messageType(NFT_MSG_NEWRULE), family,
-                                            UInt16(NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK), seq)!
-            mnl_attr_put_strz(nlh, attr(NFTA_RULE_TABLE), table)
-            mnl_attr_put_strz(nlh, attr(NFTA_RULE_CHAIN), rule.hook.rawValue)
-            nftnl_rule_nlmsg_build_payload(nlh, r.pointer)
-            // The comment as nft stores it: a NFTNL_UDATA_RULE_COMMENT TLV, NUL-terminated.
-            let comment = Array(rule.comment.utf8.prefix(Int(NFT_USERDATA_MAXLEN) - 3)) + [0]
-            guard let ud = nftnl_udata_buf_alloc(UInt32(NFT_USERDATA_MAXLEN)) else { fatalError("libnftnl: out of memory") }
-            defer { nftnl_udata_buf_free(ud) }
-            _ = nftnl_udata_put(ud, UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue), UInt32(comment.count), comment)
-            mnl_attr_put(nlh, attr(NFTA_RULE_USERDATA), Int(nftnl_udata_buf_len(ud)), nftnl_udata_buf_data(ud))
+            try RuleObject().withPointer { r in
+                for e in try expressions(rule) { nftnl_rule_add_expr(r, e) }  // the rule owns them now
+                let nlh = try header(buf, NFT_MSG_NEWRULE, UInt16(NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK), seq)
+                mnl_attr_put_strz(nlh, attr(NFTA_RULE_TABLE), table)
+                mnl_attr_put_strz(nlh, attr(NFTA_RULE_CHAIN), rule.hook.rawValue)
+                nftnl_rule_nlmsg_build_payload(nlh, r)
+                // The comment as nft stores it: a NFTNL_UDATA_RULE_COMMENT TLV, NUL-terminated.
+                let comment = Array(rule.comment.utf8.prefix(Int(NFT_USERDATA_MAXLEN) - 3)) + [0]
+                guard let ud = nftnl_udata_buf_alloc(UInt32(NFT_USERDATA_MAXLEN)) else { throw outOfMemory("user data") }
+                defer { nftnl_udata_buf_free(ud) }
+                guard nftnl_udata_put(ud, UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue), UInt32(comment.count), comment) else {
+                    throw outOfMemory("the rule's comment")
+                }
+                mnl_attr_put(nlh, attr(NFTA_RULE_USERDATA), Int(nftnl_udata_buf_len(ud)), nftnl_udata_buf_data(ud))
+            }
         }
     }
 
@@ -123,16 +141,16 @@ public enum NFTablesRequests {
     static let reg1 = UInt32(NFT_REG_1.rawValue)
     static let tcp: UInt8 = 6  // IPPROTO_TCP
 
-    static func expressions(_ rule: FilterRule) -> [OpaquePointer] {
+    static func expressions(_ rule: FilterRule) throws -> [OpaquePointer] {
         var out: [OpaquePointer] = []
         // meta l4proto tcp
-        out.append(meta(NFT_META_L4PROTO))
-        out.append(cmp(NFT_CMP_EQ, [tcp]))
+        out.append(try meta(NFT_META_L4PROTO))
+        out.append(try cmp(NFT_CMP_EQ, [tcp]))
         if let peer = rule.peer {
             // ip/ip6 daddr|saddr PREFIX: inet needs the family check first (nft's dependency).
             let v4 = peer.family == .ipv4
-            out.append(meta(NFT_META_NFPROTO))
-            out.append(cmp(NFT_CMP_EQ, [UInt8(v4 ? NFPROTO_IPV4 : NFPROTO_IPV6)]))
+            out.append(try meta(NFT_META_NFPROTO))
+            out.append(try cmp(NFT_CMP_EQ, [UInt8(v4 ? NFPROTO_IPV4 : NFPROTO_IPV6)]))
             let offset: UInt32 = switch (v4, rule.side) {
             case (true, .source): 12
             case (true, .destination): 16
@@ -143,62 +161,62 @@ public enum NFTablesRequests {
             if Int(peer.length) % 8 == 0 {
                 // Byte-aligned: load only the prefix bytes and compare them.
                 let n = Int(peer.length) / 8
-                out.append(payload(NFT_PAYLOAD_NETWORK_HEADER, offset: offset, length: UInt32(n)))
-                out.append(cmp(NFT_CMP_EQ, Array(peer.address.bytes.prefix(n))))
+                out.append(try payload(NFT_PAYLOAD_NETWORK_HEADER, offset: offset, length: UInt32(n)))
+                out.append(try cmp(NFT_CMP_EQ, Array(peer.address.bytes.prefix(n))))
             } else {
                 // Not aligned: load the whole address, mask it, compare with the masked network.
-                out.append(payload(NFT_PAYLOAD_NETWORK_HEADER, offset: offset, length: UInt32(size)))
-                out.append(bitwise(mask: peer.mask, op: false))
-                out.append(cmp(NFT_CMP_EQ, peer.address.bytes))
+                out.append(try payload(NFT_PAYLOAD_NETWORK_HEADER, offset: offset, length: UInt32(size)))
+                out.append(try bitwise(mask: peer.mask, op: false))
+                out.append(try cmp(NFT_CMP_EQ, peer.address.bytes))
             }
         }
         // tcp dport|sport PORT
-        out.append(payload(NFT_PAYLOAD_TRANSPORT_HEADER, offset: rule.side == .destination ? 2 : 0, length: 2))
-        out.append(cmp(NFT_CMP_EQ, [UInt8(rule.port >> 8), UInt8(rule.port & 0xff)]))
+        out.append(try payload(NFT_PAYLOAD_TRANSPORT_HEADER, offset: rule.side == .destination ? 2 : 0, length: 2))
+        out.append(try cmp(NFT_CMP_EQ, [UInt8(rule.port >> 8), UInt8(rule.port & 0xff)]))
         // tcp flags & MASK == VALUE (the flags byte is at offset 13)
         let syn: UInt8 = 0x02, rst: UInt8 = 0x04, ack: UInt8 = 0x10
         switch rule.flags {
         case .synOnly:
-            out.append(payload(NFT_PAYLOAD_TRANSPORT_HEADER, offset: 13, length: 1))
-            out.append(bitwise(mask: [syn | ack]))
-            out.append(cmp(NFT_CMP_EQ, [syn]))
+            out.append(try payload(NFT_PAYLOAD_TRANSPORT_HEADER, offset: 13, length: 1))
+            out.append(try bitwise(mask: [syn | ack]))
+            out.append(try cmp(NFT_CMP_EQ, [syn]))
         case .notSyn:
-            out.append(payload(NFT_PAYLOAD_TRANSPORT_HEADER, offset: 13, length: 1))
-            out.append(bitwise(mask: [syn]))
-            out.append(cmp(NFT_CMP_EQ, [0]))
+            out.append(try payload(NFT_PAYLOAD_TRANSPORT_HEADER, offset: 13, length: 1))
+            out.append(try bitwise(mask: [syn]))
+            out.append(try cmp(NFT_CMP_EQ, [0]))
         case .notRst:
-            out.append(payload(NFT_PAYLOAD_TRANSPORT_HEADER, offset: 13, length: 1))
-            out.append(bitwise(mask: [rst]))
-            out.append(cmp(NFT_CMP_EQ, [0]))
+            out.append(try payload(NFT_PAYLOAD_TRANSPORT_HEADER, offset: 13, length: 1))
+            out.append(try bitwise(mask: [rst]))
+            out.append(try cmp(NFT_CMP_EQ, [0]))
         case .none: break
         }
         // numgen random mod M < T: the draw is host-endian, the comparison big-endian.
         if let threshold = rule.lossThreshold {
-            let ng = expr("numgen")
+            let ng = try expr("numgen")
             nftnl_expr_set_u32(ng, attr(NFTNL_EXPR_NG_DREG), reg1)
             nftnl_expr_set_u32(ng, attr(NFTNL_EXPR_NG_MODULUS), FilterSpec.lossModulus)
             nftnl_expr_set_u32(ng, attr(NFTNL_EXPR_NG_TYPE), UInt32(NFT_NG_RANDOM.rawValue))
             nftnl_expr_set_u32(ng, attr(NFTNL_EXPR_NG_OFFSET), 0)
             out.append(ng)
-            let bo = expr("byteorder")
+            let bo = try expr("byteorder")
             nftnl_expr_set_u32(bo, attr(NFTNL_EXPR_BYTEORDER_SREG), reg1)
             nftnl_expr_set_u32(bo, attr(NFTNL_EXPR_BYTEORDER_DREG), reg1)
             nftnl_expr_set_u32(bo, attr(NFTNL_EXPR_BYTEORDER_OP), UInt32(NFT_BYTEORDER_HTON.rawValue))
             nftnl_expr_set_u32(bo, attr(NFTNL_EXPR_BYTEORDER_LEN), 4)
             nftnl_expr_set_u32(bo, attr(NFTNL_EXPR_BYTEORDER_SIZE), 4)
             out.append(bo)
-            out.append(cmp(NFT_CMP_LT, withUnsafeBytes(of: threshold.bigEndian) { Array($0) }))
+            out.append(try cmp(NFT_CMP_LT, withUnsafeBytes(of: threshold.bigEndian) { Array($0) }))
         }
         // counter (no initial values, as nft sends it)
-        out.append(expr("counter"))
+        out.append(try expr("counter"))
         switch rule.verdict {
         case .drop:
-            let imm = expr("immediate")
+            let imm = try expr("immediate")
             nftnl_expr_set_u32(imm, attr(NFTNL_EXPR_IMM_DREG), UInt32(NFT_REG_VERDICT.rawValue))
             nftnl_expr_set_u32(imm, attr(NFTNL_EXPR_IMM_VERDICT), UInt32(NF_DROP))
             out.append(imm)
         case .reset:
-            let rj = expr("reject")
+            let rj = try expr("reject")
             nftnl_expr_set_u32(rj, attr(NFTNL_EXPR_REJECT_TYPE), UInt32(NFT_REJECT_TCP_RST.rawValue))
             nftnl_expr_set_u8(rj, attr(NFTNL_EXPR_REJECT_CODE), 0)
             out.append(rj)
@@ -206,28 +224,28 @@ public enum NFTablesRequests {
         return out
     }
 
-    static func expr(_ name: String) -> OpaquePointer {
-        guard let e = nftnl_expr_alloc(name) else { fatalError("libnftnl has no expression \(name)") }
+    static func expr(_ name: String) throws -> OpaquePointer {
+        guard let e = nftnl_expr_alloc(name) else { throw outOfMemory("expression \(name)") }
         return e
     }
 
-    static func meta(_ key: nft_meta_keys) -> OpaquePointer {
-        let e = expr("meta")
+    static func meta(_ key: nft_meta_keys) throws -> OpaquePointer {
+        let e = try expr("meta")
         nftnl_expr_set_u32(e, attr(NFTNL_EXPR_META_KEY), key.rawValue)
         nftnl_expr_set_u32(e, attr(NFTNL_EXPR_META_DREG), reg1)
         return e
     }
 
-    static func cmp(_ op: nft_cmp_ops, _ data: [UInt8]) -> OpaquePointer {
-        let e = expr("cmp")
+    static func cmp(_ op: nft_cmp_ops, _ data: [UInt8]) throws -> OpaquePointer {
+        let e = try expr("cmp")
         nftnl_expr_set_u32(e, attr(NFTNL_EXPR_CMP_SREG), reg1)
         nftnl_expr_set_u32(e, attr(NFTNL_EXPR_CMP_OP), op.rawValue)
         _ = nftnl_expr_set(e, attr(NFTNL_EXPR_CMP_DATA), data, UInt32(data.count))
         return e
     }
 
-    static func payload(_ base: nft_payload_bases, offset: UInt32, length: UInt32) -> OpaquePointer {
-        let e = expr("payload")
+    static func payload(_ base: nft_payload_bases, offset: UInt32, length: UInt32) throws -> OpaquePointer {
+        let e = try expr("payload")
         nftnl_expr_set_u32(e, attr(NFTNL_EXPR_PAYLOAD_DREG), reg1)
         nftnl_expr_set_u32(e, attr(NFTNL_EXPR_PAYLOAD_BASE), base.rawValue)
         nftnl_expr_set_u32(e, attr(NFTNL_EXPR_PAYLOAD_OFFSET), offset)
@@ -237,8 +255,8 @@ public enum NFTablesRequests {
 
     /// reg1 = (reg1 & mask) ^ 0. nft names the operation for a flags test but not for a
     /// prefix mask (the kernel's default is the same); `op` mirrors that, byte for byte.
-    static func bitwise(mask: [UInt8], op: Bool = true) -> OpaquePointer {
-        let e = expr("bitwise")
+    static func bitwise(mask: [UInt8], op: Bool = true) throws -> OpaquePointer {
+        let e = try expr("bitwise")
         nftnl_expr_set_u32(e, attr(NFTNL_EXPR_BITWISE_SREG), reg1)
         nftnl_expr_set_u32(e, attr(NFTNL_EXPR_BITWISE_DREG), reg1)
         if op { nftnl_expr_set_u32(e, attr(NFTNL_EXPR_BITWISE_OP), 0) }  // NFT_BITWISE_BOOL (MASK_XOR in newer headers)
@@ -256,31 +274,35 @@ public enum NFTablesRequests {
     static let messageRoom = 4096
 
     /// batch begin, the messages, batch end, in a libmnl batch buffer.
-    static func batch(_ messages: [Message], seq: UInt32) -> [UInt8] {
+    static func batch(_ messages: [Message], seq: UInt32) throws -> [UInt8] {
         let limit = (messages.count + 2) * messageRoom
         // libmnl lets the last message run past the limit, so the buffer is twice as large.
         let buf = UnsafeMutableRawPointer.allocate(byteCount: 2 * limit, alignment: 8)
         buf.initializeMemory(as: UInt8.self, repeating: 0, count: 2 * limit)
         defer { buf.deallocate() }
-        guard let b = mnl_nlmsg_batch_start(buf, limit) else { fatalError("libmnl: out of memory") }
+        guard let b = mnl_nlmsg_batch_start(buf, limit) else { throw outOfMemory("a batch buffer") }
         defer { mnl_nlmsg_batch_stop(b) }
         var s = seq
-        func put(_ m: Message) {
-            m(mnl_nlmsg_batch_current(b).assumingMemoryBound(to: CChar.self), s)
+        func put(_ m: Message) throws {
+            try m(mnl_nlmsg_batch_current(b).assumingMemoryBound(to: CChar.self), s)
             s &+= 1
-            _ = mnl_nlmsg_batch_next(b)
+            // false: the buffer is full, and the message just written would be dropped.
+            guard mnl_nlmsg_batch_next(b) else {
+                throw KernelError(operation: "building nf_tables messages", errno: EMSGSIZE, source: .netfault,
+                                  detail: "message \(s &- seq) of \(messages.count + 2) does not fit the batch buffer")
+            }
         }
-        put { buf, seq in _ = nftnl_batch_begin(buf, seq) }
-        messages.forEach(put)
-        put { buf, seq in _ = nftnl_batch_end(buf, seq) }
+        try put { buf, seq in _ = nftnl_batch_begin(buf, seq) }
+        try messages.forEach(put)
+        try put { buf, seq in _ = nftnl_batch_end(buf, seq) }
         return Array(UnsafeRawBufferPointer(start: mnl_nlmsg_batch_head(b), count: mnl_nlmsg_batch_size(b)))
     }
 
     /// One message outside a batch, as a request the socket stamps with its own seq.
-    static func single(_ build: (UnsafeMutablePointer<CChar>) -> UnsafeMutablePointer<nlmsghdr>) -> NetlinkRequest {
+    static func single(_ build: (UnsafeMutablePointer<CChar>) throws -> UnsafeMutablePointer<nlmsghdr>) throws -> NetlinkRequest {
         var buf = [CChar](repeating: 0, count: messageRoom)
-        return buf.withUnsafeMutableBufferPointer { p in
-            let nlh = build(p.baseAddress!)
+        return try buf.withUnsafeMutableBufferPointer { p in
+            let nlh = try build(p.baseAddress!)
             let bytes = UnsafeRawBufferPointer(start: nlh, count: Int(nlh.pointee.nlmsg_len))
             return NetlinkRequest(type: nlh.pointee.nlmsg_type, flags: nlh.pointee.nlmsg_flags,
                                   payload: Array(bytes[NL.headerSize...]))
@@ -293,23 +315,30 @@ public enum NFTablesRequests {
 @inline(__always) func attr(_ a: Int) -> UInt16 { UInt16(a) }
 @inline(__always) func attr(_ a: Int32) -> UInt16 { UInt16(a) }
 
-/// A libnftnl table freed with its owner.
+/// A libnftnl table freed with its owner. The C object is reached only through `withPointer`,
+/// which keeps the owner alive while C uses it (Swift may free an object after its last use).
 final class TableObject {
-    let pointer: OpaquePointer
-    init(_ name: String? = nil) {
-        guard let t = nftnl_table_alloc() else { fatalError("libnftnl: out of memory") }
+    private let pointer: OpaquePointer
+    init(_ name: String? = nil) throws {
+        guard let t = nftnl_table_alloc() else { throw NFTablesRequests.outOfMemory("a table") }
         pointer = t
         if let name { nftnl_table_set_str(t, attr(NFTNL_TABLE_NAME), name) }
     }
     deinit { nftnl_table_free(pointer) }
+    func withPointer<R>(_ body: (OpaquePointer) throws -> R) rethrows -> R {
+        try withExtendedLifetime(self) { try body(pointer) }
+    }
 }
 
-/// A libnftnl rule (and the expressions added to it) freed with its owner.
+/// A libnftnl rule (and the expressions added to it) freed with its owner; see TableObject.
 final class RuleObject {
-    let pointer: OpaquePointer
-    init() {
-        guard let r = nftnl_rule_alloc() else { fatalError("libnftnl: out of memory") }
+    private let pointer: OpaquePointer
+    init() throws {
+        guard let r = nftnl_rule_alloc() else { throw NFTablesRequests.outOfMemory("a rule") }
         pointer = r
     }
     deinit { nftnl_rule_free(pointer) }
+    func withPointer<R>(_ body: (OpaquePointer) throws -> R) rethrows -> R {
+        try withExtendedLifetime(self) { try body(pointer) }
+    }
 }

@@ -1,9 +1,10 @@
 import CNetlink
 import Foundation
+import NetFaultCore
 
 /// A failed kernel request: what was being done, the errno, who said so, and the kernel's
 /// extended ack text.
-public struct KernelError: Error, CustomStringConvertible, Sendable {
+public struct KernelError: NetfaultError, Sendable {
     /// Where an error comes from: the kernel's answer, libnl-3 (opening, sending, receiving),
     /// or netfault's own checks of what came back.
     public enum Source: String, Sendable { case kernel, libnl, netfault }
@@ -24,6 +25,11 @@ public struct KernelError: Error, CustomStringConvertible, Sendable {
         self.source = source; self.detail = detail; self.failedMessage = failedMessage
     }
 
+    /// A refusal for want of privilege is 77 (and says what netfault needs), any other 71.
+    public var exitStatus: Int32 {
+        source == .kernel && (errno == EPERM || errno == EACCES) ? ExitStatus.noPermission : ExitStatus.osError
+    }
+
     public var description: String {
         var s = "\(operation): \(String(cString: strerror(errno)))"
         if let failedMessage { s += " at \(failedMessage)" }
@@ -35,8 +41,9 @@ public struct KernelError: Error, CustomStringConvertible, Sendable {
 
 /// The kernel said a dump changed while it was written (NLM_F_DUMP_INTR): the replies are not a
 /// consistent picture. The caller asks again.
-public struct DumpInterrupted: Error, CustomStringConvertible, Sendable {
+public struct DumpInterrupted: NetfaultError, Sendable {
     public let operation: String
+    public var exitStatus: Int32 { ExitStatus.osError }
     public var description: String { "\(operation): the kernel's listing changed while it was being read; try again" }
 }
 
@@ -93,7 +100,7 @@ public final class NetlinkSocket {
     /// Sends an already encoded batch in one datagram and waits for the ack of each message
     /// that asks for one (NLM_F_ACK); throws the first error. `encode` gets the first seq to
     /// use and numbers its messages upwards from it; the socket skips past the seqs it used.
-    public func batch(_ encode: (_ firstSeq: UInt32) -> [UInt8], _ operation: @autoclosure () -> String) throws {
+    public func batch(_ encode: (_ firstSeq: UInt32) throws -> [UInt8], _ operation: @autoclosure () -> String) throws {
         _ = try exchange(encode, operation(), awaitingAcksOnly: true)
     }
 
@@ -103,10 +110,10 @@ public final class NetlinkSocket {
     /// only the messages asking an ack are awaited. Answers to earlier seqs (a request given
     /// up on after its error) are skipped; a datagram not from the kernel, a message to another
     /// port or a seq never sent is an error. Throws the first error.
-    private func exchange(_ encode: (_ firstSeq: UInt32) -> [UInt8], _ operation: @autoclosure () -> String,
+    private func exchange(_ encode: (_ firstSeq: UInt32) throws -> [UInt8], _ operation: @autoclosure () -> String,
                           awaitingAcksOnly: Bool = false) throws -> [NetlinkMessage] {
         let first = seq &+ 1
-        let bytes = encode(first)
+        let bytes = try encode(first)
         let sent = NetlinkMessage.parse(bytes)
         let used = sent.map { $0.seq &- first }.max().map { $0 &+ 1 } ?? 0
         let issued = seq  // every seq up to here belongs to an earlier request

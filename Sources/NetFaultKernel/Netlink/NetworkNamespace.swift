@@ -1,5 +1,6 @@
 import CNetlink
 import Foundation
+import NetFaultCore
 
 /// A network namespace other than this process's own: a named one (`ip netns add`, under
 /// /run/netns) or a process's (a container's). Identified by its inode as well as its path,
@@ -45,7 +46,7 @@ public struct NetworkNamespace: Codable, Sendable, Equatable, CustomStringConver
             CAP_SYS_ADMIN and a seccomp profile that allows setns; \(why). In a container, start \
             netfault inside the service's namespace instead and leave out --netns: \
             docker run --network container:NAME --cap-add NET_ADMIN IMAGE netfault ...
-            """)
+            """, reason: why)
     }
 
     /// Runs `body` on a short-lived thread that has joined the namespace. Sockets created there
@@ -65,7 +66,9 @@ public struct NetworkNamespace: Codable, Sendable, Equatable, CustomStringConver
             guard fstat(fd, &st) == 0, UInt64(st.st_ino) == inode else { result.set(.failure(NamespaceGone(path: path))); return }
             guard nf_setns_net(fd) == 0 else {
                 let e = errno
-                if e == EPERM && Capabilities.seccompFiltered {
+                if e == EPERM && !Capabilities.has(.sysAdmin) {
+                    result.set(.failure(Self.cannotEnter("this process lacks CAP_SYS_ADMIN")))
+                } else if e == EPERM && Capabilities.seccompFiltered {
                     result.set(.failure(Self.cannotEnter("a seccomp filter refused it here")))
                 } else {
                     result.set(.failure(KernelError(operation: "entering network namespace \(path)", errno: e)))
@@ -87,10 +90,11 @@ public func inNamespace<T>(_ namespace: NetworkNamespace?, _ body: @escaping () 
 }
 
 /// The user named a namespace that does not exist, or named it badly.
-public struct NamespaceError: Error, CustomStringConvertible, Sendable {
+public struct NamespaceError: NetfaultError, Sendable {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+    public var exitStatus: Int32 { ExitStatus.usage }
 }
 
 /// A lease's namespace no longer exists (or its path now names another one): its objects went

@@ -1,4 +1,5 @@
 import Foundation
+import NetFaultCore
 
 /// What this process may do: its effective capabilities and whether a seccomp filter confines
 /// it, from /proc/self/status, so a refusal can be blamed on the right thing.
@@ -28,8 +29,11 @@ public enum Capabilities {
 }
 
 /// The process lacks a privilege an operation needs; the message names it and what grants it.
-public struct PermissionError: Error, CustomStringConvertible, Sendable {
+public struct PermissionError: NetfaultError, Sendable {
     public let message: String
-    public init(_ message: String) { self.message = message }
+    /// The short cause ("this process lacks CAP_SYS_ADMIN"), for a listing that goes on.
+    public let reason: String
+    public init(_ message: String, reason: String? = nil) { self.message = message; self.reason = reason ?? message }
     public var description: String { message }
+    public var exitStatus: Int32 { ExitStatus.noPermission }
 }

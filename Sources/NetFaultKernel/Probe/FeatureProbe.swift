@@ -136,26 +136,26 @@ public enum FeatureProbe {
             let s = try nft.get()
             let name = "netfault_probe_\(suffix)"
             do {
-                try s.batch({ NFTablesRequests.tableBatch(name: name, owner: true, dormant: true, seq: $0) }, "creating an inet table")
+                try s.batch({ try NFTablesRequests.tableBatch(name: name, owner: true, dormant: true, seq: $0) }, "creating an inet table")
             } catch let e as KernelError where e.errno == EOPNOTSUPP || e.errno == EINVAL {
                 // A kernel before 5.12 refuses the owner flag; the family itself may still work.
                 ownerFlag = false
-                try s.batch({ NFTablesRequests.tableBatch(name: name, owner: false, dormant: true, seq: $0) }, "creating an inet table")
+                try s.batch({ try NFTablesRequests.tableBatch(name: name, owner: false, dormant: true, seq: $0) }, "creating an inet table")
             }
-            try s.batch({ NFTablesRequests.deleteBatch(table: name, seq: $0) }, "deleting an inet table")
+            try s.batch({ try NFTablesRequests.deleteBatch(table: name, seq: $0) }, "deleting an inet table")
         }
         record("nf_tables owner tables") {
             let s = try nft.get()
             guard ownerFlag else { throw KernelError(operation: "creating an owner table", errno: EOPNOTSUPP) }
             let name = "netfault_probe_owner_\(suffix)"
-            try s.batch({ NFTablesRequests.tableBatch(name: name, owner: true, dormant: true, seq: $0) }, "creating an owner table")
-            try s.batch({ NFTablesRequests.deleteBatch(table: name, seq: $0) }, "deleting an owner table")
+            try s.batch({ try NFTablesRequests.tableBatch(name: name, owner: true, dormant: true, seq: $0) }, "creating an owner table")
+            try s.batch({ try NFTablesRequests.deleteBatch(table: name, seq: $0) }, "deleting an owner table")
         }
         record("nf_tables rules") {
             let s = try nft.get()
             let plan = FilterPlan(table: "netfault_probe_rules_\(suffix)", rules: rulesProbe)
             try NFTables(socket: s).install(plan, dormant: true)
-            try s.batch({ NFTablesRequests.deleteBatch(table: plan.table, seq: $0) }, "deleting the probe's table")
+            try s.batch({ try NFTablesRequests.deleteBatch(table: plan.table, seq: $0) }, "deleting the probe's table")
         }
     }
 
@@ -172,11 +172,14 @@ public enum FeatureProbe {
 
 /// A kernel feature turned out missing when it was used (a module unloaded since the probe, or
 /// a cached result from before): the same message the probe would give.
-public struct FeatureMissing: Error, CustomStringConvertible, Sendable {
+public struct FeatureMissing: NetfaultError, Sendable {
     public let feature: String
     public let underlying: KernelError
     public init(feature: String, underlying: KernelError) { self.feature = feature; self.underlying = underlying }
-    public var description: String { "\(feature): \(FeatureProbe.remedy(for: feature)) (\(underlying))" }
+    public var description: String {
+        "this kernel lacks what these faults need:\n  \(feature): \(FeatureProbe.remedy(for: feature)) (\(underlying))"
+    }
+    public var exitStatus: Int32 { ExitStatus.unavailable }
 
     /// Runs `body`, turning the kernel's "unknown kind" answer into FeatureMissing.
     static func check(_ feature: String, _ body: () throws -> Void) throws {

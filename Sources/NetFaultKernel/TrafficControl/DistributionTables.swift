@@ -7,8 +7,9 @@ public enum DistributionTables {
     public static let searchPaths = ["/usr/lib/x86_64-linux-gnu/tc", "/usr/lib/aarch64-linux-gnu/tc",
                                      "/usr/lib/tc", "/usr/lib64/tc", "/usr/local/lib/tc", "/usr/share/tc"]
 
-    public struct Missing: Error, CustomStringConvertible {
+    public struct Missing: NetfaultError {
         public let name: String
+        public var exitStatus: Int32 { ExitStatus.unavailable }
         public var description: String {
             "the netem distribution table '\(name).dist' was not found in \(DistributionTables.searchPaths.joined(separator: ", ")); install iproute2 (apt-get install iproute2)"
         }
