@@ -126,8 +126,14 @@ public struct DeviceState: Hashable, Sendable {
     /// Bands that a live netfault has claimed but may not have installed yet (another
     /// container's, sharing this network namespace): never planned for.
     public var claimed: Set<UInt16>
-    public init(name: String, root: Root, foreignIngress: Bool = false, claimed: Set<UInt16> = []) {
+    /// Whether the device exists (an ifb netfault makes may not yet).
+    public var exists: Bool
+    /// Whether it has an ingress qdisc (netfault's own, when `foreignIngress` is false).
+    public var hasIngress: Bool
+    public init(name: String, root: Root, foreignIngress: Bool = false, claimed: Set<UInt16> = [],
+                exists: Bool = true, hasIngress: Bool = false) {
         self.name = name; self.root = root; self.foreignIngress = foreignIngress; self.claimed = claimed
+        self.exists = exists; self.hasIngress = hasIngress
     }
 
     public static let defaultRootKinds: Set<String> = ["noqueue", "pfifo_fast", "fq_codel", "mq"]

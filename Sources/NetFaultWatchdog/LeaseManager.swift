@@ -149,6 +149,10 @@ public final class LeaseManager {
                 guard attempt < 3 else { throw e }
                 attempt += 1
                 usleep(useconds_t(UInt32.random(in: 10_000...50_000)))
+            } catch let e as KernelError where e.errno == EEXIST && e.source == .kernel {
+                // Another netfault made a root, an ifb or an ingress since the snapshot: plan again.
+                guard attempt < 3 else { throw e }
+                attempt += 1
             }
         }
     }
@@ -159,6 +163,50 @@ public final class LeaseManager {
         return Set(try Claims.holders(Array(names.keys), in: netns).keys.compactMap { names[$0] })
     }
 
+    /// What a request would install, decided from one snapshot of the kernel: the plan, the
+    /// traffic-control steps that install it, the device and where the server is.
+    public struct Preview: Sendable {
+        public let id: String
+        public let plan: LeasePlan
+        public let steps: [TCStep]
+        public let device: String
+        public let server: ServerLocation
+    }
+
+    func previewLocked(_ request: FaultRequest) throws -> Preview {
+        let server = try request.serverLocation()
+        var plan = LeasePlan(bands: [], redirects: [])
+        var steps: [TCStep] = []
+        var device = ""
+        if !request.netem.isEmpty {
+            let tc = try sockets.tc(request.netns)
+            let link = try Self.resolveDevice(request, nl: tc.nl)
+            let ifbName = Ownership.ifbName(forIndex: link.index)
+            var ifbState = try tc.state(of: ifbName)
+            ifbState.claimed = try claimedBands(ifbName, in: request.netns)
+            var deviceState = try tc.state(of: link.name)
+            deviceState.claimed = try claimedBands(link.name, in: request.netns)
+            plan = try Planner.plan(target: request.target, peers: request.peers, direction: request.direction,
+                                    netem: request.netem, device: deviceState, isLoopback: link.isLoopback,
+                                    deviceIndex: link.index, ifbState: ifbState, server: server)
+            steps = Planner.steps(for: plan, devices: [link.name: deviceState, ifbName: ifbState])
+            device = link.name
+        }
+        var id = Lease.newID()
+        while journal.exists(id) { id = Lease.newID() }
+        plan.filter = FilterPlanner.plan(leaseID: id, target: request.target, peers: request.peers,
+                                         direction: request.direction, spec: request.filter, server: server)
+        return Preview(id: id, plan: plan, steps: steps, device: device, server: server)
+    }
+
+    /// What `apply` would do, changing nothing: no journal entry, no watchdog, no kernel change.
+    public func preview(_ request: FaultRequest) throws -> Preview {
+        try journal.locked {
+            try checkConflicts(request)
+            return try previewLocked(request)
+        }
+    }
+
     func applyOnce(_ request: FaultRequest, executable: String, controller: ProcessIdentity?) throws -> LeaseStatus {
         let table = try request.netem.distribution.map(DistributionTables.load)
         let tc = request.netem.isEmpty ? nil : try sockets.tc(request.netns)
@@ -166,26 +214,8 @@ public final class LeaseManager {
             sweepLocked()
             if request.netns == namespace { _ = try? sweepOrphansLocked() }
             try checkConflicts(request)
-            let server = try request.serverLocation()
-            var plan = LeasePlan(bands: [], redirects: [])
-            var device = ""
-            if let tc {
-                let nl = tc.nl
-                let link = try Self.resolveDevice(request, nl: nl)
-                let ifbName = Ownership.ifbName(forIndex: link.index)
-                var ifbState = try tc.state(of: ifbName)
-                ifbState.claimed = try claimedBands(ifbName, in: request.netns)
-                var deviceState = try tc.state(of: link.name)
-                deviceState.claimed = try claimedBands(link.name, in: request.netns)
-                plan = try Planner.plan(target: request.target, peers: request.peers, direction: request.direction, netem: request.netem,
-                                        device: deviceState, isLoopback: link.isLoopback,
-                                        deviceIndex: link.index, ifbState: ifbState, server: server)
-                device = link.name
-            }
-            var id = Lease.newID()
-            while journal.exists(id) { id = Lease.newID() }
-            plan.filter = FilterPlanner.plan(leaseID: id, target: request.target, peers: request.peers,
-                                             direction: request.direction, spec: request.filter, server: server)
+            let preview = try previewLocked(request)
+            let (id, plan, device, server) = (preview.id, preview.plan, preview.device, preview.server)
             let now = Date()
             // Until the state is `installed`, this process is the installer: if it is killed
             // half-way, the watchdog sees it gone and reverts the partial install.
@@ -208,7 +238,7 @@ public final class LeaseManager {
                 // The watchdog claims the bands (and installs the nf_tables part) first: a band
                 // is never in the kernel without a live owner that every netfault can see.
                 try started.readiness.wait()
-                try tc?.apply(plan, distributionTable: table)
+                try tc?.execute(preview.steps, of: plan, distributionTable: table)
                 lease.state = .installed
                 try journal.write(lease)
             } catch {

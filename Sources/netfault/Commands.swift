@@ -55,6 +55,9 @@ struct Apply: ParsableCommand {
     @Flag(help: "Stay in the foreground holding the lease until its deadline or SIGTERM, SIGINT or SIGHUP, then revert and exit 0 (a sidecar container's main process).")
     var foreground = false
 
+    @Flag(name: .customLong("dry-run"), help: "Print the tc, ip and nft commands that make the same change, and change nothing.")
+    var dryRun = false
+
     /// Everything the user typed, parsed and validated; touches nothing.
     func request() throws -> FaultRequest { try lease.request(duration: duration) }
 
@@ -64,6 +67,10 @@ struct Apply: ParsableCommand {
         if foreground { WatchdogProcess.blockRevertSignals() }
         try reporting {
             let request = try request()
+            if dryRun {
+                try printPreview(try LeaseManager(journal: try Journal()).preview(request), json: json)
+                return
+            }
             try requireNetAdmin()
             let journal = try Journal()
             try requireFeatures(neededFeatures(request), journal: journal)

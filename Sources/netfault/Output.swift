@@ -122,6 +122,25 @@ struct StatusJSON: Encodable {
     let others: [String]
 }
 
+/// What apply or run would do (--dry-run), as the commands that make the same change.
+func printPreview(_ p: LeaseManager.Preview, json: Bool) throws {
+    let commands = p.steps.map(\.command)
+    let nft = p.plan.filter.map { "nft -f - <<'EOF'\n\($0.nftScript)\nEOF" }
+    if json {
+        struct PreviewJSON: Encodable { let lease: String; let device: String; let server: String; let commands: [String]; let nft: String? }
+        printJSON(PreviewJSON(lease: p.id, device: p.device, server: p.server.rawValue, commands: commands,
+                              nft: p.plan.filter?.nftScript))
+        return
+    }
+    print("# --dry-run: nothing was changed. netfault would make lease \(p.id) (server \(p.server.rawValue)) like this:")
+    for c in commands { print(c) }
+    if let nft {
+        print("# the lease's watchdog would hold this table (flags owner: it goes when the watchdog exits)")
+        print(nft)
+    }
+    if commands.isEmpty && nft == nil { print("# nothing to install") }
+}
+
 func printJSON<T: Encodable>(_ value: T) {
     let e = JSONEncoder()
     e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -46,6 +46,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("With --every: how long the faults stay in each time.", valueName: "duration"))
     var on: String?
 
+    @Flag(name: .customLong("dry-run"), help: "Print the tc, ip and nft commands that would put the faults in, and neither change anything nor run the command.")
+    var dryRun = false
+
     @Argument(parsing: .postTerminator, help: ArgumentHelp("The command and its arguments, after --.", valueName: "command"))
     var command: [String] = []
 
@@ -60,6 +63,10 @@ struct RunCommand: ParsableCommand {
         try reporting {
             let request = try lease.request(duration: duration)
             let schedule = try Schedule.parse(after: after, every: every, on: on)
+            if dryRun {
+                try printPreview(try LeaseManager(journal: try Journal()).preview(request), json: false)
+                return
+            }
             let identity = try CommandIdentity.forRun(asRoot: asRoot)
             try requireNetAdmin()
             let journal = try Journal()

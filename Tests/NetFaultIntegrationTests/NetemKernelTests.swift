@@ -386,3 +386,33 @@ struct DoctorKernelTests {
         #expect(saved.contains("\"netem\"") && saved.contains("\"u32\""), "\(saved)")
     }
 }
+
+/// --dry-run prints the steps the executor runs as tc commands: run by real tc, they must make
+/// the very state netfault's own apply makes.
+@Suite(.serialized, .enabled(if: Kernel.enabled, Kernel.reason))
+struct DryRunKernelTests {
+    init() throws { try cleanUp() }
+
+    @Test("the printed tc commands, run by tc, give the state apply gives; --dry-run itself changes nothing",
+          arguments: [["redis", "--delay", "100ms"], ["mysql", "--host", "127.0.0.2", "--loss", "5%", "--direction", "both"]])
+    func commandsMatchApply(args: [String]) throws {
+        let before = try tcSnapshot()
+        let dry = try netfault(["apply"] + args + ["--dry-run"])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(try tcSnapshot() == before, "--dry-run changed tc")
+        let commands = dry.stdout.split(separator: "\n").filter { $0.hasPrefix("tc ") || $0.hasPrefix("ip ") }
+        try #require(!commands.isEmpty, "\(dry.stdout)")
+        for c in commands {
+            let r = try run("/bin/sh", ["-c", String(c)])
+            try #require(r.status == 0, "\(c): \(r.stderr)")
+        }
+        let byTc = try tcSnapshot()
+        _ = try run("tc", ["qdisc", "del", "dev", "lo", "root"])
+        #expect(try tcSnapshot() == before)
+        let applied = try netfault(["apply"] + args)
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(try tcSnapshot() == byTc, "tc made another state than netfault's apply")
+        #expect(try netfault("revert", "--all").status == 0)
+        #expect(try tcSnapshot() == before)
+    }
+}

@@ -22,6 +22,7 @@ let netfaultPath = ProcessInfo.processInfo.environment["NETFAULT_BIN"]
 
 @discardableResult
 func netfault(_ args: String...) throws -> Run { try run(netfaultPath, args) }
+func netfault(_ args: [String]) throws -> Run { try run(netfaultPath, args) }
 
 /// `tc qdisc show` and `tc filter show` for a device: what "left as before" is compared on.
 func tcSnapshot(_ dev: String = "lo") throws -> String {

@@ -1,3 +1,4 @@
+import CNetlink
 import Foundation
 import Testing
 import NetFaultCore
@@ -26,7 +27,7 @@ import NetFaultCore
 @Suite struct NetemDecoderTests {
     /// The TCA_OPTIONS of an RTM_NEWQDISC request: what the kernel echoes in a dump.
     func options(_ r: NetlinkRequest) throws -> [UInt8] {
-        try #require(Attributes(r.payload[20...])[TCRequests.TCA_OPTIONS])
+        try #require(Attributes(r.payload[20...])[TCA_OPTIONS])
     }
 
     @Test(arguments: [
@@ -60,31 +61,31 @@ import NetFaultCore
     @Test func parseSplitsPaddedMessages() {
         var w = ByteWriter()
         // Message 1: 16-byte header + 5-byte payload, padded to 24.
-        w.u32(21); w.u16(NL.newQdisc); w.u16(NL.multi); w.u32(7); w.u32(99)
+        w.u32(21); w.u16(UInt16(RTM_NEWQDISC)); w.u16(UInt16(NLM_F_MULTI)); w.u32(7); w.u32(99)
         w.raw([1, 2, 3, 4, 5]); w.pad()
         // Message 2: NLMSG_DONE with a 4-byte payload.
-        w.u32(20); w.u16(NL.done); w.u16(NL.multi); w.u32(8); w.u32(99); w.i32(0)
+        w.u32(20); w.u16(UInt16(NLMSG_DONE)); w.u16(UInt16(NLM_F_MULTI)); w.u32(8); w.u32(99); w.i32(0)
         // A truncated third header claiming more than is there.
-        w.u32(64); w.u16(NL.error); w.u16(0); w.u32(9); w.u32(0)
+        w.u32(64); w.u16(UInt16(NLMSG_ERROR)); w.u16(0); w.u32(9); w.u32(0)
         let msgs = NetlinkMessage.parse(w.bytes)
         #expect(msgs.count == 2)
-        #expect(msgs.map(\.type) == [NL.newQdisc, NL.done])
+        #expect(msgs.map(\.type) == [UInt16(RTM_NEWQDISC), UInt16(NLMSG_DONE)])
         #expect(msgs.map(\.seq) == [7, 8])
-        #expect(msgs.map(\.flags) == [NL.multi, NL.multi])
+        #expect(msgs.map(\.flags) == [UInt16(NLM_F_MULTI), UInt16(NLM_F_MULTI)])
         #expect(msgs.first?.payload == [1, 2, 3, 4, 5])
         #expect(msgs.last?.payload == [0, 0, 0, 0])
     }
 
     @Test func parseStopsAtBadLength() {
         var w = ByteWriter()
-        w.u32(8); w.u16(NL.done); w.u16(0); w.u32(1); w.u32(0)  // shorter than a header
+        w.u32(8); w.u16(UInt16(NLMSG_DONE)); w.u16(0); w.u32(1); w.u32(0)  // shorter than a header
         #expect(NetlinkMessage.parse(w.bytes).isEmpty)
     }
 
     @Test func attributes() {
         var w = ByteWriter()
         w.attr(1) { $0.cString("netem") }                       // 10 bytes, padded to 12
-        w.attr(2 | TCRequests.NLA_F_NESTED) { $0.u32(0xdead_beef) }
+        w.attr(2 | UInt16(NLA_F_NESTED)) { $0.u32(0xdead_beef) }
         w.attr(3) { $0.u32(1) }
         w.attr(3) { $0.u32(2) }                                   // the last one wins
         w.u16(40); w.u16(4); w.u32(0)                             // claims more than is there
@@ -124,7 +125,7 @@ import NetFaultCore
         var flags: UInt16 = capped ? 0x100 : 0
         if message != nil { flags |= 0x200 }
         var m = ByteWriter()
-        m.u32(UInt32(16 + p.bytes.count)); m.u16(NL.error); m.u16(flags); m.u32(1); m.u32(0)
+        m.u32(UInt32(16 + p.bytes.count)); m.u16(UInt16(NLMSG_ERROR)); m.u16(flags); m.u32(1); m.u32(0)
         m.raw(p.bytes)
         return NetlinkMessage.parse(m.bytes).first
     }

@@ -1,4 +1,5 @@
 import CNFTables
+import CNetlink
 import Foundation
 import Testing
 import NetFaultCore
@@ -90,7 +91,7 @@ struct NFTFixtures {
     static func messages(_ batch: [UInt8]) -> [(msg: NetlinkMessage, bytes: [UInt8])] {
         var out: [(NetlinkMessage, [UInt8])] = []
         var off = 0
-        while off + NL.headerSize <= batch.count {
+        while off + nlmsgHeaderSize <= batch.count {
             let len = Int(batch.le32(at: off))
             let bytes = Array(batch[off..<(off + len)])
             out.append((NetlinkMessage.parse(bytes)[0], bytes))
@@ -126,7 +127,7 @@ struct NFTFixtures {
 
         // Byte for byte the same, but for seq/pid and the ack netfault asks and nft does not.
         let flags = ours.le16(at: 6)
-        #expect(flags == fixture.bytes.le16(at: 6) | NL.ack)
+        #expect(flags == fixture.bytes.le16(at: 6) | UInt16(NLM_F_ACK))
         var normalized = withoutSeqAndPid(ours)
         normalized[6] = fixture.bytes[6]; normalized[7] = fixture.bytes[7]
         #expect(hex(normalized) == hex(withoutSeqAndPid(fixture.bytes)))
@@ -142,7 +143,7 @@ struct NFTFixtures {
             .first { $0.msg.type == Self.type(NFT_MSG_NEWTABLE) }).bytes
         var ours = withoutSeqAndPid(plain)
         // nft's `add table` sends NLM_F_REQUEST only; netfault refuses an existing table and asks an ack.
-        #expect(ours.le16(at: 6) == NL.request | NL.create | NL.excl | NL.ack)
+        #expect(ours.le16(at: 6) == UInt16(NLM_F_REQUEST | NLM_F_CREATE) | UInt16(NLM_F_EXCL | NLM_F_ACK))
         ours[6] = nft[6]; ours[7] = nft[7]
         #expect(hex(ours) == hex(withoutSeqAndPid(nft)))
     }
@@ -154,7 +155,7 @@ struct NFTFixtures {
         let batch = try NFTablesRequests.installBatch(FilterPlan(table: NFTFixtures.table, rules: [rule]), seq: 1)
         let chain = try #require(Self.messages(batch).first { $0.msg.type == Self.type(NFT_MSG_NEWCHAIN) }).bytes
         var ours = withoutSeqAndPid(chain)
-        #expect(ours.le16(at: 6) == nft.le16(at: 6) | NL.ack)
+        #expect(ours.le16(at: 6) == nft.le16(at: 6) | UInt16(NLM_F_ACK))
         ours[6] = nft[6]; ours[7] = nft[7]
         #expect(hex(ours) == hex(withoutSeqAndPid(nft)))
     }
@@ -169,17 +170,17 @@ struct NFTFixtures {
         // Batch begin and end: AF_UNSPEC, version 0, res_id NFNL_SUBSYS_NFTABLES (big-endian); no ack.
         for m in [msgs.first!, msgs.last!] {
             #expect(Array(m.payload.prefix(4)) == [0, 0, 0, 10])
-            #expect(m.flags == NL.request)
+            #expect(m.flags == UInt16(NLM_F_REQUEST))
         }
         // Every object message: inet family, asks for an ack.
         for m in msgs.dropFirst().dropLast() {
             #expect(m.payload[0] == 1)  // NFPROTO_INET
-            #expect(m.flags & (NL.request | NL.ack) == NL.request | NL.ack)
+            #expect(m.flags & (UInt16(NLM_F_REQUEST | NLM_F_ACK)) == UInt16(NLM_F_REQUEST | NLM_F_ACK))
         }
         let table = Attributes(msgs[1].payload.dropFirst(4))
         #expect(table.string(1) == "netfault-nf-1a2b3c")  // NFTA_TABLE_NAME
         #expect(table[2] == [0, 0, 0, 2])  // NFTA_TABLE_FLAGS: NFT_TABLE_F_OWNER, big-endian
-        #expect(msgs[1].flags == NL.request | NL.create | NL.excl | NL.ack)
+        #expect(msgs[1].flags == UInt16(NLM_F_REQUEST | NLM_F_CREATE) | UInt16(NLM_F_EXCL | NLM_F_ACK))
 
         // Chains in hook order (output, input), as the plan lists them.
         for (m, (name, hooknum)) in zip(msgs[2...3], [("output", UInt8(3)), ("input", UInt8(1))]) {
@@ -194,7 +195,7 @@ struct NFTFixtures {
         }
         // Rules in plan order, appended, each in its hook's chain.
         for (m, rule) in zip(msgs[4...6], rules) {
-            #expect(m.flags == NL.request | NL.create | 0x800 | NL.ack)  // NLM_F_APPEND
+            #expect(m.flags == UInt16(NLM_F_REQUEST | NLM_F_CREATE) | 0x800 | UInt16(NLM_F_ACK))  // NLM_F_APPEND
             let a = Attributes(m.payload.dropFirst(4))
             #expect(a.string(1) == "netfault-nf-1a2b3c")  // NFTA_RULE_TABLE
             #expect(a.string(2) == rule.hook.rawValue)  // NFTA_RULE_CHAIN
@@ -213,7 +214,7 @@ struct NFTFixtures {
         let msgs = Self.messages(try NFTablesRequests.deleteBatch(table: "netfault-nf-1", seq: 9)).map(\.msg)
         #expect(msgs.map(\.type) == [0x10, Self.type(NFT_MSG_DELTABLE), 0x11])
         #expect(msgs.map(\.seq) == [9, 10, 11])
-        #expect(msgs[1].flags == NL.request | NL.ack)
+        #expect(msgs[1].flags == UInt16(NLM_F_REQUEST | NLM_F_ACK))
         #expect(msgs[1].payload[0] == 1)
         #expect(Attributes(msgs[1].payload.dropFirst(4)).string(1) == "netfault-nf-1")
     }
@@ -221,11 +222,11 @@ struct NFTFixtures {
     @Test func dumpRequests() throws {
         let tables = try NFTablesRequests.getTables()
         #expect(tables.type == Self.type(NFT_MSG_GETTABLE))
-        #expect(tables.flags == NL.request | NL.dump)
+        #expect(tables.flags == UInt16(NLM_F_REQUEST | NLM_F_DUMP))
         #expect(tables.payload == [1, 0, 0, 0])
         let rules = try NFTablesRequests.getRules(table: "netfault-nf-1")
         #expect(rules.type == Self.type(NFT_MSG_GETRULE))
-        #expect(rules.flags == NL.request | NL.dump)
+        #expect(rules.flags == UInt16(NLM_F_REQUEST | NLM_F_DUMP))
         #expect(Attributes(rules.payload.dropFirst(4)).string(1) == "netfault-nf-1")
     }
 

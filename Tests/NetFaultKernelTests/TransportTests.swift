@@ -1,3 +1,4 @@
+import CNetlink
 import Foundation
 import Testing
 import NetFaultCore
@@ -32,23 +33,23 @@ enum Reply {
     static func error(seq: UInt32, port: UInt32 = 4242, errno: Int32 = 0, text: String? = nil) -> [UInt8] {
         var w = ByteWriter()
         w.i32(-errno)
-        w.raw(NetlinkRequest(type: NL.newQdisc, flags: 0, payload: []).bytes(seq: seq, pid: port))
+        w.raw(NetlinkRequest(type: UInt16(RTM_NEWQDISC), flags: 0, payload: []).bytes(seq: seq, pid: port))
         if let text { w.attr(1) { $0.cString(text) } }  // NLMSGERR_ATTR_MSG
         let flags: UInt16 = 0x100 | (text != nil ? 0x200 : 0)  // NLM_F_CAPPED, NLM_F_ACK_TLVS
-        return NetlinkMessage(type: NL.error, flags: flags, seq: seq, port: port, payload: w.bytes).bytes
+        return NetlinkMessage(type: UInt16(NLMSG_ERROR), flags: flags, seq: seq, port: port, payload: w.bytes).bytes
     }
 
-    static func done(seq: UInt32, port: UInt32 = 4242, errno: Int32 = 0, flags: UInt16 = NL.multi) -> [UInt8] {
+    static func done(seq: UInt32, port: UInt32 = 4242, errno: Int32 = 0, flags: UInt16 = UInt16(NLM_F_MULTI)) -> [UInt8] {
         var w = ByteWriter()
         w.i32(-errno)
-        return NetlinkMessage(type: NL.done, flags: flags, seq: seq, port: port, payload: w.bytes).bytes
+        return NetlinkMessage(type: UInt16(NLMSG_DONE), flags: flags, seq: seq, port: port, payload: w.bytes).bytes
     }
 
-    static func link(seq: UInt32, index: Int32, name: String, flags: UInt16 = NL.multi, port: UInt32 = 4242) -> [UInt8] {
+    static func link(seq: UInt32, index: Int32, name: String, flags: UInt16 = UInt16(NLM_F_MULTI), port: UInt32 = 4242) -> [UInt8] {
         var w = ByteWriter()
         IfInfoMsg(index: index).encode(into: &w)
         w.attr(3) { $0.cString(name) }  // IFLA_IFNAME
-        return NetlinkMessage(type: NL.newLink, flags: flags, seq: seq, port: port, payload: w.bytes).bytes
+        return NetlinkMessage(type: UInt16(RTM_NEWLINK), flags: flags, seq: seq, port: port, payload: w.bytes).bytes
     }
 }
 
@@ -119,7 +120,7 @@ enum Reply {
     func dumpRetried() throws {
         let (nl, t) = socket { sent, attempt in
             let seq = sent[0].seq
-            let intr: UInt16 = attempt == 1 ? NL.multi | NL.dumpInterrupted : NL.multi
+            let intr: UInt16 = attempt == 1 ? UInt16(NLM_F_MULTI | NLM_F_DUMP_INTR) : UInt16(NLM_F_MULTI)
             return [(UInt32(0), Reply.link(seq: seq, index: 1, name: attempt == 1 ? "stale" : "lo", flags: intr)), (UInt32(0), Reply.done(seq: seq))]
         }
         #expect(try nl.links().map(\.name) == ["lo"])
@@ -129,7 +130,7 @@ enum Reply {
     @Test("a dump interrupted every time fails with DumpInterrupted after three tries, never a partial answer")
     func dumpInterruptedFails() {
         let (nl, t) = socket { sent, _ in
-            [(UInt32(0), Reply.link(seq: sent[0].seq, index: 1, name: "lo", flags: NL.multi | NL.dumpInterrupted)), (UInt32(0), Reply.done(seq: sent[0].seq))]
+            [(UInt32(0), Reply.link(seq: sent[0].seq, index: 1, name: "lo", flags: UInt16(NLM_F_MULTI | NLM_F_DUMP_INTR))), (UInt32(0), Reply.done(seq: sent[0].seq))]
         }
         #expect(throws: DumpInterrupted.self) { try nl.links() }
         #expect(t.sent.count == 3)
@@ -154,12 +155,12 @@ enum Reply {
             var lo = ByteWriter()
             IfInfoMsg(index: 1, flags: UInt32(IFF_LOOPBACK)).encode(into: &lo)
             lo.attr(3) { $0.cString("lo") }
-            let loMsg = NetlinkMessage(type: NL.newLink, flags: NL.multi, seq: seq, port: 4242, payload: lo.bytes).bytes
+            let loMsg = NetlinkMessage(type: UInt16(RTM_NEWLINK), flags: UInt16(NLM_F_MULTI), seq: seq, port: 4242, payload: lo.bytes).bytes
             return [(UInt32(0), loMsg + Reply.link(seq: seq, index: 7, name: "eth0")), (UInt32(0), Reply.done(seq: seq))]
         }
         let links = try nl.links()
         #expect(links.map(\.name) == ["lo", "eth0"] && links.map(\.index) == [1, 7] && links.map(\.isLoopback) == [true, false])
-        #expect(t.sent[0][0].type == NL.getLink && t.sent[0][0].flags == NL.request | NL.dump)
+        #expect(t.sent[0][0].type == UInt16(RTM_GETLINK) && t.sent[0][0].flags == UInt16(NLM_F_REQUEST | NLM_F_DUMP))
     }
 }
 

@@ -78,3 +78,22 @@ struct PrivilegeTests {
         }
     }
 }
+
+/// --dry-run of connection faults: nothing changes, and the printed table is one nft accepts.
+@Suite(.serialized, .enabled(if: NFT.enabled, NFT.reason))
+struct DryRunTests {
+    @Test("apply --dry-run changes nothing, journals nothing, and prints an nft script that nft -c accepts")
+    func nftScript() throws {
+        try withServers(mariadb: false) { ns in
+            let r = try ns.netfault("apply", "redis", "--reject", "--loss-nft", "5%", "--direction", "both", "--dry-run")
+            #expect(r.status == 0, "\(r.stderr)")
+            try ns.expectBaseline()
+            #expect(try ns.statusLeases().isEmpty)
+            let script = try #require(r.stdout.components(separatedBy: "<<'EOF'\n").last?.components(separatedBy: "\nEOF").first)
+            let check = try run("/bin/sh", ["-c", "ip netns exec \(ns.name) nft -c -f - <<'EOF'\n\(script)\nEOF"])
+            #expect(check.status == 0, "nft -c refused the script: \(check.stderr)\n\(script)")
+            let dry = try ns.netfault("run", "redis", "--blackhole", "--dry-run", "--", "/bin/false")
+            #expect(dry.status == 0 && dry.stdout.contains("table inet netfault-"), "run --dry-run ran the command or failed: \(dry.stderr)")
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import CNFTables
+import CNetlink
 import Foundation
 import NetFaultCore
 
@@ -305,7 +306,7 @@ public enum NFTablesRequests {
             let nlh = try build(p.baseAddress!)
             let bytes = UnsafeRawBufferPointer(start: nlh, count: Int(nlh.pointee.nlmsg_len))
             return NetlinkRequest(type: nlh.pointee.nlmsg_type, flags: nlh.pointee.nlmsg_flags,
-                                  payload: Array(bytes[NL.headerSize...]))
+                                  payload: Array(bytes[nlmsgHeaderSize...]))
         }
     }
 }

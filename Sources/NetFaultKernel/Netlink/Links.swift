@@ -10,7 +10,7 @@ public struct LinkInfo: Sendable, Equatable {
 
     /// Parses an RTM_NEWLINK message.
     init?(_ msg: NetlinkMessage) {
-        guard msg.type == NL.newLink, let info = IfInfoMsg(decoding: msg.payload) else { return nil }
+        guard msg.type == UInt16(RTM_NEWLINK), let info = IfInfoMsg(decoding: msg.payload) else { return nil }
         let attrs = Attributes(msg.payload[IfInfoMsg.size...])
         index = info.ifi_index
         name = attrs.string(UInt16(IFLA_IFNAME)) ?? ""
@@ -23,7 +23,7 @@ extension NetlinkSocket {
     public func links() throws -> [LinkInfo] {
         var w = ByteWriter()
         IfInfoMsg(index: 0).encode(into: &w)
-        let request = NetlinkRequest(type: NL.getLink, flags: NL.request | NL.dump, payload: w.bytes)
+        let request = NetlinkRequest(type: UInt16(RTM_GETLINK), flags: UInt16(NLM_F_REQUEST | NLM_F_DUMP), payload: w.bytes)
         return try dump(request, "listing network devices").compactMap(LinkInfo.init)
     }
 
@@ -34,7 +34,7 @@ extension NetlinkSocket {
     /// The device the kernel routes `address` through (RTM_GETROUTE, RTA_OIF).
     public func routeDevice(to address: IPAddress) throws -> Int32? {
         let replies = try transact(TCRequests.getRoute(to: address), "looking up the route to \(address)")
-        for msg in replies where msg.type == NL.newRoute && msg.payload.count >= RtMsg.size {
+        for msg in replies where msg.type == UInt16(RTM_NEWROUTE) && msg.payload.count >= RtMsg.size {
             if let oif = Attributes(msg.payload[RtMsg.size...]).u32(UInt16(RTA_OIF.rawValue)) { return Int32(bitPattern: oif) }
         }
         return nil

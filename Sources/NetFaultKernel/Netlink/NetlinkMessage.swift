@@ -1,3 +1,4 @@
+import CNetlink
 import Foundation
 
 /// Byte-level netlink message building. Pure: no sockets, so every request is testable
@@ -18,6 +19,11 @@ public struct ByteWriter: Sendable {
     public mutating func cString(_ s: String) { bytes.append(contentsOf: Array(s.utf8)); bytes.append(0) }
     public mutating func pad() { while bytes.count % 4 != 0 { bytes.append(0) } }
 
+    /// An attribute named by a kernel header's constant (whatever integer type it imports as).
+    public mutating func attr<T: BinaryInteger>(_ type: T, _ body: (inout ByteWriter) -> Void) {
+        attr(UInt16(type), body)
+    }
+
     /// Appends an attribute whose payload `body` writes; fixes its length afterwards.
     public mutating func attr(_ type: UInt16, _ body: (inout ByteWriter) -> Void) {
         let start = bytes.count
@@ -29,21 +35,9 @@ public struct ByteWriter: Sendable {
     }
 }
 
-/// Netlink header constants used by the requests below (from linux/netlink.h, linux/rtnetlink.h).
-public enum NL {
-    public static let request: UInt16 = 0x1, multi: UInt16 = 0x2, ack: UInt16 = 0x4
-    public static let root: UInt16 = 0x100, match: UInt16 = 0x200, dump: UInt16 = 0x300
-    public static let replace: UInt16 = 0x100, excl: UInt16 = 0x200, create: UInt16 = 0x400
-    public static let noop: UInt16 = 1, error: UInt16 = 2, done: UInt16 = 3
-    /// NLM_F_DUMP_INTR: the dump changed while the kernel wrote it.
-    public static let dumpInterrupted: UInt16 = 0x10
-    public static let headerSize = 16
-
-    public static let newLink: UInt16 = 16, delLink: UInt16 = 17, getLink: UInt16 = 18
-    public static let newRoute: UInt16 = 24, getRoute: UInt16 = 26
-    public static let newQdisc: UInt16 = 36, delQdisc: UInt16 = 37, getQdisc: UInt16 = 38
-    public static let newTFilter: UInt16 = 44, delTFilter: UInt16 = 45, getTFilter: UInt16 = 46
-}
+/// The size of struct nlmsghdr (NLMSG_HDRLEN, a macro Swift cannot import). Every other
+/// netlink constant is the kernel header's own, through CNetlink.
+public let nlmsgHeaderSize = MemoryLayout<nlmsghdr>.size
 
 /// A request before the socket stamps its sequence number.
 public struct NetlinkRequest: Sendable, Equatable {
@@ -58,7 +52,7 @@ public struct NetlinkRequest: Sendable, Equatable {
     /// The full message with header; `seq` and `pid` as the sender fills them.
     public func bytes(seq: UInt32, pid: UInt32 = 0) -> [UInt8] {
         var w = ByteWriter()
-        w.u32(UInt32(NL.headerSize + payload.count))
+        w.u32(UInt32(nlmsgHeaderSize + payload.count))
         w.u16(type); w.u16(flags); w.u32(seq); w.u32(pid)
         w.raw(payload)
         return w.bytes
@@ -85,9 +79,9 @@ public struct NetlinkMessage: Sendable {
     public static func parse(_ data: [UInt8]) -> [NetlinkMessage] {
         var out: [NetlinkMessage] = []
         var off = 0
-        while off + NL.headerSize <= data.count {
+        while off + nlmsgHeaderSize <= data.count {
             let len = Int(data.le32(at: off))
-            guard len >= NL.headerSize, off + len <= data.count else { break }
+            guard len >= nlmsgHeaderSize, off + len <= data.count else { break }
             out.append(NetlinkMessage(type: data.le16(at: off + 4), flags: data.le16(at: off + 6),
                                       seq: data.le32(at: off + 8), port: data.le32(at: off + 12),
                                       payload: Array(data[(off + 16)..<(off + len)])))
@@ -105,7 +99,7 @@ public struct Attributes: Sendable {
         var off = bytes.startIndex
         while off + 4 <= bytes.endIndex {
             let len = Int(bytes.le16(at: off))
-            let type = bytes.le16(at: off + 2) & 0x3fff  // drop NLA_F_NESTED / NLA_F_NET_BYTEORDER
+            let type = bytes.le16(at: off + 2) & ~UInt16(NLA_F_NESTED | NLA_F_NET_BYTEORDER)
             guard len >= 4, off + len <= bytes.endIndex else { break }
             m[type] = Array(bytes[(off + 4)..<(off + len)])
             off += (len + 3) & ~3
@@ -114,6 +108,10 @@ public struct Attributes: Sendable {
     }
     public init(_ bytes: [UInt8]) { self.init(bytes[...]) }
     public subscript(_ type: UInt16) -> [UInt8]? { byType[type] }
+    /// By a kernel header's constant.
+    public subscript<T: BinaryInteger>(_ type: T) -> [UInt8]? { byType[UInt16(type)] }
+    public func string<T: BinaryInteger>(_ type: T) -> String? { string(UInt16(type)) }
+    public func u32<T: BinaryInteger>(_ type: T) -> UInt32? { u32(UInt16(type)) }
     public func string(_ type: UInt16) -> String? {
         byType[type].map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }

@@ -118,7 +118,7 @@ public final class NetlinkSocket {
         let used = sent.map { $0.seq &- first }.max().map { $0 &+ 1 } ?? 0
         let issued = seq  // every seq up to here belongs to an earlier request
         seq = first &+ used &- 1
-        let asksAck = Set(sent.filter { $0.flags & NL.ack != 0 }.map(\.seq))
+        let asksAck = Set(sent.filter { $0.flags & UInt16(NLM_F_ACK) != 0 }.map(\.seq))
         var waiting = awaitingAcksOnly ? asksAck : Set(sent.map(\.seq))
         try transport.send(bytes)
         var replies: [NetlinkMessage] = []
@@ -139,9 +139,9 @@ public final class NetlinkSocket {
                     throw KernelError(operation: operation(), errno: EPROTO, source: .netfault,
                                       detail: "a reply is addressed to port \(msg.port), not to this socket's \(transport.portID)")
                 }
-                if msg.flags & NL.dumpInterrupted != 0 { throw DumpInterrupted(operation: operation()) }
+                if msg.flags & UInt16(NLM_F_DUMP_INTR) != 0 { throw DumpInterrupted(operation: operation()) }
                 switch msg.type {
-                case NL.error:
+                case UInt16(NLMSG_ERROR):
                     waiting.remove(msg.seq)
                     let err = Int32(bitPattern: msg.payload.count >= 4 ? msg.payload.le32(at: 0) : UInt32(bitPattern: -EPROTO))
                     if err != 0 {
@@ -150,14 +150,14 @@ public final class NetlinkSocket {
                             : nil
                         throw KernelError(operation: operation(), errno: -err, extendedAck: Self.extendedAck(msg), failedMessage: which)
                     }
-                case NL.done:
+                case UInt16(NLMSG_DONE):
                     waiting.remove(msg.seq)
                     // A dump that failed part-way says so in DONE's payload.
                     let err = msg.payload.count >= 4 ? Int32(bitPattern: msg.payload.le32(at: 0)) : 0
                     if err < 0 { throw KernelError(operation: operation(), errno: -err, extendedAck: Self.extendedAck(msg)) }
                 default:
                     replies.append(msg)
-                    if msg.flags & NL.multi == 0 && !asksAck.contains(msg.seq) { waiting.remove(msg.seq) }
+                    if msg.flags & UInt16(NLM_F_MULTI) == 0 && !asksAck.contains(msg.seq) { waiting.remove(msg.seq) }
                 }
             }
         }
@@ -172,11 +172,11 @@ public final class NetlinkSocket {
 
     /// The NLMSGERR_ATTR_MSG text after an error's echoed request.
     static func extendedAck(_ msg: NetlinkMessage) -> String? {
-        guard msg.flags & 0x200 != 0, msg.payload.count >= 20 else { return nil }  // NLM_F_ACK_TLVS
-        let capped = msg.flags & 0x100 != 0  // NLM_F_CAPPED: only the header was echoed
-        let echoed = capped ? NL.headerSize : Int(msg.payload.le32(at: 4))
+        guard msg.flags & UInt16(NLM_F_ACK_TLVS) != 0, msg.payload.count >= 20 else { return nil }
+        let capped = msg.flags & UInt16(NLM_F_CAPPED) != 0  // only the request's header was echoed
+        let echoed = capped ? nlmsgHeaderSize : Int(msg.payload.le32(at: 4))
         let start = 4 + ((echoed + 3) & ~3)
         guard start <= msg.payload.count else { return nil }
-        return Attributes(msg.payload[start...]).string(1)
+        return Attributes(msg.payload[start...]).string(NLMSGERR_ATTR_MSG.rawValue)
     }
 }

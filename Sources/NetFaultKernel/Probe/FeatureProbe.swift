@@ -89,10 +89,10 @@ public enum FeatureProbe {
         let root = TCRequests.handle(Ownership.rootMajor)
         record("netem") {
             var w = ByteWriter()
-            TCRequests.tcmsg(&w, ifindex: i, handle: root, parent: TCRequests.TC_H_ROOT)
-            w.attr(TCRequests.TCA_KIND) { $0.cString("netem") }
-            w.attr(TCRequests.TCA_OPTIONS) { TCRequests.netemOptions(&$0, spec: NetemSpec(delay: .milliseconds(1)), distributionTable: nil) }
-            try nl.perform(NetlinkRequest(type: NL.newQdisc, flags: TCRequests.create, payload: w.bytes), "adding a netem qdisc")
+            TCRequests.tcmsg(&w, ifindex: i, handle: root, parent: TC_H_ROOT)
+            w.attr(TCA_KIND) { $0.cString("netem") }
+            w.attr(TCA_OPTIONS) { TCRequests.netemOptions(&$0, spec: NetemSpec(delay: .milliseconds(1)), distributionTable: nil) }
+            try nl.perform(NetlinkRequest(type: UInt16(RTM_NEWQDISC), flags: TCRequests.create, payload: w.bytes), "adding a netem qdisc")
             try nl.perform(TCRequests.deleteRoot(ifindex: i), "removing a netem qdisc")
         }
         record("prio") {
@@ -101,12 +101,12 @@ public enum FeatureProbe {
         }
         record("htb") {
             var w = ByteWriter()
-            TCRequests.tcmsg(&w, ifindex: i, handle: root, parent: TCRequests.TC_H_ROOT)
-            w.attr(TCRequests.TCA_KIND) { $0.cString("htb") }
-            w.attr(TCRequests.TCA_OPTIONS) { o in
-                o.attr(2) { g in g.u32(3); g.u32(10); g.u32(0); g.u32(0); g.u32(0) }  // TCA_HTB_INIT: version, r2q, defcls
+            TCRequests.tcmsg(&w, ifindex: i, handle: root, parent: TC_H_ROOT)
+            w.attr(TCA_KIND) { $0.cString("htb") }
+            w.attr(TCA_OPTIONS) { o in
+                o.attr(TCA_HTB_INIT) { g in g.u32(3); g.u32(10); g.u32(0); g.u32(0); g.u32(0) }  // version, r2q, defcls
             }
-            try nl.perform(NetlinkRequest(type: NL.newQdisc, flags: TCRequests.create, payload: w.bytes), "adding an htb qdisc")
+            try nl.perform(NetlinkRequest(type: UInt16(RTM_NEWQDISC), flags: TCRequests.create, payload: w.bytes), "adding an htb qdisc")
             try nl.perform(TCRequests.deleteRoot(ifindex: i), "removing an htb qdisc")
         }
         record("u32") {
@@ -115,9 +115,9 @@ public enum FeatureProbe {
             var w = ByteWriter()
             TCRequests.tcmsg(&w, ifindex: i, handle: 0, parent: TCRequests.handle(Ownership.ingressMajor),
                              info: TCRequests.filterInfo(priority: 1, family: .ipv4))
-            w.attr(TCRequests.TCA_KIND) { $0.cString("u32") }
-            w.attr(TCRequests.TCA_OPTIONS) { $0.attr(TCRequests.U32_SEL) { TCRequests.selector(&$0, PortMatch(family: .ipv4, side: .destination, port: 9)) } }
-            try nl.perform(NetlinkRequest(type: NL.newTFilter, flags: TCRequests.create, payload: w.bytes), "adding a u32 filter")
+            w.attr(TCA_KIND) { $0.cString("u32") }
+            w.attr(TCA_OPTIONS) { $0.attr(TCA_U32_SEL) { TCRequests.selector(&$0, PortMatch(family: .ipv4, side: .destination, port: 9)) } }
+            try nl.perform(NetlinkRequest(type: UInt16(RTM_NEWTFILTER), flags: TCRequests.create, payload: w.bytes), "adding a u32 filter")
         }
         record("ifb+mirred") {
             guard let ifb = scratch.second else { throw scratch.noSecondIfb ?? KernelError(operation: "creating an ifb device", errno: EOPNOTSUPP) }

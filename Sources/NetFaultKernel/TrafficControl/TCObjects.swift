@@ -1,3 +1,4 @@
+import CNetlink
 import Foundation
 import NetFaultCore
 
@@ -9,18 +10,18 @@ public struct QdiscInfo: Sendable, Equatable {
     public let parent: UInt32
     public let options: [UInt8]
     public var major: UInt16 { UInt16(handle >> 16) }
-    public var isRoot: Bool { parent == TCRequests.TC_H_ROOT }
-    public var isIngress: Bool { parent == TCRequests.TC_H_INGRESS }
+    public var isRoot: Bool { parent == TC_H_ROOT }
+    public var isIngress: Bool { parent == TC_H_INGRESS }
 
     /// Parses an RTM_NEWQDISC message.
     init?(_ msg: NetlinkMessage) {
-        guard msg.type == NL.newQdisc, let t = TCMsg(decoding: msg.payload) else { return nil }
+        guard msg.type == UInt16(RTM_NEWQDISC), let t = TCMsg(decoding: msg.payload) else { return nil }
         ifindex = t.tcm_ifindex
         handle = t.tcm_handle
         parent = t.tcm_parent
         let attrs = Attributes(msg.payload[TCMsg.size...])
-        kind = attrs.string(TCRequests.TCA_KIND) ?? ""
-        options = attrs[TCRequests.TCA_OPTIONS] ?? []
+        kind = attrs.string(TCA_KIND) ?? ""
+        options = attrs[TCA_OPTIONS] ?? []
     }
 }
 
@@ -35,7 +36,7 @@ public struct FilterInfo: Sendable, Equatable {
     public let classID: UInt32?
 
     init?(_ msg: NetlinkMessage) {
-        guard msg.type == NL.newTFilter, let t = TCMsg(decoding: msg.payload) else { return nil }
+        guard msg.type == UInt16(RTM_NEWTFILTER), let t = TCMsg(decoding: msg.payload) else { return nil }
         ifindex = t.tcm_ifindex
         handle = t.tcm_handle
         parent = t.tcm_parent
@@ -43,8 +44,8 @@ public struct FilterInfo: Sendable, Equatable {
         priority = UInt16(info >> 16)
         protocolNumber = UInt16(info & 0xffff).bigEndian
         let attrs = Attributes(msg.payload[TCMsg.size...])
-        kind = attrs.string(TCRequests.TCA_KIND) ?? ""
-        classID = (attrs[TCRequests.TCA_OPTIONS]).flatMap { Attributes($0).u32(TCRequests.U32_CLASSID) }
+        kind = attrs.string(TCA_KIND) ?? ""
+        classID = (attrs[TCA_OPTIONS]).flatMap { Attributes($0).u32(TCA_U32_CLASSID) }
     }
 }
 
@@ -60,24 +61,24 @@ public enum NetemDecoder {
         let pct = KernelUnits.percent(probability:)
         if latency > 0 { s.delay = KernelUnits.duration(ticks: latency) }
         if jitter > 0 { s.jitter = KernelUnits.duration(ticks: jitter) }
-        if let l = attrs[10], l.count >= 8 { s.delay = Duration(nanoseconds: Int64(bitPattern: l.le64(at: 0))) }  // LATENCY64
-        if let j = attrs[11], j.count >= 8 { s.jitter = Duration(nanoseconds: Int64(bitPattern: j.le64(at: 0))) }  // JITTER64
+        if let l = attrs[TCA_NETEM_LATENCY64], l.count >= 8 { s.delay = Duration(nanoseconds: Int64(bitPattern: l.le64(at: 0))) }
+        if let j = attrs[TCA_NETEM_JITTER64], j.count >= 8 { s.jitter = Duration(nanoseconds: Int64(bitPattern: j.le64(at: 0))) }
         if s.delay?.nanoseconds == 0 { s.delay = nil }
         if s.jitter?.nanoseconds == 0 { s.jitter = nil }
         if loss > 0 { s.loss = pct(loss) }
         if dup > 0 { s.duplicate = pct(dup) }
-        if let c = attrs[TCRequests.NETEM_CORR], c.count >= 12 {
+        if let c = attrs[TCA_NETEM_CORR], c.count >= 12 {
             if c.le32(at: 0) > 0 { s.delayCorrelation = pct(c.le32(at: 0)) }
             if c.le32(at: 4) > 0 { s.lossCorrelation = pct(c.le32(at: 4)) }
         }
-        if let r = attrs[TCRequests.NETEM_REORDER], r.count >= 8, r.le32(at: 0) > 0 {
+        if let r = attrs[TCA_NETEM_REORDER], r.count >= 8, r.le32(at: 0) > 0 {
             s.reorder = pct(r.le32(at: 0))
             if gap > 1 { s.gap = gap }
         }
-        if let c = attrs[TCRequests.NETEM_CORRUPT], c.count >= 8, c.le32(at: 0) > 0 { s.corrupt = pct(c.le32(at: 0)) }
+        if let c = attrs[TCA_NETEM_CORRUPT], c.count >= 8, c.le32(at: 0) > 0 { s.corrupt = pct(c.le32(at: 0)) }
         var rateBytes: UInt64 = 0
-        if let r = attrs[TCRequests.NETEM_RATE], r.count >= 4 { rateBytes = UInt64(r.le32(at: 0)) }
-        if let r = attrs[TCRequests.NETEM_RATE64], r.count >= 8 { rateBytes = r.le64(at: 0) }
+        if let r = attrs[TCA_NETEM_RATE], r.count >= 4 { rateBytes = UInt64(r.le32(at: 0)) }
+        if let r = attrs[TCA_NETEM_RATE64], r.count >= 8 { rateBytes = r.le64(at: 0) }
         if rateBytes > 0 { s.rate = Rate(bitsPerSecond: rateBytes * 8) }
         return s
     }

@@ -5,18 +5,10 @@ import NetFaultCore
 /// Traffic-control and link requests, encoded byte for byte as iproute2 encodes the same
 /// command (see Tests/NetFaultKernelTests/Fixtures/tc-requests.txt).
 public enum TCRequests {
-    // linux/pkt_sched.h, linux/pkt_cls.h, linux/if_link.h
-    static let TCA_KIND: UInt16 = 1, TCA_OPTIONS: UInt16 = 2
-    static let TC_H_ROOT: UInt32 = 0xffff_ffff, TC_H_INGRESS: UInt32 = 0xffff_fff1
-    static let NETEM_CORR: UInt16 = 1, NETEM_DELAY_DIST: UInt16 = 2, NETEM_REORDER: UInt16 = 3
-    static let NETEM_CORRUPT: UInt16 = 4, NETEM_RATE: UInt16 = 6, NETEM_RATE64: UInt16 = 8
-    static let U32_CLASSID: UInt16 = 1, U32_SEL: UInt16 = 5, U32_ACT: UInt16 = 7
-    static let ACT_KIND: UInt16 = 1, ACT_OPTIONS: UInt16 = 2, MIRRED_PARMS: UInt16 = 2
-    static let NLA_F_NESTED: UInt16 = 0x8000
-    static let TC_ACT_STOLEN: Int32 = 4, TCA_EGRESS_REDIR: Int32 = 1
-    static let IFLA_IFNAME: UInt16 = 3, IFLA_LINKINFO: UInt16 = 18, IFLA_INFO_KIND: UInt16 = 1
+    // Attribute numbers and values are the kernel headers' own (linux/rtnetlink.h,
+    // pkt_sched.h, pkt_cls.h, tc_act/tc_mirred.h, if_link.h), imported through CNetlink.
     public static let netemDefaultLimit: UInt32 = 1000
-    static let create = NL.request | NL.ack | NL.excl | NL.create
+    static let create = UInt16(NLM_F_REQUEST | NLM_F_ACK) | UInt16(NLM_F_EXCL | NLM_F_CREATE)
 
     public static func handle(_ major: UInt16, _ minor: UInt16 = 0) -> UInt32 { UInt32(major) << 16 | UInt32(minor) }
 
@@ -40,7 +32,7 @@ public enum TCRequests {
             o.raw([UInt8](repeating: 0, count: 16))
             o.attr(TCA_OPTIONS) { _ in }  // iproute2's nest_compat marker
         }
-        return NetlinkRequest(type: NL.newQdisc, flags: create, payload: w.bytes)
+        return NetlinkRequest(type: UInt16(RTM_NEWQDISC), flags: create, payload: w.bytes)
     }
 
     /// The netem qdisc of one lease under its band.
@@ -52,7 +44,7 @@ public enum TCRequests {
         w.attr(TCA_OPTIONS) { o in
             netemOptions(&o, spec: spec, distributionTable: distributionTable)
         }
-        return NetlinkRequest(type: NL.newQdisc, flags: create, payload: w.bytes)
+        return NetlinkRequest(type: UInt16(RTM_NEWQDISC), flags: create, payload: w.bytes)
     }
 
     /// tc_netem_qopt followed directly by attributes, in iproute2's order.
@@ -65,28 +57,28 @@ public enum TCRequests {
         o.u32(spec.duplicate.map(p) ?? 0)
         o.u32(spec.jitter.map(KernelUnits.ticks) ?? 0)
         if spec.delayCorrelation != nil || spec.lossCorrelation != nil {
-            o.attr(NETEM_CORR) {
+            o.attr(TCA_NETEM_CORR) {
                 $0.u32(spec.delayCorrelation.map(p) ?? 0)
                 $0.u32(spec.lossCorrelation.map(p) ?? 0)
                 $0.u32(0)
             }
         }
         if let reorder = spec.reorder {
-            o.attr(NETEM_REORDER) { $0.u32(p(reorder)); $0.u32(0) }
+            o.attr(TCA_NETEM_REORDER) { $0.u32(p(reorder)); $0.u32(0) }
         }
         if let corrupt = spec.corrupt {
-            o.attr(NETEM_CORRUPT) { $0.u32(p(corrupt)); $0.u32(0) }
+            o.attr(TCA_NETEM_CORRUPT) { $0.u32(p(corrupt)); $0.u32(0) }
         }
         if let rate = spec.rate {
             let bytes = KernelUnits.rateBytes(rate)
-            if bytes >= 1 << 32 { o.attr(NETEM_RATE64) { $0.u64(bytes) } }
-            o.attr(NETEM_RATE) {
+            if bytes >= 1 << 32 { o.attr(TCA_NETEM_RATE64) { $0.u64(bytes) } }
+            o.attr(TCA_NETEM_RATE) {
                 $0.u32(bytes >= 1 << 32 ? UInt32.max : UInt32(bytes))
                 $0.i32(0); $0.u32(0); $0.i32(0)  // packet overhead, cell size, cell overhead
             }
         }
         if let table = distributionTable {
-            o.attr(NETEM_DELAY_DIST) { w in table.forEach { w.u16(UInt16(bitPattern: $0)) } }
+            o.attr(TCA_NETEM_DELAY_DIST) { w in table.forEach { w.u16(UInt16(bitPattern: $0)) } }
         }
     }
 
@@ -113,7 +105,7 @@ public enum TCRequests {
             }
             keys.append(m.side == .destination ? (0x0000_ffff, UInt32(m.port), 40) : (0xffff_0000, UInt32(m.port) << 16, 40))
         }
-        o.u8(1)  // TC_U32_TERMINAL
+        o.u8(UInt8(TC_U32_TERMINAL))
         o.u8(0); o.u8(UInt8(keys.count)); o.u8(0)
         o.u16(0); o.u16(0); o.u16(0); o.u16(0); o.u32(0)  // offmask, off, offoff, hoff, hmask
         for k in keys { o.be32(k.mask); o.be32(k.value); o.i32(k.offset); o.i32(0) }
@@ -130,10 +122,10 @@ public enum TCRequests {
               info: filterInfo(priority: Ownership.filterPriority(band: band, family: match.family), family: match.family))
         w.attr(TCA_KIND) { $0.cString("u32") }
         w.attr(TCA_OPTIONS) { o in
-            o.attr(U32_CLASSID) { $0.u32(handle(Ownership.rootMajor, band)) }
-            o.attr(U32_SEL) { selector(&$0, match) }
+            o.attr(TCA_U32_CLASSID) { $0.u32(handle(Ownership.rootMajor, band)) }
+            o.attr(TCA_U32_SEL) { selector(&$0, match) }
         }
-        return NetlinkRequest(type: NL.newTFilter, flags: create, payload: w.bytes)
+        return NetlinkRequest(type: UInt16(RTM_NEWTFILTER), flags: create, payload: w.bytes)
     }
 
     /// The ingress qdisc that lets incoming packets be redirected to an ifb device.
@@ -141,7 +133,7 @@ public enum TCRequests {
         var w = ByteWriter()
         tcmsg(&w, ifindex: ifindex, handle: handle(Ownership.ingressMajor), parent: TC_H_INGRESS)
         w.attr(TCA_KIND) { $0.cString("ingress") }
-        return NetlinkRequest(type: NL.newQdisc, flags: create, payload: w.bytes)
+        return NetlinkRequest(type: UInt16(RTM_NEWQDISC), flags: create, payload: w.bytes)
     }
 
     /// A u32 filter on ingress that redirects matching packets to the ifb device (mirred).
@@ -151,33 +143,33 @@ public enum TCRequests {
               info: filterInfo(priority: Ownership.redirectPriority(band: band, family: match.family), family: match.family))
         w.attr(TCA_KIND) { $0.cString("u32") }
         w.attr(TCA_OPTIONS) { o in
-            o.attr(U32_ACT) { a in
+            o.attr(TCA_U32_ACT) { a in
                 a.attr(1) { act in  // action order 1
-                    act.attr(ACT_KIND) { $0.cString("mirred") }
-                    act.attr(ACT_OPTIONS | NLA_F_NESTED) { opts in
-                        opts.attr(MIRRED_PARMS) {
+                    act.attr(TCA_ACT_KIND) { $0.cString("mirred") }
+                    act.attr(Int32(TCA_ACT_OPTIONS) | NLA_F_NESTED) { opts in
+                        opts.attr(TCA_MIRRED_PARMS) {
                             $0.u32(0); $0.u32(0); $0.i32(TC_ACT_STOLEN); $0.i32(0); $0.i32(0)  // tc_gen
                             $0.i32(TCA_EGRESS_REDIR); $0.u32(UInt32(bitPattern: ifbIndex))
                         }
                     }
                 }
             }
-            o.attr(U32_SEL) { selector(&$0, match) }
+            o.attr(TCA_U32_SEL) { selector(&$0, match) }
         }
-        return NetlinkRequest(type: NL.newTFilter, flags: create, payload: w.bytes)
+        return NetlinkRequest(type: UInt16(RTM_NEWTFILTER), flags: create, payload: w.bytes)
     }
 
     /// Deletes every filter of one priority and protocol under `parent`.
     public static func deleteFilters(ifindex: Int32, parent: UInt32, priority: UInt16, family: IPAddress.Family) -> NetlinkRequest {
         var w = ByteWriter()
         tcmsg(&w, ifindex: ifindex, handle: 0, parent: parent, info: filterInfo(priority: priority, family: family))
-        return NetlinkRequest(type: NL.delTFilter, flags: NL.request | NL.ack, payload: w.bytes)
+        return NetlinkRequest(type: UInt16(RTM_DELTFILTER), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK), payload: w.bytes)
     }
 
     public static func deleteQdisc(ifindex: Int32, handle h: UInt32, parent: UInt32) -> NetlinkRequest {
         var w = ByteWriter()
         tcmsg(&w, ifindex: ifindex, handle: h, parent: parent)
-        return NetlinkRequest(type: NL.delQdisc, flags: NL.request | NL.ack, payload: w.bytes)
+        return NetlinkRequest(type: UInt16(RTM_DELQDISC), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK), payload: w.bytes)
     }
 
     public static func deleteRoot(ifindex: Int32) -> NetlinkRequest {
@@ -195,13 +187,29 @@ public enum TCRequests {
     public static func dumpQdiscs() -> NetlinkRequest {
         var w = ByteWriter()
         tcmsg(&w, ifindex: 0, handle: 0, parent: 0)
-        return NetlinkRequest(type: NL.getQdisc, flags: NL.request | NL.dump, payload: w.bytes)
+        return NetlinkRequest(type: UInt16(RTM_GETQDISC), flags: UInt16(NLM_F_REQUEST | NLM_F_DUMP), payload: w.bytes)
     }
 
     public static func dumpFilters(ifindex: Int32, parent: UInt32) -> NetlinkRequest {
         var w = ByteWriter()
         tcmsg(&w, ifindex: ifindex, handle: 0, parent: parent)
-        return NetlinkRequest(type: NL.getTFilter, flags: NL.request | NL.dump, payload: w.bytes)
+        return NetlinkRequest(type: UInt16(RTM_GETTFILTER), flags: UInt16(NLM_F_REQUEST | NLM_F_DUMP), payload: w.bytes)
+    }
+
+    /// The request a step makes, with device names resolved by `index`.
+    public static func request(for step: TCStep, distributionTable: [Int16]? = nil,
+                               index: (String) throws -> Int32) throws -> NetlinkRequest {
+        switch step {
+        case .createIfb(let name): return addIfb(name: name)
+        case .linkUp(let d): return setLinkUp(index: try index(d))
+        case .addRootPrio(let d): return addRootPrio(ifindex: try index(d))
+        case .addNetem(let d, let band, let netem):
+            return addNetem(ifindex: try index(d), band: band, spec: netem, distributionTable: distributionTable)
+        case .addBandFilter(let d, let band, let m): return addBandFilter(ifindex: try index(d), band: band, match: m)
+        case .addIngress(let d): return addIngress(ifindex: try index(d))
+        case .addRedirect(let d, let band, let m, let ifb):
+            return addRedirectFilter(ifindex: try index(d), band: band, match: m, ifbIndex: try index(ifb))
+        }
     }
 
     // MARK: links
@@ -219,19 +227,19 @@ public enum TCRequests {
         w.attr(IFLA_IFNAME) { $0.cString(name) }
         // iproute2 sends the kind without its NUL (addattr_l(..., strlen(type))); padding follows.
         w.attr(IFLA_LINKINFO) { $0.attr(IFLA_INFO_KIND) { $0.raw(Array(kind.utf8)) } }
-        return NetlinkRequest(type: NL.newLink, flags: create, payload: w.bytes)
+        return NetlinkRequest(type: UInt16(RTM_NEWLINK), flags: create, payload: w.bytes)
     }
 
     public static func setLinkUp(index: Int32) -> NetlinkRequest {
         var w = ByteWriter()
         ifinfomsg(&w, index: index, flags: 1, change: 1)  // IFF_UP
-        return NetlinkRequest(type: NL.newLink, flags: NL.request | NL.ack, payload: w.bytes)
+        return NetlinkRequest(type: UInt16(RTM_NEWLINK), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK), payload: w.bytes)
     }
 
     public static func deleteLink(index: Int32) -> NetlinkRequest {
         var w = ByteWriter()
         ifinfomsg(&w, index: index)
-        return NetlinkRequest(type: NL.delLink, flags: NL.request | NL.ack, payload: w.bytes)
+        return NetlinkRequest(type: UInt16(RTM_DELLINK), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK), payload: w.bytes)
     }
 
     /// Asks which device the kernel routes `address` through.
@@ -239,6 +247,6 @@ public enum TCRequests {
         var w = ByteWriter()
         RtMsg(family: UInt8(address.family == .ipv4 ? AF_INET : AF_INET6), dstLength: UInt8(address.bytes.count * 8)).encode(into: &w)
         w.attr(UInt16(RTA_DST.rawValue)) { $0.raw(address.bytes) }
-        return NetlinkRequest(type: NL.getRoute, flags: NL.request, payload: w.bytes)
+        return NetlinkRequest(type: UInt16(RTM_GETROUTE), flags: UInt16(NLM_F_REQUEST), payload: w.bytes)
     }
 }

@@ -41,7 +41,7 @@ public final class TrafficControl {
     /// The planner's view of a device's root (and ingress).
     public func state(of device: String) throws -> DeviceState {
         guard let l = try nl.link(named: device) else {
-            return DeviceState(name: device, root: .kernelDefault(kind: "none"))
+            return DeviceState(name: device, root: .kernelDefault(kind: "none"), exists: false)
         }
         let qs = try qdiscs(ifindex: l.index)
         let root: DeviceState.Root
@@ -59,13 +59,14 @@ public final class TrafficControl {
             root = .kernelDefault(kind: "none")
         }
         var foreignIngress = false
-        if let ing = qs.first(where: \.isIngress) {
+        let ingress = qs.first(where: \.isIngress)
+        if let ing = ingress {
             let fs = try filters(ifindex: l.index, parent: ing.handle)
             // netfault removes its ingress qdisc with its last redirect filter, so an ingress
             // without netfault's filters (even an empty one) is the user's.
             foreignIngress = ing.kind != "ingress" || fs.isEmpty || fs.contains { !Self.isOwnPriority($0.priority) }
         }
-        return DeviceState(name: device, root: root, foreignIngress: foreignIngress)
+        return DeviceState(name: device, root: root, foreignIngress: foreignIngress, hasIngress: ingress != nil)
     }
 
     static func isOwnPriority(_ p: UInt16) -> Bool {
@@ -74,48 +75,30 @@ public final class TrafficControl {
         return p >= lo && p <= hi
     }
 
-    /// Installs a plan. On any failure, removes what it had installed and rethrows.
-    public func apply(_ plan: LeasePlan, distributionTable: [Int16]? = nil) throws {
+    /// Runs the steps that install `plan`, in order, deciding nothing: each is one request
+    /// (NLM_F_EXCL where it creates, so a change made since the snapshot fails instead of being
+    /// taken over). On any failure, removes what the plan had installed and rethrows.
+    public func execute(_ steps: [TCStep], of plan: LeasePlan, distributionTable: [Int16]? = nil) throws {
         do {
-            for band in plan.bands {
-                let ifindex: Int32
-                if band.device.hasPrefix(Ownership.ifbPrefix) {
-                    ifindex = try ensureIfb(band.device)
-                } else {
-                    ifindex = try index(of: band.device)
-                }
-                switch try state(of: band.device).root {
-                case .kernelDefault:
-                    try FeatureMissing.check("prio") {
-                        try nl.perform(TCRequests.addRootPrio(ifindex: ifindex), "adding netfault's prio root qdisc on \(band.device)")
+            var indices = Dictionary(try nl.links().map { ($0.name, $0.index) }, uniquingKeysWith: { a, _ in a })
+            for step in steps {
+                if case .createIfb(let name) = step {
+                    try Self.ifbMissing { try nl.perform(TCRequests.addIfb(name: name), step.command) }
+                    guard let l = try nl.link(named: name) else {
+                        throw KernelError(operation: step.command, errno: ENODEV, source: .netfault, detail: "the new device is not listed")
                     }
-                case .ours(let used):
-                    if used.contains(band.band) {
-                        throw KernelError(operation: "band \(band.band) on \(band.device) is already in use", errno: EEXIST)
-                    }
-                case .foreign(let kind, _):
-                    throw PlanConflict("\(band.device) now has a root qdisc '\(kind)' that netfault did not create; not touching it")
+                    indices[name] = l.index
+                    continue
                 }
-                try FeatureMissing.check("netem") {
-                    try nl.perform(TCRequests.addNetem(ifindex: ifindex, band: band.band, spec: band.netem, distributionTable: distributionTable),
-                                   "adding the netem qdisc on \(band.device)")
+                let request = try TCRequests.request(for: step, distributionTable: distributionTable) { name in
+                    guard let i = indices[name] else { throw KernelError(operation: step.command, errno: ENODEV) }
+                    return i
                 }
-                for m in band.matches {
-                    try FeatureMissing.check("u32") {
-                        try nl.perform(TCRequests.addBandFilter(ifindex: ifindex, band: band.band, match: m),
-                                       "adding a u32 filter (\(m)) on \(band.device)")
-                    }
-                }
-            }
-            for r in plan.redirects {
-                let ifindex = try index(of: r.device)
-                let ifbIndex = try index(of: r.ifb)
-                if !(try qdiscs(ifindex: ifindex).contains(where: \.isIngress)) {
-                    try nl.perform(TCRequests.addIngress(ifindex: ifindex), "adding an ingress qdisc on \(r.device)")
-                }
-                for m in r.matches {
-                    try nl.perform(TCRequests.addRedirectFilter(ifindex: ifindex, band: r.band, match: m, ifbIndex: ifbIndex),
-                                   "adding a redirect filter (\(m)) on \(r.device) ingress")
+                switch step {
+                case .addRootPrio: try FeatureMissing.check("prio") { try nl.perform(request, step.command) }
+                case .addNetem: try FeatureMissing.check("netem") { try nl.perform(request, step.command) }
+                case .addBandFilter, .addRedirect: try FeatureMissing.check("u32") { try nl.perform(request, step.command) }
+                default: try nl.perform(request, step.command)
                 }
             }
         } catch {
@@ -124,16 +107,11 @@ public final class TrafficControl {
         }
     }
 
-    func ensureIfb(_ name: String) throws -> Int32 {
-        if let l = try nl.link(named: name) { return l.index }
-        do {
-            try nl.perform(TCRequests.addIfb(name: name), "creating ifb device \(name)")
-        } catch let e as KernelError where e.errno == EOPNOTSUPP || e.errno == ENOENT {
-            throw KernelError(operation: "creating ifb device \(name) (needs CONFIG_IFB: modprobe ifb)", errno: e.errno, extendedAck: e.extendedAck)
+    /// An ifb device the kernel cannot make names the module it needs.
+    static func ifbMissing(_ body: () throws -> Void) throws {
+        do { try body() } catch let e as KernelError where e.errno == EOPNOTSUPP || e.errno == ENOENT {
+            throw FeatureMissing(feature: "ifb+mirred", underlying: e)
         }
-        let idx = try index(of: name)
-        try nl.perform(TCRequests.setLinkUp(index: idx), "bringing \(name) up")
-        return idx
     }
 
     /// Removes a plan's objects. Idempotent: objects already gone are not an error. Removes the
