@@ -48,8 +48,10 @@ public struct FilterRule: Hashable, Codable, Sendable {
     /// The marker naming the lease, stored as the rule's comment (user data).
     public let comment: String
 
-    public init(hook: Hook, side: PortMatch.Side, port: UInt16, peer: IPPrefix? = nil, flags: Flags? = nil,
-                lossThreshold: UInt32? = nil, verdict: Verdict, comment: String) {
+    public init(
+        hook: Hook, side: PortMatch.Side, port: UInt16, peer: IPPrefix? = nil, flags: Flags? = nil,
+        lossThreshold: UInt32? = nil, verdict: Verdict, comment: String
+    ) {
         self.hook = hook; self.side = side; self.port = port; self.peer = peer; self.flags = flags
         self.lossThreshold = lossThreshold; self.verdict = verdict; self.comment = comment
     }
@@ -90,21 +92,28 @@ public enum FilterPlanner {
     /// The rules for one lease. `peers` narrows the addresses like `--host` does (which it replaces).
     /// `server`: where requests are caught. A remote server's on output (leaving), its responses
     /// on input; a local server's requests on input (arriving), its responses on output.
-    public static func plan(leaseID: String, target: Target, peers: [IPPrefix], direction: Direction,
-                            spec: FilterSpec, server: ServerLocation = .remote) -> FilterPlan? {
+    public static func plan(
+        leaseID: String, target: Target, peers: [IPPrefix], direction: Direction,
+        spec: FilterSpec, server: ServerLocation = .remote
+    ) -> FilterPlan? {
         guard !spec.isEmpty else { return nil }
         let blocks = target.addressBlocks(peers: peers)
         let scopes: [IPPrefix?] = blocks.isEmpty ? [nil] : blocks
         let comment = Ownership.ruleCommentPrefix + leaseID + ": " + spec.summary
         var rules: [FilterRule] = []
-        let (requests, responses): (FilterRule.Hook, FilterRule.Hook) = server == .local ? (.input, .output) : (.output, .input)
-        for (side, hook, wanted) in [(PortMatch.Side.destination, requests, direction.matchesToServer),
-                                     (.source, responses, direction.matchesFromServer)] where wanted {
+        let (requests, responses): (FilterRule.Hook, FilterRule.Hook) =
+            server == .local ? (.input, .output) : (.output, .input)
+        for (side, hook, wanted) in [
+            (PortMatch.Side.destination, requests, direction.matchesToServer),
+            (.source, responses, direction.matchesFromServer)
+        ] where wanted {
             for scope in scopes {
                 for port in target.ports {
-                    func rule(_ flags: FilterRule.Flags?, _ loss: UInt32?, _ verdict: FilterRule.Verdict) -> FilterRule {
-                        FilterRule(hook: hook, side: side, port: port, peer: scope, flags: flags,
-                                   lossThreshold: loss, verdict: verdict, comment: comment)
+                    func rule(_ flags: FilterRule.Flags?, _ loss: UInt32?, _ verdict: FilterRule.Verdict) -> FilterRule
+                    {
+                        FilterRule(
+                            hook: hook, side: side, port: port, peer: scope, flags: flags,
+                            lossThreshold: loss, verdict: verdict, comment: comment)
                     }
                     switch spec.action {
                     case .blackhole: rules.append(rule(nil, nil, .drop))
@@ -144,7 +153,8 @@ public struct FaultScope: Hashable, Sendable {
     /// The kinds of fault both scopes put on the same packets; empty: no conflict.
     public func conflicts(with other: FaultScope) -> Set<Kind> {
         guard !ports.isDisjoint(with: other.ports) else { return [] }
-        let sameWay = (direction.matchesToServer && other.direction.matchesToServer)
+        let sameWay =
+            (direction.matchesToServer && other.direction.matchesToServer)
             || (direction.matchesFromServer && other.direction.matchesFromServer)
         guard sameWay else { return [] }
         if let a = addresses, let b = other.addresses, !a.contains(where: { x in b.contains { x.overlaps($0) } }) {

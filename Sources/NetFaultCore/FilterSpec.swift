@@ -8,9 +8,11 @@ public struct FilterSpec: Hashable, Codable, Sendable {
         case blackhole
         /// The client's SYN answered with a TCP reset: connect fails at once with ECONNREFUSED (a stopped server).
         case reject
-        /// Every matched packet answered with a TCP reset to its sender: ECONNRESET on the next send (a crashed server).
+        /// Every matched packet answered with a TCP reset to its sender: ECONNRESET on the next
+        /// send (a crashed server).
         case reset
-        /// Every matched packet that is not part of the handshake dropped: connect succeeds, then silence (a hung server).
+        /// Every matched packet that is not part of the handshake dropped: connect succeeds, then
+        /// silence (a hung server).
         case hang
 
         public var option: String { "--\(rawValue)" }
@@ -31,19 +33,33 @@ public struct FilterSpec: Hashable, Codable, Sendable {
     /// The rules no kernel enforces but a person would trip over.
     public func validate(direction: Direction, netem: NetemSpec) throws {
         if let loss {
-            guard loss.value > 0 else { throw InputError("--loss-nft 0% drops nothing; give a share above 0%, e.g. 5%") }
+            guard loss.value > 0 else {
+                throw InputError("--loss-nft 0% drops nothing; give a share above 0%, e.g. 5%")
+            }
             guard (lossThreshold ?? 0) > 0 else {
                 throw InputError("--loss-nft \(loss) is below what netfilter can draw (0.0001%)")
             }
             if netem.loss != nil {
-                throw InputError("--loss and --loss-nft both drop at random; give one (--loss-nft is for kernels without netem)")
+                throw InputError(
+                    "--loss and --loss-nft both drop at random; give one (--loss-nft is for kernels without netem)")
             }
             if let action, action != .reject {
-                throw InputError("--loss-nft with \(action.option) adds nothing: \(action.option) already drops or resets every matched packet")
+                throw InputError(
+                    """
+                    --loss-nft with \(action.option) adds nothing: \(action.option) already drops or resets every \
+                    matched packet
+                    """
+                )
             }
         }
         if action == .reject && direction == .fromServer {
-            throw InputError("--reject refuses new connections by answering the client's SYN, which travels to the server; --direction from-server carries none. Use --direction to-server or both, or --reset to break connections from the server's side")
+            throw InputError(
+                """
+                --reject refuses new connections by answering the client's SYN, which travels to the server; \
+                --direction from-server carries none. Use --direction to-server or both, or --reset to break \
+                connections from the server's side
+                """
+            )
         }
     }
 

@@ -27,12 +27,18 @@ public struct IPPrefix: Hashable, Codable, Sendable, CustomStringConvertible {
     public static func parse(_ text: String, what: String = "--peer") throws -> IPPrefix {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count <= 2, let address = IPAddress(String(parts[0])) else {
-            throw InputError("\(what) '\(text)' is not an address or CIDR block (e.g. 10.0.0.0/8, 192.168.1.7 or fd00::/64)")
+            throw InputError(
+                "\(what) '\(text)' is not an address or CIDR block (e.g. 10.0.0.0/8, 192.168.1.7 or fd00::/64)")
         }
         let maxLength = address.bytes.count * 8
         guard parts.count == 2 else { return IPPrefix(host: address) }
         guard let n = Int(parts[1]), n >= 0, n <= maxLength, parts[1].allSatisfy(\.isNumber) else {
-            throw InputError("\(what) '\(text)' has a bad prefix length; an \(address.family == .ipv4 ? "IPv4" : "IPv6") prefix is 0 to \(maxLength)")
+            throw InputError(
+                """
+                \(what) '\(text)' has a bad prefix length; an \(address.family == .ipv4 ? "IPv4" : "IPv6") prefix is \
+                0 to \(maxLength)
+                """
+            )
         }
         guard n > 0 else {
             throw InputError("\(what) '\(text)' matches every address; leave --peer out instead")
@@ -67,7 +73,8 @@ public struct IPPrefix: Hashable, Codable, Sendable, CustomStringConvertible {
     public init(from decoder: Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         do { self = try IPPrefix.parse(text) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad prefix \(text)"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "bad prefix \(text)"))
         }
     }
 

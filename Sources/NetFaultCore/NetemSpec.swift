@@ -19,10 +19,12 @@ public struct NetemSpec: Hashable, Codable, Sendable {
     public var gap: UInt32?
     public var rate: Rate?
 
-    public init(delay: Duration? = nil, jitter: Duration? = nil, delayCorrelation: Percent? = nil,
-                distribution: Distribution? = nil, loss: Percent? = nil, lossCorrelation: Percent? = nil,
-                duplicate: Percent? = nil, corrupt: Percent? = nil, reorder: Percent? = nil,
-                gap: UInt32? = nil, rate: Rate? = nil) {
+    public init(
+        delay: Duration? = nil, jitter: Duration? = nil, delayCorrelation: Percent? = nil,
+        distribution: Distribution? = nil, loss: Percent? = nil, lossCorrelation: Percent? = nil,
+        duplicate: Percent? = nil, corrupt: Percent? = nil, reorder: Percent? = nil,
+        gap: UInt32? = nil, rate: Rate? = nil
+    ) {
         self.delay = delay; self.jitter = jitter; self.delayCorrelation = delayCorrelation
         self.distribution = distribution; self.loss = loss; self.lossCorrelation = lossCorrelation
         self.duplicate = duplicate; self.corrupt = corrupt; self.reorder = reorder
@@ -38,16 +40,23 @@ public struct NetemSpec: Hashable, Codable, Sendable {
     /// Checks every rule netem and iproute2 enforce, so the kernel never sees a bad request.
     public func validate() throws {
         if isEmpty {
-            throw InputError("no fault given; add at least one of --delay, --loss, --duplicate, --corrupt, --reorder, --rate")
+            throw InputError(
+                "no fault given; add at least one of --delay, --loss, --duplicate, --corrupt, --reorder, --rate")
         }
         for (name, d) in [("--delay", delay), ("--jitter", jitter)] {
             if let d, d > Self.maximumDelay {
-                throw InputError("\(name) \(d) is too long; the most is \(Self.maximumDelay) (a longer delay is a dead link, not a slow one)")
+                throw InputError(
+                    """
+                    \(name) \(d) is too long; the most is \(Self.maximumDelay) (a longer delay is a dead link, not a \
+                    slow one)
+                    """
+                )
             }
         }
         let hasDelay = (delay?.nanoseconds ?? 0) > 0
         if jitter != nil && !hasDelay {
-            throw InputError("--jitter needs --delay: jitter varies a delay around its mean (e.g. --delay 100ms --jitter 10ms)")
+            throw InputError(
+                "--jitter needs --delay: jitter varies a delay around its mean (e.g. --delay 100ms --jitter 10ms)")
         }
         if delayCorrelation != nil && jitter == nil {
             throw InputError("--delay-correlation needs --jitter: it correlates successive random jitter values")
@@ -59,7 +68,12 @@ public struct NetemSpec: Hashable, Codable, Sendable {
             throw InputError("--loss-correlation needs --loss")
         }
         if reorder != nil && !hasDelay {
-            throw InputError("--reorder needs --delay: reordered packets are the ones sent without the delay (e.g. --delay 10ms --reorder 25%)")
+            throw InputError(
+                """
+                --reorder needs --delay: reordered packets are the ones sent without the delay (e.g. --delay 10ms \
+                --reorder 25%)
+                """
+            )
         }
         if gap != nil && reorder == nil {
             throw InputError("--gap needs --reorder: it reorders every Nth packet")

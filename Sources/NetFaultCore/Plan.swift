@@ -53,16 +53,24 @@ public struct PortMatch: Hashable, Codable, Sendable, CustomStringConvertible {
 
     /// The matches a target and direction need: one per address block (the host, or each
     /// peer) and port. An address fixes the family; without one both families match.
-    public static func matches(for target: Target, peers: [IPPrefix] = [], direction: Direction) -> (toServer: [PortMatch], fromServer: [PortMatch]) {
+    public static func matches(
+        for target: Target, peers: [IPPrefix] = [], direction: Direction
+    ) -> (toServer: [PortMatch], fromServer: [PortMatch]) {
         let blocks = target.addressBlocks(peers: peers)
         func build(_ side: Side) -> [PortMatch] {
             if blocks.isEmpty {
-                return IPAddress.Family.allCases.flatMap { fam in target.ports.map { PortMatch(family: fam, side: side, port: $0) } }
+                return IPAddress.Family.allCases.flatMap { fam in
+                    target.ports.map { PortMatch(family: fam, side: side, port: $0) }
+                }
             }
-            return blocks.flatMap { b in target.ports.map { PortMatch(family: b.family, side: side, port: $0, address: b) } }
+            return blocks.flatMap { b in
+                target.ports.map { PortMatch(family: b.family, side: side, port: $0, address: b) }
+            }
         }
-        return (direction.matchesToServer ? build(.destination) : [],
-                direction.matchesFromServer ? build(.source) : [])
+        return (
+            direction.matchesToServer ? build(.destination) : [],
+            direction.matchesFromServer ? build(.source) : []
+        )
     }
 }
 
@@ -130,8 +138,10 @@ public struct DeviceState: Hashable, Sendable {
     public var exists: Bool
     /// Whether it has an ingress qdisc (netfault's own, when `foreignIngress` is false).
     public var hasIngress: Bool
-    public init(name: String, root: Root, foreignIngress: Bool = false, claimed: Set<UInt16> = [],
-                exists: Bool = true, hasIngress: Bool = false) {
+    public init(
+        name: String, root: Root, foreignIngress: Bool = false, claimed: Set<UInt16> = [],
+        exists: Bool = true, hasIngress: Bool = false
+    ) {
         self.name = name; self.root = root; self.foreignIngress = foreignIngress; self.claimed = claimed
         self.exists = exists; self.hasIngress = hasIngress
     }
@@ -147,9 +157,11 @@ public enum Planner {
     ///   - ifbState: the state of the ifb device, when incoming traffic must be shaped.
     ///   - server: a remote server's requests leave through the device and its responses arrive
     ///     (through the ifb); a local server's the other way round.
-    public static func plan(target: Target, peers: [IPPrefix] = [], direction: Direction, netem: NetemSpec,
-                            device: DeviceState, isLoopback: Bool, deviceIndex: Int32,
-                            ifbState: DeviceState? = nil, server: ServerLocation = .remote) throws -> LeasePlan {
+    public static func plan(
+        target: Target, peers: [IPPrefix] = [], direction: Direction, netem: NetemSpec,
+        device: DeviceState, isLoopback: Bool, deviceIndex: Int32,
+        ifbState: DeviceState? = nil, server: ServerLocation = .remote
+    ) throws -> LeasePlan {
         let (toServer, fromServer) = PortMatch.matches(for: target, peers: peers, direction: direction)
         let (leaving, arriving) = server == .local ? (fromServer, toServer) : (toServer, fromServer)
         let outgoing = isLoopback ? toServer + fromServer : leaving
@@ -161,7 +173,13 @@ public enum Planner {
         }
         if !incoming.isEmpty {
             if device.foreignIngress {
-                throw PlanConflict("\(device.name) has an ingress qdisc that netfault did not create; faults on arriving packets (from-server for a remote server, to-server for a local one) need their own. Remove it, or choose --direction")
+                throw PlanConflict(
+                    """
+                    \(device.name) has an ingress qdisc that netfault did not create; faults on arriving packets \
+                    (from-server for a remote server, to-server for a local one) need their own. Remove it, or choose \
+                    --direction
+                    """
+                )
             }
             let ifbName = Ownership.ifbName(forIndex: deviceIndex)
             let ifb = ifbState ?? DeviceState(name: ifbName, root: .kernelDefault(kind: "noqueue"))
@@ -178,11 +196,22 @@ public enum Planner {
             var used = device.claimed
             if case .ours(let installed) = device.root { used.formUnion(installed) }
             guard let band = Ownership.leaseBands.first(where: { !used.contains($0) }) else {
-                throw PlanConflict("\(device.name) already carries \(Ownership.leaseBands.count) netfault leases, the most one device holds; revert one first (netfault status)")
+                throw PlanConflict(
+                    """
+                    \(device.name) already carries \(Ownership.leaseBands.count) netfault leases, the most one device \
+                    holds; revert one first (netfault status)
+                    """
+                )
             }
             return band
         case .foreign(let kind, let handle):
-            throw PlanConflict("\(device.name) has a root qdisc '\(kind)' (handle \(String(handle >> 16, radix: 16)):) that netfault did not create; netfault will not replace it. Remove it yourself (tc qdisc del dev \(device.name) root) or choose another --iface")
+            throw PlanConflict(
+                """
+                \(device.name) has a root qdisc '\(kind)' (handle \(String(handle >> 16, radix: 16)):) that netfault \
+                did not create; netfault will not replace it. Remove it yourself (tc qdisc del dev \(device.name) \
+                root) or choose another --iface
+                """
+            )
         }
     }
 }

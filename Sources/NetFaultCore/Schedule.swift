@@ -19,11 +19,16 @@ public struct Schedule: Equatable, Sendable {
         let o = try on.map { try Duration.parse($0, what: "--on") }
         switch (e, o) {
         case (nil, nil): break
-        case (nil, _): throw InputError("--on needs --every: the fault is on for --on out of every --every (e.g. --every 10s --on 2s)")
-        case (_, nil): throw InputError("--every needs --on: how long the fault is on in each period (e.g. --every 10s --on 2s)")
+        case (nil, _):
+            throw InputError(
+                "--on needs --every: the fault is on for --on out of every --every (e.g. --every 10s --on 2s)")
+        case (_, nil):
+            throw InputError("--every needs --on: how long the fault is on in each period (e.g. --every 10s --on 2s)")
         case let (e?, o?):
             guard o.nanoseconds > 0 else { throw InputError("--on must be longer than 0s") }
-            guard o < e else { throw InputError("--on \(o) must be shorter than --every \(e), or the fault never turns off") }
+            guard o < e else {
+                throw InputError("--on \(o) must be shorter than --every \(e), or the fault never turns off")
+            }
         }
         return Schedule(after: a, every: e, on: o)
     }

@@ -34,13 +34,25 @@ public enum TCStep: Hashable, Sendable {
             return "tc qdisc add dev \(d) root handle \(root): prio bands \(Ownership.bands) priomap \(priomap)"
         case .addNetem(let d, let band, let netem):
             let handle = String(Ownership.netemMajor(band: band), radix: 16)
-            return "tc qdisc add dev \(d) parent \(root):\(String(band, radix: 16)) handle \(handle): netem \(netem.tcArguments)"
+            return
+                """
+                tc qdisc add dev \(d) parent \(root):\(String(band, radix: 16)) handle \(handle): netem \
+                \(netem.tcArguments)
+                """
         case .addBandFilter(let d, let band, let m):
-            return "tc filter add dev \(d) parent \(root): \(Self.u32(m, band: band)) flowid \(root):\(String(band, radix: 16))"
+            return
+                """
+                tc filter add dev \(d) parent \(root): \(Self.u32(m, band: band)) flowid \
+                \(root):\(String(band, radix: 16))
+                """
         case .addIngress(let d):
             return "tc qdisc add dev \(d) handle ffff: ingress"
         case .addRedirect(let d, let band, let m, let ifb):
-            return "tc filter add dev \(d) parent ffff: \(Self.u32(m, band: band)) action mirred egress redirect dev \(ifb)"
+            return
+                """
+                tc filter add dev \(d) parent ffff: \(Self.u32(m, band: band)) action mirred egress redirect dev \
+                \(ifb)
+                """
         }
     }
 
@@ -85,10 +97,13 @@ extension Planner {
         var made: Set<String> = []  // roots, ifbs and ingresses these steps create
         for band in plan.bands {
             let state = devices[band.device]
-            if band.device.hasPrefix(Ownership.ifbPrefix), !(state?.exists ?? false), made.insert("ifb " + band.device).inserted {
+            if band.device.hasPrefix(Ownership.ifbPrefix), !(state?.exists ?? false),
+                made.insert("ifb " + band.device).inserted
+            {
                 steps += [.createIfb(name: band.device), .linkUp(device: band.device)]
             }
-            if case .ours = state?.root {} else if made.insert("root " + band.device).inserted {
+            if case .ours = state?.root {
+            } else if made.insert("root " + band.device).inserted {
                 steps.append(.addRootPrio(device: band.device))
             }
             steps.append(.addNetem(device: band.device, band: band.band, netem: band.netem))

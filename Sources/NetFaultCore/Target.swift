@@ -44,7 +44,8 @@ public struct IPAddress: Hashable, Codable, Sendable, CustomStringConvertible {
     public init(from decoder: Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let a = IPAddress(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad address \(text)"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "bad address \(text)"))
         }
         self = a
     }
@@ -77,7 +78,8 @@ public struct Target: Hashable, Codable, Sendable, CustomStringConvertible {
         var ports: [UInt16] = []
         for part in parts {
             if part.isEmpty {
-                throw InputError("target '\(text)' has an empty entry; give service names (\(names)) or ports separated by commas")
+                throw InputError(
+                    "target '\(text)' has an empty entry; give service names (\(names)) or ports separated by commas")
             }
             let port: UInt16
             if let service = Service(rawValue: part) {

@@ -12,7 +12,7 @@ public struct Duration: Hashable, Comparable, Codable, Sendable, CustomStringCon
     public static func < (a: Duration, b: Duration) -> Bool { a.nanoseconds < b.nanoseconds }
 
     private static let units: [(suffix: String, ns: Double)] = [
-        ("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9),
+        ("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9)
     ]
 
     /// Parses a duration; `what` names the option in the error message.
@@ -78,7 +78,7 @@ public struct Rate: Hashable, Comparable, Codable, Sendable, CustomStringConvert
 
     private static let units: [(suffix: String, bits: Double)] = [
         ("tbit", 1e12), ("gbit", 1e9), ("mbit", 1e6), ("kbit", 1e3), ("bit", 1),
-        ("tbps", 8e12), ("gbps", 8e9), ("mbps", 8e6), ("kbps", 8e3), ("bps", 8),
+        ("tbps", 8e12), ("gbps", 8e9), ("mbps", 8e6), ("kbps", 8e3), ("bps", 8)
     ]
 
     public static func parse(_ text: String, what: String = "--rate") throws -> Rate {
@@ -87,16 +87,20 @@ public struct Rate: Hashable, Comparable, Codable, Sendable, CustomStringConvert
             let number = String(t.dropLast(suffix.count))
             guard let v = Double(number), v.isFinite, !number.hasPrefix("+") else { break }
             let bits = v * scale
-            guard bits >= 8 else { throw InputError("\(what) '\(text)' is too small; the least rate is 8bit (one byte a second)") }
+            guard bits >= 8 else {
+                throw InputError("\(what) '\(text)' is too small; the least rate is 8bit (one byte a second)")
+            }
             guard bits <= 1e14 else { throw InputError("\(what) '\(text)' is too large; the most is 100tbit") }
             return Rate(bitsPerSecond: UInt64(bits.rounded()))
         }
-        throw InputError("\(what) '\(text)' is not a rate; use kbit, mbit or gbit (bits) or kbps, mbps (bytes), e.g. 1mbit")
+        throw InputError(
+            "\(what) '\(text)' is not a rate; use kbit, mbit or gbit (bits) or kbps, mbps (bytes), e.g. 1mbit")
     }
 
     public var description: String {
         let b = bitsPerSecond
-        for (suffix, scale) in [("gbit", UInt64(1_000_000_000)), ("mbit", 1_000_000), ("kbit", 1_000)] where b >= scale && b % scale == 0 {
+        for (suffix, scale) in [("gbit", UInt64(1_000_000_000)), ("mbit", 1_000_000), ("kbit", 1_000)]
+        where b >= scale && b % scale == 0 {
             return "\(b / scale)\(suffix)"
         }
         return "\(b)bit"

@@ -36,17 +36,24 @@ public final class Journal {
         var st = stat()
         if lstat(url.path, &st) == 0 {
             guard st.st_mode & S_IFMT == S_IFDIR else {
-                throw JournalError("\(url.path) exists and is not a directory (or is a symlink); netfault will not use it. Remove it.")
+                throw JournalError(
+                    "\(url.path) exists and is not a directory (or is a symlink); netfault will not use it. Remove it.")
             }
             guard st.st_uid == geteuid() else {
-                throw JournalError("\(url.path) is owned by uid \(st.st_uid), not by uid \(geteuid()); netfault will not use it")
+                throw JournalError(
+                    "\(url.path) is owned by uid \(st.st_uid), not by uid \(geteuid()); netfault will not use it")
             }
             if st.st_mode & 0o077 != 0 { chmod(url.path, 0o700) }
             return
         }
         if mkdir(url.path, 0o700) != 0 && errno != EEXIST {
             let why = String(cString: strerror(errno))
-            throw JournalError("cannot create the state directory \(url.path): \(why). netfault needs a writable /run (a tmpfs) for its lease journal")
+            throw JournalError(
+                """
+                cannot create the state directory \(url.path): \(why). netfault needs a writable /run (a tmpfs) for \
+                its lease journal
+                """
+            )
         }
     }
 
@@ -60,7 +67,9 @@ public final class Journal {
             }
         }
         while flock(lockFD, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw JournalError("cannot lock the journal: \(String(cString: strerror(errno)))") }
+            guard errno == EINTR else {
+                throw JournalError("cannot lock the journal: \(String(cString: strerror(errno)))")
+            }
         }
         defer { flock(lockFD, LOCK_UN) }
         return try body()
@@ -87,7 +96,9 @@ public final class Journal {
     /// Writes a lease atomically (temp file + rename), mode 0600.
     public func write(_ lease: Lease) throws {
         let data = try Self.encoder.encode(lease)
-        guard let target = url(for: lease.id) else { throw JournalError("refusing to journal a malformed lease id '\(lease.id)'") }
+        guard let target = url(for: lease.id) else {
+            throw JournalError("refusing to journal a malformed lease id '\(lease.id)'")
+        }
         let tmp = leasesDir.appendingPathComponent(".\(lease.id).tmp")
         let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw JournalError("cannot write \(tmp.path): \(String(cString: strerror(errno)))") }
@@ -99,7 +110,12 @@ public final class Journal {
         guard ok, rename(tmp.path, target.path) == 0 else {
             let e = ok ? errno : why
             if unlink(tmp.path) != 0 && errno != ENOENT {
-                throw JournalError("cannot write the lease journal in \(leasesDir.path): \(String(cString: strerror(e))); and \(tmp.path) is left: \(String(cString: strerror(errno)))")
+                throw JournalError(
+                    """
+                    cannot write the lease journal in \(leasesDir.path): \(String(cString: strerror(e))); and \
+                    \(tmp.path) is left: \(String(cString: strerror(errno)))
+                    """
+                )
             }
             throw JournalError("cannot write the lease journal in \(leasesDir.path): \(String(cString: strerror(e)))")
         }
@@ -111,7 +127,8 @@ public final class Journal {
         guard let path = url(for: id)?.path else { return nil }
         var st = stat()
         guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid(),
-              let data = FileManager.default.contents(atPath: path) else { return nil }
+            let data = FileManager.default.contents(atPath: path)
+        else { return nil }
         return try? Self.decoder.decode(Lease.self, from: data)
     }
 

@@ -45,10 +45,12 @@ public struct Lease: Codable, Sendable, Equatable {
     /// Where the server is; nil in entries written before it was decided (remote).
     public var server: ServerLocation?
 
-    public init(id: String, target: Target, direction: Direction, netem: NetemSpec, filter: FilterSpec? = nil,
-                peers: [IPPrefix]? = nil, device: String, plan: LeasePlan, created: Date, deadline: Date,
-                watchdog: ProcessIdentity? = nil, controller: ProcessIdentity? = nil, netns: NetworkNamespace? = nil,
-                server: ServerLocation? = nil, state: State? = nil, installer: ProcessIdentity? = nil) {
+    public init(
+        id: String, target: Target, direction: Direction, netem: NetemSpec, filter: FilterSpec? = nil,
+        peers: [IPPrefix]? = nil, device: String, plan: LeasePlan, created: Date, deadline: Date,
+        watchdog: ProcessIdentity? = nil, controller: ProcessIdentity? = nil, netns: NetworkNamespace? = nil,
+        server: ServerLocation? = nil, state: State? = nil, installer: ProcessIdentity? = nil
+    ) {
         self.id = id; self.target = target; self.direction = direction; self.netem = netem
         self.filter = filter; self.peers = peers
         self.device = device; self.plan = plan; self.created = created; self.deadline = deadline
@@ -99,8 +101,9 @@ public struct ProcessIdentity: Codable, Sendable, Equatable {
     /// which may itself hold spaces or parentheses.
     static func startTime(of pid: Int32) -> UInt64? {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/stat"),
-              let text = String(data: data, encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return nil }
+            let text = String(data: data, encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return nil }
         let fields = text[text.index(after: close)...].split(separator: " ")
         // A zombie has released its files (and its netlink sockets): it counts as gone, which
         // matters where PID 1 does not reap (a container's shell).
@@ -121,8 +124,10 @@ public struct ProcessIdentity: Codable, Sendable, Equatable {
     /// and the state directory it inherited).
     public static func isWatchdog(pid: Int32, of directory: URL) -> Bool {
         guard let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
-              cmdline.split(separator: 0).dropFirst().first.map({ Array($0) == Array(WatchdogProcess.command.utf8) }) == true,
-              let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+            cmdline.split(separator: 0).dropFirst().first.map({ Array($0) == Array(WatchdogProcess.command.utf8) })
+                == true,
+            let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ")
+        else { return false }
         var env: [String: String] = [:]
         for entry in environ.split(separator: 0) {
             let text = String(decoding: entry, as: UTF8.self)

@@ -19,9 +19,11 @@ public struct FaultRequest: Sendable {
     /// --peer names a server address, else remote.
     public let server: ServerLocation?
 
-    public init(target: Target, direction: Direction, netem: NetemSpec, filter: FilterSpec = FilterSpec(),
-                peers: [IPPrefix] = [], device: String?, duration: Duration, netns: NetworkNamespace? = nil,
-                server: ServerLocation? = nil) {
+    public init(
+        target: Target, direction: Direction, netem: NetemSpec, filter: FilterSpec = FilterSpec(),
+        peers: [IPPrefix] = [], device: String?, duration: Duration, netns: NetworkNamespace? = nil,
+        server: ServerLocation? = nil
+    ) {
         self.target = target; self.direction = direction; self.netem = netem; self.filter = filter
         self.peers = peers; self.device = device; self.duration = duration; self.netns = netns
         self.server = server
@@ -50,8 +52,10 @@ public struct LeaseStatus: Sendable {
     public let watchdogAlive: Bool
     /// Why the kernel objects were not read back (a namespace this process may not enter).
     public let notReadBack: String?
-    public init(lease: Lease, installed: [InstalledBand], rules: [InstalledRule]?, watchdogAlive: Bool,
-                notReadBack: String? = nil) {
+    public init(
+        lease: Lease, installed: [InstalledBand], rules: [InstalledRule]?, watchdogAlive: Bool,
+        notReadBack: String? = nil
+    ) {
         self.lease = lease; self.installed = installed; self.rules = rules; self.watchdogAlive = watchdogAlive
         self.notReadBack = notReadBack
     }
@@ -84,14 +88,17 @@ public final class LeaseManager {
     /// for objects with netfault's marks. Leases in other namespaces are reverted in their own.
     public let namespace: NetworkNamespace?
     let sockets = Sockets()
-    public init(journal: Journal, namespace: NetworkNamespace? = nil) { self.journal = journal; self.namespace = namespace }
+    public init(journal: Journal, namespace: NetworkNamespace? = nil) {
+        self.journal = journal; self.namespace = namespace
+    }
 
     /// The device a request's traffic leaves through, checked to exist.
     static func resolveDevice(_ request: FaultRequest, nl: NetlinkSocket) throws -> LinkInfo {
         let links = try nl.links()
         if let name = request.device {
             guard let l = links.first(where: { $0.name == name }) else {
-                throw InputError("unknown interface '\(name)'; this host has: \(links.map(\.name).joined(separator: ", "))")
+                throw InputError(
+                    "unknown interface '\(name)'; this host has: \(links.map(\.name).joined(separator: ", "))")
             }
             return l
         }
@@ -99,9 +106,12 @@ public final class LeaseManager {
         let addresses = request.target.addressBlocks(peers: request.peers).map(\.address)
         var routed: [(IPAddress, LinkInfo)] = []
         for a in addresses {
-            let noRoute = InputError("no route to \(request.target.host != nil ? "--host" : "--peer") \(a); give --iface explicitly")
+            let noRoute = InputError(
+                "no route to \(request.target.host != nil ? "--host" : "--peer") \(a); give --iface explicitly")
             let idx: Int32?
-            do { idx = try nl.routeDevice(to: a) } catch let e as KernelError where [ENETUNREACH, EHOSTUNREACH].contains(e.errno) {
+            do { idx = try nl.routeDevice(to: a) } catch let e as KernelError
+                where [ENETUNREACH, EHOSTUNREACH].contains(e.errno)
+            {
                 throw noRoute
             }
             guard let idx, let l = links.first(where: { $0.index == idx }) else { throw noRoute }
@@ -109,11 +119,18 @@ public final class LeaseManager {
         }
         if let first = routed.first {
             if let other = routed.first(where: { $0.1.index != first.1.index }) {
-                throw InputError("--peer \(first.0) routes through \(first.1.name) but \(other.0) through \(other.1.name); give --iface, or one lease per device")
+                throw InputError(
+                    """
+                    --peer \(first.0) routes through \(first.1.name) but \(other.0) through \(other.1.name); give \
+                    --iface, or one lease per device
+                    """
+                )
             }
             return first.1
         }
-        guard let lo = links.first(where: \.isLoopback) else { throw InputError("no loopback device here; give --iface") }
+        guard let lo = links.first(where: \.isLoopback) else {
+            throw InputError("no loopback device here; give --iface")
+        }
         return lo
     }
 
@@ -122,13 +139,21 @@ public final class LeaseManager {
     func checkConflicts(_ request: FaultRequest) throws {
         let mine = request.scope
         for other in journal.all() where other.netns == request.netns {
-            let theirs = FaultScope(target: other.target, peers: other.peers ?? [], direction: other.direction,
-                                    netem: other.netem, filter: other.filter ?? FilterSpec())
+            let theirs = FaultScope(
+                target: other.target, peers: other.peers ?? [], direction: other.direction,
+                netem: other.netem, filter: other.filter ?? FilterSpec())
             let kinds = mine.conflicts(with: theirs)
             guard !kinds.isEmpty else { continue }
-            let ports = Set(request.target.ports).intersection(other.target.ports).sorted().map(String.init).joined(separator: ",")
+            let ports = Set(request.target.ports).intersection(other.target.ports).sorted().map(String.init).joined(
+                separator: ",")
             let kind = kinds.contains(.netem) ? "netem" : "netfilter"
-            throw PlanConflict("lease \(other.id) already puts \(kind) faults (\(other.summary)) on port \(ports) \(other.direction.rawValue); one packet gets one \(kind) fault. Revert it first (netfault revert \(other.id)), or choose another port, --direction or --host")
+            throw PlanConflict(
+                """
+                lease \(other.id) already puts \(kind) faults (\(other.summary)) on port \(ports) \
+                \(other.direction.rawValue); one packet gets one \(kind) fault. Revert it first (netfault revert \
+                \(other.id)), or choose another port, --direction or --host
+                """
+            )
         }
     }
 
@@ -137,7 +162,9 @@ public final class LeaseManager {
     /// until the watchdog says it is in place.
     /// - Parameter controller: a process whose death ends the lease (`netfault run`). Without
     ///   one, the lease is bound to this process only until it is fully installed.
-    public func apply(_ request: FaultRequest, executable: String, controller: ProcessIdentity? = nil) throws -> LeaseStatus {
+    public func apply(
+        _ request: FaultRequest, executable: String, controller: ProcessIdentity? = nil
+    ) throws -> LeaseStatus {
         // A netfault in another container that shares the namespace plans from the same kernel
         // state under another journal's lock; when both pick one band, one claim wins and the
         // other apply plans again.
@@ -159,7 +186,8 @@ public final class LeaseManager {
 
     /// Bands of `device` that a live netfault in `netns` holds.
     func claimedBands(_ device: String, in netns: NetworkNamespace?) throws -> Set<UInt16> {
-        let names = Dictionary(uniqueKeysWithValues: Ownership.leaseBands.map { (Claims.band(device: device, band: $0), $0) })
+        let names = Dictionary(
+            uniqueKeysWithValues: Ownership.leaseBands.map { (Claims.band(device: device, band: $0), $0) })
         return Set(try Claims.holders(Array(names.keys), in: netns).keys.compactMap { names[$0] })
     }
 
@@ -186,16 +214,18 @@ public final class LeaseManager {
             ifbState.claimed = try claimedBands(ifbName, in: request.netns)
             var deviceState = try tc.state(of: link.name)
             deviceState.claimed = try claimedBands(link.name, in: request.netns)
-            plan = try Planner.plan(target: request.target, peers: request.peers, direction: request.direction,
-                                    netem: request.netem, device: deviceState, isLoopback: link.isLoopback,
-                                    deviceIndex: link.index, ifbState: ifbState, server: server)
+            plan = try Planner.plan(
+                target: request.target, peers: request.peers, direction: request.direction,
+                netem: request.netem, device: deviceState, isLoopback: link.isLoopback,
+                deviceIndex: link.index, ifbState: ifbState, server: server)
             steps = Planner.steps(for: plan, devices: [link.name: deviceState, ifbName: ifbState])
             device = link.name
         }
         var id = Lease.newID()
         while journal.exists(id) { id = Lease.newID() }
-        plan.filter = FilterPlanner.plan(leaseID: id, target: request.target, peers: request.peers,
-                                         direction: request.direction, spec: request.filter, server: server)
+        plan.filter = FilterPlanner.plan(
+            leaseID: id, target: request.target, peers: request.peers,
+            direction: request.direction, spec: request.filter, server: server)
         return Preview(id: id, plan: plan, steps: steps, device: device, server: server)
     }
 
@@ -219,18 +249,21 @@ public final class LeaseManager {
             let now = Date()
             // Until the state is `installed`, this process is the installer: if it is killed
             // half-way, the watchdog sees it gone and reverts the partial install.
-            var lease = Lease(id: id, target: request.target, direction: request.direction,
-                              netem: request.netem, filter: request.filter.isEmpty ? nil : request.filter,
-                              peers: request.peers.isEmpty ? nil : request.peers, device: device, plan: plan,
-                              created: now, deadline: now.addingTimeInterval(request.duration.seconds),
-                              controller: controller, netns: request.netns, server: server,
-                              state: .journalled, installer: ProcessIdentity.current())
+            var lease = Lease(
+                id: id, target: request.target, direction: request.direction,
+                netem: request.netem, filter: request.filter.isEmpty ? nil : request.filter,
+                peers: request.peers.isEmpty ? nil : request.peers, device: device, plan: plan,
+                created: now, deadline: now.addingTimeInterval(request.duration.seconds),
+                controller: controller, netns: request.netns, server: server,
+                state: .journalled, installer: ProcessIdentity.current())
             try journal.write(lease)  // before the kernel changes
             do {
-                let started = try WatchdogProcess.spawn(executable: executable, leaseID: lease.id,
-                                                        logPath: journal.directory.appendingPathComponent("watchdog.log").path)
+                let started = try WatchdogProcess.spawn(
+                    executable: executable, leaseID: lease.id,
+                    logPath: journal.directory.appendingPathComponent("watchdog.log").path)
                 guard let identity = ProcessIdentity.of(pid: started.pid) else {
-                    throw ProcessError("the watchdog (pid \(started.pid)) exited at once; see \(journal.directory.path)/watchdog.log")
+                    throw ProcessError(
+                        "the watchdog (pid \(started.pid)) exited at once; see \(journal.directory.path)/watchdog.log")
                 }
                 lease.watchdog = identity
                 lease.state = .watchdogStarted
@@ -248,11 +281,13 @@ public final class LeaseManager {
             // The faults are in force and held: a failure to read them back is reported with
             // them, not as a failed apply that would leave them in place.
             do {
-                return LeaseStatus(lease: lease, installed: try tc?.readBack(plan) ?? [],
-                                   rules: try readRules(lease), watchdogAlive: true)
+                return LeaseStatus(
+                    lease: lease, installed: try tc?.readBack(plan) ?? [],
+                    rules: try readRules(lease), watchdogAlive: true)
             } catch {
-                return LeaseStatus(lease: lease, installed: [], rules: nil, watchdogAlive: true,
-                                   notReadBack: "reading them back failed: \(error)")
+                return LeaseStatus(
+                    lease: lease, installed: [], rules: nil, watchdogAlive: true,
+                    notReadBack: "reading them back failed: \(error)")
             }
         }
     }
@@ -322,8 +357,9 @@ public final class LeaseManager {
         } catch let e as KernelError where e.errno == EPERM {
             // Owned by a process that is not the watchdog we know: leave it, and say so.
         }
-        throw KernelError(operation: "removing nf_tables table \(f.table) of lease \(lease.id)", errno: EBUSY,
-                          extendedAck: "the process that owns it did not let it go")
+        throw KernelError(
+            operation: "removing nf_tables table \(f.table) of lease \(lease.id)", errno: EBUSY,
+            extendedAck: "the process that owns it did not let it go")
     }
 
     /// What a revert did.
@@ -357,12 +393,15 @@ public final class LeaseManager {
 
     /// netfault's objects in this command's namespace, and which of them a live netfault owns:
     /// a claim held in the namespace (any container's), or a lease of this journal.
-    func namespaceObjects() throws -> (tc: TrafficControl, marked: TrafficControl.Marked, live: Liveness, holders: [String: pid_t]) {
+    func namespaceObjects() throws -> (
+        tc: TrafficControl, marked: TrafficControl.Marked, live: Liveness, holders: [String: pid_t]
+    ) {
         let tc = try sockets.tc(namespace)
         let marked = try tc.marked()
         let holders = try Claims.holders(marked.claimNames, in: namespace)
         var live = Liveness()
-        for d in Set(marked.claimNames.compactMap(Self.bandKey)) where holders[Claims.band(device: d.device, band: d.band)] != nil {
+        for d in Set(marked.claimNames.compactMap(Self.bandKey))
+        where holders[Claims.band(device: d.device, band: d.band)] != nil {
             live.bands.insert(d)
         }
         for lease in journal.all() where lease.netns == namespace {
@@ -395,7 +434,11 @@ public final class LeaseManager {
         let end = Date().addingTimeInterval(2)
         while Date() < end {
             let holders = try namespaceObjects().holders.values
-            guard holders.contains(where: { $0 > 0 && !known.contains($0) && ProcessIdentity.isWatchdog(pid: $0, of: journal.directory) }) else { return }
+            guard
+                holders.contains(where: {
+                    $0 > 0 && !known.contains($0) && ProcessIdentity.isWatchdog(pid: $0, of: journal.directory)
+                })
+            else { return }
             usleep(50_000)
         }
     }
@@ -403,11 +446,16 @@ public final class LeaseManager {
     /// What other live netfaults (another journal, another container) hold in this namespace.
     func othersObjects() throws -> [String] {
         let (_, _, _, holders) = try namespaceObjects()
-        let mine = Set(journal.all().filter { $0.netns == namespace }.flatMap { $0.plan.bands.map { Claims.band(device: $0.device, band: $0.band) } })
-        let bands = holders.filter { !mine.contains($0.key) && Self.bandKey($0.key) != nil }.sorted { $0.key < $1.key }.map { name, pid in
-            let k = Self.bandKey(name)!
-            return "\(k.device): netem band \(k.band), held by " + (pid > 0 ? "netfault process \(pid)" : "a netfault in another container")
-        }
+        let mine = Set(
+            journal.all().filter { $0.netns == namespace }.flatMap {
+                $0.plan.bands.map { Claims.band(device: $0.device, band: $0.band) }
+            })
+        let bands = holders.filter { !mine.contains($0.key) && Self.bandKey($0.key) != nil }.sorted { $0.key < $1.key }
+            .map { name, pid in
+                let k = Self.bandKey(name)!
+                return "\(k.device): netem band \(k.band), held by "
+                    + (pid > 0 ? "netfault process \(pid)" : "a netfault in another container")
+            }
         let known = Set(journal.all().compactMap { $0.netns == namespace ? $0.plan.filter?.table : nil })
         let tables = try tablesHere()
             .filter { $0.owned && Ownership.leaseID(ofTable: $0.name) != nil && !known.contains($0.name) }
@@ -420,7 +468,9 @@ public final class LeaseManager {
     /// hand or by a kernel without owner tables); none where the kernel has no nf_tables.
     func orphanTables() throws -> [String] {
         let known = Set(journal.all().compactMap { $0.netns == namespace ? $0.plan.filter?.table : nil })
-        return try tablesHere().filter { !$0.owned && Ownership.leaseID(ofTable: $0.name) != nil && !known.contains($0.name) }.map(\.name)
+        return try tablesHere().filter {
+            !$0.owned && Ownership.leaseID(ofTable: $0.name) != nil && !known.contains($0.name)
+        }.map(\.name)
     }
 
     /// The inet tables in this command's namespace; none where the kernel has no nf_tables
@@ -478,11 +528,13 @@ public final class LeaseManager {
                     // A --netns lease seen from a process without CAP_SYS_ADMIN: listed, not read.
                     notReadBack = "its namespace cannot be entered from here (\(e.reason))"
                 }
-                return LeaseStatus(lease: lease, installed: installed, rules: rules,
-                                   watchdogAlive: lease.watchdog?.isAlive ?? false, notReadBack: notReadBack)
+                return LeaseStatus(
+                    lease: lease, installed: installed, rules: rules,
+                    watchdogAlive: lease.watchdog?.isAlive ?? false, notReadBack: notReadBack)
             }
             let tables = try orphanTables().map { "nf_tables table inet \($0)" }
-            return StatusResult(leases: leases, swept: swept, removed: removed, orphans: tables, others: try othersObjects())
+            return StatusResult(
+                leases: leases, swept: swept, removed: removed, orphans: tables, others: try othersObjects())
         }
     }
 

@@ -53,7 +53,9 @@ public enum WatchdogProcess {
         // Each set-up call returns an errno; one that fails would start a watchdog without its
         // signal mask, session or descriptors.
         func check(_ rc: Int32, _ what: String) throws {
-            guard rc == 0 else { throw ProcessError("cannot start the watchdog: \(what): \(String(cString: strerror(rc)))") }
+            guard rc == 0 else {
+                throw ProcessError("cannot start the watchdog: \(what): \(String(cString: strerror(rc)))")
+            }
         }
         var attr = posix_spawnattr_t()
         try check(posix_spawnattr_init(&attr), "posix_spawnattr_init")
@@ -62,14 +64,16 @@ public enum WatchdogProcess {
         var defaults = signalSet()
         try check(posix_spawnattr_setsigmask(&attr, &mask), "setting its signal mask")
         try check(posix_spawnattr_setsigdefault(&attr, &defaults), "setting its signal defaults")
-        try check(posix_spawnattr_setflags(&attr, Int16(posixSpawnSetsid | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)),
-                  "setting its spawn flags")
+        try check(
+            posix_spawnattr_setflags(&attr, Int16(posixSpawnSetsid | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)),
+            "setting its spawn flags")
         var actions = posix_spawn_file_actions_t()
         try check(posix_spawn_file_actions_init(&actions), "posix_spawn_file_actions_init")
         defer { posix_spawn_file_actions_destroy(&actions) }
         try check(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0), "opening /dev/null for it")
-        try check(posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_APPEND | O_CREAT, 0o600),
-                  "opening \(logPath) for it")
+        try check(
+            posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_APPEND | O_CREAT, 0o600),
+            "opening \(logPath) for it")
         try check(posix_spawn_file_actions_adddup2(&actions, 1, 2), "giving it a standard error")
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else {
@@ -111,7 +115,8 @@ public enum WatchdogProcess {
         // them alive to the end: Swift may release an object after its last use).
         let claims: [Claim]
         do {
-            claims = try Claims.take(lease.plan.bands.map { Claims.band(device: $0.device, band: $0.band) }, in: lease.netns)
+            claims = try Claims.take(
+                lease.plan.bands.map { Claims.band(device: $0.device, band: $0.band) }, in: lease.netns)
         } catch {
             logger.error("claiming the bands of lease \(leaseID) failed: \(error)")
             report(.init(error))
@@ -136,7 +141,9 @@ public enum WatchdogProcess {
         func removeTable() {
             guard let n = nft, let filter = lease.plan.filter else { return }
             nft = nil
-            do { try n.remove(table: filter.table) } catch { logger.error("removing \(filter.table): \(error); it goes when this process exits") }
+            do { try n.remove(table: filter.table) } catch {
+                logger.error("removing \(filter.table): \(error); it goes when this process exits")
+            }
         }
         defer { removeTable(); withExtendedLifetime(claims) {} }
         logger.info("watching lease \(leaseID) until \(lease.deadline)")
@@ -151,9 +158,11 @@ public enum WatchdogProcess {
             if !journal.exists(leaseID) {
                 removeTable()
                 if !lease.plan.bands.isEmpty || !lease.plan.redirects.isEmpty {
-                    do { try TrafficControl(socket: try NetlinkSocket.open(in: lease.netns)).revert(lease.plan) }
-                    catch is NamespaceGone {}
-                    catch { logger.error("removing the bands of lease \(leaseID): \(error)") }
+                    do {
+                        try TrafficControl(socket: try NetlinkSocket.open(in: lease.netns)).revert(lease.plan)
+                    } catch is NamespaceGone {} catch {
+                        logger.error("removing the bands of lease \(leaseID): \(error)")
+                    }
                 }
                 logger.info("lease \(leaseID) left the journal (reverted by another command, or deleted)")
                 return 0
@@ -238,31 +247,40 @@ public struct Readiness {
         var buf = [UInt8](repeating: 0, count: 4096)
         while !data.contains(0x0a) {
             let left = end.timeIntervalSinceNow
-            guard left > 0 else { throw ProcessError("the watchdog did not take up its lease within \(Int(Self.timeout))s; see \(logPath)") }
+            guard left > 0 else {
+                throw ProcessError(
+                    "the watchdog did not take up its lease within \(Int(Self.timeout))s; see \(logPath)")
+            }
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let r = poll(&p, 1, Int32(left * 1000))
             if r < 0 {
                 // Anything but an interruption would only repeat until the timeout.
-                guard errno == EINTR else { throw ProcessError("waiting for the watchdog: poll: \(String(cString: strerror(errno)))") }
+                guard errno == EINTR else {
+                    throw ProcessError("waiting for the watchdog: poll: \(String(cString: strerror(errno)))")
+                }
                 continue
             }
             guard r > 0 else { continue }
             let n = read(fd, &buf, buf.count)
             if n < 0 {
-                guard errno == EINTR else { throw ProcessError("reading the watchdog's report: \(String(cString: strerror(errno)))") }
+                guard errno == EINTR else {
+                    throw ProcessError("reading the watchdog's report: \(String(cString: strerror(errno)))")
+                }
                 continue
             }
             guard n > 0 else { break }
             data.append(contentsOf: buf[0..<n])
         }
         guard let line = data.split(separator: 0x0a).first,
-              let report = try? JSONDecoder().decode(Report.self, from: Data(line)) else {
+            let report = try? JSONDecoder().decode(Report.self, from: Data(line))
+        else {
             throw ProcessError("the watchdog exited before taking up its lease; see \(logPath)")
         }
         if report.ok { return }
         if let name = report.claimTaken { throw ClaimTaken(name: name) }
         if let e = report.errno {
-            throw KernelError(operation: report.operation ?? "installing nf_tables rules", errno: e, extendedAck: report.extendedAck)
+            throw KernelError(
+                operation: report.operation ?? "installing nf_tables rules", errno: e, extendedAck: report.extendedAck)
         }
         throw ProcessError(report.message ?? "the watchdog could not take up its lease")
     }

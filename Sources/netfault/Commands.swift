@@ -9,53 +9,63 @@ struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Put faults on a service's traffic, under a lease that reverts itself.",
         discussion: """
-        Netem faults (--delay, --loss, --duplicate, --corrupt, --reorder, --rate) go into traffic \
-        control: a prio qdisc with one netem band per lease and u32 filters on the target's TCP \
-        port. Connection faults (--blackhole, --reject, --reset, --hang, --loss-nft) go into an \
-        nf_tables table of the lease's own (inet family: IPv4 and IPv6), which the lease's \
-        watchdog creates with the owner flag, so the kernel deletes it if the watchdog dies. One \
-        lease may hold both kinds (--loss 10% --reject). The watchdog removes everything at the \
-        deadline or when it receives SIGTERM, SIGINT or SIGHUP. Traffic no lease matches is not \
-        touched, and neither is any qdisc, nf_tables table or iptables rule netfault did not create.
+            Netem faults (--delay, --loss, --duplicate, --corrupt, --reorder, --rate) go into traffic \
+            control: a prio qdisc with one netem band per lease and u32 filters on the target's TCP \
+            port. Connection faults (--blackhole, --reject, --reset, --hang, --loss-nft) go into an \
+            nf_tables table of the lease's own (inet family: IPv4 and IPv6), which the lease's \
+            watchdog creates with the owner flag, so the kernel deletes it if the watchdog dies. One \
+            lease may hold both kinds (--loss 10% --reject). The watchdog removes everything at the \
+            deadline or when it receives SIGTERM, SIGINT or SIGHUP. Traffic no lease matches is not \
+            touched, and neither is any qdisc, nf_tables table or iptables rule netfault did not create.
 
-        What a client sees (docs/connection-faults.md has the details):
-          --blackhole  connect() times out; open connections stall
-          --reject     connect() fails at once (ECONNREFUSED); open ones go on
-          --reset      an open connection's next send fails (ECONNRESET)
-          --hang       connect() succeeds, then no byte arrives
+            What a client sees (docs/connection-faults.md has the details):
+              --blackhole  connect() times out; open connections stall
+              --reject     connect() fails at once (ECONNREFUSED); open ones go on
+              --reset      an open connection's next send fails (ECONNRESET)
+              --hang       connect() succeeds, then no byte arrives
 
-        A second lease with a fault of the same kind on the same port and direction is refused \
-        (exit 73), naming the lease in the way.
+            A second lease with a fault of the same kind on the same port and direction is refused \
+            (exit 73), naming the lease in the way.
 
-        Without --foreground, apply returns once the faults are in force and the watchdog holds \
-        the lease. With --foreground it holds the lease itself until the deadline or SIGTERM, \
-        then reverts and exits 0: the main process of a sidecar container, which `docker stop` \
-        ends cleanly (docs/containers.md).
+            Without --foreground, apply returns once the faults are in force and the watchdog holds \
+            the lease. With --foreground it holds the lease itself until the deadline or SIGTERM, \
+            then reverts and exits 0: the main process of a sidecar container, which `docker stop` \
+            ends cleanly (docs/containers.md).
 
-        Examples:
-          netfault apply redis --delay 100ms
-          netfault apply mysql --delay 10ms --jitter 2ms --distribution normal --for 5m
-          netfault apply 6380,redis --loss 20% --direction both --json
-          netfault apply postgres --host 10.0.0.5 --rate 1mbit --direction from-server
-          netfault apply mysql --reject --for 30s
-          netfault apply redis --hang --host ::1
-          netfault apply mysql --blackhole --peer 10.1.0.0/16 --peer 10.2.0.7
-          netfault apply redis --loss-nft 5% --direction both
-          netfault apply mysql --blackhole --for 10m --foreground
-        """)
+            Examples:
+              netfault apply redis --delay 100ms
+              netfault apply mysql --delay 10ms --jitter 2ms --distribution normal --for 5m
+              netfault apply 6380,redis --loss 20% --direction both --json
+              netfault apply postgres --host 10.0.0.5 --rate 1mbit --direction from-server
+              netfault apply mysql --reject --for 30s
+              netfault apply redis --hang --host ::1
+              netfault apply mysql --blackhole --peer 10.1.0.0/16 --peer 10.2.0.7
+              netfault apply redis --loss-nft 5% --direction both
+              netfault apply mysql --blackhole --for 10m --foreground
+            """)
 
     @OptionGroup var lease: LeaseOptions
 
-    @Option(name: .customLong("for"), help: ArgumentHelp("How long the lease lasts (default 60s, at most 24h).", valueName: "duration"))
+    @Option(
+        name: .customLong("for"),
+        help: ArgumentHelp("How long the lease lasts (default 60s, at most 24h).", valueName: "duration"))
     var duration: String = "60s"
 
     @Flag(help: "Print the lease as JSON.")
     var json = false
 
-    @Flag(help: "Stay in the foreground holding the lease until its deadline or SIGTERM, SIGINT or SIGHUP, then revert and exit 0 (a sidecar container's main process).")
+    @Flag(
+        help:
+            """
+            Stay in the foreground holding the lease until its deadline or SIGTERM, SIGINT or SIGHUP, then revert and \
+            exit 0 (a sidecar container's main process).
+            """
+    )
     var foreground = false
 
-    @Flag(name: .customLong("dry-run"), help: "Print the tc, ip and nft commands that make the same change, and change nothing.")
+    @Flag(
+        name: .customLong("dry-run"),
+        help: "Print the tc, ip and nft commands that make the same change, and change nothing.")
     var dryRun = false
 
     /// Everything the user typed, parsed and validated; touches nothing.
@@ -77,13 +87,17 @@ struct Apply: ParsableCommand {
             let manager = LeaseManager(journal: journal)
             // In the foreground this process controls the lease: if it dies, even by SIGKILL,
             // the watchdog reverts within a second.
-            let applied = try manager.apply(request, executable: selfExecutable(),
-                                            controller: foreground ? ProcessIdentity.current() : nil)
+            let applied = try manager.apply(
+                request, executable: selfExecutable(),
+                controller: foreground ? ProcessIdentity.current() : nil)
             if json {
                 printJSON(LeaseJSON(applied))
             } else {
                 print(describe(applied))
-                print(foreground ? "holding it until \(applied.lease.deadline) or SIGTERM" : "revert early with: netfault revert \(applied.lease.id)")
+                print(
+                    foreground
+                        ? "holding it until \(applied.lease.deadline) or SIGTERM"
+                        : "revert early with: netfault revert \(applied.lease.id)")
             }
             guard foreground else { return }
             fflush(nil)  // a pipe (docker logs) must see the lease now, not at exit
@@ -109,8 +123,10 @@ struct Status: ParsableCommand {
             try requireNetAdmin()
             let s = try LeaseManager(journal: try Journal(), namespace: ns).status()
             if json {
-                printJSON(StatusJSON(leases: s.leases.map(LeaseJSON.init), swept: s.swept, removed: s.removed,
-                                     orphans: s.orphans, others: s.others))
+                printJSON(
+                    StatusJSON(
+                        leases: s.leases.map(LeaseJSON.init), swept: s.swept, removed: s.removed,
+                        orphans: s.orphans, others: s.others))
                 return
             }
             for id in s.swept { print("swept \(id): its watchdog was gone; its faults are removed") }
@@ -133,17 +149,17 @@ struct Revert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Remove the faults of the given leases (or --all); exits 0 when none is left.",
         discussion: """
-        Removes exactly the objects each lease installed and gives each device its default root \
-        qdisc back once no lease uses it. Reverting a lease that is already gone is not an error.
+            Removes exactly the objects each lease installed and gives each device its default root \
+            qdisc back once no lease uses it. Reverting a lease that is already gone is not an error.
 
-        A lease's nf_tables table belongs to its watchdog: revert stops the watchdog, which \
-        deletes the table, and waits until the kernel no longer lists it.
+            A lease's nf_tables table belongs to its watchdog: revert stops the watchdog, which \
+            deletes the table, and waits until the kernel no longer lists it.
 
-        --all also removes every object that carries netfault's marks (root qdisc 6e66:, an \
-        ingress qdisc holding only netfault's filters, nfifb devices, inet tables named \
-        netfault-*) even when the journal under /run/netfault was deleted or corrupted. Nothing \
-        without those marks is touched.
-        """)
+            --all also removes every object that carries netfault's marks (root qdisc 6e66:, an \
+            ingress qdisc holding only netfault's filters, nfifb devices, inet tables named \
+            netfault-*) even when the journal under /run/netfault was deleted or corrupted. Nothing \
+            without those marks is touched.
+            """)
 
     @Argument(help: ArgumentHelp("Lease ids as printed by apply and status.", valueName: "lease"))
     var leases: [String] = []
@@ -185,21 +201,25 @@ struct Doctor: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check which kernel features netfault can use here.",
         discussion: """
-        Tries each feature for real without touching traffic: qdiscs and filters on scratch \
-        devices of its own (nfprobe*, down, removed at once), nf_tables rules in a dormant table \
-        owned by its socket. It needs CAP_NET_ADMIN and nothing more, so it works in a container \
-        started with --cap-add NET_ADMIN. What works is remembered until the next boot \
-        (features.json in the state directory), so apply and run do not probe again.
-        """)
+            Tries each feature for real without touching traffic: qdiscs and filters on scratch \
+            devices of its own (nfprobe*, down, removed at once), nf_tables rules in a dormant table \
+            owned by its socket. It needs CAP_NET_ADMIN and nothing more, so it works in a container \
+            started with --cap-add NET_ADMIN. What works is remembered until the next boot \
+            (features.json in the state directory), so apply and run do not probe again.
+            """)
 
     @Flag(help: "Print the results as JSON.")
     var json = false
 
     func run() throws {
         try reporting {
-            var results = [FeatureResult(feature: "CAP_NET_ADMIN", ok: Capabilities.hasNetAdmin(),
-                                         detail: Capabilities.hasNetAdmin() ? "held" : "missing",
-                                         remedy: Capabilities.hasNetAdmin() ? nil : "run as root (sudo) or add the capability (docker --cap-add NET_ADMIN)")]
+            var results = [
+                FeatureResult(
+                    feature: "CAP_NET_ADMIN", ok: Capabilities.hasNetAdmin(),
+                    detail: Capabilities.hasNetAdmin() ? "held" : "missing",
+                    remedy: Capabilities.hasNetAdmin()
+                        ? nil : "run as root (sudo) or add the capability (docker --cap-add NET_ADMIN)")
+            ]
             if Capabilities.hasNetAdmin() {
                 let probed = FeatureProbe.run()
                 // Refreshes what apply and run trust on this boot.
@@ -218,7 +238,9 @@ struct Doctor: ParsableCommand {
                 for r in results {
                     let name = r.feature.padding(toLength: width, withPad: " ", startingAt: 0)
                     print("\(r.ok ? "ok  " : "MISS")  \(name)  \(r.ok ? r.detail : r.remedy ?? r.detail)")
-                    if !r.ok && r.remedy != nil { print("      \(String(repeating: " ", count: width))  (\(r.detail))") }
+                    if !r.ok && r.remedy != nil {
+                        print("      \(String(repeating: " ", count: width))  (\(r.detail))")
+                    }
                 }
             }
         }
@@ -230,11 +252,18 @@ func lossNote(_ results: [FeatureResult]) -> FeatureResult? {
     let works = { (name: String) in results.contains { $0.feature == name && $0.ok } }
     guard !works("netem") else { return nil }
     if works("nf_tables inet") {
-        return FeatureResult(feature: "random loss", ok: true,
-                             detail: "only --loss-nft (nf_tables numgen): netem is missing, so --loss and the other netem faults are not available", remedy: nil)
+        return FeatureResult(
+            feature: "random loss", ok: true,
+            detail:
+                """
+                only --loss-nft (nf_tables numgen): netem is missing, so --loss and the other netem faults are not \
+                available
+                """,
+            remedy: nil)
     }
-    return FeatureResult(feature: "random loss", ok: false, detail: "neither netem nor nf_tables works here",
-                         remedy: "load sch_netem (--loss) or nf_tables (--loss-nft)")
+    return FeatureResult(
+        feature: "random loss", ok: false, detail: "neither netem nor nf_tables works here",
+        remedy: "load sch_netem (--loss) or nf_tables (--loss-nft)")
 }
 
 /// The kernel features a request needs, by the names `netfault doctor` uses.
@@ -251,7 +280,12 @@ func requireFeatures(_ names: [String], journal: Journal) throws {
         let lines = missing.map { "  \($0.feature): \($0.remedy ?? "") (\($0.detail))" }.joined(separator: "\n")
         var hint = "`netfault doctor` lists every feature"
         if missing.contains(where: { $0.feature == "netem" }) {
-            hint = "netem is CONFIG_NET_SCH_NETEM (modprobe sch_netem); without it, --loss-nft drops at random and --blackhole, --reject, --reset, --hang work through nf_tables. " + hint
+            hint =
+                """
+                netem is CONFIG_NET_SCH_NETEM (modprobe sch_netem); without it, --loss-nft drops at random and \
+                --blackhole, --reject, --reset, --hang work through nf_tables. 
+                """
+                + hint
         }
         throw Unavailable("this kernel lacks what these faults need:\n\(lines)\n\(hint)")
     }

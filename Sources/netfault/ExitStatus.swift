@@ -25,7 +25,12 @@ func diagnose(_ error: Error) -> (status: Int32, message: String) {
 /// Fails with 77 unless the process may change networking.
 func requireNetAdmin() throws {
     guard Capabilities.hasNetAdmin() else {
-        throw PermissionError("netfault needs CAP_NET_ADMIN to change traffic control and nf_tables, and this process lacks it; run it as root (sudo), or give the container --cap-add NET_ADMIN")
+        throw PermissionError(
+            """
+            netfault needs CAP_NET_ADMIN to change traffic control and nf_tables, and this process lacks it; run it \
+            as root (sudo), or give the container --cap-add NET_ADMIN
+            """
+        )
     }
 }
 

@@ -5,33 +5,54 @@ import NetFaultWatchdog
 
 /// TARGET plus where its traffic is matched.
 struct TargetOptions: ParsableArguments {
-    @Argument(help: ArgumentHelp("mysql, redis, postgres, memcached, a port number, or a comma list of those (e.g. mysql,6380).",
-                                 valueName: "target"))
+    @Argument(
+        help: ArgumentHelp(
+            "mysql, redis, postgres, memcached, a port number, or a comma list of those (e.g. mysql,6380).",
+            valueName: "target"))
     var target: String
 
-    @Option(help: ArgumentHelp("Only traffic to/from this server address (IPv4 or IPv6). Without it every address matches.", valueName: "addr"))
+    @Option(
+        help: ArgumentHelp(
+            "Only traffic to/from this server address (IPv4 or IPv6). Without it every address matches.",
+            valueName: "addr"))
     var host: String?
 
-    @Option(name: .customLong("peer"), parsing: .singleValue,
-            help: ArgumentHelp("Only traffic between this host and these server address blocks (CIDR, repeatable), e.g. for partitions between named hosts. --host is the same for one address.", valueName: "cidr"))
+    @Option(
+        name: .customLong("peer"), parsing: .singleValue,
+        help: ArgumentHelp(
+            """
+            Only traffic between this host and these server address blocks (CIDR, repeatable), e.g. for partitions \
+            between named hosts. --host is the same for one address.
+            """,
+            valueName: "cidr"))
     var peers: [String] = []
 
-    @Option(help: ArgumentHelp("Device for netem faults. Default: the one the kernel routes --host (or every --peer block) through, else lo. Connection faults match on every device.", valueName: "if"))
+    @Option(
+        help: ArgumentHelp(
+            """
+            Device for netem faults. Default: the one the kernel routes --host (or every --peer block) through, else \
+            lo. Connection faults match on every device.
+            """,
+            valueName: "if"))
     var iface: String?
 
-    @Option(help: ArgumentHelp("""
-        to-server: packets whose destination port is the target (requests; a round trip grows by the delay once). \
-        from-server: packets whose source port is the target (responses; incoming for a remote server, shaped through an ifb device). \
-        both: either way.
-        """, valueName: "d"))
+    @Option(
+        help: ArgumentHelp(
+            """
+            to-server: packets whose destination port is the target (requests; a round trip grows \
+            by the delay once). from-server: packets whose source port is the target (responses; \
+            incoming for a remote server, shaped through an ifb device). both: either way.
+            """, valueName: "d"))
     var direction: String = Direction.toServer.rawValue
 
-    @Option(help: ArgumentHelp("""
-        local: the server runs in this network namespace (a sidecar container sharing the service's), so its \
-        requests are caught arriving and its responses leaving, from clients on other hosts too. \
-        remote: the server is elsewhere; requests are caught leaving. \
-        Default: local when something here listens on a target port and neither --host nor --peer is given.
-        """, valueName: "where"))
+    @Option(
+        help: ArgumentHelp(
+            """
+            local: the server runs in this network namespace (a sidecar container sharing the service's), so its \
+            requests are caught arriving and its responses leaving, from clients on other hosts too. \
+            remote: the server is elsewhere; requests are caught leaving. \
+            Default: local when something here listens on a target port and neither --host nor --peer is given.
+            """, valueName: "where"))
     var server: String?
 
     func serverLocation() throws -> ServerLocation? {
@@ -58,27 +79,39 @@ struct TargetOptions: ParsableArguments {
 
 /// The netem faults, as typed text; parsed into NetemSpec with one message per mistake.
 struct NetemOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Add this delay to every matched packet (us, ms, s), e.g. 100ms.", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp("Add this delay to every matched packet (us, ms, s), e.g. 100ms.", valueName: "duration"))
     var delay: String?
     @Option(help: ArgumentHelp("Vary the delay by up to this much (needs --delay).", valueName: "duration"))
     var jitter: String?
-    @Option(name: .customLong("delay-correlation"), help: ArgumentHelp("How much each jitter value depends on the last (needs --jitter).", valueName: "percent"))
+    @Option(
+        name: .customLong("delay-correlation"),
+        help: ArgumentHelp("How much each jitter value depends on the last (needs --jitter).", valueName: "percent"))
     var delayCorrelation: String?
-    @Option(help: ArgumentHelp("Shape of the jitter: normal, pareto or paretonormal (needs --delay and --jitter).", valueName: "name"))
+    @Option(
+        help: ArgumentHelp(
+            "Shape of the jitter: normal, pareto or paretonormal (needs --delay and --jitter).", valueName: "name"))
     var distribution: String?
     @Option(help: ArgumentHelp("Drop this share of matched packets, e.g. 5%.", valueName: "percent"))
     var loss: String?
-    @Option(name: .customLong("loss-correlation"), help: ArgumentHelp("How much each loss decision depends on the last (needs --loss); makes bursts.", valueName: "percent"))
+    @Option(
+        name: .customLong("loss-correlation"),
+        help: ArgumentHelp(
+            "How much each loss decision depends on the last (needs --loss); makes bursts.", valueName: "percent"))
     var lossCorrelation: String?
     @Option(help: ArgumentHelp("Send this share of matched packets twice.", valueName: "percent"))
     var duplicate: String?
     @Option(help: ArgumentHelp("Flip a random bit in this share of matched packets.", valueName: "percent"))
     var corrupt: String?
-    @Option(help: ArgumentHelp("Send this share of packets at once while the rest wait the delay (needs --delay).", valueName: "percent"))
+    @Option(
+        help: ArgumentHelp(
+            "Send this share of packets at once while the rest wait the delay (needs --delay).", valueName: "percent"))
     var reorder: String?
     @Option(help: ArgumentHelp("Reorder every Nth packet instead of at random (needs --reorder).", valueName: "n"))
     var gap: String?
-    @Option(help: ArgumentHelp("Limit matched traffic to this rate: kbit, mbit, gbit (bits) or kbps, mbps (bytes).", valueName: "rate"))
+    @Option(
+        help: ArgumentHelp(
+            "Limit matched traffic to this rate: kbit, mbit, gbit (bits) or kbps, mbps (bytes).", valueName: "rate"))
     var rate: String?
 
     func spec() throws -> NetemSpec {
@@ -98,7 +131,9 @@ struct NetemOptions: ParsableArguments {
         s.corrupt = try corrupt.map { try Percent.parse($0, what: "--corrupt") }
         s.reorder = try reorder.map { try Percent.parse($0, what: "--reorder") }
         if let gap {
-            guard let g = UInt32(gap), g >= 1 else { throw InputError("--gap '\(gap)' must be a whole number of packets, 1 or more") }
+            guard let g = UInt32(gap), g >= 1 else {
+                throw InputError("--gap '\(gap)' must be a whole number of packets, 1 or more")
+            }
             s.gap = g
         }
         s.rate = try rate.map { try Rate.parse($0) }
@@ -109,22 +144,53 @@ struct NetemOptions: ParsableArguments {
 
 /// The connection faults netfilter applies (nf_tables), as typed text.
 struct FilterOptions: ParsableArguments {
-    @Flag(help: ArgumentHelp("Drop matched packets silently: connect times out, open connections stall (a pulled cable, a dead host)."))
+    @Flag(
+        help: ArgumentHelp(
+            "Drop matched packets silently: connect times out, open connections stall (a pulled cable, a dead host)."))
     var blackhole = false
-    @Flag(help: ArgumentHelp("Answer new connections with a TCP reset: connect fails at once with ECONNREFUSED; open connections keep working (a stopped server)."))
+    @Flag(
+        help: ArgumentHelp(
+            """
+            Answer new connections with a TCP reset: connect fails at once with ECONNREFUSED; open connections keep \
+            working (a stopped server).
+            """
+        ))
     var reject = false
-    @Flag(help: ArgumentHelp("Answer every matched packet with a TCP reset: open connections fail with ECONNRESET on their next send, new ones are refused (a crashed server)."))
+    @Flag(
+        help: ArgumentHelp(
+            """
+            Answer every matched packet with a TCP reset: open connections fail with ECONNRESET on their next send, \
+            new ones are refused (a crashed server).
+            """
+        ))
     var reset = false
-    @Flag(help: ArgumentHelp("Let the TCP handshake through, then drop everything else: connect succeeds, then nothing arrives (a hung server)."))
+    @Flag(
+        help: ArgumentHelp(
+            """
+            Let the TCP handshake through, then drop everything else: connect succeeds, then nothing arrives (a hung \
+            server).
+            """
+        ))
     var hang = false
-    @Option(name: .customLong("loss-nft"), help: ArgumentHelp("Drop this share of matched packets in netfilter, for kernels without netem, e.g. 5%.", valueName: "percent"))
+    @Option(
+        name: .customLong("loss-nft"),
+        help: ArgumentHelp(
+            "Drop this share of matched packets in netfilter, for kernels without netem, e.g. 5%.", valueName: "percent"
+        ))
     var lossNft: String?
 
     func spec(direction: Direction, netem: NetemSpec) throws -> FilterSpec {
-        let chosen: [(Bool, FilterSpec.Action)] = [(blackhole, .blackhole), (reject, .reject), (reset, .reset), (hang, .hang)]
+        let chosen: [(Bool, FilterSpec.Action)] = [
+            (blackhole, .blackhole), (reject, .reject), (reset, .reset), (hang, .hang)
+        ]
         let actions = chosen.filter(\.0).map(\.1)
         if actions.count > 1 {
-            throw InputError("\(actions.map(\.option).joined(separator: " and ")) cannot be combined; a connection meets one of --blackhole, --reject, --reset, --hang")
+            throw InputError(
+                """
+                \(actions.map(\.option).joined(separator: " and ")) cannot be combined; a connection meets one of \
+                --blackhole, --reject, --reset, --hang
+                """
+            )
         }
         let s = FilterSpec(action: actions.first, loss: try lossNft.map { try Percent.parse($0, what: "--loss-nft") })
         try s.validate(direction: direction, netem: netem)
@@ -134,10 +200,14 @@ struct FilterOptions: ParsableArguments {
 
 /// Which network namespace a command works in.
 struct NamespaceOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Work in this named network namespace (as `ip netns list` shows it, under /run/netns).", valueName: "name"))
+    @Option(
+        help: ArgumentHelp(
+            "Work in this named network namespace (as `ip netns list` shows it, under /run/netns).", valueName: "name"))
     var netns: String?
 
-    @Option(name: .customLong("netns-pid"), help: ArgumentHelp("Work in the network namespace of this process (e.g. a container's).", valueName: "pid"))
+    @Option(
+        name: .customLong("netns-pid"),
+        help: ArgumentHelp("Work in the network namespace of this process (e.g. a container's).", valueName: "pid"))
     var netnsPid: Int32?
 
     func resolved() throws -> NetworkNamespace? { try NetworkNamespace.resolve(name: netns, pid: netnsPid) }
@@ -156,15 +226,26 @@ struct LeaseOptions: ParsableArguments {
         let netem = try faults.spec()
         let filter = try connection.spec(direction: direction, netem: netem)
         if netem.isEmpty && filter.isEmpty {
-            throw InputError("no fault given; add at least one of --delay, --loss, --duplicate, --corrupt, --reorder, --rate (netem) or --blackhole, --reject, --reset, --hang, --loss-nft (netfilter)")
+            throw InputError(
+                """
+                no fault given; add at least one of --delay, --loss, --duplicate, --corrupt, --reorder, --rate \
+                (netem) or --blackhole, --reject, --reset, --hang, --loss-nft (netfilter)
+                """
+            )
         }
         if netem.isEmpty && where_.iface != nil {
-            throw InputError("--iface picks the device for netem faults; netfilter faults match on every interface (narrow them with --host or --peer)")
+            throw InputError(
+                """
+                --iface picks the device for netem faults; netfilter faults match on every interface (narrow them \
+                with --host or --peer)
+                """
+            )
         }
         let d = try Duration.parse(duration, what: "--for")
         try LeaseLimits.validate(d)
         let server = try where_.serverLocation()
-        return FaultRequest(target: target, direction: direction, netem: netem, filter: filter, peers: peers,
-                            device: where_.iface, duration: d, netns: try namespace.resolved(), server: server)
+        return FaultRequest(
+            target: target, direction: direction, netem: netem, filter: filter, peers: peers,
+            device: where_.iface, duration: d, netns: try namespace.resolved(), server: server)
     }
 }

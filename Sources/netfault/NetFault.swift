@@ -4,26 +4,30 @@ import ArgumentParser
 struct NetFault: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "netfault",
-        abstract: "Inject network faults into a service's traffic inside the Linux kernel, with a watchdog that always reverts them.",
+        abstract:
+            """
+            Inject network faults into a service's traffic inside the Linux kernel, with a watchdog that always \
+            reverts them.
+            """,
         discussion: """
-        Netem faults (delay, loss, duplication, corruption, reordering, rate) go into traffic \
-        control; connection faults (blackhole, reject, reset, hang, loss) into nf_tables. All \
-        are installed through netlink (no tc, nft, iptables or ip is run) under a lease with a \
-        deadline. Clients keep talking to the real server address, so pools, timeouts and \
-        retries behave as in production.
+            Netem faults (delay, loss, duplication, corruption, reordering, rate) go into traffic \
+            control; connection faults (blackhole, reject, reset, hang, loss) into nf_tables. All \
+            are installed through netlink (no tc, nft, iptables or ip is run) under a lease with a \
+            deadline. Clients keep talking to the real server address, so pools, timeouts and \
+            retries behave as in production.
 
-        Exit status:
-          0   success
-          64  bad value or combination (nothing was changed)
-          69  the kernel lacks a needed feature (see `netfault doctor`)
-          71  the kernel refused a request
-          73  a configuration netfault will not touch (a user's qdisc, a lease
-              already faulting the same packets), or /run/netfault is unusable
-          77  no CAP_NET_ADMIN (or, for --netns, no CAP_SYS_ADMIN)
+            Exit status:
+              0   success
+              64  bad value or combination (nothing was changed)
+              69  the kernel lacks a needed feature (see `netfault doctor`)
+              71  the kernel refused a request
+              73  a configuration netfault will not touch (a user's qdisc, a lease
+                  already faulting the same packets), or /run/netfault is unusable
+              77  no CAP_NET_ADMIN (or, for --netns, no CAP_SYS_ADMIN)
 
-        In a container, netfault needs only --cap-add NET_ADMIN; docs/containers.md has the \
-        sidecar pattern (--network container:NAME) and what each command needs.
-        """,
+            In a container, netfault needs only --cap-add NET_ADMIN; docs/containers.md has the \
+            sidecar pattern (--network container:NAME) and what each command needs.
+            """,
         version: "0.2.0",
         subcommands: [Apply.self, RunCommand.self, Status.self, Revert.self, Doctor.self, WatchdogCommand.self])
 }

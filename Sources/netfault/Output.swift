@@ -96,16 +96,18 @@ struct LeaseJSON: Encodable {
         watchdog_pid = lease.watchdog.map { Int($0.pid) }
         watchdog_alive = watchdogAlive
         self.installed = installed.map {
-            InstalledJSON(device: $0.device, band: Int($0.band), qdisc: $0.netemHandle, filters: $0.filters,
-                          faults: $0.netem.map(faultFields))
+            InstalledJSON(
+                device: $0.device, band: Int($0.band), qdisc: $0.netemHandle, filters: $0.filters,
+                faults: $0.netem.map(faultFields))
         }
         let tableName = lease.plan.filter?.table
         table = tableName
         table_present = status.notReadBack == nil ? tableName.map { _ in status.rules != nil } : nil
         not_read_back = status.notReadBack
         rules = (status.rules ?? []).map {
-            RuleJSON(table: tableName ?? "", chain: $0.chain, handle: $0.handle, rule: $0.text, comment: $0.comment,
-                     packets: $0.packets, bytes: $0.bytes)
+            RuleJSON(
+                table: tableName ?? "", chain: $0.chain, handle: $0.handle, rule: $0.text, comment: $0.comment,
+                packets: $0.packets, bytes: $0.bytes)
         }
     }
 }
@@ -127,12 +129,17 @@ func printPreview(_ p: LeaseManager.Preview, json: Bool) throws {
     let commands = p.steps.map(\.command)
     let nft = p.plan.filter.map { "nft -f - <<'EOF'\n\($0.nftScript)\nEOF" }
     if json {
-        struct PreviewJSON: Encodable { let lease: String; let device: String; let server: String; let commands: [String]; let nft: String? }
-        printJSON(PreviewJSON(lease: p.id, device: p.device, server: p.server.rawValue, commands: commands,
-                              nft: p.plan.filter?.nftScript))
+        struct PreviewJSON: Encodable {
+            let lease: String; let device: String; let server: String; let commands: [String]; let nft: String?
+        }
+        printJSON(
+            PreviewJSON(
+                lease: p.id, device: p.device, server: p.server.rawValue, commands: commands,
+                nft: p.plan.filter?.nftScript))
         return
     }
-    print("# --dry-run: nothing was changed. netfault would make lease \(p.id) (server \(p.server.rawValue)) like this:")
+    print(
+        "# --dry-run: nothing was changed. netfault would make lease \(p.id) (server \(p.server.rawValue)) like this:")
     for c in commands { print(c) }
     if let nft {
         print("# the lease's watchdog would hold this table (flags owner: it goes when the watchdog exits)")
@@ -159,10 +166,17 @@ func describe(_ status: LeaseStatus) -> String {
     let lease = status.lease, installed = status.installed
     let ns = lease.netns.map { " in netns \($0.label)" } ?? ""
     let via = lease.device.isEmpty ? "" : " via \(lease.device)"
-    let peers = (lease.peers ?? []).isEmpty ? "" : " with peers \((lease.peers ?? []).map(\.description).joined(separator: ", "))"
+    let peers =
+        (lease.peers ?? []).isEmpty
+        ? "" : " with peers \((lease.peers ?? []).map(\.description).joined(separator: ", "))"
     let local = lease.server == .local ? " (server here)" : ""
-    var lines = ["\(lease.id)  \(lease.target)\(peers) \(lease.direction.rawValue)\(local)\(via)\(ns): \(lease.summary), \(formatSeconds(lease.timeLeft())) left"
-                 + (status.watchdogAlive ? "" : "  [watchdog gone: will be swept]")]
+    var lines = [
+        """
+        \(lease.id)  \(lease.target)\(peers) \(lease.direction.rawValue)\(local)\(via)\(ns): \(lease.summary), \
+        \(formatSeconds(lease.timeLeft())) left
+        """
+            + (status.watchdogAlive ? "" : "  [watchdog gone: will be swept]")
+    ]
     if let why = status.notReadBack {
         lines.append("  kernel objects not read back: \(why)")
         return lines.joined(separator: "\n")
@@ -171,14 +185,24 @@ func describe(_ status: LeaseStatus) -> String {
         let faults = b.netem.map { $0.summary.isEmpty ? "no faults" : $0.summary } ?? "MISSING from the kernel"
         var text = faults
         if let d = lease.netem.distribution, b.netem != nil { text += " (\(d.rawValue) jitter)" }
-        lines.append("  \(b.device) band \(b.band): netem \(b.netemHandle) \(text); \(b.filters) filter\(b.filters == 1 ? "" : "s")")
+        lines.append(
+            """
+              \(b.device) band \(b.band): netem \(b.netemHandle) \(text); \(b.filters) \
+            filter\(b.filters == 1 ? "" : "s")
+            """
+        )
     }
     if let table = lease.plan.filter?.table {
         guard let rules = status.rules else {
             lines.append("  nf_tables table inet \(table): MISSING from the kernel")
             return lines.joined(separator: "\n")
         }
-        lines.append("  nf_tables table inet \(table) (owned by the watchdog), \(rules.count) rule\(rules.count == 1 ? "" : "s"):")
+        lines.append(
+            """
+              nf_tables table inet \(table) (owned by the watchdog), \(rules.count) \
+            rule\(rules.count == 1 ? "" : "s"):
+            """
+        )
         for r in rules {
             lines.append("    \(r.chain) #\(r.handle): \(r.text)  [\(r.packets) packet\(r.packets == 1 ? "" : "s")]")
         }

@@ -10,28 +10,31 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Run a command with faults in force, and revert them when it ends.",
         discussion: """
-        Applies the faults under a lease, runs COMMAND, reverts when it exits, and exits with its \
-        status (128+N when a signal N ended it). SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and \
-        SIGUSR2 sent to netfault are passed on to the command. If netfault itself is killed, even \
-        with SIGKILL, its watchdog notices within a second and reverts.
+            Applies the faults under a lease, runs COMMAND, reverts when it exits, and exits with its \
+            status (128+N when a signal N ended it). SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and \
+            SIGUSR2 sent to netfault are passed on to the command. If netfault itself is killed, even \
+            with SIGKILL, its watchdog notices within a second and reverts.
 
-        --after and --every/--on start the command first and put the faults in later, or \
-        in and out on a schedule (transient outages); each on-period is a lease of its own.
+            --after and --every/--on start the command first and put the faults in later, or \
+            in and out on a schedule (transient outages); each on-period is a lease of its own.
 
-        Under sudo the command runs as the invoking user (SUDO_UID, SUDO_GID, that user's \
-        supplementary groups and HOME), never as root, unless --as-root is given.
+            Under sudo the command runs as the invoking user (SUDO_UID, SUDO_GID, that user's \
+            supplementary groups and HOME), never as root, unless --as-root is given.
 
-        Examples:
-          sudo netfault run redis --delay 100ms -- pytest tests/test_cache.py
-          netfault run mysql --loss 10% --for 10m -- ./integration-tests.sh
-          netfault run redis --loss 100% --after 5s --every 10s --on 2s -- ./soak.sh
-          netfault run redis --reset --after 3s -- ./test-reconnect.sh
-          netfault run mysql --blackhole --after 10s --every 30s --on 5s -- ./drill.sh
-        """)
+            Examples:
+              sudo netfault run redis --delay 100ms -- pytest tests/test_cache.py
+              netfault run mysql --loss 10% --for 10m -- ./integration-tests.sh
+              netfault run redis --loss 100% --after 5s --every 10s --on 2s -- ./soak.sh
+              netfault run redis --reset --after 3s -- ./test-reconnect.sh
+              netfault run mysql --blackhole --after 10s --every 30s --on 5s -- ./drill.sh
+            """)
 
     @OptionGroup var lease: LeaseOptions
 
-    @Option(name: .customLong("for"), help: ArgumentHelp("The longest the faults stay, even if the command runs on (default 24h, the most).", valueName: "duration"))
+    @Option(
+        name: .customLong("for"),
+        help: ArgumentHelp(
+            "The longest the faults stay, even if the command runs on (default 24h, the most).", valueName: "duration"))
     var duration: String = "24h"
 
     @Flag(name: .customLong("as-root"), help: "Under sudo, run the command as root instead of the invoking user.")
@@ -40,16 +43,26 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Start the command first and put the faults in this much later.", valueName: "duration"))
     var after: String?
 
-    @Option(help: ArgumentHelp("Flap: put the faults in once every this long (with --on), for transient outages.", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "Flap: put the faults in once every this long (with --on), for transient outages.", valueName: "duration"))
     var every: String?
 
     @Option(help: ArgumentHelp("With --every: how long the faults stay in each time.", valueName: "duration"))
     var on: String?
 
-    @Flag(name: .customLong("dry-run"), help: "Print the tc, ip and nft commands that would put the faults in, and neither change anything nor run the command.")
+    @Flag(
+        name: .customLong("dry-run"),
+        help:
+            """
+            Print the tc, ip and nft commands that would put the faults in, and neither change anything nor run the \
+            command.
+            """
+    )
     var dryRun = false
 
-    @Argument(parsing: .postTerminator, help: ArgumentHelp("The command and its arguments, after --.", valueName: "command"))
+    @Argument(
+        parsing: .postTerminator, help: ArgumentHelp("The command and its arguments, after --.", valueName: "command"))
     var command: [String] = []
 
     func validate() throws {
@@ -91,7 +104,8 @@ struct RunCommand: ParsableCommand {
     }
 
     func applyNoting(_ manager: LeaseManager, _ request: FaultRequest) throws -> Lease {
-        let lease = try manager.apply(request, executable: selfExecutable(), controller: ProcessIdentity.current()).lease
+        let lease = try manager.apply(request, executable: selfExecutable(), controller: ProcessIdentity.current())
+            .lease
         let via = lease.device.isEmpty ? "" : " via \(lease.device)"
         note("lease \(lease.id) in force: \(lease.summary) on \(lease.target), \(lease.direction.rawValue)\(via)")
         return lease
@@ -110,14 +124,17 @@ struct RunCommand: ParsableCommand {
             // Its own journal handle: the lock is an flock per open file, so threads exclude
             // each other just as processes do.
             let manager: LeaseManager
-            do { manager = LeaseManager(journal: try Journal()) } catch { state.fail(error); kill(pid, SIGTERM); return }
+            do { manager = LeaseManager(journal: try Journal()) } catch {
+                state.fail(error); kill(pid, SIGTERM); return
+            }
             for window in schedule.windows(until: request.duration) {
                 guard state.sleep(until: started.addingTimeInterval(window.start.seconds)) else { return }
                 let length = window.end.nanoseconds - window.start.nanoseconds
                 guard length >= 1_000_000 else { continue }
-                let onRequest = FaultRequest(target: request.target, direction: request.direction, netem: request.netem,
-                                             filter: request.filter, peers: request.peers, device: request.device,
-                                             duration: Duration(nanoseconds: length), netns: request.netns, server: request.server)
+                let onRequest = FaultRequest(
+                    target: request.target, direction: request.direction, netem: request.netem,
+                    filter: request.filter, peers: request.peers, device: request.device,
+                    duration: Duration(nanoseconds: length), netns: request.netns, server: request.server)
                 do {
                     let lease = try applyNoting(manager, onRequest)
                     let stillRunning = state.sleep(until: started.addingTimeInterval(window.end.seconds))
@@ -175,7 +192,12 @@ struct CommandIdentity {
             return CommandIdentity(uid: getuid(), gid: getgid(), groups: [], environment: env, drop: false)
         }
         guard let uid = uid_t(uidText), let gid = gid_t(env["SUDO_GID"] ?? "") else {
-            throw InputError("SUDO_UID/SUDO_GID ('\(uidText)', '\(env["SUDO_GID"] ?? "")') are not numeric ids; use --as-root to run the command as root")
+            throw InputError(
+                """
+                SUDO_UID/SUDO_GID ('\(uidText)', '\(env["SUDO_GID"] ?? "")') are not numeric ids; use --as-root to \
+                run the command as root
+                """
+            )
         }
         var environment = env
         var groups: [gid_t] = [gid]

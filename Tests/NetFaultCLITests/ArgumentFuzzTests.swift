@@ -21,25 +21,31 @@ struct SplitMix64: RandomNumberGenerator {
 /// message. A trap anywhere would end the test process, so finishing is part of the check.
 struct ArgumentFuzzTests {
     static let subcommands = ["apply", "status", "revert", "doctor", "bogus", ""]
-    static let options = ["--delay", "--jitter", "--delay-correlation", "--distribution", "--loss", "--loss-correlation",
-                          "--duplicate", "--corrupt", "--reorder", "--gap", "--rate", "--for", "--iface", "--direction",
-                          "--host", "--json", "--all", "-h", "--help", "--delay=", "--loss=-1%", "-x", "--",
-                          "--blackhole", "--reject", "--reset", "--hang", "--loss-nft", "--peer"]
-    static let values = ["100ms", "10us", "1.5s", "-5ms", "0", "0ms", "61s", "5%", "5", "0.1%", "100%", "120%", "-1%", "abc", "",
-                         "1mbit", "7bit", "1kbps", "200tbit", "99999999999999999999tbit", "nan", "inf", "-inf", "1e400ms", "0x10ms",
-                         "normal", "pareto", "paretonormal", "bogus", "to-server", "from-server", "both", "sideways",
-                         "127.0.0.1", "::1", "fe80::1%lo", "300.1.1.1", "redis", "mysql", "postgres", "memcached", "6379",
-                         "0", "65535", "65536", "70000", "mysql,6380", "mysql,,redis", ",", "٣٣٠٦", "-", "%", "%%",
-                         "25h", "24h", "1h", "1m", "\u{0}", "ééé", "4294967296", "-0", "+5ms", " 5ms", "5 ms",
-                         String(repeating: "9", count: 400), "lo", "nf-123456", "../../victim", "nf-12345/",
-                         "10.0.0.0/8", "10.1.2.3/33", "::1/128", "fd00::/200", "0.0.0.0/0", "1.2.3.4/", "/8", "10.0.0.0/x"]
+    static let options = [
+        "--delay", "--jitter", "--delay-correlation", "--distribution", "--loss", "--loss-correlation",
+        "--duplicate", "--corrupt", "--reorder", "--gap", "--rate", "--for", "--iface", "--direction",
+        "--host", "--json", "--all", "-h", "--help", "--delay=", "--loss=-1%", "-x", "--",
+        "--blackhole", "--reject", "--reset", "--hang", "--loss-nft", "--peer"
+    ]
+    static let values = [
+        "100ms", "10us", "1.5s", "-5ms", "0", "0ms", "61s", "5%", "5", "0.1%", "100%", "120%", "-1%", "abc", "",
+        "1mbit", "7bit", "1kbps", "200tbit", "99999999999999999999tbit", "nan", "inf", "-inf", "1e400ms", "0x10ms",
+        "normal", "pareto", "paretonormal", "bogus", "to-server", "from-server", "both", "sideways",
+        "127.0.0.1", "::1", "fe80::1%lo", "300.1.1.1", "redis", "mysql", "postgres", "memcached", "6379",
+        "0", "65535", "65536", "70000", "mysql,6380", "mysql,,redis", ",", "٣٣٠٦", "-", "%", "%%",
+        "25h", "24h", "1h", "1m", "\u{0}", "ééé", "4294967296", "-0", "+5ms", " 5ms", "5 ms",
+        String(repeating: "9", count: 400), "lo", "nf-123456", "../../victim", "nf-12345/",
+        "10.0.0.0/8", "10.1.2.3/33", "::1/128", "fd00::/200", "0.0.0.0/0", "1.2.3.4/", "/8", "10.0.0.0/x"
+    ]
 
     /// Options with values that are each valid on their own (combinations may still be wrong).
-    static let validFaults: [[String]] = [["--delay", "100ms"], ["--jitter", "10ms"], ["--loss", "5%"], ["--duplicate", "1%"],
-                                          ["--corrupt", "0.1%"], ["--reorder", "25%"], ["--gap", "5"], ["--rate", "1mbit"],
-                                          ["--delay-correlation", "25%"], ["--distribution", "normal"], ["--loss-correlation", "10%"],
-                                          ["--for", "5m"], ["--direction", "both"], ["--host", "127.0.0.2"], ["--json"],
-                                          ["--reject"], ["--hang"], ["--loss-nft", "5%"], ["--peer", "10.0.0.0/8"]]
+    static let validFaults: [[String]] = [
+        ["--delay", "100ms"], ["--jitter", "10ms"], ["--loss", "5%"], ["--duplicate", "1%"],
+        ["--corrupt", "0.1%"], ["--reorder", "25%"], ["--gap", "5"], ["--rate", "1mbit"],
+        ["--delay-correlation", "25%"], ["--distribution", "normal"], ["--loss-correlation", "10%"],
+        ["--for", "5m"], ["--direction", "both"], ["--host", "127.0.0.2"], ["--json"],
+        ["--reject"], ["--hang"], ["--loss-nft", "5%"], ["--peer", "10.0.0.0/8"]
+    ]
 
     static func vector(_ rng: inout SplitMix64) -> [String] {
         var v: [String] = []
@@ -97,8 +103,9 @@ struct ArgumentFuzzTests {
     /// takes about 70ms a parse there, against under 1ms optimized.
     static let total = max(10, Int(ProcessInfo.processInfo.environment["NETFAULT_FUZZ_VECTORS"] ?? "") ?? 10_000)
 
-    @Test("10,000 random and mutated argument vectors each end in a result or exit 64 with a message",
-          arguments: 0..<10)
+    @Test(
+        "10,000 random and mutated argument vectors each end in a result or exit 64 with a message",
+        arguments: 0..<10)
     func fuzz(slice: Int) {
         var rng = SplitMix64(state: 0x6e66_6e66 &+ UInt64(slice))
         let perSlice = Self.total / 10
@@ -109,7 +116,9 @@ struct ArgumentFuzzTests {
             counts[kind, default: 0] += 1
             if kind == .usageError {
                 #expect(status == 64, "slice \(slice) vector \(i) \(argv): exit \(status) \(message)")
-                #expect(!message.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "slice \(slice) vector \(i) \(argv): no message")
+                #expect(
+                    !message.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty,
+                    "slice \(slice) vector \(i) \(argv): no message")
             }
         }
         // The generator must reach every outcome, or the test proves little (per 1,000 vectors:
@@ -120,9 +129,12 @@ struct ArgumentFuzzTests {
         #expect(counts[.other, default: 0] >= perSlice / 200, "\(counts)")
     }
 
-    @Test("revert and the watchdog refuse ids that are not lease ids, with exit 64", arguments: [
-        ["revert", "../../victim"], ["revert", "nf-84ac52", "/etc/x"], ["revert", "nf-84AC52"], ["__watchdog", "../x"],
-    ])
+    @Test(
+        "revert and the watchdog refuse ids that are not lease ids, with exit 64",
+        arguments: [
+            ["revert", "../../victim"], ["revert", "nf-84ac52", "/etc/x"], ["revert", "nf-84AC52"],
+            ["__watchdog", "../x"]
+        ])
     func malformedLeaseIDs(argv: [String]) throws {
         if argv[0] == "revert" {
             let (kind, status, message) = Self.outcome(argv)

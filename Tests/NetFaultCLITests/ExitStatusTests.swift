@@ -22,7 +22,7 @@ struct ExitStatusTests {
             (JournalError("state dir"), 73),
             (ClaimTaken(name: "netfault/band/lo/2"), 73),
             (PermissionError("needs CAP_NET_ADMIN"), 77),
-            (KernelError(operation: "adding", errno: EPERM), 77),
+            (KernelError(operation: "adding", errno: EPERM), 77)
         ]
         for (error, status) in cases {
             let d = diagnose(error)

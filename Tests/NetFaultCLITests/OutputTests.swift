@@ -12,17 +12,25 @@ struct OutputTests {
         let target = Target(ports: [3306], name: "mysql")
         let netem = NetemSpec(loss: Percent(10))
         let filter = FilterSpec(action: .reject)
-        var plan = LeasePlan(bands: [BandPlan(device: "lo", band: 2, netem: netem,
-                                              matches: [PortMatch(family: .ipv4, side: .destination, port: 3306)])],
-                             redirects: [])
-        plan.filter = FilterPlanner.plan(leaseID: "nf-0000aa", target: target, peers: [], direction: .toServer, spec: filter)
-        let lease = Lease(id: "nf-0000aa", target: target, direction: .toServer, netem: netem, filter: filter, device: "lo",
-                          plan: plan, created: Date(), deadline: Date().addingTimeInterval(60))
-        return LeaseStatus(lease: lease, installed: [InstalledBand(device: "lo", band: 2, netem: netem, filters: 1)],
-                           rules: rules, watchdogAlive: true)
+        var plan = LeasePlan(
+            bands: [
+                BandPlan(
+                    device: "lo", band: 2, netem: netem,
+                    matches: [PortMatch(family: .ipv4, side: .destination, port: 3306)])
+            ],
+            redirects: [])
+        plan.filter = FilterPlanner.plan(
+            leaseID: "nf-0000aa", target: target, peers: [], direction: .toServer, spec: filter)
+        let lease = Lease(
+            id: "nf-0000aa", target: target, direction: .toServer, netem: netem, filter: filter, device: "lo",
+            plan: plan, created: Date(), deadline: Date().addingTimeInterval(60))
+        return LeaseStatus(
+            lease: lease, installed: [InstalledBand(device: "lo", band: 2, netem: netem, filters: 1)],
+            rules: rules, watchdogAlive: true)
     }
-    static let rule = InstalledRule(chain: "output", handle: 2, comment: "netfault nf-0000aa: reject", packets: 3, bytes: 180,
-                                    text: "meta l4proto tcp tcp dport 3306 tcp flags & (syn | ack) == syn counter reject with tcp reset")
+    static let rule = InstalledRule(
+        chain: "output", handle: 2, comment: "netfault nf-0000aa: reject", packets: 3, bytes: 180,
+        text: "meta l4proto tcp tcp dport 3306 tcp flags & (syn | ack) == syn counter reject with tcp reset")
 
     @Test("status lists the netem band and the nf_tables table of one lease, with the rule's counter")
     func both() {

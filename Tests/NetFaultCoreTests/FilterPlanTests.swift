@@ -2,17 +2,23 @@ import Testing
 @testable import NetFaultCore
 
 struct IPPrefixTests {
-    @Test("prefixes parse, clear host bits and print back", arguments: [
-        ("10.1.2.3/8", "10.0.0.0/8"), ("192.168.1.7", "192.168.1.7"), ("10.64.0.0/10", "10.64.0.0/10"),
-        ("10.127.255.255/10", "10.64.0.0/10"), ("fd00::1/64", "fd00::/64"), ("::1", "::1"), ("2001:db8::/32", "2001:db8::/32"),
-    ])
+    @Test(
+        "prefixes parse, clear host bits and print back",
+        arguments: [
+            ("10.1.2.3/8", "10.0.0.0/8"), ("192.168.1.7", "192.168.1.7"), ("10.64.0.0/10", "10.64.0.0/10"),
+            ("10.127.255.255/10", "10.64.0.0/10"), ("fd00::1/64", "fd00::/64"), ("::1", "::1"),
+            ("2001:db8::/32", "2001:db8::/32")
+        ])
     func parse(text: String, expected: String) throws {
         #expect(try IPPrefix.parse(text).description == expected)
     }
 
-    @Test("bad prefixes are refused with a message naming the option", arguments: [
-        "10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/x", "/8", "example.org", "10.0.0.0/8/8", "0.0.0.0/0", "10.0.0.0/-1",
-    ])
+    @Test(
+        "bad prefixes are refused with a message naming the option",
+        arguments: [
+            "10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/x", "/8", "example.org", "10.0.0.0/8/8", "0.0.0.0/0",
+            "10.0.0.0/-1"
+        ])
     func bad(text: String) {
         #expect(throws: InputError.self) { try IPPrefix.parse(text) }
         do { _ = try IPPrefix.parse(text) } catch let e as InputError { #expect(e.message.contains("--peer")) } catch {}
@@ -30,14 +36,16 @@ struct IPPrefixTests {
 }
 
 struct FilterSpecTests {
-    @Test("combinations that make no sense are refused before anything happens", arguments: [
-        (FilterSpec(action: .reject), Direction.fromServer, NetemSpec(), "--direction from-server carries none"),
-        (FilterSpec(action: .blackhole, loss: Percent(5)), .toServer, NetemSpec(), "adds nothing"),
-        (FilterSpec(action: .reset, loss: Percent(5)), .toServer, NetemSpec(), "adds nothing"),
-        (FilterSpec(loss: Percent(5)), .toServer, NetemSpec(loss: Percent(1)), "give one"),
-        (FilterSpec(loss: Percent(0)), .toServer, NetemSpec(), "drops nothing"),
-        (FilterSpec(loss: Percent(0.00001)), .toServer, NetemSpec(), "below what netfilter can draw"),
-    ])
+    @Test(
+        "combinations that make no sense are refused before anything happens",
+        arguments: [
+            (FilterSpec(action: .reject), Direction.fromServer, NetemSpec(), "--direction from-server carries none"),
+            (FilterSpec(action: .blackhole, loss: Percent(5)), .toServer, NetemSpec(), "adds nothing"),
+            (FilterSpec(action: .reset, loss: Percent(5)), .toServer, NetemSpec(), "adds nothing"),
+            (FilterSpec(loss: Percent(5)), .toServer, NetemSpec(loss: Percent(1)), "give one"),
+            (FilterSpec(loss: Percent(0)), .toServer, NetemSpec(), "drops nothing"),
+            (FilterSpec(loss: Percent(0.00001)), .toServer, NetemSpec(), "below what netfilter can draw")
+        ])
     func refused(spec: FilterSpec, direction: Direction, netem: NetemSpec, message: String) {
         do {
             try spec.validate(direction: direction, netem: netem)
@@ -66,20 +74,35 @@ struct FilterPlannerTests {
             FilterPlanner.plan(leaseID: "nf-1", target: redis, peers: [], direction: d, spec: FilterSpec(action: a))!
                 .rules.map { "\($0.hook.rawValue): \($0.nftSyntax)" }
         }
-        #expect(rules(.blackhole, .toServer) == [#"output: meta l4proto tcp tcp dport 6379 counter drop comment "netfault nf-1: blackhole""#])
-        #expect(rules(.reject, .both) == [#"output: meta l4proto tcp tcp dport 6379 tcp flags & (syn | ack) == syn counter reject with tcp reset comment "netfault nf-1: reject""#])
-        #expect(rules(.reset, .fromServer) == [#"input: meta l4proto tcp tcp sport 6379 tcp flags & rst == 0 counter reject with tcp reset comment "netfault nf-1: reset""#])
-        #expect(rules(.hang, .both) == [
-            #"output: meta l4proto tcp tcp dport 6379 tcp flags & syn == 0 counter drop comment "netfault nf-1: hang""#,
-            #"input: meta l4proto tcp tcp sport 6379 tcp flags & syn == 0 counter drop comment "netfault nf-1: hang""#,
-        ])
+        #expect(
+            rules(.blackhole, .toServer) == [
+                #"output: meta l4proto tcp tcp dport 6379 counter drop comment "netfault nf-1: blackhole""#
+            ])
+        #expect(
+            rules(.reject, .both) == [
+                #"output: meta l4proto tcp tcp dport 6379 tcp flags & (syn | ack) == syn counter "#
+                    + #"reject with tcp reset comment "netfault nf-1: reject""#
+            ])
+        #expect(
+            rules(.reset, .fromServer) == [
+                #"input: meta l4proto tcp tcp sport 6379 tcp flags & rst == 0 counter "#
+                    + #"reject with tcp reset comment "netfault nf-1: reset""#
+            ])
+        #expect(
+            rules(.hang, .both) == [
+                #"output: meta l4proto tcp tcp dport 6379 tcp flags & syn == 0 counter "#
+                    + #"drop comment "netfault nf-1: hang""#,
+                #"input: meta l4proto tcp tcp sport 6379 tcp flags & syn == 0 counter "#
+                    + #"drop comment "netfault nf-1: hang""#
+            ])
     }
 
     @Test("a host or peers give one rule per address block and port, the address on the server's side")
     func scopes() throws {
         let peers = [try IPPrefix.parse("10.0.0.0/8"), try IPPrefix.parse("fd00::/64")]
-        let plan = FilterPlanner.plan(leaseID: "nf-2", target: Target(ports: [3306, 6379]), peers: peers,
-                                      direction: .both, spec: FilterSpec(action: .blackhole))!
+        let plan = FilterPlanner.plan(
+            leaseID: "nf-2", target: Target(ports: [3306, 6379]), peers: peers,
+            direction: .both, spec: FilterSpec(action: .blackhole))!
         #expect(plan.table == "netfault-nf-2")
         #expect(plan.rules.count == 8)
         #expect(plan.hooks == [.output, .input])
@@ -88,15 +111,17 @@ struct FilterPlannerTests {
         #expect(plan.rules[3].nftSyntax.hasPrefix("meta l4proto tcp ip6 daddr fd00::/64 tcp dport 6379"))
 
         let host = Target(ports: [6379], host: IPAddress("::1"))
-        let h = FilterPlanner.plan(leaseID: "nf-3", target: host, peers: [], direction: .toServer, spec: FilterSpec(action: .hang))!
+        let h = FilterPlanner.plan(
+            leaseID: "nf-3", target: host, peers: [], direction: .toServer, spec: FilterSpec(action: .hang))!
         #expect(h.rules.map(\.peer) == [IPPrefix(host: IPAddress("::1")!)])
         #expect(h.hooks == [.output])
     }
 
     @Test("reject with loss: the SYN is refused first, then the rest is lost at random")
     func rejectAndLoss() {
-        let plan = FilterPlanner.plan(leaseID: "nf-4", target: redis, peers: [], direction: .both,
-                                      spec: FilterSpec(action: .reject, loss: Percent(5)))!
+        let plan = FilterPlanner.plan(
+            leaseID: "nf-4", target: redis, peers: [], direction: .both,
+            spec: FilterSpec(action: .reject, loss: Percent(5)))!
         #expect(plan.rules.map(\.verdict) == [.reset, .drop, .drop])
         #expect(plan.rules.map(\.hook) == [.output, .output, .input])
         #expect(plan.rules[1].nftSyntax.contains("numgen random mod 1000000 < 50000 counter drop"))
@@ -109,28 +134,47 @@ struct FilterPlannerTests {
 }
 
 struct FaultScopeTests {
-    func scope(_ ports: [UInt16], host: String? = nil, peers: [String] = [], _ d: Direction = .toServer,
-               netem: NetemSpec = NetemSpec(), filter: FilterSpec = FilterSpec()) throws -> FaultScope {
-        FaultScope(target: Target(ports: ports, host: host.flatMap(IPAddress.init)), peers: try peers.map { try IPPrefix.parse($0) },
-                   direction: d, netem: netem, filter: filter)
+    func scope(
+        _ ports: [UInt16], host: String? = nil, peers: [String] = [], _ d: Direction = .toServer,
+        netem: NetemSpec = NetemSpec(), filter: FilterSpec = FilterSpec()
+    ) throws -> FaultScope {
+        FaultScope(
+            target: Target(ports: ports, host: host.flatMap(IPAddress.init)),
+            peers: try peers.map { try IPPrefix.parse($0) },
+            direction: d, netem: netem, filter: filter)
     }
     let reject = FilterSpec(action: .reject)
     let delay = NetemSpec(delay: .milliseconds(10))
 
     @Test("the same kind of fault on the same port, direction and addresses conflicts")
     func conflicts() throws {
-        #expect(try scope([6379], filter: reject).conflicts(with: scope([6379, 3306], filter: FilterSpec(action: .hang))) == [.netfilter])
+        #expect(
+            try scope([6379], filter: reject).conflicts(with: scope([6379, 3306], filter: FilterSpec(action: .hang)))
+                == [.netfilter])
         #expect(try scope([6379], netem: delay).conflicts(with: scope([6379], .both, netem: delay)) == [.netem])
-        #expect(try scope([6379], host: "10.0.0.1", filter: reject).conflicts(with: scope([6379], peers: ["10.0.0.0/8"], filter: reject)) == [.netfilter])
-        #expect(try scope([6379], netem: delay, filter: reject).conflicts(with: scope([6379], netem: delay, filter: reject)) == [.netem, .netfilter])
+        #expect(
+            try scope([6379], host: "10.0.0.1", filter: reject).conflicts(
+                with: scope([6379], peers: ["10.0.0.0/8"], filter: reject)) == [.netfilter])
+        #expect(
+            try scope([6379], netem: delay, filter: reject).conflicts(with: scope([6379], netem: delay, filter: reject))
+                == [.netem, .netfilter])
     }
 
     @Test("different ports, directions, addresses or kinds do not")
     func noConflict() throws {
         #expect(try scope([6379], filter: reject).conflicts(with: scope([3306], filter: reject)).isEmpty)
-        #expect(try scope([6379], .toServer, filter: reject).conflicts(with: scope([6379], .fromServer, filter: FilterSpec(action: .hang))).isEmpty)
-        #expect(try scope([6379], host: "127.0.0.1", filter: reject).conflicts(with: scope([6379], host: "127.0.0.2", filter: reject)).isEmpty)
-        #expect(try scope([6379], host: "::1", filter: reject).conflicts(with: scope([6379], peers: ["127.0.0.0/8"], filter: reject)).isEmpty)
+        #expect(
+            try scope([6379], .toServer, filter: reject).conflicts(
+                with: scope([6379], .fromServer, filter: FilterSpec(action: .hang))
+            ).isEmpty)
+        #expect(
+            try scope([6379], host: "127.0.0.1", filter: reject).conflicts(
+                with: scope([6379], host: "127.0.0.2", filter: reject)
+            ).isEmpty)
+        #expect(
+            try scope([6379], host: "::1", filter: reject).conflicts(
+                with: scope([6379], peers: ["127.0.0.0/8"], filter: reject)
+            ).isEmpty)
         #expect(try scope([3306], netem: delay).conflicts(with: scope([3306], filter: reject)).isEmpty)
     }
 }
@@ -141,8 +185,9 @@ struct FaultScopeTests {
     let redis = Target(ports: [6379])
 
     func hooks(_ d: Direction, _ server: ServerLocation) -> [String] {
-        FilterPlanner.plan(leaseID: "nf-1", target: redis, peers: [], direction: d, spec: FilterSpec(action: .blackhole),
-                           server: server)!.rules.map { "\($0.hook.rawValue) \($0.side == .destination ? "dport" : "sport")" }
+        FilterPlanner.plan(
+            leaseID: "nf-1", target: redis, peers: [], direction: d, spec: FilterSpec(action: .blackhole),
+            server: server)!.rules.map { "\($0.hook.rawValue) \($0.side == .destination ? "dport" : "sport")" }
     }
 
     @Test func requestsArriveAtALocalServer() {
@@ -157,8 +202,9 @@ struct FaultScopeTests {
     }
 
     @Test func rejectRefusesTheSynWhereverItIsCaught() {
-        let rules = FilterPlanner.plan(leaseID: "nf-1", target: redis, peers: [], direction: .both, spec: FilterSpec(action: .reject),
-                                       server: .local)!.rules
+        let rules = FilterPlanner.plan(
+            leaseID: "nf-1", target: redis, peers: [], direction: .both, spec: FilterSpec(action: .reject),
+            server: .local)!.rules
         #expect(rules.count == 1 && rules[0].hook == .input && rules[0].flags == .synOnly && rules[0].verdict == .reset)
     }
 }

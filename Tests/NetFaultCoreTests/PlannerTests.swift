@@ -7,10 +7,13 @@ import Testing
     let lo = DeviceState(name: "lo", root: .kernelDefault(kind: "noqueue"))
     let eth0 = DeviceState(name: "eth0", root: .kernelDefault(kind: "fq_codel"))
 
-    func plan(_ target: String, host: String? = nil, _ direction: Direction, device: DeviceState? = nil,
-              loopback: Bool = true, index: Int32 = 1, ifb: DeviceState? = nil) throws -> LeasePlan {
-        try Planner.plan(target: Target.parse(target, host: host), direction: direction, netem: netem,
-                         device: device ?? lo, isLoopback: loopback, deviceIndex: index, ifbState: ifb)
+    func plan(
+        _ target: String, host: String? = nil, _ direction: Direction, device: DeviceState? = nil,
+        loopback: Bool = true, index: Int32 = 1, ifb: DeviceState? = nil
+    ) throws -> LeasePlan {
+        try Planner.plan(
+            target: Target.parse(target, host: host), direction: direction, netem: netem,
+            device: device ?? lo, isLoopback: loopback, deviceIndex: index, ifbState: ifb)
     }
 
     @Test func loopbackToServer() throws {
@@ -19,12 +22,13 @@ import Testing
         let band = try #require(p.bands.first)
         #expect(p.bands.count == 1)
         #expect(band.device == "lo" && band.band == 2 && band.netem == netem)
-        #expect(band.matches == [
-            PortMatch(family: .ipv4, side: .destination, port: 6379),
-            PortMatch(family: .ipv4, side: .destination, port: 3306),
-            PortMatch(family: .ipv6, side: .destination, port: 6379),
-            PortMatch(family: .ipv6, side: .destination, port: 3306),
-        ])
+        #expect(
+            band.matches == [
+                PortMatch(family: .ipv4, side: .destination, port: 6379),
+                PortMatch(family: .ipv4, side: .destination, port: 3306),
+                PortMatch(family: .ipv6, side: .destination, port: 6379),
+                PortMatch(family: .ipv6, side: .destination, port: 3306)
+            ])
         #expect(band.families == [.ipv4, .ipv6])
         #expect(p.devices == ["lo"])
     }
@@ -33,12 +37,13 @@ import Testing
         let p = try plan("mysql", .both)
         #expect(p.redirects.isEmpty)
         #expect(p.bands.count == 1)
-        #expect(Set(try #require(p.bands.first).matches) == [
-            PortMatch(family: .ipv4, side: .destination, port: 3306),
-            PortMatch(family: .ipv6, side: .destination, port: 3306),
-            PortMatch(family: .ipv4, side: .source, port: 3306),
-            PortMatch(family: .ipv6, side: .source, port: 3306),
-        ])
+        #expect(
+            Set(try #require(p.bands.first).matches) == [
+                PortMatch(family: .ipv4, side: .destination, port: 3306),
+                PortMatch(family: .ipv6, side: .destination, port: 3306),
+                PortMatch(family: .ipv4, side: .source, port: 3306),
+                PortMatch(family: .ipv6, side: .source, port: 3306)
+            ])
     }
 
     @Test func loopbackFromServerStaysOnLoopback() throws {
@@ -52,8 +57,11 @@ import Testing
     func peersNarrow() throws {
         let peers = [try IPPrefix.parse("10.64.0.0/10"), try IPPrefix.parse("fd00::/64")]
         let (to, from) = PortMatch.matches(for: try Target.parse("mysql,redis"), peers: peers, direction: .both)
-        #expect(to.map(\.description) == ["ipv4 tcp dst port 3306 dst 10.64.0.0/10", "ipv4 tcp dst port 6379 dst 10.64.0.0/10",
-                                           "ipv6 tcp dst port 3306 dst fd00::/64", "ipv6 tcp dst port 6379 dst fd00::/64"])
+        #expect(
+            to.map(\.description) == [
+                "ipv4 tcp dst port 3306 dst 10.64.0.0/10", "ipv4 tcp dst port 6379 dst 10.64.0.0/10",
+                "ipv6 tcp dst port 3306 dst fd00::/64", "ipv6 tcp dst port 6379 dst fd00::/64"
+            ])
         #expect(from.allSatisfy { $0.side == .source && $0.address != nil })
         // A lease journalled with a bare --host address still decodes (as a full-length prefix).
         let old = #"{"family":"ipv4","side":"destination","port":6379,"address":"127.0.0.2"}"#
@@ -75,8 +83,10 @@ import Testing
 
     @Test func fromServerOnDeviceUsesIfbAndRedirect() throws {
         let p = try plan("redis", .fromServer, device: eth0, loopback: false, index: 3)
-        let source = [PortMatch(family: .ipv4, side: .source, port: 6379),
-                      PortMatch(family: .ipv6, side: .source, port: 6379)]
+        let source = [
+            PortMatch(family: .ipv4, side: .source, port: 6379),
+            PortMatch(family: .ipv6, side: .source, port: 6379)
+        ]
         #expect(p.bands == [BandPlan(device: "nfifb3", band: 2, netem: netem, matches: source)])
         #expect(p.redirects == [RedirectPlan(device: "eth0", ifb: "nfifb3", band: 2, matches: source)])
         #expect(p.devices == ["nfifb3", "eth0"])
@@ -140,8 +150,12 @@ import Testing
     let netem = NetemSpec(delay: .milliseconds(1))
 
     func band(_ device: DeviceState) throws -> UInt16 {
-        try #require(Planner.plan(target: Target.parse("redis"), direction: .toServer, netem: netem, device: device,
-                                  isLoopback: true, deviceIndex: 1).bands.first).band
+        try #require(
+            Planner.plan(
+                target: Target.parse("redis"), direction: .toServer, netem: netem, device: device,
+                isLoopback: true, deviceIndex: 1
+            ).bands.first
+        ).band
     }
 
     @Test func claimedBandsAreSkipped() throws {
@@ -160,8 +174,9 @@ import Testing
 @Suite struct LocalServerPlannerTests {
     @Test func sidesSwapOnADevice() throws {
         let eth0 = DeviceState(name: "eth0", root: .kernelDefault(kind: "noqueue"))
-        let p = try Planner.plan(target: Target.parse("redis"), direction: .both, netem: NetemSpec(delay: .milliseconds(5)),
-                                 device: eth0, isLoopback: false, deviceIndex: 4, server: .local)
+        let p = try Planner.plan(
+            target: Target.parse("redis"), direction: .both, netem: NetemSpec(delay: .milliseconds(5)),
+            device: eth0, isLoopback: false, deviceIndex: 4, server: .local)
         #expect(p.bands.map(\.device) == ["eth0", "nfifb4"])
         #expect(p.bands[0].matches.allSatisfy { $0.side == .source })
         #expect(p.bands[1].matches.allSatisfy { $0.side == .destination })
@@ -171,8 +186,9 @@ import Testing
     @Test func loopbackIsTheSameEitherWay() throws {
         let lo = DeviceState(name: "lo", root: .kernelDefault(kind: "noqueue"))
         func plan(_ s: ServerLocation) throws -> LeasePlan {
-            try Planner.plan(target: Target.parse("redis"), direction: .both, netem: NetemSpec(delay: .milliseconds(5)),
-                             device: lo, isLoopback: true, deviceIndex: 1, server: s)
+            try Planner.plan(
+                target: Target.parse("redis"), direction: .both, netem: NetemSpec(delay: .milliseconds(5)),
+                device: lo, isLoopback: true, deviceIndex: 1, server: s)
         }
         #expect(try plan(.local) == plan(.remote))
     }

@@ -2,7 +2,9 @@ import Testing
 import NetFaultCore
 
 @Suite struct TargetTests {
-    @Test(arguments: [("mysql", UInt16(3306)), ("redis", 6379), ("postgres", 5432), ("memcached", 11211), ("Redis", 6379)])
+    @Test(arguments: [
+        ("mysql", UInt16(3306)), ("redis", 6379), ("postgres", 5432), ("memcached", 11211), ("Redis", 6379)
+    ])
     func service(name: String, port: UInt16) throws {
         let t = try Target.parse(name)
         #expect(t.ports == [port])

@@ -5,7 +5,7 @@ import Testing
     @Test(arguments: [
         ("250us", Int64(250_000)), ("100ms", 100_000_000), ("2s", 2_000_000_000),
         ("1.5s", 1_500_000_000), ("2m", 120_000_000_000), ("1h", 3_600_000_000_000),
-        (" 10MS ", 10_000_000), ("0ms", 0),
+        (" 10MS ", 10_000_000), ("0ms", 0)
     ])
     func parses(text: String, nanoseconds: Int64) throws {
         #expect(try Duration.parse(text, what: "--delay").nanoseconds == nanoseconds)
@@ -38,7 +38,8 @@ import Testing
 }
 
 @Suite struct PercentTests {
-    @Test(arguments: [("5%", 5.0), ("5", 5.0), ("0", 0.0), ("0%", 0.0), ("100%", 100.0), ("0.1%", 0.1), (" 30% ", 30.0)])
+    @Test(arguments: [("5%", 5.0), ("5", 5.0), ("0", 0.0), ("0%", 0.0), ("100%", 100.0), ("0.1%", 0.1), (" 30% ", 30.0)]
+    )
     func parses(text: String, value: Double) throws {
         #expect(try Percent.parse(text, what: "--loss").value == value)
     }
@@ -58,7 +59,7 @@ import Testing
 @Suite struct RateTests {
     @Test(arguments: [
         ("500kbit", UInt64(500_000)), ("1mbit", 1_000_000), ("1gbit", 1_000_000_000),
-        ("40gbit", 40_000_000_000), ("10kbps", 80_000), ("1mbps", 8_000_000), ("8bit", 8), ("1.5Mbit", 1_500_000),
+        ("40gbit", 40_000_000_000), ("10kbps", 80_000), ("1mbps", 8_000_000), ("8bit", 8), ("1.5Mbit", 1_500_000)
     ])
     func parses(text: String, bits: UInt64) throws {
         #expect(try Rate.parse(text).bitsPerSecond == bits)

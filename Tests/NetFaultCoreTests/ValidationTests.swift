@@ -15,7 +15,7 @@ private let ms = Duration.milliseconds
         (NetemSpec(delay: ms(10), gap: 5), "--gap needs --reorder"),
         (NetemSpec(delay: ms(10), reorder: Percent(25), gap: 0), "--gap must be at least 1"),
         (NetemSpec(delay: ms(60_001)), "--delay 60001ms is too long"),
-        (NetemSpec(delay: ms(100), jitter: .seconds(61)), "--jitter 61s is too long"),
+        (NetemSpec(delay: ms(100), jitter: .seconds(61)), "--jitter 61s is too long")
     ])
     func rule(spec: NetemSpec, message: String) {
         let error = #expect(throws: InputError.self) { try spec.validate() }
@@ -33,9 +33,10 @@ private let ms = Duration.milliseconds
         NetemSpec(delay: ms(100), jitter: ms(10), delayCorrelation: Percent(25), distribution: .pareto),
         NetemSpec(delay: ms(10), reorder: Percent(25)),
         NetemSpec(delay: ms(10), reorder: Percent(25), gap: 1),
-        NetemSpec(delay: ms(100), jitter: ms(10), delayCorrelation: Percent(25), distribution: .normal,
-                  loss: Percent(5), lossCorrelation: Percent(25), duplicate: Percent(1), corrupt: Percent(0.1),
-                  reorder: Percent(25), gap: 5, rate: Rate(bitsPerSecond: 1_000_000)),
+        NetemSpec(
+            delay: ms(100), jitter: ms(10), delayCorrelation: Percent(25), distribution: .normal,
+            loss: Percent(5), lossCorrelation: Percent(25), duplicate: Percent(1), corrupt: Percent(0.1),
+            reorder: Percent(25), gap: 5, rate: Rate(bitsPerSecond: 1_000_000))
     ])
     func valid(_ spec: NetemSpec) {
         #expect(throws: Never.self) { try spec.validate() }
@@ -86,11 +87,14 @@ private let ms = Duration.milliseconds
         #expect(s.windows(until: .seconds(12)).last.map { [$0.start, $0.end] } == [.seconds(11), .seconds(12)])
     }
 
-    @Test(arguments: [
-        (nil, "2s", "--on needs --every"), ("10s", nil, "--every needs --on"),
-        ("2s", "2s", "must be shorter than --every"), ("10s", "0s", "--on must be longer than 0s"),
-    ] as [(String?, String?, String)])
+    @Test(
+        arguments: [
+            (nil, "2s", "--on needs --every"), ("10s", nil, "--every needs --on"),
+            ("2s", "2s", "must be shorter than --every"), ("10s", "0s", "--on must be longer than 0s")
+        ] as [(String?, String?, String)])
     func rejects(every: String?, on: String?, message: String) {
-        #expect { try Schedule.parse(after: nil, every: every, on: on) } throws: { ($0 as? InputError)?.message.contains(message) == true }
+        #expect { try Schedule.parse(after: nil, every: every, on: on) } throws: {
+            ($0 as? InputError)?.message.contains(message) == true
+        }
     }
 }

@@ -12,7 +12,8 @@ struct NamespaceKernelTests {
     /// redis-cli's --latency summary ("min max avg count") over about 2s, inside a namespace.
     func averageLatency(_ enter: String) throws -> Double {
         // redis-cli prints its summary after 2s; an emulated VM needs longer just to start it.
-        let r = try sh("\(enter) timeout \(Kernel.emulated ? 15 : 2.5) redis-cli -p 6379 --latency -i 2 --raw | tail -1")
+        let r = try sh(
+            "\(enter) timeout \(Kernel.emulated ? 15 : 2.5) redis-cli -p 6379 --latency -i 2 --raw | tail -1")
         let fields = r.stdout.split(separator: " ")
         return fields.count >= 3 ? Double(fields[2]) ?? -1 : -1
     }
@@ -21,8 +22,12 @@ struct NamespaceKernelTests {
     func namedNamespace() throws {
         try #require(try sh("ip netns add nfns1 && ip -n nfns1 link set lo up").status == 0)
         defer { _ = try? sh("ip netns pids nfns1 | xargs -r kill; sleep 0.2; ip netns del nfns1") }
-        let server = try spawn(["ip", "netns", "exec", "nfns1", "redis-server", "--port", "6379", "--save", "",
-                                "--appendonly", "no", "--dir", "/var/tmp"], captureOutput: false).pid
+        let server = try spawn(
+            [
+                "ip", "netns", "exec", "nfns1", "redis-server", "--port", "6379", "--save", "",
+                "--appendonly", "no", "--dir", "/var/tmp"
+            ], captureOutput: false
+        ).pid
         defer { kill(server, SIGTERM); _ = waitStatus(server) }
         usleep(500_000)
         let hostBefore = try tcSnapshot()
@@ -42,14 +47,19 @@ struct NamespaceKernelTests {
         let short = try netfault("apply", "redis", "--netns", "nfns1", "--delay", "5ms", "--for", "1s")
         #expect(short.status == 0, "\(short.stderr)")
         usleep(2_500_000)
-        #expect(try sh("ip netns exec nfns1 tc qdisc show dev lo").stdout == nsBefore, "the watchdog reverted inside nfns1")
+        #expect(
+            try sh("ip netns exec nfns1 tc qdisc show dev lo").stdout == nsBefore, "the watchdog reverted inside nfns1")
     }
 
     @Test("--netns-pid reaches a process's namespace (unshare --net holding redis-server)")
     func processNamespace() throws {
-        let holder = try spawn(["unshare", "--net", "/bin/sh", "-c",
-                                "ip link set lo up; exec redis-server --port 6379 --save '' --appendonly no --dir /var/tmp"],
-                               captureOutput: false).pid
+        let holder = try spawn(
+            [
+                "unshare", "--net", "/bin/sh", "-c",
+                "ip link set lo up; exec redis-server --port 6379 --save '' --appendonly no --dir /var/tmp"
+            ],
+            captureOutput: false
+        ).pid
         defer { kill(holder, SIGTERM); _ = waitStatus(holder) }
         usleep(500_000)
         let enter = "nsenter -t \(holder) -n"
@@ -65,11 +75,14 @@ struct NamespaceKernelTests {
         #expect(try sh("\(enter) tc qdisc show dev lo").stdout == before)
     }
 
-    @Test("a namespace that does not exist, or two at once, is refused with exit 64",
-          arguments: [(["--netns", "nope"], "no network namespace 'nope'"),
-                      (["--netns", "a/b"], "is not a namespace name"),
-                      (["--netns-pid", "999999"], "no process 999999"),
-                      (["--netns", "x", "--netns-pid", "1"], "not both")])
+    @Test(
+        "a namespace that does not exist, or two at once, is refused with exit 64",
+        arguments: [
+            (["--netns", "nope"], "no network namespace 'nope'"),
+            (["--netns", "a/b"], "is not a namespace name"),
+            (["--netns-pid", "999999"], "no process 999999"),
+            (["--netns", "x", "--netns-pid", "1"], "not both")
+        ])
     func badNamespace(args: [String], message: String) throws {
         let r = try run(netfaultPath, ["apply", "redis", "--delay", "5ms"] + args)
         #expect(r.status == 64, "\(r.stderr)")

@@ -44,7 +44,9 @@ struct NetemKernelTests {
                 for _ in 0..<10 where timedOut == 0 {
                     if let ms = try? c.ping() { mine.append(ms) } else { timedOut = 1 }
                 }
-                results.update { $0.latencies += mine; $0.failures += timedOut }
+                results.update {
+                    $0.latencies += mine; $0.failures += timedOut
+                }
             }
         }
         threads.forEach { $0.start() }
@@ -68,7 +70,8 @@ struct NetemKernelTests {
         // probes), and ACK losses add some more, but far from all probes are slow.
         let slow = Double(latencies.filter { $0 > 100 }.count + failures) / Double(probes)
         trace("loss: netem dropped \(kernelLoss) of \(packets) packets; \(slow) of \(probes) probes slow")
-        #expect(slow >= 0.22 && slow <= 0.6, "share of slow probes \(slow) over \(probes) probes (\(failures) timed out)")
+        #expect(
+            slow >= 0.22 && slow <= 0.6, "share of slow probes \(slow) over \(probes) probes (\(failures) timed out)")
     }
 
     @Test("two leases on two ports hold their own parameters at once")
@@ -141,8 +144,9 @@ struct NetemKernelTests {
         #expect(try netfault("status").stdout.contains("no active leases"))
     }
 
-    @Test("bad input is refused with exit 64 and a message, before the kernel changes",
-          arguments: [
+    @Test(
+        "bad input is refused with exit 64 and a message, before the kernel changes",
+        arguments: [
             (["redis", "--loss", "120%"], "out of range"),
             (["redis", "--delay=-5ms"], "negative"),
             (["redis", "--reorder", "25%"], "--reorder needs --delay"),
@@ -152,8 +156,8 @@ struct NetemKernelTests {
             (["70000", "--delay", "10ms"], "out of range"),
             (["redis"], "no fault given"),
             (["redis", "--delay", "10ms", "--for", "25h"], "at most 24h"),
-            (["redis", "--delay", "10ms", "--direction", "sideways"], "to-server, from-server, both"),
-          ])
+            (["redis", "--delay", "10ms", "--direction", "sideways"], "to-server, from-server, both")
+        ])
     func badInput(args: [String], message: String) throws {
         let before = try tcSnapshot()
         let r = try run(netfaultPath, ["apply"] + args)
@@ -166,8 +170,9 @@ struct NetemKernelTests {
     @Test("without CAP_NET_ADMIN apply exits 77 and changes nothing")
     func notRoot() throws {
         let before = try tcSnapshot()
-        let r = try run(netfaultPath, ["apply", "redis", "--delay", "10ms"],
-                        prefix: ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        let r = try run(
+            netfaultPath, ["apply", "redis", "--delay", "10ms"],
+            prefix: ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
         #expect(r.status == 77, "\(r.stderr)")
         #expect(r.stderr.contains("CAP_NET_ADMIN"))
         #expect(try tcSnapshot() == before)
@@ -184,7 +189,8 @@ struct NetemKernelTests {
     }
 
     // user-mode Linux has no nf_tables: the connection faults must be refused before any change.
-    @Test("a kernel without nf_tables gives exit 69 naming CONFIG_NF_TABLES for a connection fault, and changes nothing")
+    @Test(
+        "a kernel without nf_tables gives exit 69 naming CONFIG_NF_TABLES for a connection fault, and changes nothing")
     func noNFTables() throws {
         let before = try tcSnapshot()
         for faults in [["--reject"], ["--loss-nft", "5%"], ["--delay", "10ms", "--hang"]] {
@@ -207,11 +213,16 @@ struct RemoteServerKernelTests {
     // checked byte for byte against tc in the unit tests, and here through IPv4 addresses.
     // --peer 127.0.0.0/31 holds .0 and .1, not .2. Its network address is not the one pinged,
     // so only a real prefix mask (0xfffffffe) makes .1 match.
-    @Test("--host narrows a fault to one server address, --peer to an address block (u32 with a prefix mask)",
-          arguments: [("--host", "127.0.0.2", "127.0.0.2", "127.0.0.1"), ("--peer", "127.0.0.0/31", "127.0.0.1", "127.0.0.2")])
+    @Test(
+        "--host narrows a fault to one server address, --peer to an address block (u32 with a prefix mask)",
+        arguments: [
+            ("--host", "127.0.0.2", "127.0.0.2", "127.0.0.1"), ("--peer", "127.0.0.0/31", "127.0.0.1", "127.0.0.2")
+        ])
     func addressScoping(option: String, value: String, delayed: String, untouched: String) throws {
         let redis = try RedisServer(port: 6379)
-        func medianPing(_ host: String) throws -> Double { try NetFaultIntegrationTests.medianPing(port: redis.port, host: host) }
+        func medianPing(_ host: String) throws -> Double {
+            try NetFaultIntegrationTests.medianPing(port: redis.port, host: host)
+        }
         let base = (delayed: try medianPing(delayed), untouched: try medianPing(untouched))
         let r = try netfault("apply", "redis", option, value, "--delay", "60ms", "--json")
         #expect(r.status == 0, "\(r.stderr)")
@@ -232,27 +243,37 @@ struct RemoteServerKernelTests {
         let setup = [
             "ip netns add nfsrv", "ip link add nfv0 type veth peer name nfv1", "ip link set nfv1 netns nfsrv",
             "ip addr add 10.99.0.1/24 dev nfv0", "ip link set nfv0 up",
-            "ip -n nfsrv addr add 10.99.0.2/24 dev nfv1", "ip -n nfsrv link set nfv1 up", "ip -n nfsrv link set lo up",
+            "ip -n nfsrv addr add 10.99.0.2/24 dev nfv1", "ip -n nfsrv link set nfv1 up", "ip -n nfsrv link set lo up"
         ]
         for cmd in setup {
             let r = try run("/bin/sh", ["-c", cmd])
             try #require(r.status == 0, "\(cmd): \(r.stderr)")
         }
         defer {
-            _ = try? run("/bin/sh", ["-c", "ip netns pids nfsrv | xargs -r kill; sleep 0.2; ip link del nfv0; ip netns del nfsrv"])
+            _ = try? run(
+                "/bin/sh",
+                ["-c", "ip netns pids nfsrv | xargs -r kill; sleep 0.2; ip link del nfv0; ip netns del nfsrv"])
         }
-        let server = try spawn(["ip", "netns", "exec", "nfsrv", "redis-server", "--bind", "10.99.0.2", "--port", "6379", "--protected-mode", "no",
-                                "--save", "", "--appendonly", "no", "--dir", "/var/tmp"], captureOutput: false).pid
+        let server = try spawn(
+            [
+                "ip", "netns", "exec", "nfsrv", "redis-server", "--bind", "10.99.0.2", "--port", "6379",
+                "--protected-mode", "no",
+                "--save", "", "--appendonly", "no", "--dir", "/var/tmp"
+            ], captureOutput: false
+        ).pid
         defer { kill(server, SIGTERM); _ = waitStatus(server) }
         func medianPing() throws -> Double {
             var c: RedisClient?
-            for _ in 0..<100 where c == nil { c = try? RedisClient(port: 6379, host: "10.99.0.2"); if c == nil { usleep(50_000) } }
+            for _ in 0..<100 where c == nil {
+                c = try? RedisClient(port: 6379, host: "10.99.0.2"); if c == nil { usleep(50_000) }
+            }
             _ = try #require(c, "redis in the nfsrv namespace does not answer")
             return try NetFaultIntegrationTests.medianPing(port: 6379, host: "10.99.0.2")
         }
         let before = try tcSnapshot("nfv0")
         let base = try medianPing()
-        let r = try netfault("apply", "redis", "--host", "10.99.0.2", "--delay", "50ms", "--direction", "from-server", "--json")
+        let r = try netfault(
+            "apply", "redis", "--host", "10.99.0.2", "--delay", "50ms", "--direction", "from-server", "--json")
         #expect(r.status == 0, "\(r.stderr)")
         let obj: [String: Any]? = try jsonObject(r)
         #expect(obj?["device"] as? String == "nfv0", "the route to 10.99.0.2 goes through nfv0")
@@ -278,19 +299,27 @@ struct RemoteServerKernelTests {
 struct JournalLossKernelTests {
     init() throws { try cleanUp() }
 
-    @Test("the next command removes the objects of killed watchdogs whose journal is deleted or corrupted, and nothing else",
-          arguments: ["deleted", "corrupted"])
+    @Test(
+        """
+        the next command removes the objects of killed watchdogs whose journal is deleted or corrupted, and nothing \
+        else
+        """,
+        arguments: ["deleted", "corrupted"])
     func journalLost(how: String) throws {
         // A device with a user's own root qdisc, where netfault adds only an ingress redirect.
-        for cmd in ["ip link add nfu0 type veth peer name nfu1", "ip link set nfu0 up", "ip link set nfu1 up",
-                    "tc qdisc add dev nfu0 root handle 1: htb default 1"] {
+        for cmd in [
+            "ip link add nfu0 type veth peer name nfu1", "ip link set nfu0 up", "ip link set nfu1 up",
+            "tc qdisc add dev nfu0 root handle 1: htb default 1"
+        ] {
             let r = try run("/bin/sh", ["-c", cmd])
             try #require(r.status == 0, "\(cmd): \(r.stderr)")
         }
         defer { _ = try? run("ip", ["link", "del", "nfu0"]) }
         let before = (try tcSnapshot("lo"), try tcSnapshot("nfu0"))
         let a = try netfault("apply", "redis", "--delay", "10ms", "--json")
-        let b = try netfault("apply", "mysql", "--iface", "nfu0", "--host", "10.98.0.2", "--direction", "from-server", "--delay", "10ms", "--json")
+        let b = try netfault(
+            "apply", "mysql", "--iface", "nfu0", "--host", "10.98.0.2", "--direction", "from-server", "--delay", "10ms",
+            "--json")
         #expect(a.status == 0 && b.status == 0, "\(a.stderr) \(b.stderr)")
         #expect(try run("ip", ["-o", "link"]).stdout.contains("nfifb"))
         // Watchdogs gone (SIGKILL: no revert) and the journal lost.
@@ -300,13 +329,18 @@ struct JournalLossKernelTests {
         }
         let leases = "/run/netfault/leases"
         for f in try FileManager.default.contentsOfDirectory(atPath: leases) {
-            if how == "deleted" { try FileManager.default.removeItem(atPath: "\(leases)/\(f)") }
-            else { try Data("{\"id\": \"nf-".utf8).write(to: URL(fileURLWithPath: "\(leases)/\(f)")) }
+            if how == "deleted" {
+                try FileManager.default.removeItem(atPath: "\(leases)/\(f)")
+            } else {
+                try Data("{\"id\": \"nf-".utf8).write(to: URL(fileURLWithPath: "\(leases)/\(f)"))
+            }
         }
         usleep(200_000)
         #expect(try tcSnapshot("lo") != before.0, "the faults outlive their journal until the next command")
         let status = try netfault("status")
-        #expect(status.stdout.contains("removed without a lease") && status.stdout.contains("no active lease"), "\(status.stdout)")
+        #expect(
+            status.stdout.contains("removed without a lease") && status.stdout.contains("no active lease"),
+            "\(status.stdout)")
         #expect(try tcSnapshot("lo") == before.0)
         #expect(try tcSnapshot("nfu0") == before.1, "the user's htb on nfu0 is untouched")
         #expect(!(try run("ip", ["-o", "link"]).stdout.contains("nfifb")))
@@ -347,7 +381,8 @@ struct SharedNamespaceKernelTests {
         // The other netfault plans around the band this one holds.
         let theirs = try other("apply", "mysql", "--delay", "20ms", "--for", "2m", "--json")
         #expect(theirs.status == 0, "\(theirs.stderr)")
-        let theirBand = try #require(((try jsonObject(theirs))["installed"] as? [[String: Any]])?.first?["band"] as? Int)
+        let theirBand = try #require(
+            ((try jsonObject(theirs))["installed"] as? [[String: Any]])?.first?["band"] as? Int)
         #expect(theirBand == 3, "band 2 is claimed by the first lease")
         let revert = try other("revert", "--all")
         #expect(revert.status == 0, "\(revert.stderr)")
@@ -371,7 +406,8 @@ struct SharedNamespaceKernelTests {
 /// must leave it exactly as it was.
 @Suite(.serialized, .enabled(if: Kernel.enabled, Kernel.reason))
 struct DoctorKernelTests {
-    @Test("doctor finds netem, prints nothing on stderr, leaves links and qdiscs as they were, and remembers what works")
+    @Test(
+        "doctor finds netem, prints nothing on stderr, leaves links and qdiscs as they were, and remembers what works")
     func doctorLeavesNoTrace() throws {
         let links = try run("ip", ["-o", "link"]).stdout, qdiscs = try run("tc", ["qdisc", "show"]).stdout
         let cache = "/run/netfault/features.json"
@@ -393,8 +429,11 @@ struct DoctorKernelTests {
 struct DryRunKernelTests {
     init() throws { try cleanUp() }
 
-    @Test("the printed tc commands, run by tc, give the state apply gives; --dry-run itself changes nothing",
-          arguments: [["redis", "--delay", "100ms"], ["mysql", "--host", "127.0.0.2", "--loss", "5%", "--direction", "both"]])
+    @Test(
+        "the printed tc commands, run by tc, give the state apply gives; --dry-run itself changes nothing",
+        arguments: [
+            ["redis", "--delay", "100ms"], ["mysql", "--host", "127.0.0.2", "--loss", "5%", "--direction", "both"]
+        ])
     func commandsMatchApply(args: [String]) throws {
         let before = try tcSnapshot()
         let dry = try netfault(["apply"] + args + ["--dry-run"])

@@ -10,8 +10,9 @@ struct RunKernelTests {
     @Test("the command sees the fault, its exit status comes back, and the fault is gone after")
     func statusAndRevert() throws {
         let before = try tcSnapshot()
-        let r = try netfault("run", "redis", "--delay", "20ms", "--", "/bin/sh", "-c",
-                             "tc qdisc show dev lo | grep -q 'delay 20ms' && exit 7; exit 1")
+        let r = try netfault(
+            "run", "redis", "--delay", "20ms", "--", "/bin/sh", "-c",
+            "tc qdisc show dev lo | grep -q 'delay 20ms' && exit 7; exit 1")
         #expect(r.status == 7, "\(r.stderr)")
         #expect(try tcSnapshot() == before)
         #expect(try netfault("status").stdout.contains("no active leases"))
@@ -34,18 +35,23 @@ struct RunKernelTests {
     @Test("under sudo the command runs as the invoking user, with --as-root as root")
     func sudoUser() throws {
         let sudo = ["/usr/bin/env", "SUDO_UID=65534", "SUDO_GID=65534", "SUDO_USER=nobody"]
-        let asUser = try run(netfaultPath, ["run", "redis", "--delay", "5ms", "--", "/bin/sh", "-c", "id -u; id -g; echo $HOME"], prefix: sudo)
+        let asUser = try run(
+            netfaultPath, ["run", "redis", "--delay", "5ms", "--", "/bin/sh", "-c", "id -u; id -g; echo $HOME"],
+            prefix: sudo)
         #expect(asUser.status == 0, "\(asUser.stderr)")
         #expect(asUser.stdout.split(separator: "\n").prefix(2) == ["65534", "65534"], "\(asUser.stdout)")
         #expect(asUser.stdout.contains("/nonexistent"), "HOME is the user's: \(asUser.stdout)")
-        let asRoot = try run(netfaultPath, ["run", "redis", "--delay", "5ms", "--as-root", "--", "id", "-u"], prefix: sudo)
-        #expect(asRoot.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(asRoot.stdout) \(asRoot.stderr)")
+        let asRoot = try run(
+            netfaultPath, ["run", "redis", "--delay", "5ms", "--as-root", "--", "id", "-u"], prefix: sudo)
+        #expect(
+            asRoot.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(asRoot.stdout) \(asRoot.stderr)")
     }
 
     @Test("SIGTERM to netfault reaches the command; the fault is reverted and the status is 143")
     func forwardsSignals() throws {
         let before = try tcSnapshot()
-        let child = try spawn([netfaultPath, "run", "redis", "--delay", "5ms", "--", "sleep", "30"], captureOutput: false)
+        let child = try spawn(
+            [netfaultPath, "run", "redis", "--delay", "5ms", "--", "sleep", "30"], captureOutput: false)
         #expect(waitForFault(before), "the fault was never installed")
         kill(child.pid, SIGTERM)
         #expect(waitStatus(child.pid) == 143)
@@ -57,12 +63,17 @@ struct RunKernelTests {
         let before = try tcSnapshot()
         // The command records its pid, so that the orphan is ended by pid, not by name.
         let pidFile = "/var/tmp/netfault-run-sleep-\(getpid()).pid"
-        let child = try spawn([netfaultPath, "run", "redis", "--delay", "5ms", "--", "/bin/sh", "-c",
-                               "echo $$ > \(pidFile); exec sleep 30"], captureOutput: false)
+        let child = try spawn(
+            [
+                netfaultPath, "run", "redis", "--delay", "5ms", "--", "/bin/sh", "-c",
+                "echo $$ > \(pidFile); exec sleep 30"
+            ], captureOutput: false)
         defer { unlink(pidFile) }
         #expect(waitForFault(before), "the fault was never installed")
         let leases = "/run/netfault/leases"
-        let journaled = { (try? FileManager.default.contentsOfDirectory(atPath: leases))?.contains { $0.hasSuffix(".json") } ?? false }
+        let journaled = {
+            (try? FileManager.default.contentsOfDirectory(atPath: leases))?.contains { $0.hasSuffix(".json") } ?? false
+        }
         #expect(journaled())
         let killedAt = monotonicMs()
         kill(child.pid, SIGKILL)
@@ -72,7 +83,8 @@ struct RunKernelTests {
         while journaled() && monotonicMs() - killedAt < 5000 { usleep(20_000) }
         let took = monotonicMs() - killedAt
         if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-           let sleeper = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            let sleeper = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        {
             kill(sleeper, SIGKILL)
         }
         #expect(try tcSnapshot() == before)
@@ -83,7 +95,11 @@ struct RunKernelTests {
     func after() throws {
         let before = try tcSnapshot()
         // Exit 0 only if the fault is absent at first and present 2s later.
-        let script = "tc qdisc show dev lo | grep -q netem && exit 1; sleep 2; tc qdisc show dev lo | grep -q 'delay 20ms' || exit 2; exit 0"
+        let script =
+            """
+            tc qdisc show dev lo | grep -q netem && exit 1; sleep 2; tc qdisc show dev lo | grep -q 'delay 20ms' || \
+            exit 2; exit 0
+            """
         let r = try netfault("run", "redis", "--delay", "20ms", "--after", "1s", "--", "/bin/sh", "-c", script)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try tcSnapshot() == before)
@@ -93,8 +109,13 @@ struct RunKernelTests {
     func flapping() throws {
         let before = try tcSnapshot()
         // Sample every 100ms for 4.5s; print 1 while the fault is in, 0 while it is out.
-        let script = "i=0; while [ $i -lt 45 ]; do tc qdisc show dev lo | grep -q netem && echo 1 || echo 0; sleep 0.1; i=$((i+1)); done"
-        let r = try netfault("run", "redis", "--delay", "5ms", "--every", "1.5s", "--on", "0.6s", "--", "/bin/sh", "-c", script)
+        let script =
+            """
+            i=0; while [ $i -lt 45 ]; do tc qdisc show dev lo | grep -q netem && echo 1 || echo 0; sleep 0.1; \
+            i=$((i+1)); done
+            """
+        let r = try netfault(
+            "run", "redis", "--delay", "5ms", "--every", "1.5s", "--on", "0.6s", "--", "/bin/sh", "-c", script)
         #expect(r.status == 0, "\(r.stderr)")
         let samples = r.stdout.split(separator: "\n")
         let on = samples.filter { $0 == "1" }.count
@@ -116,7 +137,6 @@ struct RunKernelTests {
         return false
     }
 }
-
 
 /// Several netfault commands at once: the journal's flock keeps them apart.
 @Suite(.serialized, .enabled(if: Kernel.enabled, Kernel.reason))

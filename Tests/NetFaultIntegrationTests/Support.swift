@@ -15,9 +15,11 @@ enum Kernel {
     static var emulated: Bool { env["NETFAULT_KERNEL_TESTS"] == "vm" }
 }
 
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 
-let netfaultPath = ProcessInfo.processInfo.environment["NETFAULT_BIN"]
+let netfaultPath =
+    ProcessInfo.processInfo.environment["NETFAULT_BIN"]
     ?? packageRoot.appendingPathComponent(".build/debug/netfault").path
 
 @discardableResult
@@ -54,9 +56,13 @@ final class RedisServer {
         self.port = port
         let dir = "/var/tmp/netfault-redis-\(port)-\(getpid())"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        pid = try spawn(["/usr/bin/redis-server", "--port", "\(port)", "--bind", "127.0.0.1 127.0.0.2 -::1", "--save", "",
-                         "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--protected-mode", "no"],
-                        captureOutput: false).pid
+        pid = try spawn(
+            [
+                "/usr/bin/redis-server", "--port", "\(port)", "--bind", "127.0.0.1 127.0.0.2 -::1", "--save", "",
+                "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--protected-mode", "no"
+            ],
+            captureOutput: false
+        ).pid
         for _ in 0..<200 {
             if let c = try? RedisClient(port: port), (try? c.ping()) != nil { return }
             usleep(20_000)
@@ -98,13 +104,21 @@ final class RedisClient: @unchecked Sendable {  // one thread uses each client
             a.sin6_family = sa_family_t(AF_INET6)
             a.sin6_port = port.bigEndian
             inet_pton(AF_INET6, host, &a.sin6_addr)
-            rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+            rc = withUnsafePointer(to: &a) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                }
+            }
         } else {
             var a = sockaddr_in()
             a.sin_family = sa_family_t(AF_INET)
             a.sin_port = port.bigEndian
             inet_pton(AF_INET, host, &a.sin_addr)
-            rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            rc = withUnsafePointer(to: &a) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
         }
         guard rc == 0 else {
             let e = errno
@@ -131,7 +145,6 @@ final class RedisClient: @unchecked Sendable {  // one thread uses each client
         return monotonicMs() - start
     }
 }
-
 
 func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()
@@ -160,7 +173,9 @@ func jsonObject(_ r: Run) throws -> [String: Any] {
 
 /// The lease id from `apply --json` output.
 func leaseID(_ r: Run) throws -> String {
-    guard let id = try jsonObject(r)["lease"] as? String else { throw TestFailure("no lease in: \(r.stdout) \(r.stderr)") }
+    guard let id = try jsonObject(r)["lease"] as? String else {
+        throw TestFailure("no lease in: \(r.stdout) \(r.stderr)")
+    }
     return id
 }
 

@@ -60,10 +60,11 @@ import NetFaultCore
 
     @Test("with nothing alive, whole roots, ingresses and devices go")
     func nothingAlive() {
-        #expect(marked().orphans(live: Liveness()) == [
-            .root(device: "lo", ifindex: 1), .ingress(device: "eth0", ifindex: 2),
-            .ifb(name: "nfifb2", ifindex: 9), .probeDevice(name: "nfprobe77a", ifindex: 12),
-        ])
+        #expect(
+            marked().orphans(live: Liveness()) == [
+                .root(device: "lo", ifindex: 1), .ingress(device: "eth0", ifindex: 2),
+                .ifb(name: "nfifb2", ifindex: 9), .probeDevice(name: "nfprobe77a", ifindex: 12)
+            ])
     }
 
     @Test("a live band keeps its device's root; only the dead band goes")
@@ -98,7 +99,9 @@ import NetFaultCore
     }
 
     func ok(_ f: String) -> FeatureResult { FeatureResult(feature: f, ok: true, detail: "works", remedy: nil) }
-    func missing(_ f: String) -> FeatureResult { FeatureResult(feature: f, ok: false, detail: "absent", remedy: "load it") }
+    func missing(_ f: String) -> FeatureResult {
+        FeatureResult(feature: f, ok: false, detail: "absent", remedy: "load it")
+    }
 
     @Test("successes are probed once per boot; failures are probed again")
     func probesOnce() throws {
@@ -135,9 +138,9 @@ import NetFaultCore
     func parse() {
         let table = """
               sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-               0: 0100007F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000   101        0 1 1 0 100 0 0 10 0
-               1: 00000000:0CEA 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1 0 100 0 0 10 0
-               2: 0100007F:D2F0 0100007F:18EB 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0 20 4 30 10 -1
+               0: 0100007F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000   101        0 1 1 0 100
+               1: 00000000:0CEA 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1 0 100
+               2: 0100007F:D2F0 0100007F:18EB 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0 20
             """
         #expect(Listeners.parse(table) == [6379, 3306])
     }
@@ -150,9 +153,14 @@ import NetFaultCore
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try #require(withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } } == 0)
+        try #require(
+            withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+                == 0)
         try #require(listen(fd, 1) == 0)
-        try #require(withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } } == 0)
+        try #require(
+            withUnsafeMutablePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+            } == 0)
         #expect(try Listeners.tcpPorts(in: nil).contains(UInt16(bigEndian: addr.sin_port)))
     }
 }

@@ -33,11 +33,12 @@ import NetFaultCore
     @Test(arguments: [
         NetemSpec(delay: .milliseconds(100)),
         NetemSpec(loss: Percent(30)),
-        NetemSpec(delay: .milliseconds(100), jitter: .milliseconds(10), delayCorrelation: Percent(25),
-                  loss: Percent(5), lossCorrelation: Percent(25), duplicate: Percent(1), corrupt: Percent(0.1),
-                  reorder: Percent(25), gap: 5, rate: Rate(bitsPerSecond: 1_000_000)),
+        NetemSpec(
+            delay: .milliseconds(100), jitter: .milliseconds(10), delayCorrelation: Percent(25),
+            loss: Percent(5), lossCorrelation: Percent(25), duplicate: Percent(1), corrupt: Percent(0.1),
+            reorder: Percent(25), gap: 5, rate: Rate(bitsPerSecond: 1_000_000)),
         NetemSpec(delay: .milliseconds(10), reorder: Percent(50)),  // gap 1 on the wire reads back as none
-        NetemSpec(rate: Rate(bitsPerSecond: 40_000_000_000)),        // through NETEM_RATE64
+        NetemSpec(rate: Rate(bitsPerSecond: 40_000_000_000))  // through NETEM_RATE64
     ])
     func roundTrip(_ spec: NetemSpec) throws {
         let decoded = NetemDecoder.decode(try options(TCRequests.addNetem(ifindex: 1, band: 2, spec: spec)))
@@ -84,15 +85,15 @@ import NetFaultCore
 
     @Test func attributes() {
         var w = ByteWriter()
-        w.attr(1) { $0.cString("netem") }                       // 10 bytes, padded to 12
+        w.attr(1) { $0.cString("netem") }  // 10 bytes, padded to 12
         w.attr(2 | UInt16(NLA_F_NESTED)) { $0.u32(0xdead_beef) }
         w.attr(3) { $0.u32(1) }
-        w.attr(3) { $0.u32(2) }                                   // the last one wins
-        w.u16(40); w.u16(4); w.u32(0)                             // claims more than is there
+        w.attr(3) { $0.u32(2) }  // the last one wins
+        w.u16(40); w.u16(4); w.u32(0)  // claims more than is there
         let a = Attributes(w.bytes)
         #expect(a.string(1) == "netem")
         #expect(a[1] == Array("netem\0".utf8))
-        #expect(a.u32(2) == 0xdead_beef)                          // NLA_F_NESTED is masked off
+        #expect(a.u32(2) == 0xdead_beef)  // NLA_F_NESTED is masked off
         #expect(a.u32(3) == 2)
         #expect(a[4] == nil)
         #expect(a.byType.count == 3)
@@ -133,12 +134,14 @@ import NetFaultCore
     let request = TCRequests.addNetem(ifindex: 1, band: 2, spec: NetemSpec(delay: .milliseconds(100))).bytes(seq: 1)
 
     @Test func cappedEcho() throws {
-        let msg = try #require(errorReply(errno: EINVAL, echoing: request, capped: true, message: "Failed to find specified qdisc"))
+        let msg = try #require(
+            errorReply(errno: EINVAL, echoing: request, capped: true, message: "Failed to find specified qdisc"))
         #expect(NetlinkSocket.extendedAck(msg) == "Failed to find specified qdisc")
     }
 
     @Test func fullEcho() throws {
-        let msg = try #require(errorReply(errno: EEXIST, echoing: request, capped: false, message: "Exclusivity flag on"))
+        let msg = try #require(
+            errorReply(errno: EEXIST, echoing: request, capped: false, message: "Exclusivity flag on"))
         #expect(NetlinkSocket.extendedAck(msg) == "Exclusivity flag on")
     }
 

@@ -11,7 +11,7 @@ struct Fixture {
 
     static let all: [String: Fixture] = {
         guard let dir = Bundle.module.url(forResource: "Fixtures", withExtension: nil),
-              let text = try? String(contentsOf: dir.appendingPathComponent("tc-requests.txt"), encoding: .utf8)
+            let text = try? String(contentsOf: dir.appendingPathComponent("tc-requests.txt"), encoding: .utf8)
         else { return [:] }
         var out: [String: Fixture] = [:]
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {
@@ -25,7 +25,9 @@ struct Fixture {
 
 func hexBytes(_ s: String) -> [UInt8] {
     let chars = Array(s.utf8)
-    return stride(from: 0, to: chars.count - 1, by: 2).map { UInt8(String(decoding: chars[$0...$0 + 1], as: UTF8.self), radix: 16)! }
+    return stride(from: 0, to: chars.count - 1, by: 2).map {
+        UInt8(String(decoding: chars[$0...$0 + 1], as: UTF8.self), radix: 16)!
+    }
 }
 
 func hex(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
@@ -42,7 +44,7 @@ func withoutSeqAndPid(_ b: [UInt8]) -> [UInt8] {
         "prio_root", "netem_delay", "netem_all", "netem_loss", "netem_reorder", "netem_rate64", "netem_dist",
         "u32_v4_dport", "u32_v4_sport_src", "u32_v6_dport_dst", "u32_v4_dport_dst_prefix", "u32_v6_sport_src_prefix",
         "ingress", "u32_redirect",
-        "del_filter", "del_netem", "del_root", "ifb_add", "link_up",
+        "del_filter", "del_netem", "del_root", "ifb_add", "link_up"
     ]
 
     /// netfault's request for the same thing each fixture's command asks (lo is ifindex 1).
@@ -54,10 +56,12 @@ func withoutSeqAndPid(_ b: [UInt8]) -> [UInt8] {
         case "netem_delay":
             return TCRequests.addNetem(ifindex: 1, band: 2, spec: NetemSpec(delay: ms(100)))
         case "netem_all":
-            return TCRequests.addNetem(ifindex: 1, band: 2, spec: NetemSpec(
-                delay: ms(100), jitter: ms(10), delayCorrelation: Percent(25), loss: Percent(5),
-                lossCorrelation: Percent(25), duplicate: Percent(1), corrupt: Percent(0.1),
-                reorder: Percent(25), gap: 5, rate: try Rate.parse("1mbit")))
+            return TCRequests.addNetem(
+                ifindex: 1, band: 2,
+                spec: NetemSpec(
+                    delay: ms(100), jitter: ms(10), delayCorrelation: Percent(25), loss: Percent(5),
+                    lossCorrelation: Percent(25), duplicate: Percent(1), corrupt: Percent(0.1),
+                    reorder: Percent(25), gap: 5, rate: try Rate.parse("1mbit")))
         case "netem_loss":
             return TCRequests.addNetem(ifindex: 1, band: 3, spec: NetemSpec(loss: Percent(30)))
         case "netem_reorder":
@@ -65,31 +69,43 @@ func withoutSeqAndPid(_ b: [UInt8]) -> [UInt8] {
         case "netem_rate64":
             return TCRequests.addNetem(ifindex: 1, band: 2, spec: NetemSpec(rate: try Rate.parse("40gbit")))
         case "netem_dist":
-            return TCRequests.addNetem(ifindex: 1, band: 4,
-                                       spec: NetemSpec(delay: ms(10), jitter: ms(2), distribution: .normal),
-                                       distributionTable: try DistributionTables.load(.normal))
+            return TCRequests.addNetem(
+                ifindex: 1, band: 4,
+                spec: NetemSpec(delay: ms(10), jitter: ms(2), distribution: .normal),
+                distributionTable: try DistributionTables.load(.normal))
         case "u32_v4_dport":
-            return TCRequests.addBandFilter(ifindex: 1, band: 2, match: PortMatch(family: .ipv4, side: .destination, port: 6379))
+            return TCRequests.addBandFilter(
+                ifindex: 1, band: 2, match: PortMatch(family: .ipv4, side: .destination, port: 6379))
         case "u32_v4_sport_src":
-            return TCRequests.addBandFilter(ifindex: 1, band: 2, match: PortMatch(
-                family: .ipv4, side: .source, port: 3306, host: IPAddress("127.0.0.2")))
+            return TCRequests.addBandFilter(
+                ifindex: 1, band: 2,
+                match: PortMatch(
+                    family: .ipv4, side: .source, port: 3306, host: IPAddress("127.0.0.2")))
         case "u32_v6_dport_dst":
-            return TCRequests.addBandFilter(ifindex: 1, band: 2, match: PortMatch(
-                family: .ipv6, side: .destination, port: 6379, host: IPAddress("::1")))
+            return TCRequests.addBandFilter(
+                ifindex: 1, band: 2,
+                match: PortMatch(
+                    family: .ipv6, side: .destination, port: 6379, host: IPAddress("::1")))
         case "u32_v4_dport_dst_prefix":
-            return TCRequests.addBandFilter(ifindex: 1, band: 2, match: PortMatch(
-                family: .ipv4, side: .destination, port: 6379, address: try IPPrefix.parse("10.64.0.0/10")))
+            return TCRequests.addBandFilter(
+                ifindex: 1, band: 2,
+                match: PortMatch(
+                    family: .ipv4, side: .destination, port: 6379, address: try IPPrefix.parse("10.64.0.0/10")))
         case "u32_v6_sport_src_prefix":
-            return TCRequests.addBandFilter(ifindex: 1, band: 2, match: PortMatch(
-                family: .ipv6, side: .source, port: 3306, address: try IPPrefix.parse("2001:db8:80::/41")))
+            return TCRequests.addBandFilter(
+                ifindex: 1, band: 2,
+                match: PortMatch(
+                    family: .ipv6, side: .source, port: 3306, address: try IPPrefix.parse("2001:db8:80::/41")))
         case "ingress":
             return TCRequests.addIngress(ifindex: 1)
         case "u32_redirect":
-            return TCRequests.addRedirectFilter(ifindex: 1, band: 2,
-                                                match: PortMatch(family: .ipv4, side: .source, port: 6379), ifbIndex: 1)
+            return TCRequests.addRedirectFilter(
+                ifindex: 1, band: 2,
+                match: PortMatch(family: .ipv4, side: .source, port: 6379), ifbIndex: 1)
         case "del_filter":
-            return TCRequests.deleteFilters(ifindex: 1, parent: TCRequests.handle(Ownership.rootMajor),
-                                            priority: 28164, family: .ipv4)
+            return TCRequests.deleteFilters(
+                ifindex: 1, parent: TCRequests.handle(Ownership.rootMajor),
+                priority: 28164, family: .ipv4)
         case "del_netem":
             return TCRequests.deleteNetem(ifindex: 1, band: 2)
         case "del_root":
@@ -110,11 +126,15 @@ func withoutSeqAndPid(_ b: [UInt8]) -> [UInt8] {
         let fixture = try #require(Fixture.all[name], "no fixture line named \(name)")
         let expected = withoutSeqAndPid(fixture.bytes)
         let actual = withoutSeqAndPid(try Self.request(name).bytes(seq: 0))
-        let firstDifference = zip(expected, actual).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        let firstDifference =
+            zip(expected, actual).enumerated().first { $0.element.0 != $0.element.1 }?.offset
             ?? (expected.count == actual.count ? nil : min(expected.count, actual.count))
-        #expect(actual == expected, """
+        #expect(
+            actual == expected,
+            """
             \(name): \(fixture.command)
-            first difference at byte \(firstDifference.map(String.init) ?? "-") (lengths \(expected.count) vs \(actual.count))
+            first difference at byte \(firstDifference.map(String.init) ?? "-") \
+            (lengths \(expected.count) vs \(actual.count))
             iproute2: \(hex(expected))
             netfault: \(hex(actual))
             """)

@@ -24,12 +24,14 @@ struct NFTFixtures {
 
     static let loaded: NFTFixtures = {
         guard let dir = Bundle.module.url(forResource: "Fixtures", withExtension: nil),
-              let text = try? String(contentsOf: dir.appendingPathComponent("nft-rules.txt"), encoding: .utf8)
+            let text = try? String(contentsOf: dir.appendingPathComponent("nft-rules.txt"), encoding: .utf8)
         else { return NFTFixtures(table: [], chains: [:], rules: [:]) }
         var table: [UInt8] = [], chains: [String: [UInt8]] = [:], rules: [String: Rule] = [:]
         var current: (name: String, hook: String, bytes: [UInt8], syntax: String, listing: [String])?
         func finish() {
-            if let c = current { rules[c.name] = Rule(name: c.name, hook: c.hook, bytes: c.bytes, syntax: c.syntax, listing: c.listing) }
+            if let c = current {
+                rules[c.name] = Rule(name: c.name, hook: c.hook, bytes: c.bytes, syntax: c.syntax, listing: c.listing)
+            }
             current = nil
         }
         for line in text.split(separator: "\n").map(String.init) where !line.hasPrefix("#") {
@@ -58,31 +60,72 @@ struct NFTFixtures {
 
     /// The FilterRule behind each fixture: its nftSyntax must be the fixture's command.
     static let rules: [String: FilterRule] = [
-        "blackhole_any": FilterRule(hook: .output, side: .destination, port: 6379, verdict: .drop, comment: c + "blackhole"),
-        "blackhole_any_input": FilterRule(hook: .input, side: .source, port: 6379, verdict: .drop, comment: c + "blackhole"),
-        "blackhole_v4_host": FilterRule(hook: .output, side: .destination, port: 6379, peer: peer("127.0.0.1"), verdict: .drop, comment: c + "blackhole"),
-        "blackhole_v4_prefix8": FilterRule(hook: .output, side: .destination, port: 3306, peer: peer("10.0.0.0/8"), verdict: .drop, comment: c + "blackhole"),
-        "blackhole_v4_prefix24_input": FilterRule(hook: .input, side: .source, port: 3306, peer: peer("192.168.1.0/24"), verdict: .drop, comment: c + "blackhole"),
-        "blackhole_v6_host": FilterRule(hook: .output, side: .destination, port: 6379, peer: peer("::1"), verdict: .drop, comment: c + "blackhole"),
-        "blackhole_v6_host_input": FilterRule(hook: .input, side: .source, port: 6379, peer: peer("2001:db8::7"), verdict: .drop, comment: c + "blackhole"),
-        "reject_any": FilterRule(hook: .output, side: .destination, port: 6379, flags: .synOnly, verdict: .reset, comment: c + "reject"),
-        "reject_v4_host": FilterRule(hook: .output, side: .destination, port: 6379, peer: peer("127.0.0.1"), flags: .synOnly, verdict: .reset, comment: "netfault nf-1: reject"),
-        "reject_v6_prefix32": FilterRule(hook: .output, side: .destination, port: 3306, peer: peer("2001:db8::/32"), flags: .synOnly, verdict: .reset, comment: c + "reject"),
-        "reset_any": FilterRule(hook: .output, side: .destination, port: 6379, flags: .notRst, verdict: .reset, comment: c + "reset"),
-        "reset_no_flags": FilterRule(hook: .output, side: .destination, port: 6379, verdict: .reset, comment: c + "reset"),
-        "reset_v6_host": FilterRule(hook: .output, side: .destination, port: 3306, peer: peer("::1"), flags: .notRst, verdict: .reset, comment: c + "reset"),
-        "reset_v4_host_input": FilterRule(hook: .input, side: .source, port: 6379, peer: peer("127.0.0.1"), flags: .notRst, verdict: .reset, comment: c + "reset"),
-        "reset_v4_prefix10": FilterRule(hook: .output, side: .destination, port: 6379, peer: peer("10.64.0.0/10"), flags: .notRst, verdict: .reset, comment: c + "reset"),
-        "reset_v6_prefix33_input": FilterRule(hook: .input, side: .source, port: 6379, peer: peer("2001:db8::/33"), flags: .notRst, verdict: .reset, comment: c + "reset"),
-        "hang_any": FilterRule(hook: .output, side: .destination, port: 3306, flags: .notSyn, verdict: .drop, comment: c + "hang"),
-        "hang_any_input": FilterRule(hook: .input, side: .source, port: 3306, flags: .notSyn, verdict: .drop, comment: c + "hang"),
-        "hang_v6_host": FilterRule(hook: .output, side: .destination, port: 3306, peer: peer("::1"), flags: .notSyn, verdict: .drop, comment: c + "hang"),
-        "hang_v4_prefix31_input": FilterRule(hook: .input, side: .source, port: 3306, peer: peer("10.1.2.0/31"), flags: .notSyn, verdict: .drop, comment: c + "hang"),
-        "loss_any": FilterRule(hook: .output, side: .destination, port: 6379, lossThreshold: 50_000, verdict: .drop, comment: c + "loss-nft 5%"),
-        "loss_any_input": FilterRule(hook: .input, side: .source, port: 6379, lossThreshold: 1, verdict: .drop, comment: c + "loss-nft 0.0001%"),
-        "loss_v4_prefix10_input": FilterRule(hook: .input, side: .source, port: 6379, peer: peer("10.64.0.0/10"), lossThreshold: 999_999, verdict: .drop, comment: c + "loss-nft 99.9999%"),
-        "loss_v6_prefix64": FilterRule(hook: .output, side: .destination, port: 6379, peer: peer("2001:db8::/64"), lossThreshold: 250_000, verdict: .drop, comment: c + "reject, loss-nft 25%"),
-        "loss_v6_prefix12": FilterRule(hook: .output, side: .destination, port: 6379, peer: peer("2000::/12"), lossThreshold: 500_000, verdict: .drop, comment: c + "loss-nft 50%"),
+        "blackhole_any": FilterRule(
+            hook: .output, side: .destination, port: 6379, verdict: .drop, comment: c + "blackhole"),
+        "blackhole_any_input": FilterRule(
+            hook: .input, side: .source, port: 6379, verdict: .drop, comment: c + "blackhole"),
+        "blackhole_v4_host": FilterRule(
+            hook: .output, side: .destination, port: 6379, peer: peer("127.0.0.1"), verdict: .drop,
+            comment: c + "blackhole"),
+        "blackhole_v4_prefix8": FilterRule(
+            hook: .output, side: .destination, port: 3306, peer: peer("10.0.0.0/8"), verdict: .drop,
+            comment: c + "blackhole"),
+        "blackhole_v4_prefix24_input": FilterRule(
+            hook: .input, side: .source, port: 3306, peer: peer("192.168.1.0/24"), verdict: .drop,
+            comment: c + "blackhole"),
+        "blackhole_v6_host": FilterRule(
+            hook: .output, side: .destination, port: 6379, peer: peer("::1"), verdict: .drop, comment: c + "blackhole"),
+        "blackhole_v6_host_input": FilterRule(
+            hook: .input, side: .source, port: 6379, peer: peer("2001:db8::7"), verdict: .drop, comment: c + "blackhole"
+        ),
+        "reject_any": FilterRule(
+            hook: .output, side: .destination, port: 6379, flags: .synOnly, verdict: .reset, comment: c + "reject"),
+        "reject_v4_host": FilterRule(
+            hook: .output, side: .destination, port: 6379, peer: peer("127.0.0.1"), flags: .synOnly, verdict: .reset,
+            comment: "netfault nf-1: reject"),
+        "reject_v6_prefix32": FilterRule(
+            hook: .output, side: .destination, port: 3306, peer: peer("2001:db8::/32"), flags: .synOnly,
+            verdict: .reset, comment: c + "reject"),
+        "reset_any": FilterRule(
+            hook: .output, side: .destination, port: 6379, flags: .notRst, verdict: .reset, comment: c + "reset"),
+        "reset_no_flags": FilterRule(
+            hook: .output, side: .destination, port: 6379, verdict: .reset, comment: c + "reset"),
+        "reset_v6_host": FilterRule(
+            hook: .output, side: .destination, port: 3306, peer: peer("::1"), flags: .notRst, verdict: .reset,
+            comment: c + "reset"),
+        "reset_v4_host_input": FilterRule(
+            hook: .input, side: .source, port: 6379, peer: peer("127.0.0.1"), flags: .notRst, verdict: .reset,
+            comment: c + "reset"),
+        "reset_v4_prefix10": FilterRule(
+            hook: .output, side: .destination, port: 6379, peer: peer("10.64.0.0/10"), flags: .notRst, verdict: .reset,
+            comment: c + "reset"),
+        "reset_v6_prefix33_input": FilterRule(
+            hook: .input, side: .source, port: 6379, peer: peer("2001:db8::/33"), flags: .notRst, verdict: .reset,
+            comment: c + "reset"),
+        "hang_any": FilterRule(
+            hook: .output, side: .destination, port: 3306, flags: .notSyn, verdict: .drop, comment: c + "hang"),
+        "hang_any_input": FilterRule(
+            hook: .input, side: .source, port: 3306, flags: .notSyn, verdict: .drop, comment: c + "hang"),
+        "hang_v6_host": FilterRule(
+            hook: .output, side: .destination, port: 3306, peer: peer("::1"), flags: .notSyn, verdict: .drop,
+            comment: c + "hang"),
+        "hang_v4_prefix31_input": FilterRule(
+            hook: .input, side: .source, port: 3306, peer: peer("10.1.2.0/31"), flags: .notSyn, verdict: .drop,
+            comment: c + "hang"),
+        "loss_any": FilterRule(
+            hook: .output, side: .destination, port: 6379, lossThreshold: 50_000, verdict: .drop,
+            comment: c + "loss-nft 5%"),
+        "loss_any_input": FilterRule(
+            hook: .input, side: .source, port: 6379, lossThreshold: 1, verdict: .drop, comment: c + "loss-nft 0.0001%"),
+        "loss_v4_prefix10_input": FilterRule(
+            hook: .input, side: .source, port: 6379, peer: peer("10.64.0.0/10"), lossThreshold: 999_999, verdict: .drop,
+            comment: c + "loss-nft 99.9999%"),
+        "loss_v6_prefix64": FilterRule(
+            hook: .output, side: .destination, port: 6379, peer: peer("2001:db8::/64"), lossThreshold: 250_000,
+            verdict: .drop, comment: c + "reject, loss-nft 25%"),
+        "loss_v6_prefix12": FilterRule(
+            hook: .output, side: .destination, port: 6379, peer: peer("2000::/12"), lossThreshold: 500_000,
+            verdict: .drop, comment: c + "loss-nft 50%")
     ]
 
     static let names = rules.keys.sorted()
@@ -116,7 +159,8 @@ struct NFTFixtures {
     @Test(arguments: names)
     func ruleMatchesNft(_ name: String) throws {
         let rule = try #require(Self.rules[name])
-        let fixture = try #require(NFTFixtures.loaded.rules[name], "no fixture \(name): run scripts/capture-nft-fixtures")
+        let fixture = try #require(
+            NFTFixtures.loaded.rules[name], "no fixture \(name): run scripts/capture-nft-fixtures")
         #expect(rule.nftSyntax == fixture.syntax)
         #expect(rule.hook.rawValue == fixture.hook)
 
@@ -139,8 +183,10 @@ struct NFTFixtures {
     @Test func tableMatchesNftButForTheOwnerFlag() throws {
         let nft = NFTFixtures.loaded.table
         try #require(!nft.isEmpty)
-        let plain = try #require(Self.messages(NFTablesRequests.tableBatch(name: NFTFixtures.table, owner: false, seq: 7))
-            .first { $0.msg.type == Self.type(NFT_MSG_NEWTABLE) }).bytes
+        let plain = try #require(
+            Self.messages(NFTablesRequests.tableBatch(name: NFTFixtures.table, owner: false, seq: 7))
+                .first { $0.msg.type == Self.type(NFT_MSG_NEWTABLE) }
+        ).bytes
         var ours = withoutSeqAndPid(plain)
         // nft's `add table` sends NLM_F_REQUEST only; netfault refuses an existing table and asks an ack.
         #expect(ours.le16(at: 6) == UInt16(NLM_F_REQUEST | NLM_F_CREATE) | UInt16(NLM_F_EXCL | NLM_F_ACK))
@@ -164,8 +210,11 @@ struct NFTFixtures {
         let rules = [Self.rules["reject_v4_host"]!, Self.rules["blackhole_any_input"]!, Self.rules["loss_any"]!]
         let plan = FilterPlan(table: "netfault-nf-1a2b3c", rules: rules)
         let msgs = Self.messages(try NFTablesRequests.installBatch(plan, seq: 41)).map(\.msg)
-        #expect(msgs.map(\.type) == [0x10, Self.type(NFT_MSG_NEWTABLE), Self.type(NFT_MSG_NEWCHAIN), Self.type(NFT_MSG_NEWCHAIN),
-                                     Self.type(NFT_MSG_NEWRULE), Self.type(NFT_MSG_NEWRULE), Self.type(NFT_MSG_NEWRULE), 0x11])
+        #expect(
+            msgs.map(\.type) == [
+                0x10, Self.type(NFT_MSG_NEWTABLE), Self.type(NFT_MSG_NEWCHAIN), Self.type(NFT_MSG_NEWCHAIN),
+                Self.type(NFT_MSG_NEWRULE), Self.type(NFT_MSG_NEWRULE), Self.type(NFT_MSG_NEWRULE), 0x11
+            ])
         #expect(msgs.map(\.seq) == Array(41..<49))
         // Batch begin and end: AF_UNSPEC, version 0, res_id NFNL_SUBSYS_NFTABLES (big-endian); no ack.
         for m in [msgs.first!, msgs.last!] {
@@ -191,7 +240,8 @@ struct NFTFixtures {
             #expect(a[5] == [0, 0, 0, 1])  // NFTA_CHAIN_POLICY: NF_ACCEPT
             let hook = Attributes(try #require(a[4]))  // NFTA_CHAIN_HOOK
             #expect(hook[1] == [0, 0, 0, hooknum])  // NFTA_HOOK_HOOKNUM: NF_INET_LOCAL_OUT / LOCAL_IN
-            #expect(hook[2] == withUnsafeBytes(of: Ownership.chainPriority.bigEndian) { Array($0) })  // NFTA_HOOK_PRIORITY
+            let priority = withUnsafeBytes(of: Ownership.chainPriority.bigEndian) { Array($0) }
+            #expect(hook[2] == priority)  // NFTA_HOOK_PRIORITY
         }
         // Rules in plan order, appended, each in its hook's chain.
         for (m, rule) in zip(msgs[4...6], rules) {
@@ -235,8 +285,10 @@ struct NFTFixtures {
         let target = try Target.parse("redis")
         for action in FilterSpec.Action.allCases {
             let spec = FilterSpec(action: action)
-            let plan = try #require(FilterPlanner.plan(leaseID: "nf-1", target: target, peers: [Self.peer("10.64.0.0/10"), Self.peer("::1")],
-                                                       direction: .both, spec: spec))
+            let plan = try #require(
+                FilterPlanner.plan(
+                    leaseID: "nf-1", target: target, peers: [Self.peer("10.64.0.0/10"), Self.peer("::1")],
+                    direction: .both, spec: spec))
             for rule in plan.rules {
                 #expect(NFTablesReplies.filterRule(ofRuleMessage: try Self.encodedRule(rule)) == rule)
             }

@@ -12,16 +12,23 @@ import NetFaultCore
         "netem_delay": .addNetem(device: "lo", band: 2, netem: NetemSpec(delay: ms(100))),
         "netem_loss": .addNetem(device: "lo", band: 3, netem: NetemSpec(loss: Percent(30))),
         "netem_reorder": .addNetem(device: "lo", band: 2, netem: NetemSpec(delay: ms(10), reorder: Percent(50))),
-        "netem_dist": .addNetem(device: "lo", band: 4, netem: NetemSpec(delay: ms(10), jitter: ms(2), distribution: .normal)),
-        "u32_v4_dport": .addBandFilter(device: "lo", band: 2, match: PortMatch(family: .ipv4, side: .destination, port: 6379)),
-        "u32_v4_sport_src": .addBandFilter(device: "lo", band: 2, match: PortMatch(
-            family: .ipv4, side: .source, port: 3306, host: IPAddress("127.0.0.2"))),
-        "u32_v6_dport_dst": .addBandFilter(device: "lo", band: 2, match: PortMatch(
-            family: .ipv6, side: .destination, port: 6379, host: IPAddress("::1"))),
+        "netem_dist": .addNetem(
+            device: "lo", band: 4, netem: NetemSpec(delay: ms(10), jitter: ms(2), distribution: .normal)),
+        "u32_v4_dport": .addBandFilter(
+            device: "lo", band: 2, match: PortMatch(family: .ipv4, side: .destination, port: 6379)),
+        "u32_v4_sport_src": .addBandFilter(
+            device: "lo", band: 2,
+            match: PortMatch(
+                family: .ipv4, side: .source, port: 3306, host: IPAddress("127.0.0.2"))),
+        "u32_v6_dport_dst": .addBandFilter(
+            device: "lo", band: 2,
+            match: PortMatch(
+                family: .ipv6, side: .destination, port: 6379, host: IPAddress("::1"))),
         "ingress": .addIngress(device: "lo"),
-        "u32_redirect": .addRedirect(device: "lo", band: 2, match: PortMatch(family: .ipv4, side: .source, port: 6379), ifb: "lo"),
+        "u32_redirect": .addRedirect(
+            device: "lo", band: 2, match: PortMatch(family: .ipv4, side: .source, port: 6379), ifb: "lo"),
         "ifb_add": .createIfb(name: "nfifb1"),
-        "link_up": .linkUp(device: "lo"),
+        "link_up": .linkUp(device: "lo")
     ]
 
     @Test(arguments: steps.keys.sorted())
@@ -36,12 +43,15 @@ import NetFaultCore
 
     @Test("netem_all and the prefix matches print as their fixtures' commands")
     func moreCommands() throws {
-        let all = NetemSpec(delay: Self.ms(100), jitter: Self.ms(10), delayCorrelation: Percent(25), loss: Percent(5),
-                            lossCorrelation: Percent(25), duplicate: Percent(1), corrupt: Percent(0.1),
-                            reorder: Percent(25), gap: 5, rate: try Rate.parse("1mbit"))
+        let all = NetemSpec(
+            delay: Self.ms(100), jitter: Self.ms(10), delayCorrelation: Percent(25), loss: Percent(5),
+            lossCorrelation: Percent(25), duplicate: Percent(1), corrupt: Percent(0.1),
+            reorder: Percent(25), gap: 5, rate: try Rate.parse("1mbit"))
         #expect(TCStep.addNetem(device: "lo", band: 2, netem: all).command == Fixture.all["netem_all"]?.command)
         let v6 = PortMatch(family: .ipv6, side: .source, port: 3306, address: try IPPrefix.parse("2001:db8:80::/41"))
-        #expect(TCStep.addBandFilter(device: "lo", band: 2, match: v6).command == Fixture.all["u32_v6_sport_src_prefix"]?.command)
+        #expect(
+            TCStep.addBandFilter(device: "lo", band: 2, match: v6).command
+                == Fixture.all["u32_v6_sport_src_prefix"]?.command)
     }
 }
 
@@ -51,24 +61,28 @@ import NetFaultCore
 
     func plan(_ direction: Direction, loopback: Bool) throws -> LeasePlan {
         let dev = DeviceState(name: loopback ? "lo" : "eth0", root: .kernelDefault(kind: "noqueue"))
-        return try Planner.plan(target: Target.parse("redis"), direction: direction, netem: netem, device: dev,
-                                isLoopback: loopback, deviceIndex: 4)
+        return try Planner.plan(
+            target: Target.parse("redis"), direction: direction, netem: netem, device: dev,
+            isLoopback: loopback, deviceIndex: 4)
     }
 
     @Test("a fresh device gets its root first, then the netem band and its filters")
     func freshDevice() throws {
-        let steps = Planner.steps(for: try plan(.toServer, loopback: true),
-                                  devices: ["lo": DeviceState(name: "lo", root: .kernelDefault(kind: "noqueue"))])
-        #expect(steps.map(\.command).map { $0.split(separator: " ").prefix(3).joined(separator: " ") } == [
-            "tc qdisc add", "tc qdisc add", "tc filter add", "tc filter add",
-        ])
+        let steps = Planner.steps(
+            for: try plan(.toServer, loopback: true),
+            devices: ["lo": DeviceState(name: "lo", root: .kernelDefault(kind: "noqueue"))])
+        #expect(
+            steps.map(\.command).map { $0.split(separator: " ").prefix(3).joined(separator: " ") } == [
+                "tc qdisc add", "tc qdisc add", "tc filter add", "tc filter add"
+            ])
         #expect(steps.first == .addRootPrio(device: "lo"))
     }
 
     @Test("a device that has netfault's root gets no second one")
     func existingRoot() throws {
-        let steps = Planner.steps(for: try plan(.toServer, loopback: true),
-                                  devices: ["lo": DeviceState(name: "lo", root: .ours(usedBands: [3]))])
+        let steps = Planner.steps(
+            for: try plan(.toServer, loopback: true),
+            devices: ["lo": DeviceState(name: "lo", root: .ours(usedBands: [3]))])
         #expect(!steps.contains(.addRootPrio(device: "lo")))
     }
 
@@ -76,20 +90,32 @@ import NetFaultCore
     func ifbSteps() throws {
         let p = try plan(.fromServer, loopback: false)
         let missing = DeviceState(name: "nfifb4", root: .kernelDefault(kind: "none"), exists: false)
-        let steps = Planner.steps(for: p, devices: ["eth0": DeviceState(name: "eth0", root: .kernelDefault(kind: "noqueue")),
-                                                    "nfifb4": missing])
-        #expect(Array(steps.prefix(3)) == [.createIfb(name: "nfifb4"), .linkUp(device: "nfifb4"), .addRootPrio(device: "nfifb4")])
+        let steps = Planner.steps(
+            for: p,
+            devices: [
+                "eth0": DeviceState(name: "eth0", root: .kernelDefault(kind: "noqueue")),
+                "nfifb4": missing
+            ])
+        #expect(
+            Array(steps.prefix(3)) == [
+                .createIfb(name: "nfifb4"), .linkUp(device: "nfifb4"), .addRootPrio(device: "nfifb4")
+            ])
         #expect(steps.contains(.addIngress(device: "eth0")))
         #expect(steps.filter { if case .addRedirect = $0 { true } else { false } }.count == 2)
-        let withIngress = Planner.steps(for: p, devices: ["eth0": DeviceState(name: "eth0", root: .kernelDefault(kind: "noqueue"), hasIngress: true),
-                                                          "nfifb4": DeviceState(name: "nfifb4", root: .ours(usedBands: [5]))])
+        let withIngress = Planner.steps(
+            for: p,
+            devices: [
+                "eth0": DeviceState(name: "eth0", root: .kernelDefault(kind: "noqueue"), hasIngress: true),
+                "nfifb4": DeviceState(name: "nfifb4", root: .ours(usedBands: [5]))
+            ])
         #expect(!withIngress.contains(.addIngress(device: "eth0")) && !withIngress.contains(.createIfb(name: "nfifb4")))
     }
 
     @Test("the nf_tables part prints as an nft script with the owner flag, its chains and rules")
     func nftScript() {
-        let f = FilterPlanner.plan(leaseID: "nf-000001", target: Target(ports: [6379]), peers: [], direction: .both,
-                                   spec: FilterSpec(action: .blackhole))!
+        let f = FilterPlanner.plan(
+            leaseID: "nf-000001", target: Target(ports: [6379]), peers: [], direction: .both,
+            spec: FilterSpec(action: .blackhole))!
         let script = f.nftScript
         #expect(script.hasPrefix("table inet netfault-nf-000001 {\n\tflags owner\n\tchain output {"))
         #expect(script.contains("type filter hook input priority -150; policy accept;"))

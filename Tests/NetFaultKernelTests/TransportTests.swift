@@ -12,7 +12,9 @@ final class ScriptedTransport: NetlinkTransport {
     var queue: [(sender: UInt32, bytes: [UInt8])] = []
     let reply: (_ sent: [NetlinkMessage], _ attempt: Int) -> [(sender: UInt32, bytes: [UInt8])]
 
-    init(_ reply: @escaping (_ sent: [NetlinkMessage], _ attempt: Int) -> [(sender: UInt32, bytes: [UInt8])]) { self.reply = reply }
+    init(_ reply: @escaping (_ sent: [NetlinkMessage], _ attempt: Int) -> [(sender: UInt32, bytes: [UInt8])]) {
+        self.reply = reply
+    }
 
     func send(_ bytes: [UInt8]) throws {
         let msgs = NetlinkMessage.parse(bytes)
@@ -21,7 +23,9 @@ final class ScriptedTransport: NetlinkTransport {
     }
 
     func receive() throws -> (sender: UInt32, bytes: [UInt8]) {
-        guard !queue.isEmpty else { throw KernelError(operation: "scripted receive", errno: EAGAIN, source: .netfault, detail: "no reply left") }
+        guard !queue.isEmpty else {
+            throw KernelError(operation: "scripted receive", errno: EAGAIN, source: .netfault, detail: "no reply left")
+        }
         return queue.removeFirst()
     }
 }
@@ -39,13 +43,16 @@ enum Reply {
         return NetlinkMessage(type: UInt16(NLMSG_ERROR), flags: flags, seq: seq, port: port, payload: w.bytes).bytes
     }
 
-    static func done(seq: UInt32, port: UInt32 = 4242, errno: Int32 = 0, flags: UInt16 = UInt16(NLM_F_MULTI)) -> [UInt8] {
+    static func done(seq: UInt32, port: UInt32 = 4242, errno: Int32 = 0, flags: UInt16 = UInt16(NLM_F_MULTI)) -> [UInt8]
+    {
         var w = ByteWriter()
         w.i32(-errno)
         return NetlinkMessage(type: UInt16(NLMSG_DONE), flags: flags, seq: seq, port: port, payload: w.bytes).bytes
     }
 
-    static func link(seq: UInt32, index: Int32, name: String, flags: UInt16 = UInt16(NLM_F_MULTI), port: UInt32 = 4242) -> [UInt8] {
+    static func link(
+        seq: UInt32, index: Int32, name: String, flags: UInt16 = UInt16(NLM_F_MULTI), port: UInt32 = 4242
+    ) -> [UInt8] {
         var w = ByteWriter()
         IfInfoMsg(index: index).encode(into: &w)
         w.attr(3) { $0.cString(name) }  // IFLA_IFNAME
@@ -56,7 +63,9 @@ enum Reply {
 @Suite struct TransportTests {
     let request = TCRequests.deleteRoot(ifindex: 1)
 
-    func socket(_ reply: @escaping ([NetlinkMessage], Int) -> [(sender: UInt32, bytes: [UInt8])]) -> (NetlinkSocket, ScriptedTransport) {
+    func socket(
+        _ reply: @escaping ([NetlinkMessage], Int) -> [(sender: UInt32, bytes: [UInt8])]
+    ) -> (NetlinkSocket, ScriptedTransport) {
         let t = ScriptedTransport(reply)
         return (NetlinkSocket(transport: t, firstSeq: 100), t)
     }
@@ -71,7 +80,9 @@ enum Reply {
 
     @Test("an ack with extended-ack text becomes the error's kernel message")
     func extendedAck() {
-        let (nl, _) = socket { sent, _ in [(UInt32(0), Reply.error(seq: sent[0].seq, errno: ENOENT, text: "Specified qdisc kind is unknown"))] }
+        let (nl, _) = socket { sent, _ in
+            [(UInt32(0), Reply.error(seq: sent[0].seq, errno: ENOENT, text: "Specified qdisc kind is unknown"))]
+        }
         #expect {
             try nl.perform(request, "adding a netem qdisc")
         } throws: { e in
@@ -84,7 +95,9 @@ enum Reply {
     func wrongSeq() {
         let (nl, _) = socket { sent, _ in [(UInt32(0), Reply.error(seq: sent[0].seq &+ 7))] }
         #expect { try nl.perform(request, "removing") } throws: { e in
-            (e as? KernelError).map { $0.errno == EPROTO && $0.source == .netfault && ($0.detail ?? "").contains("seq") } ?? false
+            (e as? KernelError).map {
+                $0.errno == EPROTO && $0.source == .netfault && ($0.detail ?? "").contains("seq")
+            } ?? false
         }
     }
 
@@ -106,13 +119,20 @@ enum Reply {
 
     @Test("an answer to an earlier request that gave up after its error is skipped")
     func staleReplySkipped() throws {
-        let (nl, _) = socket { sent, _ in [(UInt32(0), Reply.error(seq: sent[0].seq &- 1)), (UInt32(0), Reply.error(seq: sent[0].seq))] }
+        let (nl, _) = socket { sent, _ in
+            [(UInt32(0), Reply.error(seq: sent[0].seq &- 1)), (UInt32(0), Reply.error(seq: sent[0].seq))]
+        }
         try nl.perform(request, "removing")
     }
 
     @Test("an errno inside DONE fails the dump")
     func errorInDone() {
-        let (nl, _) = socket { sent, _ in [(UInt32(0), Reply.link(seq: sent[0].seq, index: 1, name: "lo")), (UInt32(0), Reply.done(seq: sent[0].seq, errno: ENOBUFS))] }
+        let (nl, _) = socket { sent, _ in
+            [
+                (UInt32(0), Reply.link(seq: sent[0].seq, index: 1, name: "lo")),
+                (UInt32(0), Reply.done(seq: sent[0].seq, errno: ENOBUFS))
+            ]
+        }
         #expect { try nl.links() } throws: { e in (e as? KernelError)?.errno == ENOBUFS }
     }
 
@@ -121,7 +141,10 @@ enum Reply {
         let (nl, t) = socket { sent, attempt in
             let seq = sent[0].seq
             let intr: UInt16 = attempt == 1 ? UInt16(NLM_F_MULTI | NLM_F_DUMP_INTR) : UInt16(NLM_F_MULTI)
-            return [(UInt32(0), Reply.link(seq: seq, index: 1, name: attempt == 1 ? "stale" : "lo", flags: intr)), (UInt32(0), Reply.done(seq: seq))]
+            return [
+                (UInt32(0), Reply.link(seq: seq, index: 1, name: attempt == 1 ? "stale" : "lo", flags: intr)),
+                (UInt32(0), Reply.done(seq: seq))
+            ]
         }
         #expect(try nl.links().map(\.name) == ["lo"])
         #expect(t.sent.count == 2)
@@ -130,7 +153,12 @@ enum Reply {
     @Test("a dump interrupted every time fails with DumpInterrupted after three tries, never a partial answer")
     func dumpInterruptedFails() {
         let (nl, t) = socket { sent, _ in
-            [(UInt32(0), Reply.link(seq: sent[0].seq, index: 1, name: "lo", flags: UInt16(NLM_F_MULTI | NLM_F_DUMP_INTR))), (UInt32(0), Reply.done(seq: sent[0].seq))]
+            [
+                (
+                    UInt32(0),
+                    Reply.link(seq: sent[0].seq, index: 1, name: "lo", flags: UInt16(NLM_F_MULTI | NLM_F_DUMP_INTR))
+                ), (UInt32(0), Reply.done(seq: sent[0].seq))
+            ]
         }
         #expect(throws: DumpInterrupted.self) { try nl.links() }
         #expect(t.sent.count == 3)
@@ -138,13 +166,20 @@ enum Reply {
 
     @Test("a batch error names the failing message by its place and seq")
     func batchNamesFailingMessage() {
-        let requests = [TCRequests.deleteRoot(ifindex: 1), TCRequests.deleteRoot(ifindex: 2), TCRequests.deleteRoot(ifindex: 3)]
+        let requests = [
+            TCRequests.deleteRoot(ifindex: 1), TCRequests.deleteRoot(ifindex: 2), TCRequests.deleteRoot(ifindex: 3)
+        ]
         let (nl, _) = socket { sent, _ in
-            [(UInt32(0), Reply.error(seq: sent[0].seq)), (UInt32(0), Reply.error(seq: sent[1].seq, errno: EINVAL, text: "bad")), (UInt32(0), Reply.error(seq: sent[2].seq))]
+            [
+                (UInt32(0), Reply.error(seq: sent[0].seq)),
+                (UInt32(0), Reply.error(seq: sent[1].seq, errno: EINVAL, text: "bad")),
+                (UInt32(0), Reply.error(seq: sent[2].seq))
+            ]
         }
         #expect { try nl.batch(requests, "a batch") } throws: { e in
             guard let k = e as? KernelError else { return false }
-            return k.errno == EINVAL && (k.failedMessage ?? "").hasPrefix("message 2 of 3 (seq 102") && "\(k)".contains("message 2 of 3")
+            return k.errno == EINVAL && (k.failedMessage ?? "").hasPrefix("message 2 of 3 (seq 102")
+                && "\(k)".contains("message 2 of 3")
         }
     }
 
@@ -155,11 +190,17 @@ enum Reply {
             var lo = ByteWriter()
             IfInfoMsg(index: 1, flags: UInt32(IFF_LOOPBACK)).encode(into: &lo)
             lo.attr(3) { $0.cString("lo") }
-            let loMsg = NetlinkMessage(type: UInt16(RTM_NEWLINK), flags: UInt16(NLM_F_MULTI), seq: seq, port: 4242, payload: lo.bytes).bytes
-            return [(UInt32(0), loMsg + Reply.link(seq: seq, index: 7, name: "eth0")), (UInt32(0), Reply.done(seq: seq))]
+            let loMsg = NetlinkMessage(
+                type: UInt16(RTM_NEWLINK), flags: UInt16(NLM_F_MULTI), seq: seq, port: 4242, payload: lo.bytes
+            ).bytes
+            return [
+                (UInt32(0), loMsg + Reply.link(seq: seq, index: 7, name: "eth0")), (UInt32(0), Reply.done(seq: seq))
+            ]
         }
         let links = try nl.links()
-        #expect(links.map(\.name) == ["lo", "eth0"] && links.map(\.index) == [1, 7] && links.map(\.isLoopback) == [true, false])
+        #expect(
+            links.map(\.name) == ["lo", "eth0"] && links.map(\.index) == [1, 7]
+                && links.map(\.isLoopback) == [true, false])
         #expect(t.sent[0][0].type == UInt16(RTM_GETLINK) && t.sent[0][0].flags == UInt16(NLM_F_REQUEST | NLM_F_DUMP))
     }
 }
@@ -199,6 +240,7 @@ enum Reply {
             let nlh = UnsafeMutableRawPointer(buf).assumingMemoryBound(to: UInt32.self)
             nlh.pointee = UInt32(NFTablesRequests.messageRoom * 4)  // nlmsg_len larger than the room left
         }
-        #expect { _ = try NFTablesRequests.batch([huge], seq: 1) } throws: { e in (e as? KernelError)?.errno == EMSGSIZE }
+        #expect { _ = try NFTablesRequests.batch([huge], seq: 1) } throws: { e in (e as? KernelError)?.errno == EMSGSIZE
+        }
     }
 }

@@ -13,7 +13,8 @@ struct CombinedFaultTests {
 
     /// `tc qdisc show dev lo` and its filters inside: "as before" for traffic control.
     func tcState(_ ns: Namespace) throws -> String {
-        try ns.exec("tc", "qdisc", "show", "dev", "lo").stdout + "--\n" + ns.exec("tc", "filter", "show", "dev", "lo").stdout
+        try ns.exec("tc", "qdisc", "show", "dev", "lo").stdout + "--\n"
+            + ns.exec("tc", "filter", "show", "dev", "lo").stdout
     }
 
     /// What status --json read back from the kernel for a lease: its netem delay and its rules.
@@ -23,7 +24,12 @@ struct CombinedFaultTests {
         return (delay, lease["rules"] as? [[String: Any]] ?? [], lease["table_present"] as? Bool)
     }
 
-    @Test("--delay 500ms --reject in one lease: open connections are delayed, new ones refused; status shows both; revert restores tc and nf_tables")
+    @Test(
+        """
+        --delay 500ms --reject in one lease: open connections are delayed, new ones refused; status shows both; \
+        revert restores tc and nf_tables
+        """
+    )
     func delayAndRejectInOneLease() throws {
         try withServers(mariadb: false) { ns in
             let tcBefore = try tcState(ns)
@@ -40,7 +46,9 @@ struct CombinedFaultTests {
 
             // The text and the JSON both show what the kernel holds of each kind.
             let text = try ns.netfault("status").stdout
-            #expect(text.contains("delay 500ms, reject") && text.contains("netem") && text.contains("nf_tables table inet netfault-\(lease.id)"), "\(text)")
+            #expect(
+                text.contains("delay 500ms, reject") && text.contains("netem")
+                    && text.contains("nf_tables table inet netfault-\(lease.id)"), "\(text)")
             let entry = try #require(try ns.statusLeases().first { $0["lease"] as? String == lease.id })
             let back = readBack(entry)
             #expect(back.delay == "500ms", "\(entry)")
@@ -57,15 +65,24 @@ struct CombinedFaultTests {
         }
     }
 
-    @Test("a delay on one port and a blackhole on another, two leases at once: each port gets its own fault; revert of one leaves the other")
+    @Test(
+        """
+        a delay on one port and a blackhole on another, two leases at once: each port gets its own fault; revert of \
+        one leaves the other
+        """
+    )
     func delayAndBlackholeOnTwoPorts() throws {
         try withServers(mariadb: true) { ns in
             let tcBefore = try tcState(ns)
             let held = try ns.hold("redis", "127.0.0.1", 6379, timeout: 5)
             let delay = try ns.apply("redis", "--delay", "500ms", "--for", "2m")
             let blackhole = try ns.apply("mysql", "--blackhole", "--for", "2m")
-            #expect(delay.output["table"] == nil || delay.output["table"] is NSNull, "a netem-only lease has no table: \(delay.output)")
-            #expect((blackhole.output["device"] as? String ?? "x").isEmpty, "a connection-only lease has no device: \(blackhole.output)")
+            #expect(
+                delay.output["table"] == nil || delay.output["table"] is NSNull,
+                "a netem-only lease has no table: \(delay.output)")
+            #expect(
+                (blackhole.output["device"] as? String ?? "x").isEmpty,
+                "a connection-only lease has no device: \(blackhole.output)")
 
             let ping = try held.next()
             #expect(ping.outcome == "ok" && ping.elapsedMs >= Self.delayMs * 0.9, "\(ping)")

@@ -12,12 +12,15 @@ struct ConnectionFaultTests {
     let silence = 1.5
 
     /// The table of a lease: it exists, and the rules apply --json listed live in it.
-    func expectTable(_ ns: Namespace, _ lease: (id: String, output: [String: Any]),
-                     sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func expectTable(
+        _ ns: Namespace, _ lease: (id: String, output: [String: Any]),
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let table = "netfault-\(lease.id)"
         let tables = try ns.tables()
-        #expect(tables.contains("table inet \(table)"), "no table inet \(table) in: \(tables)",
-                sourceLocation: sourceLocation)
+        #expect(
+            tables.contains("table inet \(table)"), "no table inet \(table) in: \(tables)",
+            sourceLocation: sourceLocation)
         let rules = lease.output["rules"] as? [[String: Any]] ?? []
         #expect(!rules.isEmpty, "apply --json listed no rules: \(lease.output)", sourceLocation: sourceLocation)
         for rule in rules {
@@ -25,8 +28,9 @@ struct ConnectionFaultTests {
             #expect(rule["handle"] is Int, "\(rule)", sourceLocation: sourceLocation)
         }
         // The fault lives in the namespace only.
-        #expect(!(try run("nft", ["list", "tables"]).stdout.contains(table)), "the host's ruleset has \(table)",
-                sourceLocation: sourceLocation)
+        #expect(
+            !(try run("nft", ["list", "tables"]).stdout.contains(table)), "the host's ruleset has \(table)",
+            sourceLocation: sourceLocation)
     }
 
     /// The lease's entry in `status --json`.
@@ -38,7 +42,9 @@ struct ConnectionFaultTests {
         try ns.statusLeases().filter { $0["netns"] as? String == ns.name }
     }
 
-    @Test("the machinery: redis-server and mariadbd in a fresh namespace answer redis-py and PyMySQL on 127.0.0.1 and ::1")
+    @Test(
+        "the machinery: redis-server and mariadbd in a fresh namespace answer redis-py and PyMySQL on 127.0.0.1 and ::1"
+    )
     func baseline() throws {
         try withNamespace { ns in
             try ns.startRedis(port: 6379)
@@ -108,7 +114,12 @@ struct ConnectionFaultTests {
         }
     }
 
-    @Test("--reset: established Redis and MySQL connections get ECONNRESET on their next command; new connects are refused")
+    @Test(
+        """
+        --reset: established Redis and MySQL connections get ECONNRESET on their next command; new connects are \
+        refused
+        """
+    )
     func reset() throws {
         try withServers { ns in
             let heldRedis = try ns.hold("redis", "127.0.0.1", 6379)
@@ -145,7 +156,9 @@ struct ConnectionFaultTests {
             #expect((greeting.fields["bytes"] as? Int) == 0, "\(greeting)")
             let ping = try ns.probe("redis-ping", "127.0.0.1", 6379, timeout: silence)
             #expect(ping.outcome == "timeout", "redis-py: \(ping)")
-            #expect((ping.fields["message"] as? String ?? "").contains("reading"), "the PING's reply timed out, not the connect: \(ping)")
+            #expect(
+                (ping.fields["message"] as? String ?? "").contains("reading"),
+                "the PING's reply timed out, not the connect: \(ping)")
 
             #expect(try ns.revert(lease.id).status == 0)
             try ns.expectBaseline()
@@ -154,14 +167,20 @@ struct ConnectionFaultTests {
         }
     }
 
-    @Test("--loss-nft 30%: netfilter drops about 30% of the packets to the port (within 5 sigma), counted by the kernel")
+    @Test(
+        "--loss-nft 30%: netfilter drops about 30% of the packets to the port (within 5 sigma), counted by the kernel")
     func lossNft() throws {
         try withNamespace { ns in
             try ns.startRedis(port: 6379)
             // The user's own counter, ahead of netfault's chain (priority -150), sees every packet.
-            for cmd in [["add", "table", "inet", "count"],
-                        ["add", "chain", "inet", "count", "output", "{ type filter hook output priority -200; policy accept; }"],
-                        ["add", "rule", "inet", "count", "output", "tcp", "dport", "6379", "counter"]] {
+            for cmd in [
+                ["add", "table", "inet", "count"],
+                [
+                    "add", "chain", "inet", "count", "output",
+                    "{ type filter hook output priority -200; policy accept; }"
+                ],
+                ["add", "rule", "inet", "count", "output", "tcp", "dport", "6379", "counter"]
+            ] {
                 let r = try ns.exec(["nft"] + cmd)
                 try #require(r.status == 0, "nft \(cmd.joined(separator: " ")): \(r.stderr)")
             }
@@ -178,8 +197,11 @@ struct ConnectionFaultTests {
             }
             // 50 connections of PINGs, set up before the fault: under 30% loss, redis-benchmark's
             // own start (a config query, the connects) could stall for seconds on lost SYNs.
-            let bench = try spawn(["ip", "netns", "exec", ns.name, "redis-benchmark", "-h", "127.0.0.1", "-p", "6379",
-                                   "-c", "50", "-n", "100000000", "-t", "ping_inline", "-q"], captureOutput: false)
+            let bench = try spawn(
+                [
+                    "ip", "netns", "exec", ns.name, "redis-benchmark", "-h", "127.0.0.1", "-p", "6379",
+                    "-c", "50", "-n", "100000000", "-t", "ping_inline", "-q"
+                ], captureOutput: false)
             var running = true
             defer { if running { stop(bench.pid) } }
             let flowStart = try counted().total
@@ -259,11 +281,13 @@ struct ConnectionFaultTests {
             try ns.startRedis(port: 6379)
             try ns.startMariaDB()
             // No counters in the user's nft rules: the text must not change with traffic.
-            for cmd in [["add", "table", "inet", "user"],
-                        ["add", "chain", "inet", "user", "input", "{ type filter hook input priority 0; policy accept; }"],
-                        ["add", "chain", "inet", "user", "output", "{ type filter hook output priority 10; policy accept; }"],
-                        ["add", "rule", "inet", "user", "input", "tcp", "dport", "7777", "accept"],
-                        ["add", "rule", "inet", "user", "output", "ip", "daddr", "127.0.0.9", "tcp", "dport", "6379", "drop"]] {
+            for cmd in [
+                ["add", "table", "inet", "user"],
+                ["add", "chain", "inet", "user", "input", "{ type filter hook input priority 0; policy accept; }"],
+                ["add", "chain", "inet", "user", "output", "{ type filter hook output priority 10; policy accept; }"],
+                ["add", "rule", "inet", "user", "input", "tcp", "dport", "7777", "accept"],
+                ["add", "rule", "inet", "user", "output", "ip", "daddr", "127.0.0.9", "tcp", "dport", "6379", "drop"]
+            ] {
                 let r = try ns.exec(["nft"] + cmd)
                 try #require(r.status == 0, "nft \(cmd.joined(separator: " ")): \(r.stderr)")
             }
@@ -274,7 +298,9 @@ struct ConnectionFaultTests {
             try #require(legacy.status == 0, "iptables-legacy: \(legacy.stderr)")
             let rulesetBefore = try ns.ruleset()
             let iptablesBefore = try iptablesSnapshot(ns)
-            #expect(rulesetBefore.contains("table inet user") && rulesetBefore.contains("table ip filter"), "\(rulesetBefore)")
+            #expect(
+                rulesetBefore.contains("table inet user") && rulesetBefore.contains("table ip filter"),
+                "\(rulesetBefore)")
 
             let reject = try ns.apply("redis", "--reject", "--for", "2m")
             let blackhole = try ns.apply("mysql", "--blackhole", "--for", "2m")
@@ -312,14 +338,24 @@ struct ConnectionFaultTests {
         }
     }
 
-    @Test("a netfault-* table no lease accounts for is listed by status and removed by revert --all; a user's table is not")
+    @Test(
+        """
+        a netfault-* table no lease accounts for is listed by status and removed by revert --all; a user's table is \
+        not
+        """
+    )
     func orphanTable() throws {
         try withServers(mariadb: false) { ns in
             // What a lost journal could leave on a kernel without owner tables: made by hand here.
-            for cmd in [["add", "table", "inet", "netfault-nf-dead00"],
-                        ["add", "chain", "inet", "netfault-nf-dead00", "output", "{ type filter hook output priority -150; policy accept; }"],
-                        ["add", "rule", "inet", "netfault-nf-dead00", "output", "tcp", "dport", "6379", "drop"],
-                        ["add", "table", "inet", "netfault_user"]] {
+            for cmd in [
+                ["add", "table", "inet", "netfault-nf-dead00"],
+                [
+                    "add", "chain", "inet", "netfault-nf-dead00", "output",
+                    "{ type filter hook output priority -150; policy accept; }"
+                ],
+                ["add", "rule", "inet", "netfault-nf-dead00", "output", "tcp", "dport", "6379", "drop"],
+                ["add", "table", "inet", "netfault_user"]
+            ] {
                 let r = try ns.exec(["nft"] + cmd)
                 try #require(r.status == 0, "nft \(cmd.joined(separator: " ")): \(r.stderr)")
             }
@@ -341,8 +377,9 @@ struct ConnectionFaultTests {
         try withServers(mariadb: false) { ns in
             var rng = SystemRandomNumberGenerator()
             for trial in 0..<12 {
-                let child = try spawn([netfaultPath, "apply", "redis", "--reset", "--for", "2m", "--netns", ns.name],
-                                      captureOutput: false)
+                let child = try spawn(
+                    [netfaultPath, "apply", "redis", "--reset", "--for", "2m", "--netns", ns.name],
+                    captureOutput: false)
                 usleep(UInt32.random(in: 0...250_000, using: &rng))
                 kill(child.pid, SIGKILL)
                 let status = waitStatus(child.pid)
@@ -364,8 +401,9 @@ struct ConnectionFaultTests {
                     usleep(50_000)
                     left = (try ns.tables(), try leasesIn(ns))
                 }
-                #expect(!left.tables.contains("netfault-") && left.leases.isEmpty,
-                        "trial \(trial) (apply exit \(status)): \(left)")
+                #expect(
+                    !left.tables.contains("netfault-") && left.leases.isEmpty,
+                    "trial \(trial) (apply exit \(status)): \(left)")
                 #expect(try ns.probe("redis-ping", "127.0.0.1", 6379).outcome == "ok", "trial \(trial)")
             }
         }
@@ -387,7 +425,12 @@ struct ConnectionFaultTests {
         }
     }
 
-    @Test("a second --reject on the same port and direction is refused (exit 73) naming the first lease; --blackhole on another port is accepted")
+    @Test(
+        """
+        a second --reject on the same port and direction is refused (exit 73) naming the first lease; --blackhole on \
+        another port is accepted
+        """
+    )
     func conflicts() throws {
         try withServers { ns in
             let first = try ns.apply("redis", "--reject", "--for", "2m")
@@ -395,7 +438,8 @@ struct ConnectionFaultTests {
             #expect(second.status == 73, "exit \(second.status): \(second.stderr)")
             #expect(second.stderr.contains(first.id), "the refusal names \(first.id): \(second.stderr)")
             let tables = try ns.tables()
-            #expect(tables.components(separatedBy: "table inet netfault-").count - 1 == 1, "one netfault table: \(tables)")
+            #expect(
+                tables.components(separatedBy: "table inet netfault-").count - 1 == 1, "one netfault table: \(tables)")
             let other = try ns.apply("mysql", "--blackhole", "--for", "2m")
             try expectTable(ns, other)
             #expect(try ns.probe("connect", "127.0.0.1", 6379).outcome == "refused")

@@ -14,7 +14,12 @@ struct PrivilegeTests {
         return try run(command[0], Array(command.dropFirst()))
     }
 
-    @Test("doctor without CAP_SYS_ADMIN in a fresh namespace with lo down: exit 0, nf_tables found, stderr empty, nothing left")
+    @Test(
+        """
+        doctor without CAP_SYS_ADMIN in a fresh namespace with lo down: exit 0, nf_tables found, stderr empty, \
+        nothing left
+        """
+    )
     func doctorInAFreshNamespace() throws {
         let script = """
             \(netfaultPath) doctor --json > /var/tmp/netfault-doctor-$$.json; echo "status=$?"
@@ -26,7 +31,9 @@ struct PrivilegeTests {
         #expect(r.stderr.isEmpty, "stderr must carry only netfault's own words, and here none: \(r.stderr)")
         #expect(r.stdout.contains("\"feature\" : \"nf_tables rules\""), "\(r.stdout)")
         let after = r.stdout.components(separatedBy: "--links").last ?? ""
-        #expect(after.trimmingCharacters(in: .whitespacesAndNewlines) == "lo\n--ruleset", "the probe left something: \(after)")
+        #expect(
+            after.trimmingCharacters(in: .whitespacesAndNewlines) == "lo\n--ruleset",
+            "the probe left something: \(after)")
     }
 
     @Test("a blackhole works with CAP_NET_ADMIN alone, and status and revert print nothing on stderr")
@@ -44,7 +51,9 @@ struct PrivilegeTests {
             let r = try withoutCaps("-sys_admin", ["/bin/sh", "-c", script], enter: ["ip", "netns", "exec", ns.name])
             #expect(r.status == 0 && r.stderr.isEmpty, "exit \(r.status): \(r.stderr)")
             let outcomes = r.stdout.split(separator: "\n").map(String.init)
-            #expect(outcomes.count == 2 && outcomes[0].contains("\"outcome\": \"timeout\"") && outcomes[1].contains("\"outcome\": \"ok\""), "\(r.stdout)")
+            #expect(
+                outcomes.count == 2 && outcomes[0].contains("\"outcome\": \"timeout\"")
+                    && outcomes[1].contains("\"outcome\": \"ok\""), "\(r.stdout)")
             try ns.expectBaseline()
         }
     }
@@ -55,7 +64,9 @@ struct PrivilegeTests {
             let lease = try ns.apply("redis", "--reject", "--for", "1m")
             let r = try withoutCaps("-sys_admin", [netfaultPath, "status"])
             #expect(r.status == 0, "\(r.stderr)")
-            #expect(r.stdout.contains(lease.id) && r.stdout.contains("not read back") && r.stdout.contains("CAP_SYS_ADMIN"), "\(r.stdout)")
+            #expect(
+                r.stdout.contains(lease.id) && r.stdout.contains("not read back") && r.stdout.contains("CAP_SYS_ADMIN"),
+                "\(r.stdout)")
             #expect(try ns.revert(lease.id).status == 0)
         }
     }
@@ -72,7 +83,10 @@ struct PrivilegeTests {
 
     @Test("without CAP_NET_ADMIN every command that changes or reads faults exits 77 naming CAP_NET_ADMIN")
     func netAdminMissing() throws {
-        for args in [["apply", "redis", "--blackhole"], ["status"], ["revert", "--all"], ["run", "redis", "--reject", "--", "true"]] {
+        for args in [
+            ["apply", "redis", "--blackhole"], ["status"], ["revert", "--all"],
+            ["run", "redis", "--reject", "--", "true"]
+        ] {
             let r = try withoutCaps("-net_admin", [netfaultPath] + args)
             #expect(r.status == 77 && r.stderr.contains("CAP_NET_ADMIN"), "\(args): \(r.status) \(r.stderr)")
         }
@@ -85,15 +99,19 @@ struct DryRunTests {
     @Test("apply --dry-run changes nothing, journals nothing, and prints an nft script that nft -c accepts")
     func nftScript() throws {
         try withServers(mariadb: false) { ns in
-            let r = try ns.netfault("apply", "redis", "--reject", "--loss-nft", "5%", "--direction", "both", "--dry-run")
+            let r = try ns.netfault(
+                "apply", "redis", "--reject", "--loss-nft", "5%", "--direction", "both", "--dry-run")
             #expect(r.status == 0, "\(r.stderr)")
             try ns.expectBaseline()
             #expect(try ns.statusLeases().isEmpty)
-            let script = try #require(r.stdout.components(separatedBy: "<<'EOF'\n").last?.components(separatedBy: "\nEOF").first)
+            let script = try #require(
+                r.stdout.components(separatedBy: "<<'EOF'\n").last?.components(separatedBy: "\nEOF").first)
             let check = try run("/bin/sh", ["-c", "ip netns exec \(ns.name) nft -c -f - <<'EOF'\n\(script)\nEOF"])
             #expect(check.status == 0, "nft -c refused the script: \(check.stderr)\n\(script)")
             let dry = try ns.netfault("run", "redis", "--blackhole", "--dry-run", "--", "/bin/false")
-            #expect(dry.status == 0 && dry.stdout.contains("table inet netfault-"), "run --dry-run ran the command or failed: \(dry.stderr)")
+            #expect(
+                dry.status == 0 && dry.stdout.contains("table inet netfault-"),
+                "run --dry-run ran the command or failed: \(dry.stderr)")
         }
     }
 }

@@ -15,12 +15,14 @@ struct SidecarTests {
             try #require(try run("ip", ["netns", "add", client]).status == 0)
             defer { _ = try? run("ip", ["netns", "del", client]) }
             let veth = "nfv" + String(UInt16.random(in: 0...UInt16.max), radix: 16)
-            for cmd in [["link", "add", veth, "netns", server.name, "type", "veth", "peer", "name", "eth0", "netns", client],
-                        ["-n", server.name, "addr", "add", "10.77.0.1/24", "dev", veth],
-                        ["-n", server.name, "link", "set", veth, "up"],
-                        ["-n", client, "addr", "add", "10.77.0.2/24", "dev", "eth0"],
-                        ["-n", client, "link", "set", "eth0", "up"],
-                        ["-n", client, "link", "set", "lo", "up"]] {
+            for cmd in [
+                ["link", "add", veth, "netns", server.name, "type", "veth", "peer", "name", "eth0", "netns", client],
+                ["-n", server.name, "addr", "add", "10.77.0.1/24", "dev", veth],
+                ["-n", server.name, "link", "set", veth, "up"],
+                ["-n", client, "addr", "add", "10.77.0.2/24", "dev", "eth0"],
+                ["-n", client, "link", "set", "eth0", "up"],
+                ["-n", client, "link", "set", "lo", "up"]
+            ] {
                 let r = try run("ip", cmd)
                 try #require(r.status == 0, "ip \(cmd.joined(separator: " ")): \(r.stderr)")
             }
@@ -32,12 +34,17 @@ struct SidecarTests {
     }
 
     func probe(_ client: String, _ scenario: String) throws -> String {
-        let r = try run("ip", ["netns", "exec", client, python, probePath, scenario, "10.77.0.1", "6379", "--timeout", "1.5"])
+        let r = try run(
+            "ip", ["netns", "exec", client, python, probePath, scenario, "10.77.0.1", "6379", "--timeout", "1.5"])
         return jsonObject(r.stdout)["outcome"] as? String ?? "no outcome: \(r.stdout) \(r.stderr)"
     }
 
-    @Test("a blackhole and a reject applied in the server's namespace reach a client on another host; the lease says server here",
-          arguments: [("--blackhole", "timeout"), ("--reject", "refused")])
+    @Test(
+        """
+        a blackhole and a reject applied in the server's namespace reach a client on another host; the lease says \
+        server here
+        """,
+        arguments: [("--blackhole", "timeout"), ("--reject", "refused")])
     func remoteClient(fault: String, outcome: String) throws {
         try withTwoHosts { server, client in
             #expect(try probe(client, "redis-ping") == "ok")
@@ -50,7 +57,12 @@ struct SidecarTests {
         }
     }
 
-    @Test("--server remote in the server's namespace catches requests leaving only: the other host's client is not faulted")
+    @Test(
+        """
+        --server remote in the server's namespace catches requests leaving only: \
+        the other host's client is not faulted
+        """
+    )
     func remoteOverride() throws {
         try withTwoHosts { server, client in
             let lease = try server.apply("redis", "--blackhole", "--server", "remote", "--for", "1m")

@@ -7,14 +7,16 @@ import Testing
 enum NFT {
     static let env = ProcessInfo.processInfo.environment
     static var enabled: Bool { env["NETFAULT_NFT_TESTS"] != nil && getuid() == 0 }
-    static let reason: Comment = "needs root and a kernel with nf_tables: run scripts/netns-test (sets NETFAULT_NFT_TESTS)"
+    static let reason: Comment =
+        "needs root and a kernel with nf_tables: run scripts/netns-test (sets NETFAULT_NFT_TESTS)"
     /// The kernel has netem too: Debian's own kernel in a VM (scripts/vm-test sets NETFAULT_NETEM).
     static var netem: Bool { enabled && env["NETFAULT_NETEM"] != nil }
-    static let netemReason: Comment = "needs a kernel with netem AND nf_tables: run scripts/vm-test (Debian's kernel in a VM)"
+    static let netemReason: Comment =
+        "needs a kernel with netem AND nf_tables: run scripts/vm-test (Debian's kernel in a VM)"
 }
 
-
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 let netfaultPath = NFT.env["NETFAULT_BIN"] ?? packageRoot.appendingPathComponent(".build/debug/netfault").path
 let probePath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("scripts/probe-client").path
@@ -56,10 +58,16 @@ let mariadbTemplate: Result<String, TestFailure> = {
     let data = dir + "/template"
     do {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let r = try run("mariadb-install-db", ["--no-defaults", "--auth-root-authentication-method=normal",
-                                               "--datadir=\(data)", "--user=root", "--skip-test-db",
-                                               "--innodb-log-file-size=4M", "--innodb-buffer-pool-size=16M"])
-        guard r.status == 0 else { return .failure(TestFailure("mariadb-install-db: \(r.status) \(r.stderr.suffix(800))")) }
+        let r = try run(
+            "mariadb-install-db",
+            [
+                "--no-defaults", "--auth-root-authentication-method=normal",
+                "--datadir=\(data)", "--user=root", "--skip-test-db",
+                "--innodb-log-file-size=4M", "--innodb-buffer-pool-size=16M"
+            ])
+        guard r.status == 0 else {
+            return .failure(TestFailure("mariadb-install-db: \(r.status) \(r.stderr.suffix(800))"))
+        }
     } catch {
         return .failure(TestFailure("mariadb-install-db: \(error)"))
     }
@@ -127,7 +135,9 @@ final class Namespace {
     /// `netfault apply ... --json`, required to succeed; returns the lease id and the output.
     func apply(_ args: String...) throws -> (id: String, output: [String: Any]) {
         let r = try run(netfaultPath, ["apply"] + args + ["--json", "--netns", name])
-        guard r.status == 0 else { throw TestFailure("netfault apply \(args.joined(separator: " ")): exit \(r.status): \(r.stderr)") }
+        guard r.status == 0 else {
+            throw TestFailure("netfault apply \(args.joined(separator: " ")): exit \(r.status): \(r.stderr)")
+        }
         let id = try leaseID(r)
         leases.append(id)
         return (id, jsonObject(r))
@@ -186,9 +196,13 @@ final class Namespace {
     /// A real redis-server inside, on the given addresses.
     func startRedis(port: UInt16, bind: String = "127.0.0.1 127.0.0.2 -::1") throws {
         let log = "\(dir)/redis-\(port).log"
-        let pid = try spawn(["ip", "netns", "exec", name, "/usr/bin/redis-server", "--port", "\(port)", "--bind", bind,
-                             "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no",
-                             "--protected-mode", "no", "--logfile", ""], captureOutput: false, logFile: log).pid
+        let pid = try spawn(
+            [
+                "ip", "netns", "exec", name, "/usr/bin/redis-server", "--port", "\(port)", "--bind", bind,
+                "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no",
+                "--protected-mode", "no", "--logfile", ""
+            ], captureOutput: false, logFile: log
+        ).pid
         servers.append(("redis-\(port)", pid))
         try awaitListening(port, pid: pid, what: "redis-server", log: log)
     }
@@ -201,11 +215,15 @@ final class Namespace {
         guard cp.status == 0 else { throw TestFailure("cp datadir: \(cp.stderr)") }
         let log = "\(dir)/mariadb-\(port).log"
         let start = monotonicMs()
-        let pid = try spawn(["ip", "netns", "exec", name, "/usr/sbin/mariadbd", "--no-defaults", "--datadir=\(data)",
-                             "--socket=\(dir)/mariadb-\(port).sock", "--port=\(port)", "--bind-address=\(bind)",
-                             "--skip-grant-tables", "--user=root", "--skip-log-bin", "--innodb-buffer-pool-size=16M",
-                             "--innodb-log-file-size=4M", "--pid-file=\(dir)/mariadb-\(port).pid",
-                             "--log-error=\(log)"], captureOutput: false, logFile: log).pid
+        let pid = try spawn(
+            [
+                "ip", "netns", "exec", name, "/usr/sbin/mariadbd", "--no-defaults", "--datadir=\(data)",
+                "--socket=\(dir)/mariadb-\(port).sock", "--port=\(port)", "--bind-address=\(bind)",
+                "--skip-grant-tables", "--user=root", "--skip-log-bin", "--innodb-buffer-pool-size=16M",
+                "--innodb-log-file-size=4M", "--pid-file=\(dir)/mariadb-\(port).pid",
+                "--log-error=\(log)"
+            ], captureOutput: false, logFile: log
+        ).pid
         servers.append(("mariadb-\(port)", pid))
         try awaitListening(port, pid: pid, what: "mariadbd", log: log)
         trace("mariadbd listening after \(Int(monotonicMs() - start)) ms")
@@ -224,8 +242,11 @@ final class Namespace {
 
     /// A client library connection held open (probe.py hold-redis / hold-mysql), its first command done.
     func hold(_ kind: String, _ host: String, _ port: UInt16, timeout: Double = 2) throws -> HeldConnection {
-        let p = try spawn(["ip", "netns", "exec", name, python, probePath, "hold-\(kind)", host, "\(port)",
-                           "--timeout", "\(timeout)"], captureOutput: true, stdinPipe: true)
+        let p = try spawn(
+            [
+                "ip", "netns", "exec", name, python, probePath, "hold-\(kind)", host, "\(port)",
+                "--timeout", "\(timeout)"
+            ], captureOutput: true, stdinPipe: true)
         let held = HeldConnection(process: p)
         let ready = held.readLine(seconds: 15)
         guard (jsonObject(ready)["ready"] as? Bool) == true else {

@@ -18,7 +18,8 @@ struct ErrorPathTests {
         let lease = JournalTests.lease("nf-00000a")
         // A non-empty directory where the lease file goes: rename(2) must fail.
         let blocker = journal.url(for: lease.id)!
-        try FileManager.default.createDirectory(at: blocker.appendingPathComponent("x"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: blocker.appendingPathComponent("x"), withIntermediateDirectories: true)
         #expect(throws: JournalError.self) { try journal.write(lease) }
         let left = try FileManager.default.contentsOfDirectory(atPath: blocker.deletingLastPathComponent().path)
         #expect(left == ["nf-00000a.json"], "the temporary file is left: \(left)")
@@ -36,9 +37,11 @@ struct ErrorPathTests {
     @Test("a watchdog that cannot be started is a process error (exit 71), not a journal error")
     func spawnFails() {
         #expect {
-            _ = try WatchdogProcess.spawn(executable: "/nonexistent/netfault", leaseID: "nf-00000c", logPath: "/dev/null")
+            _ = try WatchdogProcess.spawn(
+                executable: "/nonexistent/netfault", leaseID: "nf-00000c", logPath: "/dev/null")
         } throws: { e in
-            (e as? ProcessError).map { $0.exitStatus == ExitStatus.osError && $0.message.contains("No such file") } ?? false
+            (e as? ProcessError).map { $0.exitStatus == ExitStatus.osError && $0.message.contains("No such file") }
+                ?? false
         }
     }
 

@@ -6,16 +6,19 @@ import Testing
 /// The lease journal's file-system rules, on a scratch directory (no kernel access).
 struct JournalTests {
     static func scratch() -> URL {
-        let url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("netfault-journal-\(UUID().uuidString)")
+        let url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
+            "netfault-journal-\(UUID().uuidString)")
         return url
     }
 
     static func lease(_ id: String = Lease.newID()) -> Lease {
-        Lease(id: id, target: Target(ports: [6379], name: "redis"), direction: .toServer, netem: NetemSpec(delay: .milliseconds(10)),
-              device: "lo", plan: LeasePlan(bands: [], redirects: []),
-              // Whole seconds: the journal stores dates as seconds since 1970, a Double.
-              created: Date(timeIntervalSince1970: 1_800_000_000), deadline: Date(timeIntervalSince1970: 1_800_000_060),
-              watchdog: ProcessIdentity(pid: 42, startTime: 7))
+        Lease(
+            id: id, target: Target(ports: [6379], name: "redis"), direction: .toServer,
+            netem: NetemSpec(delay: .milliseconds(10)),
+            device: "lo", plan: LeasePlan(bands: [], redirects: []),
+            // Whole seconds: the journal stores dates as seconds since 1970, a Double.
+            created: Date(timeIntervalSince1970: 1_800_000_000), deadline: Date(timeIntervalSince1970: 1_800_000_060),
+            watchdog: ProcessIdentity(pid: 42, startTime: 7))
     }
 
     func mode(_ path: String) -> mode_t {
@@ -106,12 +109,14 @@ struct JournalTests {
         #expect(journal.unreadable() == ["nf-bad000"])
     }
 
-    @Test("lease ids: only nf- and six lowercase hex digits", arguments: [
-        ("nf-84ac52", true), ("nf-000000", true), ("nf-ffffff", true),
-        ("../../victim", false), ("nf-84ac52/../../x", false), ("nf-84AC52", false), ("nf-84ac5", false),
-        ("nf-84ac521", false), ("nf-84ac5g", false), ("xx-84ac52", false), ("", false), ("nf-٣٣٠٦٣٣", false),
-        ("/etc/passwd", false), ("nf-84ac52\u{0}", false),
-    ])
+    @Test(
+        "lease ids: only nf- and six lowercase hex digits",
+        arguments: [
+            ("nf-84ac52", true), ("nf-000000", true), ("nf-ffffff", true),
+            ("../../victim", false), ("nf-84ac52/../../x", false), ("nf-84AC52", false), ("nf-84ac5", false),
+            ("nf-84ac521", false), ("nf-84ac5g", false), ("xx-84ac52", false), ("", false), ("nf-٣٣٠٦٣٣", false),
+            ("/etc/passwd", false), ("nf-84ac52\u{0}", false)
+        ])
     func leaseIDFormat(id: String, valid: Bool) {
         #expect(Lease.isValidID(id) == valid)
         #expect((journalURL(id) != nil) == valid)
@@ -156,7 +161,9 @@ struct LeaseStateTests {
     @Test("states round-trip; only journalled and watchdog-started are still installing; old entries are installed")
     func states() throws {
         var lease = JournalTests.lease("nf-00000d")
-        for (state, installing) in [(Lease.State.journalled, true), (.watchdogStarted, true), (.installed, false), (.reverting, false)] {
+        for (state, installing) in [
+            (Lease.State.journalled, true), (.watchdogStarted, true), (.installed, false), (.reverting, false)
+        ] {
             lease.state = state
             let back = try Journal.decoder.decode(Lease.self, from: Journal.encoder.encode(lease))
             #expect(back.state == state && back.installing == installing)

@@ -15,7 +15,9 @@ public struct Run: Sendable {
     public let status: Int32
     public let stdout: String
     public let stderr: String
-    public init(status: Int32, stdout: String, stderr: String) { self.status = status; self.stdout = stdout; self.stderr = stderr }
+    public init(status: Int32, stdout: String, stderr: String) {
+        self.status = status; self.stdout = stdout; self.stderr = stderr
+    }
 }
 
 public struct TestFailure: Error, CustomStringConvertible {
@@ -25,13 +27,15 @@ public struct TestFailure: Error, CustomStringConvertible {
 
 public struct Spawned: Sendable {
     public let pid: pid_t
-    public let stdin: Int32    // -1 unless asked for
-    public let stdout: Int32   // -1 unless captured
+    public let stdin: Int32  // -1 unless asked for
+    public let stdout: Int32  // -1 unless captured
     public let stderr: Int32
 }
 
 /// Starts a program with posix_spawn (no Foundation.Process), signals unblocked and default.
-public func spawn(_ argv: [String], captureOutput: Bool, stdinPipe: Bool = false, logFile: String? = nil) throws -> Spawned {
+public func spawn(
+    _ argv: [String], captureOutput: Bool, stdinPipe: Bool = false, logFile: String? = nil
+) throws -> Spawned {
     var inPipe: [Int32] = [-1, -1], outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
@@ -98,7 +102,9 @@ public func stop(_ pid: pid_t, seconds: Double = 10) {
 /// Reads both pipes to their end and reaps the process.
 public func collect(_ p: Spawned) -> Run {
     var out = [UInt8](), err = [UInt8]()
-    var fds = [pollfd(fd: p.stdout, events: Int16(POLLIN), revents: 0), pollfd(fd: p.stderr, events: Int16(POLLIN), revents: 0)]
+    var fds = [
+        pollfd(fd: p.stdout, events: Int16(POLLIN), revents: 0), pollfd(fd: p.stderr, events: Int16(POLLIN), revents: 0)
+    ]
     var buf = [UInt8](repeating: 0, count: 65536)
     while fds.contains(where: { $0.fd >= 0 }) {
         guard poll(&fds, nfds_t(fds.count), -1) >= 0 || errno == EINTR else { break }
@@ -112,7 +118,9 @@ public func collect(_ p: Spawned) -> Run {
             }
         }
     }
-    return Run(status: waitStatus(p.pid), stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+    return Run(
+        status: waitStatus(p.pid), stdout: String(decoding: out, as: UTF8.self),
+        stderr: String(decoding: err, as: UTF8.self))
 }
 
 /// Runs a program to completion and captures its output.
@@ -128,4 +136,3 @@ public func monotonicMs() -> Double {
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) * 1000 + Double(ts.tv_nsec) / 1e6
 }
-

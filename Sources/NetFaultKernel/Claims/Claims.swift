@@ -24,7 +24,10 @@ public struct ClaimTaken: NetfaultError, Sendable {
     public let name: String
     public init(name: String) { self.name = name }
     public var description: String {
-        "\(name) is held by another live netfault (one sharing this network namespace, such as another container's); try again, or revert its lease first"
+        """
+        \(name) is held by another live netfault (one sharing this network namespace, such as another container's); \
+        try again, or revert its lease first
+        """
     }
 }
 

@@ -51,14 +51,17 @@ public final class NFTables {
     /// Creates the plan's table (owned by this socket), its base chains and rules, all or
     /// nothing. Fails with EEXIST if a table of that name exists already.
     public func install(_ plan: FilterPlan, dormant: Bool = false) throws {
-        try socket.batch({ try NFTablesRequests.installBatch(plan, dormant: dormant, seq: $0) }, "installing nf_tables table \(plan.table)")
+        try socket.batch(
+            { try NFTablesRequests.installBatch(plan, dormant: dormant, seq: $0) },
+            "installing nf_tables table \(plan.table)")
     }
 
     /// Deletes a table and everything in it; false if there was none (ENOENT).
     @discardableResult
     public func remove(table: String) throws -> Bool {
         do {
-            try socket.batch({ try NFTablesRequests.deleteBatch(table: table, seq: $0) }, "removing nf_tables table \(table)")
+            try socket.batch(
+                { try NFTablesRequests.deleteBatch(table: table, seq: $0) }, "removing nf_tables table \(table)")
             return true
         } catch let e as KernelError where e.errno == ENOENT {
             return false
@@ -96,10 +99,12 @@ enum NFTablesReplies {
 
     static func table(_ msg: NetlinkMessage) -> TableInfo? {
         guard msg.type == NFTablesRequests.messageType(NFT_MSG_NEWTABLE),
-              msg.payload.first == UInt8(NFTablesRequests.family) else { return nil }
+            msg.payload.first == UInt8(NFTablesRequests.family)
+        else { return nil }
         return (try? TableObject())?.withPointer { t in
             guard withHeader(msg, { nftnl_table_nlmsg_parse($0, t) }) >= 0,
-                  let name = nftnl_table_get_str(t, attr(NFTNL_TABLE_NAME)) else { return nil }
+                let name = nftnl_table_get_str(t, attr(NFTNL_TABLE_NAME))
+            else { return nil }
             let flags = nftnl_table_get_u32(t, attr(NFTNL_TABLE_FLAGS))
             return TableInfo(name: String(cString: name), owned: flags & NFTablesRequests.tableOwnerFlag != 0)
         }
@@ -114,11 +119,13 @@ enum NFTablesReplies {
                 packets = nftnl_expr_get_u64(e, attr(NFTNL_EXPR_CTR_PACKETS))
                 bytes = nftnl_expr_get_u64(e, attr(NFTNL_EXPR_CTR_BYTES))
             }
-            let text = filterRule(r)?.nftSyntax
+            let text =
+                filterRule(r)?.nftSyntax
                 ?? listing(r).split(separator: "\n").dropFirst()
-                    .map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
-            return InstalledRule(chain: chain, handle: nftnl_rule_get_u64(r, attr(NFTNL_RULE_HANDLE)),
-                                 comment: comment(r), packets: packets, bytes: bytes, text: text)
+                .map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+            return InstalledRule(
+                chain: chain, handle: nftnl_rule_get_u64(r, attr(NFTNL_RULE_HANDLE)),
+                comment: comment(r), packets: packets, bytes: bytes, text: text)
         }
     }
 
@@ -144,7 +151,9 @@ enum NFTablesReplies {
     static func listing(_ r: OpaquePointer) -> String {
         var buf = [UInt8](repeating: 0, count: 16384)
         let n = buf.withUnsafeMutableBufferPointer { p in
-            p.withMemoryRebound(to: CChar.self) { nftnl_rule_snprintf($0.baseAddress, $0.count, r, UInt32(NFTNL_OUTPUT_DEFAULT.rawValue), 0) }
+            p.withMemoryRebound(to: CChar.self) {
+                nftnl_rule_snprintf($0.baseAddress, $0.count, r, UInt32(NFTNL_OUTPUT_DEFAULT.rawValue), 0)
+            }
         }
         return String(decoding: buf.prefix(max(0, min(Int(n), buf.count - 1))), as: UTF8.self)
     }
@@ -187,7 +196,8 @@ enum NFTablesReplies {
     /// Reads back the expressions NFTablesRequests.expressions writes; nil for any other shape.
     static func filterRule(_ r: OpaquePointer) -> FilterRule? {
         guard let chain = nftnl_rule_get_str(r, attr(NFTNL_RULE_CHAIN)).map({ String(cString: $0) }),
-              let hook = FilterRule.Hook(rawValue: chain) else { return nil }
+            let hook = FilterRule.Hook(rawValue: chain)
+        else { return nil }
         var es = expressions(r)[...]
         func next(_ want: String) -> OpaquePointer? {
             guard let e = es.first, name(e) == want else { return nil }
@@ -202,7 +212,9 @@ enum NFTablesReplies {
             return data(c, attr(NFTNL_EXPR_CMP_DATA))
         }
         func payload(_ base: nft_payload_bases) -> (offset: UInt32, length: UInt32)? {
-            guard let p = es.first, name(p) == "payload", u32(p, NFTNL_EXPR_PAYLOAD_BASE) == base.rawValue else { return nil }
+            guard let p = es.first, name(p) == "payload", u32(p, NFTNL_EXPR_PAYLOAD_BASE) == base.rawValue else {
+                return nil
+            }
             _ = next("payload")
             return (u32(p, NFTNL_EXPR_PAYLOAD_OFFSET), u32(p, NFTNL_EXPR_PAYLOAD_LEN))
         }
@@ -218,7 +230,8 @@ enum NFTablesReplies {
         if let proto = metaCmp(NFT_META_NFPROTO) {
             let v4 = proto == [UInt8(NFPROTO_IPV4)]
             guard v4 || proto == [UInt8(NFPROTO_IPV6)], let (offset, _) = payload(NFT_PAYLOAD_NETWORK_HEADER),
-                  let (mask, value) = masked() else { return nil }
+                let (mask, value) = masked()
+            else { return nil }
             switch (v4, offset) {
             case (true, 12), (false, 8): addressSide = .source
             case (true, 16), (false, 24): addressSide = .destination
@@ -231,7 +244,8 @@ enum NFTablesReplies {
             peer = IPPrefix(address: IPAddress(bytes: bytes), length: UInt8(length))
         }
         guard let (portOffset, portLength) = payload(NFT_PAYLOAD_TRANSPORT_HEADER), portLength == 2,
-              let (_, portBytes) = masked(), portBytes.count == 2 else { return nil }
+            let (_, portBytes) = masked(), portBytes.count == 2
+        else { return nil }
         let side: PortMatch.Side = portOffset == 2 ? .destination : .source
         guard portOffset <= 2, addressSide == nil || addressSide == side else { return nil }
         var flags: FilterRule.Flags?
@@ -247,7 +261,8 @@ enum NFTablesReplies {
         var loss: UInt32?
         if let ng = next("numgen") {
             guard u32(ng, NFTNL_EXPR_NG_MODULUS) == FilterSpec.lossModulus, next("byteorder") != nil,
-                  let c = next("cmp"), u32(c, NFTNL_EXPR_CMP_OP) == NFT_CMP_LT.rawValue else { return nil }
+                let c = next("cmp"), u32(c, NFTNL_EXPR_CMP_OP) == NFT_CMP_LT.rawValue
+            else { return nil }
             let d = data(c, attr(NFTNL_EXPR_CMP_DATA))
             guard d.count == 4 else { return nil }
             loss = d.reduce(0) { $0 << 8 | UInt32($1) }
@@ -262,7 +277,8 @@ enum NFTablesReplies {
             return nil
         }
         guard es.isEmpty else { return nil }
-        return FilterRule(hook: hook, side: side, port: UInt16(portBytes[0]) << 8 | UInt16(portBytes[1]), peer: peer,
-                          flags: flags, lossThreshold: loss, verdict: verdict, comment: comment(r) ?? "")
+        return FilterRule(
+            hook: hook, side: side, port: UInt16(portBytes[0]) << 8 | UInt16(portBytes[1]), peer: peer,
+            flags: flags, lossThreshold: loss, verdict: verdict, comment: comment(r) ?? "")
     }
 }

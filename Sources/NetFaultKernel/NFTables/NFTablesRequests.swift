@@ -33,12 +33,15 @@ public enum NFTablesRequests {
 
     /// A batch that deletes a table with everything in it.
     public static func deleteBatch(table: String, seq: UInt32) throws -> [UInt8] {
-        try batch([{ buf, seq in
-            try TableObject(table).withPointer { t in
-                let nlh = try header(buf, NFT_MSG_DELTABLE, UInt16(NLM_F_ACK), seq)
-                nftnl_table_nlmsg_build_payload(nlh, t)
-            }
-        }], seq: seq)
+        try batch(
+            [
+                { buf, seq in
+                    try TableObject(table).withPointer { t in
+                        let nlh = try header(buf, NFT_MSG_DELTABLE, UInt16(NLM_F_ACK), seq)
+                        nftnl_table_nlmsg_build_payload(nlh, t)
+                    }
+                }
+            ], seq: seq)
     }
 
     /// Dump of every inet table (names, flags, owners).
@@ -59,8 +62,10 @@ public enum NFTablesRequests {
     }
 
     /// An nf_tables message header in the inet family.
-    static func header(_ buf: UnsafeMutablePointer<CChar>, _ type: nf_tables_msg_types, _ flags: UInt16,
-                       _ seq: UInt32) throws -> UnsafeMutablePointer<nlmsghdr> {
+    static func header(
+        _ buf: UnsafeMutablePointer<CChar>, _ type: nf_tables_msg_types, _ flags: UInt16,
+        _ seq: UInt32
+    ) throws -> UnsafeMutablePointer<nlmsghdr> {
         guard let nlh = nftnl_nlmsg_build_hdr(buf, messageType(type), family, flags, seq) else {
             throw outOfMemory("a message header")
         }
@@ -69,8 +74,9 @@ public enum NFTablesRequests {
 
     /// libnftnl or libmnl could not allocate: an error to report, not a trap.
     static func outOfMemory(_ what: String) -> KernelError {
-        KernelError(operation: "building nf_tables messages", errno: ENOMEM, source: .netfault,
-                    detail: "libnftnl could not allocate \(what)")
+        KernelError(
+            operation: "building nf_tables messages", errno: ENOMEM, source: .netfault,
+            detail: "libnftnl could not allocate \(what)")
     }
 
     // MARK: - Objects
@@ -127,9 +133,12 @@ public enum NFTablesRequests {
                 nftnl_rule_nlmsg_build_payload(nlh, r)
                 // The comment as nft stores it: a NFTNL_UDATA_RULE_COMMENT TLV, NUL-terminated.
                 let comment = Array(rule.comment.utf8.prefix(Int(NFT_USERDATA_MAXLEN) - 3)) + [0]
-                guard let ud = nftnl_udata_buf_alloc(UInt32(NFT_USERDATA_MAXLEN)) else { throw outOfMemory("user data") }
+                guard let ud = nftnl_udata_buf_alloc(UInt32(NFT_USERDATA_MAXLEN)) else {
+                    throw outOfMemory("user data")
+                }
                 defer { nftnl_udata_buf_free(ud) }
-                guard nftnl_udata_put(ud, UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue), UInt32(comment.count), comment) else {
+                guard nftnl_udata_put(ud, UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue), UInt32(comment.count), comment)
+                else {
                     throw outOfMemory("the rule's comment")
                 }
                 mnl_attr_put(nlh, attr(NFTA_RULE_USERDATA), Int(nftnl_udata_buf_len(ud)), nftnl_udata_buf_data(ud))
@@ -152,12 +161,13 @@ public enum NFTablesRequests {
             let v4 = peer.family == .ipv4
             out.append(try meta(NFT_META_NFPROTO))
             out.append(try cmp(NFT_CMP_EQ, [UInt8(v4 ? NFPROTO_IPV4 : NFPROTO_IPV6)]))
-            let offset: UInt32 = switch (v4, rule.side) {
-            case (true, .source): 12
-            case (true, .destination): 16
-            case (false, .source): 8
-            case (false, .destination): 24
-            }
+            let offset: UInt32 =
+                switch (v4, rule.side) {
+                case (true, .source): 12
+                case (true, .destination): 16
+                case (false, .source): 8
+                case (false, .destination): 24
+                }
             let size = peer.address.bytes.count
             if Int(peer.length) % 8 == 0 {
                 // Byte-aligned: load only the prefix bytes and compare them.
@@ -289,8 +299,9 @@ public enum NFTablesRequests {
             s &+= 1
             // false: the buffer is full, and the message just written would be dropped.
             guard mnl_nlmsg_batch_next(b) else {
-                throw KernelError(operation: "building nf_tables messages", errno: EMSGSIZE, source: .netfault,
-                                  detail: "message \(s &- seq) of \(messages.count + 2) does not fit the batch buffer")
+                throw KernelError(
+                    operation: "building nf_tables messages", errno: EMSGSIZE, source: .netfault,
+                    detail: "message \(s &- seq) of \(messages.count + 2) does not fit the batch buffer")
             }
         }
         try put { buf, seq in _ = nftnl_batch_begin(buf, seq) }
@@ -300,19 +311,24 @@ public enum NFTablesRequests {
     }
 
     /// One message outside a batch, as a request the socket stamps with its own seq.
-    static func single(_ build: (UnsafeMutablePointer<CChar>) throws -> UnsafeMutablePointer<nlmsghdr>) throws -> NetlinkRequest {
+    static func single(
+        _ build: (UnsafeMutablePointer<CChar>) throws -> UnsafeMutablePointer<nlmsghdr>
+    ) throws -> NetlinkRequest {
         var buf = [CChar](repeating: 0, count: messageRoom)
         return try buf.withUnsafeMutableBufferPointer { p in
             let nlh = try build(p.baseAddress!)
             let bytes = UnsafeRawBufferPointer(start: nlh, count: Int(nlh.pointee.nlmsg_len))
-            return NetlinkRequest(type: nlh.pointee.nlmsg_type, flags: nlh.pointee.nlmsg_flags,
-                                  payload: Array(bytes[nlmsgHeaderSize...]))
+            return NetlinkRequest(
+                type: nlh.pointee.nlmsg_type, flags: nlh.pointee.nlmsg_flags,
+                payload: Array(bytes[nlmsgHeaderSize...]))
         }
     }
 }
 
 /// libnftnl attribute numbers are C enums; every setter takes them as uint16_t.
-@inline(__always) func attr<T: RawRepresentable>(_ a: T) -> UInt16 where T.RawValue: BinaryInteger { UInt16(a.rawValue) }
+@inline(__always) func attr<T: RawRepresentable>(_ a: T) -> UInt16 where T.RawValue: BinaryInteger {
+    UInt16(a.rawValue)
+}
 @inline(__always) func attr(_ a: Int) -> UInt16 { UInt16(a) }
 @inline(__always) func attr(_ a: Int32) -> UInt16 { UInt16(a) }
 

@@ -23,7 +23,8 @@ extension NetlinkSocket {
     public func links() throws -> [LinkInfo] {
         var w = ByteWriter()
         IfInfoMsg(index: 0).encode(into: &w)
-        let request = NetlinkRequest(type: UInt16(RTM_GETLINK), flags: UInt16(NLM_F_REQUEST | NLM_F_DUMP), payload: w.bytes)
+        let request = NetlinkRequest(
+            type: UInt16(RTM_GETLINK), flags: UInt16(NLM_F_REQUEST | NLM_F_DUMP), payload: w.bytes)
         return try dump(request, "listing network devices").compactMap(LinkInfo.init)
     }
 
@@ -35,7 +36,9 @@ extension NetlinkSocket {
     public func routeDevice(to address: IPAddress) throws -> Int32? {
         let replies = try transact(TCRequests.getRoute(to: address), "looking up the route to \(address)")
         for msg in replies where msg.type == UInt16(RTM_NEWROUTE) && msg.payload.count >= RtMsg.size {
-            if let oif = Attributes(msg.payload[RtMsg.size...]).u32(UInt16(RTA_OIF.rawValue)) { return Int32(bitPattern: oif) }
+            if let oif = Attributes(msg.payload[RtMsg.size...]).u32(UInt16(RTA_OIF.rawValue)) {
+                return Int32(bitPattern: oif)
+            }
         }
         return nil
     }

@@ -10,7 +10,9 @@ public enum Listeners {
             var ports: Set<UInt16> = []
             for file in ["tcp", "tcp6"] {
                 // thread-self: the namespace of this thread, which `inside` moved.
-                guard let text = try? String(contentsOfFile: "/proc/thread-self/net/\(file)", encoding: .utf8) else { continue }
+                guard let text = try? String(contentsOfFile: "/proc/thread-self/net/\(file)", encoding: .utf8) else {
+                    continue
+                }
                 ports.formUnion(parse(text))
             }
             return ports
@@ -22,7 +24,9 @@ public enum Listeners {
         var ports: Set<UInt16> = []
         for line in table.split(separator: "\n").dropFirst() {
             let f = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard f.count > 3, f[3] == listenState, let port = f[1].split(separator: ":").last.flatMap({ UInt16($0, radix: 16) }) else { continue }
+            guard f.count > 3, f[3] == listenState,
+                let port = f[1].split(separator: ":").last.flatMap({ UInt16($0, radix: 16) })
+            else { continue }
             ports.insert(port)
         }
         return ports

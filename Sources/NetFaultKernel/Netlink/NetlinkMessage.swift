@@ -82,9 +82,11 @@ public struct NetlinkMessage: Sendable {
         while off + nlmsgHeaderSize <= data.count {
             let len = Int(data.le32(at: off))
             guard len >= nlmsgHeaderSize, off + len <= data.count else { break }
-            out.append(NetlinkMessage(type: data.le16(at: off + 4), flags: data.le16(at: off + 6),
-                                      seq: data.le32(at: off + 8), port: data.le32(at: off + 12),
-                                      payload: Array(data[(off + 16)..<(off + len)])))
+            out.append(
+                NetlinkMessage(
+                    type: data.le16(at: off + 4), flags: data.le16(at: off + 6),
+                    seq: data.le32(at: off + 8), port: data.le32(at: off + 12),
+                    payload: Array(data[(off + 16)..<(off + len)])))
             off += (len + 3) & ~3
         }
         return out

@@ -19,8 +19,10 @@ public struct KernelError: NetfaultError, Sendable {
     /// The failing message of a batch, by its place and sequence number.
     public let failedMessage: String?
 
-    public init(operation: String, errno: Int32, extendedAck: String? = nil, source: Source = .kernel,
-                detail: String? = nil, failedMessage: String? = nil) {
+    public init(
+        operation: String, errno: Int32, extendedAck: String? = nil, source: Source = .kernel,
+        detail: String? = nil, failedMessage: String? = nil
+    ) {
         self.operation = operation; self.errno = errno; self.extendedAck = extendedAck
         self.source = source; self.detail = detail; self.failedMessage = failedMessage
     }
@@ -57,8 +59,9 @@ public final class NetlinkSocket {
 
     /// `netlinkProtocol`: NETLINK_ROUTE (0) for traffic control and links, NETLINK_NETFILTER (12) for nf_tables.
     public convenience init(netlinkProtocol: Int32 = NETLINK_ROUTE) throws {
-        self.init(transport: try LibnlTransport(netlinkProtocol: netlinkProtocol),
-                  firstSeq: UInt32(truncatingIfNeeded: time(nil)))
+        self.init(
+            transport: try LibnlTransport(netlinkProtocol: netlinkProtocol),
+            firstSeq: UInt32(truncatingIfNeeded: time(nil)))
     }
 
     public init(transport: NetlinkTransport, firstSeq: UInt32) {
@@ -79,7 +82,9 @@ public final class NetlinkSocket {
 
     /// A dump (NLM_F_DUMP), asked again up to `attempts` times while the kernel reports that it
     /// changed during the listing; the last interruption is thrown.
-    public func dump(_ request: NetlinkRequest, _ operation: @autoclosure () -> String, attempts: Int = 3) throws -> [NetlinkMessage] {
+    public func dump(
+        _ request: NetlinkRequest, _ operation: @autoclosure () -> String, attempts: Int = 3
+    ) throws -> [NetlinkMessage] {
         var attempt = 1
         while true {
             do { return try transact(request, operation()) } catch let e as DumpInterrupted {
@@ -92,9 +97,10 @@ public final class NetlinkSocket {
     /// Sends several requests in one datagram (an nf_tables batch) and waits for the ack of
     /// each one that asks for it; throws the first error.
     public func batch(_ requests: [NetlinkRequest], _ operation: @autoclosure () -> String) throws {
-        try batch({ first in
-            requests.enumerated().flatMap { i, r in r.bytes(seq: first &+ UInt32(i)) }
-        }, operation())
+        try batch(
+            { first in
+                requests.enumerated().flatMap { i, r in r.bytes(seq: first &+ UInt32(i)) }
+            }, operation())
     }
 
     /// Sends an already encoded batch in one datagram and waits for the ack of each message
@@ -110,8 +116,10 @@ public final class NetlinkSocket {
     /// only the messages asking an ack are awaited. Answers to earlier seqs (a request given
     /// up on after its error) are skipped; a datagram not from the kernel, a message to another
     /// port or a seq never sent is an error. Throws the first error.
-    private func exchange(_ encode: (_ firstSeq: UInt32) throws -> [UInt8], _ operation: @autoclosure () -> String,
-                          awaitingAcksOnly: Bool = false) throws -> [NetlinkMessage] {
+    private func exchange(
+        _ encode: (_ firstSeq: UInt32) throws -> [UInt8], _ operation: @autoclosure () -> String,
+        awaitingAcksOnly: Bool = false
+    ) throws -> [NetlinkMessage] {
         let first = seq &+ 1
         let bytes = try encode(first)
         let sent = NetlinkMessage.parse(bytes)
@@ -125,36 +133,48 @@ public final class NetlinkSocket {
         while !waiting.isEmpty {
             let (sender, datagram) = try transport.receive()
             guard sender == 0 else {
-                throw KernelError(operation: operation(), errno: EPROTO, source: .netfault,
-                                  detail: "a datagram came from port \(sender), not from the kernel")
+                throw KernelError(
+                    operation: operation(), errno: EPROTO, source: .netfault,
+                    detail: "a datagram came from port \(sender), not from the kernel")
             }
             for msg in NetlinkMessage.parse(datagram) {
                 guard msg.seq &- first < used else {
                     // An answer to an earlier request that gave up after its first error.
                     if issued &- msg.seq < 0x1_0000 { continue }
-                    throw KernelError(operation: operation(), errno: EPROTO, source: .netfault,
-                                      detail: "a reply answers seq \(msg.seq), which this request did not use")
+                    throw KernelError(
+                        operation: operation(), errno: EPROTO, source: .netfault,
+                        detail: "a reply answers seq \(msg.seq), which this request did not use")
                 }
                 guard msg.port == transport.portID else {
-                    throw KernelError(operation: operation(), errno: EPROTO, source: .netfault,
-                                      detail: "a reply is addressed to port \(msg.port), not to this socket's \(transport.portID)")
+                    throw KernelError(
+                        operation: operation(), errno: EPROTO, source: .netfault,
+                        detail: "a reply is addressed to port \(msg.port), not to this socket's \(transport.portID)")
                 }
                 if msg.flags & UInt16(NLM_F_DUMP_INTR) != 0 { throw DumpInterrupted(operation: operation()) }
                 switch msg.type {
                 case UInt16(NLMSG_ERROR):
                     waiting.remove(msg.seq)
-                    let err = Int32(bitPattern: msg.payload.count >= 4 ? msg.payload.le32(at: 0) : UInt32(bitPattern: -EPROTO))
+                    let err = Int32(
+                        bitPattern: msg.payload.count >= 4 ? msg.payload.le32(at: 0) : UInt32(bitPattern: -EPROTO))
                     if err != 0 {
-                        let which = sent.count > 1
-                            ? "message \(msg.seq &- first + 1) of \(sent.count) (seq \(msg.seq), type \(Self.typeName(sent, msg.seq)))"
+                        let which =
+                            sent.count > 1
+                            ? """
+                            message \(msg.seq &- first + 1) of \(sent.count) (seq \(msg.seq), type \
+                            \(Self.typeName(sent, msg.seq)))
+                            """
                             : nil
-                        throw KernelError(operation: operation(), errno: -err, extendedAck: Self.extendedAck(msg), failedMessage: which)
+                        throw KernelError(
+                            operation: operation(), errno: -err, extendedAck: Self.extendedAck(msg),
+                            failedMessage: which)
                     }
                 case UInt16(NLMSG_DONE):
                     waiting.remove(msg.seq)
                     // A dump that failed part-way says so in DONE's payload.
                     let err = msg.payload.count >= 4 ? Int32(bitPattern: msg.payload.le32(at: 0)) : 0
-                    if err < 0 { throw KernelError(operation: operation(), errno: -err, extendedAck: Self.extendedAck(msg)) }
+                    if err < 0 {
+                        throw KernelError(operation: operation(), errno: -err, extendedAck: Self.extendedAck(msg))
+                    }
                 default:
                     replies.append(msg)
                     if msg.flags & UInt16(NLM_F_MULTI) == 0 && !asksAck.contains(msg.seq) { waiting.remove(msg.seq) }

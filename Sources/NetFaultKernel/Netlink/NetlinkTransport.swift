@@ -27,8 +27,9 @@ final class LibnlTransport: NetlinkTransport {
         let e = errno
         if rc < 0 {
             nl_socket_free(s)
-            throw KernelError(operation: "opening a netlink socket (protocol \(netlinkProtocol))",
-                              errno: e != 0 ? e : EPROTONOSUPPORT, source: .libnl, detail: String(cString: nl_geterror(rc)))
+            throw KernelError(
+                operation: "opening a netlink socket (protocol \(netlinkProtocol))",
+                errno: e != 0 ? e : EPROTONOSUPPORT, source: .libnl, detail: String(cString: nl_geterror(rc)))
         }
         // The watchdog is spawned while this socket is open; it must not inherit it.
         guard fcntl(nl_socket_get_fd(s), F_SETFD, FD_CLOEXEC) == 0 else {
@@ -50,7 +51,11 @@ final class LibnlTransport: NetlinkTransport {
     func send(_ bytes: [UInt8]) throws {
         var b = bytes
         let rc = b.withUnsafeMutableBytes { nl_sendto(sock, $0.baseAddress, $0.count) }
-        if rc < 0 { throw KernelError(operation: "sending to the kernel", errno: EIO, source: .libnl, detail: String(cString: nl_geterror(rc))) }
+        if rc < 0 {
+            throw KernelError(
+                operation: "sending to the kernel", errno: EIO, source: .libnl, detail: String(cString: nl_geterror(rc))
+            )
+        }
     }
 
     func receive() throws -> (sender: UInt32, bytes: [UInt8]) {
@@ -59,8 +64,9 @@ final class LibnlTransport: NetlinkTransport {
         let n = nf_recv(sock, &buf, &sender)
         defer { if let buf { nf_free(buf) } }
         guard n > 0, let buf else {
-            throw KernelError(operation: "receiving from the kernel", errno: n == 0 ? ECONNRESET : EIO, source: .libnl,
-                              detail: n < 0 ? String(cString: nl_geterror(n)) : nil)
+            throw KernelError(
+                operation: "receiving from the kernel", errno: n == 0 ? ECONNRESET : EIO, source: .libnl,
+                detail: n < 0 ? String(cString: nl_geterror(n)) : nil)
         }
         return (sender, Array(UnsafeBufferPointer(start: buf, count: Int(n))))
     }

@@ -22,12 +22,14 @@ public struct NetworkNamespace: Codable, Sendable, Equatable, CustomStringConver
             guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
                 throw NamespaceError("--netns '\(name)' is not a namespace name (as `ip netns list` shows them)")
             }
-            return try NetworkNamespace(path: "/run/netns/\(name)", label: name,
-                                        missing: "no network namespace '\(name)' in /run/netns (see `ip netns list`)")
+            return try NetworkNamespace(
+                path: "/run/netns/\(name)", label: name,
+                missing: "no network namespace '\(name)' in /run/netns (see `ip netns list`)")
         case (nil, let pid?):
             guard pid > 0 else { throw NamespaceError("--netns-pid \(pid) is not a process id") }
-            return try NetworkNamespace(path: "/proc/\(pid)/ns/net", label: "pid \(pid)",
-                                        missing: "no process \(pid) (its network namespace is needed for --netns-pid)")
+            return try NetworkNamespace(
+                path: "/proc/\(pid)/ns/net", label: "pid \(pid)",
+                missing: "no process \(pid) (its network namespace is needed for --netns-pid)")
         }
     }
 
@@ -41,7 +43,8 @@ public struct NetworkNamespace: Codable, Sendable, Equatable, CustomStringConver
     /// Entering a namespace takes setns(2): CAP_SYS_ADMIN, and a seccomp profile that allows it
     /// (Docker's default refuses it). A container is put into the namespace instead.
     static func cannotEnter(_ why: String) -> PermissionError {
-        PermissionError("""
+        PermissionError(
+            """
             --netns and --netns-pid enter another network namespace with setns(2), which needs \
             CAP_SYS_ADMIN and a seccomp profile that allows setns; \(why). In a container, start \
             netfault inside the service's namespace instead and leave out --netns: \
@@ -63,7 +66,9 @@ public struct NetworkNamespace: Codable, Sendable, Equatable, CustomStringConver
             guard fd >= 0 else { result.set(.failure(NamespaceGone(path: path))); return }
             defer { close(fd) }
             var st = stat()
-            guard fstat(fd, &st) == 0, UInt64(st.st_ino) == inode else { result.set(.failure(NamespaceGone(path: path))); return }
+            guard fstat(fd, &st) == 0, UInt64(st.st_ino) == inode else {
+                result.set(.failure(NamespaceGone(path: path))); return
+            }
             guard nf_setns_net(fd) == 0 else {
                 let e = errno
                 if e == EPERM && !Capabilities.has(.sysAdmin) {
@@ -112,7 +117,9 @@ private final class LockedResult<T>: @unchecked Sendable {
 
 extension NetlinkSocket {
     /// A socket in `namespace`, or in this process's own when nil.
-    public static func open(in namespace: NetworkNamespace?, netlinkProtocol: Int32 = NETLINK_ROUTE) throws -> NetlinkSocket {
+    public static func open(
+        in namespace: NetworkNamespace?, netlinkProtocol: Int32 = NETLINK_ROUTE
+    ) throws -> NetlinkSocket {
         try inNamespace(namespace) { try NetlinkSocket(netlinkProtocol: netlinkProtocol) }
     }
 }

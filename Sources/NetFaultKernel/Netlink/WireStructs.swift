@@ -77,7 +77,9 @@ public struct RtMsg: Equatable, Sendable {
     public init(family: UInt8, dstLength: UInt8) { rtm_family = family; rtm_dst_len = dstLength }
 
     public func encode(into w: inout ByteWriter) {
-        for b in [rtm_family, rtm_dst_len, rtm_src_len, rtm_tos, rtm_table, rtm_protocol, rtm_scope, rtm_type] { w.u8(b) }
+        for b in [rtm_family, rtm_dst_len, rtm_src_len, rtm_tos, rtm_table, rtm_protocol, rtm_scope, rtm_type] {
+            w.u8(b)
+        }
         w.u32(rtm_flags)
     }
 

@@ -11,7 +11,7 @@ public enum Capabilities {
 
     static func statusField(_ name: String) -> String? {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") })
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") })
         else { return nil }
         return line.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces)
     }

@@ -34,15 +34,41 @@ public enum FeatureProbe {
     public static func remedy(for feature: String) -> String {
         let extra = modulesPackage(kernel: ProbeCache.Key.current().kernel)
         switch feature {
-        case "netem": return "the kernel needs CONFIG_NET_SCH_NETEM: modprobe sch_netem (\(extra)); delay, loss, duplicate, corrupt, reorder and rate need it"
+        case "netem":
+            return
+                """
+                the kernel needs CONFIG_NET_SCH_NETEM: modprobe sch_netem (\(extra)); delay, loss, duplicate, \
+                corrupt, reorder and rate need it
+                """
         case "prio": return "the kernel needs CONFIG_NET_SCH_PRIO: modprobe sch_prio (\(extra))"
         case "htb": return "the kernel needs CONFIG_NET_SCH_HTB: modprobe sch_htb (not needed for netem faults)"
         case "u32": return "the kernel needs CONFIG_NET_CLS_U32: modprobe cls_u32"
-        case "ifb+mirred": return "incoming (from-server) faults on remote servers need CONFIG_IFB and CONFIG_NET_ACT_MIRRED: modprobe ifb act_mirred (\(extra))"
-        case "scratch device": return "the probe needs a scratch device: CONFIG_IFB or CONFIG_DUMMY (modprobe ifb; \(extra))"
-        case "nf_tables inet": return "connection faults (--blackhole, --reject, --reset, --hang, --loss-nft) need CONFIG_NF_TABLES and CONFIG_NF_TABLES_INET: modprobe nf_tables"
-        case "nf_tables owner tables": return "connection faults need Linux 5.12 or later: a lease's table must die with its watchdog (NFT_TABLE_F_OWNER)"
-        case "nf_tables rules": return "connection faults need the reject, numgen and counter expressions: CONFIG_NFT_REJECT_INET, CONFIG_NFT_NUMGEN, CONFIG_NFT_COUNTER (modprobe nft_reject_inet nft_numgen)"
+        case "ifb+mirred":
+            return
+                """
+                incoming (from-server) faults on remote servers need CONFIG_IFB and CONFIG_NET_ACT_MIRRED: modprobe \
+                ifb act_mirred (\(extra))
+                """
+        case "scratch device":
+            return "the probe needs a scratch device: CONFIG_IFB or CONFIG_DUMMY (modprobe ifb; \(extra))"
+        case "nf_tables inet":
+            return
+                """
+                connection faults (--blackhole, --reject, --reset, --hang, --loss-nft) need CONFIG_NF_TABLES and \
+                CONFIG_NF_TABLES_INET: modprobe nf_tables
+                """
+        case "nf_tables owner tables":
+            return
+                """
+                connection faults need Linux 5.12 or later: a lease's table must die with its watchdog \
+                (NFT_TABLE_F_OWNER)
+                """
+        case "nf_tables rules":
+            return
+                """
+                connection faults need the reject, numgen and counter expressions: CONFIG_NFT_REJECT_INET, \
+                CONFIG_NFT_NUMGEN, CONFIG_NFT_COUNTER (modprobe nft_reject_inet nft_numgen)
+                """
         default: return "see netfault doctor"
         }
     }
@@ -61,7 +87,8 @@ public enum FeatureProbe {
                 try body()
                 results.append(FeatureResult(feature: feature, ok: true, detail: "works", remedy: nil))
             } catch {
-                results.append(FeatureResult(feature: feature, ok: false, detail: "\(error)", remedy: remedy(for: feature)))
+                results.append(
+                    FeatureResult(feature: feature, ok: false, detail: "\(error)", remedy: remedy(for: feature)))
             }
         }
         let tcFeatures = ["netem", "prio", "htb", "u32", "ifb+mirred"]
@@ -73,7 +100,8 @@ public enum FeatureProbe {
                 probeTrafficControl(nl, scratch, record: record)
             } catch {
                 for f in tcFeatures where wanted(f) {
-                    results.append(FeatureResult(feature: f, ok: false, detail: "\(error)", remedy: remedy(for: "scratch device")))
+                    results.append(
+                        FeatureResult(feature: f, ok: false, detail: "\(error)", remedy: remedy(for: "scratch device")))
                 }
             }
         }
@@ -83,16 +111,22 @@ public enum FeatureProbe {
         return results
     }
 
-    static func probeTrafficControl(_ nl: NetlinkSocket, _ scratch: ScratchDevices,
-                                    record: (String, () throws -> Void) -> Void) {
+    static func probeTrafficControl(
+        _ nl: NetlinkSocket, _ scratch: ScratchDevices,
+        record: (String, () throws -> Void) -> Void
+    ) {
         let i = scratch.first.index
         let root = TCRequests.handle(Ownership.rootMajor)
         record("netem") {
             var w = ByteWriter()
             TCRequests.tcmsg(&w, ifindex: i, handle: root, parent: TC_H_ROOT)
             w.attr(TCA_KIND) { $0.cString("netem") }
-            w.attr(TCA_OPTIONS) { TCRequests.netemOptions(&$0, spec: NetemSpec(delay: .milliseconds(1)), distributionTable: nil) }
-            try nl.perform(NetlinkRequest(type: UInt16(RTM_NEWQDISC), flags: TCRequests.create, payload: w.bytes), "adding a netem qdisc")
+            w.attr(TCA_OPTIONS) {
+                TCRequests.netemOptions(&$0, spec: NetemSpec(delay: .milliseconds(1)), distributionTable: nil)
+            }
+            try nl.perform(
+                NetlinkRequest(type: UInt16(RTM_NEWQDISC), flags: TCRequests.create, payload: w.bytes),
+                "adding a netem qdisc")
             try nl.perform(TCRequests.deleteRoot(ifindex: i), "removing a netem qdisc")
         }
         record("prio") {
@@ -104,26 +138,40 @@ public enum FeatureProbe {
             TCRequests.tcmsg(&w, ifindex: i, handle: root, parent: TC_H_ROOT)
             w.attr(TCA_KIND) { $0.cString("htb") }
             w.attr(TCA_OPTIONS) { o in
-                o.attr(TCA_HTB_INIT) { g in g.u32(3); g.u32(10); g.u32(0); g.u32(0); g.u32(0) }  // version, r2q, defcls
+                o.attr(TCA_HTB_INIT) { g in
+                    g.u32(3); g.u32(10); g.u32(0); g.u32(0); g.u32(0)
+                }  // version, r2q, defcls
             }
-            try nl.perform(NetlinkRequest(type: UInt16(RTM_NEWQDISC), flags: TCRequests.create, payload: w.bytes), "adding an htb qdisc")
+            try nl.perform(
+                NetlinkRequest(type: UInt16(RTM_NEWQDISC), flags: TCRequests.create, payload: w.bytes),
+                "adding an htb qdisc")
             try nl.perform(TCRequests.deleteRoot(ifindex: i), "removing an htb qdisc")
         }
         record("u32") {
             try nl.perform(TCRequests.addIngress(ifindex: i), "adding an ingress qdisc")
             defer { try? nl.perform(TCRequests.deleteIngress(ifindex: i), "cleanup") }
             var w = ByteWriter()
-            TCRequests.tcmsg(&w, ifindex: i, handle: 0, parent: TCRequests.handle(Ownership.ingressMajor),
-                             info: TCRequests.filterInfo(priority: 1, family: .ipv4))
+            TCRequests.tcmsg(
+                &w, ifindex: i, handle: 0, parent: TCRequests.handle(Ownership.ingressMajor),
+                info: TCRequests.filterInfo(priority: 1, family: .ipv4))
             w.attr(TCA_KIND) { $0.cString("u32") }
-            w.attr(TCA_OPTIONS) { $0.attr(TCA_U32_SEL) { TCRequests.selector(&$0, PortMatch(family: .ipv4, side: .destination, port: 9)) } }
-            try nl.perform(NetlinkRequest(type: UInt16(RTM_NEWTFILTER), flags: TCRequests.create, payload: w.bytes), "adding a u32 filter")
+            w.attr(TCA_OPTIONS) {
+                $0.attr(TCA_U32_SEL) { TCRequests.selector(&$0, PortMatch(family: .ipv4, side: .destination, port: 9)) }
+            }
+            try nl.perform(
+                NetlinkRequest(type: UInt16(RTM_NEWTFILTER), flags: TCRequests.create, payload: w.bytes),
+                "adding a u32 filter")
         }
         record("ifb+mirred") {
-            guard let ifb = scratch.second else { throw scratch.noSecondIfb ?? KernelError(operation: "creating an ifb device", errno: EOPNOTSUPP) }
+            guard let ifb = scratch.second else {
+                throw scratch.noSecondIfb ?? KernelError(operation: "creating an ifb device", errno: EOPNOTSUPP)
+            }
             try nl.perform(TCRequests.addIngress(ifindex: i), "adding an ingress qdisc")
             defer { try? nl.perform(TCRequests.deleteIngress(ifindex: i), "cleanup") }
-            try nl.perform(TCRequests.addRedirectFilter(ifindex: i, band: 2, match: PortMatch(family: .ipv4, side: .source, port: 9), ifbIndex: ifb.index), "adding a mirred redirect")
+            try nl.perform(
+                TCRequests.addRedirectFilter(
+                    ifindex: i, band: 2, match: PortMatch(family: .ipv4, side: .source, port: 9), ifbIndex: ifb.index),
+                "adding a mirred redirect")
         }
     }
 
@@ -136,11 +184,15 @@ public enum FeatureProbe {
             let s = try nft.get()
             let name = "netfault_probe_\(suffix)"
             do {
-                try s.batch({ try NFTablesRequests.tableBatch(name: name, owner: true, dormant: true, seq: $0) }, "creating an inet table")
+                try s.batch(
+                    { try NFTablesRequests.tableBatch(name: name, owner: true, dormant: true, seq: $0) },
+                    "creating an inet table")
             } catch let e as KernelError where e.errno == EOPNOTSUPP || e.errno == EINVAL {
                 // A kernel before 5.12 refuses the owner flag; the family itself may still work.
                 ownerFlag = false
-                try s.batch({ try NFTablesRequests.tableBatch(name: name, owner: false, dormant: true, seq: $0) }, "creating an inet table")
+                try s.batch(
+                    { try NFTablesRequests.tableBatch(name: name, owner: false, dormant: true, seq: $0) },
+                    "creating an inet table")
             }
             try s.batch({ try NFTablesRequests.deleteBatch(table: name, seq: $0) }, "deleting an inet table")
         }
@@ -148,7 +200,9 @@ public enum FeatureProbe {
             let s = try nft.get()
             guard ownerFlag else { throw KernelError(operation: "creating an owner table", errno: EOPNOTSUPP) }
             let name = "netfault_probe_owner_\(suffix)"
-            try s.batch({ try NFTablesRequests.tableBatch(name: name, owner: true, dormant: true, seq: $0) }, "creating an owner table")
+            try s.batch(
+                { try NFTablesRequests.tableBatch(name: name, owner: true, dormant: true, seq: $0) },
+                "creating an owner table")
             try s.batch({ try NFTablesRequests.deleteBatch(table: name, seq: $0) }, "deleting an owner table")
         }
         record("nf_tables rules") {
@@ -162,8 +216,13 @@ public enum FeatureProbe {
     /// One rule of every kind the connection faults use, IPv4 and IPv6, in both chains.
     static let rulesProbe: [FilterRule] = {
         let target = Target(ports: [9])
-        let peers = [IPPrefix(address: IPAddress(bytes: [10, 64, 0, 0]), length: 10), IPPrefix(host: IPAddress(bytes: Array(repeating: 0, count: 15) + [1]))]
-        let specs = [FilterSpec(action: .reject, loss: Percent(5)), FilterSpec(action: .reset), FilterSpec(action: .hang)]
+        let peers = [
+            IPPrefix(address: IPAddress(bytes: [10, 64, 0, 0]), length: 10),
+            IPPrefix(host: IPAddress(bytes: Array(repeating: 0, count: 15) + [1]))
+        ]
+        let specs = [
+            FilterSpec(action: .reject, loss: Percent(5)), FilterSpec(action: .reset), FilterSpec(action: .hang)
+        ]
         return specs.flatMap {
             FilterPlanner.plan(leaseID: "probe", target: target, peers: peers, direction: .both, spec: $0)?.rules ?? []
         }
@@ -183,8 +242,10 @@ public struct FeatureMissing: NetfaultError, Sendable {
 
     /// Runs `body`, turning the kernel's "unknown kind" answer into FeatureMissing.
     static func check(_ feature: String, _ body: () throws -> Void) throws {
-        do { try body() } catch let e as KernelError where e.errno == EOPNOTSUPP
-            || (e.errno == ENOENT && (e.extendedAck ?? "kind is unknown").contains("kind is unknown")) {
+        do { try body() } catch let e as KernelError
+            where e.errno == EOPNOTSUPP
+            || (e.errno == ENOENT && (e.extendedAck ?? "kind is unknown").contains("kind is unknown"))
+        {
             throw FeatureMissing(feature: feature, underlying: e)
         }
     }
@@ -208,7 +269,9 @@ final class ScratchDevices {
         claims = try Claims.take([Claims.probe(device: base + "a"), Claims.probe(device: base + "b")], in: nil)
         func make(_ name: String, _ kind: String) throws -> LinkInfo {
             try nl.perform(TCRequests.addLink(name: name, kind: kind), "creating a scratch \(kind) device")
-            guard let l = try nl.link(named: name) else { throw KernelError(operation: "finding scratch device \(name)", errno: ENODEV) }
+            guard let l = try nl.link(named: name) else {
+                throw KernelError(operation: "finding scratch device \(name)", errno: ENODEV)
+            }
             return l
         }
         var ifbError: Error?
@@ -226,6 +289,8 @@ final class ScratchDevices {
     }
 
     func remove() {
-        for l in [first, second].compactMap({ $0 }) { try? nl.perform(TCRequests.deleteLink(index: l.index), "removing scratch device \(l.name)") }
+        for l in [first, second].compactMap({ $0 }) {
+            try? nl.perform(TCRequests.deleteLink(index: l.index), "removing scratch device \(l.name)")
+        }
     }
 }

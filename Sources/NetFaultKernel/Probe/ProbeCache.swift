@@ -8,7 +8,8 @@ public struct ProbeCache: Codable, Sendable, Equatable {
         public let kernel: String
 
         public static func current() -> Key {
-            let boot = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?
+            let boot =
+                (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?
                 .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             var u = utsname()
             uname(&u)
@@ -26,8 +27,8 @@ public struct ProbeCache: Codable, Sendable, Equatable {
     public static func load(from directory: URL, key: Key = .current()) -> ProbeCache {
         let url = directory.appendingPathComponent(fileName)
         guard let data = try? Data(contentsOf: url),
-              let cache = try? JSONDecoder().decode(ProbeCache.self, from: data),
-              cache.key == key, !key.bootID.isEmpty
+            let cache = try? JSONDecoder().decode(ProbeCache.self, from: data),
+            cache.key == key, !key.bootID.isEmpty
         else { return ProbeCache(key: key, working: []) }
         return cache
     }
@@ -56,18 +57,24 @@ public struct ProbeCache: Codable, Sendable, Equatable {
     }
 
     /// Results for `features`: cached successes as they are, the rest probed now (and kept).
-    public static func results(for features: [String], in directory: URL,
-                               probe: (Set<String>) -> [FeatureResult] = { FeatureProbe.run(only: $0) }) -> [FeatureResult] {
+    public static func results(
+        for features: [String], in directory: URL,
+        probe: (Set<String>) -> [FeatureResult] = { FeatureProbe.run(only: $0) }
+    ) -> [FeatureResult] {
         var cache = load(from: directory)
         let unknown = Set(features).subtracting(cache.working)
         guard !unknown.isEmpty else {
-            return features.map { FeatureResult(feature: $0, ok: true, detail: "works (found on this boot)", remedy: nil) }
+            return features.map {
+                FeatureResult(feature: $0, ok: true, detail: "works (found on this boot)", remedy: nil)
+            }
         }
         let fresh = probe(unknown)
         cache.record(fresh)
         cache.save(to: directory)
         return features.compactMap { f in
-            fresh.first { $0.feature == f } ?? (cache.working.contains(f) ? FeatureResult(feature: f, ok: true, detail: "works (found on this boot)", remedy: nil) : nil)
+            fresh.first { $0.feature == f }
+                ?? (cache.working.contains(f)
+                    ? FeatureResult(feature: f, ok: true, detail: "works (found on this boot)", remedy: nil) : nil)
         }
     }
 }

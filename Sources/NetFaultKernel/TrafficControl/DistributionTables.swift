@@ -4,14 +4,19 @@ import NetFaultCore
 /// netem's delay distribution tables, read from iproute2's data files (the same tables `tc`
 /// sends). They are data, not a program: netfault runs no iproute2 binary.
 public enum DistributionTables {
-    public static let searchPaths = ["/usr/lib/x86_64-linux-gnu/tc", "/usr/lib/aarch64-linux-gnu/tc",
-                                     "/usr/lib/tc", "/usr/lib64/tc", "/usr/local/lib/tc", "/usr/share/tc"]
+    public static let searchPaths = [
+        "/usr/lib/x86_64-linux-gnu/tc", "/usr/lib/aarch64-linux-gnu/tc",
+        "/usr/lib/tc", "/usr/lib64/tc", "/usr/local/lib/tc", "/usr/share/tc"
+    ]
 
     public struct Missing: NetfaultError {
         public let name: String
         public var exitStatus: Int32 { ExitStatus.unavailable }
         public var description: String {
-            "the netem distribution table '\(name).dist' was not found in \(DistributionTables.searchPaths.joined(separator: ", ")); install iproute2 (apt-get install iproute2)"
+            """
+            the netem distribution table '\(name).dist' was not found in \
+            \(DistributionTables.searchPaths.joined(separator: ", ")); install iproute2 (apt-get install iproute2)
+            """
         }
     }
 

@@ -26,9 +26,11 @@ public enum OwnedObject: Equatable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .band(let d, _, let b): "\(d): netem band \(b) (qdisc \(String(Ownership.netemMajor(band: b), radix: 16)):) with its filters"
+        case .band(let d, _, let b):
+            "\(d): netem band \(b) (qdisc \(String(Ownership.netemMajor(band: b), radix: 16)):) with its filters"
         case .redirect(let d, _, let b): "\(d): ingress filters redirecting to band \(b) of \(Ownership.ifbPrefix)"
-        case .root(let d, _): "\(d): root prio qdisc \(String(Ownership.rootMajor, radix: 16)): with its netem bands and filters"
+        case .root(let d, _):
+            "\(d): root prio qdisc \(String(Ownership.rootMajor, radix: 16)): with its netem bands and filters"
         case .ingress(let d, _): "\(d): ingress qdisc with netfault's redirect filters"
         case .ifb(let n, _): "\(n): ifb device"
         case .probeDevice(let n, _): "\(n): feature probe's scratch device"
@@ -69,7 +71,8 @@ extension TrafficControl {
 
         /// The claim names that decide whether these objects are alive.
         public var claimNames: [String] {
-            let bandDevices = Set(roots.map(\.device) + ifbs.map(\.name) + redirects.map { Ownership.ifbName(forIndex: $0.ifindex) })
+            let bandDevices = Set(
+                roots.map(\.device) + ifbs.map(\.name) + redirects.map { Ownership.ifbName(forIndex: $0.ifindex) })
             return bandDevices.sorted().flatMap { d in Ownership.leaseBands.map { Claims.band(device: d, band: $0) } }
                 + probeDevices.map { Claims.probe(device: $0.name) }
         }
@@ -92,13 +95,17 @@ extension TrafficControl {
                 let ifb = Ownership.ifbName(forIndex: i.ifindex)
                 let mine = redirects.filter { $0.device == i.device }
                 if live.anyLive(on: ifb) {
-                    found += mine.filter { !live.live(ifb, $0.band) }.map { .redirect(device: $0.device, ifindex: $0.ifindex, band: $0.band) }
+                    found += mine.filter { !live.live(ifb, $0.band) }.map {
+                        .redirect(device: $0.device, ifindex: $0.ifindex, band: $0.band)
+                    }
                 } else {
                     found.append(.ingress(device: i.device, ifindex: i.ifindex))
                 }
             }
             for d in ifbs where !live.anyLive(on: d.name) { found.append(.ifb(name: d.name, ifindex: d.ifindex)) }
-            for d in probeDevices where !live.probeDevices.contains(d.name) { found.append(.probeDevice(name: d.name, ifindex: d.ifindex)) }
+            for d in probeDevices where !live.probeDevices.contains(d.name) {
+                found.append(.probeDevice(name: d.name, ifindex: d.ifindex))
+            }
             return found
         }
     }
@@ -115,7 +122,8 @@ extension TrafficControl {
             let mine = qdiscs.filter { $0.ifindex == link.index }
             if mine.contains(where: { $0.isRoot && $0.kind == "prio" && $0.major == Ownership.rootMajor }) {
                 m.roots.append((link.name, link.index))
-                for q in mine where q.parent >> 16 == UInt32(Ownership.rootMajor) && Ownership.isOwnBand(netemMajor: q.major) {
+                for q in mine
+                where q.parent >> 16 == UInt32(Ownership.rootMajor) && Ownership.isOwnBand(netemMajor: q.major) {
                     m.bands.append((link.name, link.index, UInt16(q.parent & 0xffff)))
                 }
             }
@@ -134,27 +142,39 @@ extension TrafficControl {
 
     static func band(ofPriority p: UInt16) -> UInt16 { (p - 0x6e00) / 2 }
 
-
     /// Removes one owned object; the kernel gives the device its default root qdisc back.
     public func remove(_ object: OwnedObject) throws {
         func attempt(_ request: NetlinkRequest, _ what: String) throws {
-            do { try nl.perform(request, what) } catch let e as KernelError where [ENOENT, EINVAL, ENODEV].contains(e.errno) {
+            do { try nl.perform(request, what) } catch let e as KernelError
+                where [ENOENT, EINVAL, ENODEV].contains(e.errno)
+            {
                 // already gone
             }
         }
         switch object {
         case .band(let d, let i, let b):
             for fam in IPAddress.Family.allCases {
-                try attempt(TCRequests.deleteFilters(ifindex: i, parent: TCRequests.handle(Ownership.rootMajor), priority: Ownership.filterPriority(band: b, family: fam), family: fam), "removing the filters of band \(b) on \(d)")
+                try attempt(
+                    TCRequests.deleteFilters(
+                        ifindex: i, parent: TCRequests.handle(Ownership.rootMajor),
+                        priority: Ownership.filterPriority(band: b, family: fam), family: fam),
+                    "removing the filters of band \(b) on \(d)")
             }
             try attempt(TCRequests.deleteNetem(ifindex: i, band: b), "removing netem band \(b) on \(d)")
         case .redirect(let d, let i, let b):
             for fam in IPAddress.Family.allCases {
-                try attempt(TCRequests.deleteFilters(ifindex: i, parent: TCRequests.handle(Ownership.ingressMajor), priority: Ownership.redirectPriority(band: b, family: fam), family: fam), "removing redirect filters on \(d)")
+                try attempt(
+                    TCRequests.deleteFilters(
+                        ifindex: i, parent: TCRequests.handle(Ownership.ingressMajor),
+                        priority: Ownership.redirectPriority(band: b, family: fam), family: fam),
+                    "removing redirect filters on \(d)")
             }
-        case .root(let d, let i): try attempt(TCRequests.deleteRoot(ifindex: i), "removing netfault's root qdisc on \(d)")
-        case .ingress(let d, let i): try attempt(TCRequests.deleteIngress(ifindex: i), "removing netfault's ingress qdisc on \(d)")
-        case .ifb(let n, let i), .probeDevice(let n, let i): try attempt(TCRequests.deleteLink(index: i), "removing device \(n)")
+        case .root(let d, let i):
+            try attempt(TCRequests.deleteRoot(ifindex: i), "removing netfault's root qdisc on \(d)")
+        case .ingress(let d, let i):
+            try attempt(TCRequests.deleteIngress(ifindex: i), "removing netfault's ingress qdisc on \(d)")
+        case .ifb(let n, let i), .probeDevice(let n, let i):
+            try attempt(TCRequests.deleteLink(index: i), "removing device \(n)")
         }
     }
 }

@@ -61,8 +61,12 @@ public enum NetemDecoder {
         let pct = KernelUnits.percent(probability:)
         if latency > 0 { s.delay = KernelUnits.duration(ticks: latency) }
         if jitter > 0 { s.jitter = KernelUnits.duration(ticks: jitter) }
-        if let l = attrs[TCA_NETEM_LATENCY64], l.count >= 8 { s.delay = Duration(nanoseconds: Int64(bitPattern: l.le64(at: 0))) }
-        if let j = attrs[TCA_NETEM_JITTER64], j.count >= 8 { s.jitter = Duration(nanoseconds: Int64(bitPattern: j.le64(at: 0))) }
+        if let l = attrs[TCA_NETEM_LATENCY64], l.count >= 8 {
+            s.delay = Duration(nanoseconds: Int64(bitPattern: l.le64(at: 0)))
+        }
+        if let j = attrs[TCA_NETEM_JITTER64], j.count >= 8 {
+            s.jitter = Duration(nanoseconds: Int64(bitPattern: j.le64(at: 0)))
+        }
         if s.delay?.nanoseconds == 0 { s.delay = nil }
         if s.jitter?.nanoseconds == 0 { s.jitter = nil }
         if loss > 0 { s.loss = pct(loss) }

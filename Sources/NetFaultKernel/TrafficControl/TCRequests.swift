@@ -36,10 +36,13 @@ public enum TCRequests {
     }
 
     /// The netem qdisc of one lease under its band.
-    public static func addNetem(ifindex: Int32, band: UInt16, spec: NetemSpec, distributionTable: [Int16]? = nil) -> NetlinkRequest {
+    public static func addNetem(
+        ifindex: Int32, band: UInt16, spec: NetemSpec, distributionTable: [Int16]? = nil
+    ) -> NetlinkRequest {
         var w = ByteWriter()
-        tcmsg(&w, ifindex: ifindex, handle: handle(Ownership.netemMajor(band: band)),
-              parent: handle(Ownership.rootMajor, band))
+        tcmsg(
+            &w, ifindex: ifindex, handle: handle(Ownership.netemMajor(band: band)),
+            parent: handle(Ownership.rootMajor, band))
         w.attr(TCA_KIND) { $0.cString("netem") }
         w.attr(TCA_OPTIONS) { o in
             netemOptions(&o, spec: spec, distributionTable: distributionTable)
@@ -64,10 +67,14 @@ public enum TCRequests {
             }
         }
         if let reorder = spec.reorder {
-            o.attr(TCA_NETEM_REORDER) { $0.u32(p(reorder)); $0.u32(0) }
+            o.attr(TCA_NETEM_REORDER) {
+                $0.u32(p(reorder)); $0.u32(0)
+            }
         }
         if let corrupt = spec.corrupt {
-            o.attr(TCA_NETEM_CORRUPT) { $0.u32(p(corrupt)); $0.u32(0) }
+            o.attr(TCA_NETEM_CORRUPT) {
+                $0.u32(p(corrupt)); $0.u32(0)
+            }
         }
         if let rate = spec.rate {
             let bytes = KernelUnits.rateBytes(rate)
@@ -93,7 +100,8 @@ public enum TCRequests {
             if let a = m.address {
                 keys.append((be32(a.mask, 0), be32(a.address.bytes, 0), m.side == .destination ? 16 : 12))
             }
-            keys.append(m.side == .destination ? (0x0000_ffff, UInt32(m.port), 20) : (0xffff_0000, UInt32(m.port) << 16, 20))
+            keys.append(
+                m.side == .destination ? (0x0000_ffff, UInt32(m.port), 20) : (0xffff_0000, UInt32(m.port) << 16, 20))
         case .ipv6:
             keys.append((0x0000_ff00, 0x0000_0600, 4))
             if let a = m.address {
@@ -103,7 +111,8 @@ public enum TCRequests {
                     keys.append((be32(a.mask, i * 4), be32(a.address.bytes, i * 4), base + Int32(i * 4)))
                 }
             }
-            keys.append(m.side == .destination ? (0x0000_ffff, UInt32(m.port), 40) : (0xffff_0000, UInt32(m.port) << 16, 40))
+            keys.append(
+                m.side == .destination ? (0x0000_ffff, UInt32(m.port), 40) : (0xffff_0000, UInt32(m.port) << 16, 40))
         }
         o.u8(UInt8(TC_U32_TERMINAL))
         o.u8(0); o.u8(UInt8(keys.count)); o.u8(0)
@@ -118,8 +127,10 @@ public enum TCRequests {
     /// A u32 filter on netfault's root that sends matching packets to a lease's band.
     public static func addBandFilter(ifindex: Int32, band: UInt16, match: PortMatch) -> NetlinkRequest {
         var w = ByteWriter()
-        tcmsg(&w, ifindex: ifindex, handle: 0, parent: handle(Ownership.rootMajor),
-              info: filterInfo(priority: Ownership.filterPriority(band: band, family: match.family), family: match.family))
+        tcmsg(
+            &w, ifindex: ifindex, handle: 0, parent: handle(Ownership.rootMajor),
+            info: filterInfo(priority: Ownership.filterPriority(band: band, family: match.family), family: match.family)
+        )
         w.attr(TCA_KIND) { $0.cString("u32") }
         w.attr(TCA_OPTIONS) { o in
             o.attr(TCA_U32_CLASSID) { $0.u32(handle(Ownership.rootMajor, band)) }
@@ -137,10 +148,14 @@ public enum TCRequests {
     }
 
     /// A u32 filter on ingress that redirects matching packets to the ifb device (mirred).
-    public static func addRedirectFilter(ifindex: Int32, band: UInt16, match: PortMatch, ifbIndex: Int32) -> NetlinkRequest {
+    public static func addRedirectFilter(
+        ifindex: Int32, band: UInt16, match: PortMatch, ifbIndex: Int32
+    ) -> NetlinkRequest {
         var w = ByteWriter()
-        tcmsg(&w, ifindex: ifindex, handle: 0, parent: handle(Ownership.ingressMajor),
-              info: filterInfo(priority: Ownership.redirectPriority(band: band, family: match.family), family: match.family))
+        tcmsg(
+            &w, ifindex: ifindex, handle: 0, parent: handle(Ownership.ingressMajor),
+            info: filterInfo(
+                priority: Ownership.redirectPriority(band: band, family: match.family), family: match.family))
         w.attr(TCA_KIND) { $0.cString("u32") }
         w.attr(TCA_OPTIONS) { o in
             o.attr(TCA_U32_ACT) { a in
@@ -160,7 +175,9 @@ public enum TCRequests {
     }
 
     /// Deletes every filter of one priority and protocol under `parent`.
-    public static func deleteFilters(ifindex: Int32, parent: UInt32, priority: UInt16, family: IPAddress.Family) -> NetlinkRequest {
+    public static func deleteFilters(
+        ifindex: Int32, parent: UInt32, priority: UInt16, family: IPAddress.Family
+    ) -> NetlinkRequest {
         var w = ByteWriter()
         tcmsg(&w, ifindex: ifindex, handle: 0, parent: parent, info: filterInfo(priority: priority, family: family))
         return NetlinkRequest(type: UInt16(RTM_DELTFILTER), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK), payload: w.bytes)
@@ -177,7 +194,9 @@ public enum TCRequests {
     }
 
     public static func deleteNetem(ifindex: Int32, band: UInt16) -> NetlinkRequest {
-        deleteQdisc(ifindex: ifindex, handle: handle(Ownership.netemMajor(band: band)), parent: handle(Ownership.rootMajor, band))
+        deleteQdisc(
+            ifindex: ifindex, handle: handle(Ownership.netemMajor(band: band)),
+            parent: handle(Ownership.rootMajor, band))
     }
 
     public static func deleteIngress(ifindex: Int32) -> NetlinkRequest {
@@ -197,8 +216,10 @@ public enum TCRequests {
     }
 
     /// The request a step makes, with device names resolved by `index`.
-    public static func request(for step: TCStep, distributionTable: [Int16]? = nil,
-                               index: (String) throws -> Int32) throws -> NetlinkRequest {
+    public static func request(
+        for step: TCStep, distributionTable: [Int16]? = nil,
+        index: (String) throws -> Int32
+    ) throws -> NetlinkRequest {
         switch step {
         case .createIfb(let name): return addIfb(name: name)
         case .linkUp(let d): return setLinkUp(index: try index(d))
@@ -245,7 +266,8 @@ public enum TCRequests {
     /// Asks which device the kernel routes `address` through.
     public static func getRoute(to address: IPAddress) -> NetlinkRequest {
         var w = ByteWriter()
-        RtMsg(family: UInt8(address.family == .ipv4 ? AF_INET : AF_INET6), dstLength: UInt8(address.bytes.count * 8)).encode(into: &w)
+        RtMsg(family: UInt8(address.family == .ipv4 ? AF_INET : AF_INET6), dstLength: UInt8(address.bytes.count * 8))
+            .encode(into: &w)
         w.attr(UInt16(RTA_DST.rawValue)) { $0.raw(address.bytes) }
         return NetlinkRequest(type: UInt16(RTM_GETROUTE), flags: UInt16(NLM_F_REQUEST), payload: w.bytes)
     }

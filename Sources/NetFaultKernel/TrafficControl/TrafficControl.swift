@@ -27,12 +27,15 @@ public final class TrafficControl {
     }
 
     public func qdiscs(ifindex: Int32) throws -> [QdiscInfo] {
-        try nl.transact(TCRequests.dumpQdiscs(), "listing qdiscs").compactMap(QdiscInfo.init).filter { $0.ifindex == ifindex }
+        try nl.transact(TCRequests.dumpQdiscs(), "listing qdiscs").compactMap(QdiscInfo.init).filter {
+            $0.ifindex == ifindex
+        }
     }
 
     public func filters(ifindex: Int32, parent: UInt32) throws -> [FilterInfo] {
         do {
-            return try nl.transact(TCRequests.dumpFilters(ifindex: ifindex, parent: parent), "listing filters").compactMap(FilterInfo.init)
+            return try nl.transact(TCRequests.dumpFilters(ifindex: ifindex, parent: parent), "listing filters")
+                .compactMap(FilterInfo.init)
         } catch let e as KernelError where e.errno == EINVAL || e.errno == ENOENT {
             return []  // no such parent: nothing to list
         }
@@ -47,7 +50,10 @@ public final class TrafficControl {
         let root: DeviceState.Root
         if let r = qs.first(where: \.isRoot) {
             if r.kind == "prio" && r.major == Ownership.rootMajor {
-                let used = Set(qs.filter { $0.parent >> 16 == UInt32(Ownership.rootMajor) && Ownership.isOwnBand(netemMajor: $0.major) }
+                let used = Set(
+                    qs.filter {
+                        $0.parent >> 16 == UInt32(Ownership.rootMajor) && Ownership.isOwnBand(netemMajor: $0.major)
+                    }
                     .map { UInt16($0.parent & 0xffff) })
                 root = .ours(usedBands: used)
             } else if r.major == 0 && DeviceState.defaultRootKinds.contains(r.kind) {
@@ -85,7 +91,9 @@ public final class TrafficControl {
                 if case .createIfb(let name) = step {
                     try Self.ifbMissing { try nl.perform(TCRequests.addIfb(name: name), step.command) }
                     guard let l = try nl.link(named: name) else {
-                        throw KernelError(operation: step.command, errno: ENODEV, source: .netfault, detail: "the new device is not listed")
+                        throw KernelError(
+                            operation: step.command, errno: ENODEV, source: .netfault,
+                            detail: "the new device is not listed")
                     }
                     indices[name] = l.index
                     continue
@@ -97,7 +105,8 @@ public final class TrafficControl {
                 switch step {
                 case .addRootPrio: try FeatureMissing.check("prio") { try nl.perform(request, step.command) }
                 case .addNetem: try FeatureMissing.check("netem") { try nl.perform(request, step.command) }
-                case .addBandFilter, .addRedirect: try FeatureMissing.check("u32") { try nl.perform(request, step.command) }
+                case .addBandFilter, .addRedirect:
+                    try FeatureMissing.check("u32") { try nl.perform(request, step.command) }
                 default: try nl.perform(request, step.command)
                 }
             }
@@ -127,24 +136,49 @@ public final class TrafficControl {
         for r in plan.redirects {
             guard let l = try nl.link(named: r.device) else { continue }
             for fam in r.families {
-                attempt { try nl.perform(TCRequests.deleteFilters(ifindex: l.index, parent: TCRequests.handle(Ownership.ingressMajor), priority: Ownership.redirectPriority(band: r.band, family: fam), family: fam), "removing redirect filters on \(r.device)") }
+                attempt {
+                    try nl.perform(
+                        TCRequests.deleteFilters(
+                            ifindex: l.index, parent: TCRequests.handle(Ownership.ingressMajor),
+                            priority: Ownership.redirectPriority(band: r.band, family: fam), family: fam),
+                        "removing redirect filters on \(r.device)")
+                }
             }
             let ingress = try qdiscs(ifindex: l.index).first(where: \.isIngress)
             if let ingress, ingress.kind == "ingress", try filters(ifindex: l.index, parent: ingress.handle).isEmpty {
-                attempt { try nl.perform(TCRequests.deleteIngress(ifindex: l.index), "removing the ingress qdisc on \(r.device)") }
+                attempt {
+                    try nl.perform(
+                        TCRequests.deleteIngress(ifindex: l.index), "removing the ingress qdisc on \(r.device)")
+                }
             }
         }
         for band in plan.bands {
             guard let l = try nl.link(named: band.device) else { continue }
             for fam in band.families {
-                attempt { try nl.perform(TCRequests.deleteFilters(ifindex: l.index, parent: TCRequests.handle(Ownership.rootMajor), priority: Ownership.filterPriority(band: band.band, family: fam), family: fam), "removing filters on \(band.device)") }
+                attempt {
+                    try nl.perform(
+                        TCRequests.deleteFilters(
+                            ifindex: l.index, parent: TCRequests.handle(Ownership.rootMajor),
+                            priority: Ownership.filterPriority(band: band.band, family: fam), family: fam),
+                        "removing filters on \(band.device)")
+                }
             }
-            attempt { try nl.perform(TCRequests.deleteNetem(ifindex: l.index, band: band.band), "removing the netem qdisc on \(band.device)") }
+            attempt {
+                try nl.perform(
+                    TCRequests.deleteNetem(ifindex: l.index, band: band.band),
+                    "removing the netem qdisc on \(band.device)")
+            }
             if case .ours(let used) = try state(of: band.device).root, used.isEmpty {
                 if band.device.hasPrefix(Ownership.ifbPrefix) {
-                    attempt { try nl.perform(TCRequests.deleteLink(index: l.index), "removing ifb device \(band.device)") }
+                    attempt {
+                        try nl.perform(TCRequests.deleteLink(index: l.index), "removing ifb device \(band.device)")
+                    }
                 } else {
-                    attempt { try nl.perform(TCRequests.deleteRoot(ifindex: l.index), "restoring the default root qdisc on \(band.device)") }
+                    attempt {
+                        try nl.perform(
+                            TCRequests.deleteRoot(ifindex: l.index),
+                            "restoring the default root qdisc on \(band.device)")
+                    }
                 }
             }
         }
@@ -160,8 +194,13 @@ public final class TrafficControl {
             let netemHandle = TCRequests.handle(Ownership.netemMajor(band: band.band))
             let q = try qdiscs(ifindex: l.index).first { $0.handle == netemHandle && $0.kind == "netem" }
             let fs = try filters(ifindex: l.index, parent: TCRequests.handle(Ownership.rootMajor))
-                .filter { f in band.families.contains { Ownership.filterPriority(band: band.band, family: $0) == f.priority } && f.classID != nil }
-            return InstalledBand(device: band.device, band: band.band, netem: q.flatMap { NetemDecoder.decode($0.options) }, filters: fs.count)
+                .filter { f in
+                    band.families.contains { Ownership.filterPriority(band: band.band, family: $0) == f.priority }
+                        && f.classID != nil
+                }
+            return InstalledBand(
+                device: band.device, band: band.band, netem: q.flatMap { NetemDecoder.decode($0.options) },
+                filters: fs.count)
         }
     }
 }
