@@ -95,7 +95,6 @@ enum NFTablesReplies {
         return msg.bytes.withUnsafeBytes { body($0.baseAddress!.assumingMemoryBound(to: nlmsghdr.self)) }
     }
 
-
     static func table(_ msg: NetlinkMessage) -> TableInfo? {
         guard msg.type == NFTablesRequests.messageType(NFT_MSG_NEWTABLE),
             msg.payload.first == UInt8(NFTablesRequests.family)
