@@ -33,6 +33,17 @@ public struct Schedule: Equatable, Sendable {
         return Schedule(after: a, every: e, on: o)
     }
 
+    /// Refuses a schedule under which the faults could never go in before `limit` (--for), or
+    /// only for less than the shortest lease (1ms).
+    public func validate(within limit: Duration) throws {
+        if let on, on.nanoseconds < 1_000_000 {
+            throw InputError("--on \(on) is shorter than 1ms, the shortest a lease lasts")
+        }
+        guard windows(until: limit).contains(where: { $0.end.nanoseconds - $0.start.nanoseconds >= 1_000_000 }) else {
+            throw InputError("--after \(after) with --for \(limit): the faults would go in only when the lease ends; make --for longer than --after")
+        }
+    }
+
     /// Whether the faults go in before the command starts (no delay, no flapping).
     public var fromStart: Bool { after == .zero && every == nil }
 

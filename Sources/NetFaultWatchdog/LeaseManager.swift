@@ -366,16 +366,21 @@ public final class LeaseManager {
     public struct RevertResult: Sendable {
         public var reverted: [String] = []
         public var unknown: [String] = []
+        /// Leases whose watchdog was gone, reverted before the ones asked for.
+        public var swept: [String] = []
         /// Objects with netfault's marks that no lease in the journal accounted for.
         public var orphans: [String] = []
     }
 
     /// Reverts the given leases. With `ids` nil (revert --all) it then removes every object
     /// carrying netfault's marks, so a deleted or corrupted journal still leaves nothing behind.
-    public func revert(ids: [String]?) throws -> RevertResult {
+    /// `allNamespaces`: with `ids` nil, every lease in the journal, not only this namespace's.
+    public func revert(ids: [String]?, allNamespaces: Bool = false) throws -> RevertResult {
         try journal.locked {
             var result = RevertResult()
-            for id in ids ?? journal.all().map(\.id) {
+            // Leases whose watchdog is gone first, whichever were named.
+            result.swept = sweepLocked()
+            for id in ids ?? journal.all().filter({ allNamespaces || $0.netns == namespace }).map(\.id) {
                 if try revertLocked(id: id) { result.reverted.append(id) } else { result.unknown.append(id) }
             }
             if ids == nil {
@@ -389,6 +394,12 @@ public final class LeaseManager {
             }
             return result
         }
+    }
+
+    /// What every command does first (doctor too): reverts leases whose watchdog is gone and
+    /// removes what no live netfault owns in this namespace. Returns what it did.
+    public func sweep() throws -> (swept: [String], removed: [String]) {
+        try journal.locked { (sweepLocked(), try sweepOrphansLocked()) }
     }
 
     /// netfault's objects in this command's namespace, and which of them a live netfault owns:
@@ -510,11 +521,12 @@ public final class LeaseManager {
 
     /// Sweeps dead leases and unowned objects, then lists the live leases with their kernel
     /// objects, and what other netfaults hold here.
-    public func status() throws -> StatusResult {
+    /// `allNamespaces`: list the leases of every namespace, not only this one's.
+    public func status(allNamespaces: Bool = false) throws -> StatusResult {
         try journal.locked {
             let swept = sweepLocked()
             let removed = try sweepOrphansLocked()
-            let all = journal.all()
+            let all = journal.all().filter { allNamespaces || $0.netns == namespace }
             let leases = try all.map { lease in
                 var installed: [InstalledBand] = []
                 var rules: [InstalledRule]?

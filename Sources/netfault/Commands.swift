@@ -117,11 +117,14 @@ struct Status: ParsableCommand {
 
     @OptionGroup var namespace: NamespaceOptions
 
+    @Flag(name: .customLong("all-namespaces"), help: "List the leases of every network namespace, not only this one's (or --netns's).")
+    var allNamespaces = false
+
     func run() throws {
         try reporting {
             let ns = try namespace.resolved()
             try requireNetAdmin()
-            let s = try LeaseManager(journal: try Journal(), namespace: ns).status()
+            let s = try LeaseManager(journal: try Journal(), namespace: ns).status(allNamespaces: allNamespaces)
             if json {
                 printJSON(
                     StatusJSON(
@@ -164,8 +167,11 @@ struct Revert: ParsableCommand {
     @Argument(help: ArgumentHelp("Lease ids as printed by apply and status.", valueName: "lease"))
     var leases: [String] = []
 
-    @Flag(help: "Revert every lease.")
+    @Flag(help: "Revert every lease of this network namespace (or --netns's).")
     var all = false
+
+    @Flag(name: .customLong("all-namespaces"), help: "With --all: every lease, whatever its namespace.")
+    var allNamespaces = false
 
     @Flag(help: "Print what was reverted as JSON.")
     var json = false
@@ -176,6 +182,7 @@ struct Revert: ParsableCommand {
         if all == !leases.isEmpty {
             throw ValidationError(all ? "give lease ids or --all, not both" : "give lease ids to revert, or --all")
         }
+        if allNamespaces && !all { throw ValidationError("--all-namespaces goes with --all") }
         // Ids become file names under /run/netfault: a malformed one never reaches the journal.
         for id in leases where !Lease.isValidID(id) { throw ValidationError(Lease.malformedID(id)) }
     }
@@ -184,11 +191,13 @@ struct Revert: ParsableCommand {
         try reporting {
             let ns = try namespace.resolved()
             try requireNetAdmin()
-            let r = try LeaseManager(journal: try Journal(), namespace: ns).revert(ids: all ? nil : leases)
+            let r = try LeaseManager(journal: try Journal(), namespace: ns)
+                .revert(ids: all ? nil : leases, allNamespaces: allNamespaces)
             if json {
-                printJSON(["reverted": r.reverted, "not_found": r.unknown, "removed_without_lease": r.orphans])
+                printJSON(["reverted": r.reverted, "not_found": r.unknown, "removed_without_lease": r.orphans, "swept": r.swept])
                 return
             }
+            for id in r.swept { print("swept \(id): its watchdog was gone; its faults are removed") }
             for id in r.reverted { print("reverted \(id)") }
             for id in r.unknown { print("\(id): no such lease (already reverted or expired)") }
             for o in r.orphans { print("removed without a lease: \(o)") }
@@ -221,6 +230,9 @@ struct Doctor: ParsableCommand {
                         ? nil : "run as root (sudo) or add the capability (docker --cap-add NET_ADMIN)")
             ]
             if Capabilities.hasNetAdmin() {
+                // Like every command, it first cleans up after dead watchdogs (quietly: its
+                // output is the feature list).
+                _ = try? LeaseManager(journal: try Journal()).sweep()
                 let probed = FeatureProbe.run()
                 // Refreshes what apply and run trust on this boot.
                 if let journal = try? Journal() {

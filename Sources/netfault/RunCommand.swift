@@ -76,6 +76,7 @@ struct RunCommand: ParsableCommand {
         try reporting {
             let request = try lease.request(duration: duration)
             let schedule = try Schedule.parse(after: after, every: every, on: on)
+            try schedule.validate(within: request.duration)
             if dryRun {
                 try printPreview(try LeaseManager(journal: try Journal()).preview(request), json: false)
                 return

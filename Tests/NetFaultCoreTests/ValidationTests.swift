@@ -98,3 +98,27 @@ private let ms = Duration.milliseconds
         }
     }
 }
+
+/// Leases that could install nothing are refused before anything happens.
+struct NothingToInstallTests {
+    @Test("--host that no packet carries: the unspecified address, an IPv4 address written as IPv6")
+    func hosts() {
+        for host in ["0.0.0.0", "::", "::ffff:127.0.0.1"] {
+            #expect(throws: InputError.self, "\(host)") { try Target.parse("redis", host: host) }
+        }
+        #expect((try? Target.parse("redis", host: "127.0.0.1")) != nil)
+        #expect((try? Target.parse("redis", host: "::1")) != nil)
+    }
+
+    @Test("schedules that never put the faults in within --for, or only for less than 1ms")
+    func schedules() throws {
+        #expect(throws: InputError.self) {
+            try Schedule.parse(after: "1s", every: nil, on: nil).validate(within: .seconds(1))
+        }
+        #expect(throws: InputError.self) {
+            try Schedule.parse(after: nil, every: "1ms", on: "1us").validate(within: .seconds(10))
+        }
+        try Schedule.parse(after: "1s", every: nil, on: nil).validate(within: .seconds(2))
+        try Schedule.parse(after: nil, every: "10s", on: "2s").validate(within: .seconds(60))
+    }
+}

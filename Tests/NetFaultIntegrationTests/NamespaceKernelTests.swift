@@ -69,9 +69,12 @@ struct NamespaceKernelTests {
         #expect(try sh("\(enter) tc qdisc show dev lo").stdout.contains("delay 40ms"))
         let during = try averageLatency(enter)
         #expect(during >= 35 && during <= 60, "PING inside the process's namespace took \(during) ms on average")
-        let status = try netfault("status", "--json")
+        let status = try netfault("status", "--json", "--all-namespaces")
         #expect(status.stdout.contains("\"pid \(holder)\""), "\(status.stdout)")
+        #expect(!(try netfault("status", "--json").stdout.contains("\"pid \(holder)\"")), "status lists only its own namespace")
         #expect(try netfault("revert", "--all").status == 0)
+        #expect(try sh("\(enter) tc qdisc show dev lo").stdout.contains("delay 40ms"), "revert --all reached another namespace")
+        #expect(try netfault("revert", "--all", "--all-namespaces").status == 0)
         #expect(try sh("\(enter) tc qdisc show dev lo").stdout == before)
     }
 

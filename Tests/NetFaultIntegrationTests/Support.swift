@@ -163,7 +163,7 @@ func medianPing(port: UInt16, host: String = "127.0.0.1", count: Int = 15) throw
 
 /// Reverts every lease and checks nothing of netfault's is left on lo.
 func cleanUp() throws {
-    _ = try netfault("revert", "--all")
+    _ = try netfault("revert", "--all", "--all-namespaces")
 }
 
 /// A command's `--json` output as an object (empty when it printed none).

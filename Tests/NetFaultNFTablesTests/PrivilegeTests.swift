@@ -58,11 +58,11 @@ struct PrivilegeTests {
         }
     }
 
-    @Test("status without CAP_SYS_ADMIN lists a --netns lease it cannot enter, saying so, and exits 0")
+    @Test("status --all-namespaces without CAP_SYS_ADMIN lists a --netns lease it cannot enter, saying so, and exits 0")
     func statusOfAnotherNamespace() throws {
         try withServers(mariadb: false) { ns in
             let lease = try ns.apply("redis", "--reject", "--for", "1m")
-            let r = try withoutCaps("-sys_admin", [netfaultPath, "status"])
+            let r = try withoutCaps("-sys_admin", [netfaultPath, "status", "--all-namespaces"])
             #expect(r.status == 0, "\(r.stderr)")
             #expect(
                 r.stdout.contains(lease.id) && r.stdout.contains("not read back") && r.stdout.contains("CAP_SYS_ADMIN"),
@@ -112,6 +112,45 @@ struct DryRunTests {
             #expect(
                 dry.status == 0 && dry.stdout.contains("table inet netfault-"),
                 "run --dry-run ran the command or failed: \(dry.stderr)")
+        }
+    }
+}
+
+/// revert --all and status stay in their namespace; every command sweeps dead watchdogs first.
+@Suite(.serialized, .enabled(if: NFT.enabled, NFT.reason))
+struct ScopeAndSweepTests {
+    @Test("revert --all --netns A and status --netns A leave B's lease alone; --all-namespaces reaches it")
+    func scoped() throws {
+        try withServers(mariadb: false) { a in
+            try withServers(mariadb: false) { b in
+                let la = try a.apply("redis", "--reject", "--for", "1m")
+                let lb = try b.apply("redis", "--reject", "--for", "1m")
+                let listed = try a.statusLeases().compactMap { $0["lease"] as? String }
+                #expect(listed.contains(la.id) && !listed.contains(lb.id), "\(listed)")
+                #expect(try a.netfault("revert", "--all").status == 0)
+                #expect(try b.tables().contains("netfault-\(lb.id)"), "revert --all --netns A removed B's table")
+                a.forget(la.id)
+                let all = try run(netfaultPath, ["status", "--json", "--all-namespaces"])
+                #expect(all.stdout.contains(lb.id), "\(all.stdout)")
+                #expect(try b.revert(lb.id).status == 0)
+            }
+        }
+    }
+
+    @Test("revert of one lease and doctor both sweep a lease whose watchdog was killed, and say so")
+    func sweeps() throws {
+        try withServers(mariadb: false) { ns in
+            let dead = try ns.apply("redis", "--reject", "--for", "1m")
+            let live = try ns.apply("6380", "--blackhole", "--for", "1m")
+            kill(pid_t(try #require(dead.output["watchdog_pid"] as? Int)), SIGKILL)
+            let r = try ns.revert(live.id)
+            #expect(r.status == 0 && r.stdout.contains("swept \(dead.id)"), "\(r.stdout) \(r.stderr)")
+            ns.forget(dead.id)
+            let again = try ns.apply("redis", "--reject", "--for", "1m")
+            kill(pid_t(try #require(again.output["watchdog_pid"] as? Int)), SIGKILL)
+            #expect(try run(netfaultPath, ["doctor"]).status == 0)
+            #expect(try ns.statusLeases().allSatisfy { $0["lease"] as? String != again.id }, "doctor did not sweep")
+            ns.forget(again.id)
         }
     }
 }
