@@ -40,7 +40,9 @@ struct NamespaceKernelTests {
         #expect(try tcSnapshot() == hostBefore, "the host's lo is untouched")
         let during = try averageLatency("ip netns exec nfns1")
         #expect(during >= 45 && (during <= 70 || Kernel.emulated), "PING inside nfns1 took \(during) ms on average")
-        #expect(try netfault("status").stdout.contains("in netns nfns1"))
+        #expect(try netfault("status", "--netns", "nfns1").stdout.contains("in netns nfns1"))
+        #expect(try netfault("status", "--all-namespaces").stdout.contains("in netns nfns1"))
+        #expect(!(try netfault("status").stdout.contains("in netns nfns1")), "the host's status lists only its own leases")
         #expect(try netfault("revert", try leaseID(r)).status == 0)
         #expect(try sh("ip netns exec nfns1 tc qdisc show dev lo").stdout == nsBefore)
 
