@@ -153,21 +153,13 @@ extension TrafficControl {
         }
         switch object {
         case .band(let d, let i, let b):
-            for fam in IPAddress.Family.allCases {
-                try attempt(
-                    TCRequests.deleteFilters(
-                        ifindex: i, parent: TCRequests.handle(Ownership.rootMajor),
-                        priority: Ownership.filterPriority(band: b, family: fam), family: fam),
-                    "removing the filters of band \(b) on \(d)")
+            for request in TCRequests.deleteBandFilters(ifindex: i, band: b, families: IPAddress.Family.allCases) {
+                try attempt(request, "removing the filters of band \(b) on \(d)")
             }
             try attempt(TCRequests.deleteNetem(ifindex: i, band: b), "removing netem band \(b) on \(d)")
         case .redirect(let d, let i, let b):
-            for fam in IPAddress.Family.allCases {
-                try attempt(
-                    TCRequests.deleteFilters(
-                        ifindex: i, parent: TCRequests.handle(Ownership.ingressMajor),
-                        priority: Ownership.redirectPriority(band: b, family: fam), family: fam),
-                    "removing redirect filters on \(d)")
+            for request in TCRequests.deleteRedirectFilters(ifindex: i, band: b, families: IPAddress.Family.allCases) {
+                try attempt(request, "removing redirect filters on \(d)")
             }
         case .root(let d, let i):
             try attempt(TCRequests.deleteRoot(ifindex: i), "removing netfault's root qdisc on \(d)")

@@ -183,6 +183,26 @@ public enum TCRequests {
         return NetlinkRequest(type: UInt16(RTM_DELTFILTER), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK), payload: w.bytes)
     }
 
+    /// Removes the u32 filters that steer packets to `band` of netfault's root, one per family.
+    public static func deleteBandFilters(
+        ifindex: Int32, band: UInt16, families: [IPAddress.Family]
+    ) -> [NetlinkRequest] {
+        families.map {
+            deleteFilters(ifindex: ifindex, parent: handle(Ownership.rootMajor),
+                          priority: Ownership.filterPriority(band: band, family: $0), family: $0)
+        }
+    }
+
+    /// Removes the ingress filters that redirect packets to `band` of the ifb, one per family.
+    public static func deleteRedirectFilters(
+        ifindex: Int32, band: UInt16, families: [IPAddress.Family]
+    ) -> [NetlinkRequest] {
+        families.map {
+            deleteFilters(ifindex: ifindex, parent: handle(Ownership.ingressMajor),
+                          priority: Ownership.redirectPriority(band: band, family: $0), family: $0)
+        }
+    }
+
     public static func deleteQdisc(ifindex: Int32, handle h: UInt32, parent: UInt32) -> NetlinkRequest {
         var w = ByteWriter()
         tcmsg(&w, ifindex: ifindex, handle: h, parent: parent)

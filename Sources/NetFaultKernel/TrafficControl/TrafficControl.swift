@@ -135,14 +135,8 @@ public final class TrafficControl {
         }
         for r in plan.redirects {
             guard let l = try nl.link(named: r.device) else { continue }
-            for fam in r.families {
-                attempt {
-                    try nl.perform(
-                        TCRequests.deleteFilters(
-                            ifindex: l.index, parent: TCRequests.handle(Ownership.ingressMajor),
-                            priority: Ownership.redirectPriority(band: r.band, family: fam), family: fam),
-                        "removing redirect filters on \(r.device)")
-                }
+            for request in TCRequests.deleteRedirectFilters(ifindex: l.index, band: r.band, families: r.families) {
+                attempt { try nl.perform(request, "removing redirect filters on \(r.device)") }
             }
             let ingress = try qdiscs(ifindex: l.index).first(where: \.isIngress)
             if let ingress, ingress.kind == "ingress", try filters(ifindex: l.index, parent: ingress.handle).isEmpty {
@@ -154,14 +148,8 @@ public final class TrafficControl {
         }
         for band in plan.bands {
             guard let l = try nl.link(named: band.device) else { continue }
-            for fam in band.families {
-                attempt {
-                    try nl.perform(
-                        TCRequests.deleteFilters(
-                            ifindex: l.index, parent: TCRequests.handle(Ownership.rootMajor),
-                            priority: Ownership.filterPriority(band: band.band, family: fam), family: fam),
-                        "removing filters on \(band.device)")
-                }
+            for request in TCRequests.deleteBandFilters(ifindex: l.index, band: band.band, families: band.families) {
+                attempt { try nl.perform(request, "removing filters on \(band.device)") }
             }
             attempt {
                 try nl.perform(
