@@ -18,5 +18,7 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/udata.h>
+#include <libnftnl/set.h>
+#include <net/if.h>
 
 #endif

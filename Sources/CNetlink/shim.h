@@ -10,6 +10,7 @@
 #include <linux/if_link.h>
 #include <linux/pkt_sched.h>
 #include <linux/pkt_cls.h>
+#include <linux/gen_stats.h>
 #include <linux/tc_act/tc_mirred.h>
 #include <net/if.h>
 #include <sys/socket.h>

@@ -13,10 +13,21 @@ extension Ownership {
     public static let chainPriority: Int32 = -150
     /// Every rule's comment starts with this, then the lease id.
     public static let ruleCommentPrefix = "netfault "
+    /// The set in each lease's table that holds the target's ports, each element with a timeout
+    /// of the lease's time left: every rule matches a port through it, so when the deadline
+    /// passes the kernel expires the elements and no rule matches any more (on its monotonic
+    /// clock, whatever happens to the watchdog or the wall clock).
+    public static let leaseSet = "lease"
+    /// The set's id inside the batch that creates it, by which the rules' lookups name it.
+    public static let leaseSetID: UInt32 = 1
+    /// The skb->priority a steering rule gives a packet for `band`: prio takes the class
+    /// straight from it when its major number is the qdisc's handle, before any filter.
+    public static func steeringPriority(band: UInt16) -> UInt32 { UInt32(rootMajor) << 16 | UInt32(band) }
 }
 
-/// One nf_tables rule in a lease's table: match TCP, an optional address block and a port on
-/// one side, optional TCP flags and random draw, count, then drop or reset.
+/// One nf_tables rule in a lease's table: an optional output device, TCP, an optional address
+/// block and the lease's ports (its set) on one side, optional TCP flags and random draw, count,
+/// then drop, reset, or steer to a netem band.
 public struct FilterRule: Hashable, Codable, Sendable {
     /// Packets to the server are caught leaving this host (output); packets from the server
     /// arriving (input). On loopback a packet passes both, and each side is caught once.
@@ -34,11 +45,12 @@ public struct FilterRule: Hashable, Codable, Sendable {
         case drop
         /// `reject with tcp reset`: the packet is dropped and its sender gets a RST.
         case reset
+        /// `meta priority set 6e66:BAND`: the packet goes on, into the lease's netem band.
+        case steer
     }
 
     public let hook: Hook
     public let side: PortMatch.Side
-    public let port: UInt16
     /// The other end's addresses (destination side for output, source side for input); nil: any.
     public let peer: IPPrefix?
     public let flags: Flags?
@@ -47,24 +59,45 @@ public struct FilterRule: Hashable, Codable, Sendable {
     public let verdict: Verdict
     /// The marker naming the lease, stored as the rule's comment (user data).
     public let comment: String
+    /// For `steer`: the device the packet leaves through (oifname) and the band it goes to.
+    public let device: String?
+    public let band: UInt16?
 
     public init(
-        hook: Hook, side: PortMatch.Side, port: UInt16, peer: IPPrefix? = nil, flags: Flags? = nil,
+        hook: Hook, side: PortMatch.Side, peer: IPPrefix? = nil, flags: Flags? = nil,
         lossThreshold: UInt32? = nil, verdict: Verdict, comment: String
     ) {
-        self.hook = hook; self.side = side; self.port = port; self.peer = peer; self.flags = flags
+        self.hook = hook; self.side = side; self.peer = peer; self.flags = flags
         self.lossThreshold = lossThreshold; self.verdict = verdict; self.comment = comment
+        device = nil; band = nil
+    }
+
+    /// A rule that sends the lease's packets leaving `device` to its netem `band`.
+    public static func steer(device: String, band: UInt16, side: PortMatch.Side, peer: IPPrefix?, comment: String)
+        -> FilterRule
+    {
+        FilterRule(hook: .output, side: side, peer: peer, verdict: .steer, comment: comment, device: device, band: band)
+    }
+
+    init(
+        hook: Hook, side: PortMatch.Side, peer: IPPrefix?, verdict: Verdict, comment: String, device: String,
+        band: UInt16
+    ) {
+        self.hook = hook; self.side = side; self.peer = peer; flags = nil; lossThreshold = nil
+        self.verdict = verdict; self.comment = comment; self.device = device; self.band = band
     }
 
     /// The same rule in nft's language: shown by status, and the key of the fixtures that
     /// compare netfault's bytes with `nft --debug=netlink`.
     public var nftSyntax: String {
-        var s = ["meta l4proto tcp"]
+        var s: [String] = []
+        if let device { s.append("oifname \"\(device)\"") }
+        s.append("meta l4proto tcp")
         if let peer {
             let proto = peer.family == .ipv4 ? "ip" : "ip6"
             s.append("\(proto) \(side == .destination ? "daddr" : "saddr") \(peer)")
         }
-        s.append("tcp \(side == .destination ? "dport" : "sport") \(port)")
+        s.append("tcp \(side == .destination ? "dport" : "sport") @\(Ownership.leaseSet)")
         switch flags {
         case .synOnly: s.append("tcp flags & (syn | ack) == syn")
         case .notSyn: s.append("tcp flags & syn == 0")
@@ -73,17 +106,27 @@ public struct FilterRule: Hashable, Codable, Sendable {
         }
         if let lossThreshold { s.append("numgen random mod \(FilterSpec.lossModulus) < \(lossThreshold)") }
         s.append("counter")
-        s.append(verdict == .drop ? "drop" : "reject with tcp reset")
+        switch verdict {
+        case .drop: s.append("drop")
+        case .reset: s.append("reject with tcp reset")
+        case .steer:
+            s.append("meta priority set \(String(Ownership.rootMajor, radix: 16)):\(String(band ?? 0, radix: 16))")
+        }
         s.append("comment \"\(comment)\"")
         return s.joined(separator: " ")
     }
 }
 
-/// Everything one lease installs through nf_tables: its table and the rules in its base chains.
+/// Everything one lease installs through nf_tables: its table, the set of its ports (whose
+/// elements expire at the deadline), and the rules in its base chains.
 public struct FilterPlan: Hashable, Codable, Sendable {
     public let table: String
-    public let rules: [FilterRule]
-    public init(table: String, rules: [FilterRule]) { self.table = table; self.rules = rules }
+    public var rules: [FilterRule]
+    /// The elements of the lease's set: the target's ports.
+    public let ports: [UInt16]
+    public init(table: String, ports: [UInt16], rules: [FilterRule]) {
+        self.table = table; self.ports = ports; self.rules = rules
+    }
     /// The base chains the rules need, named after their hooks.
     public var hooks: [FilterRule.Hook] { FilterRule.Hook.allCases.filter { h in rules.contains { $0.hook == h } } }
 }
@@ -108,25 +151,35 @@ public enum FilterPlanner {
             (.source, responses, direction.matchesFromServer)
         ] where wanted {
             for scope in scopes {
-                for port in target.ports {
-                    func rule(_ flags: FilterRule.Flags?, _ loss: UInt32?, _ verdict: FilterRule.Verdict) -> FilterRule
-                    {
-                        FilterRule(
-                            hook: hook, side: side, port: port, peer: scope, flags: flags,
-                            lossThreshold: loss, verdict: verdict, comment: comment)
-                    }
-                    switch spec.action {
-                    case .blackhole: rules.append(rule(nil, nil, .drop))
-                    case .reject where side == .destination: rules.append(rule(.synOnly, nil, .reset))
-                    case .reset: rules.append(rule(.notRst, nil, .reset))
-                    case .hang: rules.append(rule(.notSyn, nil, .drop))
-                    case .reject, nil: break
-                    }
-                    if let t = spec.lossThreshold { rules.append(rule(nil, t, .drop)) }
+                func rule(_ flags: FilterRule.Flags?, _ loss: UInt32?, _ verdict: FilterRule.Verdict) -> FilterRule {
+                    FilterRule(
+                        hook: hook, side: side, peer: scope, flags: flags, lossThreshold: loss, verdict: verdict,
+                        comment: comment)
                 }
+                switch spec.action {
+                case .blackhole: rules.append(rule(nil, nil, .drop))
+                case .reject where side == .destination: rules.append(rule(.synOnly, nil, .reset))
+                case .reset: rules.append(rule(.notRst, nil, .reset))
+                case .hang: rules.append(rule(.notSyn, nil, .drop))
+                case .reject, nil: break
+                }
+                if let t = spec.lossThreshold { rules.append(rule(nil, t, .drop)) }
             }
         }
-        return FilterPlan(table: Ownership.tableName(leaseID: leaseID), rules: rules)
+        return FilterPlan(table: Ownership.tableName(leaseID: leaseID), ports: target.ports, rules: rules)
+    }
+
+    /// The rules that steer a band's packets to it, one per side and address block of its
+    /// matches (the ports are the set's; with no address one rule covers both families).
+    public static func steering(_ band: BandPlan, leaseID: String) -> [FilterRule] {
+        let comment = Ownership.ruleCommentPrefix + leaseID + ": " + band.netem.summary
+        var seen: [FilterRule] = []
+        for m in band.matches {
+            let r = FilterRule.steer(
+                device: band.device, band: band.band, side: m.side, peer: m.address, comment: comment)
+            if !seen.contains(r) { seen.append(r) }
+        }
+        return seen
     }
 }
 

@@ -74,16 +74,38 @@ public struct PortMatch: Hashable, Codable, Sendable, CustomStringConvertible {
     }
 }
 
-/// A netem qdisc on one band of netfault's root prio, and the filters that steer packets to it.
+/// A netem qdisc on one band of netfault's root prio, and what steers packets to it.
 public struct BandPlan: Hashable, Codable, Sendable {
     public let device: String
     public let band: UInt16
     public let netem: NetemSpec
     public let matches: [PortMatch]
+    /// How the packets reach the band; nil in entries written before there was a choice (u32).
+    public var steering: Steering?
     public var families: [IPAddress.Family] { matches.families }
-    public init(device: String, band: UInt16, netem: NetemSpec, matches: [PortMatch]) {
-        self.device = device; self.band = band; self.netem = netem; self.matches = matches
+    public init(device: String, band: UInt16, netem: NetemSpec, matches: [PortMatch], steering: Steering = .u32) {
+        self.device = device; self.band = band; self.netem = netem; self.matches = matches; self.steering = steering
     }
+
+    public enum Steering: String, Codable, Sendable {
+        /// u32 filters on netfault's prio: they last until someone removes them (the watchdog).
+        case u32
+        /// A rule in the lease's nf_tables table sets the packets' priority to the band's class,
+        /// through the lease's set: the kernel stops it at the deadline.
+        case nftables
+    }
+
+    public var steeredByNFTables: Bool { steering == .nftables }
+}
+
+/// Who ends a lease's faults at its deadline.
+public enum Enforcement: String, Codable, Sendable {
+    /// nf_tables expires the lease's set elements on its monotonic clock, and the lease's table
+    /// goes with its watchdog: the faults end on time even if the watchdog is stopped or killed.
+    case kernel
+    /// Only the watchdog removes them (u32 filters, or incoming traffic that tc sees before
+    /// netfilter); if it is killed or stopped, the next netfault command does.
+    case watchdog
 }
 
 extension [PortMatch] {
@@ -108,6 +130,10 @@ public struct LeasePlan: Hashable, Codable, Sendable {
     public var filter: FilterPlan?
     public init(bands: [BandPlan], redirects: [RedirectPlan], filter: FilterPlan? = nil) {
         self.bands = bands; self.redirects = redirects; self.filter = filter
+    }
+    /// Kernel when every fault is reached through the lease's nf_tables set.
+    public var enforcement: Enforcement {
+        bands.allSatisfy(\.steeredByNFTables) && redirects.isEmpty ? .kernel : .watchdog
     }
     /// Every device the lease touches, in the order they are set up.
     public var devices: [String] {
@@ -157,10 +183,13 @@ public enum Planner {
     ///   - ifbState: the state of the ifb device, when incoming traffic must be shaped.
     ///   - server: a remote server's requests leave through the device and its responses arrive
     ///     (through the ifb); a local server's the other way round.
+    ///   - steerWithNFTables: nf_tables works here, so the leaving packets are steered by the
+    ///     lease's table (kernel-enforced) instead of u32 filters. Arriving packets reach tc
+    ///     before netfilter, so their ifb band always has filters.
     public static func plan(
         target: Target, peers: [IPPrefix] = [], direction: Direction, netem: NetemSpec,
         device: DeviceState, isLoopback: Bool, deviceIndex: Int32,
-        ifbState: DeviceState? = nil, server: ServerLocation = .remote
+        ifbState: DeviceState? = nil, server: ServerLocation = .remote, steerWithNFTables: Bool = false
     ) throws -> LeasePlan {
         let (toServer, fromServer) = PortMatch.matches(for: target, peers: peers, direction: direction)
         let (leaving, arriving) = server == .local ? (fromServer, toServer) : (toServer, fromServer)
@@ -169,7 +198,10 @@ public enum Planner {
         var bands: [BandPlan] = []
         var redirects: [RedirectPlan] = []
         if !outgoing.isEmpty {
-            bands.append(BandPlan(device: device.name, band: try freeBand(device), netem: netem, matches: outgoing))
+            bands.append(
+                BandPlan(
+                    device: device.name, band: try freeBand(device), netem: netem, matches: outgoing,
+                    steering: steerWithNFTables ? .nftables : .u32))
         }
         if !incoming.isEmpty {
             if device.foreignIngress {

@@ -107,7 +107,9 @@ extension Planner {
                 steps.append(.addRootPrio(device: band.device))
             }
             steps.append(.addNetem(device: band.device, band: band.band, netem: band.netem))
-            steps += band.matches.map { .addBandFilter(device: band.device, band: band.band, match: $0) }
+            if !band.steeredByNFTables {
+                steps += band.matches.map { .addBandFilter(device: band.device, band: band.band, match: $0) }
+            }
         }
         for r in plan.redirects {
             if !(devices[r.device]?.hasIngress ?? false), made.insert("ingress " + r.device).inserted {
@@ -123,8 +125,16 @@ extension FilterPlan {
     /// The table as an `nft -f` script: what the watchdog installs in one batch. The owner flag
     /// ties the table to the process that makes it (the watchdog; `nft` itself would lose it
     /// when it exits).
-    public var nftScript: String {
-        var lines = ["table inet \(table) {", "\tflags owner"]
+    /// `timeout`: the lease's time left, which each set element carries.
+    public func nftScript(timeout: Duration) -> String {
+        let elements = ports.map { "\($0) timeout \(timeout)" }.joined(separator: ", ")
+        var lines = [
+            "table inet \(table) {", "\tflags owner",
+            "\tset \(Ownership.leaseSet) {",
+            "\t\ttype inet_service; flags timeout;",
+            "\t\telements = { \(elements) }",
+            "\t}"
+        ]
         for hook in hooks {
             lines.append("\tchain \(hook.rawValue) {")
             lines.append("\t\ttype filter hook \(hook.rawValue) priority \(Ownership.chainPriority); policy accept;")

@@ -17,7 +17,13 @@ public struct Lease: Codable, Sendable, Equatable {
     public let device: String
     public let plan: LeasePlan
     public let created: Date
+    /// The deadline as a person reads it; the lease ends by `monotonicDeadline` when it has one.
     public let deadline: Date
+    /// The deadline on CLOCK_MONOTONIC (nanoseconds) of boot `bootID`: what the watchdog waits
+    /// for and status counts down to, so a clock step changes neither. nil in entries written
+    /// before (the wall clock then decides).
+    public var monotonicDeadline: UInt64?
+    public var bootID: String?
     /// The watchdog, by pid and start time: a pid alone could be reused by another process.
     public var watchdog: ProcessIdentity?
     /// The network namespace the faults are in; nil: the host's (netfault's own).
@@ -89,7 +95,22 @@ public struct Lease: Codable, Sendable, Equatable {
             .compactMap { $0 }.joined(separator: ", ")
     }
 
-    public func timeLeft(now: Date = Date()) -> TimeInterval { max(0, deadline.timeIntervalSince(now)) }
+    public func timeLeft() -> TimeInterval { max(0, -overdue()) }
+
+    /// Seconds since the deadline passed; negative while it is ahead. On this boot's monotonic
+    /// clock when the entry records it, else on the wall clock.
+    public func overdue() -> TimeInterval {
+        if let m = monotonicDeadline, bootID != nil, bootID == MonotonicClock.bootID {
+            return (Double(MonotonicClock.nanoseconds()) - Double(m)) / 1e9
+        }
+        return -deadline.timeIntervalSinceNow
+    }
+
+    /// Records the deadline `seconds` from now on this boot's monotonic clock.
+    public mutating func setMonotonicDeadline(in seconds: TimeInterval) {
+        monotonicDeadline = MonotonicClock.nanoseconds() + UInt64(max(0, seconds) * 1e9)
+        bootID = MonotonicClock.bootID
+    }
 }
 
 /// A process, told apart from a later one that reuses its pid by its start time.

@@ -18,6 +18,9 @@ public struct FaultRequest: Sendable {
     /// nil: local when something listens on a target port in the namespace and no --host or
     /// --peer names a server address, else remote.
     public let server: ServerLocation?
+    /// nf_tables works here: netem bands on leaving traffic are steered by the lease's table,
+    /// whose set expires at the deadline, instead of by u32 filters.
+    public var steerWithNFTables = false
 
     public init(
         target: Target, direction: Direction, netem: NetemSpec, filter: FilterSpec = FilterSpec(),
@@ -58,6 +61,16 @@ public struct LeaseStatus: Sendable {
     ) {
         self.lease = lease; self.installed = installed; self.rules = rules; self.watchdogAlive = watchdogAlive
         self.notReadBack = notReadBack
+    }
+
+    /// The lease's packets so far: what its netem qdiscs sent, and what its connection-fault
+    /// rules counted (the rules that steer to a band count the band's packets again). nil when
+    /// nothing was read back.
+    public var packetsMatched: UInt64? {
+        let bands = installed.compactMap(\.packets)
+        let connection = (rules ?? []).filter { !$0.text.contains("meta priority set") }.map(\.packets)
+        guard !bands.isEmpty || rules != nil else { return nil }
+        return bands.reduce(0, +) + connection.reduce(0, +)
     }
 }
 
@@ -199,6 +212,7 @@ public final class LeaseManager {
         public let steps: [TCStep]
         public let device: String
         public let server: ServerLocation
+        public let duration: Duration
     }
 
     func previewLocked(_ request: FaultRequest) throws -> Preview {
@@ -217,7 +231,8 @@ public final class LeaseManager {
             plan = try Planner.plan(
                 target: request.target, peers: request.peers, direction: request.direction,
                 netem: request.netem, device: deviceState, isLoopback: link.isLoopback,
-                deviceIndex: link.index, ifbState: ifbState, server: server)
+                deviceIndex: link.index, ifbState: ifbState, server: server,
+                steerWithNFTables: request.steerWithNFTables)
             steps = Planner.steps(for: plan, devices: [link.name: deviceState, ifbName: ifbState])
             device = link.name
         }
@@ -226,7 +241,13 @@ public final class LeaseManager {
         plan.filter = FilterPlanner.plan(
             leaseID: id, target: request.target, peers: request.peers,
             direction: request.direction, spec: request.filter, server: server)
-        return Preview(id: id, plan: plan, steps: steps, device: device, server: server)
+        let steering = plan.bands.filter(\.steeredByNFTables).flatMap { FilterPlanner.steering($0, leaseID: id) }
+        if !steering.isEmpty {
+            plan.filter = FilterPlan(
+                table: Ownership.tableName(leaseID: id), ports: request.target.ports,
+                rules: (plan.filter?.rules ?? []) + steering)
+        }
+        return Preview(id: id, plan: plan, steps: steps, device: device, server: server, duration: request.duration)
     }
 
     /// What `apply` would do, changing nothing: no journal entry, no watchdog, no kernel change.
@@ -256,6 +277,7 @@ public final class LeaseManager {
                 created: now, deadline: now.addingTimeInterval(request.duration.seconds),
                 controller: controller, netns: request.netns, server: server,
                 state: .journalled, installer: ProcessIdentity.current())
+            lease.setMonotonicDeadline(in: request.duration.seconds)
             try journal.write(lease)  // before the kernel changes
             do {
                 let started = try WatchdogProcess.spawn(
@@ -290,6 +312,25 @@ public final class LeaseManager {
                     notReadBack: "reading them back failed: \(error)")
             }
         }
+    }
+
+    /// Reverts one lease and says how many packets it matched (nil: not in the journal, or
+    /// nothing could be read back).
+    public func revertCounting(id: String) throws -> (reverted: Bool, matched: UInt64?) {
+        try journal.locked {
+            let matched = packetsMatched(id)
+            return (try revertLocked(id: id), matched)
+        }
+    }
+
+    /// The packets a lease in the journal has matched so far, read from the kernel.
+    public func packetsMatched(id: String) -> UInt64? { (try? journal.locked { packetsMatched(id) }) ?? nil }
+
+    func packetsMatched(_ id: String) -> UInt64? {
+        guard let lease = journal.read(id) else { return nil }
+        let installed = lease.plan.bands.isEmpty ? [] : (try? sockets.tc(lease.netns).readBack(lease.plan)) ?? []
+        let rules = try? readRules(lease)
+        return LeaseStatus(lease: lease, installed: installed, rules: rules ?? nil, watchdogAlive: true).packetsMatched
     }
 
     /// The rules of a lease's table as the kernel holds them; nil without a table.
@@ -365,9 +406,11 @@ public final class LeaseManager {
     /// What a revert did.
     public struct RevertResult: Sendable {
         public var reverted: [String] = []
+        /// Packets each reverted lease matched, read just before it was removed.
+        public var matched: [String: UInt64] = [:]
         public var unknown: [String] = []
-        /// Leases whose watchdog was gone, reverted before the ones asked for.
-        public var swept: [String] = []
+        /// Leases whose watchdog was gone or late, reverted before the ones asked for.
+        public var swept: [Swept] = []
         /// Objects with netfault's marks that no lease in the journal accounted for.
         public var orphans: [String] = []
     }
@@ -381,7 +424,13 @@ public final class LeaseManager {
             // Leases whose watchdog is gone first, whichever were named.
             result.swept = sweepLocked()
             for id in ids ?? journal.all().filter({ allNamespaces || $0.netns == namespace }).map(\.id) {
-                if try revertLocked(id: id) { result.reverted.append(id) } else { result.unknown.append(id) }
+                let matched = packetsMatched(id)
+                if try revertLocked(id: id) {
+                    result.reverted.append(id)
+                    result.matched[id] = matched
+                } else {
+                    result.unknown.append(id)
+                }
             }
             if ids == nil {
                 for id in journal.unreadable() {
@@ -398,7 +447,7 @@ public final class LeaseManager {
 
     /// What every command does first (doctor too): reverts leases whose watchdog is gone and
     /// removes what no live netfault owns in this namespace. Returns what it did.
-    public func sweep() throws -> (swept: [String], removed: [String]) {
+    public func sweep() throws -> (swept: [Swept], removed: [String]) {
         try journal.locked { (sweepLocked(), try sweepOrphansLocked()) }
     }
 
@@ -509,12 +558,36 @@ public final class LeaseManager {
         }
     }
 
-    /// Reverts leases whose watchdog is gone (killed, or the machine's pid space moved on).
+    /// A lease a sweep reverted, and why.
+    public struct Swept: Sendable, Equatable {
+        public let id: String
+        public let reason: String
+    }
+
+    /// How late a live watchdog may be before a sweep takes it for stopped or starved.
+    static let watchdogGrace: TimeInterval = 1
+
+    /// Reverts leases whose watchdog is gone (killed, or the machine's pid space moved on), or
+    /// missed the deadline by more than a second (stopped, starved): that one is killed first,
+    /// so its band claims and its table go with it.
     @discardableResult
-    func sweepLocked() -> [String] {
-        var swept: [String] = []
-        for lease in journal.all() where !(lease.watchdog?.isAlive ?? false) {
-            if (try? revertLocked(id: lease.id)) == true { swept.append(lease.id) }
+    func sweepLocked() -> [Swept] {
+        var swept: [Swept] = []
+        for lease in journal.all() {
+            let reason: String
+            if let w = lease.watchdog, w.isAlive {
+                let late = lease.overdue()
+                guard late > Self.watchdogGrace else { continue }
+                kill(w.pid, SIGKILL)
+                let end = Date().addingTimeInterval(2)
+                while w.isAlive && Date() < end { usleep(10_000) }
+                reason = String(
+                    format: "its watchdog (pid %d) missed the deadline by %.1fs (stopped or starved) and was killed",
+                    w.pid, late)
+            } else {
+                reason = "its watchdog was gone"
+            }
+            if (try? revertLocked(id: lease.id)) == true { swept.append(Swept(id: lease.id, reason: reason)) }
         }
         return swept
     }
@@ -552,8 +625,8 @@ public final class LeaseManager {
 
     public struct StatusResult: Sendable {
         public let leases: [LeaseStatus]
-        /// Leases whose watchdog was gone, reverted now.
-        public let swept: [String]
+        /// Leases whose watchdog was gone or late, reverted now.
+        public let swept: [Swept]
         /// Objects that no live netfault owned, removed now.
         public let removed: [String]
         /// Objects with netfault's marks that only `revert --all` removes.

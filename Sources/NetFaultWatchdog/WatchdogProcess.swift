@@ -27,11 +27,13 @@ public enum WatchdogProcess {
         pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
-    /// Waits until `date` or a blocked revert signal, whichever comes first: the signal, or nil.
-    public static func waitForRevertSignal(until date: Date) -> Int32? {
+    /// Waits until `timeLeft` reaches zero or a blocked revert signal comes, whichever is first:
+    /// the signal, or nil. `timeLeft` is asked again after every wake-up, so a deadline on the
+    /// monotonic clock stays one whatever the wall clock does.
+    public static func waitForRevertSignal(timeLeft: () -> TimeInterval) -> Int32? {
         var set = signalSet()
         while true {
-            let left = date.timeIntervalSinceNow
+            let left = timeLeft()
             guard left > 0 else { return nil }
             var ts = timespec(tv_sec: Int(left), tv_nsec: Int((left - Double(Int(left))) * 1e9))
             let sig = sigtimedwait(&set, nil, &ts)
@@ -126,9 +128,13 @@ public enum WatchdogProcess {
         if let filter = lease.plan.filter {
             do {
                 let n = try NFTables.open(in: lease.netns)
-                try n.install(filter)
+                // The set's elements expire at the deadline: from here on the kernel ends the
+                // faults on time whatever becomes of this process.
+                let left = lease.timeLeft()
+                try n.install(filter, timeout: Duration(nanoseconds: Int64(left * 1e9)))
                 nft = n
-                logger.info("installed nf_tables table \(filter.table) with \(filter.rules.count) rules")
+                logger.info(
+                    "installed nf_tables table \(filter.table) with \(filter.rules.count) rules, expiring in \(left)s")
             } catch {
                 logger.error("installing nf_tables table \(filter.table) failed: \(error)")
                 report(.init(error))
@@ -146,10 +152,10 @@ public enum WatchdogProcess {
             }
         }
         defer { removeTable(); withExtendedLifetime(claims) {} }
-        logger.info("watching lease \(leaseID) until \(lease.deadline)")
+        logger.info("watching lease \(leaseID) until \(lease.deadline) (\(lease.timeLeft())s on the monotonic clock)")
         var reason = "deadline"
         while true {
-            let left = lease.deadline.timeIntervalSinceNow
+            let left = lease.timeLeft()
             if left <= 0 { break }
             claims.forEach { $0.drain() }
             // Reverted by another command, or the journal entry was deleted: the bands are
@@ -181,7 +187,9 @@ public enum WatchdogProcess {
                 reason = "controlling process \(c.pid) is gone"
                 break
             }
-            if let sig = waitForRevertSignal(until: Date().addingTimeInterval(min(left, 0.5))) {
+            let wake = min(left, 0.5)
+            let start = MonotonicClock.nanoseconds()
+            if let sig = waitForRevertSignal(timeLeft: { wake - Double(MonotonicClock.nanoseconds() - start) / 1e9 }) {
                 reason = "signal \(sig)"
                 break
             }

@@ -76,14 +76,17 @@ struct Apply: ParsableCommand {
         // this process with half a lease (which its watchdog would then revert).
         if foreground { WatchdogProcess.blockRevertSignals() }
         try reporting {
-            let request = try request()
+            var request = try request()
             if dryRun {
-                try printPreview(try LeaseManager(journal: try Journal()).preview(request), json: json)
+                let journal = try Journal()
+                request.steerWithNFTables = steersWithNFTables(request, journal: journal)
+                try printPreview(try LeaseManager(journal: journal).preview(request), json: json)
                 return
             }
             try requireNetAdmin()
             let journal = try Journal()
             try requireFeatures(neededFeatures(request), journal: journal)
+            request.steerWithNFTables = steersWithNFTables(request, journal: journal)
             let manager = LeaseManager(journal: journal)
             // In the foreground this process controls the lease: if it dies, even by SIGKILL,
             // the watchdog reverts within a second.
@@ -101,7 +104,7 @@ struct Apply: ParsableCommand {
             }
             guard foreground else { return }
             fflush(nil)  // a pipe (docker logs) must see the lease now, not at exit
-            let signal = WatchdogProcess.waitForRevertSignal(until: applied.lease.deadline)
+            let signal = WatchdogProcess.waitForRevertSignal(timeLeft: applied.lease.timeLeft)
             try manager.revert(id: applied.lease.id)
             note("lease \(applied.lease.id) reverted (\(signal.map { "signal \($0)" } ?? "deadline"))")
         }
@@ -128,11 +131,11 @@ struct Status: ParsableCommand {
             if json {
                 printJSON(
                     StatusJSON(
-                        leases: s.leases.map(LeaseJSON.init), swept: s.swept, removed: s.removed,
+                        leases: s.leases.map(LeaseJSON.init), swept: s.swept.map(\.id), removed: s.removed,
                         orphans: s.orphans, others: s.others))
                 return
             }
-            for id in s.swept { print("swept \(id): its watchdog was gone; its faults are removed") }
+            for w in s.swept { print("swept \(w.id): \(w.reason); its faults are removed") }
             for o in s.removed { print("removed without a lease: \(o)") }
             if s.leases.isEmpty { print("no active leases") }
             for l in s.leases { print(describe(l)) }
@@ -194,11 +197,20 @@ struct Revert: ParsableCommand {
             let r = try LeaseManager(journal: try Journal(), namespace: ns)
                 .revert(ids: all ? nil : leases, allNamespaces: allNamespaces)
             if json {
-                printJSON(["reverted": r.reverted, "not_found": r.unknown, "removed_without_lease": r.orphans, "swept": r.swept])
+                struct RevertJSON: Encodable {
+                    let reverted: [String]; let not_found: [String]; let removed_without_lease: [String]
+                    let swept: [String]
+                    /// Packets each reverted lease matched: 0 means its faults touched no traffic.
+                    let matched_packets: [String: UInt64]
+                }
+                printJSON(
+                    RevertJSON(
+                        reverted: r.reverted, not_found: r.unknown, removed_without_lease: r.orphans,
+                        swept: r.swept.map(\.id), matched_packets: r.matched))
                 return
             }
-            for id in r.swept { print("swept \(id): its watchdog was gone; its faults are removed") }
-            for id in r.reverted { print("reverted \(id)") }
+            for w in r.swept { print("swept \(w.id): \(w.reason); its faults are removed") }
+            for id in r.reverted { print("reverted \(id)" + (r.matched[id].map { " (\(matchedText($0)))" } ?? "")) }
             for id in r.unknown { print("\(id): no such lease (already reverted or expired)") }
             for o in r.orphans { print("removed without a lease: \(o)") }
             if r.reverted.isEmpty && r.unknown.isEmpty && r.orphans.isEmpty { print("no active leases") }
@@ -242,6 +254,7 @@ struct Doctor: ParsableCommand {
                 }
                 results += probed
                 results += lossNote(results).map { [$0] } ?? []
+                results.append(deadlineNote(results))
             }
             if json {
                 printJSON(results)
@@ -278,9 +291,39 @@ func lossNote(_ results: [FeatureResult]) -> FeatureResult? {
         remedy: "load sch_netem (--loss) or nf_tables (--loss-nft)")
 }
 
+/// "matched 12 packets", or the warning that the faults touched nothing.
+func matchedText(_ n: UInt64) -> String {
+    n == 0
+        ? "matched no packet: nothing reached the faults (see \"A fault that matches nothing\" in docs/safety.md)"
+        : "matched \(n) packet\(n == 1 ? "" : "s")"
+}
+
+/// Who ends faults at their deadline here: the kernel where nf_tables works, else the watchdog.
+func deadlineNote(_ results: [FeatureResult]) -> FeatureResult {
+    let nft = FeatureProbe.filterFeatures.allSatisfy { f in results.contains { $0.feature == f && $0.ok } }
+    let detail =
+        nft
+        ? """
+        kernel: nf_tables set timeouts end connection faults and netem on leaving traffic on time, even if the \
+        watchdog is stopped or killed; netem on arriving traffic (ifb) is ended by the watchdog
+        """
+        : """
+        watchdog: without nf_tables, netem bands are steered by u32 filters that only the watchdog (or the next \
+        netfault command) removes
+        """
+    return FeatureResult(feature: "deadline enforced by", ok: true, detail: detail, remedy: nil)
+}
+
 /// The kernel features a request needs, by the names `netfault doctor` uses.
 func neededFeatures(_ r: FaultRequest) -> [String] {
     (r.netem.isEmpty ? [] : FeatureProbe.netemFeatures) + (r.filter.isEmpty ? [] : FeatureProbe.filterFeatures)
+}
+
+/// Whether netem bands can be steered by the lease's nf_tables table, so that the kernel ends
+/// them at the deadline: the nf_tables features work here (probed once per boot, like the rest).
+func steersWithNFTables(_ r: FaultRequest, journal: Journal) -> Bool {
+    guard !r.netem.isEmpty else { return false }
+    return ProbeCache.results(for: FeatureProbe.filterFeatures, in: journal.directory).allSatisfy(\.ok)
 }
 
 /// Fails with 69, naming what is missing, unless the kernel has every feature listed.

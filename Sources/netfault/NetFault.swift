@@ -19,6 +19,7 @@ struct NetFault: ParsableCommand {
             Exit status:
               0   success
               64  bad value or combination (nothing was changed)
+              65  run --expect-traffic: the faults matched no packet
               69  the kernel lacks a needed feature (see `netfault doctor`)
               71  the kernel refused a request
               73  a configuration netfault will not touch (a user's qdisc, a lease

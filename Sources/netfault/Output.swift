@@ -73,6 +73,11 @@ struct LeaseJSON: Encodable {
     /// Whether the lease's table is in the kernel (false: it is missing).
     let table_present: Bool?
     let rules: [RuleJSON]
+    /// "kernel": nf_tables expires the lease's set at the deadline, whatever becomes of the
+    /// watchdog; "watchdog": only the watchdog (or the next netfault command) ends the faults.
+    let deadline_enforced_by: String
+    /// Packets the lease's faults have matched so far; absent when nothing was read back.
+    let packets_matched: UInt64?
     /// Why the kernel objects were not read back; absent when they were.
     let not_read_back: String?
 
@@ -104,6 +109,8 @@ struct LeaseJSON: Encodable {
         table = tableName
         table_present = status.notReadBack == nil ? tableName.map { _ in status.rules != nil } : nil
         not_read_back = status.notReadBack
+        deadline_enforced_by = lease.plan.enforcement.rawValue
+        packets_matched = status.packetsMatched
         rules = (status.rules ?? []).map {
             RuleJSON(
                 table: tableName ?? "", chain: $0.chain, handle: $0.handle, rule: $0.text, comment: $0.comment,
@@ -127,15 +134,17 @@ struct StatusJSON: Encodable {
 /// What apply or run would do (--dry-run), as the commands that make the same change.
 func printPreview(_ p: LeaseManager.Preview, json: Bool) throws {
     let commands = p.steps.map(\.command)
-    let nft = p.plan.filter.map { "nft -f - <<'EOF'\n\($0.nftScript)\nEOF" }
+    let script = p.plan.filter?.nftScript(timeout: p.duration)
+    let nft = script.map { "nft -f - <<'EOF'\n\($0)\nEOF" }
     if json {
         struct PreviewJSON: Encodable {
             let lease: String; let device: String; let server: String; let commands: [String]; let nft: String?
+            let deadline_enforced_by: String
         }
         printJSON(
             PreviewJSON(
-                lease: p.id, device: p.device, server: p.server.rawValue, commands: commands,
-                nft: p.plan.filter?.nftScript))
+                lease: p.id, device: p.device, server: p.server.rawValue, commands: commands, nft: script,
+                deadline_enforced_by: p.plan.enforcement.rawValue))
         return
     }
     print(
@@ -146,12 +155,32 @@ func printPreview(_ p: LeaseManager.Preview, json: Bool) throws {
         print(nft)
     }
     if commands.isEmpty && nft == nil { print("# nothing to install") }
+    print("# deadline enforced by: \(enforcementText(p.plan.enforcement))")
 }
 
 func printJSON<T: Encodable>(_ value: T) {
     let e = JSONEncoder()
     e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     if let d = try? e.encode(value) { print(String(decoding: d, as: UTF8.self)) }
+}
+
+/// Who ends the lease at its deadline, in a few words a person can act on.
+func enforcementText(_ e: Enforcement) -> String {
+    switch e {
+    case .kernel: "kernel (nf_tables set timeouts: the faults end on time even if the watchdog is stopped or killed)"
+    case .watchdog:
+        """
+        watchdog (u32 filters, or arriving traffic that tc sees before netfilter: if the watchdog is stopped or \
+        killed, the next netfault command removes the faults)
+        """
+    }
+}
+
+/// How packets reach a band: u32 filters, or the lease's nf_tables rule.
+func steering(_ b: InstalledBand, _ plan: LeasePlan) -> String {
+    let planned = plan.bands.first { $0.device == b.device && $0.band == b.band }
+    if planned?.steeredByNFTables == true { return "steered by the lease's nf_tables table" }
+    return "\(b.filters) filter\(b.filters == 1 ? "" : "s")"
 }
 
 func formatSeconds(_ t: TimeInterval) -> String {
@@ -177,6 +206,8 @@ func describe(_ status: LeaseStatus) -> String {
         """
             + (status.watchdogAlive ? "" : "  [watchdog gone: will be swept]")
     ]
+    lines.append("  deadline enforced by: \(enforcementText(lease.plan.enforcement))")
+    if let n = status.packetsMatched { lines.append("  packets matched so far: \(n)") }
     if let why = status.notReadBack {
         lines.append("  kernel objects not read back: \(why)")
         return lines.joined(separator: "\n")
@@ -187,8 +218,7 @@ func describe(_ status: LeaseStatus) -> String {
         if let d = lease.netem.distribution, b.netem != nil { text += " (\(d.rawValue) jitter)" }
         lines.append(
             """
-              \(b.device) band \(b.band): netem \(b.netemHandle) \(text); \(b.filters) \
-            filter\(b.filters == 1 ? "" : "s")
+              \(b.device) band \(b.band): netem \(b.netemHandle) \(text); \(steering(b, lease.plan))
             """
         )
     }

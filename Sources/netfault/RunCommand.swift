@@ -18,6 +18,11 @@ struct RunCommand: ParsableCommand {
             --after and --every/--on start the command first and put the faults in later, or \
             in and out on a schedule (transient outages); each on-period is a lease of its own.
 
+            When the faults are reverted, netfault says how many packets each lease matched. A fault \
+            that matched none changed nothing: the client may use a Unix socket ("localhost" in many \
+            MySQL and Redis clients) or another port (Docker's port publishing). With \
+            --expect-traffic, run then exits 65 instead of the command's status.
+
             Under sudo the command runs as the invoking user (SUDO_UID, SUDO_GID, that user's \
             supplementary groups and HOME), never as root, unless --as-root is given.
 
@@ -36,6 +41,11 @@ struct RunCommand: ParsableCommand {
         help: ArgumentHelp(
             "The longest the faults stay, even if the command runs on (default 24h, the most).", valueName: "duration"))
     var duration: String = "24h"
+
+    @Flag(
+        name: .customLong("expect-traffic"),
+        help: "Exit 65 when the faults matched no packet, whatever the command's status (a test that proved nothing).")
+    var expectTraffic = false
 
     @Flag(name: .customLong("as-root"), help: "Under sudo, run the command as root instead of the invoking user.")
     var asRoot = false
@@ -74,17 +84,20 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         var status: Int32 = 0
         try reporting {
-            let request = try lease.request(duration: duration)
+            var request = try lease.request(duration: duration)
             let schedule = try Schedule.parse(after: after, every: every, on: on)
             try schedule.validate(within: request.duration)
             if dryRun {
-                try printPreview(try LeaseManager(journal: try Journal()).preview(request), json: false)
+                let journal = try Journal()
+                request.steerWithNFTables = steersWithNFTables(request, journal: journal)
+                try printPreview(try LeaseManager(journal: journal).preview(request), json: false)
                 return
             }
             let identity = try CommandIdentity.forRun(asRoot: asRoot)
             try requireNetAdmin()
             let journal = try Journal()
             try requireFeatures(neededFeatures(request), journal: journal)
+            request.steerWithNFTables = steersWithNFTables(request, journal: journal)
             let manager = LeaseManager(journal: journal)
             if !schedule.fromStart {
                 status = try runScheduled(request: request, schedule: schedule, identity: identity)
@@ -98,10 +111,21 @@ struct RunCommand: ParsableCommand {
                 _ = try? manager.revert(id: lease.id)
                 throw error
             }
-            try manager.revert(id: lease.id)
-            note("lease \(lease.id) reverted; the command exited with \(status)")
+            let matched = try manager.revertCounting(id: lease.id).matched
+            note("lease \(lease.id) reverted (\(matched.map(matchedText) ?? "not read back")); the command exited with \(status)")
+            status = trafficStatus(status, matched: matched ?? 0)
         }
         throw ExitCode(status)
+    }
+
+    /// Exit status for --expect-traffic: the faults matched no packet at all.
+    static let noTraffic: Int32 = 65
+
+    /// The command's status, or 65 under --expect-traffic when nothing matched.
+    func trafficStatus(_ status: Int32, matched: UInt64) -> Int32 {
+        guard expectTraffic, matched == 0 else { return status }
+        note("--expect-traffic: the faults matched no packet; exiting \(Self.noTraffic) instead of \(status)")
+        return Self.noTraffic
     }
 
     func applyNoting(_ manager: LeaseManager, _ request: FaultRequest) throws -> Lease {
@@ -119,6 +143,7 @@ struct RunCommand: ParsableCommand {
         let pid = try startCommand(command, as: identity)
         let started = Date()
         let state = SchedulerState()
+        let matched = Counter()
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
             defer { done.signal() }
@@ -138,9 +163,14 @@ struct RunCommand: ParsableCommand {
                     duration: Duration(nanoseconds: length), netns: request.netns, server: request.server)
                 do {
                     let lease = try applyNoting(manager, onRequest)
-                    let stillRunning = state.sleep(until: started.addingTimeInterval(window.end.seconds))
+                    // Counted a moment before the end: at the end its watchdog may revert it first.
+                    let end = started.addingTimeInterval(window.end.seconds)
+                    var stillRunning = state.sleep(until: end.addingTimeInterval(-0.1))
+                    let n = manager.packetsMatched(id: lease.id)
+                    if stillRunning { stillRunning = state.sleep(until: end) }
                     try manager.revert(id: lease.id)
-                    note("lease \(lease.id) reverted")
+                    matched.add(n ?? 0)
+                    note("lease \(lease.id) reverted (\(n.map(matchedText) ?? "not read back"))")
                     if !stillRunning { return }
                 } catch {
                     state.fail(error)
@@ -155,8 +185,16 @@ struct RunCommand: ParsableCommand {
         done.wait()
         if let error = state.error { throw error }
         note("the command exited with \(status)")
-        return status
+        return trafficStatus(status, matched: matched.value)
     }
+}
+
+/// Packets matched by the scheduled leases, added from the schedule thread.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var total: UInt64 = 0
+    func add(_ n: UInt64) { lock.lock(); total += n; lock.unlock() }
+    var value: UInt64 { lock.lock(); defer { lock.unlock() }; return total }
 }
 
 /// Shared between the schedule thread and the main thread.

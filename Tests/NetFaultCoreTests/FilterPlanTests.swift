@@ -76,39 +76,40 @@ struct FilterPlannerTests {
         }
         #expect(
             rules(.blackhole, .toServer) == [
-                #"output: meta l4proto tcp tcp dport 6379 counter drop comment "netfault nf-1: blackhole""#
+                #"output: meta l4proto tcp tcp dport @lease counter drop comment "netfault nf-1: blackhole""#
             ])
         #expect(
             rules(.reject, .both) == [
-                #"output: meta l4proto tcp tcp dport 6379 tcp flags & (syn | ack) == syn counter "#
+                #"output: meta l4proto tcp tcp dport @lease tcp flags & (syn | ack) == syn counter "#
                     + #"reject with tcp reset comment "netfault nf-1: reject""#
             ])
         #expect(
             rules(.reset, .fromServer) == [
-                #"input: meta l4proto tcp tcp sport 6379 tcp flags & rst == 0 counter "#
+                #"input: meta l4proto tcp tcp sport @lease tcp flags & rst == 0 counter "#
                     + #"reject with tcp reset comment "netfault nf-1: reset""#
             ])
         #expect(
             rules(.hang, .both) == [
-                #"output: meta l4proto tcp tcp dport 6379 tcp flags & syn == 0 counter "#
+                #"output: meta l4proto tcp tcp dport @lease tcp flags & syn == 0 counter "#
                     + #"drop comment "netfault nf-1: hang""#,
-                #"input: meta l4proto tcp tcp sport 6379 tcp flags & syn == 0 counter "#
+                #"input: meta l4proto tcp tcp sport @lease tcp flags & syn == 0 counter "#
                     + #"drop comment "netfault nf-1: hang""#
             ])
     }
 
-    @Test("a host or peers give one rule per address block and port, the address on the server's side")
+    @Test("a host or peers give one rule per address block and side, the ports in the lease's set")
     func scopes() throws {
         let peers = [try IPPrefix.parse("10.0.0.0/8"), try IPPrefix.parse("fd00::/64")]
         let plan = FilterPlanner.plan(
             leaseID: "nf-2", target: Target(ports: [3306, 6379]), peers: peers,
             direction: .both, spec: FilterSpec(action: .blackhole))!
         #expect(plan.table == "netfault-nf-2")
-        #expect(plan.rules.count == 8)
+        #expect(plan.ports == [3306, 6379])
+        #expect(plan.rules.count == 4)
         #expect(plan.hooks == [.output, .input])
         #expect(plan.rules.filter { $0.hook == .input }.allSatisfy { $0.side == .source })
-        #expect(plan.rules[0].nftSyntax.hasPrefix("meta l4proto tcp ip daddr 10.0.0.0/8 tcp dport 3306"))
-        #expect(plan.rules[3].nftSyntax.hasPrefix("meta l4proto tcp ip6 daddr fd00::/64 tcp dport 6379"))
+        #expect(plan.rules[0].nftSyntax.hasPrefix("meta l4proto tcp ip daddr 10.0.0.0/8 tcp dport @lease"))
+        #expect(plan.rules[3].nftSyntax.hasPrefix("meta l4proto tcp ip6 saddr fd00::/64 tcp sport @lease"))
 
         let host = Target(ports: [6379], host: IPAddress("::1"))
         let h = FilterPlanner.plan(

@@ -13,7 +13,7 @@ struct NamespaceKernelTests {
     func averageLatency(_ enter: String) throws -> Double {
         // redis-cli prints its summary after 2s; an emulated VM needs longer just to start it.
         let r = try sh(
-            "\(enter) timeout \(Kernel.emulated ? 15 : 2.5) redis-cli -p 6379 --latency -i 2 --raw | tail -1")
+            "\(enter) timeout \(Kernel.emulated ? 15 : 4) redis-cli -p 6379 --latency -i 2 --raw | tail -1")
         let fields = r.stdout.split(separator: " ")
         return fields.count >= 3 ? Double(fields[2]) ?? -1 : -1
     }

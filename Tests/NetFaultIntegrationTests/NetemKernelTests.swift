@@ -117,6 +117,43 @@ struct NetemKernelTests {
         #expect(try netfault("status").stdout.contains("no active leases"))
     }
 
+    @Test(
+        "the clock stepped back an hour: the watchdog still reverts at the deadline (it waits on the monotonic clock)",
+        .enabled(
+            if: ["uml", "vm"].contains(Kernel.env["NETFAULT_KERNEL_TESTS"]),
+            "steps the clock: only in user-mode Linux or the VM, never on a host"))
+    func clockSteppedBack() throws {
+        let before = try tcSnapshot()
+        let r = try netfault("apply", "redis", "--delay", "50ms", "--for", "3s", "--json")
+        #expect(r.status == 0, "\(r.stderr)")
+        // u32 filters in user-mode Linux (no nf_tables); the lease's table where nf_tables works (the VM).
+        let enforcer = Kernel.emulated ? "kernel" : "watchdog"
+        #expect(try jsonObject(r)["deadline_enforced_by"] as? String == enforcer)
+        let step = try run("date", ["-s", "-1 hour"])
+        defer { _ = try? run("date", ["-s", "+1 hour"]) }
+        #expect(step.status == 0, "\(step.stderr)")
+        let status = try netfault("status")
+        #expect(!status.stdout.contains("59m"), "time left counts on the monotonic clock: \(status.stdout)")
+        #expect(status.stdout.contains("deadline enforced by: \(enforcer)"), "\(status.stdout)")
+        let after = try tcSnapshot(awaiting: before, seconds: 5)
+        #expect(after == before, "tc state 5s after a 3s lease whose clock went back an hour: \(after)")
+    }
+
+    @Test("a stopped watchdog of a u32 lease: the first command after the deadline kills it and reverts, saying so")
+    func stoppedWatchdogSwept() throws {
+        let before = try tcSnapshot()
+        let r = try netfault("apply", "redis", "--delay", "50ms", "--for", "1s", "--json")
+        #expect(r.status == 0, "\(r.stderr)")
+        let pid = pid_t(try #require(try jsonObject(r)["watchdog_pid"] as? Int))
+        #expect(kill(pid, SIGSTOP) == 0)
+        defer { kill(pid, SIGCONT) }
+        usleep(2_500_000)
+        #expect(try tcSnapshot() != before, "no command ran: the stopped watchdog's band is still there")
+        let status = try netfault("status")
+        #expect(status.stdout.contains("missed the deadline by"), "\(status.stdout)")
+        #expect(try tcSnapshot() == before)
+    }
+
     @Test("the watchdog reverts when it gets SIGTERM, SIGINT or SIGHUP", arguments: [SIGTERM, SIGINT, SIGHUP])
     func signalReverts(signal: Int32) throws {
         let before = try tcSnapshot()
@@ -142,6 +179,38 @@ struct NetemKernelTests {
         #expect(r.stderr.contains("'htb'") && r.stderr.contains("did not create"), "\(r.stderr)")
         #expect(try tcSnapshot() == before)
         #expect(try netfault("status").stdout.contains("no active leases"))
+    }
+
+    @Test("a user's root prio with netfault's handle 6e66: is the user's: apply refuses (73), revert --all leaves it")
+    func userPrioWithOurHandle() throws {
+        try run("tc", ["qdisc", "add", "dev", "lo", "root", "handle", "6e66:", "prio"])
+        defer { _ = try? run("tc", ["qdisc", "del", "dev", "lo", "root"]) }
+        let before = try tcSnapshot()
+        let r = try netfault("apply", "redis", "--delay", "10ms")
+        #expect(r.status == 73, "\(r.stderr)")
+        #expect(r.stderr.contains("'prio'") && r.stderr.contains("did not create"), "\(r.stderr)")
+        #expect(try netfault("status").status == 0)
+        #expect(try netfault("revert", "--all").status == 0)
+        #expect(try tcSnapshot() == before, "the user's prio 6e66: is untouched")
+    }
+
+    @Test("a user's ingress filter at netfault's priority 0x6e04 is the user's: revert --all leaves it and its qdisc")
+    func userIngressFilterAtOurPriority() throws {
+        try run("tc", ["qdisc", "add", "dev", "lo", "ingress"])
+        defer { _ = try? run("tc", ["qdisc", "del", "dev", "lo", "ingress"]) }
+        let add = try run(
+            "tc",
+            [
+                "filter", "add", "dev", "lo", "parent", "ffff:", "protocol", "ip", "prio", "28164", "u32", "match",
+                "ip", "dport", "9", "0xffff", "action", "pass"
+            ])
+        try #require(add.status == 0, "\(add.stderr)")
+        let before = try tcSnapshot() + (try run("tc", ["filter", "show", "dev", "lo", "ingress"])).stdout
+        #expect(try netfault("status").status == 0)
+        #expect(try netfault("revert", "--all").status == 0)
+        let after = try tcSnapshot() + (try run("tc", ["filter", "show", "dev", "lo", "ingress"])).stdout
+        #expect(after == before, "the user's ingress and its filter are untouched")
+        #expect(after.contains("28164") || after.contains("pref 28164"), "\(after)")
     }
 
     @Test(

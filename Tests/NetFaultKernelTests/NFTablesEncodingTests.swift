@@ -18,6 +18,8 @@ struct NFTFixtures {
 
     let table: [UInt8]
     let chains: [String: [UInt8]]
+    let set: [UInt8]
+    let elements: [UInt8]
     let rules: [String: Rule]
 
     static let table = "netfault-nf-fixture"
@@ -25,8 +27,9 @@ struct NFTFixtures {
     static let loaded: NFTFixtures = {
         guard let dir = Bundle.module.url(forResource: "Fixtures", withExtension: nil),
             let text = try? String(contentsOf: dir.appendingPathComponent("nft-rules.txt"), encoding: .utf8)
-        else { return NFTFixtures(table: [], chains: [:], rules: [:]) }
+        else { return NFTFixtures(table: [], chains: [:], set: [], elements: [], rules: [:]) }
         var table: [UInt8] = [], chains: [String: [UInt8]] = [:], rules: [String: Rule] = [:]
+        var set: [UInt8] = [], elements: [UInt8] = []
         var current: (name: String, hook: String, bytes: [UInt8], syntax: String, listing: [String])?
         func finish() {
             if let c = current {
@@ -45,12 +48,14 @@ struct NFTFixtures {
             switch f.first {
             case "table": table = hexBytes(f[1])
             case "chain": chains[f[1]] = hexBytes(f[2])
+            case "set": set = hexBytes(f[1])
+            case "elements": elements = hexBytes(f[2])
             case "rule" where f.count == 5: current = (f[1], f[2], hexBytes(f[3]), f[4], [])
             default: break
             }
         }
         finish()
-        return NFTFixtures(table: table, chains: chains, rules: rules)
+        return NFTFixtures(table: table, chains: chains, set: set, elements: elements, rules: rules)
     }()
 }
 
@@ -61,71 +66,76 @@ struct NFTFixtures {
     /// The FilterRule behind each fixture: its nftSyntax must be the fixture's command.
     static let rules: [String: FilterRule] = [
         "blackhole_any": FilterRule(
-            hook: .output, side: .destination, port: 6379, verdict: .drop, comment: c + "blackhole"),
+            hook: .output, side: .destination, verdict: .drop, comment: c + "blackhole"),
         "blackhole_any_input": FilterRule(
-            hook: .input, side: .source, port: 6379, verdict: .drop, comment: c + "blackhole"),
+            hook: .input, side: .source, verdict: .drop, comment: c + "blackhole"),
         "blackhole_v4_host": FilterRule(
-            hook: .output, side: .destination, port: 6379, peer: peer("127.0.0.1"), verdict: .drop,
+            hook: .output, side: .destination, peer: peer("127.0.0.1"), verdict: .drop,
             comment: c + "blackhole"),
         "blackhole_v4_prefix8": FilterRule(
-            hook: .output, side: .destination, port: 3306, peer: peer("10.0.0.0/8"), verdict: .drop,
+            hook: .output, side: .destination, peer: peer("10.0.0.0/8"), verdict: .drop,
             comment: c + "blackhole"),
         "blackhole_v4_prefix24_input": FilterRule(
-            hook: .input, side: .source, port: 3306, peer: peer("192.168.1.0/24"), verdict: .drop,
+            hook: .input, side: .source, peer: peer("192.168.1.0/24"), verdict: .drop,
             comment: c + "blackhole"),
         "blackhole_v6_host": FilterRule(
-            hook: .output, side: .destination, port: 6379, peer: peer("::1"), verdict: .drop, comment: c + "blackhole"),
+            hook: .output, side: .destination, peer: peer("::1"), verdict: .drop, comment: c + "blackhole"),
         "blackhole_v6_host_input": FilterRule(
-            hook: .input, side: .source, port: 6379, peer: peer("2001:db8::7"), verdict: .drop, comment: c + "blackhole"
+            hook: .input, side: .source, peer: peer("2001:db8::7"), verdict: .drop, comment: c + "blackhole"
         ),
         "reject_any": FilterRule(
-            hook: .output, side: .destination, port: 6379, flags: .synOnly, verdict: .reset, comment: c + "reject"),
+            hook: .output, side: .destination, flags: .synOnly, verdict: .reset, comment: c + "reject"),
         "reject_v4_host": FilterRule(
-            hook: .output, side: .destination, port: 6379, peer: peer("127.0.0.1"), flags: .synOnly, verdict: .reset,
+            hook: .output, side: .destination, peer: peer("127.0.0.1"), flags: .synOnly, verdict: .reset,
             comment: "netfault nf-1: reject"),
         "reject_v6_prefix32": FilterRule(
-            hook: .output, side: .destination, port: 3306, peer: peer("2001:db8::/32"), flags: .synOnly,
+            hook: .output, side: .destination, peer: peer("2001:db8::/32"), flags: .synOnly,
             verdict: .reset, comment: c + "reject"),
         "reset_any": FilterRule(
-            hook: .output, side: .destination, port: 6379, flags: .notRst, verdict: .reset, comment: c + "reset"),
+            hook: .output, side: .destination, flags: .notRst, verdict: .reset, comment: c + "reset"),
         "reset_no_flags": FilterRule(
-            hook: .output, side: .destination, port: 6379, verdict: .reset, comment: c + "reset"),
+            hook: .output, side: .destination, verdict: .reset, comment: c + "reset"),
         "reset_v6_host": FilterRule(
-            hook: .output, side: .destination, port: 3306, peer: peer("::1"), flags: .notRst, verdict: .reset,
+            hook: .output, side: .destination, peer: peer("::1"), flags: .notRst, verdict: .reset,
             comment: c + "reset"),
         "reset_v4_host_input": FilterRule(
-            hook: .input, side: .source, port: 6379, peer: peer("127.0.0.1"), flags: .notRst, verdict: .reset,
+            hook: .input, side: .source, peer: peer("127.0.0.1"), flags: .notRst, verdict: .reset,
             comment: c + "reset"),
         "reset_v4_prefix10": FilterRule(
-            hook: .output, side: .destination, port: 6379, peer: peer("10.64.0.0/10"), flags: .notRst, verdict: .reset,
+            hook: .output, side: .destination, peer: peer("10.64.0.0/10"), flags: .notRst, verdict: .reset,
             comment: c + "reset"),
         "reset_v6_prefix33_input": FilterRule(
-            hook: .input, side: .source, port: 6379, peer: peer("2001:db8::/33"), flags: .notRst, verdict: .reset,
+            hook: .input, side: .source, peer: peer("2001:db8::/33"), flags: .notRst, verdict: .reset,
             comment: c + "reset"),
         "hang_any": FilterRule(
-            hook: .output, side: .destination, port: 3306, flags: .notSyn, verdict: .drop, comment: c + "hang"),
+            hook: .output, side: .destination, flags: .notSyn, verdict: .drop, comment: c + "hang"),
         "hang_any_input": FilterRule(
-            hook: .input, side: .source, port: 3306, flags: .notSyn, verdict: .drop, comment: c + "hang"),
+            hook: .input, side: .source, flags: .notSyn, verdict: .drop, comment: c + "hang"),
         "hang_v6_host": FilterRule(
-            hook: .output, side: .destination, port: 3306, peer: peer("::1"), flags: .notSyn, verdict: .drop,
+            hook: .output, side: .destination, peer: peer("::1"), flags: .notSyn, verdict: .drop,
             comment: c + "hang"),
         "hang_v4_prefix31_input": FilterRule(
-            hook: .input, side: .source, port: 3306, peer: peer("10.1.2.0/31"), flags: .notSyn, verdict: .drop,
+            hook: .input, side: .source, peer: peer("10.1.2.0/31"), flags: .notSyn, verdict: .drop,
             comment: c + "hang"),
         "loss_any": FilterRule(
-            hook: .output, side: .destination, port: 6379, lossThreshold: 50_000, verdict: .drop,
+            hook: .output, side: .destination, lossThreshold: 50_000, verdict: .drop,
             comment: c + "loss-nft 5%"),
         "loss_any_input": FilterRule(
-            hook: .input, side: .source, port: 6379, lossThreshold: 1, verdict: .drop, comment: c + "loss-nft 0.0001%"),
+            hook: .input, side: .source, lossThreshold: 1, verdict: .drop, comment: c + "loss-nft 0.0001%"),
         "loss_v4_prefix10_input": FilterRule(
-            hook: .input, side: .source, port: 6379, peer: peer("10.64.0.0/10"), lossThreshold: 999_999, verdict: .drop,
+            hook: .input, side: .source, peer: peer("10.64.0.0/10"), lossThreshold: 999_999, verdict: .drop,
             comment: c + "loss-nft 99.9999%"),
         "loss_v6_prefix64": FilterRule(
-            hook: .output, side: .destination, port: 6379, peer: peer("2001:db8::/64"), lossThreshold: 250_000,
+            hook: .output, side: .destination, peer: peer("2001:db8::/64"), lossThreshold: 250_000,
             verdict: .drop, comment: c + "reject, loss-nft 25%"),
         "loss_v6_prefix12": FilterRule(
-            hook: .output, side: .destination, port: 6379, peer: peer("2000::/12"), lossThreshold: 500_000,
-            verdict: .drop, comment: c + "loss-nft 50%")
+            hook: .output, side: .destination, peer: peer("2000::/12"), lossThreshold: 500_000,
+            verdict: .drop, comment: c + "loss-nft 50%"),
+        "steer_any": .steer(device: "lo", band: 2, side: .destination, peer: nil, comment: c + "delay 100ms"),
+        "steer_v4_host_source": .steer(
+            device: "eth0", band: 16, side: .source, peer: peer("10.0.0.5"), comment: c + "delay 100ms"),
+        "steer_v6_prefix": .steer(
+            device: "veth-a", band: 15, side: .destination, peer: peer("2001:db8::/48"), comment: c + "loss 5%")
     ]
 
     static let names = rules.keys.sorted()
@@ -143,11 +153,25 @@ struct NFTFixtures {
         return out
     }
 
+    /// The payloads of a list of attributes of one type (Attributes keeps one per type).
+    static func attributeList(_ bytes: [UInt8]) -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        var off = 0
+        while off + 4 <= bytes.count {
+            let len = Int(bytes.le16(at: off))
+            guard len >= 4, off + len <= bytes.count else { break }
+            out.append(Array(bytes[(off + 4)..<(off + len)]))
+            off += (len + 3) & ~3
+        }
+        return out
+    }
+
     static func type(_ t: nf_tables_msg_types) -> UInt16 { NFTablesRequests.messageType(t) }
 
     /// The NEWRULE message netfault sends for one rule.
     static func encodedRule(_ rule: FilterRule) throws -> [UInt8] {
-        let batch = try NFTablesRequests.installBatch(FilterPlan(table: NFTFixtures.table, rules: [rule]), seq: 1000)
+        let plan = FilterPlan(table: NFTFixtures.table, ports: [6379], rules: [rule])
+        let batch = try NFTablesRequests.installBatch(plan, timeoutMilliseconds: 10_000, seq: 1000)
         return try #require(messages(batch).first { $0.msg.type == type(NFT_MSG_NEWRULE) }).bytes
     }
 
@@ -197,8 +221,9 @@ struct NFTFixtures {
     @Test(arguments: ["output", "input"])
     func chainMatchesNft(_ hook: String) throws {
         let nft = try #require(NFTFixtures.loaded.chains[hook])
-        let rule = FilterRule(hook: .init(rawValue: hook)!, side: .destination, port: 1, verdict: .drop, comment: "x")
-        let batch = try NFTablesRequests.installBatch(FilterPlan(table: NFTFixtures.table, rules: [rule]), seq: 1)
+        let rule = FilterRule(hook: .init(rawValue: hook)!, side: .destination, verdict: .drop, comment: "x")
+        let plan = FilterPlan(table: NFTFixtures.table, ports: [1], rules: [rule])
+        let batch = try NFTablesRequests.installBatch(plan, timeoutMilliseconds: 1, seq: 1)
         let chain = try #require(Self.messages(batch).first { $0.msg.type == Self.type(NFT_MSG_NEWCHAIN) }).bytes
         var ours = withoutSeqAndPid(chain)
         #expect(ours.le16(at: 6) == nft.le16(at: 6) | UInt16(NLM_F_ACK))
@@ -208,14 +233,18 @@ struct NFTFixtures {
 
     @Test func installBatchFraming() throws {
         let rules = [Self.rules["reject_v4_host"]!, Self.rules["blackhole_any_input"]!, Self.rules["loss_any"]!]
-        let plan = FilterPlan(table: "netfault-nf-1a2b3c", rules: rules)
-        let msgs = Self.messages(try NFTablesRequests.installBatch(plan, seq: 41)).map(\.msg)
+        let plan = FilterPlan(table: "netfault-nf-1a2b3c", ports: [6379], rules: rules)
+        let all = Self.messages(try NFTablesRequests.installBatch(plan, timeoutMilliseconds: 5000, seq: 39)).map(\.msg)
         #expect(
-            msgs.map(\.type) == [
-                0x10, Self.type(NFT_MSG_NEWTABLE), Self.type(NFT_MSG_NEWCHAIN), Self.type(NFT_MSG_NEWCHAIN),
+            all.map(\.type) == [
+                0x10, Self.type(NFT_MSG_NEWTABLE), Self.type(NFT_MSG_NEWSET), Self.type(NFT_MSG_NEWSETELEM),
+                Self.type(NFT_MSG_NEWCHAIN), Self.type(NFT_MSG_NEWCHAIN),
                 Self.type(NFT_MSG_NEWRULE), Self.type(NFT_MSG_NEWRULE), Self.type(NFT_MSG_NEWRULE), 0x11
             ])
-        #expect(msgs.map(\.seq) == Array(41..<49))
+        #expect(all.map(\.seq) == Array(39..<49))
+        // The set and its element come right after the table (checked byte for byte below); the
+        // rest as before.
+        let msgs = [all[0], all[1]] + Array(all[4...])
         // Batch begin and end: AF_UNSPEC, version 0, res_id NFNL_SUBSYS_NFTABLES (big-endian); no ack.
         for m in [msgs.first!, msgs.last!] {
             #expect(Array(m.payload.prefix(4)) == [0, 0, 0, 10])
@@ -255,9 +284,47 @@ struct NFTFixtures {
     }
 
     @Test func onlyTheChainsTheRulesUse() throws {
-        let plan = FilterPlan(table: "t", rules: [Self.rules["blackhole_any_input"]!])
-        let types = Self.messages(try NFTablesRequests.installBatch(plan, seq: 1)).map(\.msg.type)
+        let plan = FilterPlan(table: "t", ports: [1], rules: [Self.rules["blackhole_any_input"]!])
+        let types = Self.messages(try NFTablesRequests.installBatch(plan, timeoutMilliseconds: 1, seq: 1))
+            .map(\.msg.type)
         #expect(types.filter { $0 == Self.type(NFT_MSG_NEWCHAIN) }.count == 1)
+    }
+
+    /// The set and its elements, in one batch as nft sends them: the same bytes but for seq,
+    /// pid and the ack.
+    @Test func setAndElementsMatchNft() throws {
+        let f = NFTFixtures.loaded
+        try #require(!f.set.isEmpty && !f.elements.isEmpty)
+        let plan = FilterPlan(table: NFTFixtures.table, ports: [6379, 3306], rules: [])
+        let msgs = Self.messages(try NFTablesRequests.installBatch(plan, timeoutMilliseconds: 10_000, seq: 1))
+        for (type, nft) in [(NFT_MSG_NEWSET, f.set), (NFT_MSG_NEWSETELEM, f.elements)] {
+            let bytes = try #require(msgs.first { $0.msg.type == Self.type(type) }).bytes
+            var ours = withoutSeqAndPid(bytes)
+            #expect(ours.le16(at: 6) == nft.le16(at: 6) | UInt16(NLM_F_ACK))
+            ours[6] = nft[6]; ours[7] = nft[7]
+            #expect(hex(ours) == hex(withoutSeqAndPid(nft)))
+        }
+    }
+
+    /// 10,000 ports: elements split over messages of a bounded size, all in the one batch.
+    @Test func manyPortsInBoundedMessages() throws {
+        let ports = (10_001...20_000).map { UInt16($0) }
+        let plan = FilterPlan(table: "t", ports: ports, rules: [])
+        let msgs = Self.messages(try NFTablesRequests.installBatch(plan, timeoutMilliseconds: 1000, seq: 1))
+        let elements = msgs.filter { $0.msg.type == Self.type(NFT_MSG_NEWSETELEM) }
+        #expect(elements.count == (ports.count + 63) / 64)
+        #expect(elements.allSatisfy { $0.bytes.count <= NFTablesRequests.messageRoom })
+        // Every port once: each element's key is the NFTA_DATA_VALUE inside its NFTA_SET_ELEM_KEY.
+        var keys: [UInt16] = []
+        for e in elements {
+            let list = try #require(Attributes(e.msg.payload.dropFirst(4))[3])  // NFTA_SET_ELEM_LIST_ELEMENTS
+            for element in Self.attributeList(list) {  // each an NFTA_LIST_ELEM
+                let keyNest = try #require(Attributes(element)[1])  // NFTA_SET_ELEM_KEY
+                let key = try #require(Attributes(keyNest)[1])  // NFTA_DATA_VALUE
+                keys.append(UInt16(key[0]) << 8 | UInt16(key[1]))
+            }
+        }
+        #expect(keys == ports)
     }
 
     @Test func deleteBatch() throws {

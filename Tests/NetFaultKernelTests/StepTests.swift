@@ -111,14 +111,60 @@ import NetFaultCore
         #expect(!withIngress.contains(.addIngress(device: "eth0")) && !withIngress.contains(.createIfb(name: "nfifb4")))
     }
 
-    @Test("the nf_tables part prints as an nft script with the owner flag, its chains and rules")
+    @Test("the nf_tables part prints as an nft script with the owner flag, the lease's set, its chains and rules")
     func nftScript() {
         let f = FilterPlanner.plan(
-            leaseID: "nf-000001", target: Target(ports: [6379]), peers: [], direction: .both,
+            leaseID: "nf-000001", target: Target(ports: [6379, 6380]), peers: [], direction: .both,
             spec: FilterSpec(action: .blackhole))!
-        let script = f.nftScript
-        #expect(script.hasPrefix("table inet netfault-nf-000001 {\n\tflags owner\n\tchain output {"))
+        let script = f.nftScript(timeout: .seconds(30))
+        #expect(
+            script.hasPrefix(
+                """
+                table inet netfault-nf-000001 {
+                \tflags owner
+                \tset lease {
+                \t\ttype inet_service; flags timeout;
+                \t\telements = { 6379 timeout 30s, 6380 timeout 30s }
+                \t}
+                \tchain output {
+                """))
         #expect(script.contains("type filter hook input priority -150; policy accept;"))
-        #expect(script.contains("tcp dport 6379 counter drop comment \"netfault nf-000001: blackhole\""))
+        #expect(script.contains("tcp dport @lease counter drop comment \"netfault nf-000001: blackhole\""))
+        #expect(f.rules.count == 2)  // one per side, whatever the number of ports
+    }
+
+    @Test("with nf_tables, leaving traffic is steered by the lease's table: no u32 filters, kernel-enforced")
+    func steeredBands() throws {
+        let device = DeviceState(name: "lo", root: .kernelDefault(kind: "noqueue"))
+        let plan = try Planner.plan(
+            target: Target(ports: [6379]), direction: .both, netem: NetemSpec(delay: .milliseconds(100)),
+            device: device, isLoopback: true, deviceIndex: 1, steerWithNFTables: true)
+        #expect(plan.enforcement == .kernel)
+        let steps = Planner.steps(for: plan, devices: ["lo": device])
+        #expect(steps == [.addRootPrio(device: "lo"), .addNetem(device: "lo", band: 2, netem: plan.bands[0].netem)])
+        let rules = FilterPlanner.steering(plan.bands[0], leaseID: "nf-000001")
+        #expect(
+            rules.map(\.nftSyntax) == [
+                "oifname \"lo\" meta l4proto tcp tcp dport @lease counter meta priority set 6e66:2 comment "
+                    + "\"netfault nf-000001: delay 100ms\"",
+                "oifname \"lo\" meta l4proto tcp tcp sport @lease counter meta priority set 6e66:2 comment "
+                    + "\"netfault nf-000001: delay 100ms\""
+            ])
+        let u32 = try Planner.plan(
+            target: Target(ports: [6379]), direction: .both, netem: NetemSpec(delay: .milliseconds(100)),
+            device: device, isLoopback: true, deviceIndex: 1, steerWithNFTables: false)
+        #expect(u32.enforcement == .watchdog)
+        #expect(Planner.steps(for: u32, devices: ["lo": device]).count == 6)  // root, netem, 4 filters
+    }
+
+    @Test("arriving traffic reaches tc before netfilter: its ifb band keeps u32 filters, and the watchdog the deadline")
+    func ingressIsWatchdogEnforced() throws {
+        let plan = try Planner.plan(
+            target: try Target.parse("6379", host: "10.0.0.2"), direction: .both,
+            netem: NetemSpec(delay: .milliseconds(10)),
+            device: DeviceState(name: "eth0", root: .kernelDefault(kind: "noqueue")), isLoopback: false,
+            deviceIndex: 4, steerWithNFTables: true)
+        #expect(plan.bands.map(\.steeredByNFTables) == [true, false])
+        #expect(plan.enforcement == .watchdog)
     }
 }

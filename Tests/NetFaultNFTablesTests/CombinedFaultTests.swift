@@ -53,8 +53,13 @@ struct CombinedFaultTests {
             let back = readBack(entry)
             #expect(back.delay == "500ms", "\(entry)")
             #expect(back.tablePresent == true)
-            let counted = back.rules.reduce(0) { $0 + ($1["packets"] as? Int ?? 0) }
-            #expect(back.rules.count == 1 && counted >= 1, "the reject rule counted the refused SYN: \(back.rules)")
+            // The reject rule, and the two rules that steer the lease's packets to its netem band.
+            let reject = back.rules.filter { ($0["rule"] as? String ?? "").contains("reject") }
+            let steer = back.rules.filter { ($0["rule"] as? String ?? "").contains("meta priority set 6e66:") }
+            let counted = reject.reduce(0) { $0 + ($1["packets"] as? Int ?? 0) }
+            #expect(reject.count == 1 && counted >= 1, "the reject rule counted the refused SYN: \(back.rules)")
+            #expect(steer.count == 2 && back.rules.count == 3, "\(back.rules)")
+            #expect(entry["deadline_enforced_by"] as? String == "kernel", "\(entry)")
 
             let revert = try ns.revert(lease.id)
             #expect(revert.status == 0, "\(revert.stderr)")
@@ -78,8 +83,8 @@ struct CombinedFaultTests {
             let delay = try ns.apply("redis", "--delay", "500ms", "--for", "2m")
             let blackhole = try ns.apply("mysql", "--blackhole", "--for", "2m")
             #expect(
-                delay.output["table"] == nil || delay.output["table"] is NSNull,
-                "a netem-only lease has no table: \(delay.output)")
+                delay.output["table"] as? String == "netfault-\(delay.id)",
+                "a netem lease's packets are steered by a table of its own: \(delay.output)")
             #expect(
                 (blackhole.output["device"] as? String ?? "x").isEmpty,
                 "a connection-only lease has no device: \(blackhole.output)")
@@ -94,7 +99,8 @@ struct CombinedFaultTests {
             for entry in leases {
                 let back = readBack(entry)
                 if entry["lease"] as? String == delay.id {
-                    #expect(back.delay == "500ms" && back.rules.isEmpty, "\(entry)")
+                    let steering = back.rules.allSatisfy { ($0["rule"] as? String ?? "").contains("meta priority set") }
+                    #expect(back.delay == "500ms" && back.rules.count == 2 && steering, "\(entry)")
                 } else {
                     #expect(back.delay == nil && back.rules.count == 1 && back.tablePresent == true, "\(entry)")
                 }
@@ -120,8 +126,11 @@ struct CombinedFaultTests {
             #expect(kill(pid_t(pid), SIGKILL) == 0)
             let gone = try ns.awaitTableGone("netfault-\(lease.id)", seconds: 2)
             #expect(gone, "the table outlived its watchdog by 2s: \((try? ns.tables()) ?? "")")
-            // The kernel holds the netem band until a netfault command sweeps the dead lease.
+            // The kernel holds the netem band until a netfault command sweeps the dead lease, but
+            // nothing reaches it any more: the rules that steered packets there went with the table.
             #expect(try tcState(ns) != tcBefore, "the band went without a sweep")
+            let ping = try redisCLI(ns)
+            #expect(ping.ok && ping.ms < Self.delayMs, "not delayed once the table is gone: \(ping)")
             let status = try ns.netfault("status", "--json")
             #expect(status.status == 0, "\(status.stderr)")
             #expect(try tcState(ns) == tcBefore, "the sweep left traffic-control objects")
@@ -130,6 +139,79 @@ struct CombinedFaultTests {
             try ns.expectBaseline()
             #expect(try ns.probe("redis-ping", "127.0.0.1", 6379).outcome == "ok")
         }
+    }
+
+    /// One `redis-cli ping` (a C client: a Python start takes seconds under the VM's emulation)
+    /// and how long it took, in ms. To the server, on loopback, the delay applies twice: to the
+    /// SYN and to the PING.
+    func redisCLI(_ ns: Namespace) throws -> (ok: Bool, ms: Double) {
+        let start = monotonicMs()
+        let r = try ns.exec("redis-cli", "-h", "127.0.0.1", "-p", "6379", "ping")
+        return (r.status == 0 && r.stdout.contains("PONG"), monotonicMs() - start)
+    }
+
+    /// Pings until one is not delayed or `seconds` pass; when that was, in ms since `start`.
+    func awaitUndelayed(_ ns: Namespace, seconds: Double, start: Double) throws -> Double? {
+        while monotonicMs() - start < seconds * 1000 {
+            let p = try redisCLI(ns)
+            if p.ok && p.ms < Self.delayMs { return monotonicMs() - start }
+        }
+        return nil
+    }
+
+    /// A netem lease on leaving traffic whose watchdog is then disabled by `disable`: the delay
+    /// must end within 1s of the deadline with no netfault command run.
+    func expectKernelEndsDelay(_ disable: (pid_t, String) throws -> Void, sourceLocation: SourceLocation = #_sourceLocation)
+        throws
+    {
+        try withServers(mariadb: false) { ns in
+            let seconds = 6.0
+            let start = monotonicMs()
+            let lease = try ns.apply("redis", "--delay", "500ms", "--for", "\(Int(seconds))s")
+            let returned = monotonicMs()
+            #expect(lease.output["deadline_enforced_by"] as? String == "kernel", sourceLocation: sourceLocation)
+            let pid = pid_t(try #require(lease.output["watchdog_pid"] as? Int))
+            defer { kill(pid, SIGCONT) }
+            let during = try redisCLI(ns)
+            #expect(during.ok && during.ms >= Self.delayMs, "delayed while in force: \(during)", sourceLocation: sourceLocation)
+            try disable(pid, lease.id)
+            // The deadline is at most `seconds` after apply returned.
+            let ended = try awaitUndelayed(ns, seconds: seconds + 10, start: start)
+            let limit = returned - start + (seconds + 1) * 1000
+            #expect(ended != nil && ended! <= limit, "delay ended at \(ended.map { Int($0) } ?? -1) ms, limit \(Int(limit)) ms",
+                sourceLocation: sourceLocation)
+            trace("delay ended \(Int(ended ?? -1)) ms after apply (limit \(Int(limit)) ms)")
+            // Then the next command cleans up what is left.
+            #expect(try ns.netfault("status").status == 0)
+            ns.forget(lease.id)
+            try ns.expectBaseline()
+        }
+    }
+
+    @Test("netem on leaving traffic, watchdog SIGSTOPped: the kernel ends the delay within 1s of the deadline")
+    func stoppedWatchdogEndsDelay() throws {
+        try expectKernelEndsDelay { pid, _ in #expect(kill(pid, SIGSTOP) == 0) }
+    }
+
+    @Test("netem on leaving traffic, watchdog SIGKILLed: the delay ends at once, its table gone with it")
+    func killedWatchdogEndsDelay() throws {
+        try expectKernelEndsDelay { pid, _ in #expect(kill(pid, SIGKILL) == 0) }
+    }
+
+    @Test("netem on leaving traffic, the journal entry deleted: the watchdog reverts from its own copy")
+    func deletedEntryEndsDelay() throws {
+        try expectKernelEndsDelay { _, id in try FileManager.default.removeItem(atPath: "\(stateDir)/leases/\(id).json") }
+    }
+
+    @Test(
+        "netem on leaving traffic, the clock stepped back an hour: the delay ends on time",
+        .enabled(if: ProcessInfo.processInfo.environment["NETFAULT_KERNEL_TESTS"] == "vm", "steps the VM's clock only"))
+    func clockSteppedBack() throws {
+        try expectKernelEndsDelay { _, _ in
+            let step = try run("date", ["-s", "-1 hour"])
+            #expect(step.status == 0, "\(step.stderr)")
+        }
+        _ = try run("date", ["-s", "+1 hour"])
     }
 
     @Test("revert --all with the journal deleted removes both kinds by their marks, and nothing of the user's")

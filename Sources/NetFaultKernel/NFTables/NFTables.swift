@@ -48,11 +48,14 @@ public final class NFTables {
         NFTables(socket: try NetlinkSocket.open(in: netns, netlinkProtocol: NETLINK_NETFILTER))
     }
 
-    /// Creates the plan's table (owned by this socket), its base chains and rules, all or
-    /// nothing. Fails with EEXIST if a table of that name exists already.
-    public func install(_ plan: FilterPlan, dormant: Bool = false) throws {
+    /// Creates the plan's table (owned by this socket), its set of ports whose elements expire
+    /// after `timeout`, its base chains and rules, all or nothing. Fails with EEXIST if a table
+    /// of that name exists already.
+    public func install(_ plan: FilterPlan, timeout: Duration, dormant: Bool = false) throws {
+        // The kernel counts in milliseconds: round up, so the faults never end early.
+        let ms = UInt64(max(1, (timeout.nanoseconds + 999_999) / 1_000_000))
         try socket.batch(
-            { try NFTablesRequests.installBatch(plan, dormant: dormant, seq: $0) },
+            { try NFTablesRequests.installBatch(plan, timeoutMilliseconds: ms, dormant: dormant, seq: $0) },
             "installing nf_tables table \(plan.table)")
     }
 
@@ -222,6 +225,10 @@ enum NFTablesReplies {
             return (mask, data(c, attr(NFTNL_EXPR_CMP_DATA)))
         }
 
+        var device: String?
+        if let name = metaCmp(NFT_META_OIFNAME) {
+            device = String(decoding: name.prefix { $0 != 0 }, as: UTF8.self)
+        }
         guard metaCmp(NFT_META_L4PROTO) == [NFTablesRequests.tcp] else { return nil }
         var peer: IPPrefix?
         var addressSide: PortMatch.Side?
@@ -242,7 +249,8 @@ enum NFTablesReplies {
             peer = IPPrefix(address: IPAddress(bytes: bytes), length: UInt8(length))
         }
         guard let (portOffset, portLength) = payload(NFT_PAYLOAD_TRANSPORT_HEADER), portLength == 2,
-            let (_, portBytes) = masked(), portBytes.count == 2
+            let lookup = next("lookup"),
+            nftnl_expr_get_str(lookup, attr(NFTNL_EXPR_LOOKUP_SET)).map({ String(cString: $0) }) == Ownership.leaseSet
         else { return nil }
         let side: PortMatch.Side = portOffset == 2 ? .destination : .source
         guard portOffset <= 2, addressSide == nil || addressSide == side else { return nil }
@@ -267,16 +275,34 @@ enum NFTablesReplies {
         }
         guard next("counter") != nil else { return nil }
         let verdict: FilterRule.Verdict
-        if let imm = next("immediate"), u32(imm, NFTNL_EXPR_IMM_VERDICT) == UInt32(NF_DROP) {
-            verdict = .drop
+        var band: UInt16?
+        if let imm = next("immediate") {
+            if u32(imm, NFTNL_EXPR_IMM_DREG) == NFTablesRequests.reg1 {
+                // meta priority set: the immediate's value, then the meta expression that sets it.
+                let value = data(imm, attr(NFTNL_EXPR_IMM_DATA))
+                guard value.count == 4, let m = next("meta"), u32(m, NFTNL_EXPR_META_KEY) == NFT_META_PRIORITY.rawValue
+                else { return nil }
+                let priority = value.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
+                guard priority >> 16 == UInt32(Ownership.rootMajor) else { return nil }
+                band = UInt16(priority & 0xffff)
+                verdict = .steer
+            } else if u32(imm, NFTNL_EXPR_IMM_VERDICT) == UInt32(NF_DROP) {
+                verdict = .drop
+            } else {
+                return nil
+            }
         } else if next("reject") != nil {
             verdict = .reset
         } else {
             return nil
         }
-        guard es.isEmpty else { return nil }
+        guard es.isEmpty, (device != nil) == (verdict == .steer) else { return nil }
+        if let device, let band {
+            guard flags == nil, loss == nil else { return nil }
+            return FilterRule.steer(device: device, band: band, side: side, peer: peer, comment: comment(r) ?? "")
+        }
         return FilterRule(
-            hook: hook, side: side, port: UInt16(portBytes[0]) << 8 | UInt16(portBytes[1]), peer: peer,
-            flags: flags, lossThreshold: loss, verdict: verdict, comment: comment(r) ?? "")
+            hook: hook, side: side, peer: peer, flags: flags, lossThreshold: loss, verdict: verdict,
+            comment: comment(r) ?? "")
     }
 }

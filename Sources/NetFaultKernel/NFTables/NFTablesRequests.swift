@@ -14,13 +14,21 @@ public enum NFTablesRequests {
     /// nf_tables message types (NFT_MSG_*) as they appear in a netlink header.
     public static func messageType(_ msg: nf_tables_msg_types) -> UInt16 { subsystem << 8 | UInt16(msg.rawValue) }
 
-    /// One atomic batch that creates the plan's table (owned by the sending socket), the base
-    /// chains its rules use, and the rules in plan order. Every object message asks for an
-    /// ack; batch begin and end do not, as nft sends them. Seqs run from `seq` upwards.
+    /// One atomic batch that creates the plan's table (owned by the sending socket), its set of
+    /// ports with each element's `timeout` (in milliseconds, as the kernel counts it), the base
+    /// chains its rules use, and the rules in plan order. Every object message asks for an ack;
+    /// batch begin and end do not, as nft sends them. Seqs run from `seq` upwards.
     /// `dormant`: the table's base chains are not hooked in, so its rules see no packet (the
     /// feature probe checks that the kernel accepts them without touching any traffic).
-    public static func installBatch(_ plan: FilterPlan, dormant: Bool = false, seq: UInt32) throws -> [UInt8] {
-        var messages = [newTable(plan.table, owner: true, dormant: dormant)]
+    public static func installBatch(
+        _ plan: FilterPlan, timeoutMilliseconds: UInt64, dormant: Bool = false, seq: UInt32
+    ) throws -> [UInt8] {
+        var messages = [newTable(plan.table, owner: true, dormant: dormant), newSet(table: plan.table)]
+        // Elements in messages of a bounded size: 10,000 ports take one batch of small messages.
+        for start in stride(from: 0, to: plan.ports.count, by: elementsPerMessage) {
+            let chunk = Array(plan.ports[start..<min(start + elementsPerMessage, plan.ports.count)])
+            messages.append(newElements(table: plan.table, ports: chunk, timeoutMilliseconds: timeoutMilliseconds))
+        }
         messages += plan.hooks.map { newChain(table: plan.table, hook: $0) }
         messages += plan.rules.map { newRule(table: plan.table, $0) }
         return try batch(messages, seq: seq)
@@ -96,6 +104,52 @@ public enum NFTablesRequests {
         }
     }
 
+    /// The lease's set: `type inet_service; flags timeout;`, attributes and user data as nft
+    /// sends them (the key's byte order as nft records it), with an id the rules' lookups name.
+    static func newSet(table: String) -> Message {
+        { buf, seq in
+            guard let set = nftnl_set_alloc() else { throw outOfMemory("a set") }
+            defer { nftnl_set_free(set) }
+            nftnl_set_set_str(set, attr(NFTNL_SET_TABLE), table)
+            nftnl_set_set_str(set, attr(NFTNL_SET_NAME), Ownership.leaseSet)
+            nftnl_set_set_u32(set, attr(NFTNL_SET_FLAGS), UInt32(NFT_SET_TIMEOUT.rawValue))
+            nftnl_set_set_u32(set, attr(NFTNL_SET_KEY_TYPE), inetServiceType)
+            nftnl_set_set_u32(set, attr(NFTNL_SET_KEY_LEN), 2)
+            nftnl_set_set_u32(set, attr(NFTNL_SET_ID), Ownership.leaseSetID)
+            // NFTNL_UDATA_SET_KEYBYTEORDER (0), 4 bytes: BYTEORDER_BIG_ENDIAN (2), host-endian.
+            let udata: [UInt8] = [0, 4] + withUnsafeBytes(of: UInt32(2)) { Array($0) }
+            _ = nftnl_set_set_data(set, attr(NFTNL_SET_USERDATA), udata, UInt32(udata.count))
+            let nlh = try header(buf, NFT_MSG_NEWSET, UInt16(NLM_F_CREATE | NLM_F_ACK), seq)
+            nftnl_set_nlmsg_build_payload(nlh, set)
+        }
+    }
+
+    /// nft's datatype number for inet_service (TYPE_INET_SERVICE).
+    static let inetServiceType: UInt32 = 13
+    /// Each element takes about 40 bytes of a message; this many fit one `messageRoom`.
+    static let elementsPerMessage = 64
+
+    /// Ports added to the lease's set, each expiring after `timeoutMilliseconds`.
+    static func newElements(table: String, ports: [UInt16], timeoutMilliseconds: UInt64) -> Message {
+        { buf, seq in
+            guard let set = nftnl_set_alloc() else { throw outOfMemory("a set") }
+            defer { nftnl_set_free(set) }  // frees the elements added to it
+            for port in ports {
+                guard let e = nftnl_set_elem_alloc() else { throw outOfMemory("a set element") }
+                let key = [UInt8(port >> 8), UInt8(port & 0xff)]
+                _ = nftnl_set_elem_set(e, attr(NFTNL_SET_ELEM_KEY), key, UInt32(key.count))
+                nftnl_set_elem_set_u64(e, attr(NFTNL_SET_ELEM_TIMEOUT), timeoutMilliseconds)
+                nftnl_set_elem_add(set, e)
+            }
+            // Table, set and id first, as nft puts them; libnftnl then adds only the elements.
+            let nlh = try header(buf, NFT_MSG_NEWSETELEM, UInt16(NLM_F_CREATE | NLM_F_ACK), seq)
+            mnl_attr_put_strz(nlh, attr(NFTA_SET_ELEM_LIST_TABLE), table)
+            mnl_attr_put_strz(nlh, attr(NFTA_SET_ELEM_LIST_SET), Ownership.leaseSet)
+            mnl_attr_put_u32(nlh, attr(NFTA_SET_ELEM_LIST_SET_ID), Ownership.leaseSetID.bigEndian)
+            nftnl_set_elems_nlmsg_build_payload(nlh, set)
+        }
+    }
+
     /// The base chain for `hook`: type filter, priority Ownership.chainPriority, policy accept.
     /// Attributes in nft's order (table, name, type, policy, then libnftnl's hook nest), so the
     /// bytes equal what `nft add chain` sends.
@@ -153,6 +207,12 @@ public enum NFTablesRequests {
 
     static func expressions(_ rule: FilterRule) throws -> [OpaquePointer] {
         var out: [OpaquePointer] = []
+        // oifname "DEV": the name padded with zeros to IFNAMSIZ, as nft compares it.
+        if let device = rule.device {
+            out.append(try meta(NFT_META_OIFNAME))
+            let name = Array(device.utf8.prefix(Int(IFNAMSIZ) - 1))
+            out.append(try cmp(NFT_CMP_EQ, name + [UInt8](repeating: 0, count: Int(IFNAMSIZ) - name.count)))
+        }
         // meta l4proto tcp
         out.append(try meta(NFT_META_L4PROTO))
         out.append(try cmp(NFT_CMP_EQ, [tcp]))
@@ -181,9 +241,13 @@ public enum NFTablesRequests {
                 out.append(try cmp(NFT_CMP_EQ, peer.address.bytes))
             }
         }
-        // tcp dport|sport PORT
+        // tcp dport|sport @lease
         out.append(try payload(NFT_PAYLOAD_TRANSPORT_HEADER, offset: rule.side == .destination ? 2 : 0, length: 2))
-        out.append(try cmp(NFT_CMP_EQ, [UInt8(rule.port >> 8), UInt8(rule.port & 0xff)]))
+        let lookup = try expr("lookup")
+        nftnl_expr_set_u32(lookup, attr(NFTNL_EXPR_LOOKUP_SREG), reg1)
+        nftnl_expr_set_str(lookup, attr(NFTNL_EXPR_LOOKUP_SET), Ownership.leaseSet)
+        nftnl_expr_set_u32(lookup, attr(NFTNL_EXPR_LOOKUP_SET_ID), Ownership.leaseSetID)
+        out.append(lookup)
         // tcp flags & MASK == VALUE (the flags byte is at offset 13)
         let syn: UInt8 = 0x02, rst: UInt8 = 0x04, ack: UInt8 = 0x10
         switch rule.flags {
@@ -231,6 +295,17 @@ public enum NFTablesRequests {
             nftnl_expr_set_u32(rj, attr(NFTNL_EXPR_REJECT_TYPE), UInt32(NFT_REJECT_TCP_RST.rawValue))
             nftnl_expr_set_u8(rj, attr(NFTNL_EXPR_REJECT_CODE), 0)
             out.append(rj)
+        case .steer:
+            // meta priority set 6e66:BAND: an immediate into reg 1, then meta set from it.
+            let imm = try expr("immediate")
+            nftnl_expr_set_u32(imm, attr(NFTNL_EXPR_IMM_DREG), reg1)
+            let priority = Ownership.steeringPriority(band: rule.band ?? 0)
+            _ = withUnsafeBytes(of: priority) { nftnl_expr_set(imm, attr(NFTNL_EXPR_IMM_DATA), $0.baseAddress, 4) }
+            out.append(imm)
+            let set = try expr("meta")
+            nftnl_expr_set_u32(set, attr(NFTNL_EXPR_META_KEY), NFT_META_PRIORITY.rawValue)
+            nftnl_expr_set_u32(set, attr(NFTNL_EXPR_META_SREG), reg1)
+            out.append(set)
         }
         return out
     }

@@ -66,8 +66,10 @@ public enum FeatureProbe {
         case "nf_tables rules":
             return
                 """
-                connection faults need the reject, numgen and counter expressions: CONFIG_NFT_REJECT_INET, \
-                CONFIG_NFT_NUMGEN, CONFIG_NFT_COUNTER (modprobe nft_reject_inet nft_numgen)
+                connection faults need sets with timeouts and the reject, numgen and counter expressions: \
+                CONFIG_NFT_REJECT_INET, CONFIG_NFT_NUMGEN, CONFIG_NFT_COUNTER (modprobe nft_reject_inet \
+                nft_numgen); without them netem faults fall back to u32 filters, whose deadline only the \
+                watchdog keeps
                 """
         default: return "see netfault doctor"
         }
@@ -207,13 +209,14 @@ public enum FeatureProbe {
         }
         record("nf_tables rules") {
             let s = try nft.get()
-            let plan = FilterPlan(table: "netfault_probe_rules_\(suffix)", rules: rulesProbe)
-            try NFTables(socket: s).install(plan, dormant: true)
+            let plan = FilterPlan(table: "netfault_probe_rules_\(suffix)", ports: [9], rules: rulesProbe)
+            try NFTables(socket: s).install(plan, timeout: .seconds(1), dormant: true)
             try s.batch({ try NFTablesRequests.deleteBatch(table: plan.table, seq: $0) }, "deleting the probe's table")
         }
     }
 
-    /// One rule of every kind the connection faults use, IPv4 and IPv6, in both chains.
+    /// One rule of every kind the connection faults and the steering of netem bands use, IPv4
+    /// and IPv6, in both chains, through a set with a timeout.
     static let rulesProbe: [FilterRule] = {
         let target = Target(ports: [9])
         let peers = [
@@ -223,9 +226,10 @@ public enum FeatureProbe {
         let specs = [
             FilterSpec(action: .reject, loss: Percent(5)), FilterSpec(action: .reset), FilterSpec(action: .hang)
         ]
+        let steer = FilterRule.steer(device: "lo", band: 2, side: .destination, peer: peers[0], comment: "probe")
         return specs.flatMap {
             FilterPlanner.plan(leaseID: "probe", target: target, peers: peers, direction: .both, spec: $0)?.rules ?? []
-        }
+        } + [steer]
     }()
 }
 

@@ -120,7 +120,7 @@ extension TrafficControl {
             }
             if link.name.hasPrefix(Ownership.ifbPrefix) { m.ifbs.append((link.name, link.index)) }
             let mine = qdiscs.filter { $0.ifindex == link.index }
-            if mine.contains(where: { $0.isRoot && $0.kind == "prio" && $0.major == Ownership.rootMajor }) {
+            if mine.contains(where: \.isNetfaultRoot) {
                 m.roots.append((link.name, link.index))
                 for q in mine
                 where q.parent >> 16 == UInt32(Ownership.rootMajor) && Ownership.isOwnBand(netemMajor: q.major) {
@@ -129,7 +129,7 @@ extension TrafficControl {
             }
             if let ing = mine.first(where: \.isIngress), ing.kind == "ingress" {
                 let fs = try filters(ifindex: link.index, parent: ing.handle)
-                if !fs.isEmpty && fs.allSatisfy({ Self.isOwnPriority($0.priority) }) {
+                if try isOwnIngress(ing, filters: fs) {
                     m.ingresses.append((link.name, link.index))
                     for b in Set(fs.map { Self.band(ofPriority: $0.priority) }).sorted() {
                         m.redirects.append((link.name, link.index, b))

@@ -9,9 +9,20 @@ public struct QdiscInfo: Sendable, Equatable {
     public let handle: UInt32
     public let parent: UInt32
     public let options: [UInt8]
+    /// Packets the qdisc has sent (TCA_STATS2's basic counters); nil when the kernel gave none.
+    public let packets: UInt64?
     public var major: UInt16 { UInt16(handle >> 16) }
     public var isRoot: Bool { parent == TC_H_ROOT }
     public var isIngress: Bool { parent == TC_H_INGRESS }
+
+    /// netfault's root as addRootPrio makes it: prio with handle 6e66:, 16 bands, every priority
+    /// to band 1. A handle alone is not enough: a user's `tc qdisc add ... root handle 6e66: prio`
+    /// has prio's own defaults (3 bands, its priomap), and is never taken for netfault's.
+    public var isNetfaultRoot: Bool {
+        // TCA_OPTIONS starts with struct tc_prio_qopt: int bands, then u8 priomap[16].
+        guard isRoot, kind == "prio", major == Ownership.rootMajor, options.count >= 20 else { return false }
+        return options.le32(at: 0) == UInt32(Ownership.bands) && options[4..<20].allSatisfy { $0 == 0 }
+    }
 
     /// Parses an RTM_NEWQDISC message.
     init?(_ msg: NetlinkMessage) {
@@ -22,6 +33,10 @@ public struct QdiscInfo: Sendable, Equatable {
         let attrs = Attributes(msg.payload[TCMsg.size...])
         kind = attrs.string(TCA_KIND) ?? ""
         options = attrs[TCA_OPTIONS] ?? []
+        // struct gnet_stats_basic: u64 bytes, then u32 packets.
+        packets = attrs[TCA_STATS2].flatMap { Attributes($0)[TCA_STATS_BASIC] }.flatMap {
+            $0.count >= 12 ? UInt64($0.le32(at: 8)) : nil
+        }
     }
 }
 
@@ -34,6 +49,8 @@ public struct FilterInfo: Sendable, Equatable {
     public let priority: UInt16
     public let protocolNumber: UInt16
     public let classID: UInt32?
+    /// For a u32 filter whose action is mirred: the device it redirects to.
+    public let redirectIfindex: Int32?
 
     init?(_ msg: NetlinkMessage) {
         guard msg.type == UInt16(RTM_NEWTFILTER), let t = TCMsg(decoding: msg.payload) else { return nil }
@@ -45,7 +62,17 @@ public struct FilterInfo: Sendable, Equatable {
         protocolNumber = UInt16(info & 0xffff).bigEndian
         let attrs = Attributes(msg.payload[TCMsg.size...])
         kind = attrs.string(TCA_KIND) ?? ""
-        classID = (attrs[TCA_OPTIONS]).flatMap { Attributes($0).u32(TCA_U32_CLASSID) }
+        let options = attrs[TCA_OPTIONS].map { Attributes($0) }
+        classID = options.flatMap { $0.u32(TCA_U32_CLASSID) }
+        // The device a u32 filter's first action redirects to: TCA_U32_ACT holds the actions by
+        // order; mirred's TCA_MIRRED_PARMS is struct tc_mirred, whose ifindex is at offset 24.
+        redirectIfindex = options.flatMap { $0[TCA_U32_ACT] }.flatMap { Attributes($0)[1] }.flatMap { action in
+            let a = Attributes(action)
+            guard a.string(TCA_ACT_KIND) == "mirred", let o = a[TCA_ACT_OPTIONS],
+                let parms = Attributes(o)[TCA_MIRRED_PARMS], parms.count >= 28
+            else { return nil }
+            return Int32(bitPattern: parms.le32(at: 24))
+        }
     }
 }
 

@@ -7,8 +7,10 @@ public struct InstalledBand: Sendable, Equatable, Codable {
     public let band: UInt16
     public let netem: NetemSpec?
     public let filters: Int
-    public init(device: String, band: UInt16, netem: NetemSpec?, filters: Int) {
-        self.device = device; self.band = band; self.netem = netem; self.filters = filters
+    /// Packets its netem qdisc has sent: the lease's traffic on this band so far.
+    public let packets: UInt64?
+    public init(device: String, band: UInt16, netem: NetemSpec?, filters: Int, packets: UInt64? = nil) {
+        self.device = device; self.band = band; self.netem = netem; self.filters = filters; self.packets = packets
     }
     public var netemHandle: String { String(format: "%x:", Ownership.netemMajor(band: band)) }
 }
@@ -49,7 +51,7 @@ public final class TrafficControl {
         let qs = try qdiscs(ifindex: l.index)
         let root: DeviceState.Root
         if let r = qs.first(where: \.isRoot) {
-            if r.kind == "prio" && r.major == Ownership.rootMajor {
+            if r.isNetfaultRoot {
                 let used = Set(
                     qs.filter {
                         $0.parent >> 16 == UInt32(Ownership.rootMajor) && Ownership.isOwnBand(netemMajor: $0.major)
@@ -70,9 +72,20 @@ public final class TrafficControl {
             let fs = try filters(ifindex: l.index, parent: ing.handle)
             // netfault removes its ingress qdisc with its last redirect filter, so an ingress
             // without netfault's filters (even an empty one) is the user's.
-            foreignIngress = ing.kind != "ingress" || fs.isEmpty || fs.contains { !Self.isOwnPriority($0.priority) }
+            foreignIngress = try !isOwnIngress(ing, filters: fs)
         }
         return DeviceState(name: device, root: root, foreignIngress: foreignIngress, hasIngress: ingress != nil)
+    }
+
+    /// An ingress qdisc is netfault's when it holds filters and every one of them is a redirect
+    /// netfault makes: at one of its priorities, to one of its ifb devices. A user's filter at
+    /// such a priority (0x6e04 is a number anyone may pick) makes the whole qdisc the user's.
+    func isOwnIngress(_ ingress: QdiscInfo, filters fs: [FilterInfo]) throws -> Bool {
+        guard ingress.kind == "ingress", !fs.isEmpty else { return false }
+        let ifbs = Set(try nl.links().filter { $0.name.hasPrefix(Ownership.ifbPrefix) }.map(\.index))
+        return fs.allSatisfy { f in
+            Self.isOwnPriority(f.priority) && f.kind == "u32" && f.redirectIfindex.map(ifbs.contains) == true
+        }
     }
 
     static func isOwnPriority(_ p: UInt16) -> Bool {
@@ -188,7 +201,7 @@ public final class TrafficControl {
                 }
             return InstalledBand(
                 device: band.device, band: band.band, netem: q.flatMap { NetemDecoder.decode($0.options) },
-                filters: fs.count)
+                filters: fs.count, packets: q?.packets)
         }
     }
 }

@@ -1,0 +1,128 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Deadlines the kernel keeps: the lease's set elements expire on the kernel's monotonic clock,
+/// so a connection fault ends on time with no netfault command run, whatever becomes of the
+/// watchdog. On this host's kernel, each test in a fresh namespace against a real redis-server.
+@Suite(.serialized, .enabled(if: NFT.enabled, NFT.reason))
+struct DeadlineTests {
+    /// The watchdog's pid from apply --json.
+    func watchdog(_ lease: (id: String, output: [String: Any])) throws -> pid_t {
+        pid_t(try #require(lease.output["watchdog_pid"] as? Int, "watchdog_pid in \(lease.output)"))
+    }
+
+    /// Alive and not a zombie (a killed watchdog may wait for its reaper a while).
+    func running(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        let state = stat[stat.index(close, offsetBy: 2)]
+        return state != "Z" && state != "X"
+    }
+
+    /// Probes until `outcome` or `seconds` pass; the outcome seen and when (ms since `start`).
+    func awaitOutcome(
+        _ ns: Namespace, _ scenario: String, _ port: UInt16, _ outcome: String, seconds: Double, start: Double
+    ) throws -> (outcome: String, ms: Double) {
+        var last = ""
+        while monotonicMs() - start < seconds * 1000 {
+            last = try ns.probe(scenario, "127.0.0.1", port, timeout: 0.3).outcome
+            if last == outcome { return (last, monotonicMs() - start) }
+        }
+        return (last, monotonicMs() - start)
+    }
+
+    @Test("the lease says who keeps its deadline: the kernel, for connection faults")
+    func enforcedByKernel() throws {
+        try withServers(mariadb: false) { ns in
+            let lease = try ns.apply("redis", "--reject", "--for", "1m")
+            #expect(lease.output["deadline_enforced_by"] as? String == "kernel", "\(lease.output)")
+            let set = try ns.exec("nft", "list", "set", "inet", "netfault-\(lease.id)", "lease")
+            #expect(set.stdout.contains("6379 timeout 1m") || set.stdout.contains("6379 timeout 59s"), "\(set.stdout)")
+            let text = try ns.netfault("status")
+            #expect(text.stdout.contains("deadline enforced by: kernel"), "\(text.stdout)")
+            #expect(try ns.revert(lease.id).status == 0)
+        }
+    }
+
+    @Test("a stopped watchdog: the kernel ends --reject at its deadline with no command run; the next one kills it")
+    func stoppedWatchdog() throws {
+        try withServers(mariadb: false) { ns in
+            let start = monotonicMs()
+            let lease = try ns.apply("redis", "--reject", "--for", "2s")
+            let pid = try watchdog(lease)
+            #expect(kill(pid, SIGSTOP) == 0)
+            defer { kill(pid, SIGCONT) }
+            #expect(try ns.probe("connect", "127.0.0.1", 6379).outcome == "refused")
+            // No netfault command from here on: the fault must end by itself, within 1s of the deadline.
+            let after = try awaitOutcome(ns, "redis-ping", 6379, "ok", seconds: 4, start: start)
+            #expect(after.outcome == "ok", "still faulted \(Int(after.ms)) ms after apply")
+            #expect(after.ms < 3000, "the fault ended \(Int(after.ms)) ms after apply, more than 1s late")
+            trace("fault ended \(Int(after.ms)) ms after an apply --for 2s, its watchdog stopped")
+            #expect(running(pid), "the watchdog is still there, stopped")
+            // More than 1s past the deadline: the next command takes the watchdog for dead.
+            while monotonicMs() - start < 3300 { usleep(50_000) }
+            let status = try ns.netfault("status", "--json")
+            #expect((jsonObject(status)["swept"] as? [String]) == [lease.id], "\(status.stdout) \(status.stderr)")
+            let text = try ns.netfault("status")
+            #expect(!text.stdout.contains(lease.id), "\(text.stdout)")
+            let end = monotonicMs() + 2000
+            while running(pid) && monotonicMs() < end { usleep(20_000) }
+            #expect(!running(pid), "the late watchdog was killed")
+            #expect(try ns.awaitTableGone("netfault-\(lease.id)", seconds: 1))
+            ns.forget(lease.id)
+            try ns.expectBaseline()
+        }
+    }
+
+    @Test("a stopped watchdog's lease is swept with its reason in the text output")
+    func lateWatchdogSaysSo() throws {
+        try withServers(mariadb: false) { ns in
+            let lease = try ns.apply("redis", "--blackhole", "--for", "1s")
+            let pid = try watchdog(lease)
+            #expect(kill(pid, SIGSTOP) == 0)
+            defer { kill(pid, SIGCONT) }
+            usleep(2_300_000)
+            let status = try ns.netfault("status")
+            #expect(
+                status.stdout.contains("swept \(lease.id): its watchdog (pid \(pid)) missed the deadline by"),
+                "\(status.stdout)")
+            ns.forget(lease.id)
+        }
+    }
+
+    @Test("the journal entry deleted: the watchdog reverts from its own copy at once")
+    func journalEntryDeleted() throws {
+        try withServers(mariadb: false) { ns in
+            let lease = try ns.apply("redis", "--reject", "--for", "1m")
+            let pid = try watchdog(lease)
+            try FileManager.default.removeItem(atPath: "\(stateDir)/leases/\(lease.id).json")
+            #expect(try ns.awaitTableGone("netfault-\(lease.id)", seconds: 2))
+            #expect(try ns.probe("redis-ping", "127.0.0.1", 6379).outcome == "ok")
+            let end = monotonicMs() + 2000
+            while running(pid) && monotonicMs() < end { usleep(20_000) }
+            #expect(!running(pid), "the watchdog exits")
+            ns.forget(lease.id)
+            try ns.expectBaseline()
+        }
+    }
+
+    @Test("10,000 ports go into the lease's set in one batch: one rule, and every port blackholed")
+    func tenThousandPorts() throws {
+        try withNamespace { ns in
+            let ports = (10_001...20_000).map(String.init).joined(separator: ",")
+            let lease = try ns.apply(ports, "--blackhole", "--for", "1m")
+            let rules = lease.output["rules"] as? [[String: Any]] ?? []
+            #expect(rules.count == 1, "\(rules)")
+            let set = try ns.exec("nft", "list", "set", "inet", "netfault-\(lease.id)", "lease")
+            #expect(set.stdout.components(separatedBy: " expires ").count - 1 == 10_000)
+            // Nothing listens: an unfaulted port is refused by the kernel, a blackholed one times out.
+            #expect(try ns.probe("connect", "127.0.0.1", 20_000, timeout: 0.5).outcome == "timeout")
+            #expect(try ns.probe("connect", "127.0.0.1", 10_001, timeout: 0.5).outcome == "timeout")
+            #expect(try ns.probe("connect", "127.0.0.1", 20_001, timeout: 0.5).outcome == "refused")
+            #expect(try ns.revert(lease.id).status == 0)
+            try ns.expectBaseline()
+        }
+    }
+}
