@@ -111,6 +111,15 @@ public enum WatchdogProcess {
         return Started(pid: pid, readiness: Readiness(fd: fds[0], logPath: logPath))
     }
 
+    /// Why the lease's namespace is gone (`ip netns del`), or nil. This process's claims and
+    /// table socket would keep it, and everything in it, alive until the deadline: the
+    /// watchdog reverts at once instead, which removes the lease from the journal (there is
+    /// nothing to remove in the namespace) and, by exiting, lets the namespace go.
+    static func namespaceGone(_ netns: NetworkNamespace?) -> String? {
+        guard let netns, netns.isGone else { return nil }
+        return "its network namespace \(netns.label) is gone: \(netns.path) no longer names it"
+    }
+
     /// The watchdog's life: claim the lease's bands and install its netfilter table (its socket
     /// owns it; both go with this process, however it ends), wait for the deadline or a
     /// signal, then revert. Returns the exit status.
@@ -193,6 +202,7 @@ public enum WatchdogProcess {
                 reason = "controlling process \(c.pid) is gone"
                 break
             }
+            if let why = namespaceGone(lease.netns) { reason = why; break }
             if let sig = waitForRevertSignal(until: Date().addingTimeInterval(min(left, 0.5))) {
                 reason = "signal \(sig)"
                 break
