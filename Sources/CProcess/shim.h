@@ -3,13 +3,46 @@
 // Starting a command as another user: fork, drop to the user's groups, gid and uid, exec.
 // In C because the child of a multithreaded process may only make async-signal-safe calls
 // between fork and exec, which Swift cannot promise.
+#include <errno.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 extern int execvpe(const char *file, char *const argv[], char *const envp[]);
+// glibc 2.32+; a table lookup, with no locale or allocation, so usable between fork and exec.
+extern const char *strerrordesc_np(int errnum);
+
+static inline void nf_put(const char *s) { (void)!write(2, s, strlen(s)); }
+
+static inline void nf_put_uint(unsigned long n) {
+    char buf[24];
+    char *p = buf + sizeof buf;
+    *--p = 0;
+    do { *--p = (char)('0' + n % 10); n /= 10; } while (n);
+    nf_put(p);
+}
+
+// Says why the command cannot run as `uid` (the exit status alone would not), then exits 126.
+// `err`: the failed call's errno, or 0 when nothing failed but the result is wrong.
+static inline void nf_drop_failed(uid_t uid, const char *what, int err) {
+    nf_put("netfault: cannot run the command as uid ");
+    nf_put_uint(uid);
+    nf_put(": ");
+    nf_put(what);
+    if (err) {
+        const char *desc = strerrordesc_np(err);
+        nf_put(": ");
+        nf_put(desc ? desc : "unknown error");
+        nf_put(" (errno ");
+        nf_put_uint((unsigned)err);
+        nf_put(")");
+    }
+    nf_put("; --as-root runs it as root instead\n");
+    _exit(126);
+}
 
 // Returns the child's pid, or -1 with errno set. In the child, a failed exec exits 127
 // (126 when dropping privileges failed), as shells do.
@@ -22,8 +55,11 @@ static inline pid_t nf_spawn_as(int drop, uid_t uid, gid_t gid, const gid_t *gro
     sigprocmask(SIG_SETMASK, &none, NULL);
     for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
     if (drop) {
-        if (setgroups(ngroups, groups) != 0 || setgid(gid) != 0 || setuid(uid) != 0) _exit(126);
-        if (setuid(0) == 0) _exit(126);  // the drop must be permanent
+        if (setgroups(ngroups, groups) != 0) nf_drop_failed(uid, "setgroups() failed", errno);
+        if (setgid(gid) != 0) nf_drop_failed(uid, "setgid() failed", errno);
+        if (setuid(uid) != 0) nf_drop_failed(uid, "setuid() failed", errno);
+        // The drop must be permanent (the caller never asks to drop to uid 0, which has nothing to drop).
+        if (setuid(0) == 0) nf_drop_failed(uid, "the drop was not permanent: setuid(0) still succeeded after it", 0);
     }
     execvpe(argv[0], argv, envp);
     _exit(127);

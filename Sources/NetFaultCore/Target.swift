@@ -33,6 +33,11 @@ public struct IPAddress: Hashable, Codable, Sendable, CustomStringConvertible {
 
     public init(bytes: [UInt8]) { self.bytes = bytes }
 
+    /// 127.0.0.0/8 or ::1: the kernel carries these only over a loopback device.
+    public var isLoopback: Bool {
+        family == .ipv4 ? bytes[0] == 127 : bytes == [UInt8](repeating: 0, count: 15) + [1]
+    }
+
     public var description: String {
         var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         var raw = bytes
@@ -115,6 +120,42 @@ public struct Target: Hashable, Codable, Sendable, CustomStringConvertible {
         let p = ports.map(String.init).joined(separator: ",")
         let hostPart = host.map { " on \($0)" } ?? ""
         return name == p ? "port \(p)\(hostPart)" : "\(name) (port \(p))\(hostPart)"
+    }
+}
+
+extension Target {
+    /// Refuses an --iface that the host's packets never pass, so that the lease would install and
+    /// match nothing: a loopback device for a host the kernel does not route through loopback,
+    /// or another device for a loopback address.
+    /// - routed: the device the kernel routes the host through and whether it is a loopback
+    ///   device (a loopback address, or one of this host's own); nil when there is no route.
+    public func checkIface(_ device: String, isLoopback: Bool, routed: (name: String, isLoopback: Bool)?) throws {
+        guard let host else { return }
+        if !isLoopback && host.isLoopback {
+            throw InputError(
+                """
+                --host \(host) is a loopback address, whose packets only ever pass the loopback device, never \
+                \(device): leave out --iface (or give the loopback device)
+                """
+            )
+        }
+        guard isLoopback, !host.isLoopback, routed?.isLoopback != true else { return }
+        let why = "so its packets never pass \(device) and the faults would match nothing"
+        guard let routed else {
+            throw InputError(
+                """
+                --iface \(device) is the loopback device, but this host has no route to --host \(host), \(why): give \
+                --iface the device the server is reached through
+                """
+            )
+        }
+        throw InputError(
+            """
+            --iface \(device) is the loopback device, but --host \(host) is reached through \(routed.name), \(why): \
+            leave out --iface (netfault then uses the device the kernel routes --host through), or give --iface \
+            \(routed.name)
+            """
+        )
     }
 }
 

@@ -113,6 +113,7 @@ public final class LeaseManager {
                 throw InputError(
                     "unknown interface '\(name)'; this host has: \(links.map(\.name).joined(separator: ", "))")
             }
+            try checkIface(l, request: request, nl: nl, links: links)
             return l
         }
         // The server's address, or each --peer block's: all must leave through one device.
@@ -145,6 +146,21 @@ public final class LeaseManager {
             throw InputError("no loopback device here; give --iface")
         }
         return lo
+    }
+
+    /// Refuses an --iface that --host's packets never pass (Target.checkIface). Whether the host
+    /// goes over loopback (an address of this host's own does) is the kernel's route to it.
+    static func checkIface(_ link: LinkInfo, request: FaultRequest, nl: NetlinkSocket, links: [LinkInfo]) throws {
+        guard let host = request.target.host else { return }
+        var routed: LinkInfo?
+        if link.isLoopback && !host.isLoopback {
+            do {
+                let index = try nl.routeDevice(to: host)
+                routed = links.first { $0.index == index }
+            } catch let e as KernelError where [ENETUNREACH, EHOSTUNREACH].contains(e.errno) {}
+        }
+        try request.target.checkIface(
+            link.name, isLoopback: link.isLoopback, routed: routed.map { ($0.name, $0.isLoopback) })
     }
 
     /// Refuses a lease that would put a second fault of the same kind on the same packets

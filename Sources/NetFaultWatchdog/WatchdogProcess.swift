@@ -49,9 +49,20 @@ public enum WatchdogProcess {
         public let readiness: Readiness
     }
 
+    /// A symlink in place of the watchdog's log would have root append to wherever it points.
+    static func isSymlink(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFLNK
+    }
+
+    static func symlinkedLog(_ path: String) -> JournalError {
+        JournalError("\(path) is a symlink; netfault will not write the watchdog's log through it. Remove it.")
+    }
+
     /// Starts `executable __watchdog ID` detached, with a pipe on fd 3 where it writes one line
     /// once it holds the lease's band claims and its nf_tables table is in place, or why not.
     public static func spawn(executable: String, leaseID: String, logPath: String) throws -> Started {
+        if isSymlink(logPath) { throw symlinkedLog(logPath) }
         // Each set-up call returns an errno; one that fails would start a watchdog without its
         // signal mask, session or descriptors.
         func check(_ rc: Int32, _ what: String) throws {
@@ -74,7 +85,7 @@ public enum WatchdogProcess {
         defer { posix_spawn_file_actions_destroy(&actions) }
         try check(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0), "opening /dev/null for it")
         try check(
-            posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_APPEND | O_CREAT, 0o600),
+            posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0o600),
             "opening \(logPath) for it")
         try check(posix_spawn_file_actions_adddup2(&actions, 1, 2), "giving it a standard error")
         var fds: [Int32] = [-1, -1]
@@ -95,10 +106,20 @@ public enum WatchdogProcess {
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, executable, &actions, &attr, &cargs, environ)
         guard rc == 0 else {
+            if rc == ELOOP && isSymlink(logPath) { throw symlinkedLog(logPath) }  // made one since the check
             throw ProcessError("cannot start the watchdog (\(executable)): \(String(cString: strerror(rc)))")
         }
         keepRead = true
         return Started(pid: pid, readiness: Readiness(fd: fds[0], logPath: logPath))
+    }
+
+    /// Why the lease's namespace is gone (`ip netns del`), or nil. This process's claims and
+    /// table socket would keep it, and everything in it, alive until the deadline: the
+    /// watchdog reverts at once instead, which removes the lease from the journal (there is
+    /// nothing to remove in the namespace) and, by exiting, lets the namespace go.
+    static func namespaceGone(_ netns: NetworkNamespace?) -> String? {
+        guard let netns, netns.isGone else { return nil }
+        return "its network namespace \(netns.label) is gone: \(netns.path) no longer names it"
     }
 
     /// The watchdog's life: claim the lease's bands and install its netfilter table (its socket
@@ -187,6 +208,7 @@ public enum WatchdogProcess {
                 reason = "controlling process \(c.pid) is gone"
                 break
             }
+            if let why = namespaceGone(lease.netns) { reason = why; break }
             let wake = min(left, 0.5)
             let start = MonotonicClock.nanoseconds()
             if let sig = waitForRevertSignal(timeLeft: { wake - Double(MonotonicClock.nanoseconds() - start) / 1e9 }) {

@@ -24,7 +24,10 @@ struct RunCommand: ParsableCommand {
             --expect-traffic, run then exits 65 instead of the command's status.
 
             Under sudo the command runs as the invoking user (SUDO_UID, SUDO_GID, that user's \
-            supplementary groups and HOME), never as root, unless --as-root is given.
+            supplementary groups and HOME), never as root, unless --as-root is given or that user is \
+            root. When the command cannot be started as that user (setgroups, setgid or setuid \
+            fails), netfault says which call failed and why, and exits 126; when the command is not \
+            found, 127.
 
             Examples:
               sudo netfault run redis --delay 100ms -- pytest tests/test_cache.py
@@ -225,11 +228,12 @@ struct CommandIdentity {
     let drop: Bool
 
     /// Under sudo (root with SUDO_UID), the invoking user, unless `asRoot`; otherwise ourselves.
-    static func forRun(asRoot: Bool) throws -> CommandIdentity {
-        let env = ProcessInfo.processInfo.environment
-        guard getuid() == 0, !asRoot, let uidText = env["SUDO_UID"] else {
-            return CommandIdentity(uid: getuid(), gid: getgid(), groups: [], environment: env, drop: false)
-        }
+    static func forRun(
+        asRoot: Bool, uid ownUID: uid_t = getuid(), gid ownGID: gid_t = getgid(),
+        environment env: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> CommandIdentity {
+        let ourselves = CommandIdentity(uid: ownUID, gid: ownGID, groups: [], environment: env, drop: false)
+        guard ownUID == 0, !asRoot, let uidText = env["SUDO_UID"] else { return ourselves }
         guard let uid = uid_t(uidText), let gid = gid_t(env["SUDO_GID"] ?? "") else {
             throw InputError(
                 """
@@ -238,6 +242,9 @@ struct CommandIdentity {
                 """
             )
         }
+        // sudo from root: the invoking user is root, so there is nothing to drop (and a drop to
+        // uid 0 could never pass the check that root cannot be regained).
+        if uid == 0 { return ourselves }
         var environment = env
         var groups: [gid_t] = [gid]
         if let pw = getpwuid(uid) {
@@ -259,7 +266,8 @@ struct CommandIdentity {
 
 let forwardedSignals = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2]
 
-/// Starts the command as `identity`; a command that cannot be found exits 127 in the child.
+/// Starts the command as `identity`; a command that cannot be found exits 127 in the child, one
+/// that cannot become `identity` 126 (with a message).
 func startCommand(_ argv: [String], as identity: CommandIdentity) throws -> pid_t {
     for s in forwardedSignals { signal(s, SIG_IGN) }  // waitForwardingSignals' sources receive them
     var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]

@@ -74,3 +74,57 @@ import NetFaultCore
         #expect(Direction(rawValue: "from-server") == .fromServer)
     }
 }
+
+/// --iface must be a device --host's packets pass, else the lease installs and matches nothing.
+@Suite struct IfaceCheckTests {
+    func target(_ host: String?) throws -> Target { try Target.parse("redis", host: host) }
+
+    @Test(arguments: [
+        ("127.0.0.1", true), ("127.255.0.3", true), ("::1", true), ("128.0.0.1", false), ("10.50.0.2", false),
+        ("::2", false), ("fe80::1", false)
+    ])
+    func loopbackAddresses(text: String, loopback: Bool) throws {
+        #expect(try #require(IPAddress(text)).isLoopback == loopback)
+    }
+
+    @Test("--iface lo with a host routed elsewhere is refused, naming the device it is routed through")
+    func loopbackDeviceRemoteHost() throws {
+        let error = #expect(throws: InputError.self) {
+            try target("10.50.0.2").checkIface("lo", isLoopback: true, routed: ("veth0", false))
+        }
+        let message = error?.message ?? ""
+        #expect(message.contains("--iface lo is the loopback device, but --host 10.50.0.2 is reached through veth0"))
+        #expect(message.contains("match nothing") && message.contains("leave out --iface"))
+        #expect(message.contains("or give --iface veth0"))
+    }
+
+    @Test("--iface lo with a host that has no route at all is refused")
+    func loopbackDeviceUnroutedHost() throws {
+        let error = #expect(throws: InputError.self) {
+            try target("10.50.0.2").checkIface("lo", isLoopback: true, routed: nil)
+        }
+        #expect(error?.message.contains("this host has no route to --host 10.50.0.2") == true)
+        #expect(error?.message.contains("give --iface the device the server is reached through") == true)
+    }
+
+    @Test("--iface of another device with a loopback host is refused")
+    func loopbackHostOtherDevice() throws {
+        for host in ["127.0.0.1", "::1"] {
+            let error = #expect(throws: InputError.self) {
+                try target(host).checkIface("eth0", isLoopback: false, routed: nil)
+            }
+            #expect(error?.message.contains("--host \(host) is a loopback address") == true)
+            #expect(error?.message.contains("never eth0") == true)
+        }
+    }
+
+    @Test("what the packets do pass is accepted: a loopback or own address on lo, another host elsewhere, no host")
+    func accepted() throws {
+        try target("127.0.0.1").checkIface("lo", isLoopback: true, routed: nil)
+        try target("::1").checkIface("lo", isLoopback: true, routed: nil)
+        try target("10.50.0.1").checkIface("lo", isLoopback: true, routed: ("lo", true))  // this host's own
+        try target("10.50.0.2").checkIface("eth0", isLoopback: false, routed: nil)
+        try target(nil).checkIface("lo", isLoopback: true, routed: nil)
+        try target(nil).checkIface("eth0", isLoopback: false, routed: nil)
+    }
+}

@@ -221,6 +221,7 @@ struct NetemKernelTests {
             (["redis", "--reorder", "25%"], "--reorder needs --delay"),
             (["redis", "--delay", "10ms", "--gap", "5"], "--gap needs --reorder"),
             (["redis", "--delay", "10ms", "--iface", "nope0"], "unknown interface 'nope0'"),
+            (["redis", "--delay", "10ms", "--iface", "lo", "--host", "10.50.0.2"], "no route to --host 10.50.0.2"),
             (["0", "--delay", "10ms"], "out of range"),
             (["70000", "--delay", "10ms"], "out of range"),
             (["redis"], "no fault given"),

@@ -45,6 +45,28 @@ struct ErrorPathTests {
         }
     }
 
+    @Test(
+        "a symlink in place of watchdog.log is refused like the journal's (exit 73, naming it), its target untouched",
+        arguments: [true, false])
+    func symlinkedLog(targetExists: Bool) throws {
+        let (journal, dir) = try journal()
+        let target = JournalTests.scratch()
+        defer { try? FileManager.default.removeItem(at: dir); unlink(target.path) }
+        if targetExists { try Data("keep\n".utf8).write(to: target) }
+        let log = journal.directory.appendingPathComponent("watchdog.log").path
+        #expect(symlink(target.path, log) == 0)
+        let error = #expect(throws: JournalError.self) {
+            _ = try WatchdogProcess.spawn(executable: "/bin/true", leaseID: "nf-00000d", logPath: log)
+        }
+        #expect(error?.exitStatus == ExitStatus.cantCreate)
+        #expect(error?.message.contains("\(log) is a symlink") == true && error?.message.contains("Remove it") == true)
+        if targetExists {
+            #expect(try Data(contentsOf: target) == Data("keep\n".utf8), "the symlink's target was written")
+        } else {
+            #expect(access(target.path, F_OK) != 0, "the symlink's target was created")
+        }
+    }
+
     @Test("a readiness pipe that cannot be read fails at once instead of spinning until the timeout")
     func readinessReadFails() {
         let start = Date()

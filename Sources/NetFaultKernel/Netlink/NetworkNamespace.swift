@@ -40,6 +40,15 @@ public struct NetworkNamespace: Codable, Sendable, Equatable, CustomStringConver
         guard Capabilities.has(.sysAdmin) else { throw Self.cannotEnter("this process lacks CAP_SYS_ADMIN") }
     }
 
+    /// Whether the path no longer names this namespace: `ip netns del`, the process of
+    /// --netns-pid gone, or another namespace made under the name. A socket held in it keeps it
+    /// alive, but no command can reach it any more. Any other stat error is not taken as gone.
+    public var isGone: Bool {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return errno == ENOENT || errno == ENOTDIR }
+        return UInt64(st.st_ino) != inode
+    }
+
     /// Entering a namespace takes setns(2): CAP_SYS_ADMIN, and a seccomp profile that allows it
     /// (Docker's default refuses it). A container is put into the namespace instead.
     static func cannotEnter(_ why: String) -> PermissionError {
