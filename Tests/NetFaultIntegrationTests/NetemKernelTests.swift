@@ -202,7 +202,7 @@ struct NetemKernelTests {
             "tc",
             [
                 "filter", "add", "dev", "lo", "parent", "ffff:", "protocol", "ip", "prio", "28164", "u32", "match",
-                "ip", "dport", "9", "0xffff", "action", "pass"
+                "ip", "dport", "9", "0xffff", "flowid", "1:1"
             ])
         try #require(add.status == 0, "\(add.stderr)")
         let before = try tcSnapshot() + (try run("tc", ["filter", "show", "dev", "lo", "ingress"])).stdout

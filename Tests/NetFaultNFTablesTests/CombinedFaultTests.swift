@@ -159,28 +159,30 @@ struct CombinedFaultTests {
         return nil
     }
 
-    /// A netem lease on leaving traffic whose watchdog is then disabled by `disable`: the delay
-    /// must end within 1s of the deadline with no netfault command run.
-    func expectKernelEndsDelay(_ disable: (pid_t, String) throws -> Void, sourceLocation: SourceLocation = #_sourceLocation)
-        throws
-    {
+    /// A lease with `fault` (netem on leaving traffic, or a connection fault) whose watchdog is
+    /// then disabled by `disable`: the fault must end within 1s of the deadline with no netfault
+    /// command run. redis-cli shows it: delayed, or refused, while the fault holds.
+    func expectKernelEnds(
+        _ fault: [String], _ disable: (pid_t, String) throws -> Void, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         try withServers(mariadb: false) { ns in
             let seconds = 6.0
             let start = monotonicMs()
-            let lease = try ns.apply("redis", "--delay", "500ms", "--for", "\(Int(seconds))s")
+            let lease = try ns.apply(["redis"] + fault + ["--for", "\(Int(seconds))s"])
             let returned = monotonicMs()
             #expect(lease.output["deadline_enforced_by"] as? String == "kernel", sourceLocation: sourceLocation)
             let pid = pid_t(try #require(lease.output["watchdog_pid"] as? Int))
             defer { kill(pid, SIGCONT) }
             let during = try redisCLI(ns)
-            #expect(during.ok && during.ms >= Self.delayMs, "delayed while in force: \(during)", sourceLocation: sourceLocation)
+            #expect(!during.ok || during.ms >= Self.delayMs, "faulted while in force: \(during)", sourceLocation: sourceLocation)
             try disable(pid, lease.id)
             // The deadline is at most `seconds` after apply returned.
             let ended = try awaitUndelayed(ns, seconds: seconds + 10, start: start)
             let limit = returned - start + (seconds + 1) * 1000
-            #expect(ended != nil && ended! <= limit, "delay ended at \(ended.map { Int($0) } ?? -1) ms, limit \(Int(limit)) ms",
+            #expect(
+                ended != nil && ended! <= limit, "fault ended at \(ended.map { Int($0) } ?? -1) ms, limit \(Int(limit)) ms",
                 sourceLocation: sourceLocation)
-            trace("delay ended \(Int(ended ?? -1)) ms after apply (limit \(Int(limit)) ms)")
+            trace("\(fault.joined(separator: " ")) ended \(Int(ended ?? -1)) ms after apply (limit \(Int(limit)) ms)")
             // Then the next command cleans up what is left.
             #expect(try ns.netfault("status").status == 0)
             ns.forget(lease.id)
@@ -188,30 +190,42 @@ struct CombinedFaultTests {
         }
     }
 
+    static let delay = ["--delay", "500ms"]
+
     @Test("netem on leaving traffic, watchdog SIGSTOPped: the kernel ends the delay within 1s of the deadline")
     func stoppedWatchdogEndsDelay() throws {
-        try expectKernelEndsDelay { pid, _ in #expect(kill(pid, SIGSTOP) == 0) }
+        try expectKernelEnds(Self.delay) { pid, _ in #expect(kill(pid, SIGSTOP) == 0) }
+    }
+
+    @Test("--reject, watchdog SIGSTOPped: the kernel ends it within 1s of the deadline")
+    func stoppedWatchdogEndsReject() throws {
+        try expectKernelEnds(["--reject"]) { pid, _ in #expect(kill(pid, SIGSTOP) == 0) }
     }
 
     @Test("netem on leaving traffic, watchdog SIGKILLed: the delay ends at once, its table gone with it")
     func killedWatchdogEndsDelay() throws {
-        try expectKernelEndsDelay { pid, _ in #expect(kill(pid, SIGKILL) == 0) }
+        try expectKernelEnds(Self.delay) { pid, _ in #expect(kill(pid, SIGKILL) == 0) }
     }
 
     @Test("netem on leaving traffic, the journal entry deleted: the watchdog reverts from its own copy")
     func deletedEntryEndsDelay() throws {
-        try expectKernelEndsDelay { _, id in try FileManager.default.removeItem(atPath: "\(stateDir)/leases/\(id).json") }
+        try expectKernelEnds(Self.delay) { _, id in
+            try FileManager.default.removeItem(atPath: "\(stateDir)/leases/\(id).json")
+        }
     }
 
+    /// Steps the clock of the VM (never a host's) back an hour, and forward again afterwards.
+    static let canStepClock = ProcessInfo.processInfo.environment["NETFAULT_KERNEL_TESTS"] == "vm"
+
     @Test(
-        "netem on leaving traffic, the clock stepped back an hour: the delay ends on time",
-        .enabled(if: ProcessInfo.processInfo.environment["NETFAULT_KERNEL_TESTS"] == "vm", "steps the VM's clock only"))
-    func clockSteppedBack() throws {
-        try expectKernelEndsDelay { _, _ in
+        "netem on leaving traffic and --reject, the clock stepped back an hour: both end on time",
+        .enabled(if: canStepClock, "steps the VM's clock only"), arguments: [delay, ["--reject"]])
+    func clockSteppedBack(fault: [String]) throws {
+        defer { _ = try? run("date", ["-s", "+1 hour"]) }
+        try expectKernelEnds(fault) { _, _ in
             let step = try run("date", ["-s", "-1 hour"])
             #expect(step.status == 0, "\(step.stderr)")
         }
-        _ = try run("date", ["-s", "+1 hour"])
     }
 
     @Test("revert --all with the journal deleted removes both kinds by their marks, and nothing of the user's")

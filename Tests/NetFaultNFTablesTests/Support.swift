@@ -133,7 +133,9 @@ final class Namespace {
     }
 
     /// `netfault apply ... --json`, required to succeed; returns the lease id and the output.
-    func apply(_ args: String...) throws -> (id: String, output: [String: Any]) {
+    func apply(_ args: String...) throws -> (id: String, output: [String: Any]) { try apply(args) }
+
+    func apply(_ args: [String]) throws -> (id: String, output: [String: Any]) {
         let r = try run(netfaultPath, ["apply"] + args + ["--json", "--netns", name])
         guard r.status == 0 else {
             throw TestFailure("netfault apply \(args.joined(separator: " ")): exit \(r.status): \(r.stderr)")

@@ -84,7 +84,9 @@ public final class TrafficControl {
         guard ingress.kind == "ingress", !fs.isEmpty else { return false }
         let ifbs = Set(try nl.links().filter { $0.name.hasPrefix(Ownership.ifbPrefix) }.map(\.index))
         return fs.allSatisfy { f in
-            Self.isOwnPriority(f.priority) && f.kind == "u32" && f.redirectIfindex.map(ifbs.contains) == true
+            guard Self.isOwnPriority(f.priority), f.kind == "u32" else { return false }
+            // u32 also lists each priority's hash table (a handle without a node id): no action.
+            return f.handle & 0xfff == 0 || f.redirectIfindex.map(ifbs.contains) == true
         }
     }
 
