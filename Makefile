@@ -1,4 +1,4 @@
-# netfault: make deps | build | install | test | unit | fuzz | kernel | vm | crash-trials | containers | demo
+# netfault: make deps | build | install | test | unit | fuzz | kernel | vm | crash-trials | containers | demo | bench
 export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 # The unit tests run on an optimized build: the argument fuzz test parses 10,000 vectors, which
@@ -6,7 +6,7 @@ SWIFT ?= swift
 RELEASE_TEST = -c release -Xswiftc -enable-testing
 KERNEL_SUITES = --skip NetFaultIntegrationTests --skip NetFaultNFTablesTests
 
-.PHONY: deps build install test unit fuzz kernel netns uml vm crash-trials containers demo clean
+.PHONY: deps build install test unit fuzz kernel netns uml vm crash-trials containers demo bench clean
 
 deps:
 	scripts/install-deps
@@ -77,6 +77,11 @@ containers:
 
 demo: build
 	scripts/demo
+
+# netfault against the tc/nft command lines it replaces, side by side (scripts/bench):
+# BENCH_SAMPLES=N sets the samples per variant (default 30).
+bench:
+	scripts/bench
 
 clean:
 	rm -rf .build
