@@ -120,12 +120,12 @@ struct NetemKernelTests {
     @Test("a stopped watchdog of a u32 lease: the first command after the deadline kills it and reverts, saying so")
     func stoppedWatchdogSwept() throws {
         let before = try tcSnapshot()
-        let r = try netfault("apply", "redis", "--delay", "50ms", "--for", "1s", "--json")
+        let r = try netfault("apply", "redis", "--delay", "50ms", "--for", "2s", "--json")
         #expect(r.status == 0, "\(r.stderr)")
         let pid = pid_t(try #require(try jsonObject(r)["watchdog_pid"] as? Int))
         #expect(kill(pid, SIGSTOP) == 0)
         defer { kill(pid, SIGCONT) }
-        usleep(2_500_000)
+        usleep(3_500_000)
         #expect(try tcSnapshot() != before, "no command ran: the stopped watchdog's band is still there")
         let status = try netfault("status")
         #expect(status.stdout.contains("missed the deadline by"), "\(status.stdout)")
