@@ -121,7 +121,7 @@ public struct FilterRule: Hashable, Codable, Sendable {
 /// elements expire at the deadline), and the rules in its base chains.
 public struct FilterPlan: Hashable, Codable, Sendable {
     public let table: String
-    public var rules: [FilterRule]
+    public let rules: [FilterRule]
     /// The elements of the lease's set: the target's ports.
     public let ports: [UInt16]
     public init(table: String, ports: [UInt16], rules: [FilterRule]) {

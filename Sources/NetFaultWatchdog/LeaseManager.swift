@@ -68,7 +68,7 @@ public struct LeaseStatus: Sendable {
     /// nothing was read back.
     public var packetsMatched: UInt64? {
         let bands = installed.compactMap(\.packets)
-        let connection = (rules ?? []).filter { !$0.text.contains("meta priority set") }.map(\.packets)
+        let connection = (rules ?? []).filter { !$0.steers }.map(\.packets)
         guard !bands.isEmpty || rules != nil else { return nil }
         return bands.reduce(0, +) + connection.reduce(0, +)
     }
@@ -333,10 +333,13 @@ public final class LeaseManager {
     /// Reverts one lease and says how many packets it matched (nil: not in the journal, or
     /// nothing could be read back).
     public func revertCounting(id: String) throws -> (reverted: Bool, matched: UInt64?) {
-        try journal.locked {
-            let matched = packetsMatched(id)
-            return (try revertLocked(id: id), matched)
-        }
+        try journal.locked { try revertCountingLocked(id: id) }
+    }
+
+    /// The count is read first: the revert removes what holds it.
+    func revertCountingLocked(id: String) throws -> (reverted: Bool, matched: UInt64?) {
+        let matched = packetsMatched(id)
+        return (try revertLocked(id: id), matched)
     }
 
     /// The packets a lease in the journal has matched so far, read from the kernel.
@@ -442,8 +445,8 @@ public final class LeaseManager {
             // Leases whose watchdog is gone first, whichever were named.
             result.swept = sweepLocked()
             for id in ids ?? journal.all().filter({ allNamespaces || $0.netns == namespace }).map(\.id) {
-                let matched = packetsMatched(id)
-                if try revertLocked(id: id) {
+                let (reverted, matched) = try revertCountingLocked(id: id)
+                if reverted {
                     result.reverted.append(id)
                     result.matched[id] = matched
                 } else {

@@ -14,10 +14,15 @@ public struct InstalledRule: Sendable, Equatable {
     /// The rule in nft's language when it has a shape netfault makes (FilterRule.nftSyntax),
     /// else libnftnl's listing of its expressions.
     public let text: String
+    /// A rule that steers packets to a netem band (whose qdisc counts them too).
+    public let steers: Bool
 
-    public init(chain: String, handle: UInt64, comment: String?, packets: UInt64, bytes: UInt64, text: String) {
+    public init(
+        chain: String, handle: UInt64, comment: String?, packets: UInt64, bytes: UInt64, text: String,
+        steers: Bool = false
+    ) {
         self.chain = chain; self.handle = handle; self.comment = comment
-        self.packets = packets; self.bytes = bytes; self.text = text
+        self.packets = packets; self.bytes = bytes; self.text = text; self.steers = steers
     }
 }
 
@@ -120,13 +125,14 @@ enum NFTablesReplies {
                 packets = nftnl_expr_get_u64(e, attr(NFTNL_EXPR_CTR_PACKETS))
                 bytes = nftnl_expr_get_u64(e, attr(NFTNL_EXPR_CTR_BYTES))
             }
+            let parsed = filterRule(r)
             let text =
-                filterRule(r)?.nftSyntax
+                parsed?.nftSyntax
                 ?? listing(r).split(separator: "\n").dropFirst()
                 .map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
             return InstalledRule(
                 chain: chain, handle: nftnl_rule_get_u64(r, attr(NFTNL_RULE_HANDLE)),
-                comment: comment(r), packets: packets, bytes: bytes, text: text)
+                comment: comment(r), packets: packets, bytes: bytes, text: text, steers: parsed?.verdict == .steer)
         }
     }
 

@@ -113,7 +113,9 @@ extension TrafficControl {
     public func marked() throws -> Marked {
         var m = Marked()
         let qdiscs = try nl.transact(TCRequests.dumpQdiscs(), "listing qdiscs").compactMap(QdiscInfo.init)
-        for link in try nl.links() {
+        let links = try nl.links()
+        let ifbs = Self.ifbIndexes(links)
+        for link in links {
             if link.name.hasPrefix(FeatureProbe.devicePrefix) {
                 m.probeDevices.append((link.name, link.index))
                 continue
@@ -129,7 +131,7 @@ extension TrafficControl {
             }
             if let ing = mine.first(where: \.isIngress), ing.kind == "ingress" {
                 let fs = try filters(ifindex: link.index, parent: ing.handle)
-                if try isOwnIngress(ing, filters: fs) {
+                if Self.isOwnIngress(ing, filters: fs, ifbs: ifbs) {
                     m.ingresses.append((link.name, link.index))
                     for b in Set(fs.map { Self.band(ofPriority: $0.priority) }).sorted() {
                         m.redirects.append((link.name, link.index, b))

@@ -72,7 +72,7 @@ public final class TrafficControl {
             let fs = try filters(ifindex: l.index, parent: ing.handle)
             // netfault removes its ingress qdisc with its last redirect filter, so an ingress
             // without netfault's filters (even an empty one) is the user's.
-            foreignIngress = try !isOwnIngress(ing, filters: fs)
+            foreignIngress = !Self.isOwnIngress(ing, filters: fs, ifbs: Self.ifbIndexes(try nl.links()))
         }
         return DeviceState(name: device, root: root, foreignIngress: foreignIngress, hasIngress: ingress != nil)
     }
@@ -80,14 +80,18 @@ public final class TrafficControl {
     /// An ingress qdisc is netfault's when it holds filters and every one of them is a redirect
     /// netfault makes: at one of its priorities, to one of its ifb devices. A user's filter at
     /// such a priority (0x6e04 is a number anyone may pick) makes the whole qdisc the user's.
-    func isOwnIngress(_ ingress: QdiscInfo, filters fs: [FilterInfo]) throws -> Bool {
+    /// `ifbs`: the indexes of netfault's ifb devices (ifbIndexes).
+    static func isOwnIngress(_ ingress: QdiscInfo, filters fs: [FilterInfo], ifbs: Set<Int32>) -> Bool {
         guard ingress.kind == "ingress", !fs.isEmpty else { return false }
-        let ifbs = Set(try nl.links().filter { $0.name.hasPrefix(Ownership.ifbPrefix) }.map(\.index))
         return fs.allSatisfy { f in
             guard Self.isOwnPriority(f.priority), f.kind == "u32" else { return false }
             // u32 also lists each priority's hash table (a handle without a node id): no action.
             return f.handle & 0xfff == 0 || f.redirectIfindex.map(ifbs.contains) == true
         }
+    }
+
+    static func ifbIndexes(_ links: [LinkInfo]) -> Set<Int32> {
+        Set(links.filter { $0.name.hasPrefix(Ownership.ifbPrefix) }.map(\.index))
     }
 
     static func isOwnPriority(_ p: UInt16) -> Bool {
