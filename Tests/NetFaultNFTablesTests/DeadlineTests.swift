@@ -21,22 +21,6 @@ struct DeadlineTests {
         return state != "Z" && state != "X"
     }
 
-    /// netfault with a journal of the test's own. Every command sweeps its whole journal and the
-    /// other suites run in parallel: a late watchdog in the shared journal may be swept by
-    /// another suite's command, which would report it instead of this test's.
-    func ownJournal(_ ns: Namespace, _ journal: String, _ args: String...) throws -> Run {
-        try run("/usr/bin/env", ["NETFAULT_STATE_DIR=\(journal)", netfaultPath] + args + ["--netns", ns.name])
-    }
-
-    func ownApply(_ ns: Namespace, _ journal: String, _ args: String...) throws -> (id: String, pid: pid_t) {
-        let r = try run("/usr/bin/env", ["NETFAULT_STATE_DIR=\(journal)", netfaultPath, "apply"] + args + [
-            "--json", "--netns", ns.name
-        ])
-        try #require(r.status == 0, "apply: \(r.stderr)")
-        let pid = try #require(jsonObject(r)["watchdog_pid"] as? Int)
-        return (try leaseID(r), pid_t(pid))
-    }
-
     /// Probes until `outcome` or `seconds` pass; the outcome seen and when (ms since `start`).
     func awaitOutcome(
         _ ns: Namespace, _ scenario: String, _ port: UInt16, _ outcome: String, seconds: Double, start: Double
@@ -66,9 +50,9 @@ struct DeadlineTests {
     func stoppedWatchdog() throws {
         try withServers(mariadb: false) { ns in
             let start = monotonicMs()
-            let journal = "\(ns.dir)/journal"
-            defer { _ = try? ownJournal(ns, journal, "revert", "--all") }
-            let lease = try ownApply(ns, journal, "redis", "--reject", "--for", "3s")
+            ns.ownJournal()
+            let applied = try ns.apply("redis", "--reject", "--for", "3s")
+            let lease = (id: applied.id, pid: try watchdog(applied))
             // The deadline is at most 3s after apply returned.
             let limit = monotonicMs() - start + 4000
             let pid = lease.pid
@@ -83,9 +67,10 @@ struct DeadlineTests {
             #expect(running(pid), "the watchdog is still there, stopped")
             // More than 1s past the deadline: the next command takes the watchdog for dead.
             while monotonicMs() - start < limit + 300 { usleep(50_000) }
-            let status = try ownJournal(ns, journal, "status", "--json")
+            let status = try ns.netfault("status", "--json")
             #expect((jsonObject(status)["swept"] as? [String]) == [lease.id], "\(status.stdout) \(status.stderr)")
-            let text = try ownJournal(ns, journal, "status")
+            ns.forget(lease.id)
+            let text = try ns.netfault("status")
             #expect(!text.stdout.contains(lease.id), "\(text.stdout)")
             let end = monotonicMs() + 2000
             while running(pid) && monotonicMs() < end { usleep(20_000) }
@@ -100,17 +85,18 @@ struct DeadlineTests {
         try withServers(mariadb: false) { ns in
             // Long enough that the watchdog is stopped well before its deadline, even when apply
             // itself is slow (a cold start under load).
-            let journal = "\(ns.dir)/journal"
-            defer { _ = try? ownJournal(ns, journal, "revert", "--all") }
-            let lease = try ownApply(ns, journal, "redis", "--blackhole", "--for", "3s")
+            ns.ownJournal()
+            let applied = try ns.apply("redis", "--blackhole", "--for", "3s")
+            let lease = (id: applied.id, pid: try watchdog(applied))
             let pid = lease.pid
             #expect(kill(pid, SIGSTOP) == 0)
             defer { kill(pid, SIGCONT) }
             usleep(4_300_000)
-            let status = try ownJournal(ns, journal, "status")
+            let status = try ns.netfault("status")
             #expect(
                 status.stdout.contains("swept \(lease.id): its watchdog (pid \(pid)) missed the deadline by"),
                 "\(status.stdout)")
+            ns.forget(lease.id)
         }
     }
 

@@ -93,6 +93,19 @@ final class Namespace {
     private(set) var leases: [String] = []
     /// The ruleset before the test applied anything (set by withServers).
     var baseline = ""
+    /// A journal of this namespace's own (see `ownJournal`); nil: the suite's.
+    private(set) var journal: String?
+
+    /// Every command sweeps its whole journal and the other suites run in parallel: a lease
+    /// whose watchdog a test killed or stopped, kept in the shared journal, may be swept by
+    /// another suite's command, which would report it instead of this test's.
+    func ownJournal() { journal = "\(dir)/journal" }
+
+    /// netfault `args` as is, with this namespace's journal when it has one.
+    func invoke(_ args: [String]) throws -> Run {
+        guard let journal else { return try run(netfaultPath, args) }
+        return try run("/usr/bin/env", ["NETFAULT_STATE_DIR=\(journal)", netfaultPath] + args)
+    }
 
     init() throws {
         _ = stateDir
@@ -108,7 +121,7 @@ final class Namespace {
 
     /// Reverts what is still leased, stops the servers, ends anything else left inside, deletes the namespace.
     func tearDown() {
-        if !leases.isEmpty { _ = try? run(netfaultPath, ["revert"] + leases + ["--netns", name]) }
+        if !leases.isEmpty { _ = try? invoke(["revert"] + leases + ["--netns", name]) }
         for s in servers.reversed() { stop(s.pid) }
         if let pids = try? run("ip", ["netns", "pids", name]).stdout.split(separator: "\n").compactMap({ pid_t($0) }) {
             for pid in pids { kill(pid, SIGKILL) }
@@ -127,7 +140,7 @@ final class Namespace {
     /// netfault with `--netns NAME` appended; `apply` leases are remembered for teardown.
     @discardableResult
     func netfault(_ args: String...) throws -> Run {
-        let r = try run(netfaultPath, args + ["--netns", name])
+        let r = try invoke(args + ["--netns", name])
         if args.first == "apply", r.status == 0, let id = try? leaseID(r) { leases.append(id) }
         return r
     }
@@ -136,7 +149,7 @@ final class Namespace {
     func apply(_ args: String...) throws -> (id: String, output: [String: Any]) { try apply(args) }
 
     func apply(_ args: [String]) throws -> (id: String, output: [String: Any]) {
-        let r = try run(netfaultPath, ["apply"] + args + ["--json", "--netns", name])
+        let r = try invoke(["apply"] + args + ["--json", "--netns", name])
         guard r.status == 0 else {
             throw TestFailure("netfault apply \(args.joined(separator: " ")): exit \(r.status): \(r.stderr)")
         }
@@ -154,7 +167,7 @@ final class Namespace {
     func forget(_ id: String) { leases.removeAll { $0 == id } }
 
     func revert(_ ids: String...) throws -> Run {
-        let r = try run(netfaultPath, ["revert"] + ids + ["--netns", name])
+        let r = try invoke(["revert"] + ids + ["--netns", name])
         if r.status == 0 { leases.removeAll { ids.contains($0) } }
         return r
     }
