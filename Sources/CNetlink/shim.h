@@ -12,6 +12,9 @@
 #include <linux/pkt_cls.h>
 #include <linux/gen_stats.h>
 #include <linux/tc_act/tc_mirred.h>
+#include <linux/sock_diag.h>
+#include <linux/inet_diag.h>
+#include <netinet/tcp.h>
 #include <net/if.h>
 #include <sys/socket.h>
 #include <sys/un.h>

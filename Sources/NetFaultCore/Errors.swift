@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Exit statuses (sysexits.h), one per kind of failure, documented in `netfault --help`.
 public enum ExitStatus {

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 extension Ownership {
     /// Each lease's nf_tables faults live in a table of their own in the inet family, created

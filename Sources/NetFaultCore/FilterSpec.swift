@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The connection faults netfilter (nf_tables) applies, as the user gave them.
 public struct FilterSpec: Hashable, Codable, Sendable {

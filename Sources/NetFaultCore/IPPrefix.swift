@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 extension Target {
     /// The server-side addresses a fault is narrowed to: the host as a full-length block, or

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The shape of jitter: netem's delay distribution tables.
 public enum Distribution: String, Codable, Sendable, CaseIterable {

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The traffic-control handles, priorities and device names that mark an object as netfault's own.
 /// Everything the tool creates carries one of these, so it can be found without the journal.

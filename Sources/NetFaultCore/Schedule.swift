@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// When `netfault run` puts its faults in force: from the start, after a delay, or flapping
 /// (on for `on` out of every `every`) for transient blackouts.

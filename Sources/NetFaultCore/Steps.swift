@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// One change to traffic control, in the order the executor makes it. The executor turns each
 /// step into its netlink request and decides nothing itself; `--dry-run` prints the same steps

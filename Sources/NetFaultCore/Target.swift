@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The well-known services a target may name instead of a port.
 public enum Service: String, CaseIterable, Sendable {
@@ -77,7 +78,7 @@ public struct Target: Hashable, Codable, Sendable, CustomStringConvertible {
     /// Parses `mysql`, `redis`, `6380`, or a comma list of those.
     public static func parse(_ text: String, host: String? = nil) throws -> Target {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false).map {
-            $0.trimmingCharacters(in: .whitespaces).lowercased()
+            $0.trimmed.lowercased()
         }
         let names = Service.allCases.map(\.rawValue).joined(separator: ", ")
         var ports: [UInt16] = []

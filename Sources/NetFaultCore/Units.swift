@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A span of time, in nanoseconds. Parsed from `100ms`, `250us`, `1.5s`, `2m`, `1h`.
 public struct Duration: Hashable, Comparable, Codable, Sendable, CustomStringConvertible {
@@ -17,7 +18,7 @@ public struct Duration: Hashable, Comparable, Codable, Sendable, CustomStringCon
 
     /// Parses a duration; `what` names the option in the error message.
     public static func parse(_ text: String, what: String) throws -> Duration {
-        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let t = text.trimmed.lowercased()
         // Longest suffix first so "ms" wins over "s" and "m".
         for (suffix, scale) in units.sorted(by: { $0.suffix.count > $1.suffix.count }) where t.hasSuffix(suffix) {
             let number = String(t.dropLast(suffix.count))
@@ -52,7 +53,7 @@ public struct Percent: Hashable, Comparable, Codable, Sendable, CustomStringConv
     public static func < (a: Percent, b: Percent) -> Bool { a.value < b.value }
 
     public static func parse(_ text: String, what: String) throws -> Percent {
-        var t = text.trimmingCharacters(in: .whitespaces)
+        var t = text.trimmed
         if t.hasSuffix("%") { t.removeLast() }
         guard let v = Double(t), v.isFinite, !t.hasPrefix("+") else {
             throw InputError("\(what) '\(text)' is not a percentage; give a number from 0 to 100, e.g. 5%")
@@ -82,7 +83,7 @@ public struct Rate: Hashable, Comparable, Codable, Sendable, CustomStringConvert
     ]
 
     public static func parse(_ text: String, what: String = "--rate") throws -> Rate {
-        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let t = text.trimmed.lowercased()
         for (suffix, scale) in units where t.hasSuffix(suffix) {
             let number = String(t.dropLast(suffix.count))
             guard let v = Double(number), v.isFinite, !number.hasPrefix("+") else { break }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import NetFaultCore
 
 /// Why the state directory cannot be used. Reported before the kernel is touched.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import NetFaultCore
 import NetFaultKernel
 
@@ -69,7 +70,7 @@ public struct Lease: Codable, Sendable, Equatable {
     }
 
     public static func newID() -> String {
-        "nf-" + String(format: "%06x", UInt32.random(in: 0..<0x100_0000))
+        "nf-" + UInt32.random(in: 0..<0x100_0000).padded(6, radix: 16)
     }
 
     /// Whether `id` has the form newID makes: "nf-" and six lowercase hex digits. Ids become

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import NetFaultCore
 import NetFaultKernel
 
@@ -602,9 +603,8 @@ public final class LeaseManager {
                 kill(w.pid, SIGKILL)
                 let end = Date().addingTimeInterval(2)
                 while w.isAlive && Date() < end { usleep(10_000) }
-                reason = String(
-                    format: "its watchdog (pid %d) missed the deadline by %.1fs (stopped or starved) and was killed",
-                    w.pid, late)
+                reason =
+                    "its watchdog (pid \(w.pid)) missed the deadline by \(late.fixed(1))s (stopped or starved) and was killed"
             } else {
                 reason = "its watchdog was gone"
             }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// CLOCK_MONOTONIC, the clock nf_tables expires set elements by: no `date -s`, NTP step or
 /// suspend moves a lease's deadline on it. Its readings mean something only within one boot.
@@ -12,5 +13,5 @@ public enum MonotonicClock {
     /// This boot's id (/proc/sys/kernel/random/boot_id), which tells whether a recorded reading
     /// is of this boot's clock.
     public static let bootID: String? = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))
-        .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        .map { $0.trimmed }
 }

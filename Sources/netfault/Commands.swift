@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import NetFaultCore
 import NetFaultKernel
@@ -261,7 +262,7 @@ struct Doctor: ParsableCommand {
             } else {
                 let width = results.map(\.feature.count).max() ?? 10
                 for r in results {
-                    let name = r.feature.padding(toLength: width, withPad: " ", startingAt: 0)
+                    let name = r.feature + String(repeating: " ", count: width - r.feature.count)
                     print("\(r.ok ? "ok  " : "MISS")  \(name)  \(r.ok ? r.detail : r.remedy ?? r.detail)")
                     if !r.ok && r.remedy != nil {
                         print("      \(String(repeating: " ", count: width))  (\(r.detail))")

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import NetFaultCore
 import NetFaultKernel
 import NetFaultWatchdog
@@ -8,8 +9,19 @@ import NetFaultWatchdog
 /// as a trap or a stack trace.
 func fail(_ error: Error) -> ExitCode {
     let (status, message) = diagnose(error)
-    FileHandle.standardError.write(Data("netfault: error: \(message)\n".utf8))
+    writeStandardError("netfault: error: \(message)\n")
     return ExitCode(status)
+}
+
+/// All of `text` to fd 2, unbuffered, as one write where the kernel allows.
+func writeStandardError(_ text: String) {
+    var bytes = Array(text.utf8)[...]
+    while !bytes.isEmpty {
+        let n = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return }
+        bytes = bytes.dropFirst(n)
+    }
 }
 
 /// The exit status and message for an error netfault raises: each says its own.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import NetFaultCore
 import NetFaultKernel
 import NetFaultWatchdog
@@ -83,7 +84,6 @@ struct LeaseJSON: Encodable {
 
     init(_ status: LeaseStatus) {
         let lease = status.lease, installed = status.installed, watchdogAlive = status.watchdogAlive
-        let iso = ISO8601DateFormatter()
         self.lease = lease.id
         target = lease.target.name
         ports = lease.target.ports.map(Int.init)
@@ -95,8 +95,8 @@ struct LeaseJSON: Encodable {
         requested = faultFields(lease.netem)
         requested_netfilter = filterFields(lease.filter)
         peers = (lease.peers ?? []).map(\.description)
-        created = iso.string(from: lease.created)
-        deadline = iso.string(from: lease.deadline)
+        created = lease.created.formatted(.iso8601)
+        deadline = lease.deadline.formatted(.iso8601)
         seconds_left = Int(lease.timeLeft().rounded(.up))
         watchdog_pid = lease.watchdog.map { Int($0.pid) }
         watchdog_alive = watchdogAlive
@@ -185,8 +185,8 @@ func steering(_ b: InstalledBand, _ plan: LeasePlan) -> String {
 
 func formatSeconds(_ t: TimeInterval) -> String {
     let s = Int(t.rounded(.up))
-    if s >= 3600 { return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" }
-    if s >= 60 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
+    if s >= 3600 { return "\(s / 3600)h\(((s % 3600) / 60).padded(2))m" }
+    if s >= 60 { return "\(s / 60)m\((s % 60).padded(2))s" }
     return "\(s)s"
 }
 

@@ -1,8 +1,10 @@
 import ArgumentParser
 import CProcess
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Glibc
 import NetFaultCore
+import NetFaultKernel
 import NetFaultWatchdog
 
 struct RunCommand: ParsableCommand {
@@ -147,9 +149,7 @@ struct RunCommand: ParsableCommand {
         let started = Date()
         let state = SchedulerState()
         let matched = Counter()
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            defer { done.signal() }
+        let thread = try JoinableThread {
             // Its own journal handle: the lock is an flock per open file, so threads exclude
             // each other just as processes do.
             let manager: LeaseManager
@@ -182,10 +182,9 @@ struct RunCommand: ParsableCommand {
                 }
             }
         }
-        thread.start()
         let status = waitForwardingSignals(pid)
         state.stop()
-        done.wait()
+        thread.join()
         if let error = state.error { throw error }
         note("the command exited with \(status)")
         return trafficStatus(status, matched: matched.value)
@@ -194,15 +193,15 @@ struct RunCommand: ParsableCommand {
 
 /// Packets matched by the scheduled leases, added from the schedule thread.
 final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Condition()
     private var total: UInt64 = 0
-    func add(_ n: UInt64) { lock.lock(); total += n; lock.unlock() }
-    var value: UInt64 { lock.lock(); defer { lock.unlock() }; return total }
+    func add(_ n: UInt64) { lock.withLock { total += n } }
+    var value: UInt64 { lock.withLock { total } }
 }
 
 /// Shared between the schedule thread and the main thread.
 final class SchedulerState: @unchecked Sendable {
-    private let lock = NSCondition()
+    private let lock = Condition()
     private var stopped = false
     private(set) var error: Error?
 
@@ -212,12 +211,12 @@ final class SchedulerState: @unchecked Sendable {
     /// Sleeps until `date`; false when stopped first.
     func sleep(until date: Date) -> Bool {
         lock.lock(); defer { lock.unlock() }
-        while !stopped && Date() < date { _ = lock.wait(until: date) }
+        while !stopped && Date() < date { lock.wait(until: date) }
         return !stopped
     }
 }
 
-func note(_ s: String) { FileHandle.standardError.write(Data("netfault: \(s)\n".utf8)) }
+func note(_ s: String) { writeStandardError("netfault: \(s)\n") }
 
 /// Who the command runs as.
 struct CommandIdentity {

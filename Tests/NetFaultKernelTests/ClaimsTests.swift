@@ -134,7 +134,7 @@ import NetFaultCore
 }
 
 @Suite struct ListenersTests {
-    @Test("listening ports from /proc/net/tcp text; other states are not listeners")
+    @Test("listening ports from /proc/net/tcp text (kernels without inet_diag); other states are not listeners")
     func parse() {
         let table = """
               sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -145,7 +145,27 @@ import NetFaultCore
         #expect(Listeners.parse(table) == [6379, 3306])
     }
 
-    @Test("a socket listening here is found, in this process's own namespace")
+    @Test("the sock_diag request asks for TCP sockets of one family in LISTEN only, any address")
+    func request() {
+        let r = Listeners.request(family: UInt8(AF_INET6))
+        #expect(r.type == 20 && r.flags == 0x301)  // SOCK_DIAG_BY_FAMILY; NLM_F_REQUEST | NLM_F_DUMP
+        // struct inet_diag_req_v2: family, protocol, ext, pad, states (host order), 48-byte sockid.
+        #expect(r.payload.count == 56)
+        #expect(Array(r.payload[0..<8]) == [10, 6, 0, 0, 0x00, 0x04, 0, 0])
+        #expect(r.payload[8...].allSatisfy { $0 == 0 })
+    }
+
+    @Test("a reply's local port is read big-endian from the sockid; a socket not in LISTEN is not a listener")
+    func reply() {
+        var payload = [UInt8](repeating: 0, count: 72)  // struct inet_diag_msg
+        payload[0] = 2; payload[1] = 10; payload[4] = 0x18; payload[5] = 0xeb
+        #expect(Listeners.port(NetlinkMessage(type: 20, flags: 0, seq: 1, payload: payload)) == 6379)
+        payload[1] = 1  // TCP_ESTABLISHED
+        #expect(Listeners.port(NetlinkMessage(type: 20, flags: 0, seq: 1, payload: payload)) == nil)
+        #expect(Listeners.port(NetlinkMessage(type: 20, flags: 0, seq: 1, payload: Array(payload[0..<40]))) == nil)
+    }
+
+    @Test("a socket listening here is found, in this process's own namespace; a connected one is not")
     func live() throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
@@ -161,6 +181,20 @@ import NetFaultCore
             withUnsafeMutablePointer(to: &addr) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
             } == 0)
-        #expect(try Listeners.tcpPorts(in: nil).contains(UInt16(bigEndian: addr.sin_port)))
+        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(client) }
+        try #require(
+            withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, len) } }
+                == 0)
+        var local = sockaddr_in()
+        try #require(
+            withUnsafeMutablePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(client, $0, &len) }
+            } == 0)
+        let ports = try Listeners.tcpPorts(in: nil)
+        #expect(ports.contains(UInt16(bigEndian: addr.sin_port)))
+        #expect(!ports.contains(UInt16(bigEndian: local.sin_port)), "the client's own port is not listening")
+        let proc = try Listeners.fromProc(in: nil)
+        #expect(proc.contains(UInt16(bigEndian: addr.sin_port)) && !proc.contains(UInt16(bigEndian: local.sin_port)))
     }
 }

@@ -1,5 +1,6 @@
 import CNetlink
-import Foundation
+import FoundationEssentials
+import Glibc
 import NetFaultCore
 
 /// A name held in a network namespace's abstract unix socket space. Binding is atomic and the

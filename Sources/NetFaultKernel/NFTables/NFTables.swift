@@ -1,6 +1,7 @@
 import CNetlink
 import CNFTables
-import Foundation
+import FoundationEssentials
+import Glibc
 import NetFaultCore
 
 /// One rule read back from a table: where it is, whose it is, what it counted, what it does.
@@ -129,7 +130,7 @@ enum NFTablesReplies {
             let text =
                 parsed?.nftSyntax
                 ?? listing(r).split(separator: "\n").dropFirst()
-                .map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+                .map { $0.trimmed }.joined(separator: " ")
             return InstalledRule(
                 chain: chain, handle: nftnl_rule_get_u64(r, attr(NFTNL_RULE_HANDLE)),
                 comment: comment(r), packets: packets, bytes: bytes, text: text, steers: parsed?.verdict == .steer)

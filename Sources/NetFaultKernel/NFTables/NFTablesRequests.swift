@@ -1,6 +1,7 @@
 import CNFTables
 import CNetlink
-import Foundation
+import FoundationEssentials
+import Glibc
 import NetFaultCore
 
 /// nf_tables requests, built with libnftnl into a libmnl batch buffer. Pure functions of their

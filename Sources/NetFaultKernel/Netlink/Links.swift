@@ -1,5 +1,6 @@
 import CNetlink
-import Foundation
+import FoundationEssentials
+import Glibc
 import NetFaultCore
 
 /// A network device, as an RTM_GETLINK dump reports it.

@@ -1,5 +1,6 @@
 import CNetlink
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Byte-level netlink message building. Pure: no sockets, so every request is testable
 /// against the bytes a real `tc` sends for the same thing.

@@ -1,5 +1,6 @@
 import CNetlink
-import Foundation
+import FoundationEssentials
+import Glibc
 import NetFaultCore
 
 /// A failed kernel request: what was being done, the errno, who said so, and the kernel's

@@ -1,5 +1,6 @@
 import CNetlink
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Where netlink datagrams go and come from: the kernel through a libnl-3 socket, or scripted
 /// replies in tests (as containerization's MockNetlinkSocket and google/nftables' recorder).

@@ -1,5 +1,6 @@
 import CNetlink
-import Foundation
+import FoundationEssentials
+import Glibc
 import NetFaultCore
 
 /// A network namespace other than this process's own: a named one (`ip netns add`, under
@@ -64,36 +65,24 @@ public struct NetworkNamespace: Codable, Sendable, Equatable, CustomStringConver
     /// Runs `body` on a short-lived thread that has joined the namespace. Sockets created there
     /// stay in that namespace for their whole life, whichever thread uses them later.
     public func inside<T>(_ body: @escaping () throws -> T) throws -> T {
-        let result = LockedResult<T>()
-        let done = DispatchSemaphore(value: 0)
         let path = self.path, inode = self.inode
-        // The caller waits for the thread, so the closure is never used by two threads at once.
-        nonisolated(unsafe) let body = body
-        let thread = Thread {
-            defer { done.signal() }
+        return try onThread {
             let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { result.set(.failure(NamespaceGone(path: path))); return }
+            guard fd >= 0 else { throw NamespaceGone(path: path) }
             defer { close(fd) }
             var st = stat()
-            guard fstat(fd, &st) == 0, UInt64(st.st_ino) == inode else {
-                result.set(.failure(NamespaceGone(path: path))); return
-            }
+            guard fstat(fd, &st) == 0, UInt64(st.st_ino) == inode else { throw NamespaceGone(path: path) }
             guard nf_setns_net(fd) == 0 else {
                 let e = errno
                 if e == EPERM && !Capabilities.has(.sysAdmin) {
-                    result.set(.failure(Self.cannotEnter("this process lacks CAP_SYS_ADMIN")))
+                    throw Self.cannotEnter("this process lacks CAP_SYS_ADMIN")
                 } else if e == EPERM && Capabilities.seccompFiltered {
-                    result.set(.failure(Self.cannotEnter("a seccomp filter refused it here")))
-                } else {
-                    result.set(.failure(KernelError(operation: "entering network namespace \(path)", errno: e)))
+                    throw Self.cannotEnter("a seccomp filter refused it here")
                 }
-                return
+                throw KernelError(operation: "entering network namespace \(path)", errno: e)
             }
-            result.set(Result { try body() })
+            return try body()
         }
-        thread.start()
-        done.wait()
-        return try result.get()
     }
 }
 
@@ -115,13 +104,6 @@ public struct NamespaceError: NetfaultError, Sendable {
 /// with it, so there is nothing left to revert there.
 public struct NamespaceGone: Error, Sendable {
     public let path: String
-}
-
-private final class LockedResult<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Result<T, Error> = .failure(NamespaceGone(path: ""))
-    func set(_ v: Result<T, Error>) { lock.lock(); value = v; lock.unlock() }
-    func get() throws -> T { lock.lock(); defer { lock.unlock() }; return try value.get() }
 }
 
 extension NetlinkSocket {

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The fixed headers that open rtnetlink payloads, with the kernel's field names, each encoded
 /// and decoded in one place (host byte order, as rtnetlink is). Attributes follow them.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import NetFaultCore
 
 /// What this process may do: its effective capabilities and whether a seccomp filter confines
@@ -13,7 +14,7 @@ public enum Capabilities {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") })
         else { return nil }
-        return line.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces)
+        return line.dropFirst(name.count + 1).trimmed
     }
 
     /// Whether this process holds `cap` in its effective set.

@@ -1,5 +1,6 @@
 import CNetlink
-import Foundation
+import FoundationEssentials
+import Glibc
 import NetFaultCore
 
 /// One kernel feature netfault uses, whether it works here, and what to do if not.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The features found working, kept per boot (boot id and kernel release) so that apply and
 /// run do not probe every time. Only successes are kept: a module loaded since is found at once.
@@ -10,7 +11,7 @@ public struct ProbeCache: Codable, Sendable, Equatable {
         public static func current() -> Key {
             let boot =
                 (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?
-                .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+                .trimmed ?? ""
             var u = utsname()
             uname(&u)
             let kernel = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import NetFaultCore
 
 /// netem's delay distribution tables, read from iproute2's data files (the same tables `tc`

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import NetFaultCore
 
 /// The one place where typed units become the numbers the kernel's tc interfaces take.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import NetFaultCore
 
 /// An object that carries netfault's marks (root handle 6e66: and its netem bands, redirect

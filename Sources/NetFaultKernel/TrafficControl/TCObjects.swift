@@ -1,5 +1,6 @@
 import CNetlink
-import Foundation
+import FoundationEssentials
+import Glibc
 import NetFaultCore
 
 /// A qdisc as the kernel reports it.

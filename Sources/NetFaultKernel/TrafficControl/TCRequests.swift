@@ -1,5 +1,6 @@
 import CNetlink
-import Foundation
+import FoundationEssentials
+import Glibc
 import NetFaultCore
 
 /// Traffic-control and link requests, encoded byte for byte as iproute2 encodes the same

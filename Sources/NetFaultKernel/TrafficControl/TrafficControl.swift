@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import NetFaultCore
 
 /// What one band of a lease holds in the kernel, as read back after apply.
@@ -12,7 +13,7 @@ public struct InstalledBand: Sendable, Equatable, Codable {
     public init(device: String, band: UInt16, netem: NetemSpec?, filters: Int, packets: UInt64? = nil) {
         self.device = device; self.band = band; self.netem = netem; self.filters = filters; self.packets = packets
     }
-    public var netemHandle: String { String(format: "%x:", Ownership.netemMajor(band: band)) }
+    public var netemHandle: String { String(Ownership.netemMajor(band: band), radix: 16) + ":" }
 }
 
 /// Applies, reads back and reverts lease plans through rtnetlink. Removes only objects that
