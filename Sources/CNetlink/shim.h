@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 
 #ifndef NETLINK_EXT_ACK
 #define NETLINK_EXT_ACK 11
@@ -109,5 +110,43 @@ static inline void nf_claim_drain(int fd) {
     while ((c = accept(fd, NULL, NULL)) >= 0) close(c);
 }
 
+
+// Keeps `fds` open in a child until this process exits, then lets them close there. Closing the
+// last reference to a netfilter socket waits until nf_tables has freed the objects of recent
+// transactions (an RCU grace period, often 10 ms or more); the child waits for that instead of
+// whoever waits for this process. The child holds nothing else: not stdout, not a pipe a shell
+// reads. Returns 0, or an errno (nothing changed but the fds still open here).
+static inline int nf_close_after_exit(const int *fds, int n) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) return errno;
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(p[0]);
+        close(p[1]);
+        return e;
+    }
+    if (pid == 0) {
+        // Close every descriptor but p[0] and fds: walk upwards, closing the gap below each kept one.
+        int lo = 0;
+        for (;;) {
+            int next = -1;
+            if (p[0] >= lo) next = p[0];
+            for (int i = 0; i < n; i++)
+                if (fds[i] >= lo && (next < 0 || fds[i] < next)) next = fds[i];
+            if (next < 0) break;
+            if (next > lo && syscall(SYS_close_range, lo, next - 1, 0) != 0)
+                for (int fd = lo; fd < next; fd++) close(fd);
+            lo = next + 1;
+        }
+        if (syscall(SYS_close_range, lo, ~0U, 0) != 0)
+            for (int fd = lo; fd < 1024; fd++) close(fd);
+        char c;
+        while (read(p[0], &c, 1) < 0 && errno == EINTR) {}  // EOF: the parent has exited
+        _exit(0);
+    }
+    close(p[0]);  // the write end stays open, unused, until this process exits
+    return 0;
+}
 
 #endif

@@ -103,9 +103,10 @@ public final class Journal {
         let tmp = leasesDir.appendingPathComponent(".\(lease.id).tmp")
         let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw JournalError("cannot write \(tmp.path): \(String(cString: strerror(errno)))") }
-        // A short write, a failed fsync (the data may not be on the tmpfs whole) or a failed
-        // rename leaves the old entry in place and is reported.
-        let ok = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) == $0.count } && fsync(fd) == 0
+        // A short write or a failed rename leaves the old entry in place and is reported. No
+        // fsync: the rename is atomic for every process, and what an entry describes (kernel
+        // objects, processes) does not outlive the system crash that fsync guards against.
+        let ok = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) == $0.count }
         let why = errno
         close(fd)
         guard ok, rename(tmp.path, target.path) == 0 else {

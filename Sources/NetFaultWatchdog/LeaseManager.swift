@@ -296,33 +296,50 @@ public final class LeaseManager {
                 state: .journalled, installer: ProcessIdentity.current())
             lease.setMonotonicDeadline(in: request.duration.seconds)
             try journal.write(lease)  // before the kernel changes
+            // A lease of nf_tables rules alone: this process makes the table, owned by its
+            // socket, and passes the socket to the watchdog, which keeps the table alive from
+            // then on; apply does not wait for the watchdog to start. With bands, the watchdog
+            // claims them first: a band is never in the kernel without a live owner that every
+            // netfault can see.
+            var ownTable: NFTables?
             do {
+                if plan.bands.isEmpty, plan.redirects.isEmpty, let filter = plan.filter {
+                    let n = try NFTables.open(in: request.netns)
+                    try n.install(filter, timeout: Duration(nanoseconds: Int64(lease.timeLeft() * 1e9)))
+                    ownTable = n
+                }
                 let started = try WatchdogProcess.spawn(
                     executable: executable, leaseID: lease.id,
-                    logPath: journal.directory.appendingPathComponent("watchdog.log").path)
+                    logPath: journal.directory.appendingPathComponent("watchdog.log").path,
+                    table: ownTable?.fileDescriptor)
+                ownTable?.closeAtOnce()
                 guard let identity = ProcessIdentity.of(pid: started.pid) else {
                     throw ProcessError(
                         "the watchdog (pid \(started.pid)) exited at once; see \(journal.directory.path)/watchdog.log")
                 }
                 lease.watchdog = identity
-                lease.state = .watchdogStarted
-                try journal.write(lease)
-                // The watchdog claims the bands (and installs the nf_tables part) first: a band
-                // is never in the kernel without a live owner that every netfault can see.
-                try started.readiness.wait()
-                try tc?.execute(preview.steps, of: plan, distributionTable: table)
+                if let readiness = started.readiness {
+                    lease.state = .watchdogStarted
+                    try journal.write(lease)
+                    try readiness.wait()
+                    try tc?.execute(preview.steps, of: plan, distributionTable: table)
+                }
                 lease.state = .installed
                 try journal.write(lease)
             } catch {
+                ownTable?.closeAtOnce()
+                ownTable = nil  // the table goes with the last holder of its socket
                 _ = try? revertLocked(id: lease.id)  // whatever part went in, and the watchdog
                 throw error
             }
             // The faults are in force and held: a failure to read them back is reported with
             // them, not as a failed apply that would leave them in place.
             do {
+                let rules = try ownTable.map { try $0.rules(in: plan.filter!.table) } ?? readRules(lease)
+                // From here the watchdog alone holds the table: it must go when the watchdog does.
+                ownTable = nil
                 return LeaseStatus(
-                    lease: lease, installed: try tc?.readBack(plan) ?? [],
-                    rules: try readRules(lease), watchdogAlive: true)
+                    lease: lease, installed: try tc?.readBack(plan) ?? [], rules: rules, watchdogAlive: true)
             } catch {
                 return LeaseStatus(
                     lease: lease, installed: [], rules: nil, watchdogAlive: true,

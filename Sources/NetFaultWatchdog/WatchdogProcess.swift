@@ -44,10 +44,13 @@ public enum WatchdogProcess {
 
     /// The descriptor on which a watchdog reports that it holds the lease's claims and table.
     public static let readinessFD: Int32 = 3
+    /// Where a watchdog finds the netfilter socket that owns its lease's table, when apply made it.
+    public static let tableFD: Int32 = 4
 
     public struct Started {
         public let pid: Int32
-        public let readiness: Readiness
+        /// nil when the watchdog was given its table and has nothing to report.
+        public let readiness: Readiness?
     }
 
     /// A symlink in place of the watchdog's log would have root append to wherever it points.
@@ -60,9 +63,11 @@ public enum WatchdogProcess {
         JournalError("\(path) is a symlink; netfault will not write the watchdog's log through it. Remove it.")
     }
 
-    /// Starts `executable __watchdog ID` detached, with a pipe on fd 3 where it writes one line
-    /// once it holds the lease's band claims and its nf_tables table is in place, or why not.
-    public static func spawn(executable: String, leaseID: String, logPath: String) throws -> Started {
+    /// Starts `executable __watchdog ID` detached. Given `table`, the netfilter socket that owns
+    /// the lease's table, it passes it on as fd 4 and the watchdog has nothing to set up.
+    /// Otherwise a pipe on fd 3 carries one line once the watchdog holds the lease's band claims
+    /// and its nf_tables table is in place, or why not.
+    public static func spawn(executable: String, leaseID: String, logPath: String, table: Int32? = nil) throws -> Started {
         if isSymlink(logPath) { throw symlinkedLog(logPath) }
         // Each set-up call returns an errno; one that fails would start a watchdog without its
         // signal mask, session or descriptors.
@@ -100,8 +105,15 @@ public enum WatchdogProcess {
         for fd in fds where fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 {
             throw ProcessError("cannot make the watchdog's pipe close-on-exec: \(String(cString: strerror(errno)))")
         }
-        try check(posix_spawn_file_actions_adddup2(&actions, fds[1], readinessFD), "giving it the readiness pipe")
-        let args = [executable, command, leaseID, "--ready-fd", "\(readinessFD)"]
+        var args = [executable, command, leaseID]
+        if let table {
+            // dup2 leaves the copy without close-on-exec; the original keeps it.
+            try check(posix_spawn_file_actions_adddup2(&actions, table, tableFD), "giving it the table's socket")
+            args += ["--table-fd", "\(tableFD)"]
+        } else {
+            try check(posix_spawn_file_actions_adddup2(&actions, fds[1], readinessFD), "giving it the readiness pipe")
+            args += ["--ready-fd", "\(readinessFD)"]
+        }
         var cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { cargs.forEach { free($0) } }
         var pid: pid_t = 0
@@ -110,8 +122,8 @@ public enum WatchdogProcess {
             if rc == ELOOP && isSymlink(logPath) { throw symlinkedLog(logPath) }  // made one since the check
             throw ProcessError("cannot start the watchdog (\(executable)): \(String(cString: strerror(rc)))")
         }
-        keepRead = true
-        return Started(pid: pid, readiness: Readiness(fd: fds[0], logPath: logPath))
+        keepRead = table == nil
+        return Started(pid: pid, readiness: table == nil ? Readiness(fd: fds[0], logPath: logPath) : nil)
     }
 
     /// Why the lease's namespace is gone (`ip netns del`), or nil. This process's claims and
@@ -126,7 +138,10 @@ public enum WatchdogProcess {
     /// The watchdog's life: claim the lease's bands and install its netfilter table (its socket
     /// owns it; both go with this process, however it ends), wait for the deadline or a
     /// signal, then revert. Returns the exit status.
-    public static func run(leaseID: String, journal: Journal, logger: Logger, readyFD: Int32? = nil) -> Int32 {
+    /// `tableFD`: the socket apply made the lease's table with, which this process now owns.
+    public static func run(
+        leaseID: String, journal: Journal, logger: Logger, readyFD: Int32? = nil, tableFD: Int32? = nil
+    ) -> Int32 {
         blockRevertSignals()  // already blocked by spawn; harmless when run by hand
         signal(SIGPIPE, SIG_IGN)  // an apply that gave up waiting must not kill us mid-report
         let report = { (r: Readiness.Report) in if let readyFD { Readiness.send(r, fd: readyFD) } }
@@ -147,7 +162,19 @@ public enum WatchdogProcess {
             return 1
         }
         var nft: NFTables?
-        if let filter = lease.plan.filter {
+        if let tableFD, let filter = lease.plan.filter {
+            do {
+                nft = try NFTables.adopting(fd: tableFD)
+                logger.info("holding nf_tables table \(filter.table), installed by apply")
+            } catch {
+                // apply has returned: the lease ends now rather than run unwatched. Closing the
+                // socket drops the table.
+                close(tableFD)
+                logger.error("taking over the socket of table \(filter.table) failed: \(error)")
+                _ = try? LeaseManager(journal: journal).revertAsWatchdog(lease)
+                return 1
+            }
+        } else if let filter = lease.plan.filter {
             do {
                 let n = try NFTables.open(in: lease.netns)
                 // The set's elements expire at the deadline: from here on the kernel ends the

@@ -351,6 +351,7 @@ struct WatchdogCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: WatchdogProcess.command, shouldDisplay: false)
     @Argument var lease: String
     @Option(name: .customLong("ready-fd")) var readyFD: Int32?
+    @Option(name: .customLong("table-fd")) var tableFD: Int32?
 
     func run() throws {
         do { try Lease.checkID(lease) } catch { throw fail(error) }
@@ -359,6 +360,7 @@ struct WatchdogCommand: ParsableCommand {
         logger[metadataKey: "pid"] = "\(getpid())"
         let journal: Journal
         do { journal = try Journal() } catch { throw fail(error) }
-        throw ExitCode(WatchdogProcess.run(leaseID: lease, journal: journal, logger: logger, readyFD: readyFD))
+        throw ExitCode(WatchdogProcess.run(
+                leaseID: lease, journal: journal, logger: logger, readyFD: readyFD, tableFD: tableFD))
     }
 }

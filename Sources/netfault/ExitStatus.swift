@@ -47,7 +47,10 @@ func requireNetAdmin() throws {
 }
 
 /// Runs `body`, turning any error into its message and exit status.
-func reporting(_ body: () throws -> Void) throws {
+/// `body` with its errors reported; a command that ends soon lets its netfilter sockets close
+/// after it exits (NetfilterCloses), a long-lived one (`run`) closes them as it goes.
+func reporting(endsSoon: Bool = true, _ body: () throws -> Void) throws {
+    if endsSoon { NetfilterCloses.deferUntilExit() }
     do { try body() } catch let e as ExitCode { throw e } catch {
         // A feature the probe found on this boot is gone (a module unloaded): probe it next time.
         if let missing = error as? FeatureMissing { ProbeCache.forget(missing.feature, in: Journal.defaultDirectory) }

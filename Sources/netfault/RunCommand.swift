@@ -88,7 +88,7 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         var status: Int32 = 0
-        try reporting {
+        try reporting(endsSoon: false) {
             var request = try lease.request(duration: duration)
             let schedule = try Schedule.parse(after: after, every: every, on: on)
             try schedule.validate(within: request.duration)

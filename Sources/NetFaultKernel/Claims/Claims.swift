@@ -41,7 +41,8 @@ public enum Claims {
 
     /// Takes every name, in `namespace` (nil: this process's own), or none of them.
     public static func take(_ names: [String], in namespace: NetworkNamespace?) throws -> [Claim] {
-        try inNamespace(namespace) {
+        if names.isEmpty { return [] }  // nothing to enter the namespace for
+        return try inNamespace(namespace) {
             var held: [Claim] = []
             for name in names {
                 let fd = nf_claim_take(name)

@@ -54,6 +54,19 @@ public final class NFTables {
         NFTables(socket: try NetlinkSocket.open(in: netns, netlinkProtocol: NETLINK_NETFILTER))
     }
 
+    /// The netfilter socket `fd` that another netfault process made and passed on: its tables
+    /// are this process's to keep and remove.
+    public static func adopting(fd: Int32) throws -> NFTables {
+        NFTables(socket: try NetlinkSocket(adopting: fd, netlinkProtocol: NETLINK_NETFILTER))
+    }
+
+    /// The socket's descriptor, to pass to the process that will own its tables.
+    public var fileDescriptor: Int32? { socket.fileDescriptor }
+
+    /// This socket closes as soon as it is released, never kept open to exit: its tables must go
+    /// with it now (a failed apply), or with the other process that holds it too (the watchdog).
+    public func closeAtOnce() { (socket.transport as? LibnlTransport)?.closeMayWait = false }
+
     /// Creates the plan's table (owned by this socket), its set of ports whose elements expire
     /// after `timeout`, its base chains and rules, all or nothing. Fails with EEXIST if a table
     /// of that name exists already.

@@ -65,6 +65,16 @@ public final class NetlinkSocket {
             firstSeq: UInt32(truncatingIfNeeded: time(nil)))
     }
 
+    /// Takes over `fd`, a netlink socket of `netlinkProtocol` this process inherited.
+    public convenience init(adopting fd: Int32, netlinkProtocol: Int32) throws {
+        self.init(
+            transport: try LibnlTransport(netlinkProtocol: netlinkProtocol, adopting: fd),
+            firstSeq: UInt32(truncatingIfNeeded: time(nil)) &+ 0x8000_0000)
+    }
+
+    /// The kernel socket's descriptor; nil for a scripted transport.
+    public var fileDescriptor: Int32? { (transport as? LibnlTransport)?.fileDescriptor }
+
     public init(transport: NetlinkTransport, firstSeq: UInt32) {
         self.transport = transport
         seq = firstSeq

@@ -19,17 +19,23 @@ final class LibnlTransport: NetlinkTransport {
     let sock: OpaquePointer
     let portID: UInt32
 
-    init(netlinkProtocol: Int32) throws {
+    /// A new socket; or, with `adopting`, a bound netlink socket this process inherited (the
+    /// watchdog takes over the one apply made its table with, so the table's owner lives on).
+    let netlinkProtocol: Int32
+
+    init(netlinkProtocol: Int32, adopting fd: Int32? = nil) throws {
+        self.netlinkProtocol = netlinkProtocol
         guard let s = nl_socket_alloc() else {
             throw KernelError(operation: "allocating a netlink socket", errno: ENOMEM, source: .libnl)
         }
-        let rc = nl_connect(s, netlinkProtocol)
+        let rc = fd.map { nl_socket_set_fd(s, netlinkProtocol, $0) } ?? nl_connect(s, netlinkProtocol)
         // libnl keeps socket()'s and bind()'s errno (its close() on the way out does not touch it).
         let e = errno
         if rc < 0 {
             nl_socket_free(s)
+            let what = fd.map { "taking over netlink socket \($0)" } ?? "opening a netlink socket"
             throw KernelError(
-                operation: "opening a netlink socket (protocol \(netlinkProtocol))",
+                operation: "\(what) (protocol \(netlinkProtocol))",
                 errno: e != 0 ? e : EPROTONOSUPPORT, source: .libnl, detail: String(cString: nl_geterror(rc)))
         }
         // The watchdog is spawned while this socket is open; it must not inherit it.
@@ -47,7 +53,15 @@ final class LibnlTransport: NetlinkTransport {
         portID = nl_socket_get_local_port(s)
     }
 
-    deinit { nl_socket_free(sock) }
+    /// False for a copy of a socket that another process holds too (it must close at once).
+    var closeMayWait = true
+
+    deinit {
+        if netlinkProtocol == NETLINK_NETFILTER && closeMayWait { NetfilterCloses.keep(nl_socket_get_fd(sock)) }
+        nl_socket_free(sock)
+    }
+
+    var fileDescriptor: Int32 { nl_socket_get_fd(sock) }
 
     func send(_ bytes: [UInt8]) throws {
         var b = bytes
@@ -70,5 +84,44 @@ final class LibnlTransport: NetlinkTransport {
                 detail: n < 0 ? String(cString: nl_geterror(n)) : nil)
         }
         return (sender, Array(UnsafeBufferPointer(start: buf, count: Int(n))))
+    }
+}
+
+/// A command that ends soon does not wait for nf_tables to free memory. Closing the last
+/// reference to a netfilter socket waits for the objects of recent transactions (anyone's, in
+/// any namespace) to be freed after an RCU grace period, which took 10-20 ms here: more than
+/// the rest of a revert. When deferred, a closing socket is kept open through a duplicate,
+/// and at exit a child process holds the duplicates until this process is gone and closes
+/// them. Long-lived processes (the watchdog, `run`) close their sockets as they go.
+public enum NetfilterCloses {
+    nonisolated(unsafe) private static var kept: [Int32]?
+    private static let lock = Condition()
+
+    /// From now until exit, netfilter sockets close after this process has exited.
+    public static func deferUntilExit() {
+        lock.withLock {
+            guard kept == nil else { return }
+            kept = []
+            atexit { NetfilterCloses.handOff() }
+        }
+    }
+
+    /// Keeps the socket behind `fd` open through a duplicate, when deferring.
+    static func keep(_ fd: Int32) {
+        lock.withLock {
+            guard kept != nil else { return }
+            let copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)
+            if copy >= 0 { kept!.append(copy) }
+        }
+    }
+
+    /// At exit: the duplicates go to a child that closes them once this process is gone; if
+    /// that child cannot be made, they close here, as they would have.
+    static func handOff() {
+        lock.withLock {
+            guard let fds = kept, !fds.isEmpty else { return }
+            kept = []
+            _ = fds.withUnsafeBufferPointer { nf_close_after_exit($0.baseAddress, Int32($0.count)) }
+        }
     }
 }
