@@ -1,4 +1,5 @@
 import ArgumentParser
+import NetFaultWatchdog
 
 @main
 struct NetFault: ParsableCommand {
@@ -31,4 +32,33 @@ struct NetFault: ParsableCommand {
             """,
         version: "0.2.0",
         subcommands: [Apply.self, RunCommand.self, Status.self, Revert.self, Doctor.self, WatchdogCommand.self])
+}
+
+extension NetFault {
+    /// The subcommands by name, for the fast path of `main`.
+    static let byName: [String: ParsableCommand.Type] = [
+        "apply": Apply.self, "run": RunCommand.self, "status": Status.self, "revert": Revert.self,
+        "doctor": Doctor.self, WatchdogProcess.command: WatchdogCommand.self,
+    ]
+
+    /// Parses a well-formed command line with its subcommand alone: building the whole command
+    /// tree (every subcommand's options, through reflection) was a sixth of a revert's time.
+    /// Anything else (help, a mistake, `--version`) goes through the full parser, which says
+    /// it the usual way, as `netfault SUBCOMMAND`.
+    static func main() {
+        let args = Array(CommandLine.arguments.dropFirst())
+        // parseAsRoot answers --help with a help command of its own: only the subcommand itself
+        // takes this path.
+        if let name = args.first, let type = byName[name],
+            var command = try? type.parseAsRoot(Array(args.dropFirst())), Swift.type(of: command) == type
+        {
+            do {
+                try command.run()
+                Self.exit()
+            } catch {
+                Self.exit(withError: error)
+            }
+        }
+        Self.main(nil)
+    }
 }
