@@ -1,0 +1,397 @@
+#!/usr/bin/env python3
+"""The parts of `make bench`, each run inside the network namespace (or user-mode Linux) it is
+started in, against real servers and clients. Prints one JSON object per table row:
+{"part": TITLE, "columns": [...], "cells": [...]}; scripts/bench prints the tables.
+
+    bench-parts.py NETFAULT SAMPLES PART...
+
+PART:
+  connection  apply+revert of a connection fault against the nft command lines doing the same
+  netem       apply+revert of a netem fault against the tc command lines doing the same
+  startup     netfault --help against nft list tables and /bin/true
+  traffic     redis-benchmark on a port no fault touches, with faults on 1 to 1000 other ports
+  scale       apply+revert time with 1, 10, 100 and 1000 ports
+  watchdog    deadline to fault gone, and SIGKILL of `netfault run` to fault gone
+  delay       requested delay against the observed round-trip growth (needs netem)
+  queue       drops under --delay 100ms: netem's old fixed limit against netfault's (needs netem)
+
+Every comparison's variants run interleaved, sample after sample, so that a slow moment of the
+machine hits all of them alike. Before each sample the kernel is left alone for 50 ms: the last
+close of a netfilter socket waits until nf_tables has freed the objects of recent transactions
+(an RCU grace period), and without the pause one variant would pay for the previous one's.
+"""
+import json
+import os
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+netfault, samples, parts = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+SETTLE = 0.05
+state = os.environ.get("NETFAULT_STATE_DIR", "/run/netfault")
+
+
+def run(argv, stdin=None, check=True):
+    r = subprocess.run(argv, input=stdin, capture_output=True, text=True)
+    if check and r.returncode != 0:
+        sys.exit(f"bench: {' '.join(argv)} exited {r.returncode}: {r.stderr.strip()}")
+    return r.stdout
+
+
+def timed(step):
+    time.sleep(SETTLE)
+    start = time.perf_counter_ns()
+    step()
+    return (time.perf_counter_ns() - start) / 1e6
+
+
+def median(xs):
+    return statistics.median(xs)
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * (len(xs) - 1) + 0.5))]
+
+
+def row(part, columns, cells):
+    print(json.dumps({"part": part, "columns": columns, "cells": cells}), flush=True)
+
+
+def apply(*args):
+    return json.loads(run([netfault, "apply", *args, "--json"]))
+
+
+def revert(lease):
+    run([netfault, "revert", lease])
+
+
+def interleaved(variants, n):
+    """Times each variant n times, round after round; a warm-up round first (page-in, caches)."""
+    for step in variants.values():
+        step()
+    times = {name: [] for name in variants}
+    for _ in range(n):
+        for name, step in variants.items():
+            times[name].append(timed(step))
+    return times
+
+
+def ratio_table(part, times, unit="ms"):
+    """Median and p90 of each variant, and netfault's (the first) as a multiple of each."""
+    ours = median(next(iter(times.values())))
+    for name, ts in times.items():
+        row(part, ["variant", f"median {unit}", f"p90 {unit}", "netfault ÷ variant"],
+            [name, f"{median(ts):.1f}", f"{pct(ts, 0.9):.1f}", f"{ours / median(ts):.2f}x"])
+
+
+# Servers ------------------------------------------------------------------------------------
+
+servers = []
+
+
+def redis(port):
+    p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "no", "--protected-mode", "no"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    servers.append(p)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    sys.exit(f"bench: redis-server on {port} did not start")
+
+
+def stop_servers():
+    for p in servers:
+        p.terminate()
+        p.wait()
+    servers.clear()
+
+
+def connects(port, timeout=0.05):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+# Part 1: apply+revert and start-up ------------------------------------------------------------
+
+def netfault_cycle(fault):
+    def step():
+        revert(apply(*fault, "--for", "1m")["lease"])
+    return step
+
+
+def dry_run(fault):
+    return apply(*fault, "--for", "1m", "--dry-run")
+
+
+def connection():
+    fault = ["3306,6379", "--reject"]
+    script = dry_run(fault)["nft"]
+    # The same table as plain nft makes it: without the owner flag (nft exits at once, and the
+    # table must outlive it until the delete), under a name of its own.
+    script = script.replace("\tflags owner\n", "")
+    table = script.split()[2]
+    script = script.replace(table, "bench")
+    rule = next(line.strip() for line in script.splitlines() if "@lease" in line)
+    commands = [
+        ["add", "table", "inet", "bench"],
+        ["add", "set", "inet", "bench", "lease", "{ type inet_service; flags timeout; }"],
+        ["add", "element", "inet", "bench", "lease", "{ 3306 timeout 1m, 6379 timeout 1m }"],
+        ["add", "chain", "inet", "bench", "output",
+         "{ type filter hook output priority -150; policy accept; }"],
+        ["add", "rule", "inet", "bench", "output", rule],  # one argument: nft parses its quotes
+        ["delete", "table", "inet", "bench"],
+    ]
+    f = tempfile.NamedTemporaryFile("w", suffix=".nft", delete=False)
+    f.write(script + "\n")
+    f.close()
+
+    def cli():
+        for c in commands:
+            run(["nft", *c])
+
+    def nft_f():
+        run(["nft", "-f", f.name])
+        run(["nft", "delete", "table", "inet", "bench"])
+
+    times = interleaved({"netfault apply + revert": netfault_cycle(fault), f"nft x{len(commands)}": cli,
+                         "nft -f + nft delete": nft_f}, samples)
+    ratio_table(f"1a. apply+revert: 2 ports --reject ({samples} samples)", times)
+
+
+def netem():
+    fault = ["3306,6379", "--delay", "10ms"]
+    commands = [shlex.split(c) for c in dry_run(fault)["commands"]]
+    if any(c[0] != "tc" for c in commands):
+        sys.exit(f"bench: the netem case needs a device with no ifb: {commands}")
+    batch = tempfile.NamedTemporaryFile("w", suffix=".tc", delete=False)
+    batch.write("\n".join(shlex.join(c[1:]) for c in commands) + "\nqdisc del dev lo root\n")
+    batch.close()
+
+    def cli():
+        for c in commands:
+            run(c)
+        run(["tc", "qdisc", "del", "dev", "lo", "root"])
+
+    times = interleaved({"netfault apply + revert": netfault_cycle(fault), f"tc x{len(commands) + 1}": cli,
+                         "tc -batch": lambda: run(["tc", "-batch", batch.name])}, samples)
+    ratio_table(f"1b. apply+revert: 2 ports --delay 10ms ({samples} samples)", times)
+
+
+def startup():
+    times = interleaved({
+        "netfault --help": lambda: run([netfault, "--help"]),
+        "nft list tables": lambda: run(["nft", "list", "tables"]),
+        "/bin/true": lambda: run(["/bin/true"]),
+    }, samples)
+    ratio_table(f"1c. start-up ({samples} samples)", times)
+
+
+# Parts 2 and 5: traffic no fault touches, and scale -----------------------------------------
+
+def port_list(n):
+    """n faulted ports: 6379 first, then ports far from 6380."""
+    return ",".join(["6379"] + [str(20000 + i) for i in range(n - 1)])
+
+
+def benchmark(port):
+    """redis-benchmark GET from 20 clients: requests per second and p99 latency in ms."""
+    out = run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-t", "get", "-n", "40000", "-c", "20",
+               "--csv"])
+    values = next(line for line in out.splitlines() if line.startswith('"GET"')).replace('"', "").split(",")
+    return float(values[1]), float(values[6])
+
+
+def traffic():
+    redis(6379)
+    redis(6380)
+    variants = [("no fault", None)] + [(f"--reject on {n} other port{'s' if n > 1 else ''}", n)
+                                        for n in (1, 10, 100, 1000)]
+    rps = {name: [] for name, _ in variants}
+    p99 = {name: [] for name, _ in variants}
+    rounds = max(3, samples // 6)
+    for _ in range(rounds):
+        for name, n in variants:
+            lease = apply(port_list(n), "--reject", "--for", "5m")["lease"] if n else None
+            time.sleep(SETTLE)
+            r, p = benchmark(6380)
+            rps[name].append(r)
+            p99[name].append(p)
+            if lease:
+                revert(lease)
+    base = median(rps["no fault"])
+    for name, _ in variants:
+        row(f"2. untouched traffic: redis-benchmark GET on 6380, faults elsewhere ({rounds} rounds)",
+            ["variant", "requests/s (median)", "p99 ms (median)", "throughput ÷ no fault"],
+            [name, f"{median(rps[name]):.0f}", f"{median(p99[name]):.2f}", f"{median(rps[name]) / base:.2f}"])
+    stop_servers()
+
+
+def scale():
+    counts = (1, 10, 100, 1000)
+    times = interleaved({f"{n} port{'s' if n > 1 else ''}": netfault_cycle([port_list(n), "--reject"])
+                         for n in counts}, max(5, samples // 3))
+    one = median(times["1 port"])
+    for name, ts in times.items():
+        row(f"5. scale: apply+revert of --reject on N ports ({len(ts)} samples)",
+            ["ports", "median ms", "p90 ms", "÷ 1 port"],
+            [name, f"{median(ts):.1f}", f"{pct(ts, 0.9):.1f}", f"{median(ts) / one:.2f}x"])
+
+
+# Part 4: watchdog timing --------------------------------------------------------------------
+
+def until(predicate, limit, every=0.001):
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        if predicate():
+            return time.monotonic()
+        time.sleep(every)
+    return None
+
+
+def tables():
+    return run(["nft", "list", "tables"])
+
+
+def no_leases():
+    """The journal is empty: a watchdog that ended a fault finishes by removing the entry."""
+    if until(lambda: not os.listdir(f"{state}/leases"), 5) is None:
+        sys.exit(f"bench: leases left in {state}/leases after 5s: {os.listdir(f'{state}/leases')}")
+
+
+def watchdog():
+    redis(6379)
+    n = max(5, samples // 3)
+    kernel, cleaned, killed = [], [], []
+    for _ in range(n):
+        lease = apply("redis", "--reject", "--for", "1s")["lease"]
+        with open(f"{state}/leases/{lease}.json") as f:
+            deadline = json.load(f)["monotonicDeadline"] / 1e9  # CLOCK_MONOTONIC, as time.monotonic()
+        ok = until(lambda: connects(6379), 5)
+        # Every 5 ms: each `nft list tables` closes a netfilter socket, which takes the lock the
+        # watchdog's delete needs.
+        gone = until(lambda: lease not in tables(), 5, every=0.005)
+        if ok is None or gone is None:
+            sys.exit(f"bench: lease {lease} outlived its deadline by 4s")
+        kernel.append((ok - deadline) * 1000)
+        cleaned.append((gone - deadline) * 1000)
+        no_leases()
+        # The controller killed: `run` holds the lease; its watchdog checks it every 0.5s. Its
+        # command, orphaned, ends by itself.
+        p = subprocess.Popen([netfault, "run", "redis", "--reject", "--for", "1m", "--", "sleep", "5"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if until(lambda: not connects(6379), 5) is None:
+            sys.exit("bench: run did not put the fault in within 5s")
+        time.sleep(0.1)
+        start = time.monotonic()
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        back = until(lambda: connects(6379), 5)
+        if back is None:
+            sys.exit("bench: the fault outlived its killed controller by 5s")
+        killed.append((back - start) * 1000)
+        no_leases()
+    part = f"4. watchdog timing, --reject ({n} samples)"
+    cols = ["event", "median ms", "max ms"]
+    row(part, cols, ["deadline → connects again (the kernel's set timeout)", f"{median(kernel):.1f}",
+                     f"{max(kernel):.1f}"])
+    row(part, cols, ["deadline → table removed (the watchdog)", f"{median(cleaned):.1f}", f"{max(cleaned):.1f}"])
+    row(part, cols, ["SIGKILL of `netfault run` → connects again", f"{median(killed):.1f}", f"{max(killed):.1f}"])
+    stop_servers()
+
+
+# Parts 3 and 6: netem's precision and queue ---------------------------------------------------
+
+def ping_rtts(port, count):
+    """Round trips of redis PING over one connection, in ms."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    rtts = []
+    for _ in range(count):
+        start = time.perf_counter_ns()
+        s.sendall(b"PING\r\n")
+        if s.recv(64) != b"+PONG\r\n":
+            sys.exit("bench: redis answered PING with something else")
+        rtts.append((time.perf_counter_ns() - start) / 1e6)
+    s.close()
+    return rtts
+
+
+def delay():
+    redis(6379)
+    count = max(50, samples * 3)
+    b50 = median(ping_rtts(6379, count))
+    # Growth over the undelayed round trip's median: p99 is the 99th percentile round trip less it.
+    part = f"3. delay accuracy: redis PING round trip, --direction to-server ({count} pings each)"
+    cols = ["requested", "growth median ms", "growth p99 ms", "median error"]
+    for ms in (1, 10, 100):
+        lease = apply("redis", "--delay", f"{ms}ms", "--direction", "to-server", "--for", "5m")["lease"]
+        rtts = ping_rtts(6379, count if ms < 100 else max(20, count // 3))
+        revert(lease)
+        growth = median(rtts) - b50
+        row(part, cols, [f"{ms} ms", f"{growth:.2f}", f"{pct(rtts, 0.99) - b50:.2f}",
+                         f"{(growth - ms) / ms * 100:+.1f}%"])
+    stop_servers()
+
+
+def netem_drops():
+    """Packets netem dropped on lo (tc -s: the bench may read what the product must not run)."""
+    out = run(["tc", "-s", "qdisc", "show", "dev", "lo"])
+    drops = 0
+    for block in out.split("qdisc ")[1:]:
+        if block.startswith("netem"):
+            words = block.split()
+            drops += int(words[words.index("dropped") + 1].rstrip(","))
+    return drops
+
+
+def bulk(port, megabytes):
+    """SET then GET of one value of `megabytes` through redis: a burst of full-size segments."""
+    s = socket.create_connection(("127.0.0.1", port))
+    value = b"x" * (megabytes << 20)
+    s.sendall(b"*3\r\n$3\r\nSET\r\n$4\r\nbulk\r\n$%d\r\n%s\r\n" % (len(value), value))
+    assert s.recv(16).startswith(b"+OK")
+    s.sendall(b"*2\r\n$3\r\nGET\r\n$4\r\nbulk\r\n")
+    need, got = len(value) + 16, 0
+    while got < need:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        got += len(chunk)
+    s.close()
+
+
+def queue():
+    redis(6379)
+    part = "6. netem queue under --delay 100ms --direction both: 8 MB SET+GET through redis, drops counted"
+    cols = ["queue limit", "netem drops", "seconds"]
+    for name, extra in (("1000 packets (netem's default, netfault before)", ["--limit", "1000"]),
+                        ("netfault's default (sized from the delay)", [])):
+        lease = apply("redis", "--delay", "100ms", "--direction", "both", "--for", "5m", *extra)["lease"]
+        start = time.monotonic()
+        bulk(6379, 8)
+        seconds = time.monotonic() - start
+        drops = netem_drops()
+        revert(lease)
+        row(part, cols, [name, str(drops), f"{seconds:.1f}"])
+    stop_servers()
+
+
+try:
+    for p in parts:
+        {"connection": connection, "netem": netem, "startup": startup, "traffic": traffic, "scale": scale,
+         "watchdog": watchdog, "delay": delay, "queue": queue}[p]()
+finally:
+    stop_servers()
