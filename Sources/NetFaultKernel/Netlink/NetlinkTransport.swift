@@ -19,10 +19,12 @@ final class LibnlTransport: NetlinkTransport {
     let sock: OpaquePointer
     let portID: UInt32
 
+    let netlinkProtocol: Int32
+    /// False for a copy of a socket that another process holds too (it must close at once).
+    var closeMayWait = true
+
     /// A new socket; or, with `adopting`, a bound netlink socket this process inherited (the
     /// watchdog takes over the one apply made its table with, so the table's owner lives on).
-    let netlinkProtocol: Int32
-
     init(netlinkProtocol: Int32, adopting fd: Int32? = nil) throws {
         self.netlinkProtocol = netlinkProtocol
         guard let s = nl_socket_alloc() else {
@@ -52,9 +54,6 @@ final class LibnlTransport: NetlinkTransport {
         sock = s
         portID = nl_socket_get_local_port(s)
     }
-
-    /// False for a copy of a socket that another process holds too (it must close at once).
-    var closeMayWait = true
 
     deinit {
         if netlinkProtocol == NETLINK_NETFILTER && closeMayWait { NetfilterCloses.keep(nl_socket_get_fd(sock)) }
