@@ -203,6 +203,7 @@ public enum WatchdogProcess {
         defer { removeTable(); withExtendedLifetime(claims) {} }
         logger.info("watching lease \(leaseID) until \(lease.deadline) (\(lease.timeLeft())s on the monotonic clock)")
         var reason = "deadline"
+        var unreadable = false
         while true {
             let left = lease.timeLeft()
             if left <= 0 { break }
@@ -223,12 +224,18 @@ public enum WatchdogProcess {
                 return 0
             }
             // Read afresh: the state moves on as apply installs. An entry that became
-            // unreadable keeps the first copy, and is still reverted by it.
-            let current = journal.read(leaseID) ?? lease
+            // unreadable keeps the first copy, and is still reverted by it; but only a fresh
+            // read says whether apply is still installing (the first copy always does).
+            let fresh = journal.read(leaseID)
+            if fresh == nil && !unreadable {
+                unreadable = true
+                logger.warning("the journal entry of lease \(leaseID) cannot be read; the first copy stands in")
+            }
+            let current = fresh ?? lease
             // The apply still installing, or the controlling process (`netfault run`,
             // `apply --foreground`), died without finishing (SIGKILL, crash): checked every
             // half second.
-            if current.installing, let i = current.installer, !i.isAlive {
+            if let fresh, fresh.installing, let i = fresh.installer, !i.isAlive {
                 reason = "the process installing it (\(i.pid)) is gone"
                 break
             }
