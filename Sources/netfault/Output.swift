@@ -18,6 +18,7 @@ func faultFields(_ s: NetemSpec) -> [String: String] {
     f["reorder"] = s.reorder?.description
     f["gap"] = s.gap.map(String.init)
     f["rate"] = s.rate?.description
+    f["limit"] = s.limit.map(String.init)
     return f
 }
 
@@ -213,7 +214,7 @@ func describe(_ status: LeaseStatus) -> String {
         return lines.joined(separator: "\n")
     }
     for b in installed {
-        let faults = b.netem.map { $0.summary.isEmpty ? "no faults" : $0.summary } ?? "MISSING from the kernel"
+        let faults = b.netem.map { $0.isEmpty ? "no faults" : $0.summary } ?? "MISSING from the kernel"
         var text = faults
         if let d = lease.netem.distribution, b.netem != nil { text += " (\(d.rawValue) jitter)" }
         lines.append(
