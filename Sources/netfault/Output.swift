@@ -82,6 +82,9 @@ struct LeaseJSON: Encodable {
     let packets_matched: UInt64?
     /// Why the kernel objects were not read back; absent when they were.
     let not_read_back: String?
+    /// What apply printed on stderr as warnings (the faults are in force all the same); absent
+    /// from status.
+    var warnings: [String]?
 
     init(_ status: LeaseStatus) {
         let lease = status.lease, installed = status.installed, watchdogAlive = status.watchdogAlive
@@ -133,19 +136,20 @@ struct StatusJSON: Encodable {
 }
 
 /// What apply or run would do (--dry-run), as the commands that make the same change.
-func printPreview(_ p: LeaseManager.Preview, json: Bool) throws {
+func printPreview(_ p: LeaseManager.Preview, _ request: FaultRequest, json: Bool) throws {
     let commands = p.steps.map(\.command)
     let script = p.plan.filter?.nftScript(timeout: p.duration)
     let nft = script.map { "nft -f - <<'EOF'\n\($0)\nEOF" }
+    let warnings = warn(offloadWarnings(request.netem, device: p.device, netns: request.netns))
     if json {
         struct PreviewJSON: Encodable {
             let lease: String; let device: String; let server: String; let commands: [String]; let nft: String?
-            let deadline_enforced_by: String
+            let deadline_enforced_by: String; let warnings: [String]
         }
         printJSON(
             PreviewJSON(
                 lease: p.id, device: p.device, server: p.server.rawValue, commands: commands, nft: script,
-                deadline_enforced_by: p.plan.enforcement.rawValue))
+                deadline_enforced_by: p.plan.enforcement.rawValue, warnings: warnings))
         return
     }
     print(
@@ -157,6 +161,20 @@ func printPreview(_ p: LeaseManager.Preview, json: Bool) throws {
     }
     if commands.isEmpty && nft == nil { print("# nothing to install") }
     print("# deadline enforced by: \(enforcementText(p.plan.enforcement))")
+}
+
+/// What would make a lease's netem faults act otherwise than asked, though they are in force:
+/// offloads or an MTU that hand netem packets larger than wire packets (read, never changed).
+func offloadWarnings(_ netem: NetemSpec, device: String, netns: NetworkNamespace?) -> [String] {
+    guard !device.isEmpty, !netem.perPacketFaults.isEmpty else { return [] }
+    return SegmentationOffloads.read(device: device, in: netns).warning(for: netem).map { [$0] } ?? []
+}
+
+/// Prints each warning on stderr (stdout stays the command's output, JSON or text); returns them.
+@discardableResult
+func warn(_ warnings: [String]) -> [String] {
+    for w in warnings { note("warning: \(w)") }
+    return warnings
 }
 
 func printJSON<T: Encodable>(_ value: T) {
