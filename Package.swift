@@ -45,7 +45,8 @@ let package = Package(
         .testTarget(name: "NetFaultWatchdogTests", dependencies: ["NetFaultWatchdog", "NetFaultCore"]),
         // The command line's parsing and validation, fuzzed in-process (no kernel access).
         .testTarget(name: "NetFaultCLITests", dependencies: ["netfault", "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog"]),
-        .testTarget(name: "NetFaultKernelTests", dependencies: ["NetFaultCore", "NetFaultKernel", "CNetlink", "CNFTables"],
+        .testTarget(name: "NetFaultKernelTests",
+                    dependencies: ["NetFaultCore", "NetFaultKernel", "CNetlink", "CNFTables", "TestSupport"],
                     resources: [.copy("Fixtures")]),
         // Runs real kernels: skipped with a reason unless NETFAULT_KERNEL_TESTS names the kernel
         // (set by scripts/uml-test inside user-mode Linux).

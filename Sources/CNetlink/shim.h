@@ -14,6 +14,9 @@
 #include <linux/tc_act/tc_mirred.h>
 #include <linux/sock_diag.h>
 #include <linux/inet_diag.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <netinet/tcp.h>
 #include <net/if.h>
 #include <sys/socket.h>
@@ -147,6 +150,43 @@ static inline int nf_close_after_exit(const int *fds, int n) {
     }
     close(p[0]);  // the write end stays open, unused, until this process exits
     return 0;
+}
+
+// One ioctl on a device by name, over a datagram socket of the calling thread's network
+// namespace: 0, or an errno.
+static inline int nf_ifreq_ioctl(unsigned long request, struct ifreq *ifr) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return errno;
+    int e = ioctl(fd, request, ifr) == 0 ? 0 : errno;
+    close(fd);
+    return e;
+}
+
+static inline void nf_ifreq_name(struct ifreq *ifr, const char *ifname) {
+    memset(ifr, 0, sizeof(*ifr));
+    strncpy(ifr->ifr_name, ifname, IFNAMSIZ - 1);
+}
+
+// One legacy ethtool value of a device (cmd: ETHTOOL_GGSO, ETHTOOL_GTSO, ETHTOOL_GGRO): 0, or an
+// errno (EOPNOTSUPP where the driver does not say). Reading needs no capability, and no ethtool
+// process: netfault never shells out.
+static inline int nf_ethtool_get(const char *ifname, uint32_t cmd, uint32_t *value) {
+    struct ethtool_value ev = {.cmd = cmd, .data = 0};
+    struct ifreq ifr;
+    nf_ifreq_name(&ifr, ifname);
+    ifr.ifr_data = (void *)&ev;
+    int e = nf_ifreq_ioctl(SIOCETHTOOL, &ifr);
+    if (e == 0) *value = ev.data;
+    return e;
+}
+
+// A device's MTU: 0, or an errno.
+static inline int nf_if_mtu(const char *ifname, uint32_t *mtu) {
+    struct ifreq ifr;
+    nf_ifreq_name(&ifr, ifname);
+    int e = nf_ifreq_ioctl(SIOCGIFMTU, &ifr);
+    if (e == 0) *mtu = (uint32_t)ifr.ifr_mtu;
+    return e;
 }
 
 #endif

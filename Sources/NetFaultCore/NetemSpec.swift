@@ -19,27 +19,50 @@ public struct NetemSpec: Hashable, Codable, Sendable {
     public var reorder: Percent?
     public var gap: UInt32?
     public var rate: Rate?
+    /// netem's queue limit in packets, as given with --limit; nil: `effectiveLimit` sizes it.
+    /// Not a fault: it only sizes the queue the faults use. (Absent in older journal entries.)
+    public var limit: UInt32?
 
     public init(
         delay: Duration? = nil, jitter: Duration? = nil, delayCorrelation: Percent? = nil,
         distribution: Distribution? = nil, loss: Percent? = nil, lossCorrelation: Percent? = nil,
         duplicate: Percent? = nil, corrupt: Percent? = nil, reorder: Percent? = nil,
-        gap: UInt32? = nil, rate: Rate? = nil
+        gap: UInt32? = nil, rate: Rate? = nil, limit: UInt32? = nil
     ) {
         self.delay = delay; self.jitter = jitter; self.delayCorrelation = delayCorrelation
         self.distribution = distribution; self.loss = loss; self.lossCorrelation = lossCorrelation
         self.duplicate = duplicate; self.corrupt = corrupt; self.reorder = reorder
-        self.gap = gap; self.rate = rate
+        self.gap = gap; self.rate = rate; self.limit = limit
     }
 
     /// The longest delay or jitter accepted: netem's 32-bit tick fields hold about 274s,
     /// and a delay longer than a minute per packet is a dead link rather than a slow one.
     public static let maximumDelay = Duration.seconds(60)
 
-    public var isEmpty: Bool { self == NetemSpec() }
+    /// Whether no fault is given (a queue limit alone changes no packet).
+    public var isEmpty: Bool {
+        var faults = self
+        faults.limit = nil
+        return faults == NetemSpec()
+    }
+
+    /// The faults netem decides once per packet as the kernel holds it: with segmentation
+    /// offloads that packet may be a 64 KB super-packet, not one on the wire.
+    public var perPacketFaults: [String] {
+        [("--loss", loss), ("--corrupt", corrupt), ("--duplicate", duplicate), ("--reorder", reorder)]
+            .compactMap { $0.1 == nil ? nil : $0.0 }
+    }
 
     /// Checks every rule netem and iproute2 enforce, so the kernel never sees a bad request.
     public func validate() throws {
+        if isEmpty && limit != nil {
+            throw InputError(
+                """
+                --limit sizes netem's queue and is no fault by itself; add at least one of --delay, --loss, \
+                --duplicate, --corrupt, --reorder, --rate
+                """
+            )
+        }
         if isEmpty {
             throw InputError(
                 "no fault given; add at least one of --delay, --loss, --duplicate, --corrupt, --reorder, --rate")
@@ -82,6 +105,9 @@ public struct NetemSpec: Hashable, Codable, Sendable {
         if let gap, gap == 0 {
             throw InputError("--gap must be at least 1")
         }
+        if let limit, !Self.limitRange.contains(limit) {
+            throw InputError("--limit \(limit) is out of range; \(Self.limitRangeText)")
+        }
     }
 
     /// One line a person reads: "delay 100ms ±10ms, loss 5%".
@@ -101,7 +127,59 @@ public struct NetemSpec: Hashable, Codable, Sendable {
         if let corrupt { parts.append("corrupt \(corrupt)") }
         if let reorder { parts.append("reorder \(reorder)" + (gap.map { " gap \($0)" } ?? "")) }
         if let rate { parts.append("rate \(rate)") }
+        if let limit { parts.append("limit \(limit)") }
         return parts.joined(separator: ", ")
+    }
+}
+
+/// netem's queue limit: how many packets it holds at once (delayed, rate-limited or waiting to
+/// be reordered). A packet that arrives when the queue is full is dropped, a loss nobody asked
+/// for, so the default leaves room for everything in flight during the delay.
+extension NetemSpec {
+    /// tc's default, and the least netfault sets.
+    public static let tcDefaultLimit: UInt32 = 1000
+    /// The most the default grows to. It is a cap, not an allocation: the kernel only holds the
+    /// packets actually queued, and a flow's own socket buffers bound how many those are.
+    public static let maximumDefaultLimit: UInt32 = 1_000_000
+    /// What --limit accepts.
+    public static let limitRange: ClosedRange<UInt32> = 1...10_000_000
+    static let limitRangeText = "give a whole number of packets from 1 to 10000000, e.g. 20000"
+
+    /// --limit as typed; its range is checked by `validate`.
+    public static func parseLimit(_ text: String) throws -> UInt32 {
+        guard let n = UInt32(text.trimmed) else {
+            throw InputError("--limit '\(text)' is not a number of packets; \(limitRangeText)")
+        }
+        return n
+    }
+    /// The packet rate the default makes room for: what a PING flood or a busy client reaches
+    /// on loopback. 1000 packets at this rate last 10ms, so tc's default dropped packets under
+    /// any longer delay (91 drops were counted under a PING flood with --delay 100ms).
+    static let busyPacketsPerSecond: UInt64 = 100_000
+    /// Bytes per packet when --rate sizes the queue: an Ethernet MTU.
+    static let packetBytes: UInt64 = 1500
+
+    /// The limit netem gets: --limit when given, else room for the packets in flight while
+    /// each is held for delay + jitter, at `busyPacketsPerSecond` or at --rate (whichever is
+    /// more), at least tc's 1000 and at most `maximumDefaultLimit`.
+    public var effectiveLimit: UInt32 {
+        if let limit { return limit }
+        let held = UInt64(max(0, delay?.nanoseconds ?? 0)) + UInt64(max(0, jitter?.nanoseconds ?? 0))
+        var packets = Self.inFlight(held, perSecond: Self.busyPacketsPerSecond)
+        if let rate {
+            packets = max(packets, Self.inFlight(held, perSecond: rate.bytesPerSecond, per: Self.packetBytes))
+        }
+        return UInt32(min(max(packets, UInt64(Self.tcDefaultLimit)), UInt64(Self.maximumDefaultLimit)))
+    }
+
+    /// ⌈held (ns) × perSecond / per⌉, saturating: what a flow of `perSecond` units has in flight,
+    /// in packets of `per` units. The product of ns and bytes/s overflows 64 bits, so it is
+    /// divided at full width.
+    static func inFlight(_ held: UInt64, perSecond: UInt64, per: UInt64 = 1) -> UInt64 {
+        let n = perSecond.multipliedFullWidth(by: held), d = 1_000_000_000 * per
+        guard n.high < d else { return .max }
+        let (q, r) = d.dividingFullWidth(n)
+        return r == 0 || q == .max ? q : q + 1
     }
 }
 

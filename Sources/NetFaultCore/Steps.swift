@@ -71,9 +71,10 @@ public enum TCStep: Hashable, Sendable {
 }
 
 extension NetemSpec {
-    /// The netem options as `tc qdisc ... netem` takes them, in iproute2's order.
+    /// The netem options as `tc qdisc ... netem` takes them, in iproute2's order. The queue
+    /// limit is named unless it is tc's own default, as netfault sends it either way.
     public var tcArguments: String {
-        var s: [String] = []
+        var s: [String] = effectiveLimit == Self.tcDefaultLimit ? [] : ["limit", "\(effectiveLimit)"]
         if let delay {
             s += ["delay", "\(delay)"]
             if let jitter { s.append("\(jitter)") }

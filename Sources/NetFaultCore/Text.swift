@@ -27,3 +27,10 @@ extension Double {
         return String(cString: buffer)
     }
 }
+
+extension Array where Element == String {
+    /// "a", "a and b", "a, b and c".
+    public var listed: String {
+        count < 2 ? joined() : dropLast().joined(separator: ", ") + " and " + last!
+    }
+}

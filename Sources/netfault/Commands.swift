@@ -81,7 +81,7 @@ struct Apply: ParsableCommand {
             if dryRun {
                 let journal = try Journal()
                 request.steerWithNFTables = steersWithNFTables(request, journal: journal)
-                try printPreview(try LeaseManager(journal: journal).preview(request), json: json)
+                try printPreview(try LeaseManager(journal: journal).preview(request), request, json: json)
                 return
             }
             try requireNetAdmin()
@@ -94,8 +94,12 @@ struct Apply: ParsableCommand {
             let applied = try manager.apply(
                 request, executable: selfExecutable(),
                 controller: foreground ? ProcessIdentity.current() : nil)
+            let lease = applied.lease
+            let warnings = warn(offloadWarnings(lease.netem, device: lease.device, netns: lease.netns))
             if json {
-                printJSON(LeaseJSON(applied))
+                var out = LeaseJSON(applied)
+                out.warnings = warnings
+                printJSON(out)
             } else {
                 print(describe(applied))
                 print(
@@ -256,6 +260,10 @@ struct Doctor: ParsableCommand {
                 results += probed
                 results += lossNote(results).map { [$0] } ?? []
                 results.append(deadlineNote(results))
+            }
+            // Needs no capability: the ioctls only read.
+            results += ((try? SegmentationOffloads.readAll()) ?? []).map {
+                FeatureResult(feature: "offloads \($0.device)", ok: true, detail: $0.summary, remedy: nil)
             }
             if json {
                 printJSON(results)

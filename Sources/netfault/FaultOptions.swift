@@ -113,6 +113,16 @@ struct NetemOptions: ParsableArguments {
         help: ArgumentHelp(
             "Limit matched traffic to this rate: kbit, mbit, gbit (bits) or kbps, mbps (bytes).", valueName: "rate"))
     var rate: String?
+    @Option(
+        help: ArgumentHelp(
+            """
+            The most packets netem's queue holds at once (delayed, rate-limited or waiting to be reordered); a \
+            packet that finds it full is dropped. Default: room for 100,000 packets a second (a busy client on \
+            loopback) over the delay plus jitter, and for --rate over the same time, at least 1000 (tc's default) \
+            and at most 1000000. The limit only caps the queue; memory goes to the packets actually in it. Needs a \
+            netem fault.
+            """, valueName: "packets"))
+    var limit: String?
 
     func spec() throws -> NetemSpec {
         var s = NetemSpec()
@@ -137,7 +147,8 @@ struct NetemOptions: ParsableArguments {
             s.gap = g
         }
         s.rate = try rate.map { try Rate.parse($0) }
-        if !s.isEmpty { try s.validate() }
+        s.limit = try limit.map(NetemSpec.parseLimit)
+        if !s.isEmpty || s.limit != nil { try s.validate() }
         return s
     }
 }

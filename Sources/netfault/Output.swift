@@ -18,6 +18,7 @@ func faultFields(_ s: NetemSpec) -> [String: String] {
     f["reorder"] = s.reorder?.description
     f["gap"] = s.gap.map(String.init)
     f["rate"] = s.rate?.description
+    f["limit"] = s.limit.map(String.init)
     return f
 }
 
@@ -81,6 +82,9 @@ struct LeaseJSON: Encodable {
     let packets_matched: UInt64?
     /// Why the kernel objects were not read back; absent when they were.
     let not_read_back: String?
+    /// What apply printed on stderr as warnings (the faults are in force all the same); absent
+    /// from status.
+    var warnings: [String]?
 
     init(_ status: LeaseStatus) {
         let lease = status.lease, installed = status.installed, watchdogAlive = status.watchdogAlive
@@ -132,19 +136,20 @@ struct StatusJSON: Encodable {
 }
 
 /// What apply or run would do (--dry-run), as the commands that make the same change.
-func printPreview(_ p: LeaseManager.Preview, json: Bool) throws {
+func printPreview(_ p: LeaseManager.Preview, _ request: FaultRequest, json: Bool) throws {
     let commands = p.steps.map(\.command)
     let script = p.plan.filter?.nftScript(timeout: p.duration)
     let nft = script.map { "nft -f - <<'EOF'\n\($0)\nEOF" }
+    let warnings = warn(offloadWarnings(request.netem, device: p.device, netns: request.netns))
     if json {
         struct PreviewJSON: Encodable {
             let lease: String; let device: String; let server: String; let commands: [String]; let nft: String?
-            let deadline_enforced_by: String
+            let deadline_enforced_by: String; let warnings: [String]
         }
         printJSON(
             PreviewJSON(
                 lease: p.id, device: p.device, server: p.server.rawValue, commands: commands, nft: script,
-                deadline_enforced_by: p.plan.enforcement.rawValue))
+                deadline_enforced_by: p.plan.enforcement.rawValue, warnings: warnings))
         return
     }
     print(
@@ -156,6 +161,20 @@ func printPreview(_ p: LeaseManager.Preview, json: Bool) throws {
     }
     if commands.isEmpty && nft == nil { print("# nothing to install") }
     print("# deadline enforced by: \(enforcementText(p.plan.enforcement))")
+}
+
+/// What would make a lease's netem faults act otherwise than asked, though they are in force:
+/// offloads or an MTU that hand netem packets larger than wire packets (read, never changed).
+func offloadWarnings(_ netem: NetemSpec, device: String, netns: NetworkNamespace?) -> [String] {
+    guard !device.isEmpty, !netem.perPacketFaults.isEmpty else { return [] }
+    return SegmentationOffloads.read(device: device, in: netns).warning(for: netem).map { [$0] } ?? []
+}
+
+/// Prints each warning on stderr (stdout stays the command's output, JSON or text); returns them.
+@discardableResult
+func warn(_ warnings: [String]) -> [String] {
+    for w in warnings { note("warning: \(w)") }
+    return warnings
 }
 
 func printJSON<T: Encodable>(_ value: T) {
@@ -213,7 +232,7 @@ func describe(_ status: LeaseStatus) -> String {
         return lines.joined(separator: "\n")
     }
     for b in installed {
-        let faults = b.netem.map { $0.summary.isEmpty ? "no faults" : $0.summary } ?? "MISSING from the kernel"
+        let faults = b.netem.map { $0.isEmpty ? "no faults" : $0.summary } ?? "MISSING from the kernel"
         var text = faults
         if let d = lease.netem.distribution, b.netem != nil { text += " (\(d.rawValue) jitter)" }
         lines.append(

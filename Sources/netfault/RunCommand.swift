@@ -95,7 +95,7 @@ struct RunCommand: ParsableCommand {
             if dryRun {
                 let journal = try Journal()
                 request.steerWithNFTables = steersWithNFTables(request, journal: journal)
-                try printPreview(try LeaseManager(journal: journal).preview(request), json: false)
+                try printPreview(try LeaseManager(journal: journal).preview(request), request, json: false)
                 return
             }
             let identity = try CommandIdentity.forRun(asRoot: asRoot)
@@ -133,11 +133,14 @@ struct RunCommand: ParsableCommand {
         return Self.noTraffic
     }
 
-    func applyNoting(_ manager: LeaseManager, _ request: FaultRequest) throws -> Lease {
+    /// `warning`: whether to add what would make the faults act otherwise than asked (once a
+    /// run: each on-period of a schedule has the same faults on the same device).
+    func applyNoting(_ manager: LeaseManager, _ request: FaultRequest, warning: Bool = true) throws -> Lease {
         let lease = try manager.apply(request, executable: selfExecutable(), controller: ProcessIdentity.current())
             .lease
         let via = lease.device.isEmpty ? "" : " via \(lease.device)"
         note("lease \(lease.id) in force: \(lease.summary) on \(lease.target), \(lease.direction.rawValue)\(via)")
+        if warning { warn(offloadWarnings(lease.netem, device: lease.device, netns: lease.netns)) }
         return lease
     }
 
@@ -156,6 +159,7 @@ struct RunCommand: ParsableCommand {
             do { manager = LeaseManager(journal: try Journal()) } catch {
                 state.fail(error); kill(pid, SIGTERM); return
             }
+            var warned = false
             for window in schedule.windows(until: request.duration) {
                 guard state.sleep(until: started.addingTimeInterval(window.start.seconds)) else { return }
                 let length = window.end.nanoseconds - window.start.nanoseconds
@@ -165,7 +169,8 @@ struct RunCommand: ParsableCommand {
                     filter: request.filter, peers: request.peers, device: request.device,
                     duration: Duration(nanoseconds: length), netns: request.netns, server: request.server)
                 do {
-                    let lease = try applyNoting(manager, onRequest)
+                    let lease = try applyNoting(manager, onRequest, warning: !warned)
+                    warned = true
                     // Counted a moment before the end: at the end its watchdog may revert it first.
                     let end = started.addingTimeInterval(window.end.seconds)
                     var stillRunning = state.sleep(until: end.addingTimeInterval(-0.1))

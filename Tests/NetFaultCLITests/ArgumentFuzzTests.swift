@@ -25,7 +25,7 @@ struct ArgumentFuzzTests {
         "--delay", "--jitter", "--delay-correlation", "--distribution", "--loss", "--loss-correlation",
         "--duplicate", "--corrupt", "--reorder", "--gap", "--rate", "--for", "--iface", "--direction",
         "--host", "--json", "--all", "-h", "--help", "--delay=", "--loss=-1%", "-x", "--",
-        "--blackhole", "--reject", "--reset", "--hang", "--loss-nft", "--peer"
+        "--blackhole", "--reject", "--reset", "--hang", "--loss-nft", "--peer", "--limit"
     ]
     static let values = [
         "100ms", "10us", "1.5s", "-5ms", "0", "0ms", "61s", "5%", "5", "0.1%", "100%", "120%", "-1%", "abc", "",
@@ -44,7 +44,7 @@ struct ArgumentFuzzTests {
         ["--corrupt", "0.1%"], ["--reorder", "25%"], ["--gap", "5"], ["--rate", "1mbit"],
         ["--delay-correlation", "25%"], ["--distribution", "normal"], ["--loss-correlation", "10%"],
         ["--for", "5m"], ["--direction", "both"], ["--host", "127.0.0.2"], ["--json"],
-        ["--reject"], ["--hang"], ["--loss-nft", "5%"], ["--peer", "10.0.0.0/8"]
+        ["--reject"], ["--hang"], ["--loss-nft", "5%"], ["--peer", "10.0.0.0/8"], ["--limit", "20000"]
     ]
 
     static func vector(_ rng: inout SplitMix64) -> [String] {

@@ -57,4 +57,18 @@ struct OutputTests {
         let rule = try #require((o["rules"] as? [[String: Any]])?.first)
         #expect(rule["packets"] as? Int == 3 && rule["chain"] as? String == "output" && rule["handle"] as? Int == 2)
     }
+
+    @Test("apply --json carries its warnings; status leaves the field out; only per-packet faults on a device warn")
+    func warnings() throws {
+        func object(_ j: LeaseJSON) throws -> [String: Any] {
+            try #require(try JSONSerialization.jsonObject(with: try JSONEncoder().encode(j)) as? [String: Any])
+        }
+        var out = LeaseJSON(Self.combined(rules: nil))
+        #expect(try object(out)["warnings"] == nil)
+        out.warnings = ["on lo, --loss is decided once per packet netem sees"]
+        #expect(try object(out)["warnings"] as? [String] == out.warnings)
+        #expect(offloadWarnings(NetemSpec(loss: Percent(5)), device: "", netns: nil).isEmpty)  // netfilter only
+        #expect(offloadWarnings(NetemSpec(delay: .milliseconds(5)), device: "lo", netns: nil).isEmpty)
+        #expect(offloadWarnings(NetemSpec(loss: Percent(5)), device: "nfnosuch0", netns: nil).isEmpty)  // unknown
+    }
 }

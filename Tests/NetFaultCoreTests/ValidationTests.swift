@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import NetFaultCore
 
@@ -15,7 +16,10 @@ private let ms = Duration.milliseconds
         (NetemSpec(delay: ms(10), gap: 5), "--gap needs --reorder"),
         (NetemSpec(delay: ms(10), reorder: Percent(25), gap: 0), "--gap must be at least 1"),
         (NetemSpec(delay: ms(60_001)), "--delay 60001ms is too long"),
-        (NetemSpec(delay: ms(100), jitter: .seconds(61)), "--jitter 61s is too long")
+        (NetemSpec(delay: ms(100), jitter: .seconds(61)), "--jitter 61s is too long"),
+        (NetemSpec(limit: 5000), "--limit sizes netem's queue and is no fault by itself"),
+        (NetemSpec(delay: ms(10), limit: 0), "--limit 0 is out of range"),
+        (NetemSpec(loss: Percent(5), limit: 10_000_001), "--limit 10000001 is out of range")
     ])
     func rule(spec: NetemSpec, message: String) {
         let error = #expect(throws: InputError.self) { try spec.validate() }
@@ -45,6 +49,47 @@ private let ms = Duration.milliseconds
     @Test func summary() {
         let spec = NetemSpec(delay: ms(100), jitter: ms(10), loss: Percent(5), reorder: Percent(25), gap: 5)
         #expect(spec.summary == "delay 100ms ±10ms, loss 5%, reorder 25% gap 5")
+        #expect(NetemSpec(loss: Percent(5), limit: 20_000).summary == "loss 5%, limit 20000")
+    }
+
+    @Test("a queue limit alone is no fault; with a fault it is valid from 1 to 10000000 packets")
+    func limitIsNotAFault() {
+        #expect(NetemSpec(limit: 100).isEmpty)
+        #expect(throws: Never.self) { try NetemSpec(delay: ms(1), limit: 1).validate() }
+        #expect(throws: Never.self) { try NetemSpec(loss: Percent(1), limit: 10_000_000).validate() }
+        #expect(NetemSpec(loss: Percent(1), limit: 7).perPacketFaults == ["--loss"])
+    }
+
+    @Test(
+        "the default limit leaves room for 100,000 packets a second over delay + jitter, and for --rate",
+        arguments: [
+            (NetemSpec(loss: Percent(5)), 1000),  // nothing held: tc's default
+            (NetemSpec(delay: ms(1)), 1000),  // 100 in flight: tc's default is the least
+            (NetemSpec(delay: ms(10)), 1000),
+            (NetemSpec(delay: ms(11)), 1100),
+            (NetemSpec(delay: ms(100)), 10_000),
+            (NetemSpec(delay: ms(100), jitter: ms(10)), 11_000),
+            (NetemSpec(delay: Duration(nanoseconds: 100_000_001)), 10_001),  // rounded up
+            (NetemSpec(delay: .seconds(60)), 1_000_000),  // capped
+            (NetemSpec(delay: .seconds(60), jitter: .seconds(60)), 1_000_000),
+            // 12 Gbit/s = 1.5 GB/s: 1,000,000 packets of 1500 bytes a second, more than 100,000.
+            (NetemSpec(delay: ms(100), rate: Rate(bitsPerSecond: 12_000_000_000)), 100_000),
+            (NetemSpec(delay: ms(100), rate: Rate(bitsPerSecond: 1_000_000)), 10_000),  // a slow rate adds nothing
+            (NetemSpec(rate: Rate(bitsPerSecond: 100_000_000_000_000)), 1000),  // no delay: nothing in flight
+            (NetemSpec(delay: .seconds(60), rate: Rate(bitsPerSecond: 100_000_000_000_000)), 1_000_000),
+            (NetemSpec(delay: ms(100), limit: 10), 10),  // --limit wins
+            (NetemSpec(delay: Duration(nanoseconds: .max), jitter: Duration(nanoseconds: .max)), 1_000_000)
+        ] as [(NetemSpec, UInt32)])
+    func effectiveLimit(spec: NetemSpec, limit: UInt32) {
+        #expect(spec.effectiveLimit == limit)
+    }
+
+    @Test("a journal entry written before --limit existed decodes with no limit")
+    func decodesWithoutLimit() throws {
+        let old = #"{"delay":{"nanoseconds":100000000},"loss":{"value":5}}"#
+        let spec = try JSONDecoder().decode(NetemSpec.self, from: Data(old.utf8))
+        #expect(spec == NetemSpec(delay: ms(100), loss: Percent(5)))
+        #expect(spec.effectiveLimit == 10_000)
     }
 }
 

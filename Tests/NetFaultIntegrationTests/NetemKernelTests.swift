@@ -52,16 +52,14 @@ struct NetemKernelTests {
         threads.forEach { $0.start() }
         while threads.contains(where: { !$0.isFinished }) { usleep(10_000) }
         let (latencies, failures) = results.value
-        let stats = try run("tc", ["-s", "qdisc", "show", "dev", "lo"]).stdout
+        let counters = try netemCounters()
         #expect(try netfault("revert", try leaseID(r)).status == 0)
         let probes = latencies.count + failures
         #expect(probes >= 900)
         // netem's own count: each packet is dropped independently with p = 0.3, so the share
         // must lie within 5 sigma of 0.3 for the number of packets it saw (at least 1000).
-        let netem = stats.components(separatedBy: "qdisc netem").dropFirst().first ?? ""
-        let sent = Double(netem.firstMatch(of: /Sent \d+ bytes (\d+) pkt/)?.1 ?? "0") ?? 0
-        let dropped = Double(netem.firstMatch(of: /dropped (\d+)/)?.1 ?? "0") ?? 0
-        let packets = sent + dropped
+        let (dropped, stats) = (Double(counters.dropped), counters.stats)
+        let packets = Double(counters.sent) + dropped
         let kernelLoss = dropped / max(1, packets)
         let fiveSigma = 5 * (0.3 * 0.7 / max(1, packets)).squareRoot()
         #expect(packets >= 1000, "netem saw \(packets) packets")
@@ -447,6 +445,59 @@ struct SharedNamespaceKernelTests {
         #expect(try tcSnapshot("lo") == before)
         #expect(try netfault("status").stdout.contains("swept"), "this journal's own sweep reverts the dead lease too")
         #expect(try tcSnapshot("lo") == before)
+    }
+}
+
+/// netem's queue limit under a burst: the default, sized from the delay, holds what is in flight;
+/// a small --limit drops the rest (tc's flat 1000 dropped packets under a PING flood).
+@Suite(.serialized, .enabled(if: Kernel.enabled, Kernel.reason))
+struct NetemLimitKernelTests {
+    init() throws { try cleanUp() }
+
+    /// Starts `count` connections to 127.0.0.1:`port` without waiting (one SYN each, as fast as
+    /// the kernel takes them); returns their sockets.
+    func synBurst(_ count: Int, port: UInt16) -> [Int32] {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_port = port.bigEndian
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr)
+        return (0..<count).compactMap { _ in
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            guard fd >= 0 else { return nil }
+            _ = withUnsafePointer(to: &a) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            return fd
+        }
+    }
+
+    @Test(
+        "2000 SYNs at once under --delay 100ms: none dropped with the default limit (10000), some with --limit 100",
+        arguments: [nil, "100"])
+    func burst(limit: String?) throws {
+        let limitArgs = limit.map { ["--limit", $0] } ?? []
+        let r = try netfault(["apply", "6379", "--delay", "100ms", "--for", "30s"] + limitArgs)
+        #expect(r.status == 0, "\(r.stderr)")
+        let sockets = synBurst(2000, port: 6379)
+        defer { sockets.forEach { close($0) } }
+        usleep(400_000)  // every SYN has left the 100ms queue; retransmissions wait 1s
+        let (sent, dropped, stats) = try netemCounters()
+        try cleanUp()
+        trace("limit \(limit ?? "default"): netem sent \(sent), dropped \(dropped)")
+        #expect(sockets.count == 2000)
+        #expect(stats.contains("limit \(limit ?? "10000") delay 100ms"), "\(stats)")
+        #expect(sent + dropped >= 2000, "\(stats)")
+        if limit == nil {
+            #expect(dropped == 0, "\(stats)")
+        } else {
+            #expect(dropped > 0, "\(stats)")
+        }
     }
 }
 

@@ -162,6 +162,15 @@ func medianPing(port: UInt16, host: String = "127.0.0.1", count: Int = 15) throw
 }
 
 /// Reverts every lease and checks nothing of netfault's is left on lo.
+/// The first netem qdisc's counters on `dev` (`tc -s qdisc show`), with the text they came from.
+func netemCounters(_ dev: String = "lo") throws -> (sent: Int, dropped: Int, stats: String) {
+    let stats = try run("tc", ["-s", "qdisc", "show", "dev", dev]).stdout
+    let netem = stats.components(separatedBy: "qdisc netem").dropFirst().first ?? ""
+    let sent = Int(netem.firstMatch(of: /Sent \d+ bytes (\d+) pkt/)?.1 ?? "0") ?? 0
+    let dropped = Int(netem.firstMatch(of: /dropped (\d+)/)?.1 ?? "0") ?? 0
+    return (sent, dropped, stats)
+}
+
 func cleanUp() throws {
     _ = try netfault("revert", "--all", "--all-namespaces")
 }

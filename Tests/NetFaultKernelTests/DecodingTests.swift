@@ -42,7 +42,22 @@ import NetFaultCore
     ])
     func roundTrip(_ spec: NetemSpec) throws {
         let decoded = NetemDecoder.decode(try options(TCRequests.addNetem(ifindex: 1, band: 2, spec: spec)))
-        #expect(decoded == spec)
+        var expected = spec
+        expected.limit = spec.effectiveLimit  // the kernel always holds one
+        #expect(decoded == expected)
+    }
+
+    @Test("the queue limit goes into tc_netem_qopt.limit: the default sized from the delay, or --limit")
+    func limitIsEncoded() throws {
+        let cases: [(NetemSpec, UInt32)] = [
+            (NetemSpec(loss: Percent(5)), 1000), (NetemSpec(delay: .milliseconds(100)), 10_000),
+            (NetemSpec(delay: .milliseconds(100), limit: 50), 50)
+        ]
+        for (spec, limit) in cases {
+            let o = try options(TCRequests.addNetem(ifindex: 1, band: 2, spec: spec))
+            #expect(Array(o[4..<8]) == withUnsafeBytes(of: limit.littleEndian, Array.init))
+            #expect(NetemDecoder.decode(o)?.limit == limit)
+        }
     }
 
     @Test func distributionIsNotReadBack() throws {
@@ -50,6 +65,7 @@ import NetFaultCore
         let r = TCRequests.addNetem(ifindex: 1, band: 4, spec: spec, distributionTable: [1, -2, 3])
         var expected = spec
         expected.distribution = nil
+        expected.limit = 1200  // 12ms held: room for 1200 packets
         #expect(NetemDecoder.decode(try options(r)) == expected)
     }
 

@@ -42,26 +42,32 @@ func withoutSeqAndPid(_ b: [UInt8]) -> [UInt8] {
 @Suite struct FixtureTests {
     static let names = [
         "prio_root", "netem_delay", "netem_all", "netem_loss", "netem_reorder", "netem_rate64", "netem_dist",
+        "netem_limit", "netem_limit_small",
         "u32_v4_dport", "u32_v4_sport_src", "u32_v6_dport_dst", "u32_v4_dport_dst_prefix", "u32_v6_sport_src_prefix",
         "ingress", "u32_redirect",
         "del_filter", "del_netem", "del_root", "ifb_add", "link_up"
     ]
 
-    /// netfault's request for the same thing each fixture's command asks (lo is ifindex 1).
+    /// netfault's request for the same thing each fixture's command asks (lo is ifindex 1). A
+    /// command without `limit` had tc's default of 1000, which the spec then names.
     static func request(_ name: String) throws -> NetlinkRequest {
         let ms = Duration.milliseconds
         switch name {
         case "prio_root":
             return TCRequests.addRootPrio(ifindex: 1)
         case "netem_delay":
+            return TCRequests.addNetem(ifindex: 1, band: 2, spec: NetemSpec(delay: ms(100), limit: 1000))
+        case "netem_limit":  // the default for 100ms: room for 100,000 packets a second
             return TCRequests.addNetem(ifindex: 1, band: 2, spec: NetemSpec(delay: ms(100)))
+        case "netem_limit_small":
+            return TCRequests.addNetem(ifindex: 1, band: 3, spec: NetemSpec(loss: Percent(30), limit: 100))
         case "netem_all":
             return TCRequests.addNetem(
                 ifindex: 1, band: 2,
                 spec: NetemSpec(
                     delay: ms(100), jitter: ms(10), delayCorrelation: Percent(25), loss: Percent(5),
                     lossCorrelation: Percent(25), duplicate: Percent(1), corrupt: Percent(0.1),
-                    reorder: Percent(25), gap: 5, rate: try Rate.parse("1mbit")))
+                    reorder: Percent(25), gap: 5, rate: try Rate.parse("1mbit"), limit: 1000))
         case "netem_loss":
             return TCRequests.addNetem(ifindex: 1, band: 3, spec: NetemSpec(loss: Percent(30)))
         case "netem_reorder":
@@ -71,7 +77,7 @@ func withoutSeqAndPid(_ b: [UInt8]) -> [UInt8] {
         case "netem_dist":
             return TCRequests.addNetem(
                 ifindex: 1, band: 4,
-                spec: NetemSpec(delay: ms(10), jitter: ms(2), distribution: .normal),
+                spec: NetemSpec(delay: ms(10), jitter: ms(2), distribution: .normal, limit: 1000),
                 distributionTable: try DistributionTables.load(.normal))
         case "u32_v4_dport":
             return TCRequests.addBandFilter(

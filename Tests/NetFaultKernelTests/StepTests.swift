@@ -9,11 +9,14 @@ import NetFaultCore
     static let ms = Duration.milliseconds
     static let steps: [String: TCStep] = [
         "prio_root": .addRootPrio(device: "lo"),
-        "netem_delay": .addNetem(device: "lo", band: 2, netem: NetemSpec(delay: ms(100))),
+        "netem_delay": .addNetem(device: "lo", band: 2, netem: NetemSpec(delay: ms(100), limit: 1000)),
+        "netem_limit": .addNetem(device: "lo", band: 2, netem: NetemSpec(delay: ms(100))),
+        "netem_limit_small": .addNetem(device: "lo", band: 3, netem: NetemSpec(loss: Percent(30), limit: 100)),
         "netem_loss": .addNetem(device: "lo", band: 3, netem: NetemSpec(loss: Percent(30))),
         "netem_reorder": .addNetem(device: "lo", band: 2, netem: NetemSpec(delay: ms(10), reorder: Percent(50))),
         "netem_dist": .addNetem(
-            device: "lo", band: 4, netem: NetemSpec(delay: ms(10), jitter: ms(2), distribution: .normal)),
+            device: "lo", band: 4,
+            netem: NetemSpec(delay: ms(10), jitter: ms(2), distribution: .normal, limit: 1000)),
         "u32_v4_dport": .addBandFilter(
             device: "lo", band: 2, match: PortMatch(family: .ipv4, side: .destination, port: 6379)),
         "u32_v4_sport_src": .addBandFilter(
@@ -46,7 +49,7 @@ import NetFaultCore
         let all = NetemSpec(
             delay: Self.ms(100), jitter: Self.ms(10), delayCorrelation: Percent(25), loss: Percent(5),
             lossCorrelation: Percent(25), duplicate: Percent(1), corrupt: Percent(0.1),
-            reorder: Percent(25), gap: 5, rate: try Rate.parse("1mbit"))
+            reorder: Percent(25), gap: 5, rate: try Rate.parse("1mbit"), limit: 1000)
         #expect(TCStep.addNetem(device: "lo", band: 2, netem: all).command == Fixture.all["netem_all"]?.command)
         let v6 = PortMatch(family: .ipv6, side: .source, port: 3306, address: try IPPrefix.parse("2001:db8:80::/41"))
         #expect(

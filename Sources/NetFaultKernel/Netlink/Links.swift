@@ -8,6 +8,7 @@ public struct LinkInfo: Sendable, Equatable {
     public let index: Int32
     public let name: String
     public let isLoopback: Bool
+    public let isUp: Bool
 
     /// Parses an RTM_NEWLINK message.
     init?(_ msg: NetlinkMessage) {
@@ -16,6 +17,7 @@ public struct LinkInfo: Sendable, Equatable {
         index = info.ifi_index
         name = attrs.string(UInt16(IFLA_IFNAME)) ?? ""
         isLoopback = info.ifi_flags & UInt32(IFF_LOOPBACK) != 0
+        isUp = info.ifi_flags & UInt32(IFF_UP) != 0
     }
 }
 

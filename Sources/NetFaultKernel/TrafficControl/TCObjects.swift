@@ -112,6 +112,7 @@ public enum NetemDecoder {
         if let r = attrs[TCA_NETEM_RATE], r.count >= 4 { rateBytes = UInt64(r.le32(at: 0)) }
         if let r = attrs[TCA_NETEM_RATE64], r.count >= 8 { rateBytes = r.le64(at: 0) }
         if rateBytes > 0 { s.rate = Rate(bitsPerSecond: rateBytes * 8) }
+        s.limit = o.le32(at: 4)  // what the kernel holds, default or not
         return s
     }
 }

@@ -8,7 +8,6 @@ import NetFaultCore
 public enum TCRequests {
     // Attribute numbers and values are the kernel headers' own (linux/rtnetlink.h,
     // pkt_sched.h, pkt_cls.h, tc_act/tc_mirred.h, if_link.h), imported through CNetlink.
-    public static let netemDefaultLimit: UInt32 = 1000
     static let create = UInt16(NLM_F_REQUEST | NLM_F_ACK) | UInt16(NLM_F_EXCL | NLM_F_CREATE)
 
     public static func handle(_ major: UInt16, _ minor: UInt16 = 0) -> UInt32 { UInt32(major) << 16 | UInt32(minor) }
@@ -55,7 +54,7 @@ public enum TCRequests {
     static func netemOptions(_ o: inout ByteWriter, spec: NetemSpec, distributionTable: [Int16]?) {
         let p = KernelUnits.probability
         o.u32(spec.delay.map(KernelUnits.ticks) ?? 0)
-        o.u32(netemDefaultLimit)
+        o.u32(spec.effectiveLimit)
         o.u32(spec.loss.map(p) ?? 0)
         o.u32(spec.gap ?? (spec.reorder != nil ? 1 : 0))  // tc sets gap 1 when reorder has none
         o.u32(spec.duplicate.map(p) ?? 0)
