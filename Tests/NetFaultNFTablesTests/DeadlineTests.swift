@@ -12,15 +12,6 @@ struct DeadlineTests {
         pid_t(try #require(lease.output["watchdog_pid"] as? Int, "watchdog_pid in \(lease.output)"))
     }
 
-    /// Alive and not a zombie (a killed watchdog may wait for its reaper a while).
-    func running(_ pid: pid_t) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return false }
-        let state = stat[stat.index(close, offsetBy: 2)]
-        return state != "Z" && state != "X"
-    }
-
     /// Probes until `outcome` or `seconds` pass; the outcome seen and when (ms since `start`).
     func awaitOutcome(
         _ ns: Namespace, _ scenario: String, _ port: UInt16, _ outcome: String, seconds: Double, start: Double
@@ -64,7 +55,7 @@ struct DeadlineTests {
             #expect(after.outcome == "ok", "still faulted \(Int(after.ms)) ms after apply")
             #expect(after.ms < limit, "the fault ended \(Int(after.ms)) ms after apply, more than 1s late")
             trace("fault ended \(Int(after.ms)) ms after an apply --for 3s, its watchdog stopped")
-            #expect(running(pid), "the watchdog is still there, stopped")
+            #expect(isRunning(pid), "the watchdog is still there, stopped")
             // More than 1s past the deadline: the next command takes the watchdog for dead.
             while monotonicMs() - start < limit + 300 { usleep(50_000) }
             let status = try ns.netfault("status", "--json")
@@ -72,9 +63,7 @@ struct DeadlineTests {
             ns.forget(lease.id)
             let text = try ns.netfault("status")
             #expect(!text.stdout.contains(lease.id), "\(text.stdout)")
-            let end = monotonicMs() + 2000
-            while running(pid) && monotonicMs() < end { usleep(20_000) }
-            #expect(!running(pid), "the late watchdog was killed")
+            #expect(awaitExit(pid), "the late watchdog was killed")
             #expect(try ns.awaitTableGone("netfault-\(lease.id)", seconds: 1))
             try ns.expectBaseline()
         }
@@ -108,9 +97,7 @@ struct DeadlineTests {
             try FileManager.default.removeItem(atPath: "\(stateDir)/leases/\(lease.id).json")
             #expect(try ns.awaitTableGone("netfault-\(lease.id)", seconds: 2))
             #expect(try ns.probe("redis-ping", "127.0.0.1", 6379).outcome == "ok")
-            let end = monotonicMs() + 2000
-            while running(pid) && monotonicMs() < end { usleep(20_000) }
-            #expect(!running(pid), "the watchdog exits")
+            #expect(awaitExit(pid), "the watchdog exits")
             ns.forget(lease.id)
             try ns.expectBaseline()
         }

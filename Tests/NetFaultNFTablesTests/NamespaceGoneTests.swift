@@ -6,12 +6,6 @@ import Testing
 @Suite(.serialized, .enabled(if: NFT.enabled, NFT.reason))
 struct NamespaceGoneTests {
     /// Exited: no such process, or a zombie its new parent has not reaped yet.
-    func exited(_ pid: pid_t) -> Bool {
-        guard kill(pid, 0) == 0 else { return true }
-        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-        return stat.components(separatedBy: ") ").last?.hasPrefix("Z") ?? true
-    }
-
     /// Polls `condition` every 50 ms for up to `seconds`.
     func within(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
         let deadline = monotonicMs() + seconds * 1000
@@ -39,7 +33,7 @@ struct NamespaceGoneTests {
                 let del = try run("ip", ["netns", "del", ns.name])
                 #expect(del.status == 0, "\(del.stderr)")
                 ns.forget(lease.id)  // nothing to revert by name any more
-                #expect(within(5) { exited(pid) }, "the watchdog \(pid) still holds the deleted namespace")
+                #expect(awaitExit(pid, seconds: 5), "the watchdog \(pid) still holds the deleted namespace")
                 let entry = "\(stateDir)/leases/\(lease.id).json"
                 #expect(access(entry, F_OK) != 0, "the watchdog left its journal entry \(entry)")
                 let log = (try? String(contentsOfFile: "\(stateDir)/watchdog.log", encoding: .utf8)) ?? ""

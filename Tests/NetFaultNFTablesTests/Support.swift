@@ -357,3 +357,23 @@ func iptablesSnapshot(_ ns: Namespace) throws -> String {
     }
     return text
 }
+
+/// Alive and not a zombie: a killed process may take a while to die (a watchdog's exit closes
+/// its netfilter socket, which waits for an RCU grace period) and then to be reaped.
+func isRunning(_ pid: pid_t) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else { return false }
+    let state = stat[stat.index(close, offsetBy: 2)]
+    return state != "Z" && state != "X"
+}
+
+/// Waits up to `seconds` for `pid` to stop running; whether it did.
+func awaitExit(_ pid: pid_t, seconds: Double = 2) -> Bool {
+    let end = monotonicMs() + seconds * 1000
+    while isRunning(pid) {
+        if monotonicMs() > end { return false }
+        usleep(5_000)
+    }
+    return true
+}
