@@ -22,6 +22,8 @@ close of a netfilter socket waits until nf_tables has freed the objects of recen
 """
 import json
 import os
+import re
+import resource
 import shlex
 import signal
 import socket
@@ -32,6 +34,8 @@ import tempfile
 import time
 
 netfault, samples, parts = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+# The queue part holds 5000 sockets at once.
+resource.setrlimit(resource.RLIMIT_NOFILE, (20000, max(20000, resource.getrlimit(resource.RLIMIT_NOFILE)[1])))
 SETTLE = 0.05
 state = os.environ.get("NETFAULT_STATE_DIR", "/run/netfault")
 
@@ -349,44 +353,69 @@ def delay():
 def netem_drops():
     """Packets netem dropped on lo (tc -s: the bench may read what the product must not run)."""
     out = run(["tc", "-s", "qdisc", "show", "dev", "lo"])
-    drops = 0
-    for block in out.split("qdisc ")[1:]:
-        if block.startswith("netem"):
-            words = block.split()
-            drops += int(words[words.index("dropped") + 1].rstrip(","))
-    return drops
+    return sum(int(m) for block in out.split("qdisc ")[1:] if block.startswith("netem")
+               for m in re.findall(r"dropped (\d+)", block))
 
 
-def bulk(port, megabytes):
-    """SET then GET of one value of `megabytes` through redis: a burst of full-size segments."""
-    s = socket.create_connection(("127.0.0.1", port))
-    value = b"x" * (megabytes << 20)
-    s.sendall(b"*3\r\n$3\r\nSET\r\n$4\r\nbulk\r\n$%d\r\n%s\r\n" % (len(value), value))
-    assert s.recv(16).startswith(b"+OK")
-    s.sendall(b"*2\r\n$3\r\nGET\r\n$4\r\nbulk\r\n")
-    need, got = len(value) + 16, 0
-    while got < need:
-        chunk = s.recv(1 << 20)
-        if not chunk:
-            break
-        got += len(chunk)
-    s.close()
+def bulk(port, megabytes, limit):
+    """SET then GET of one value of `megabytes` through redis, a burst of full-size segments:
+    the seconds it took, or None when it did not finish within `limit` seconds."""
+    start = time.monotonic()
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=limit)
+        value = b"x" * (megabytes << 20)
+        s.sendall(b"*3\r\n$3\r\nSET\r\n$4\r\nbulk\r\n$%d\r\n%s\r\n" % (len(value), value))
+        if not s.recv(16).startswith(b"+OK"):
+            sys.exit("bench: redis refused the SET")
+        s.sendall(b"*2\r\n$3\r\nGET\r\n$4\r\nbulk\r\n")
+        need, got = len(b"$%d\r\n" % len(value)) + len(value) + 2, 0
+        while got < need and time.monotonic() - start < limit:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            got += len(chunk)
+        s.close()
+    except TimeoutError:
+        return None
+    seconds = time.monotonic() - start
+    return seconds if seconds < limit else None
 
 
 def queue():
+    # lo's MTU of 65536 carries a megabyte in 16 packets: at 1500, as on a real link, the same
+    # transfer is hundreds of packets, and a window of them sits in netem during the delay.
+    run(["ip", "link", "set", "lo", "mtu", "1500"])
     redis(6379)
-    part = "6. netem queue under --delay 100ms --direction both: 8 MB SET+GET through redis, drops counted"
+    part = "6. netem queue under --delay 100ms --direction both, lo at MTU 1500: 8 MB SET and GET through redis"
     cols = ["queue limit", "netem drops", "seconds"]
     for name, extra in (("1000 packets (netem's default, netfault before)", ["--limit", "1000"]),
                         ("netfault's default (sized from the delay)", [])):
         lease = apply("redis", "--delay", "100ms", "--direction", "both", "--for", "5m", *extra)["lease"]
+        seconds = bulk(6379, 8, 60)
+        drops = netem_drops()
+        revert(lease)
+        row(part, cols, [name, str(drops), f"{seconds:.1f}" if seconds else "not done in 60"])
+    stop_servers()
+    run(["ip", "link", "set", "lo", "mtu", "65536"])
+    # Many small packets at once: 5000 connection attempts (SYNs), each its own packet.
+    part = "6b. netem queue under --delay 100ms: 5000 connects at once (SYNs)"
+    for name, extra in (("100 packets (--limit 100)", ["--limit", "100"]),
+                        ("1000 packets (netem's default, netfault before)", ["--limit", "1000"]),
+                        ("netfault's default (sized from the delay)", [])):
+        lease = apply("6379", "--delay", "100ms", "--for", "5m", *extra)["lease"]
         start = time.monotonic()
-        bulk(6379, 8)
+        burst = []
+        for _ in range(5000):
+            c = socket.socket()
+            c.setblocking(False)
+            c.connect_ex(("127.0.0.1", 6379))
+            burst.append(c)
         seconds = time.monotonic() - start
         drops = netem_drops()
         revert(lease)
+        for c in burst:
+            c.close()
         row(part, cols, [name, str(drops), f"{seconds:.1f}"])
-    stop_servers()
 
 
 try:
