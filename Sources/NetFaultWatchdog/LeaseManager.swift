@@ -424,9 +424,9 @@ public final class LeaseManager {
             while true {
                 if try !nft.tables().contains(f.table) { return true }
                 if Date() >= end { return false }
-                // The watchdog deletes its table within a millisecond or two of SIGTERM; a
-                // listing costs tens of microseconds, so look often rather than oversleep.
-                usleep(1_000)
+                // The watchdog deletes its table within a millisecond of SIGTERM; a listing
+                // costs tens of microseconds, so look often rather than oversleep.
+                usleep(200)
             }
         }
         if try gone(within: 3) { return }
