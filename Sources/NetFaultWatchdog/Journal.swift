@@ -134,6 +134,28 @@ public final class Journal {
         return try? Self.decoder.decode(Lease.self, from: data)
     }
 
+    /// The entry's file, open for reading: a copy of the lease that stays readable after the
+    /// entry is replaced or deleted (the watchdog inherits it from apply).
+    public func openEntry(_ id: String) throws -> Int32 {
+        guard let path = url(for: id)?.path else { throw JournalError("no journal entry for '\(id)'") }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw JournalError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        return fd
+    }
+
+    /// The lease in an entry opened by `openEntry`, read from its start.
+    public static func read(entry fd: Int32) -> Lease? {
+        var data = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(data.count)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            data += chunk[..<n]
+        }
+        return try? decoder.decode(Lease.self, from: Data(data))
+    }
+
     public func exists(_ id: String) -> Bool {
         guard let path = url(for: id)?.path else { return false }
         return access(path, F_OK) == 0

@@ -38,8 +38,9 @@ public struct Lease: Codable, Sendable, Equatable {
     /// the watchdog reverts the partial install.
     public var installer: ProcessIdentity?
 
-    /// journalled → watchdog started → installed → reverting. Each is written before the step
-    /// it names is taken, so a crash at any point leaves an entry that says what to undo.
+    /// journalled → installed → reverting. Each is written before the step it names is taken,
+    /// so a crash at any point leaves an entry that says what to undo. `watchdogStarted` is
+    /// only read: entries written by earlier versions may carry it.
     public enum State: String, Codable, Sendable {
         case journalled
         case watchdogStarted = "watchdog-started"

@@ -296,39 +296,40 @@ public final class LeaseManager {
                 state: .journalled, installer: ProcessIdentity.current())
             lease.setMonotonicDeadline(in: request.duration.seconds)
             try journal.write(lease)  // before the kernel changes
-            // A lease of nf_tables rules alone: this process makes the table, owned by its
-            // socket, and passes the socket to the watchdog, which keeps the table alive from
-            // then on; apply does not wait for the watchdog to start. With bands, the watchdog
-            // claims them first: a band is never in the kernel without a live owner that every
-            // netfault can see.
+            // This process claims the bands and makes the table (owned by its socket), then
+            // installs the bands and passes claims and table to the watchdog, which holds them
+            // from then on; apply does not wait for it. A band is never in the kernel without a
+            // live owner that every netfault can see: this process, then the watchdog.
             var ownTable: NFTables?
+            var claims: [Claim] = []
             do {
-                if plan.bands.isEmpty, plan.redirects.isEmpty, let filter = plan.filter {
+                claims = try Claims.take(
+                    plan.bands.map { Claims.band(device: $0.device, band: $0.band) }, in: request.netns)
+                if let filter = plan.filter {
                     let n = try NFTables.open(in: request.netns)
                     try n.install(filter, timeout: Duration(nanoseconds: Int64(lease.timeLeft() * 1e9)))
                     ownTable = n
                 }
-                let started = try WatchdogProcess.spawn(
+                try tc?.execute(preview.steps, of: plan, distributionTable: table)
+                let entry = try journal.openEntry(lease.id)
+                defer { close(entry) }
+                let pid = try WatchdogProcess.spawn(
                     executable: executable, leaseID: lease.id,
-                    logPath: journal.directory.appendingPathComponent("watchdog.log").path,
-                    table: ownTable?.fileDescriptor)
+                    logPath: journal.directory.appendingPathComponent("watchdog.log").path, entry: entry,
+                    table: ownTable?.fileDescriptor, claims: claims.map(\.fileDescriptor))
                 ownTable?.closeAtOnce()
-                guard let identity = ProcessIdentity.of(pid: started.pid) else {
+                claims = []  // the watchdog's copies hold the names now
+                guard let identity = ProcessIdentity.of(pid: pid) else {
                     throw ProcessError(
-                        "the watchdog (pid \(started.pid)) exited at once; see \(journal.directory.path)/watchdog.log")
+                        "the watchdog (pid \(pid)) exited at once; see \(journal.directory.path)/watchdog.log")
                 }
                 lease.watchdog = identity
-                if let readiness = started.readiness {
-                    lease.state = .watchdogStarted
-                    try journal.write(lease)
-                    try readiness.wait()
-                    try tc?.execute(preview.steps, of: plan, distributionTable: table)
-                }
                 lease.state = .installed
                 try journal.write(lease)
             } catch {
                 ownTable?.closeAtOnce()
                 ownTable = nil  // the table goes with the last holder of its socket
+                claims = []
                 _ = try? revertLocked(id: lease.id)  // whatever part went in, and the watchdog
                 throw error
             }

@@ -42,16 +42,8 @@ public enum WatchdogProcess {
         }
     }
 
-    /// The descriptor on which a watchdog reports that it holds the lease's claims and table.
-    public static let readinessFD: Int32 = 3
-    /// Where a watchdog finds the netfilter socket that owns its lease's table, when apply made it.
-    public static let tableFD: Int32 = 4
-
-    public struct Started {
-        public let pid: Int32
-        /// nil when the watchdog was given its table and has nothing to report.
-        public let readiness: Readiness?
-    }
+    /// The first descriptor a watchdog inherits from apply: the table's socket, then the claims.
+    static let firstInheritedFD: Int32 = 3
 
     /// A symlink in place of the watchdog's log would have root append to wherever it points.
     static func isSymlink(_ path: String) -> Bool {
@@ -63,11 +55,15 @@ public enum WatchdogProcess {
         JournalError("\(path) is a symlink; netfault will not write the watchdog's log through it. Remove it.")
     }
 
-    /// Starts `executable __watchdog ID` detached. Given `table`, the netfilter socket that owns
-    /// the lease's table, it passes it on as fd 4 and the watchdog has nothing to set up.
-    /// Otherwise a pipe on fd 3 carries one line once the watchdog holds the lease's band claims
-    /// and its nf_tables table is in place, or why not.
-    public static func spawn(executable: String, leaseID: String, logPath: String, table: Int32? = nil) throws -> Started {
+    /// Starts `executable __watchdog ID` detached and returns its pid. From fd 3 on it inherits
+    /// `entry`, the lease's journal entry open for reading (its own copy, should the entry be
+    /// deleted before it reads it), `table`, the netfilter socket that owns the lease's table,
+    /// and `claims`, the sockets that hold its bands' names: apply made them all, and from
+    /// then on the watchdog holds them.
+    public static func spawn(
+        executable: String, leaseID: String, logPath: String, entry: Int32? = nil, table: Int32? = nil,
+        claims: [Int32] = []
+    ) throws -> pid_t {
         if isSymlink(logPath) { throw symlinkedLog(logPath) }
         // Each set-up call returns an errno; one that fails would start a watchdog without its
         // signal mask, session or descriptors.
@@ -94,25 +90,30 @@ public enum WatchdogProcess {
             posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0o600),
             "opening \(logPath) for it")
         try check(posix_spawn_file_actions_adddup2(&actions, 1, 2), "giving it a standard error")
-        var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else {
-            throw ProcessError("cannot make a pipe for the watchdog: \(String(cString: strerror(errno)))")
-        }
-        var keepRead = false
-        defer { close(fds[1]); if !keepRead { close(fds[0]) } }
-        // Both ends close-on-exec, so neither leaks into other children; the dup2 below gives
-        // the watchdog its own, without the flag.
-        for fd in fds where fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 {
-            throw ProcessError("cannot make the watchdog's pipe close-on-exec: \(String(cString: strerror(errno)))")
+        // Copies from fd 3 on, without close-on-exec (dup2 clears it); the originals keep it, so
+        // no other child inherits them. Each source is first moved above the targets' range,
+        // so that no dup2 overwrites a source still to be passed.
+        let sources = [entry, table].compactMap { $0 } + claims
+        var moved: [Int32] = []
+        defer { moved.forEach { close($0) } }
+        for fd in sources {
+            let copy = fcntl(fd, F_DUPFD_CLOEXEC, firstInheritedFD + Int32(sources.count))
+            guard copy >= 0 else {
+                throw ProcessError("cannot pass descriptor \(fd) to the watchdog: \(String(cString: strerror(errno)))")
+            }
+            moved.append(copy)
         }
         var args = [executable, command, leaseID]
-        if let table {
-            // dup2 leaves the copy without close-on-exec; the original keeps it.
-            try check(posix_spawn_file_actions_adddup2(&actions, table, tableFD), "giving it the table's socket")
-            args += ["--table-fd", "\(tableFD)"]
-        } else {
-            try check(posix_spawn_file_actions_adddup2(&actions, fds[1], readinessFD), "giving it the readiness pipe")
-            args += ["--ready-fd", "\(readinessFD)"]
+        for (i, fd) in moved.enumerated() {
+            try check(posix_spawn_file_actions_adddup2(&actions, fd, firstInheritedFD + Int32(i)), "passing it fd \(fd)")
+        }
+        var next = firstInheritedFD
+        for (flag, fd) in [("--entry-fd", entry), ("--table-fd", table)] where fd != nil {
+            args += [flag, "\(next)"]
+            next += 1
+        }
+        if !claims.isEmpty {
+            args += ["--claim-fds", (0..<Int32(claims.count)).map { "\(next + $0)" }.joined(separator: ",")]
         }
         var cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { cargs.forEach { free($0) } }
@@ -122,8 +123,7 @@ public enum WatchdogProcess {
             if rc == ELOOP && isSymlink(logPath) { throw symlinkedLog(logPath) }  // made one since the check
             throw ProcessError("cannot start the watchdog (\(executable)): \(String(cString: strerror(rc)))")
         }
-        keepRead = table == nil
-        return Started(pid: pid, readiness: table == nil ? Readiness(fd: fds[0], logPath: logPath) : nil)
+        return pid
     }
 
     /// Why the lease's namespace is gone (`ip netns del`), or nil. This process's claims and
@@ -135,62 +135,42 @@ public enum WatchdogProcess {
         return "its network namespace \(netns.label) is gone: \(netns.path) no longer names it"
     }
 
-    /// The watchdog's life: claim the lease's bands and install its netfilter table (its socket
-    /// owns it; both go with this process, however it ends), wait for the deadline or a
-    /// signal, then revert. Returns the exit status.
-    /// `tableFD`: the socket apply made the lease's table with, which this process now owns.
+    /// The watchdog's life: hold the lease's band claims and its netfilter table, which apply
+    /// made and passed on (`claimFDs`, `tableFD`: both go with this process, however it ends),
+    /// wait for the deadline or a signal, then revert. Returns the exit status.
     public static func run(
-        leaseID: String, journal: Journal, logger: Logger, readyFD: Int32? = nil, tableFD: Int32? = nil
+        leaseID: String, journal: Journal, logger: Logger, entryFD: Int32? = nil, tableFD: Int32? = nil,
+        claimFDs: [Int32] = []
     ) -> Int32 {
         blockRevertSignals()  // already blocked by spawn; harmless when run by hand
-        signal(SIGPIPE, SIG_IGN)  // an apply that gave up waiting must not kill us mid-report
-        let report = { (r: Readiness.Report) in if let readyFD { Readiness.send(r, fd: readyFD) } }
-        guard let lease = journal.read(leaseID) else {
+        // The entry as apply passed it when the journal no longer has it (deleted at once): the
+        // loop below then reverts from this copy.
+        guard let lease = journal.read(leaseID) ?? entryFD.flatMap(Journal.read(entry:)) else {
+            // Closing what it inherited (at exit) drops the table and frees the band names.
             logger.info("lease \(leaseID) is not in the journal; nothing to watch")
-            report(.init(message: "lease \(leaseID) is not in the journal"))
             return 0
         }
+        let names = lease.plan.bands.map { Claims.band(device: $0.device, band: $0.band) }
         // Held until this process exits, which is after the bands are removed (`defer` keeps
         // them alive to the end: Swift may release an object after its last use).
         let claims: [Claim]
+        var nft: NFTables?
         do {
-            claims = try Claims.take(
-                lease.plan.bands.map { Claims.band(device: $0.device, band: $0.band) }, in: lease.netns)
+            guard claimFDs.count == names.count, (tableFD != nil) == (lease.plan.filter != nil) else {
+                throw ProcessError(
+                    "apply passed \(claimFDs.count) claims and \(tableFD == nil ? "no" : "a") table for a lease of "
+                        + "\(names.count) bands and \(lease.plan.filter == nil ? "no" : "a") table")
+            }
+            claims = Claims.adopt(names, fds: claimFDs)
+            if let tableFD { nft = try NFTables.adopting(fd: tableFD) }
         } catch {
-            logger.error("claiming the bands of lease \(leaseID) failed: \(error)")
-            report(.init(error))
+            // apply has returned: the lease ends now rather than run unwatched. Exiting closes
+            // the sockets, which drops the table and frees the names.
+            logger.error("taking over lease \(leaseID) from apply failed: \(error)")
+            _ = try? LeaseManager(journal: journal).revertAsWatchdog(lease)
             return 1
         }
-        var nft: NFTables?
-        if let tableFD, let filter = lease.plan.filter {
-            do {
-                nft = try NFTables.adopting(fd: tableFD)
-                logger.info("holding nf_tables table \(filter.table), installed by apply")
-            } catch {
-                // apply has returned: the lease ends now rather than run unwatched. Closing the
-                // socket drops the table.
-                close(tableFD)
-                logger.error("taking over the socket of table \(filter.table) failed: \(error)")
-                _ = try? LeaseManager(journal: journal).revertAsWatchdog(lease)
-                return 1
-            }
-        } else if let filter = lease.plan.filter {
-            do {
-                let n = try NFTables.open(in: lease.netns)
-                // The set's elements expire at the deadline: from here on the kernel ends the
-                // faults on time whatever becomes of this process.
-                let left = lease.timeLeft()
-                try n.install(filter, timeout: Duration(nanoseconds: Int64(left * 1e9)))
-                nft = n
-                logger.info(
-                    "installed nf_tables table \(filter.table) with \(filter.rules.count) rules, expiring in \(left)s")
-            } catch {
-                logger.error("installing nf_tables table \(filter.table) failed: \(error)")
-                report(.init(error))
-                return 1
-            }
-        }
-        report(.init())
+        logger.info("holding lease \(leaseID): \(claims.count) band claims\(nft == nil ? "" : " and its nf_tables table")")
         // Removes the table before anything that waits for the journal's lock: a `revert`
         // holding the lock is waiting for exactly this.
         func removeTable() {
@@ -263,90 +243,5 @@ public enum WatchdogProcess {
             logger.error("reverting lease \(leaseID) failed: \(error)")
             return 1
         }
-    }
-}
-
-/// The one line a watchdog writes when its part of a lease is in place, or why it is not, and
-/// the apply side that waits for it.
-public struct Readiness {
-    let fd: Int32
-    let logPath: String
-    /// How long apply waits for the watchdog to start and install (a process start is slow
-    /// under user-mode Linux).
-    static let timeout: Double = 20
-
-    struct Report: Codable {
-        var ok = true
-        var operation: String?
-        var errno: Int32?
-        var extendedAck: String?
-        var message: String?
-        /// A band claim another netfault holds: apply plans again.
-        var claimTaken: String?
-        init() {}
-        init(message: String) { ok = false; self.message = message }
-        init(_ error: Error) {
-            ok = false
-            if let c = error as? ClaimTaken {
-                claimTaken = c.name
-            } else if let k = error as? KernelError {
-                operation = k.operation; errno = k.errno; extendedAck = k.extendedAck
-            } else {
-                message = "\(error)"
-            }
-        }
-    }
-
-    static func send(_ report: Report, fd: Int32) {
-        var line = (try? JSONEncoder().encode(report)) ?? Data()
-        line.append(0x0a)
-        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-    }
-
-    /// Waits for the report; throws the watchdog's error as this process's own.
-    public func wait() throws {
-        defer { close(fd) }
-        var data = Data()
-        let end = Date().addingTimeInterval(Self.timeout)
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while !data.contains(0x0a) {
-            let left = end.timeIntervalSinceNow
-            guard left > 0 else {
-                throw ProcessError(
-                    "the watchdog did not take up its lease within \(Int(Self.timeout))s; see \(logPath)")
-            }
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let r = poll(&p, 1, Int32(left * 1000))
-            if r < 0 {
-                // Anything but an interruption would only repeat until the timeout.
-                guard errno == EINTR else {
-                    throw ProcessError("waiting for the watchdog: poll: \(String(cString: strerror(errno)))")
-                }
-                continue
-            }
-            guard r > 0 else { continue }
-            let n = read(fd, &buf, buf.count)
-            if n < 0 {
-                guard errno == EINTR else {
-                    throw ProcessError("reading the watchdog's report: \(String(cString: strerror(errno)))")
-                }
-                continue
-            }
-            guard n > 0 else { break }
-            data.append(contentsOf: buf[0..<n])
-        }
-        guard let line = data.split(separator: 0x0a).first,
-            let report = try? JSONDecoder().decode(Report.self, from: Data(line))
-        else {
-            throw ProcessError("the watchdog exited before taking up its lease; see \(logPath)")
-        }
-        if report.ok { return }
-        if let name = report.claimTaken { throw ClaimTaken(name: name) }
-        if let e = report.errno {
-            throw KernelError(
-                operation: report.operation ?? "installing nf_tables rules", errno: e, extendedAck: report.extendedAck)
-        }
-        throw ProcessError(report.message ?? "the watchdog could not take up its lease")
     }
 }

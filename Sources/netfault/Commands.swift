@@ -358,8 +358,9 @@ func requireFeatures(_ names: [String], journal: Journal) throws {
 struct WatchdogCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: WatchdogProcess.command, shouldDisplay: false)
     @Argument var lease: String
-    @Option(name: .customLong("ready-fd")) var readyFD: Int32?
+    @Option(name: .customLong("entry-fd")) var entryFD: Int32?
     @Option(name: .customLong("table-fd")) var tableFD: Int32?
+    @Option(name: .customLong("claim-fds")) var claimFDs: String?
 
     func run() throws {
         do { try Lease.checkID(lease) } catch { throw fail(error) }
@@ -369,6 +370,7 @@ struct WatchdogCommand: ParsableCommand {
         let journal: Journal
         do { journal = try Journal() } catch { throw fail(error) }
         throw ExitCode(WatchdogProcess.run(
-                leaseID: lease, journal: journal, logger: logger, readyFD: readyFD, tableFD: tableFD))
+                leaseID: lease, journal: journal, logger: logger, entryFD: entryFD, tableFD: tableFD,
+                claimFDs: (claimFDs ?? "").split(separator: ",").compactMap { Int32($0) }))
     }
 }

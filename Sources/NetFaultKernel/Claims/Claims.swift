@@ -6,8 +6,9 @@ import NetFaultCore
 /// A name held in a network namespace's abstract unix socket space. Binding is atomic and the
 /// kernel frees the name when the holder's socket closes (exit, SIGKILL, a container's end), so
 /// a claim says "a live netfault owns this" to every netfault in the namespace, whatever
-/// journal or container it has. A lease's watchdog claims each traffic-control band before the
-/// band is installed and keeps the claims until it exits: a band nobody claims is an orphan.
+/// journal or container it has. apply claims each traffic-control band of a lease before the
+/// band is installed and passes the claims to the lease's watchdog, which keeps them until it
+/// exits: a band nobody claims is an orphan.
 public final class Claim {
     public let name: String
     let fd: Int32
@@ -17,6 +18,9 @@ public final class Claim {
 
     /// Accepts and closes the connections that holder checks leave queued.
     public func drain() { nf_claim_drain(fd) }
+
+    /// The socket's descriptor, to pass to the process that will hold the claim.
+    public var fileDescriptor: Int32 { fd }
 }
 
 /// Another live netfault holds a name this one needs.
@@ -53,6 +57,15 @@ public enum Claims {
                 held.append(Claim(name: name, fd: fd))
             }
             return held
+        }
+    }
+
+    /// Claims this process inherited, `fds[i]` holding `names[i]`. Listening again makes this
+    /// process the holder that others see (SO_PEERCRED reports who last called listen).
+    public static func adopt(_ names: [String], fds: [Int32]) -> [Claim] {
+        zip(names, fds).map { name, fd in
+            _ = listen(fd, 64)
+            return Claim(name: name, fd: fd)
         }
     }
 
