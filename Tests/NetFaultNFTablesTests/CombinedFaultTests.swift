@@ -134,8 +134,7 @@ struct CombinedFaultTests {
             // nothing reaches it any more: the rules that steered packets there went with the table.
             #expect(try tcState(ns) != tcBefore, "the band went without a sweep")
             let start = monotonicMs()
-            let undelayed = try awaitUndelayed(ns, seconds: 10, start: start)
-            #expect(undelayed != nil, "still delayed 10s after the table went")
+            #expect(try awaitUndelayed(ns, seconds: 10, start: start).ended, "still delayed 10s after the table went")
             let status = try ns.netfault("status", "--json")
             #expect(status.status == 0, "\(status.stderr)")
             #expect(try tcState(ns) == tcBefore, "the sweep left traffic-control objects")
@@ -159,12 +158,18 @@ struct CombinedFaultTests {
     /// delay (its SYN, then its PING); an emulated process start alone can take half a second.
     static func undelayed(_ p: (ok: Bool, ms: Double)) -> Bool { p.ok && p.ms < 1.5 * delayMs }
 
-    /// Pings until one is not delayed or `seconds` pass; when that was, in ms since `start`.
-    func awaitUndelayed(_ ns: Namespace, seconds: Double, start: Double) throws -> Double? {
+    /// Pings until one is not delayed or `seconds` pass. Returns when the last delayed ping
+    /// started (it saw the fault still in force then), and whether an undelayed one came, in ms
+    /// since `start`. A ping takes twice the delay plus an emulated process start, so when the
+    /// first undelayed one ends says little about when the fault ended.
+    func awaitUndelayed(_ ns: Namespace, seconds: Double, start: Double) throws -> (lastDelayed: Double, ended: Bool) {
+        var lastDelayed = 0.0
         while monotonicMs() - start < seconds * 1000 {
-            if Self.undelayed(try redisCLI(ns)) { return monotonicMs() - start }
+            let began = monotonicMs() - start
+            if Self.undelayed(try redisCLI(ns)) { return (lastDelayed, true) }
+            lastDelayed = began
         }
-        return nil
+        return (lastDelayed, false)
     }
 
     /// A lease with `fault` (netem on leaving traffic, or a connection fault) whose watchdog is
@@ -185,12 +190,14 @@ struct CombinedFaultTests {
             #expect(!during.ok || during.ms >= 2 * Self.delayMs, "faulted while in force: \(during)", sourceLocation: sourceLocation)
             try disable(pid, lease.id)
             // The deadline is at most `seconds` after apply returned.
-            let ended = try awaitUndelayed(ns, seconds: (returned - start) / 1000 + seconds + 10, start: start)
+            let seen = try awaitUndelayed(ns, seconds: (returned - start) / 1000 + seconds + 10, start: start)
             let limit = returned - start + (seconds + 1) * 1000
+            #expect(seen.ended, "the fault never ended", sourceLocation: sourceLocation)
             #expect(
-                ended != nil && ended! <= limit, "fault ended at \(ended.map { Int($0) } ?? -1) ms, limit \(Int(limit)) ms",
+                seen.lastDelayed <= limit,
+                "a ping started \(Int(seen.lastDelayed)) ms after apply still met the fault, limit \(Int(limit)) ms",
                 sourceLocation: sourceLocation)
-            trace("\(fault.joined(separator: " ")) ended \(Int(ended ?? -1)) ms after apply (limit \(Int(limit)) ms)")
+            trace("\(fault.joined(separator: " ")): last faulted ping began \(Int(seen.lastDelayed)) ms after apply (limit \(Int(limit)) ms)")
             // Then the next command, more than 1s after the deadline, cleans up what is left
             // (it takes a stopped watchdog for dead).
             while monotonicMs() < returned + (seconds + 1.5) * 1000 { usleep(50_000) }
