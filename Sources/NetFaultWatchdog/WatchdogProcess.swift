@@ -42,7 +42,8 @@ public enum WatchdogProcess {
         }
     }
 
-    /// The first descriptor a watchdog inherits from apply: the table's socket, then the claims.
+    /// The first descriptor a watchdog inherits from apply: its journal entry, then the table's
+    /// socket, then the claims (see `spawn`).
     static let firstInheritedFD: Int32 = 3
 
     /// A symlink in place of the watchdog's log would have root append to wherever it points.
