@@ -10,6 +10,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         // libnl-3, which opens netlink sockets and moves datagrams (netfault encodes every
@@ -36,12 +37,21 @@ let package = Package(
             "NetFaultCore", "NetFaultKernel",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // `netfault serve`: Toxiproxy's HTTP API (SwiftNIO), the TCP proxies, and the backends
+        // that turn toxics into user-space faults or into leases held by the daemon.
+        .target(name: "NetFaultServe", dependencies: [
+            "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .executableTarget(name: "netfault", dependencies: [
-            "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog", "CProcess",
+            "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog", "NetFaultServe", "CProcess",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "NetFaultCoreTests", dependencies: ["NetFaultCore"]),
+        .testTarget(name: "NetFaultServeTests", dependencies: ["NetFaultServe", "NetFaultCore"]),
         .testTarget(name: "NetFaultWatchdogTests", dependencies: ["NetFaultWatchdog", "NetFaultCore"]),
         // The command line's parsing and validation, fuzzed in-process (no kernel access).
         .testTarget(name: "NetFaultCLITests", dependencies: ["netfault", "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog"]),
