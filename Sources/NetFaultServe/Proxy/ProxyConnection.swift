@@ -18,6 +18,10 @@ final class ProxyConnection: @unchecked Sendable {
     private var pumps: [ToxicStream: StreamPump] = [:]
     private var endedStreams: Set<ToxicStream> = []
     private var closing = false
+    /// What the client sent before upstream answered. NIO reads a socket to its end when the
+    /// peer half-closes, even with autoRead off, so this is at most a receive buffer.
+    private var early: [ByteBuffer] = []
+    private var earlyEOF = false
     /// The newest toxics this connection was given (setToxics may race with accept).
     private var toxicsGeneration = -1
     private var toxics: [Toxic] = []
@@ -26,9 +30,9 @@ final class ProxyConnection: @unchecked Sendable {
         self.client = client
         self.owner = owner
         // However the client goes, the upstream side goes with it and the proxy forgets it.
-        client.closeFuture.whenComplete { [self] _ in
-            eventLoop.execute { self.close() }
-            owner.forget(self)
+        client.closeFuture.whenComplete { [self, weak owner] _ in
+            close()
+            owner?.forget(self)
         }
     }
 
@@ -65,7 +69,8 @@ final class ProxyConnection: @unchecked Sendable {
                     let up = StreamPump(direction: .upstream, source: client, destination: channel, connection: self)
                     let down = StreamPump(direction: .downstream, source: channel, destination: client, connection: self)
                     pumps = [.upstream: up, .downstream: down]
-                    up.start(toxics: self.toxics.filter { $0.stream == .upstream })
+                    up.start(toxics: self.toxics.filter { $0.stream == .upstream }, early: early, earlyEOF: earlyEOF)
+                    early = []
                     down.start(toxics: self.toxics.filter { $0.stream == .downstream })
                 case .failure:
                     close()
@@ -97,9 +102,23 @@ final class ProxyConnection: @unchecked Sendable {
         pumps[side == .client ? .downstream : .upstream]
     }
 
-    func received(_ buffer: ByteBuffer, from side: Side) { pump(from: side)?.received(buffer) }
+    func received(_ buffer: ByteBuffer, from side: Side) {
+        if let pump = pump(from: side) {
+            pump.received(buffer)
+        } else {
+            early.append(buffer)
+        }
+    }
+
     func readComplete(from side: Side) { pump(from: side)?.readComplete() }
-    func inputClosed(from side: Side) { pump(from: side)?.inputClosed(closeConnection: false) }
+
+    func inputClosed(from side: Side) {
+        if let pump = pump(from: side) {
+            pump.inputClosed(closeConnection: false)
+        } else {
+            earlyEOF = true
+        }
+    }
     func writabilityChanged(of side: Side) { pump(into: side)?.destinationWritabilityChanged() }
 
     /// A side is gone (reset, error, or closed by us): what is in flight from it still goes

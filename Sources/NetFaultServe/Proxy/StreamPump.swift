@@ -36,8 +36,11 @@ final class StreamPump {
 
     // MARK: Events from the channels
 
-    func start(toxics: [Toxic]) {
+    /// Starts with `toxics`, first passing on what the source sent before the pump existed.
+    func start(toxics: [Toxic], early: [ByteBuffer] = [], earlyEOF: Bool = false) {
         setToxics(toxics)
+        for buffer in early { received(buffer) }
+        if earlyEOF { inputClosed(closeConnection: false) }
         wake()
     }
 
