@@ -64,7 +64,9 @@ public final class ToxicProxy: @unchecked Sendable {
             let channel: any Channel
             if listen.host.isEmpty {
                 // Every address: IPv6 (dual-stack where the host allows), else IPv4.
-                channel = try (try? bootstrap.bind(host: "::", port: Int(listen.port)).wait())
+                let dualStack = bootstrap.serverChannelOption(
+                    ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 0)
+                channel = try (try? dualStack.bind(host: "::", port: Int(listen.port)).wait())
                     ?? bootstrap.bind(host: "0.0.0.0", port: Int(listen.port)).wait()
             } else {
                 channel = try bootstrap.bind(host: listen.host, port: Int(listen.port)).wait()
