@@ -213,6 +213,22 @@ private func eventually(_ condition: () -> Bool) -> Bool {
         #expect(milliseconds(since: start) < 2000)
     }
 
+    @Test func updatingAToxicReleasesWhatItHeldAndTakesTheNewSettings() throws {
+        let f = try Fixture(toxics: [toxic(.latency, .downstream, ["latency": 3000])])
+        defer { f.tearDown() }
+        let client = try f.client()
+        let start = now()
+        client.send("held ")
+        usleep(200_000)
+        f.proxy.setToxics([toxic(.latency, .downstream, ["latency": 300])])
+        #expect(client.read(count: 5).0 == Array("held ".utf8))
+        #expect(milliseconds(since: start) < 2000)
+        let again = now()
+        client.send("later")
+        #expect(client.read(count: 5).0 == Array("later".utf8))
+        #expect(milliseconds(since: again) >= 300)
+    }
+
     @Test func latencyAddedToAnOpenConnection() throws {
         let f = try Fixture()
         defer { f.tearDown() }
