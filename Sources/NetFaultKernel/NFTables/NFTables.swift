@@ -84,6 +84,15 @@ public final class NFTables {
             "installing nf_tables table \(plan.table)")
     }
 
+    /// Gives the ports of a table this socket owns a fresh `timeout` (netfault serve keeps its
+    /// leases alive this way: stopped, it stops renewing and the kernel ends the faults).
+    public func renew(table: String, ports: [UInt16], timeout: Duration) throws {
+        let ms = UInt64(max(1, (timeout.nanoseconds + 999_999) / 1_000_000)) + Self.tickMargin
+        try socket.batch(
+            { try NFTablesRequests.renewBatch(table: table, ports: ports, timeoutMilliseconds: ms, seq: $0) },
+            "renewing the ports of nf_tables table \(table)")
+    }
+
     /// Deletes a table and everything in it; false if there was none (ENOENT).
     @discardableResult
     public func remove(table: String) throws -> Bool {

@@ -35,6 +35,29 @@ public enum NFTablesRequests {
         return try batch(messages, seq: seq)
     }
 
+    /// A batch that gives every port of a lease's set a fresh timeout: the set flushed and its
+    /// elements added again, in one atomic batch, so no packet sees the set empty (changing an
+    /// element's timeout in place needs kernel 6.10). Elements that expired already come back.
+    public static func renewBatch(table: String, ports: [UInt16], timeoutMilliseconds: UInt64, seq: UInt32) throws
+        -> [UInt8]
+    {
+        var messages = [flushSet(table: table)]
+        for start in stride(from: 0, to: ports.count, by: elementsPerMessage) {
+            let chunk = Array(ports[start..<min(start + elementsPerMessage, ports.count)])
+            messages.append(newElements(table: table, ports: chunk, timeoutMilliseconds: timeoutMilliseconds))
+        }
+        return try batch(messages, seq: seq)
+    }
+
+    /// DELSETELEM without elements: every element of the lease's set goes (nft flush set).
+    static func flushSet(table: String) -> Message {
+        { buf, seq in
+            let nlh = try header(buf, NFT_MSG_DELSETELEM, UInt16(NLM_F_ACK), seq)
+            mnl_attr_put_strz(nlh, attr(NFTA_SET_ELEM_LIST_TABLE), table)
+            mnl_attr_put_strz(nlh, attr(NFTA_SET_ELEM_LIST_SET), Ownership.leaseSet)
+        }
+    }
+
     /// A batch that creates just an empty table (the feature probe's test of the kernel).
     public static func tableBatch(name: String, owner: Bool, dormant: Bool = false, seq: UInt32) throws -> [UInt8] {
         try batch([newTable(name, owner: owner, dormant: dormant)], seq: seq)
