@@ -45,7 +45,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-        ]),
+        ], swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "netfault", dependencies: [
             "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog", "NetFaultServe", "CProcess",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -31,14 +31,14 @@ struct NetFault: ParsableCommand {
             sidecar pattern (--network container:NAME) and what each command needs.
             """,
         version: "0.2.0",
-        subcommands: [Apply.self, RunCommand.self, Status.self, Revert.self, Doctor.self, WatchdogCommand.self])
+        subcommands: [Apply.self, RunCommand.self, Status.self, Revert.self, Doctor.self, Serve.self, WatchdogCommand.self])
 }
 
 extension NetFault {
     /// The subcommands by name, for the fast path of `main`.
     static let byName: [String: ParsableCommand.Type] = [
         "apply": Apply.self, "run": RunCommand.self, "status": Status.self, "revert": Revert.self,
-        "doctor": Doctor.self, WatchdogProcess.command: WatchdogCommand.self,
+        "doctor": Doctor.self, "serve": Serve.self, WatchdogProcess.command: WatchdogCommand.self,
     ]
 
     /// Parses a well-formed command line with its subcommand alone: building the whole command

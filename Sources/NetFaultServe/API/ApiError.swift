@@ -9,7 +9,7 @@ public struct ApiError: Error, Equatable, Sendable, Codable, CustomStringConvert
     public var description: String { "\(status): \(error)" }
 
     /// Toxiproxy's prefix for an error about a field, e.g. "bad request body: ...".
-    func joined(_ detail: String) -> ApiError { ApiError("\(error): \(detail)", status: status) }
+    public func joined(_ detail: String) -> ApiError { ApiError("\(error): \(detail)", status: status) }
 
     // Toxiproxy's own errors, word for word, so that its clients recognise them.
     public static let badRequestBody = ApiError("bad request body", status: 400)

@@ -1,0 +1,238 @@
+import Dispatch
+import FoundationEssentials
+import Glibc
+import NetFaultCore
+import NetFaultKernel
+import NetFaultWatchdog
+
+/// Toxics as netfault leases on each proxy's upstream port, so they reach the proxy's clients
+/// and the clients that connect to the server directly. Where nf_tables works, the leases are
+/// held by this process (no watchdog): their tables are owned by its netfilter socket and their
+/// set elements expire `leaseTimeout` after the last renewal. Without nf_tables each lease gets
+/// a watchdog that this process controls: it reverts when this process dies.
+public final class KernelBackend: ToxicBackend, @unchecked Sendable {
+    public let name = "kernel"
+    public let runsToxicsInProxy = false
+    /// How long a held lease's faults outlive a stopped daemon; renewed every third of it.
+    public static let leaseTimeout = Duration.seconds(10)
+
+    let manager: LeaseManager
+    /// This process's netfilter socket, owner of every held lease's table; nil: no nf_tables.
+    let tables: NFTables?
+    let allowPorts: Set<UInt16>
+    let executable: String
+    /// The kernel has netem (latency and bandwidth need it).
+    let withNetem: Bool
+
+    enum Lease {
+        case held(HeldLease)
+        /// A journal lease with a watchdog, by id (kernels without nf_tables).
+        case watched(String)
+    }
+    struct Installed { let faults: KernelMapping.Faults; let lease: Lease }
+
+    private let state = Condition()
+    private var installed: [String: [Direction: Installed]] = [:]
+    private var proxies: [String: ProxyFaults] = [:]
+    /// Timeout and reset_peer toxics whose time ran out, by proxy.
+    private var expired: [String: Set<String>] = [:]
+    /// The running timer of each such toxic: a later change of the toxic makes it stale.
+    private var timers: [String: [String: Int]] = [:]
+    private var generation = 0
+    private var stopping = false
+    private var renewer: JoinableThread?
+
+    /// `withNFTables`: the kernel has nf_tables with owner tables (the feature probe says).
+    public init(
+        journal: Journal, allowPorts: Set<UInt16>, executable: String, withNFTables: Bool, withNetem: Bool
+    ) throws {
+        manager = LeaseManager(journal: journal)
+        self.withNetem = withNetem
+        tables = withNFTables ? try NFTables.open(in: nil) : nil
+        self.allowPorts = allowPorts
+        self.executable = executable
+        if tables != nil { renewer = try JoinableThread { [unowned self] in self.renewLoop() } }
+    }
+
+    /// Who ends the faults at their deadline: "kernel" (nf_tables set timeouts) or "watchdog".
+    public var enforcedBy: String { tables != nil ? "kernel" : "watchdog" }
+
+    public func check(upstream: HostPort) throws(ApiError) {
+        guard allowPorts.contains(upstream.port) else {
+            throw ApiError(
+                """
+                upstream port \(upstream.port) is not one this daemon may fault; it faults only the ports of \
+                --allow-ports (\(allowPorts.sorted().map(String.init).joined(separator: ",")))
+                """, status: 403)
+        }
+        _ = try Self.address(upstream)
+    }
+
+    public func check(_ toxic: Toxic) throws(ApiError) {
+        try KernelMapping.check(toxic)
+        if !withNetem, toxic.type == .latency || toxic.type == .bandwidth {
+            throw ApiError(
+                """
+                this kernel has no netem (CONFIG_NET_SCH_NETEM), which toxic '\(toxic.name)' (\(toxic.type.rawValue)) \
+                needs; run netfault serve --backend proxy, or a kernel with netem
+                """, status: 501)
+        }
+    }
+
+    public func notes(for toxic: Toxic) -> [String] { KernelMapping.notes(for: toxic) }
+
+    /// The upstream's address as a lease's --host: none for loopback, so that 127.0.0.1, ::1
+    /// and "localhost" are all caught (clients pick either).
+    static func address(_ upstream: HostPort) throws(ApiError) -> IPAddress? {
+        let h = upstream.host
+        if h.isEmpty || h == "localhost" { return nil }
+        guard let a = IPAddress(h) else {
+            throw ApiError(
+                "the kernel backend needs the upstream as an IP address or localhost, not '\(h)'", status: 400)
+        }
+        if h == "::1" || h.hasPrefix("127.") { return nil }
+        return a
+    }
+
+    public func apply(_ proxy: ProxyFaults) throws(ApiError) {
+        do {
+            try state.withLock {
+                guard !stopping else { throw ApiError("the daemon is shutting down", status: 503) }
+                proxies[proxy.name] = proxy
+                scheduleTimers(proxy)
+                try applyLocked(proxy)
+            }
+        } catch {
+            throw ApiError.from(error)
+        }
+    }
+
+    public func remove(proxy name: String) {
+        state.withLock {
+            proxies[name] = nil; expired[name] = nil; timers[name] = nil
+            for (_, i) in installed[name] ?? [:] { release(i.lease) }
+            installed[name] = nil
+        }
+    }
+
+    public func shutdown() {
+        let thread: JoinableThread? = state.withLock {
+            stopping = true
+            for (_, leases) in installed { for (_, i) in leases { release(i.lease) } }
+            installed = [:]
+            state.broadcast()
+            return renewer
+        }
+        thread?.join()
+    }
+
+    /// Releases the leases whose faults changed, then installs the new ones: never two leases
+    /// of one proxy on the same packets at once.
+    private func applyLocked(_ proxy: ProxyFaults) throws {
+        let want = KernelMapping.faults(
+            enabled: proxy.enabled, toxics: proxy.toxics, expired: expired[proxy.name] ?? [])
+        var have = installed[proxy.name] ?? [:]
+        defer { installed[proxy.name] = have }
+        for (d, i) in have where want[d] != i.faults {
+            release(i.lease)
+            have[d] = nil
+        }
+        for (d, faults) in want.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where have[d] == nil {
+            have[d] = Installed(faults: faults, lease: try install(faults, direction: d, upstream: proxy.upstream))
+        }
+    }
+
+    private func install(_ faults: KernelMapping.Faults, direction: Direction, upstream: HostPort) throws -> Lease {
+        if !faults.netem.isEmpty { try faults.netem.validate() }
+        try faults.filter.validate(direction: direction, netem: faults.netem)
+        var request = FaultRequest(
+            target: Target(ports: [upstream.port], host: try Self.address(upstream)), direction: direction,
+            netem: faults.netem, filter: faults.filter, device: nil,
+            duration: tables != nil ? Self.leaseTimeout : LeaseLimits.maximumDuration)
+        if let tables {
+            request.steerWithNFTables = !faults.netem.isEmpty
+            return .held(try manager.hold(request, tables: tables, timeout: Self.leaseTimeout))
+        }
+        let status = try manager.apply(request, executable: executable, controller: ProcessIdentity.current())
+        return .watched(status.lease.id)
+    }
+
+    private func release(_ lease: Lease) {
+        do {
+            switch lease {
+            case .held(let h): try manager.release(h)
+            case .watched(let id): _ = try manager.revert(id: id)
+            }
+        } catch {
+            writeLog("netfault serve: removing a lease failed: \(error)")
+        }
+    }
+
+    /// A timeout or reset_peer toxic with a time turns into a reset when it runs out.
+    private func scheduleTimers(_ proxy: ProxyFaults) {
+        var running = timers[proxy.name] ?? [:]
+        var done = expired[proxy.name] ?? []
+        let timed = Dictionary(
+            proxy.toxics.compactMap { t -> (String, Int64)? in
+                switch t.effect {
+                case .timeout(let ms) where ms > 0, .resetPeer(let ms) where ms > 0: (t.name, ms)
+                default: nil
+                }
+            }, uniquingKeysWith: { a, _ in a })
+        for name in Set(running.keys).union(done) where timed[name] == nil {
+            running[name] = nil; done.remove(name)
+        }
+        let previous = proxies[proxy.name].map { Dictionary($0.toxics.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }) } ?? [:]
+        for (name, ms) in timed {
+            let changed = previous[name].map { $0 != proxy.toxics.first(where: { $0.name == name }) } ?? false
+            if running[name] != nil && !changed { continue }
+            generation += 1
+            let token = generation
+            running[name] = token
+            done.remove(name)
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(ms))) { [weak self] in
+                self?.expire(proxy: proxy.name, toxic: name, token: token)
+            }
+        }
+        timers[proxy.name] = running
+        expired[proxy.name] = done
+    }
+
+    private func expire(proxy name: String, toxic: String, token: Int) {
+        state.withLock {
+            guard !stopping, timers[name]?[toxic] == token, let proxy = proxies[name] else { return }
+            expired[name, default: []].insert(toxic)
+            do { try applyLocked(proxy) } catch {
+                writeLog("netfault serve: turning toxic \(toxic) of proxy \(name) into a reset failed: \(error)")
+            }
+        }
+    }
+
+    private func renewLoop() {
+        let every = UInt64(Self.leaseTimeout.nanoseconds / 3)
+        var last = MonotonicClock.nanoseconds()
+        state.lock()
+        defer { state.unlock() }
+        while !stopping {
+            // Short waits on the wall clock, renewals on the monotonic one: a clock stepped back
+            // must not hold the renewals back until the faults expire.
+            state.wait(until: Date().addingTimeInterval(0.5))
+            guard !stopping else { break }
+            guard MonotonicClock.nanoseconds() - last >= every else { continue }
+            last = MonotonicClock.nanoseconds()
+            for (proxy, leases) in installed {
+                for (_, i) in leases {
+                    guard case .held(let h) = i.lease else { continue }
+                    do { try manager.renew(h, timeout: Self.leaseTimeout) } catch {
+                        writeLog("netfault serve: renewing lease \(h.id) of proxy \(proxy) failed: \(error)")
+                    }
+                }
+            }
+        }
+    }
+}
+
+func writeLog(_ line: String) {
+    let text = line + "\n"
+    _ = text.withCString { write(2, $0, strlen($0)) }
+}

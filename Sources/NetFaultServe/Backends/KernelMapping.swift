@@ -1,0 +1,103 @@
+import FoundationEssentials
+import NetFaultCore
+
+/// What the kernel backend installs for one proxy, decided from its toxics alone: at most one
+/// lease per direction, each netem faults plus one connection fault. Pure, so every mapping is
+/// testable without a kernel.
+public enum KernelMapping {
+    /// The faults of one direction's lease.
+    public struct Faults: Hashable, Sendable {
+        public var netem = NetemSpec()
+        public var filter = FilterSpec()
+        public var isEmpty: Bool { netem.isEmpty && filter.isEmpty }
+    }
+
+    /// Toxiproxy's upstream stream carries requests (to the server); downstream, responses.
+    public static func direction(_ stream: ToxicStream) -> Direction { stream == .upstream ? .toServer : .fromServer }
+
+    /// Refuses a toxic the kernel cannot express, naming it and the backend that can.
+    public static func check(_ toxic: Toxic) throws(ApiError) {
+        func refuse(_ why: String) -> ApiError {
+            ApiError(
+                "the kernel backend cannot express toxic '\(toxic.name)' (\(toxic.type.rawValue)): \(why); "
+                    + "run netfault serve --backend proxy for it", status: 400)
+        }
+        switch toxic.effect {
+        case .slowClose: throw refuse("the kernel cannot hold back a close (FIN) while passing data")
+        case .slicer: throw refuse("the kernel does not re-cut TCP segments")
+        case .limitData: throw refuse("nf_tables rules here count packets per rule, not bytes per connection")
+        case .latency(let ms, let jitter) where ms == 0 && jitter > 0:
+            throw refuse("netem varies a delay; jitter needs a latency above 0")
+        case .latency(let ms, let jitter) where ms > NetemSpec.maximumDelay.nanoseconds / 1_000_000
+            || jitter > NetemSpec.maximumDelay.nanoseconds / 1_000_000:
+            throw refuse("netem takes delays up to 60000 ms")
+        default: break
+        }
+        if toxic.toxicity > 0 && toxic.toxicity < 1 {
+            throw ApiError(
+                """
+                the kernel backend applies a toxic to every connection or to none: toxicity \(toxic.toxicity) \
+                of toxic '\(toxic.name)' is not supported yet; give 0 or 1, or run netfault serve --backend proxy
+                """, status: 400)
+        }
+    }
+
+    /// The leases a proxy needs. `expired`: names of timeout and reset_peer toxics whose
+    /// timeout has run out since they were added (they turn into resets).
+    public static func faults(enabled: Bool, toxics: [Toxic], expired: Set<String> = []) -> [Direction: Faults] {
+        var out: [Direction: Faults] = [:]
+        func set(_ action: FilterSpec.Action, _ d: Direction) {
+            // A reset outranks a hang: the connection is gone, not only silent.
+            if out[d, default: Faults()].filter.action != .reset { out[d, default: Faults()].filter.action = action }
+        }
+        for toxic in toxics where toxic.toxicity > 0 {
+            let d = direction(toxic.stream)
+            switch toxic.effect {
+            case .latency(let ms, let jitter) where ms > 0:
+                var n = out[d, default: Faults()].netem
+                // Toxiproxy chains toxics: two latencies add up.
+                n.delay = .milliseconds((n.delay?.nanoseconds ?? 0) / 1_000_000 + ms)
+                if jitter > 0 { n.jitter = .milliseconds((n.jitter?.nanoseconds ?? 0) / 1_000_000 + jitter) }
+                out[d, default: Faults()].netem = n
+            case .bandwidth(let kb) where kb > 0:
+                // 1 KB = 1000 bytes, as Toxiproxy counts; two limits: the narrower holds.
+                let rate = Rate(bitsPerSecond: UInt64(kb) * 8000)
+                let old = out[d, default: Faults()].netem.rate
+                out[d, default: Faults()].netem.rate = old.map { min($0, rate) } ?? rate
+            case .timeout(let ms):
+                if ms > 0 && expired.contains(toxic.name) { set(.reset, .toServer) } else { set(.hang, d) }
+            case .resetPeer(let ms):
+                // Toxiproxy resets the client's connection: the client's next packet is answered
+                // with a RST. Before its timeout runs out, nothing happens.
+                if ms == 0 || expired.contains(toxic.name) { set(.reset, .toServer) }
+            default:
+                break  // latency 0, rate 0: nothing, as in Toxiproxy
+            }
+        }
+        // A disabled proxy: new connections refused, open ones reset, also for direct clients.
+        if !enabled { set(.reset, .toServer) }
+        return out.filter { !$0.value.isEmpty }
+    }
+
+    /// Where the kernel only approximates what Toxiproxy does: shown in the toxic's JSON.
+    public static func notes(for toxic: Toxic) -> [String] {
+        var notes: [String] = []
+        switch toxic.effect {
+        case .latency:
+            notes.append(
+                "netem delays each packet of the \(toxic.stream == .upstream ? "requests" : "responses"), for every client of the upstream, not only this proxy's")
+        case .bandwidth:
+            notes.append("one shared netem rate for all connections to the upstream; Toxiproxy's rate is per connection")
+        case .timeout(let ms) where ms > 0:
+            notes.append(
+                "data stops, and \(ms) ms after the toxic was added (not after each connection's first data) connections are reset (RST); Toxiproxy closes them")
+        case .timeout:
+            notes.append("data stops; connections stay open until the toxic is removed")
+        case .resetPeer(let ms) where ms > 0:
+            notes.append("connections are reset \(ms) ms after the toxic was added, not after each connection's first data")
+        default:
+            break
+        }
+        return notes
+    }
+}

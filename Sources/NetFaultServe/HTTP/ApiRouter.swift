@@ -1,0 +1,124 @@
+import FoundationEssentials
+
+/// An HTTP answer: status, content type, body.
+public struct ApiResponse: Sendable, Equatable {
+    public var status: Int
+    public var contentType = "application/json"
+    public var body: [UInt8]
+
+    static func json<T: Encodable>(_ value: T, status: Int = 200) -> ApiResponse {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys  // the same bytes for the same state
+        return ApiResponse(status: status, body: Array((try? encoder.encode(value)) ?? Data("null".utf8)))
+    }
+    static func noContent() -> ApiResponse { ApiResponse(status: 204, body: []) }
+    /// As Toxiproxy's http.Error: the JSON error as text, with a newline.
+    static func error(_ e: ApiError) -> ApiResponse {
+        var r = json(e, status: e.status)
+        r.contentType = "text/plain; charset=utf-8"
+        r.body.append(UInt8(ascii: "\n"))
+        return r
+    }
+}
+
+/// Toxiproxy's routes over the registry. Pure request in, response out: the HTTP server and the
+/// tests call the same function.
+public struct ApiRouter: Sendable {
+    public let registry: ProxyRegistry
+    /// Required as `Authorization: Bearer TOKEN` when set.
+    public let token: String?
+    /// What /version says: Toxiproxy's API version this follows, and netfault's.
+    public static let version = "2.12.0+netfault.0.3.0"
+
+    public init(registry: ProxyRegistry, token: String? = nil) { self.registry = registry; self.token = token }
+
+    public func handle(
+        method: String, uri: String, headers: [(String, String)] = [], body: [UInt8] = []
+    ) -> ApiResponse {
+        func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name }?.1 }
+        // Toxiproxy's guard against a web page that posts to localhost from a browser.
+        if header("user-agent")?.hasPrefix("Mozilla/") == true {
+            return ApiResponse(status: 403, contentType: "text/plain; charset=utf-8", body: Array("User agent not allowed\n".utf8))
+        }
+        if let token, header("authorization") != "Bearer \(token)" { return .error(.unauthorized) }
+        let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
+        let parts = path.split(separator: "/").map { Self.percentDecoded($0) }
+        do {
+            return try route(method.uppercased(), parts, body)
+        } catch {
+            return .error(ApiError.from(error))
+        }
+    }
+
+    /// A path segment with %XX escapes decoded; left as it is when they do not make UTF-8.
+    static func percentDecoded(_ s: Substring) -> String {
+        var out: [UInt8] = []
+        var bytes = Array(s.utf8)[...]
+        while let b = bytes.popFirst() {
+            if b == UInt8(ascii: "%"), bytes.count >= 2, let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16) {
+                out.append(v)
+                bytes = bytes.dropFirst(2)
+            } else {
+                out.append(b)
+            }
+        }
+        return String(validating: out, as: UTF8.self) ?? String(s)
+    }
+
+    private func route(_ method: String, _ p: [String], _ body: [UInt8]) throws(ApiError) -> ApiResponse {
+        let r = registry
+        func methods(_ allowed: String...) throws(ApiError) {
+            guard allowed.contains(method) else { throw ApiError.methodNotAllowed }
+        }
+        switch p.count {
+        case 1 where p[0] == "version":
+            try methods("GET")
+            var out = ApiResponse.json(["version": Self.version])
+            out.contentType = "application/json;charset=utf-8"
+            return out
+        case 1 where p[0] == "reset":
+            try methods("POST")
+            try r.reset()
+            return .noContent()
+        case 1 where p[0] == "populate":
+            try methods("POST")
+            guard case .array(let items) = try JSONValue.parse(body) else {
+                throw ApiError.badRequestBody.joined("populate takes a JSON array of proxies")
+            }
+            var list: [ProxySettings] = []
+            for (i, item) in items.enumerated() { list.append(try ProxySettings.parse(item, index: i + 1)) }
+            let (proxies, error) = r.populate(list)
+            struct Populated: Encodable { let error: String?; let status: Int?; let proxies: [ProxyView] }
+            return .json(
+                Populated(error: error?.error, status: error?.status, proxies: proxies), status: error?.status ?? 201)
+        case 1 where p[0] == "proxies":
+            try methods("GET", "POST")
+            if method == "GET" { return .json(r.list()) }
+            return .json(try r.create(ProxySettings.parse(JSONValue.parse(body))), status: 201)
+        case 2 where p[0] == "proxies":
+            try methods("GET", "POST", "PATCH", "DELETE")
+            switch method {
+            case "GET": return .json(try r.proxy(p[1]))
+            case "DELETE":
+                try r.delete(p[1])
+                return .noContent()
+            default: return .json(try r.update(p[1], JSONValue.parse(body)))
+            }
+        case 3 where p[0] == "proxies" && p[2] == "toxics":
+            try methods("GET", "POST")
+            if method == "GET" { return .json(try r.toxics(p[1])) }
+            return .json(try r.addToxic(p[1], JSONValue.parse(body)))
+        case 4 where p[0] == "proxies" && p[2] == "toxics":
+            try methods("GET", "POST", "PATCH", "DELETE")
+            switch method {
+            case "GET": return .json(try r.toxic(p[1], p[3]))
+            case "DELETE":
+                try r.deleteToxic(p[1], p[3])
+                return .noContent()
+            default: return .json(try r.updateToxic(p[1], p[3], JSONValue.parse(body)))
+            }
+        default:
+            throw ApiError.notFound
+        }
+    }
+}

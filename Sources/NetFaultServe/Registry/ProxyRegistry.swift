@@ -1,0 +1,276 @@
+import FoundationEssentials
+import NIOCore
+import NetFaultKernel
+
+/// The proxies and their toxics: what the API shows, kept in step with the forwarders and the
+/// backend. Every change runs under one lock and is undone when the backend refuses it, so two
+/// clients racing on a proxy never leave a fault that no API object accounts for.
+public final class ProxyRegistry: @unchecked Sendable {
+    final class Entry {
+        var settings: ProxySettings
+        var toxics: [Toxic] = []
+        let forwarder: ToxicProxy
+        /// The forwarder's listener is open.
+        var listening = false
+        init(settings: ProxySettings, forwarder: ToxicProxy) { self.settings = settings; self.forwarder = forwarder }
+        var faults: ProxyFaults {
+            ProxyFaults(
+                name: settings.name, upstream: HostPort.parse(settings.upstream)!, enabled: settings.enabled,
+                toxics: toxics)
+        }
+    }
+
+    public let backend: ToxicBackend
+    let group: any EventLoopGroup
+    private let lock = Condition()
+    private var proxies: [String: Entry] = [:]
+
+    public init(backend: ToxicBackend, group: any EventLoopGroup) {
+        self.backend = backend; self.group = group
+    }
+
+    // MARK: views
+
+    public func list() -> [String: ProxyView] {
+        lock.withLock { proxies.mapValues(view) }
+    }
+
+    public func proxy(_ name: String) throws(ApiError) -> ProxyView {
+        try locked { () throws(ApiError) in view(try entry(name)) }
+    }
+
+    public func toxics(_ proxy: String) throws(ApiError) -> [ToxicView] {
+        try locked { () throws(ApiError) in try entry(proxy).toxics.map(toxicView) }
+    }
+
+    public func toxic(_ proxy: String, _ name: String) throws(ApiError) -> ToxicView {
+        try locked { () throws(ApiError) in
+            guard let t = try entry(proxy).toxics.first(where: { $0.name == name }) else { throw ApiError.toxicNotFound }
+            return toxicView(t)
+        }
+    }
+
+    // MARK: proxies
+
+    public func create(_ settings: ProxySettings) throws(ApiError) -> ProxyView {
+        try locked { () throws(ApiError) in
+            guard proxies[settings.name] == nil else { throw ApiError.proxyAlreadyExists }
+            return view(try add(settings))
+        }
+    }
+
+    /// Creates a proxy, started when enabled, with the backend told; nothing stays on failure.
+    private func add(_ settings: ProxySettings) throws(ApiError) -> Entry {
+        let upstream = HostPort.parse(settings.upstream)!
+        try backend.check(upstream: upstream)
+        let e = Entry(settings: settings, forwarder: ToxicProxy(group: group, upstream: upstream))
+        if settings.enabled { try start(e) }
+        do {
+            try backend.apply(e.faults)
+        } catch {
+            e.forwarder.stop()
+            backend.remove(proxy: settings.name)
+            throw ApiError.from(error)
+        }
+        proxies[settings.name] = e
+        return e
+    }
+
+    private func start(_ e: Entry) throws(ApiError) {
+        do {
+            let bound = try e.forwarder.start(listen: HostPort.parse(e.settings.listen)!)
+            e.settings.listen = bound.description
+            e.listening = true
+        } catch {
+            throw ApiError("listen tcp \(e.settings.listen): \(error)", status: 500)
+        }
+    }
+
+    private func stop(_ e: Entry) {
+        e.forwarder.stop()
+        e.listening = false
+    }
+
+    public func update(_ name: String, _ body: JSONValue) throws(ApiError) -> ProxyView {
+        try locked { () throws(ApiError) in
+            let e = try entry(name)
+            let old = e.settings
+            let new = try old.updated(by: body)
+            let moved = new.listen != old.listen || new.upstream != old.upstream
+            if new.upstream != old.upstream { try backend.check(upstream: HostPort.parse(new.upstream)!) }
+            func enact(_ s: ProxySettings, restart: Bool) throws(ApiError) {
+                if restart || !s.enabled { stop(e) }
+                e.settings = s
+                e.forwarder.setUpstream(HostPort.parse(s.upstream)!)
+                if s.enabled && !e.listening { try start(e) }
+                try backend.apply(e.faults)
+            }
+            do {
+                try enact(new, restart: moved)
+            } catch {
+                try? enact(old, restart: moved)
+                throw ApiError.from(error)
+            }
+            return view(e)
+        }
+    }
+
+    public func delete(_ name: String) throws(ApiError) {
+        try locked { () throws(ApiError) in
+            let e = try entry(name)
+            stop(e)
+            backend.remove(proxy: name)
+            proxies[name] = nil
+        }
+    }
+
+    /// Toxiproxy's populate: every proxy checked first; one that exists with the same listen
+    /// and upstream is kept, one that differs replaced.
+    public func populate(_ list: [ProxySettings]) -> (proxies: [ProxyView], error: ApiError?) {
+        lock.withLock {
+            var done: [ProxyView] = []
+            for s in list {
+                if let old = proxies[s.name] {
+                    if old.settings.upstream == s.upstream
+                        && (old.settings.listen == s.listen || s.listen == ProxySettings.defaultListen)
+                    {
+                        done.append(view(old))
+                        continue
+                    }
+                    stop(old)
+                    backend.remove(proxy: s.name)
+                    proxies[s.name] = nil
+                }
+                do {
+                    done.append(view(try add(s)))
+                } catch {
+                    return (done, ApiError.from(error))
+                }
+            }
+            return (done, nil)
+        }
+    }
+
+    /// Every proxy enabled and every toxic removed.
+    public func reset() throws(ApiError) {
+        try locked { () throws(ApiError) in
+            var first: ApiError?
+            for e in proxies.values.sorted(by: { $0.settings.name < $1.settings.name }) {
+                e.toxics = []
+                e.forwarder.setToxics([])
+                do {
+                    e.settings.enabled = true
+                    if !e.listening { try start(e) }
+                    try backend.apply(e.faults)
+                } catch {
+                    first = first ?? ApiError.from(error)
+                }
+            }
+            if let first { throw first }
+        }
+    }
+
+    // MARK: toxics
+
+    public func addToxic(_ proxy: String, _ body: JSONValue) throws(ApiError) -> ToxicView {
+        try locked { () throws(ApiError) in
+            let e = try entry(proxy)
+            let toxic = try Toxic.parse(body)
+            guard !e.toxics.contains(where: { $0.name == toxic.name }) else { throw ApiError.toxicAlreadyExists }
+            try backend.check(toxic)
+            try change(e) { $0.append(toxic) }
+            return toxicView(toxic)
+        }
+    }
+
+    public func updateToxic(_ proxy: String, _ name: String, _ body: JSONValue) throws(ApiError) -> ToxicView {
+        try locked { () throws(ApiError) in
+            let e = try entry(proxy)
+            guard let i = e.toxics.firstIndex(where: { $0.name == name }) else { throw ApiError.toxicNotFound }
+            let toxic = try e.toxics[i].updated(by: body)
+            try backend.check(toxic)
+            try change(e) { $0[i] = toxic }
+            return toxicView(toxic)
+        }
+    }
+
+    public func deleteToxic(_ proxy: String, _ name: String) throws(ApiError) {
+        try locked { () throws(ApiError) in
+            let e = try entry(proxy)
+            guard let i = e.toxics.firstIndex(where: { $0.name == name }) else { throw ApiError.toxicNotFound }
+            try change(e) { $0.remove(at: i) }
+        }
+    }
+
+    /// Applies a change of a proxy's toxics, or leaves them as they were.
+    private func change(_ e: Entry, _ edit: (inout [Toxic]) -> Void) throws(ApiError) {
+        let old = e.toxics
+        edit(&e.toxics)
+        do {
+            try backend.apply(e.faults)
+        } catch {
+            e.toxics = old
+            try? backend.apply(e.faults)
+            throw ApiError.from(error)
+        }
+        if backend.runsToxicsInProxy { e.forwarder.setToxics(e.toxics) }
+    }
+
+    /// Stops every forwarder and reverts every fault (SIGTERM).
+    public func shutdown() {
+        lock.withLock {
+            for e in proxies.values { stop(e) }
+        }
+        backend.shutdown()
+    }
+
+    // MARK: helpers
+
+    private func locked<T>(_ body: () throws(ApiError) -> T) throws(ApiError) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    private func entry(_ name: String) throws(ApiError) -> Entry {
+        guard let e = proxies[name] else { throw ApiError.proxyNotFound }
+        return e
+    }
+
+    private func view(_ e: Entry) -> ProxyView {
+        ProxyView(
+            name: e.settings.name, listen: e.settings.listen, upstream: e.settings.upstream,
+            enabled: e.settings.enabled, toxics: e.toxics.map(toxicView))
+    }
+
+    private func toxicView(_ t: Toxic) -> ToxicView {
+        ToxicView(toxic: t, netfault: .init(backend: backend.name, approximations: backend.notes(for: t)))
+    }
+}
+
+/// A proxy as the API shows it, in Toxiproxy's field order.
+public struct ProxyView: Encodable, Sendable, Equatable {
+    public let name: String
+    public let listen: String
+    public let upstream: String
+    public let enabled: Bool
+    public let toxics: [ToxicView]
+}
+
+/// A toxic as the API shows it: Toxiproxy's fields, and netfault's own under "netfault".
+public struct ToxicView: Encodable, Sendable, Equatable {
+    public let toxic: Toxic
+    public let netfault: Netfault
+    public struct Netfault: Encodable, Sendable, Equatable {
+        public let backend: String
+        /// Where this backend only approximates what Toxiproxy does.
+        public let approximations: [String]
+    }
+
+    enum CodingKeys: String, CodingKey { case netfault }
+    public func encode(to encoder: Encoder) throws {
+        try toxic.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(netfault, forKey: .netfault)
+    }
+}
