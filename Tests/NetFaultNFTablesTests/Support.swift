@@ -277,6 +277,8 @@ final class HeldConnection {
     let process: Spawned
     private var buffer = [UInt8]()
     private var finished = false
+    /// The exit status, once `finish` has reaped the process.
+    private(set) var exitStatus: Int32?
 
     init(process: Spawned) { self.process = process }
 
@@ -317,6 +319,7 @@ final class HeldConnection {
         finished = true
         close(process.stdin)
         let r = collect(process)
+        exitStatus = r.status
         return String(decoding: buffer, as: UTF8.self) + r.stdout + r.stderr
     }
 

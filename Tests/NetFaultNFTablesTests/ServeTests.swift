@@ -1,0 +1,246 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The toxiproxy-python client (PyPI, unmodified) in the venv scripts/install-deps makes.
+let toxiproxyPython = "/opt/netfault/toxiproxy/bin/python"
+let serveClientPath = packageRoot.appendingPathComponent("scripts/serve-client").path
+
+/// A `netfault serve` running inside a test namespace, on a port it picked.
+final class ServeDaemon {
+    let process: HeldConnection
+    let port: UInt16
+    let banner: String
+
+    init(_ ns: Namespace, _ args: [String] = [], journal: String? = nil) throws {
+        var argv = ["ip", "netns", "exec", ns.name, "/usr/bin/env"]
+        if let journal { argv.append("NETFAULT_STATE_DIR=\(journal)") }
+        argv += [netfaultPath, "serve", "--listen", "127.0.0.1:0"] + args
+        process = HeldConnection(process: try spawn(argv, captureOutput: true, stdinPipe: true))
+        banner = process.readLine(seconds: 15)
+        guard let r = banner.range(of: "http://127.0.0.1:"),
+            let p = UInt16(banner[r.upperBound...].prefix(while: \.isNumber))
+        else {
+            let rest = process.finish()
+            throw TestFailure("netfault serve did not start: \(banner) \(rest)")
+        }
+        port = p
+        trace("serve: \(banner.trimmingCharacters(in: .whitespacesAndNewlines))")
+    }
+
+    var pid: pid_t { process.process.pid }
+
+    /// SIGTERM, then the exit status and what it printed.
+    func terminate() -> (status: Int32, output: String) {
+        kill(pid, SIGTERM)
+        let out = process.finish()
+        return (process.exitStatus ?? -1, out)
+    }
+
+    deinit {
+        kill(pid, SIGKILL)
+        process.finish()
+    }
+}
+
+/// One serve-client step: what the client saw.
+struct Step: CustomStringConvertible {
+    let fields: [String: Any]
+    var name: String { fields["step"] as? String ?? "" }
+    var outcome: String { fields["outcome"] as? String ?? "none" }
+    var description: String { "\(fields)" }
+}
+
+extension Namespace {
+    /// scripts/serve-client against the daemon; its steps by name.
+    func serveClient(_ daemon: ServeDaemon, _ args: String...) throws -> [String: Step] {
+        let r = try exec([toxiproxyPython, serveClientPath, "\(daemon.port)"] + args)
+        trace("serve-client \(args.joined(separator: " ")): \(r.stdout)")
+        guard r.status == 0 else {
+            throw TestFailure("serve-client \(args.joined(separator: " ")): exit \(r.status): \(r.stdout) \(r.stderr)")
+        }
+        var steps: [String: Step] = [:]
+        for line in r.stdout.split(separator: "\n") {
+            let s = Step(fields: jsonObject(String(line)))
+            steps[s.name] = s
+        }
+        return steps
+    }
+
+    /// One HTTP request to the API from inside: status and body.
+    func http(_ daemon: ServeDaemon, _ method: String, _ path: String, _ body: String? = nil, headers: [String] = [])
+        throws -> (status: Int, body: String)
+    {
+        var args = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-X", method]
+        for h in headers { args += ["-H", h] }
+        if let body { args += ["--data-binary", body] }
+        let r = try exec(args + ["http://127.0.0.1:\(daemon.port)\(path)"])
+        let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+    }
+}
+
+@Suite(.serialized, .enabled(if: NFT.enabled, NFT.reason))
+struct ServeTests {
+    func expect(_ steps: [String: Step], _ name: String, _ outcomes: Set<String>, sourceLocation: SourceLocation = #_sourceLocation) {
+        let s = steps[name]
+        #expect(s.map { outcomes.contains($0.outcome) } == true,
+            "\(name): \(s?.description ?? "missing"), wanted \(outcomes.sorted())", sourceLocation: sourceLocation)
+    }
+
+    @Test("kernel backend: toxiproxy-python's proxy, toxics and down() reach the proxy's clients and direct ones")
+    func kernelBackendThroughAToxiproxyClient() throws {
+        try withServers(redis: [6379], mariadb: true) { ns in
+            ns.ownJournal()
+            let daemon = try ServeDaemon(ns, journal: ns.journal)
+            #expect(daemon.banner.contains("deadlines enforced by kernel"), "\(daemon.banner)")
+            let steps = try ns.serveClient(daemon, "connection")
+            for name in ["redis/before", "mysql/before", "redis/timeout-removed", "mysql/up-again",
+                "redis/reset_peer-removed", "redis/after-reset"] {
+                expect(steps, name + "/proxy", ["ok"])
+                expect(steps, name + "/direct", ["ok"])
+            }
+            // The hang reaches the server's port itself: direct clients hang too.
+            expect(steps, "redis/timeout/proxy", ["timeout"])
+            expect(steps, "redis/timeout/direct", ["timeout"])
+            // A disabled proxy: its listener closed, and the server refuses new connections.
+            expect(steps, "mysql/down/proxy", ["refused"])
+            expect(steps, "mysql/down/direct", ["refused"])
+            // reset_peer: the client's packets to the server are answered with a RST.
+            expect(steps, "redis/reset_peer/direct", ["refused", "reset"])
+            expect(steps, "redis/reset_peer/proxy", ["closed", "reset", "error"])
+            #expect((steps["destroyed"]?.fields["proxies"] as? [String]) == [])
+            let end = daemon.terminate()
+            #expect(end.status == 0, "serve exit \(end.status): \(end.output)")
+            try ns.expectBaseline()
+        }
+    }
+
+    @Test("proxy backend: the same client code; toxics act only through the proxy, the kernel untouched")
+    func proxyBackendThroughAToxiproxyClient() throws {
+        try withServers(redis: [6379], mariadb: true) { ns in
+            let daemon = try ServeDaemon(ns, ["--backend", "proxy"])
+            let steps = try ns.serveClient(daemon, "connection")
+            expect(steps, "redis/before/proxy", ["ok"])
+            expect(steps, "redis/timeout/proxy", ["timeout"])
+            expect(steps, "redis/timeout/direct", ["ok"])
+            expect(steps, "redis/timeout-removed/proxy", ["ok"])
+            expect(steps, "mysql/down/proxy", ["refused"])
+            expect(steps, "mysql/down/direct", ["ok"])
+            expect(steps, "mysql/up-again/proxy", ["ok"])
+            expect(steps, "redis/reset_peer/proxy", ["reset", "closed"])
+            expect(steps, "redis/reset_peer/direct", ["ok"])
+            expect(steps, "redis/after-reset/proxy", ["ok"])
+            let latency = try ns.serveClient(daemon, "latency", "100")
+            let before = try #require(latency["before"]?.fields["proxy_ms"] as? Double)
+            let during = try #require(latency["latency"]?.fields["proxy_ms"] as? Double)
+            let direct = try #require(latency["latency"]?.fields["direct_ms"] as? Double)
+            #expect(during - before >= 100, "a 100 ms downstream latency added \(during - before) ms through the proxy")
+            #expect(direct < 50, "the proxy backend delayed a direct client: \(direct) ms")
+            #expect(daemon.terminate().status == 0)
+            try ns.expectBaseline()
+        }
+    }
+
+    @Test("a SIGKILLed daemon's faults end at once: its nf_tables table goes with its socket")
+    func killedDaemon() throws {
+        try withServers(mariadb: false) { ns in
+            ns.ownJournal()
+            let daemon = try ServeDaemon(ns, journal: ns.journal)
+            _ = try ns.serveClient(daemon, "hang")
+            #expect(try ns.probe("redis-ping", "127.0.0.1", 6379, timeout: 0.5).outcome == "timeout")
+            kill(daemon.pid, SIGKILL)
+            #expect(awaitExit(daemon.pid, seconds: 5))
+            #expect(try ns.awaitTableGone("netfault-", seconds: 2))
+            #expect(try ns.probe("redis-ping", "127.0.0.1", 6379).outcome == "ok")
+            try ns.expectBaseline()
+        }
+    }
+
+    @Test("the daemon renews its leases while it runs; stopped, its faults end within the lease timeout (10s)")
+    func stoppedDaemon() throws {
+        try withServers(mariadb: false) { ns in
+            ns.ownJournal()
+            let daemon = try ServeDaemon(ns, journal: ns.journal)
+            _ = try ns.serveClient(daemon, "hang")
+            let start = monotonicMs()
+            // Past one lease timeout: only renewals keep the fault in force.
+            while monotonicMs() - start < 11_500 { usleep(100_000) }
+            #expect(try ns.probe("redis-ping", "127.0.0.1", 6379, timeout: 0.5).outcome == "timeout",
+                "the fault ended while the daemon ran: renewals did not happen")
+            #expect(kill(daemon.pid, SIGSTOP) == 0)
+            let stopped = monotonicMs()
+            var outcome = ""
+            while monotonicMs() - stopped < 13_000 {
+                outcome = try ns.probe("redis-ping", "127.0.0.1", 6379, timeout: 0.3).outcome
+                if outcome == "ok" { break }
+            }
+            let ended = monotonicMs() - stopped
+            #expect(outcome == "ok" && ended < 10_000 + 1_500,
+                "the fault of a stopped daemon ended \(Int(ended)) ms after the stop (\(outcome))")
+            kill(daemon.pid, SIGCONT)
+            #expect(daemon.terminate().status == 0)
+            try ns.expectBaseline()
+        }
+    }
+
+    @Test("bad requests get 400, 401, 403, 404 or 409 with a message, and change nothing")
+    func badRequests() throws {
+        try withServers(mariadb: false) { ns in
+            ns.ownJournal()
+            let daemon = try ServeDaemon(ns, ["--token", "s3cret"], journal: ns.journal)
+            let auth = ["Authorization: Bearer s3cret"]
+            #expect(try ns.http(daemon, "GET", "/proxies").status == 401)
+            #expect(try ns.http(daemon, "GET", "/proxies", headers: ["Authorization: Bearer nope"]).status == 401)
+            #expect(try ns.http(daemon, "GET", "/version", headers: auth + ["User-Agent: Mozilla/5.0"]).status == 403)
+            let made = try ns.http(daemon, "POST", "/proxies", #"{"name":"redis","upstream":"127.0.0.1:6379"}"#, headers: auth)
+            #expect(made.status == 201, "\(made)")
+            let cases: [(String, String, String?, Int, String)] = [
+                ("POST", "/proxies", #"{"name":"redis","upstream":"127.0.0.1:6379"}"#, 409, "proxy already exists"),
+                ("POST", "/proxies", #"{"name":"ssh","upstream":"127.0.0.1:22"}"#, 403, "port 22"),
+                ("POST", "/proxies", #"{"name":"x"#, 400, "bad request body"),
+                ("POST", "/proxies", #"{"upstream":"127.0.0.1:6379"}"#, 400, "missing required field: name"),
+                ("GET", "/proxies/nope", nil, 404, "proxy not found"),
+                ("POST", "/proxies/redis/toxics", #"{"type":"gremlin"}"#, 400, "invalid toxic type"),
+                ("POST", "/proxies/redis/toxics", #"{"type":"latency","attributes":{"latency":-1}}"#, 400, "negative"),
+                ("POST", "/proxies/redis/toxics", #"{"type":"timeout","stream":"up"}"#, 400, "stream was invalid"),
+                ("POST", "/proxies/redis/toxics", #"{"type":"slicer"}"#, 400, "--backend proxy"),
+                ("POST", "/proxies/redis/toxics", #"{"type":"timeout","toxicity":0.5}"#, 400, "toxicity"),
+                ("DELETE", "/proxies/redis/toxics/nope", nil, 404, "toxic not found"),
+                ("PUT", "/proxies/redis", "{}", 405, "method not allowed"),
+            ]
+            for (method, path, body, status, words) in cases {
+                let r = try ns.http(daemon, method, path, body, headers: auth)
+                #expect(r.status == status && r.body.contains(words), "\(method) \(path) \(body ?? ""): \(r)")
+            }
+            // None of them left a fault: the proxy has no toxic, the ruleset is as before.
+            #expect(try ns.http(daemon, "GET", "/proxies/redis/toxics", headers: auth).body == "[]")
+            try ns.expectBaseline()
+            #expect(daemon.terminate().status == 0)
+        }
+    }
+}
+
+@Suite(.serialized, .enabled(if: NFT.enabled, NFT.reason))
+struct ServeExampleTests {
+    /// examples/serve's unittest suite, as a user runs it, against both backends.
+    @Test("examples/serve/test_redis_resilience.py passes with both backends (latency skipped without netem)",
+          arguments: ["kernel", "proxy"])
+    func exampleSuite(backend: String) throws {
+        try withServers(mariadb: false) { ns in
+            ns.ownJournal()
+            let daemon = try ServeDaemon(ns, ["--backend", backend], journal: ns.journal)
+            let r = try ns.exec(
+                "/usr/bin/env", "TOXIPROXY_PORT=\(daemon.port)", toxiproxyPython, "-m", "unittest", "-v",
+                packageRoot.appendingPathComponent("examples/serve/test_redis_resilience.py").path)
+            trace("example (\(backend)): \(r.stderr)")
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stderr.contains("Ran 3 tests"), "\(r.stderr)")
+            if backend == "proxy" {
+                #expect(r.stderr.contains("\nOK\n") || r.stderr.hasSuffix("OK\n"), "\(r.stderr)")
+            }
+            #expect(daemon.terminate().status == 0)
+            try ns.expectBaseline()
+        }
+    }
+}
