@@ -17,7 +17,9 @@ WORKDIR /src
 COPY Package.swift ./
 COPY Sources Sources
 RUN swift build -c release --static-swift-stdlib --product netfault \
+ && swift build -c release --static-swift-stdlib --product netfault-serve \
  && install -D -m 0755 .build/release/netfault /out/usr/local/bin/netfault \
+ && install -D -m 0755 .build/release/netfault-serve /out/usr/local/bin/netfault-serve \
  && mkdir -p /out/usr/local/share/bash-completion/completions \
  && /out/usr/local/bin/netfault --generate-completion-script bash > /out/usr/local/share/bash-completion/completions/netfault
 

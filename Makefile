@@ -23,10 +23,14 @@ install:
 	# The manual first: its plugin builds the tool in release without the static runtime, and a
 	# build that finds the binary up to date would not link it again.
 	$(SWIFT) package --scratch-path $(STATIC) plugin generate-manual --authors "the netfault authors"
-	rm -f $(STATIC)/release/netfault
+	rm -f $(STATIC)/release/netfault $(STATIC)/release/netfault-serve
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC) --product netfault
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC) --product netfault-serve
 	install -D -m 0755 $(STATIC)/release/netfault $(DESTDIR)$(PREFIX)/bin/netfault
+	install -D -m 0755 $(STATIC)/release/netfault-serve $(DESTDIR)$(PREFIX)/bin/netfault-serve
 	install -D -m 0644 $(STATIC)/plugins/GenerateManual/outputs/netfault/netfault.1 $(DESTDIR)$(PREFIX)/share/man/man1/netfault.1
+	install -D -m 0644 $(STATIC)/plugins/GenerateManual/outputs/netfault-serve/netfault-serve.1 \
+		$(DESTDIR)$(PREFIX)/share/man/man1/netfault-serve.1
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 	$(STATIC)/release/netfault --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/netfault

@@ -4,6 +4,7 @@ import Glibc
 import Logging
 import NetFaultCore
 import NetFaultKernel
+import NetFaultCommand
 import NetFaultWatchdog
 
 struct Apply: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import NetFaultCore
 import NetFaultKernel
+import NetFaultCommand
 import NetFaultWatchdog
 
 /// TARGET plus where its traffic is matched.

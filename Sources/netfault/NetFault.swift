@@ -1,4 +1,8 @@
 import ArgumentParser
+import FoundationEssentials
+import Glibc
+import NetFaultCommand
+import NetFaultCore
 import NetFaultWatchdog
 
 @main
@@ -38,7 +42,7 @@ extension NetFault {
     /// The subcommands by name, for the fast path of `main`.
     static let byName: [String: ParsableCommand.Type] = [
         "apply": Apply.self, "run": RunCommand.self, "status": Status.self, "revert": Revert.self,
-        "doctor": Doctor.self, "serve": Serve.self, WatchdogProcess.command: WatchdogCommand.self,
+        "doctor": Doctor.self, WatchdogProcess.command: WatchdogCommand.self,
     ]
 
     /// Parses a well-formed command line with its subcommand alone: building the whole command
@@ -47,6 +51,7 @@ extension NetFault {
     /// it the usual way, as `netfault SUBCOMMAND`.
     static func main() {
         let args = Array(CommandLine.arguments.dropFirst())
+        if args.first == "serve" { Serve.exec(Array(args.dropFirst())) }
         // parseAsRoot answers --help with a help command of its own: only the subcommand itself
         // takes this path.
         if let name = args.first, let type = byName[name],
@@ -60,5 +65,35 @@ extension NetFault {
             }
         }
         Self.main(nil)
+    }
+}
+
+/// `netfault serve` is the program netfault-serve beside this one: its SwiftNIO code stays out
+/// of every other command's start. This entry lists it in the help and the manual; the whole
+/// command line goes to netfault-serve, which parses it (`netfault serve --help` included).
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve Toxiproxy's HTTP API, with toxics as kernel faults or in a built-in proxy.",
+        discussion: """
+            Runs netfault-serve, installed beside netfault; `netfault serve --help` (or man \
+            netfault-serve) has its options, and docs/serve.md each toxic in both backends.
+            """)
+
+    @Argument(parsing: .captureForPassthrough, help: "netfault-serve's options.")
+    var options: [String] = []
+
+    func run() throws { Self.exec(options) }
+
+    /// Replaces this process with netfault-serve; exits 69 when it is not installed.
+    static func exec(_ args: [String]) -> Never {
+        let own = selfExecutable()
+        let path = own.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+            + "/netfault-serve"
+        let argv = ([path] + args).map { strdup($0) } + [nil]
+        execv(path, argv)
+        let reason = String(cString: strerror(errno))
+        writeStandardError(
+            "netfault: error: netfault serve runs \(path), which cannot be started (\(reason)); install it beside netfault (make install)\n")
+        Glibc.exit(ExitStatus.unavailable)
     }
 }

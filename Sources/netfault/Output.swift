@@ -2,6 +2,7 @@ import FoundationEssentials
 import Glibc
 import NetFaultCore
 import NetFaultKernel
+import NetFaultCommand
 import NetFaultWatchdog
 
 /// The fault parameters as strings in the units a person types ("100ms", "5%"), for JSON.

@@ -5,6 +5,7 @@ import FoundationEssentials
 import Glibc
 import NetFaultCore
 import NetFaultKernel
+import NetFaultCommand
 import NetFaultWatchdog
 
 struct RunCommand: ParsableCommand {
@@ -220,8 +221,6 @@ final class SchedulerState: @unchecked Sendable {
         return !stopped
     }
 }
-
-func note(_ s: String) { writeStandardError("netfault: \(s)\n") }
 
 /// Who the command runs as.
 struct CommandIdentity {

@@ -3,6 +3,7 @@ import Foundation
 import NetFaultCore
 import Testing
 @testable import netfault
+import NetFaultCommand
 
 /// A small deterministic generator, so a failing vector can be reproduced from its index.
 struct SplitMix64: RandomNumberGenerator {

@@ -4,6 +4,7 @@ import NetFaultCore
 import NetFaultWatchdog
 import Testing
 @testable import netfault
+import NetFaultCommand
 
 /// Every error says its own exit status; `diagnose` only reads it.
 struct ExitStatusTests {

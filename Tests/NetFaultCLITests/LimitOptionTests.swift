@@ -2,6 +2,7 @@ import ArgumentParser
 import NetFaultCore
 import Testing
 @testable import netfault
+import NetFaultCommand
 
 /// --limit: netem's queue limit, on apply and run.
 struct LimitOptionTests {

@@ -21,3 +21,20 @@ struct CommandLineTests {
         #expect(unknown.status == 64 && unknown.stderr.contains("Unknown option '--bogus'"), "\(unknown.stderr)")
     }
 }
+
+extension CommandLineTests {
+    @Test("`netfault serve` runs netfault-serve beside it, whole command line included; without it, 69 and why")
+    func serveRunsItsOwnProgram() throws {
+        let help = try run(netfaultPath, ["serve", "--help"])
+        #expect(help.status == 0 && help.stdout.contains("USAGE: netfault serve"), "\(help.stdout.prefix(300))")
+        let bad = try run(netfaultPath, ["serve", "--listen", "nope"])
+        #expect(bad.status == 64 && bad.stderr.contains("--listen 'nope' is not HOST:PORT"), "\(bad.stderr)")
+        // netfault alone, as a partial install leaves it.
+        let dir = "/var/tmp/netfault-alone-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: netfaultPath, toPath: dir + "/netfault")
+        let alone = try run(dir + "/netfault", ["serve"])
+        #expect(alone.status == 69 && alone.stderr.contains("netfault-serve"), "\(alone.status): \(alone.stderr)")
+    }
+}

@@ -5,16 +5,19 @@ import NetFaultCore
 import NetFaultKernel
 import NetFaultWatchdog
 
+// What every netfault program (netfault, netfault-serve) shares at its edge: errors to exit
+// statuses and messages, the capability check, and where its own executable is.
+
 /// Maps every error the tool raises to its message and exit status; nothing reaches the user
 /// as a trap or a stack trace.
-func fail(_ error: Error) -> ExitCode {
+public func fail(_ error: Error) -> ExitCode {
     let (status, message) = diagnose(error)
     writeStandardError("netfault: error: \(message)\n")
     return ExitCode(status)
 }
 
 /// All of `text` to fd 2, unbuffered, as one write where the kernel allows.
-func writeStandardError(_ text: String) {
+public func writeStandardError(_ text: String) {
     var bytes = Array(text.utf8)[...]
     while !bytes.isEmpty {
         let n = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
@@ -25,7 +28,7 @@ func writeStandardError(_ text: String) {
 }
 
 /// The exit status and message for an error netfault raises: each says its own.
-func diagnose(_ error: Error) -> (status: Int32, message: String) {
+public func diagnose(_ error: Error) -> (status: Int32, message: String) {
     switch error {
     case let e as KernelError where e.exitStatus == ExitStatus.noPermission:
         (e.exitStatus, "\(e.description)\nnetfault needs root or CAP_NET_ADMIN")
@@ -35,7 +38,7 @@ func diagnose(_ error: Error) -> (status: Int32, message: String) {
 }
 
 /// Fails with 77 unless the process may change networking.
-func requireNetAdmin() throws {
+public func requireNetAdmin() throws {
     guard Capabilities.hasNetAdmin() else {
         throw PermissionError(
             """
@@ -49,7 +52,7 @@ func requireNetAdmin() throws {
 /// Runs `body`, turning any error into its message and exit status.
 /// `body` with its errors reported; a command that ends soon lets its netfilter sockets close
 /// after it exits (NetfilterCloses), a long-lived one (`run`) closes them as it goes.
-func reporting(endsSoon: Bool = true, _ body: () throws -> Void) throws {
+public func reporting(endsSoon: Bool = true, _ body: () throws -> Void) throws {
     if endsSoon { NetfilterCloses.deferUntilExit() }
     do { try body() } catch let e as ExitCode { throw e } catch {
         // A feature the probe found on this boot is gone (a module unloaded): probe it next time.
@@ -59,6 +62,9 @@ func reporting(endsSoon: Bool = true, _ body: () throws -> Void) throws {
 }
 
 /// The path of this executable, for starting the watchdog and the probe.
-func selfExecutable() -> String {
+public func selfExecutable() -> String {
     (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
 }
+
+/// A line on stderr that is not an error: "netfault: ...".
+public func note(_ s: String) { writeStandardError("netfault: \(s)\n") }

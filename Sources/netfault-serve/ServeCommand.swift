@@ -2,14 +2,17 @@ import ArgumentParser
 import FoundationEssentials
 import Glibc
 import NIOPosix
+import NetFaultCommand
 import NetFaultCore
 import NetFaultKernel
 import NetFaultServe
 import NetFaultWatchdog
 
+/// `netfault serve`: netfault runs this program (netfault-serve, installed beside it).
+@main
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "serve",
+        commandName: "netfault serve",
         abstract: "Serve Toxiproxy's HTTP API, with toxics as kernel faults or in a built-in proxy.",
         discussion: """
             Clients written for Toxiproxy (its Ruby, Go, Python, Java and .NET clients, \
@@ -136,7 +139,7 @@ struct Serve: ParsableCommand {
                     for: FeatureProbe.filterFeatures + FeatureProbe.netemFeatures, in: journal.directory)
                 let ok = Set(results.filter(\.ok).map(\.feature))
                 let k = try KernelBackend(
-                    journal: journal, allowPorts: ports, executable: selfExecutable(),
+                    journal: journal, allowPorts: ports, executable: try netfaultExecutable(),
                     withNFTables: FeatureProbe.filterFeatures.allSatisfy(ok.contains),
                     withNetem: FeatureProbe.netemFeatures.allSatisfy(ok.contains))
                 enforced = ", deadlines enforced by \(k.enforcedBy)"
@@ -164,4 +167,15 @@ struct Serve: ParsableCommand {
             note("netfault serve: every fault reverted (signal \(signal ?? 0)); exiting")
         }
     }
+}
+
+/// netfault itself, beside this program: watchdogs (kernels without nf_tables) run as
+/// `netfault watchdog`.
+func netfaultExecutable() throws -> String {
+    let own = selfExecutable()
+    let path = (own.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")) + "/netfault"
+    guard access(path, X_OK) == 0 else {
+        throw Unavailable("netfault serve needs netfault beside it (\(path)) to start watchdogs; install both (make install)")
+    }
+    return path
 }
