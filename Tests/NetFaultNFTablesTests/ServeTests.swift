@@ -15,9 +15,13 @@ final class ServeDaemon {
     init(_ ns: Namespace, _ args: [String] = [], journal: String? = nil) throws {
         var argv = ["ip", "netns", "exec", ns.name, "/usr/bin/env"]
         if let journal { argv.append("NETFAULT_STATE_DIR=\(journal)") }
-        argv += [netfaultPath, "serve", "--listen", "127.0.0.1:0"] + args
+        argv += [netfaultPath, "serve"] + (args.contains("--socket") ? [] : ["--listen", "127.0.0.1:0"]) + args
         process = HeldConnection(process: try spawn(argv, captureOutput: true, stdinPipe: true))
         banner = process.readLine(seconds: 15)
+        if banner.contains("API on unix:") {
+            port = 0
+            return
+        }
         guard let r = banner.range(of: "http://127.0.0.1:"),
             let p = UInt16(banner[r.upperBound...].prefix(while: \.isNumber))
         else {
@@ -184,6 +188,48 @@ struct ServeTests {
         }
     }
 
+    @Test("three clients racing on one proxy leave exactly the faults the API lists; reset leaves none")
+    func racingClients() throws {
+        try withServers(mariadb: false) { ns in
+            ns.ownJournal()
+            let daemon = try ServeDaemon(ns, journal: ns.journal)
+            let race = try #require(try ns.serveClient(daemon, "race", "20")["race"])
+            #expect(race.outcome == "ok", "\(race)")
+            #expect(race.fields["toxics"] as? [String] == ["a", "b"], "\(race)")
+            #expect(race.fields["enabled"] as? Bool == true)
+            // a: a hang on the requests, b: on the responses; one lease (table) each, no other.
+            let tables = try ns.tables().split(separator: "\n").filter { $0.contains("netfault-") }
+            #expect(tables.count == 2, "\(tables)")
+            let rules = try ns.ruleset()
+            #expect(rules.contains("tcp dport @lease") && rules.contains("tcp sport @lease"), "\(rules)")
+            #expect(!rules.contains("reject"), "a reset of the disabled proxy outlived its enable: \(rules)")
+            #expect(try ns.http(daemon, "POST", "/reset").status == 204)
+            try ns.expectBaseline()
+            #expect(daemon.terminate().status == 0)
+        }
+    }
+
+    @Test("--config creates Toxiproxy's proxies at start; --socket serves on a unix socket with mode 0660")
+    func configAndSocket() throws {
+        try withServers(mariadb: false) { ns in
+            let config = "\(ns.dir)/proxies.json"
+            try #"[{"name":"redis","listen":"127.0.0.1:26379","upstream":"127.0.0.1:6379","enabled":true}]"#
+                .write(toFile: config, atomically: true, encoding: .utf8)
+            let socket = "\(ns.dir)/api.sock"
+            let daemon = try ServeDaemon(ns, ["--backend", "proxy", "--config", config, "--socket", socket])
+            #expect(try ns.exec("stat", "-c", "%a", socket).stdout.hasPrefix("660"))
+            let list = try ns.exec("curl", "-s", "--unix-socket", socket, "http://netfault/proxies")
+            #expect(list.stdout.contains(#""listen":"127.0.0.1:26379""#), "\(list.stdout)")
+            #expect(try ns.probe("redis-ping", "127.0.0.1", 26379).outcome == "ok")
+            #expect(daemon.terminate().status == 0)
+            #expect(!FileManager.default.fileExists(atPath: socket), "the socket file outlived the daemon")
+            // A bad file: refused before anything starts.
+            try #"[{"name":"redis"}]"#.write(toFile: config, atomically: true, encoding: .utf8)
+            let bad = try ns.exec(netfaultPath, "serve", "--backend", "proxy", "--config", config, "--listen", "127.0.0.1:0")
+            #expect(bad.status == 64 && bad.stderr.contains("missing required field: upstream at proxy 1"), "\(bad)")
+        }
+    }
+
     @Test("bad requests get 400, 401, 403, 404 or 409 with a message, and change nothing")
     func badRequests() throws {
         try withServers(mariadb: false) { ns in
@@ -240,6 +286,51 @@ struct ServeExampleTests {
                 #expect(r.stderr.contains("\nOK\n") || r.stderr.hasSuffix("OK\n"), "\(r.stderr)")
             }
             #expect(daemon.terminate().status == 0)
+            try ns.expectBaseline()
+        }
+    }
+}
+
+/// The kernel backend where the kernel has netem and nf_tables (Debian's kernel in a VM): the
+/// daemon's own table steers a latency toxic's packets into its netem band, so the delay ends
+/// with the daemon. Timers under the VM's emulation are coarse: behaviour, not precision.
+@Suite(.serialized, .enabled(if: NFT.netem, NFT.netemReason))
+struct ServeCombinedTests {
+    func tcState(_ ns: Namespace) throws -> String {
+        try ns.exec("tc", "qdisc", "show", "dev", "lo").stdout + "--\n"
+            + ns.exec("tc", "filter", "show", "dev", "lo").stdout
+    }
+
+    @Test("a latency toxic (netem, steered by the daemon's table) beside reset_peer (nf_tables); killed, the delay ends at once")
+    func latencyAndResetHeldByTheDaemon() throws {
+        try withServers(mariadb: false) { ns in
+            ns.ownJournal()
+            let tcBefore = try tcState(ns)
+            let daemon = try ServeDaemon(ns, journal: ns.journal)
+            #expect(daemon.banner.contains("deadlines enforced by kernel"), "\(daemon.banner)")
+            let held = try ns.hold("redis", "127.0.0.1", 6379, timeout: 5)
+            #expect(try ns.http(daemon, "POST", "/proxies", #"{"name":"redis","upstream":"127.0.0.1:6379"}"#).status == 201)
+            let latency = try ns.http(
+                daemon, "POST", "/proxies/redis/toxics", #"{"type":"latency","attributes":{"latency":500}}"#)
+            #expect(latency.status == 200, "\(latency)")
+            let ping = try held.next()
+            #expect(ping.outcome == "ok" && ping.elapsedMs >= 450, "an open connection under a 500 ms latency: \(ping)")
+            let reset = try ns.http(
+                daemon, "POST", "/proxies/redis/toxics", #"{"type":"reset_peer","stream":"upstream"}"#)
+            #expect(reset.status == 200, "\(reset)")
+            let connect = try ns.probe("connect", "127.0.0.1", 6379)
+            #expect(connect.outcome == "refused", "\(connect)")
+            #expect(try ns.http(daemon, "DELETE", "/proxies/redis/toxics/reset_peer_upstream").status == 204)
+            let slow = try ns.probe("redis-ping", "127.0.0.1", 6379, timeout: 5)
+            #expect(slow.outcome == "ok" && slow.elapsedMs >= 450, "after reset_peer's removal: \(slow)")
+            kill(daemon.pid, SIGKILL)
+            #expect(awaitExit(daemon.pid, seconds: 10))
+            #expect(try ns.awaitTableGone("netfault-", seconds: 5))
+            let fast = try ns.probe("redis-ping", "127.0.0.1", 6379, timeout: 5)
+            #expect(fast.outcome == "ok" && fast.elapsedMs < 450, "the delay outlived the daemon: \(fast)")
+            // The idle band had only the daemon's claim: the next command removes it.
+            _ = try ns.netfault("status")
+            #expect(try tcState(ns) == tcBefore)
             try ns.expectBaseline()
         }
     }
