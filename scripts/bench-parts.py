@@ -14,6 +14,8 @@ PART:
   watchdog    deadline to fault gone, and SIGKILL of `netfault run` to fault gone
   delay       requested delay against the observed round-trip growth (needs netem)
   queue       drops under --delay 100ms: netem's old fixed limit against netfault's (needs netem)
+  serve       a toxic added and removed over `netfault serve`'s HTTP API (kernel and proxy backends)
+              against apply+revert and nft -f + delete of the same fault
 
 Every comparison's variants run interleaved, sample after sample, so that a slow moment of the
 machine hits all of them alike. Before each sample the kernel is left alone for 50 ms: the last
@@ -418,9 +420,65 @@ def queue():
         row(part, cols, [name, str(drops), f"{seconds:.1f}"])
 
 
+# Part 7: netfault serve ------------------------------------------------------------------------
+
+def serve_daemon(*args):
+    """`netfault serve` on a port it picks; the process and that port."""
+    p = subprocess.Popen([netfault, "serve", "--listen", "127.0.0.1:0", *args], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True)
+    servers.append(p)
+    m = re.search(r"http://127\.0\.0\.1:(\d+)", p.stdout.readline())
+    if not m:
+        sys.exit("bench: netfault serve did not start")
+    return int(m.group(1))
+
+
+def api(conn, method, path, body=None):
+    conn.request(method, path, body=json.dumps(body) if body is not None else None)
+    r = conn.getresponse()
+    data = r.read()
+    if r.status >= 300 and not (method == "DELETE" and r.status == 204):
+        sys.exit(f"bench: {method} {path}: {r.status} {data!r}")
+
+
+def serve():
+    import http.client
+    redis(6379)
+
+    def toggler(port):
+        # One keep-alive connection, as a test suite's client holds one.
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        api(conn, "POST", "/proxies", {"name": "redis", "upstream": "127.0.0.1:6379", "listen": "127.0.0.1:0"})
+
+        def step():
+            api(conn, "POST", "/proxies/redis/toxics", {"name": "t", "type": "timeout", "attributes": {"timeout": 0}})
+            api(conn, "DELETE", "/proxies/redis/toxics/t")
+        return step
+
+    kernel, proxy = serve_daemon(), serve_daemon("--backend", "proxy")
+    script = dry_run(["6379", "--hang"])["nft"].replace("\tflags owner\n", "")
+    script = script.replace(script.split()[2], "bench")
+    f = tempfile.NamedTemporaryFile("w", suffix=".nft", delete=False)
+    f.write(script + "\n")
+    f.close()
+
+    def nft_f():
+        run(["nft", "-f", f.name])
+        run(["nft", "delete", "table", "inet", "bench"])
+
+    times = interleaved({
+        "serve, kernel backend: POST + DELETE a timeout toxic": toggler(kernel),
+        "serve, proxy backend: the same": toggler(proxy),
+        "netfault apply + revert --hang": netfault_cycle(["6379", "--hang"]),
+        "nft -f + nft delete (the same table)": nft_f,
+    }, samples)
+    ratio_table(f"7. a toxic on and off over netfault serve's API, against the command lines ({samples} samples)", times)
+    stop_servers()
+
+
 try:
     for p in parts:
         {"connection": connection, "netem": netem, "startup": startup, "traffic": traffic, "scale": scale,
-         "watchdog": watchdog, "delay": delay, "queue": queue}[p]()
+         "watchdog": watchdog, "delay": delay, "queue": queue, "serve": serve}[p]()
 finally:
     stop_servers()
