@@ -559,7 +559,7 @@ public final class LeaseManager {
         let known = Set(journal.all().compactMap { $0.netns == namespace ? $0.plan.filter?.table : nil })
         let tables = try tablesHere()
             .filter { $0.owned && Ownership.leaseID(ofTable: $0.name) != nil && !known.contains($0.name) }
-            .map { "nf_tables table inet \($0.name), owned by another netfault's watchdog" }
+            .map { "nf_tables table inet \($0.name), owned by another live netfault (a watchdog, or netfault serve)" }
         return bands + tables
     }
 

@@ -164,7 +164,7 @@ struct Serve: ParsableCommand {
             registry.shutdown()
             try? group.syncShutdownGracefully()
             if case .unix(let path, _) = bound { unlink(path) }
-            note("netfault serve: every fault reverted (signal \(signal ?? 0)); exiting")
+            note("serve: every fault reverted (signal \(signal ?? 0)); exiting")
         }
     }
 }

@@ -11,12 +11,6 @@ import Testing
 struct CombinedFaultTests {
     static let delayMs = 500.0
 
-    /// `tc qdisc show dev lo` and its filters inside: "as before" for traffic control.
-    func tcState(_ ns: Namespace) throws -> String {
-        try ns.exec("tc", "qdisc", "show", "dev", "lo").stdout + "--\n"
-            + ns.exec("tc", "filter", "show", "dev", "lo").stdout
-    }
-
     /// What status --json read back from the kernel for a lease: its netem delay and its rules.
     func readBack(_ lease: [String: Any]) -> (delay: String?, rules: [[String: Any]], tablePresent: Bool?) {
         let installed = lease["installed"] as? [[String: Any]] ?? []
@@ -32,10 +26,10 @@ struct CombinedFaultTests {
     )
     func delayAndRejectInOneLease() throws {
         try withServers(mariadb: false) { ns in
-            let tcBefore = try tcState(ns)
+            let tcBefore = try ns.tcState()
             let held = try ns.hold("redis", "127.0.0.1", 6379, timeout: 5)
             let lease = try ns.apply("redis", "--delay", "500ms", "--reject", "--for", "2m")
-            #expect(try tcState(ns) != tcBefore, "no traffic-control objects were installed")
+            #expect(try ns.tcState() != tcBefore, "no traffic-control objects were installed")
             #expect(try ns.tables().contains("table inet netfault-\(lease.id)"))
 
             // An open connection goes on, with each request delayed; a new one is refused at once.
@@ -64,7 +58,7 @@ struct CombinedFaultTests {
 
             let revert = try ns.revert(lease.id)
             #expect(revert.status == 0, "\(revert.stderr)")
-            #expect(try tcState(ns) == tcBefore)
+            #expect(try ns.tcState() == tcBefore)
             try ns.expectBaseline()
             let after = try ns.probe("redis-ping", "127.0.0.1", 6379)
             #expect(after.outcome == "ok" && after.elapsedMs < Self.delayMs / 2, "\(after)")
@@ -79,7 +73,7 @@ struct CombinedFaultTests {
     )
     func delayAndBlackholeOnTwoPorts() throws {
         try withServers(mariadb: true) { ns in
-            let tcBefore = try tcState(ns)
+            let tcBefore = try ns.tcState()
             let held = try ns.hold("redis", "127.0.0.1", 6379, timeout: 5)
             let delay = try ns.apply("redis", "--delay", "500ms", "--for", "2m")
             let blackhole = try ns.apply("mysql", "--blackhole", "--for", "2m")
@@ -116,7 +110,7 @@ struct CombinedFaultTests {
             let delayed = try ns.probe("redis-ping", "127.0.0.1", 6379, timeout: 5)
             #expect(delayed.outcome == "ok" && delayed.elapsedMs >= Self.delayMs * 0.9, "\(delayed)")
             #expect(try ns.revert(delay.id).status == 0)
-            #expect(try tcState(ns) == tcBefore)
+            #expect(try ns.tcState() == tcBefore)
             try ns.expectBaseline()
         }
     }
@@ -124,7 +118,7 @@ struct CombinedFaultTests {
     @Test("the watchdog of a lease with both kinds killed: the table goes at once, the netem band at the next sweep")
     func watchdogKilled() throws {
         try withServers(mariadb: false) { ns in
-            let tcBefore = try tcState(ns)
+            let tcBefore = try ns.tcState()
             let lease = try ns.apply("redis", "--delay", "500ms", "--reject", "--for", "2m")
             let pid = try #require(lease.output["watchdog_pid"] as? Int, "watchdog_pid in \(lease.output)")
             #expect(kill(pid_t(pid), SIGKILL) == 0)
@@ -132,12 +126,12 @@ struct CombinedFaultTests {
             #expect(gone, "the table outlived its watchdog by 2s: \((try? ns.tables()) ?? "")")
             // The kernel holds the netem band until a netfault command sweeps the dead lease, but
             // nothing reaches it any more: the rules that steered packets there went with the table.
-            #expect(try tcState(ns) != tcBefore, "the band went without a sweep")
+            #expect(try ns.tcState() != tcBefore, "the band went without a sweep")
             let start = monotonicMs()
             #expect(try awaitUndelayed(ns, seconds: 10, start: start).ended, "still delayed 10s after the table went")
             let status = try ns.netfault("status", "--json")
             #expect(status.status == 0, "\(status.stderr)")
-            #expect(try tcState(ns) == tcBefore, "the sweep left traffic-control objects")
+            #expect(try ns.tcState() == tcBefore, "the sweep left traffic-control objects")
             #expect(try ns.statusLeases().isEmpty)
             ns.forget(lease.id)
             try ns.expectBaseline()
@@ -248,7 +242,7 @@ struct CombinedFaultTests {
     @Test("revert --all with the journal deleted removes both kinds by their marks, and nothing of the user's")
     func revertAllWithoutJournal() throws {
         try withServers(mariadb: false) { ns in
-            let tcBefore = try tcState(ns)
+            let tcBefore = try ns.tcState()
             let empty = ns.baseline
             _ = try ns.exec("nft", "add", "table", "inet", "user_table")
             ns.baseline = try ns.ruleset()
@@ -258,10 +252,10 @@ struct CombinedFaultTests {
             try FileManager.default.removeItem(atPath: "\(stateDir)/leases/\(lease.id).json")
             kill(pid_t(pid), SIGKILL)
             #expect(try ns.awaitTableGone("netfault-\(lease.id)", seconds: 2))
-            #expect(try tcState(ns) != tcBefore)
+            #expect(try ns.tcState() != tcBefore)
             let revert = try ns.netfault("revert", "--all", "--json")
             #expect(revert.status == 0, "\(revert.stderr)")
-            #expect(try tcState(ns) == tcBefore)
+            #expect(try ns.tcState() == tcBefore)
             ns.forget(lease.id)
             try ns.expectBaseline()
             _ = try ns.exec("nft", "delete", "table", "inet", "user_table")

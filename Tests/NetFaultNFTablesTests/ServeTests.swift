@@ -296,16 +296,11 @@ struct ServeExampleTests {
 /// with the daemon. Timers under the VM's emulation are coarse: behaviour, not precision.
 @Suite(.serialized, .enabled(if: NFT.netem, NFT.netemReason))
 struct ServeCombinedTests {
-    func tcState(_ ns: Namespace) throws -> String {
-        try ns.exec("tc", "qdisc", "show", "dev", "lo").stdout + "--\n"
-            + ns.exec("tc", "filter", "show", "dev", "lo").stdout
-    }
-
     @Test("a latency toxic (netem, steered by the daemon's table) beside reset_peer (nf_tables); killed, the delay ends at once")
     func latencyAndResetHeldByTheDaemon() throws {
         try withServers(mariadb: false) { ns in
             ns.ownJournal()
-            let tcBefore = try tcState(ns)
+            let tcBefore = try ns.tcState()
             let daemon = try ServeDaemon(ns, journal: ns.journal)
             #expect(daemon.banner.contains("deadlines enforced by kernel"), "\(daemon.banner)")
             let held = try ns.hold("redis", "127.0.0.1", 6379, timeout: 5)
@@ -330,7 +325,7 @@ struct ServeCombinedTests {
             #expect(fast.outcome == "ok" && fast.elapsedMs < 450, "the delay outlived the daemon: \(fast)")
             // The idle band had only the daemon's claim: the next command removes it.
             _ = try ns.netfault("status")
-            #expect(try tcState(ns) == tcBefore)
+            #expect(try ns.tcState() == tcBefore)
             try ns.expectBaseline()
         }
     }

@@ -180,6 +180,11 @@ final class Namespace {
         #expect(try ruleset() == baseline, "the ruleset differs from before the faults", sourceLocation: sourceLocation)
     }
 
+    /// `tc qdisc show dev lo` and its filters inside: "as before" for traffic control.
+    func tcState() throws -> String {
+        try exec("tc", "qdisc", "show", "dev", "lo").stdout + "--\n" + exec("tc", "filter", "show", "dev", "lo").stdout
+    }
+
     func tables() throws -> String { try exec("nft", "list", "tables").stdout }
 
     /// Polls `nft list tables` until `table` is gone or `seconds` pass; true when gone.

@@ -248,7 +248,7 @@ public final class ProxyRegistry: @unchecked Sendable {
     }
 }
 
-/// A proxy as the API shows it, in Toxiproxy's field order.
+/// A proxy as the API shows it: Toxiproxy's fields (the JSON sorts its keys).
 public struct ProxyView: Encodable, Sendable, Equatable {
     public let name: String
     public let listen: String
