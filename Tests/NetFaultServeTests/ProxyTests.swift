@@ -243,7 +243,7 @@ private func eventually(_ condition: () -> Bool) -> Bool {
         #expect(milliseconds(since: start) >= 200)
     }
 
-    @Test func timeoutZeroStopsDataButKeepsTheConnectionUntilRemoved() throws {
+    @Test func timeoutZeroStopsDataAndItsRemovalClosesTheConnection() throws {
         let f = try Fixture(toxics: [toxic(.timeout, .downstream, ["timeout": 0])])
         defer { f.tearDown() }
         let client = try f.client()
@@ -251,11 +251,13 @@ private func eventually(_ condition: () -> Bool) -> Bool {
         #expect(client.read(timeout: 300) == .timedOut)  // no data, no EOF
         #expect(f.proxy.connectionCount == 1)
 
+        // As Toxiproxy's Cleanup: what the toxic swallowed is gone, so the connection goes too.
         f.proxy.setToxics([])
-        usleep(20_000)
-        client.send("flows")
-        // Toxiproxy's timeout swallows what reaches it; what comes after it is removed flows.
-        #expect(client.read(count: 5).0 == Array("flows".utf8))
+        #expect(client.readToEnd().1 == .eof)
+        #expect(eventually { f.proxy.connectionCount == 0 })
+        let next = try f.client()
+        next.send("flows")
+        #expect(next.read(count: 5).0 == Array("flows".utf8))
     }
 
     @Test func timeoutClosesTheConnectionAfterItsTime() throws {

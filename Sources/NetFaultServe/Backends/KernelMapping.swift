@@ -92,7 +92,8 @@ public enum KernelMapping {
             notes.append(
                 "data stops, and \(ms) ms after the toxic was added (not after each connection's first data) connections are reset (RST); Toxiproxy closes them")
         case .timeout:
-            notes.append("data stops; connections stay open until the toxic is removed")
+            notes.append(
+                "data stops; when the toxic is removed, connections go on (TCP resends what was dropped), where Toxiproxy closes them")
         case .resetPeer(let ms) where ms > 0:
             notes.append("connections are reset \(ms) ms after the toxic was added, not after each connection's first data")
         default:
