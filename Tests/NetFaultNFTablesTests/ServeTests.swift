@@ -139,7 +139,10 @@ struct ServeTests {
             let before = try #require(latency["before"]?.fields["proxy_ms"] as? Double)
             let during = try #require(latency["latency"]?.fields["proxy_ms"] as? Double)
             let direct = try #require(latency["latency"]?.fields["direct_ms"] as? Double)
-            #expect(during - before >= 100, "a 100 ms downstream latency added \(during - before) ms through the proxy")
+            // The proxy's own timers: within 10% of the request, as the kernel backend's netem
+            // is judged in user-mode Linux (ServeKernelTests).
+            #expect(during - before >= 100 && during - before <= 110,
+                "a 100 ms downstream latency added \(during - before) ms through the proxy")
             #expect(direct < 50, "the proxy backend delayed a direct client: \(direct) ms")
             #expect(daemon.terminate().status == 0)
             try ns.expectBaseline()
@@ -183,6 +186,30 @@ struct ServeTests {
             #expect(outcome == "ok" && ended < 10_000 + 1_500,
                 "the fault of a stopped daemon ended \(Int(ended)) ms after the stop (\(outcome))")
             kill(daemon.pid, SIGCONT)
+            #expect(daemon.terminate().status == 0)
+            try ns.expectBaseline()
+        }
+    }
+
+    @Test("a timeout toxic with a time hangs, then resets when it runs out; changing it starts its time again")
+    func timedTimeoutBecomesReset() throws {
+        try withServers(mariadb: false) { ns in
+            ns.ownJournal()
+            let daemon = try ServeDaemon(ns, journal: ns.journal)
+            #expect(try ns.http(daemon, "POST", "/proxies", #"{"name":"redis","upstream":"127.0.0.1:6379"}"#).status == 201)
+            let added = monotonicMs()
+            let toxic = try ns.http(
+                daemon, "POST", "/proxies/redis/toxics", #"{"name":"t","type":"timeout","attributes":{"timeout":800}}"#)
+            #expect(toxic.status == 200 && toxic.body.contains("reset (RST)"), "\(toxic)")
+            #expect(try ns.probe("redis-ping", "127.0.0.1", 6379, timeout: 0.3).outcome == "timeout")
+            while monotonicMs() - added < 1300 { usleep(20_000) }
+            #expect(try ns.probe("connect", "127.0.0.1", 6379).outcome == "refused", "no reset after the timeout ran out")
+            // A new time: a hang again, not the reset of the old one.
+            let patched = try ns.http(daemon, "PATCH", "/proxies/redis/toxics/t", #"{"attributes":{"timeout":60000}}"#)
+            #expect(patched.status == 200, "\(patched)")
+            #expect(try ns.probe("redis-ping", "127.0.0.1", 6379, timeout: 0.3).outcome == "timeout")
+            #expect(try ns.http(daemon, "DELETE", "/proxies/redis/toxics/t").status == 204)
+            #expect(try ns.probe("redis-ping", "127.0.0.1", 6379).outcome == "ok")
             #expect(daemon.terminate().status == 0)
             try ns.expectBaseline()
         }
@@ -270,7 +297,7 @@ struct ServeTests {
 @Suite(.serialized, .enabled(if: NFT.enabled, NFT.reason))
 struct ServeExampleTests {
     /// examples/serve's unittest suite, as a user runs it, against both backends.
-    @Test("examples/serve/test_redis_resilience.py passes with both backends (latency skipped without netem)",
+    @Test("examples/serve/test_redis_resilience.py passes with both backends (without netem, its latency case says so)",
           arguments: ["kernel", "proxy"])
     func exampleSuite(backend: String) throws {
         try withServers(mariadb: false) { ns in

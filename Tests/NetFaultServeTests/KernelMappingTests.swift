@@ -65,3 +65,18 @@ import Testing
         #expect(throws: Never.self) { try KernelMapping.check(toxic(.latency, ["latency": 100, "jitter": 5])) }
     }
 }
+
+@Suite struct UpstreamAddressTests {
+    func address(_ host: String) throws -> [UInt8]? {
+        try KernelBackend.address(HostPort(host: host, port: 6379))?.bytes
+    }
+
+    @Test func loopbackNamesNoHostSoEveryLoopbackAddressIsCaught() throws {
+        for host in ["localhost", "127.0.0.1", "127.0.0.53", "::1", ""] { #expect(try address(host) == nil, "\(host)") }
+    }
+
+    @Test func otherAddressesNarrowTheLease() throws {
+        #expect(try address("10.1.2.3") == [10, 1, 2, 3])
+        #expect(try address("2001:db8::1")?.count == 16)
+    }
+}

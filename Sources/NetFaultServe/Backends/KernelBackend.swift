@@ -82,24 +82,52 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
     public func notes(for toxic: Toxic) -> [String] { KernelMapping.notes(for: toxic) }
 
     /// The upstream's address as a lease's --host: none for loopback, so that 127.0.0.1, ::1
-    /// and "localhost" are all caught (clients pick either).
+    /// and "localhost" are all caught (clients pick either). A name (a compose service, say) is
+    /// resolved when the proxy is made, to its first address, IPv4 first.
     static func address(_ upstream: HostPort) throws(ApiError) -> IPAddress? {
         let h = upstream.host
         if h.isEmpty || h == "localhost" { return nil }
-        guard let a = IPAddress(h) else {
+        guard let a = IPAddress(h) ?? resolve(h) else {
             throw ApiError(
-                "the kernel backend needs the upstream as an IP address or localhost, not '\(h)'", status: 400)
+                "the kernel backend cannot resolve upstream host '\(h)'; give an IP address, localhost or a name this host resolves",
+                status: 400)
         }
-        if h == "::1" || h.hasPrefix("127.") { return nil }
+        if a.bytes.count == 4 ? a.bytes[0] == 127 : a.bytes == [UInt8](repeating: 0, count: 15) + [1] { return nil }
         return a
+    }
+
+    static func resolve(_ name: String) -> IPAddress? {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(name, nil, &hints, &list) == 0 else { return nil }
+        defer { freeaddrinfo(list) }
+        var found: [IPAddress] = []
+        var p = list
+        while let ai = p {
+            if ai.pointee.ai_family == AF_INET, let sa = ai.pointee.ai_addr {
+                sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
+                    var a = sin.pointee.sin_addr
+                    found.append(IPAddress(bytes: withUnsafeBytes(of: &a) { Array($0) }))
+                }
+            } else if ai.pointee.ai_family == AF_INET6, let sa = ai.pointee.ai_addr {
+                sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin in
+                    var a = sin.pointee.sin6_addr
+                    found.append(IPAddress(bytes: withUnsafeBytes(of: &a) { Array($0) }))
+                }
+            }
+            p = ai.pointee.ai_next
+        }
+        return found.first { $0.bytes.count == 4 } ?? found.first
     }
 
     public func apply(_ proxy: ProxyFaults) throws(ApiError) {
         do {
             try state.withLock {
                 guard !stopping else { throw ApiError("the daemon is shutting down", status: 503) }
+                let previous = proxies[proxy.name]
                 proxies[proxy.name] = proxy
-                scheduleTimers(proxy)
+                scheduleTimers(proxy, previous: previous)
                 try applyLocked(proxy)
             }
         } catch {
@@ -169,7 +197,9 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
     }
 
     /// A timeout or reset_peer toxic with a time turns into a reset when it runs out.
-    private func scheduleTimers(_ proxy: ProxyFaults) {
+    /// `previous`: the proxy as the last change left it; a timed toxic that changed since
+    /// starts its time again.
+    private func scheduleTimers(_ proxy: ProxyFaults, previous: ProxyFaults?) {
         var running = timers[proxy.name] ?? [:]
         var done = expired[proxy.name] ?? []
         let timed = Dictionary(
@@ -182,9 +212,9 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
         for name in Set(running.keys).union(done) where timed[name] == nil {
             running[name] = nil; done.remove(name)
         }
-        let previous = proxies[proxy.name].map { Dictionary($0.toxics.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }) } ?? [:]
+        let before = Dictionary((previous?.toxics ?? []).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for (name, ms) in timed {
-            let changed = previous[name].map { $0 != proxy.toxics.first(where: { $0.name == name }) } ?? false
+            let changed = before[name] != proxy.toxics.first(where: { $0.name == name })
             if running[name] != nil && !changed { continue }
             generation += 1
             let token = generation
