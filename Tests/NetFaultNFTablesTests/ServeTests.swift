@@ -12,10 +12,13 @@ final class ServeDaemon {
     let port: UInt16
     let banner: String
 
-    init(_ ns: Namespace, _ args: [String] = [], journal: String? = nil) throws {
+    /// `prefix`: what runs netfault (setpriv, to drop privileges); `binary`: another netfault.
+    init(_ ns: Namespace, _ args: [String] = [], journal: String? = nil, prefix: [String] = [], binary: String = netfaultPath)
+        throws
+    {
         var argv = ["ip", "netns", "exec", ns.name, "/usr/bin/env"]
         if let journal { argv.append("NETFAULT_STATE_DIR=\(journal)") }
-        argv += [netfaultPath, "serve"] + (args.contains("--socket") ? [] : ["--listen", "127.0.0.1:0"]) + args
+        argv += prefix + [binary, "serve"] + (args.contains("--socket") ? [] : ["--listen", "127.0.0.1:0"]) + args
         process = HeldConnection(process: try spawn(argv, captureOutput: true, stdinPipe: true))
         banner = process.readLine(seconds: 15)
         if banner.contains("API on unix:") {
@@ -146,6 +149,30 @@ struct ServeTests {
             #expect(direct < 50, "the proxy backend delayed a direct client: \(direct) ms")
             #expect(daemon.terminate().status == 0)
             try ns.expectBaseline()
+        }
+    }
+
+    @Test("the proxy backend needs no privilege: as nobody it forwards and runs toxics; the kernel backend exits 77")
+    func proxyBackendUnprivileged() throws {
+        try withServers(mariadb: false) { ns in
+            // Copies nobody may run, wherever the build is.
+            let dir = "\(ns.dir)/bin"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            for name in ["netfault", "netfault-serve"] {
+                let from = URL(fileURLWithPath: netfaultPath).deletingLastPathComponent().appendingPathComponent(name).path
+                try FileManager.default.copyItem(atPath: from, toPath: "\(dir)/\(name)")
+            }
+            chmod(ns.dir, 0o755)
+            chmod(dir, 0o755)
+            let nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+            let kernel = try ns.exec(nobody + ["\(dir)/netfault", "serve", "--listen", "127.0.0.1:0"])
+            #expect(kernel.status == 77 && kernel.stderr.contains("CAP_NET_ADMIN"), "\(kernel)")
+            let daemon = try ServeDaemon(ns, ["--backend", "proxy"], prefix: nobody, binary: "\(dir)/netfault")
+            let steps = try ns.serveClient(daemon, "connection")
+            expect(steps, "redis/before/proxy", ["ok"])
+            expect(steps, "redis/timeout/proxy", ["timeout"])
+            expect(steps, "redis/after-reset/proxy", ["ok"])
+            #expect(daemon.terminate().status == 0)
         }
     }
 

@@ -50,7 +50,7 @@ final class ProxyConnection: @unchecked Sendable {
         ClientBootstrap(group: eventLoop)
             .channelOption(.autoRead, value: false)
             .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { [self] channel in
                 eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ProxySideHandler(side: .server, connection: self))
