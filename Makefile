@@ -29,7 +29,8 @@ install:
 	install -D -m 0755 $(STATIC)/release/netfault $(DESTDIR)$(PREFIX)/bin/netfault
 	install -D -m 0755 $(STATIC)/release/netfault-serve $(DESTDIR)$(PREFIX)/bin/netfault-serve
 	install -D -m 0644 $(STATIC)/plugins/GenerateManual/outputs/netfault/netfault.1 $(DESTDIR)$(PREFIX)/share/man/man1/netfault.1
-	install -D -m 0644 $(STATIC)/plugins/GenerateManual/outputs/netfault-serve/netfault-serve.1 \
+	# Named after its command name, "netfault serve", as its usage reads.
+	install -D -m 0644 "$(STATIC)/plugins/GenerateManual/outputs/netfault-serve/netfault serve.1" \
 		$(DESTDIR)$(PREFIX)/share/man/man1/netfault-serve.1
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
