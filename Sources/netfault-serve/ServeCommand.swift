@@ -68,6 +68,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Create these proxies at start: Toxiproxy's -config file, a JSON array of proxies.")
     var config: String?
 
+    @Flag(help: "Print the start line as JSON: {\"api\", \"backend\", \"deadline_enforced_by\"}.")
+    var json = false
+
     enum BackendKind: String, ExpressibleByArgument, CaseIterable { case kernel, proxy }
 
     func parsedPorts() throws -> Set<UInt16> {
@@ -128,7 +131,7 @@ struct Serve: ParsableCommand {
         let initial = try configured()
         try reporting(endsSoon: false) {
             let toxics: ToxicBackend
-            var enforced = ""
+            var enforcedBy: String?
             switch backend {
             case .proxy:
                 toxics = ProxyBackend()
@@ -142,7 +145,7 @@ struct Serve: ParsableCommand {
                     journal: journal, allowPorts: ports, executable: try netfaultExecutable(),
                     withNFTables: FeatureProbe.filterFeatures.allSatisfy(ok.contains),
                     withNetem: FeatureProbe.netemFeatures.allSatisfy(ok.contains))
-                enforced = ", deadlines enforced by \(k.enforcedBy)"
+                enforcedBy = k.enforcedBy
                 toxics = k
             }
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -157,7 +160,18 @@ struct Serve: ParsableCommand {
                 registry.shutdown()
                 throw error
             }
-            print("netfault serve: Toxiproxy API on \(bound), backend \(backend.rawValue)\(enforced)")
+            if json {
+                struct Started: Encodable {
+                    let api: String, backend: String, deadline_enforced_by: String?
+                }
+                let line = Started(
+                    api: bound.description, backend: backend.rawValue, deadline_enforced_by: enforcedBy)
+                print(String(decoding: try JSONEncoder().encode(line), as: UTF8.self))
+            } else {
+                print(
+                    "netfault serve: Toxiproxy API on \(bound), backend \(backend.rawValue)"
+                        + (enforcedBy.map { ", deadlines enforced by \($0)" } ?? ""))
+            }
             fflush(nil)
             let signal = WatchdogProcess.waitForRevertSignal(timeLeft: { 86_400 })
             server.stop()

@@ -180,7 +180,10 @@ struct ServeTests {
     func killedDaemon() throws {
         try withServers(mariadb: false) { ns in
             ns.ownJournal()
-            let daemon = try ServeDaemon(ns, journal: ns.journal)
+            let daemon = try ServeDaemon(ns, ["--json"], journal: ns.journal)
+            let started = jsonObject(daemon.banner)
+            #expect(started["deadline_enforced_by"] as? String == "kernel" && started["backend"] as? String == "kernel",
+                "\(daemon.banner)")
             _ = try ns.serveClient(daemon, "hang")
             #expect(try ns.probe("redis-ping", "127.0.0.1", 6379, timeout: 0.5).outcome == "timeout")
             kill(daemon.pid, SIGKILL)
