@@ -166,7 +166,9 @@ struct Serve: ParsableCommand {
                 }
                 let line = Started(
                     api: bound.description, backend: backend.rawValue, deadline_enforced_by: enforcedBy)
-                print(String(decoding: try JSONEncoder().encode(line), as: UTF8.self))
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try encoder.encode(line), as: UTF8.self))
             } else {
                 print(
                     "netfault serve: Toxiproxy API on \(bound), backend \(backend.rawValue)"

@@ -28,6 +28,7 @@ final class ServeDaemon {
         guard let r = banner.range(of: "http://127.0.0.1:"),
             let p = UInt16(banner[r.upperBound...].prefix(while: \.isNumber))
         else {
+            kill(process.process.pid, SIGKILL)  // finish waits for it to exit
             let rest = process.finish()
             throw TestFailure("netfault serve did not start: \(banner) \(rest)")
         }
