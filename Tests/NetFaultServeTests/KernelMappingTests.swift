@@ -45,10 +45,15 @@ import Testing
         #expect(off[.toServer]?.filter.action == .reset)
     }
 
-    @Test func nothingForZeroesAndToxicityZero() {
+    @Test func nothingForLatencyZeroAndToxicityZero() {
         #expect(KernelMapping.faults(enabled: true, toxics: [
-            toxic(.latency), toxic(.bandwidth), toxic(.timeout, name: "t", toxicity: 0),
+            toxic(.latency), toxic(.timeout, name: "t", toxicity: 0),
         ]).isEmpty)
+    }
+
+    @Test func rateZeroPassesNoData() {
+        // Toxiproxy's bandwidth at rate 0 never sends: the closest kernel fault is a hang.
+        #expect(KernelMapping.faults(enabled: true, toxics: [toxic(.bandwidth, .upstream)])[.toServer]?.filter.action == .hang)
     }
 
     @Test func whatTheKernelCannotDoIsRefusedByName() {

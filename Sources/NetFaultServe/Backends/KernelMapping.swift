@@ -59,7 +59,10 @@ public enum KernelMapping {
                 n.delay = .milliseconds((n.delay?.nanoseconds ?? 0) / 1_000_000 + ms)
                 if jitter > 0 { n.jitter = .milliseconds((n.jitter?.nanoseconds ?? 0) / 1_000_000 + jitter) }
                 out[d, default: Faults()].netem = n
-            case .bandwidth(let kb) where kb > 0:
+            case .bandwidth(0):
+                // Toxiproxy's rate 0 never sends a byte: in the kernel, the stream's data dropped.
+                set(.hang, d)
+            case .bandwidth(let kb):
                 // 1 KB = 1000 bytes, as Toxiproxy counts; two limits: the narrower holds.
                 let rate = Rate(bitsPerSecond: UInt64(kb) * 8000)
                 let old = out[d, default: Faults()].netem.rate
@@ -71,7 +74,7 @@ public enum KernelMapping {
                 // with a RST. Before its timeout runs out, nothing happens.
                 if ms == 0 || expired.contains(toxic.name) { set(.reset, .toServer) }
             default:
-                break  // latency 0, rate 0: nothing, as in Toxiproxy
+                break  // latency 0: nothing, as in Toxiproxy
             }
         }
         // A disabled proxy: new connections refused, open ones reset, also for direct clients.
@@ -86,6 +89,8 @@ public enum KernelMapping {
         case .latency:
             notes.append(
                 "netem delays each packet of the \(toxic.stream == .upstream ? "requests" : "responses"), for every client of the upstream, not only this proxy's")
+        case .bandwidth(0):
+            notes.append("rate 0 passes no data: the stream's packets are dropped after the handshake (a hang)")
         case .bandwidth:
             notes.append("one shared netem rate for all connections to the upstream; Toxiproxy's rate is per connection")
         case .timeout(let ms) where ms > 0:
