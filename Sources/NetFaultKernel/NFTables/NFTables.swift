@@ -70,6 +70,11 @@ public final class NFTables {
     /// Milliseconds added to every element timeout: one jiffy at HZ=100.
     public static let tickMargin: UInt64 = 10
 
+    /// A set element's timeout in the kernel's unit (milliseconds): rounded up, plus one tick.
+    static func elementTimeout(_ timeout: Duration) -> UInt64 {
+        UInt64(max(1, (timeout.nanoseconds + 999_999) / 1_000_000)) + tickMargin
+    }
+
     /// Creates the plan's table (owned by this socket), its set of ports whose elements expire
     /// after `timeout`, its base chains and rules, all or nothing. Fails with EEXIST if a table
     /// of that name exists already.
@@ -78,7 +83,7 @@ public final class NFTables {
         // before the batch: an element could end up to a tick early (make bench measured 0.6 ms).
         // Round up and add one tick of the coarsest kernel clock (HZ=100), so the faults never
         // end early.
-        let ms = UInt64(max(1, (timeout.nanoseconds + 999_999) / 1_000_000)) + Self.tickMargin
+        let ms = Self.elementTimeout(timeout)
         try socket.batch(
             { try NFTablesRequests.installBatch(plan, timeoutMilliseconds: ms, dormant: dormant, seq: $0) },
             "installing nf_tables table \(plan.table)")
@@ -87,7 +92,7 @@ public final class NFTables {
     /// Gives the ports of a table this socket owns a fresh `timeout` (netfault serve keeps its
     /// leases alive this way: stopped, it stops renewing and the kernel ends the faults).
     public func renew(table: String, ports: [UInt16], timeout: Duration) throws {
-        let ms = UInt64(max(1, (timeout.nanoseconds + 999_999) / 1_000_000)) + Self.tickMargin
+        let ms = Self.elementTimeout(timeout)
         try socket.batch(
             { try NFTablesRequests.renewBatch(table: table, ports: ports, timeoutMilliseconds: ms, seq: $0) },
             "renewing the ports of nf_tables table \(table)")

@@ -25,11 +25,7 @@ public enum NFTablesRequests {
         _ plan: FilterPlan, timeoutMilliseconds: UInt64, dormant: Bool = false, seq: UInt32
     ) throws -> [UInt8] {
         var messages = [newTable(plan.table, owner: true, dormant: dormant), newSet(table: plan.table)]
-        // Elements in messages of a bounded size: 10,000 ports take one batch of small messages.
-        for start in stride(from: 0, to: plan.ports.count, by: elementsPerMessage) {
-            let chunk = Array(plan.ports[start..<min(start + elementsPerMessage, plan.ports.count)])
-            messages.append(newElements(table: plan.table, ports: chunk, timeoutMilliseconds: timeoutMilliseconds))
-        }
+        messages += elements(table: plan.table, ports: plan.ports, timeoutMilliseconds: timeoutMilliseconds)
         messages += plan.hooks.map { newChain(table: plan.table, hook: $0) }
         messages += plan.rules.map { newRule(table: plan.table, $0) }
         return try batch(messages, seq: seq)
@@ -41,12 +37,9 @@ public enum NFTablesRequests {
     public static func renewBatch(table: String, ports: [UInt16], timeoutMilliseconds: UInt64, seq: UInt32) throws
         -> [UInt8]
     {
-        var messages = [flushSet(table: table)]
-        for start in stride(from: 0, to: ports.count, by: elementsPerMessage) {
-            let chunk = Array(ports[start..<min(start + elementsPerMessage, ports.count)])
-            messages.append(newElements(table: table, ports: chunk, timeoutMilliseconds: timeoutMilliseconds))
-        }
-        return try batch(messages, seq: seq)
+        try batch(
+            [flushSet(table: table)] + elements(table: table, ports: ports, timeoutMilliseconds: timeoutMilliseconds),
+            seq: seq)
     }
 
     /// DELSETELEM without elements: every element of the lease's set goes (nft flush set).
@@ -152,6 +145,15 @@ public enum NFTablesRequests {
     static let inetServiceType: UInt32 = 13
     /// Each element takes about 40 bytes of a message; this many fit one `messageRoom`.
     static let elementsPerMessage = 64
+
+    /// The ports in messages of a bounded size: 10,000 ports take one batch of small messages.
+    static func elements(table: String, ports: [UInt16], timeoutMilliseconds: UInt64) -> [Message] {
+        stride(from: 0, to: ports.count, by: elementsPerMessage).map { start in
+            newElements(
+                table: table, ports: Array(ports[start..<min(start + elementsPerMessage, ports.count)]),
+                timeoutMilliseconds: timeoutMilliseconds)
+        }
+    }
 
     /// Ports added to the lease's set, each expiring after `timeoutMilliseconds`.
     static func newElements(table: String, ports: [UInt16], timeoutMilliseconds: UInt64) -> Message {
