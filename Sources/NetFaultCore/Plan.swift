@@ -136,6 +136,8 @@ public struct LeasePlan: Hashable, Codable, Sendable {
     public var enforcement: Enforcement {
         bands.allSatisfy(\.steeredByNFTables) && redirects.isEmpty ? .kernel : .watchdog
     }
+    /// The lease has traffic-control objects (bands or ifb redirects) to install and remove.
+    public var hasTrafficControl: Bool { !bands.isEmpty || !redirects.isEmpty }
     /// Every device the lease touches, in the order they are set up.
     public var devices: [String] {
         var seen: [String] = []

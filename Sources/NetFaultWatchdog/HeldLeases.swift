@@ -12,19 +12,13 @@ public final class HeldLease: @unchecked Sendable {
     public let id: String
     public let request: FaultRequest
     public let plan: LeasePlan
-    public let device: String
-    public let server: ServerLocation
     let claims: [Claim]
     /// Where the table lives; nil when the lease has none.
     let tables: NFTables?
 
     init(preview: LeaseManager.Preview, request: FaultRequest, claims: [Claim], tables: NFTables?) {
-        id = preview.id; self.request = request; plan = preview.plan; device = preview.device
-        server = preview.server; self.claims = claims; self.tables = tables
+        id = preview.id; self.request = request; plan = preview.plan; self.claims = claims; self.tables = tables
     }
-
-    /// The kernel, not this process, ends the faults: every packet is matched through the set.
-    public var enforcedByKernel: Bool { plan.filter != nil && plan.bands.allSatisfy(\.steeredByNFTables) }
 }
 
 extension LeaseManager {
@@ -44,7 +38,7 @@ extension LeaseManager {
             var tableMade = false
             do {
                 claims = try Claims.take(
-                    plan.bands.map { Claims.band(device: $0.device, band: $0.band) }, in: request.netns)
+                    plan.claimNames, in: request.netns)
                 if let filter = plan.filter {
                     guard let tables else {
                         throw Unavailable("this lease needs nf_tables, and no netfilter socket was given")
@@ -55,7 +49,7 @@ extension LeaseManager {
                 try tc?.execute(preview.steps, of: plan, distributionTable: distribution)
             } catch {
                 if tableMade, let f = plan.filter { _ = try? tables?.remove(table: f.table) }
-                if !plan.bands.isEmpty || !plan.redirects.isEmpty { try? tc?.revert(plan) }
+                if plan.hasTrafficControl { try? tc?.revert(plan) }
                 throw error
             }
             return HeldLease(preview: preview, request: request, claims: claims, tables: tables)
@@ -73,7 +67,7 @@ extension LeaseManager {
         try journal.locked {
             if let f = lease.plan.filter { try lease.tables?.remove(table: f.table) }
             do {
-                if !lease.plan.bands.isEmpty || !lease.plan.redirects.isEmpty {
+                if lease.plan.hasTrafficControl {
                     try sockets.tc(lease.request.netns).revert(lease.plan)
                 }
             } catch is NamespaceGone {}

@@ -304,7 +304,7 @@ public final class LeaseManager {
             var claims: [Claim] = []
             do {
                 claims = try Claims.take(
-                    plan.bands.map { Claims.band(device: $0.device, band: $0.band) }, in: request.netns)
+                    plan.claimNames, in: request.netns)
                 if let filter = plan.filter {
                     let n = try NFTables.open(in: request.netns)
                     try n.install(filter, timeout: Duration(nanoseconds: Int64(lease.timeLeft() * 1e9)))
@@ -400,7 +400,7 @@ public final class LeaseManager {
         lease.state = .reverting
         try? journal.write(lease)
         do {
-            if !lease.plan.bands.isEmpty || !lease.plan.redirects.isEmpty {
+            if lease.plan.hasTrafficControl {
                 try sockets.tc(lease.netns).revert(lease.plan)
             }
         } catch is NamespaceGone {
@@ -546,10 +546,7 @@ public final class LeaseManager {
     /// What other live netfaults (another journal, another container) hold in this namespace.
     func othersObjects() throws -> [String] {
         let (_, _, _, holders) = try namespaceObjects()
-        let mine = Set(
-            journal.all().filter { $0.netns == namespace }.flatMap {
-                $0.plan.bands.map { Claims.band(device: $0.device, band: $0.band) }
-            })
+        let mine = Set(journal.all().filter { $0.netns == namespace }.flatMap(\.plan.claimNames))
         let bands = holders.filter { !mine.contains($0.key) && Self.bandKey($0.key) != nil }.sorted { $0.key < $1.key }
             .map { name, pid in
                 let k = Self.bandKey(name)!

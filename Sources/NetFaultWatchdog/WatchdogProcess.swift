@@ -151,7 +151,7 @@ public enum WatchdogProcess {
             logger.info("lease \(leaseID) is not in the journal; nothing to watch")
             return 0
         }
-        let names = lease.plan.bands.map { Claims.band(device: $0.device, band: $0.band) }
+        let names = lease.plan.claimNames
         // Held until this process exits, which is after the bands are removed (`defer` keeps
         // them alive to the end: Swift may release an object after its last use).
         let claims: [Claim]
@@ -194,7 +194,7 @@ public enum WatchdogProcess {
             // their claims no other lease can have taken them.
             if !journal.exists(leaseID) {
                 removeTable()
-                if !lease.plan.bands.isEmpty || !lease.plan.redirects.isEmpty {
+                if lease.plan.hasTrafficControl {
                     do {
                         try TrafficControl(socket: try NetlinkSocket.open(in: lease.netns)).revert(lease.plan)
                     } catch is NamespaceGone {} catch {

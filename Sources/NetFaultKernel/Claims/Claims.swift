@@ -83,3 +83,8 @@ public enum Claims {
         }
     }
 }
+
+extension LeasePlan {
+    /// The claim names of the lease's bands, in band order.
+    public var claimNames: [String] { bands.map { Claims.band(device: $0.device, band: $0.band) } }
+}
