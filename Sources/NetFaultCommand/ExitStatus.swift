@@ -16,17 +16,6 @@ public func fail(_ error: Error) -> ExitCode {
     return ExitCode(status)
 }
 
-/// All of `text` to fd 2, unbuffered, as one write where the kernel allows.
-public func writeStandardError(_ text: String) {
-    var bytes = Array(text.utf8)[...]
-    while !bytes.isEmpty {
-        let n = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { return }
-        bytes = bytes.dropFirst(n)
-    }
-}
-
 /// The exit status and message for an error netfault raises: each says its own.
 public func diagnose(_ error: Error) -> (status: Int32, message: String) {
     switch error {
@@ -64,6 +53,11 @@ public func reporting(endsSoon: Bool = true, _ body: () throws -> Void) throws {
 /// The path of this executable, for starting the watchdog and the probe.
 public func selfExecutable() -> String {
     (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+}
+
+/// The program `name` installed beside this one (netfault and netfault-serve run each other).
+public func siblingExecutable(_ name: String) -> String {
+    selfExecutable().split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/") + "/" + name
 }
 
 /// A line on stderr that is not an error: "netfault: ...".

@@ -188,8 +188,7 @@ struct Serve: ParsableCommand {
 /// netfault itself, beside this program: watchdogs (kernels without nf_tables) run as
 /// `netfault watchdog`.
 func netfaultExecutable() throws -> String {
-    let own = selfExecutable()
-    let path = (own.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")) + "/netfault"
+    let path = siblingExecutable("netfault")
     guard access(path, X_OK) == 0 else {
         throw Unavailable("netfault serve needs netfault beside it (\(path)) to start watchdogs; install both (make install)")
     }

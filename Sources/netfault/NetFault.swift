@@ -3,6 +3,7 @@ import FoundationEssentials
 import Glibc
 import NetFaultCommand
 import NetFaultCore
+import NetFaultKernel
 import NetFaultWatchdog
 
 @main
@@ -86,9 +87,7 @@ struct Serve: ParsableCommand {
 
     /// Replaces this process with netfault-serve; exits 69 when it is not installed.
     static func exec(_ args: [String]) -> Never {
-        let own = selfExecutable()
-        let path = own.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-            + "/netfault-serve"
+        let path = siblingExecutable("netfault-serve")
         let argv = ([path] + args).map { strdup($0) } + [nil]
         execv(path, argv)
         let reason = String(cString: strerror(errno))

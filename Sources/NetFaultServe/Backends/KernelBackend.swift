@@ -192,7 +192,7 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
             case .watched(let id): _ = try manager.revert(id: id)
             }
         } catch {
-            writeLog("netfault serve: removing a lease failed: \(error)")
+            writeStandardError("netfault serve: removing a lease failed: \(error)\n")
         }
     }
 
@@ -233,7 +233,7 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
             guard !stopping, timers[name]?[toxic] == token, let proxy = proxies[name] else { return }
             expired[name, default: []].insert(toxic)
             do { try applyLocked(proxy) } catch {
-                writeLog("netfault serve: turning toxic \(toxic) of proxy \(name) into a reset failed: \(error)")
+                writeStandardError("netfault serve: turning toxic \(toxic) of proxy \(name) into a reset failed: \(error)\n")
             }
         }
     }
@@ -254,15 +254,10 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
                 for (_, i) in leases {
                     guard case .held(let h) = i.lease else { continue }
                     do { try manager.renew(h, timeout: Self.leaseTimeout) } catch {
-                        writeLog("netfault serve: renewing lease \(h.id) of proxy \(proxy) failed: \(error)")
+                        writeStandardError("netfault serve: renewing lease \(h.id) of proxy \(proxy) failed: \(error)\n")
                     }
                 }
             }
         }
     }
-}
-
-func writeLog(_ line: String) {
-    let text = line + "\n"
-    _ = text.withCString { write(2, $0, strlen($0)) }
 }
