@@ -82,6 +82,11 @@ public struct ProxySettings: Sendable, Equatable {
         self.name = name; self.listen = listen; self.upstream = upstream; self.enabled = enabled
     }
 
+    /// The addresses, parsed: settings from `parse` or `updated(by:)` passed `check`, and the
+    /// registry holds no other.
+    public var upstreamAddress: HostPort { HostPort.parse(upstream)! }
+    public var listenAddress: HostPort { HostPort.parse(listen)! }
+
     /// Toxiproxy listens on any address when `listen` is empty; netfault on loopback, so that
     /// nothing is exposed that was not asked for.
     public static let defaultListen = "127.0.0.1:0"

@@ -15,7 +15,7 @@ public final class ProxyRegistry: @unchecked Sendable {
         init(settings: ProxySettings, forwarder: ToxicProxy) { self.settings = settings; self.forwarder = forwarder }
         var faults: ProxyFaults {
             ProxyFaults(
-                name: settings.name, upstream: HostPort.parse(settings.upstream)!, enabled: settings.enabled,
+                name: settings.name, upstream: settings.upstreamAddress, enabled: settings.enabled,
                 toxics: toxics)
         }
     }
@@ -61,7 +61,7 @@ public final class ProxyRegistry: @unchecked Sendable {
 
     /// Creates a proxy, started when enabled, with the backend told; nothing stays on failure.
     private func add(_ settings: ProxySettings) throws(ApiError) -> Entry {
-        let upstream = HostPort.parse(settings.upstream)!
+        let upstream = settings.upstreamAddress
         try backend.check(upstream: upstream)
         let e = Entry(settings: settings, forwarder: ToxicProxy(group: group, upstream: upstream))
         if settings.enabled { try start(e) }
@@ -78,7 +78,7 @@ public final class ProxyRegistry: @unchecked Sendable {
 
     private func start(_ e: Entry) throws(ApiError) {
         do {
-            let bound = try e.forwarder.start(listen: HostPort.parse(e.settings.listen)!)
+            let bound = try e.forwarder.start(listen: e.settings.listenAddress)
             e.settings.listen = bound.description
             e.listening = true
         } catch {
@@ -97,11 +97,11 @@ public final class ProxyRegistry: @unchecked Sendable {
             let old = e.settings
             let new = try old.updated(by: body)
             let moved = new.listen != old.listen || new.upstream != old.upstream
-            if new.upstream != old.upstream { try backend.check(upstream: HostPort.parse(new.upstream)!) }
+            if new.upstream != old.upstream { try backend.check(upstream: new.upstreamAddress) }
             func enact(_ s: ProxySettings, restart: Bool) throws(ApiError) {
                 if restart || !s.enabled { stop(e) }
                 e.settings = s
-                e.forwarder.setUpstream(HostPort.parse(s.upstream)!)
+                e.forwarder.setUpstream(s.upstreamAddress)
                 if s.enabled && !e.listening { try start(e) }
                 try backend.apply(e.faults)
             }
