@@ -12,18 +12,6 @@ struct DeadlineTests {
         pid_t(try #require(lease.output["watchdog_pid"] as? Int, "watchdog_pid in \(lease.output)"))
     }
 
-    /// Probes until `outcome` or `seconds` pass; the outcome seen and when (ms since `start`).
-    func awaitOutcome(
-        _ ns: Namespace, _ scenario: String, _ port: UInt16, _ outcome: String, seconds: Double, start: Double
-    ) throws -> (outcome: String, ms: Double) {
-        var last = ""
-        while monotonicMs() - start < seconds * 1000 {
-            last = try ns.probe(scenario, "127.0.0.1", port, timeout: 0.3).outcome
-            if last == outcome { return (last, monotonicMs() - start) }
-        }
-        return (last, monotonicMs() - start)
-    }
-
     @Test("the lease says who keeps its deadline: the kernel, for connection faults")
     func enforcedByKernel() throws {
         try withServers(mariadb: false) { ns in
@@ -51,7 +39,7 @@ struct DeadlineTests {
             defer { kill(pid, SIGCONT) }
             #expect(try ns.probe("connect", "127.0.0.1", 6379).outcome == "refused")
             // No netfault command from here on: the fault must end by itself, within 1s of the deadline.
-            let after = try awaitOutcome(ns, "redis-ping", 6379, "ok", seconds: limit / 1000 + 1, start: start)
+            let after = try ns.awaitOutcome("redis-ping", 6379, "ok", seconds: limit / 1000 + 1, start: start)
             #expect(after.outcome == "ok", "still faulted \(Int(after.ms)) ms after apply")
             #expect(after.ms < limit, "the fault ended \(Int(after.ms)) ms after apply, more than 1s late")
             trace("fault ended \(Int(after.ms)) ms after an apply --for 3s, its watchdog stopped")

@@ -207,13 +207,7 @@ struct ServeTests {
             #expect(try ns.probe("redis-ping", "127.0.0.1", 6379, timeout: 0.5).outcome == "timeout",
                 "the fault ended while the daemon ran: renewals did not happen")
             #expect(kill(daemon.pid, SIGSTOP) == 0)
-            let stopped = monotonicMs()
-            var outcome = ""
-            while monotonicMs() - stopped < 13_000 {
-                outcome = try ns.probe("redis-ping", "127.0.0.1", 6379, timeout: 0.3).outcome
-                if outcome == "ok" { break }
-            }
-            let ended = monotonicMs() - stopped
+            let (outcome, ended) = try ns.awaitOutcome("redis-ping", 6379, "ok", seconds: 13, start: monotonicMs())
             #expect(outcome == "ok" && ended < 10_000 + 1_500,
                 "the fault of a stopped daemon ended \(Int(ended)) ms after the stop (\(outcome))")
             kill(daemon.pid, SIGCONT)

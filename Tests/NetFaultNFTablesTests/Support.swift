@@ -260,6 +260,18 @@ final class Namespace {
         return Probe(fields: fields, raw: r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
+    /// Probes until `outcome` or `seconds` pass; the outcome seen and when (ms since `start`).
+    func awaitOutcome(_ scenario: String, _ port: UInt16, _ outcome: String, seconds: Double, start: Double) throws
+        -> (outcome: String, ms: Double)
+    {
+        var last = ""
+        while monotonicMs() - start < seconds * 1000 {
+            last = try probe(scenario, "127.0.0.1", port, timeout: 0.3).outcome
+            if last == outcome { return (last, monotonicMs() - start) }
+        }
+        return (last, monotonicMs() - start)
+    }
+
     /// A client library connection held open (probe.py hold-redis / hold-mysql), its first command done.
     func hold(_ kind: String, _ host: String, _ port: UInt16, timeout: Double = 2) throws -> HeldConnection {
         let p = try spawn(
