@@ -59,12 +59,16 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The fault matrix's results and their writers (JSON, JUnit XML, HTML with SVG, a
+        // terminal table): pure, so they are tested without a kernel.
+        .target(name: "NetFaultMatrixReport"),
         .executableTarget(name: "netfault-serve", dependencies: [
             "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog", "NetFaultCommand", "NetFaultServe",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "NetFaultCoreTests", dependencies: ["NetFaultCore"]),
         .testTarget(name: "NetFaultServeTests", dependencies: ["NetFaultServe", "NetFaultCore"]),
+        .testTarget(name: "NetFaultMatrixTests", dependencies: ["NetFaultMatrixReport"]),
         .testTarget(name: "NetFaultWatchdogTests", dependencies: ["NetFaultWatchdog", "NetFaultCore"]),
         // The command line's parsing and validation, fuzzed in-process (no kernel access).
         .testTarget(name: "NetFaultCLITests", dependencies: ["netfault", "NetFaultCommand", "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog"]),
