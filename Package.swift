@@ -51,7 +51,7 @@ let package = Package(
         ], swiftSettings: [.swiftLanguageMode(.v5)]),
         // The edge every netfault program shares: errors to exit statuses, capability checks.
         .target(name: "NetFaultCommand", dependencies: [
-            "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog",
+            "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog", "CProcess",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "netfault", dependencies: [

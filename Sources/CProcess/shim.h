@@ -4,6 +4,7 @@
 // In C because the child of a multithreaded process may only make async-signal-safe calls
 // between fork and exec, which Swift cannot promise.
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -46,10 +47,28 @@ static inline void nf_drop_failed(uid_t uid, const char *what, int err) {
 
 // Returns the child's pid, or -1 with errno set. In the child, a failed exec exits 127
 // (126 when dropping privileges failed), as shells do.
+// `out_fd` >= 0: the command's stdout and stderr go there and stdin is /dev/null (the matrix
+// keeps each run's output). `new_session`: the command leads a session of its own, so that its
+// processes can be found (by session id) and stopped together. `cwd`: NULL, or where it starts.
 static inline pid_t nf_spawn_as(int drop, uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups,
-                                char *const argv[], char *const envp[]) {
+                                char *const argv[], char *const envp[], int out_fd, int new_session,
+                                const char *cwd) {
     pid_t pid = fork();
     if (pid != 0) return pid;
+    if (new_session) (void)setsid();
+    if (out_fd >= 0) {
+        int in = open("/dev/null", O_RDONLY);
+        if (in >= 0) { dup2(in, 0); close(in); }
+        dup2(out_fd, 1);
+        dup2(out_fd, 2);
+        if (out_fd > 2) close(out_fd);
+    }
+    if (cwd && chdir(cwd) != 0) {
+        nf_put("netfault: cannot enter the command's directory ");
+        nf_put(cwd);
+        nf_put("\n");
+        _exit(126);
+    }
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);

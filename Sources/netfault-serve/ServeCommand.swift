@@ -142,7 +142,7 @@ struct Serve: ParsableCommand {
                     for: FeatureProbe.filterFeatures + FeatureProbe.netemFeatures, in: journal.directory)
                 let ok = Set(results.filter(\.ok).map(\.feature))
                 let k = try KernelBackend(
-                    journal: journal, allowPorts: ports, executable: try netfaultExecutable(),
+                    journal: journal, allowPorts: ports, executable: try netfaultExecutable(for: "netfault serve"),
                     withNFTables: FeatureProbe.filterFeatures.allSatisfy(ok.contains),
                     withNetem: FeatureProbe.netemFeatures.allSatisfy(ok.contains))
                 enforcedBy = k.enforcedBy
@@ -185,12 +185,3 @@ struct Serve: ParsableCommand {
     }
 }
 
-/// netfault itself, beside this program: watchdogs (kernels without nf_tables) run as
-/// `netfault watchdog`.
-func netfaultExecutable() throws -> String {
-    let path = siblingExecutable("netfault")
-    guard access(path, X_OK) == 0 else {
-        throw Unavailable("netfault serve needs netfault beside it (\(path)) to start watchdogs; install both (make install)")
-    }
-    return path
-}

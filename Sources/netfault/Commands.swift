@@ -324,38 +324,6 @@ func deadlineNote(_ results: [FeatureResult]) -> FeatureResult {
     return FeatureResult(feature: "deadline enforced by", ok: true, detail: detail, remedy: nil)
 }
 
-/// The kernel features a request needs, by the names `netfault doctor` uses.
-func neededFeatures(_ r: FaultRequest) -> [String] {
-    (r.netem.isEmpty ? [] : FeatureProbe.netemFeatures) + (r.filter.isEmpty ? [] : FeatureProbe.filterFeatures)
-}
-
-/// Whether netem bands can be steered by the lease's nf_tables table, so that the kernel ends
-/// them at the deadline: the nf_tables features work here (probed once per boot, like the rest).
-func steersWithNFTables(_ r: FaultRequest, journal: Journal) -> Bool {
-    guard !r.netem.isEmpty else { return false }
-    return ProbeCache.results(for: FeatureProbe.filterFeatures, in: journal.directory).allSatisfy(\.ok)
-}
-
-/// Fails with 69, naming what is missing, unless the kernel has every feature listed.
-func requireFeatures(_ names: [String], journal: Journal) throws {
-    guard !names.isEmpty else { return }
-    let results = ProbeCache.results(for: names, in: journal.directory)
-    let missing = results.filter { !$0.ok }
-    guard missing.isEmpty else {
-        let lines = missing.map { "  \($0.feature): \($0.remedy ?? "") (\($0.detail))" }.joined(separator: "\n")
-        var hint = "`netfault doctor` lists every feature"
-        if missing.contains(where: { $0.feature == "netem" }) {
-            hint =
-                """
-                netem is CONFIG_NET_SCH_NETEM (modprobe sch_netem); without it, --loss-nft drops at random and \
-                --blackhole, --reject, --reset, --hang work through nf_tables. 
-                """
-                + hint
-        }
-        throw Unavailable("this kernel lacks what these faults need:\n\(lines)\n\(hint)")
-    }
-}
-
 struct WatchdogCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: WatchdogProcess.command, shouldDisplay: false)
     @Argument var lease: String

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import netfault
+import NetFaultCommand
 
 /// Who `netfault run` starts its command as: decided from the uid and the environment alone.
 struct CommandIdentityTests {

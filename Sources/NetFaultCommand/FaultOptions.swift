@@ -1,22 +1,22 @@
 import ArgumentParser
 import NetFaultCore
 import NetFaultKernel
-import NetFaultCommand
 import NetFaultWatchdog
 
 /// TARGET plus where its traffic is matched.
-struct TargetOptions: ParsableArguments {
+public struct TargetOptions: ParsableArguments {
+    public init() {}
     @Argument(
         help: ArgumentHelp(
             "mysql, redis, postgres, memcached, a port number, or a comma list of those (e.g. mysql,6380).",
             valueName: "target"))
-    var target: String
+    public var target: String
 
     @Option(
         help: ArgumentHelp(
             "Only traffic to/from this server address (IPv4 or IPv6). Without it every address matches.",
             valueName: "addr"))
-    var host: String?
+    public var host: String?
 
     @Option(
         name: .customLong("peer"), parsing: .singleValue,
@@ -26,7 +26,7 @@ struct TargetOptions: ParsableArguments {
             between named hosts. --host is the same for one address.
             """,
             valueName: "cidr"))
-    var peers: [String] = []
+    public var peers: [String] = []
 
     @Option(
         help: ArgumentHelp(
@@ -35,7 +35,7 @@ struct TargetOptions: ParsableArguments {
             lo. Connection faults match on every device.
             """,
             valueName: "if"))
-    var iface: String?
+    public var iface: String?
 
     @Option(
         help: ArgumentHelp(
@@ -44,7 +44,7 @@ struct TargetOptions: ParsableArguments {
             by the delay once). from-server: packets whose source port is the target (responses; \
             incoming for a remote server, shaped through an ifb device). both: either way.
             """, valueName: "d"))
-    var direction: String = Direction.toServer.rawValue
+    public var direction: String = Direction.toServer.rawValue
 
     @Option(
         help: ArgumentHelp(
@@ -54,9 +54,9 @@ struct TargetOptions: ParsableArguments {
             remote: the server is elsewhere; requests are caught leaving. \
             Default: local when something here listens on a target port and neither --host nor --peer is given.
             """, valueName: "where"))
-    var server: String?
+    public var server: String?
 
-    func serverLocation() throws -> ServerLocation? {
+    public func serverLocation() throws -> ServerLocation? {
         guard let server else { return nil }
         guard let s = ServerLocation(rawValue: server) else {
             throw InputError("--server '\(server)' is not one of local, remote")
@@ -67,7 +67,7 @@ struct TargetOptions: ParsableArguments {
         return s
     }
 
-    func parsed() throws -> (Target, Direction, [IPPrefix]) {
+    public func parsed() throws -> (Target, Direction, [IPPrefix]) {
         guard let d = Direction(rawValue: direction) else {
             throw InputError("--direction '\(direction)' is not one of to-server, from-server, both")
         }
@@ -79,41 +79,42 @@ struct TargetOptions: ParsableArguments {
 }
 
 /// The netem faults, as typed text; parsed into NetemSpec with one message per mistake.
-struct NetemOptions: ParsableArguments {
+public struct NetemOptions: ParsableArguments {
+    public init() {}
     @Option(
         help: ArgumentHelp("Add this delay to every matched packet (us, ms, s), e.g. 100ms.", valueName: "duration"))
-    var delay: String?
+    public var delay: String?
     @Option(help: ArgumentHelp("Vary the delay by up to this much (needs --delay).", valueName: "duration"))
-    var jitter: String?
+    public var jitter: String?
     @Option(
         name: .customLong("delay-correlation"),
         help: ArgumentHelp("How much each jitter value depends on the last (needs --jitter).", valueName: "percent"))
-    var delayCorrelation: String?
+    public var delayCorrelation: String?
     @Option(
         help: ArgumentHelp(
             "Shape of the jitter: normal, pareto or paretonormal (needs --delay and --jitter).", valueName: "name"))
-    var distribution: String?
+    public var distribution: String?
     @Option(help: ArgumentHelp("Drop this share of matched packets, e.g. 5%.", valueName: "percent"))
-    var loss: String?
+    public var loss: String?
     @Option(
         name: .customLong("loss-correlation"),
         help: ArgumentHelp(
             "How much each loss decision depends on the last (needs --loss); makes bursts.", valueName: "percent"))
-    var lossCorrelation: String?
+    public var lossCorrelation: String?
     @Option(help: ArgumentHelp("Send this share of matched packets twice.", valueName: "percent"))
-    var duplicate: String?
+    public var duplicate: String?
     @Option(help: ArgumentHelp("Flip a random bit in this share of matched packets.", valueName: "percent"))
-    var corrupt: String?
+    public var corrupt: String?
     @Option(
         help: ArgumentHelp(
             "Send this share of packets at once while the rest wait the delay (needs --delay).", valueName: "percent"))
-    var reorder: String?
+    public var reorder: String?
     @Option(help: ArgumentHelp("Reorder every Nth packet instead of at random (needs --reorder).", valueName: "n"))
-    var gap: String?
+    public var gap: String?
     @Option(
         help: ArgumentHelp(
             "Limit matched traffic to this rate: kbit, mbit, gbit (bits) or kbps, mbps (bytes).", valueName: "rate"))
-    var rate: String?
+    public var rate: String?
     @Option(
         help: ArgumentHelp(
             """
@@ -123,9 +124,9 @@ struct NetemOptions: ParsableArguments {
             and at most 1000000. The limit only caps the queue; memory goes to the packets actually in it. Needs a \
             netem fault.
             """, valueName: "packets"))
-    var limit: String?
+    public var limit: String?
 
-    func spec() throws -> NetemSpec {
+    public func spec() throws -> NetemSpec {
         var s = NetemSpec()
         s.delay = try delay.map { try Duration.parse($0, what: "--delay") }
         s.jitter = try jitter.map { try Duration.parse($0, what: "--jitter") }
@@ -155,11 +156,12 @@ struct NetemOptions: ParsableArguments {
 }
 
 /// The connection faults netfilter applies (nf_tables), as typed text.
-struct FilterOptions: ParsableArguments {
+public struct FilterOptions: ParsableArguments {
+    public init() {}
     @Flag(
         help: ArgumentHelp(
             "Drop matched packets silently: connect times out, open connections stall (a pulled cable, a dead host)."))
-    var blackhole = false
+    public var blackhole = false
     @Flag(
         help: ArgumentHelp(
             """
@@ -167,7 +169,7 @@ struct FilterOptions: ParsableArguments {
             working (a stopped server).
             """
         ))
-    var reject = false
+    public var reject = false
     @Flag(
         help: ArgumentHelp(
             """
@@ -175,7 +177,7 @@ struct FilterOptions: ParsableArguments {
             new ones are refused (a crashed server).
             """
         ))
-    var reset = false
+    public var reset = false
     @Flag(
         help: ArgumentHelp(
             """
@@ -183,15 +185,15 @@ struct FilterOptions: ParsableArguments {
             server).
             """
         ))
-    var hang = false
+    public var hang = false
     @Option(
         name: .customLong("loss-nft"),
         help: ArgumentHelp(
             "Drop this share of matched packets in netfilter, for kernels without netem, e.g. 5%.", valueName: "percent"
         ))
-    var lossNft: String?
+    public var lossNft: String?
 
-    func spec(direction: Direction, netem: NetemSpec) throws -> FilterSpec {
+    public func spec(direction: Direction, netem: NetemSpec) throws -> FilterSpec {
         let chosen: [(Bool, FilterSpec.Action)] = [
             (blackhole, .blackhole), (reject, .reject), (reset, .reset), (hang, .hang)
         ]
@@ -211,29 +213,31 @@ struct FilterOptions: ParsableArguments {
 }
 
 /// Which network namespace a command works in.
-struct NamespaceOptions: ParsableArguments {
+public struct NamespaceOptions: ParsableArguments {
+    public init() {}
     @Option(
         help: ArgumentHelp(
             "Work in this named network namespace (as `ip netns list` shows it, under /run/netns).", valueName: "name"))
-    var netns: String?
+    public var netns: String?
 
     @Option(
         name: .customLong("netns-pid"),
         help: ArgumentHelp("Work in the network namespace of this process (e.g. a container's).", valueName: "pid"))
-    var netnsPid: Int32?
+    public var netnsPid: Int32?
 
-    func resolved() throws -> NetworkNamespace? { try NetworkNamespace.resolve(name: netns, pid: netnsPid) }
+    public func resolved() throws -> NetworkNamespace? { try NetworkNamespace.resolve(name: netns, pid: netnsPid) }
 }
 
 /// What apply and run both take to describe a lease: where, which faults, which namespace.
-struct LeaseOptions: ParsableArguments {
-    @OptionGroup(title: "Where") var where_: TargetOptions
-    @OptionGroup(title: "Netem faults (traffic control; need CONFIG_NET_SCH_NETEM)") var faults: NetemOptions
-    @OptionGroup(title: "Connection faults (nf_tables)") var connection: FilterOptions
-    @OptionGroup var namespace: NamespaceOptions
+public struct LeaseOptions: ParsableArguments {
+    public init() {}
+    @OptionGroup(title: "Where") public var where_: TargetOptions
+    @OptionGroup(title: "Netem faults (traffic control; need CONFIG_NET_SCH_NETEM)") public var faults: NetemOptions
+    @OptionGroup(title: "Connection faults (nf_tables)") public var connection: FilterOptions
+    @OptionGroup public var namespace: NamespaceOptions
 
     /// The lease request, parsed and validated; touches nothing.
-    func request(duration: String) throws -> FaultRequest {
+    public func request(duration: String) throws -> FaultRequest {
         let (target, direction, peers) = try where_.parsed()
         let netem = try faults.spec()
         let filter = try connection.spec(direction: direction, netem: netem)

@@ -1,0 +1,50 @@
+import FoundationEssentials
+import Glibc
+import NetFaultCore
+import NetFaultKernel
+import NetFaultWatchdog
+
+// Which kernel features a lease needs, and where the program that runs watchdogs is: shared by
+// netfault, netfault serve and netfault matrix.
+
+/// The kernel features a request needs, by the names `netfault doctor` uses.
+public func neededFeatures(_ r: FaultRequest) -> [String] {
+    (r.netem.isEmpty ? [] : FeatureProbe.netemFeatures) + (r.filter.isEmpty ? [] : FeatureProbe.filterFeatures)
+}
+
+/// Whether netem bands can be steered by the lease's nf_tables table, so that the kernel ends
+/// them at the deadline: the nf_tables features work here (probed once per boot, like the rest).
+public func steersWithNFTables(_ r: FaultRequest, journal: Journal) -> Bool {
+    guard !r.netem.isEmpty else { return false }
+    return ProbeCache.results(for: FeatureProbe.filterFeatures, in: journal.directory).allSatisfy(\.ok)
+}
+
+/// Fails with 69, naming what is missing, unless the kernel has every feature listed.
+public func requireFeatures(_ names: [String], journal: Journal) throws {
+    guard !names.isEmpty else { return }
+    let results = ProbeCache.results(for: names, in: journal.directory)
+    let missing = results.filter { !$0.ok }
+    guard missing.isEmpty else {
+        let lines = missing.map { "  \($0.feature): \($0.remedy ?? "") (\($0.detail))" }.joined(separator: "\n")
+        var hint = "`netfault doctor` lists every feature"
+        if missing.contains(where: { $0.feature == "netem" }) {
+            hint =
+                """
+                netem is CONFIG_NET_SCH_NETEM (modprobe sch_netem); without it, --loss-nft drops at random and \
+                --blackhole, --reject, --reset, --hang work through nf_tables. 
+                """
+                + hint
+        }
+        throw Unavailable("this kernel lacks what these faults need:\n\(lines)\n\(hint)")
+    }
+}
+
+/// netfault, beside this program: its `watchdog` command is what every lease's watchdog runs.
+/// `who` names the program that needs it, for the message.
+public func netfaultExecutable(for who: String) throws -> String {
+    let path = siblingExecutable("netfault")
+    guard access(path, X_OK) == 0 else {
+        throw Unavailable("\(who) needs netfault beside it (\(path)) to start watchdogs; install both (make install)")
+    }
+    return path
+}
