@@ -198,3 +198,55 @@ import NetFaultCore
         #expect(proc.contains(UInt16(bigEndian: addr.sin_port)) && !proc.contains(UInt16(bigEndian: local.sin_port)))
     }
 }
+
+@Suite struct TCPSocketsTests {
+    @Test("the sock_diag request asks for TCP sockets of one family in every state but LISTEN")
+    func request() {
+        let r = TCPSockets.request(family: UInt8(AF_INET))
+        #expect(r.type == 20 && r.flags == 0x301)
+        #expect(r.payload.count == 56)
+        // States 1 (ESTABLISHED) to 11 (CLOSING), less 10 (LISTEN): 0xFFE & ~0x400.
+        #expect(Array(r.payload[0..<8]) == [2, 6, 0, 0, 0xFE, 0x0B, 0, 0])
+    }
+
+    @Test("a reply gives the state, both ports (big-endian) and the inode (host order)")
+    func reply() {
+        var payload = [UInt8](repeating: 0, count: 72)
+        payload[0] = 2; payload[1] = 2  // AF_INET, TCP_SYN_SENT
+        payload[4] = 0xd2; payload[5] = 0xf0; payload[6] = 0x18; payload[7] = 0xeb
+        payload[68] = 0x39; payload[69] = 0x30  // inode 12345
+        let s = TCPSockets.parse(NetlinkMessage(type: 20, flags: 0, seq: 1, payload: payload))
+        #expect(s == TCPSocket(state: 2, localPort: 0xd2f0, remotePort: 6379, inode: 12345))
+        #expect(s?.isConnecting == true)
+        #expect(TCPSockets.parse(NetlinkMessage(type: 20, flags: 0, seq: 1, payload: Array(payload[0..<60]))) == nil)
+    }
+
+    @Test("a connection this process holds is found, with the inode its descriptor links to")
+    func live() throws {
+        let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(server) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try #require(
+            withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(server, $0, len) } }
+                == 0)
+        try #require(listen(server, 1) == 0)
+        try #require(
+            withUnsafeMutablePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(server, $0, &len) }
+            } == 0)
+        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(client) }
+        try #require(
+            withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, len) } }
+                == 0)
+        let link = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(client)")
+        let inode = try #require(UInt32(link.dropFirst("socket:[".count).dropLast()))
+        let port = UInt16(bigEndian: addr.sin_port)
+        let mine = try TCPSockets().dump().filter { $0.inode == inode }
+        #expect(mine == [TCPSocket(state: 1, localPort: mine.first?.localPort ?? 0, remotePort: port, inode: inode)])
+        #expect(try TCPSockets().dump().allSatisfy { $0.state != 10 }, "no listener is listed")
+    }
+}
