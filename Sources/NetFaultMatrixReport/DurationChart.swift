@@ -70,14 +70,15 @@ struct DurationChart {
     }
 
     // Geometry, in SVG user units (pixels at 100 %).
-    let width = 960.0
+    let width = 1200.0
     let top = 72.0
     let barHeight = 16.0, barGap = 4.0, rowPadding = 10.0
     var rowHeight: Double { 2 * barHeight + barGap + 2 * rowPadding }
     let labelLimit = 34
     var labelWidth: Double {
         let longest = rows.map { min($0.label.count, labelLimit) }.max() ?? 0
-        return min(max(Double(longest) * 7 + 16, 120), Double(labelLimit) * 7 + 16)
+        // About 7.8 units a character of 13-unit bold text, and room before the backend words.
+        return max(Double(longest) * 7.8 + 16, 120)
     }
     var plotX: Double { labelWidth + 52 }
     var plotWidth: Double { width - plotX - 170 }
@@ -157,7 +158,7 @@ struct DurationChart {
     func row(_ row: Row, at y: Double) -> String {
         var s = "<g class=\"row\">\n"
         let label = Text.escaped(Text.truncated(Text.oneLine(row.label), to: labelLimit))
-        s += "<text x=\"\(n(labelWidth - 8))\" y=\"\(n(y + rowHeight / 2 + 4))\" text-anchor=\"end\""
+        s += "<text x=\"0\" y=\"\(n(y + rowHeight / 2 + 4))\""
         s += " font-size=\"13\" font-weight=\"600\">\(label)<title>\(Text.escaped(row.label))</title></text>\n"
         for (i, bar) in row.bars.enumerated() {
             let barY = y + rowPadding + Double(i) * (barHeight + barGap)
@@ -191,7 +192,9 @@ struct DurationChart {
             s += "<title>\(bar.backend) baseline \(Text.fixed(baseline, 2)) s</title></line>\n"
         }
         let (words, attributes) = label(cell, seconds: seconds)
-        s += "<text class=\"bar-label\" x=\"\(n(plotX + barWidth + 6))\" y=\"\(n(y + 12))\"\(attributes)>"
+        // After the bar, or after the baseline tick where that is further: never on top of it.
+        let tick = bar.baseline.map { x($0) - plotX + 2 } ?? 0
+        s += "<text class=\"bar-label\" x=\"\(n(plotX + max(barWidth, tick) + 6))\" y=\"\(n(y + 12))\"\(attributes)>"
         s += "\(Text.escaped(words))</text>\n"
         return s
     }

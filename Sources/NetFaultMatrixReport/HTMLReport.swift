@@ -31,7 +31,7 @@ extension MatrixReport {
             ("skipped", c.skipped, "skipped"), (c.errors == 1 ? "error" : "errors", c.errors, "error"),
         ]
         if c.recoveries > 0 {
-            items.append(("recovery checks failed of \(c.recoveries)", c.recoveriesFailed, c.recoveriesFailed > 0 ? "failed" : "passed"))
+            items.append(("of \(c.recoveries) recovery \(c.recoveries == 1 ? "check" : "checks") failed", c.recoveriesFailed, c.recoveriesFailed > 0 ? "failed" : "passed"))
         }
         items.append((disagreements.count == 1 ? "disagreement" : "disagreements", disagreements.count,
                       disagreements.isEmpty ? "passed" : "disagree"))
@@ -98,7 +98,7 @@ enum HTMLPage {
         h += "<td>" + (cell.recovery.map {
             $0.passed ? "<span class=\"state passed\">✓ passed</span>" : "<span class=\"state failed\">✗ failed</span>"
         } ?? "–") + "</td>"
-        h += "<td><code>\(e(cell.kernel))</code></td><td>\(e(cell.randomness))</td></tr>\n"
+        h += "<td class=\"kernel\"><code>\(e(cell.kernel))</code></td><td>\(e(cell.randomness))</td></tr>\n"
         h += "<tr class=\"more\"><td colspan=\"\(columns)\"><details><summary>Output, notes, metrics and rerun command of "
         h += "<code>\(e(cell.id))</code></summary>\n<div class=\"details\">\n" + details(cell) + "</div></details></td></tr>\n"
         return h + "</tbody>\n"
@@ -186,6 +186,9 @@ enum HTMLPage {
     tbody.error > tr:first-child > td:first-child { border-left-color: var(--error); }
     td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
     td.service { font-weight: 600; }
+    td.kernel { white-space: nowrap; }
+    td.outcome { min-width: 12em; }
+    #cells { overflow-x: auto; }
     tr.more td { padding-top: 0; }
     .state { display: inline-block; font-weight: 600; border-radius: 10px; padding: 0 8px; font-size: 12.5px;
       color: #fff; white-space: nowrap; }

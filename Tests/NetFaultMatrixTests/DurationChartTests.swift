@@ -70,7 +70,7 @@ import Testing
         let label = try #require(xml.all("text").first { $0.attributes["font-weight"] == "600" && $0.text.hasSuffix("/ delay") })
         #expect(label.text.hasPrefix(String(long.prefix(33)) + "…"))
         // The chart stays its width however long the name.
-        #expect(xml.elements.first!.attributes["width"] == "960")
+        #expect(xml.elements.first!.attributes["width"] == "1200")
     }
 
     @Test func roundTicks() {
