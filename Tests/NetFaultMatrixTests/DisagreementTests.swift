@@ -23,7 +23,7 @@ import Testing
         ])
     }
 
-    @Test func sameOutcomesOneBackendAndSkipsAreNotDisagreements() {
+    @Test func sameOutcomesOneBackendAndCellsNotRunAreNoDisagreement() {
         #expect(MatrixReport.findDisagreements([
             cell("mysql", "delay", "kernel", "passed", state: .passed),
             cell("mysql", "delay", "proxy", "passed", state: .passed),
@@ -36,7 +36,7 @@ import Testing
         ]).isEmpty)
     }
 
-    @Test func ranCellReplacesSkippedInItsPlace() {
+    @Test func cellThatRanTakesTheNotRunCellsPlace() {
         let first = MatrixReport(scenario: "m.yaml", started: "2026-12-05T02:00:00Z", cells: [
             cell("mysql", "delay", "kernel", "no netem in this kernel", state: .skipped),
             cell("mysql", "delay", "proxy", "passed", state: .passed),

@@ -30,7 +30,8 @@ import Testing
 
     @Test(.enabled(if: ReportTools.junitparser != nil || ReportTools.required, reason))
     func junitparserReadsTheReport() throws {
-        let python = try #require(ReportTools.junitparser, "junitparser is missing: \(Self.reason)")
+        let python = try #require(ReportTools.junitparser,
+            "NETFAULT_REPORT_TOOLS=required, but \(ReportTools.python) cannot import junitparser: scripts/install-deps installs it")
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         var report = Fixtures.sample
@@ -74,7 +75,8 @@ import Testing
 
     /// Chromium's headless DOM after loading the page from a file: what a person's browser builds.
     func dom(_ html: String) throws -> String {
-        let chromium = try #require(ReportTools.chromium, "chromium is missing: \(Self.reason)")
+        let chromium = try #require(ReportTools.chromium,
+            "NETFAULT_REPORT_TOOLS=required, but there is no chromium on PATH (or at NETFAULT_REPORT_CHROMIUM): scripts/install-deps installs it")
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("matrix.html")

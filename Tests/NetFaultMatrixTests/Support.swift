@@ -44,9 +44,11 @@ struct ParsedXML {
 
 /// The programs the tool tests run. Missing, they skip with a reason, unless
 /// NETFAULT_REPORT_TOOLS=required (CI), when they run and fail saying what is missing.
+/// NETFAULT_REPORT_PYTHON and NETFAULT_REPORT_CHROMIUM name other copies.
 enum ReportTools {
-    static let required = ProcessInfo.processInfo.environment["NETFAULT_REPORT_TOOLS"] == "required"
-    static let python = "/opt/netfault/toxiproxy/bin/python"
+    static let env = ProcessInfo.processInfo.environment
+    static let required = env["NETFAULT_REPORT_TOOLS"] == "required"
+    static let python = env["NETFAULT_REPORT_PYTHON"] ?? "/opt/netfault/toxiproxy/bin/python"
 
     /// The python that can import junitparser, or nil.
     static let junitparser: String? = {
@@ -56,8 +58,10 @@ enum ReportTools {
     }()
 
     static let chromium: String? = {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for dir in path.split(separator: ":") + ["/usr/bin", "/usr/local/bin"] {
+        if let named = env["NETFAULT_REPORT_CHROMIUM"] {
+            return FileManager.default.isExecutableFile(atPath: named) ? named : nil
+        }
+        for dir in (env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
             for name in ["chromium", "chromium-browser"] where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
                 return "\(dir)/\(name)"
             }

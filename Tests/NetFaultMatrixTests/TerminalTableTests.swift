@@ -19,7 +19,7 @@ import Testing
         #expect(lines.last == "10 cells: 6 passed, 2 failed, 1 skipped, 1 error; recovery failed 1 of 6; 2 disagreements")
     }
 
-    @Test func skipsAndErrorsSayWhy() {
+    @Test func cellsNotRunAndErrorsSayWhy() {
         let table = Fixtures.sample.table()
         #expect(table.contains("skipped: no proxy equivalent: loss is per packet"))
         #expect(table.contains("error: nft: Operation not permitted"))
