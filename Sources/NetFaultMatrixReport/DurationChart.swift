@@ -178,13 +178,16 @@ struct DurationChart {
         var barWidth = seconds.map { x($0) - plotX } ?? 0
         if let seconds, seconds > 0 { barWidth = max(barWidth, 1.5) }
         let id = Text.attribute(cell.id)
-        var s = "<rect class=\"bar \(Text.attribute(bar.backend)) \(cell.state.rawValue)\" data-cell=\"\(id)\""
+        // A bar links to its cell's row in the table below (a fragment: nothing is fetched).
+        var s = "<a href=\"#cell-\(Text.attribute(HTMLPage.anchor(cell.id)))\">"
+        s += "<rect class=\"bar \(Text.attribute(bar.backend)) \(cell.state.rawValue)\" data-cell=\"\(id)\""
         s += " x=\"\(n(plotX))\" y=\"\(n(y))\" width=\"\(n(barWidth))\" height=\"\(n(barHeight))\" rx=\"2\""
         s += " fill=\"\(colour)\"><title>\(Text.escaped(tooltip(cell, baseline: bar.baseline)))</title></rect>\n"
         if cell.state == .failed || cell.state == .error, barWidth > 0 {
             s += "<rect class=\"hatch\" x=\"\(n(plotX))\" y=\"\(n(y))\" width=\"\(n(barWidth))\""
-            s += " height=\"\(n(barHeight))\" rx=\"2\" fill=\"url(#failed-hatch)\"/>\n"
+            s += " height=\"\(n(barHeight))\" rx=\"2\" fill=\"url(#failed-hatch)\" pointer-events=\"none\"/>\n"
         }
+        s += "</a>\n"
         if let baseline = bar.baseline, baseline.isFinite {
             let bx = x(baseline)
             s += "<line class=\"baseline \(Text.attribute(bar.backend))\" x1=\"\(n(bx))\" y1=\"\(n(y - 3))\""

@@ -49,7 +49,9 @@ extension MatrixReport {
         }
         h += "<ul class=\"disagreements\">\n"
         for d in disagreements {
-            h += "<li><strong>\(Text.escaped(d.service)) / \(Text.escaped(d.fault))</strong>: "
+            let row = cells.first { $0.service == d.service && $0.fault == d.fault && $0.state != .skipped }
+            let href = row.map { " href=\"#cell-\(Text.attribute(HTMLPage.anchor($0.id)))\"" } ?? ""
+            h += "<li><a\(href)><strong>\(Text.escaped(d.service)) / \(Text.escaped(d.fault))</strong></a>: "
             h += "kernel <q class=\"outcome\">\(Text.escaped(d.kernel))</q> vs proxy <q class=\"outcome\">\(Text.escaped(d.proxy))</q></li>\n"
         }
         return h + "</ul>\n</section>\n"
@@ -80,8 +82,8 @@ enum HTMLPage {
         h += "<td>\(cell.fault.map { e($0) } ?? "–")</td>"
         h += "<td><span class=\"backend \(Text.attribute(cell.backend))\">\(e(cell.backend))</span></td>"
         h += "<td class=\"outcome\"><span class=\"state \(state)\">\(marks[cell.state]!) \(state)</span>"
-        let words = cell.outcomeInWords
-        if !words.isEmpty && words != state { h += " <span class=\"words\">\(e(words))</span>" }
+        let words = cell.outcomeDetail
+        if !words.isEmpty { h += " <span class=\"words\">\(e(words))</span>" }
         h += "</td>"
         h += number(cell.seconds.map { Text.fixed($0, 2) + " s" })
         h += number(cell.baselineSeconds.map { Text.fixed($0, 2) + " s" })
@@ -171,6 +173,8 @@ enum HTMLPage {
     .count.skipped { border-left-color: var(--skipped); } .count.error { border-left-color: var(--error); }
     .count.disagree { border-left-color: var(--disagree); }
     .disagreements li { margin: 4px 0; }
+    a { color: inherit; }
+    tbody.cell:target { outline: 2px solid #2f6db5; outline-offset: -2px; }
     .none { color: var(--passed); }
     q.outcome { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12.5px; }
     #chart { margin-top: 28px; overflow-x: auto; }
@@ -185,7 +189,7 @@ enum HTMLPage {
     tbody.failed > tr:first-child > td:first-child { border-left-color: var(--failed); }
     tbody.error > tr:first-child > td:first-child { border-left-color: var(--error); }
     td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
-    td.service { font-weight: 600; }
+    td.service { font-weight: 600; min-width: 11em; overflow-wrap: anywhere; }
     td.kernel { white-space: nowrap; }
     td.outcome { min-width: 12em; }
     #cells { overflow-x: auto; }

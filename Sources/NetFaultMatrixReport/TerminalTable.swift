@@ -8,7 +8,7 @@ extension MatrixReport {
         let numeric: Set<Int> = [2, 3, 4, 6]
         let rows = cells.map { cell in
             [
-                Text.oneLine(cell.id), cell.outcomeInWords, Text.seconds(cell.seconds),
+                Text.oneLine(cell.id), Text.truncated(cell.outcomeInWords, to: 60), Text.seconds(cell.seconds),
                 Text.seconds(cell.baselineSeconds), Text.signedSeconds(cell.growthSeconds),
                 cell.connectionsInWords, cell.packetsMatched.map(String.init) ?? "-", cell.recoveryInWords,
             ]
@@ -60,12 +60,21 @@ extension CellResult {
         return line
     }
 
-    /// The outcome column: the runner's words, with the reason for a skip or an error.
+    /// The outcome column: the state first ("failed: timed out after 120s"), then the detail.
     var outcomeInWords: String {
-        let outcome = Text.oneLine(self.outcome)
-        guard state == .skipped || state == .error, let reason else { return outcome }
+        let detail = outcomeDetail
+        if detail.isEmpty { return state.rawValue }
+        return detail.hasPrefix(state.rawValue) ? detail : "\(state.rawValue): \(detail)"
+    }
+
+    /// The runner's words, with the reason for a skip or an error; without a bare state word,
+    /// which the HTML page shows as a badge.
+    var outcomeDetail: String {
+        var words = Text.oneLine(outcome)
+        if words == state.rawValue { words = "" }
+        guard state == .skipped || state == .error, let reason else { return words }
         let why = Text.oneLine(reason)
-        return outcome.isEmpty || outcome == why ? why : "\(outcome): \(why)"
+        return words.isEmpty || words == why ? why : "\(words): \(why)"
     }
 
     /// "mysql 2/1, redis 0/0".

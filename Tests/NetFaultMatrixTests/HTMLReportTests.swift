@@ -18,6 +18,14 @@ import Testing
         #expect(html.contains("106.21 s") && html.contains("+100.10 s") && html.contains("100.00 s (×1.00)"))
     }
 
+    @Test func barsAndDisagreementsLinkToTheirCells() throws {
+        let xml = ParsedXML(Fixtures.sample.html())
+        let ids = Set(xml.all("tbody").compactMap { $0.attributes["id"] })
+        let links = xml.all("a").compactMap { $0.attributes["href"] }
+        #expect(links.count == 8 + 2)
+        for link in links { #expect(link.hasPrefix("#") && ids.contains(String(link.dropFirst())), "\(link)") }
+    }
+
     @Test func selfContained() {
         let html = Fixtures.sample.html()
         #expect(!html.contains("<script"))

@@ -5,6 +5,7 @@ import Testing
 @Suite struct TerminalTableTests {
     @Test func columnsLineUp() {
         let lines = Fixtures.sample.table().split(separator: "\n").map(String.init)
+        keep("table.txt", Fixtures.sample.table())
         #expect(lines.count == Fixtures.sample.cells.count + 3)
         // Every row's separators sit where the header's do.
         let bars = { (line: String, mark: Character) in
@@ -23,6 +24,9 @@ import Testing
         let table = Fixtures.sample.table()
         #expect(table.contains("skipped: no proxy equivalent: loss is per packet"))
         #expect(table.contains("error: nft: Operation not permitted"))
+        // A failure whose words do not say so gains the state.
+        #expect(table.contains("| failed: timed out after 120s "))
+        #expect(table.contains("| failed (exit 1), connected then failed "))
     }
 
     @Test func controlCharactersNeverReachTheTerminal() {
