@@ -189,7 +189,7 @@ enum HTMLPage {
     tbody.failed > tr:first-child > td:first-child { border-left-color: var(--failed); }
     tbody.error > tr:first-child > td:first-child { border-left-color: var(--error); }
     td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
-    td.service { font-weight: 600; min-width: 11em; overflow-wrap: anywhere; }
+    td.service { font-weight: 600; min-width: 8em; }
     td.kernel { white-space: nowrap; }
     td.outcome { min-width: 12em; }
     #cells { overflow-x: auto; }
