@@ -30,7 +30,8 @@ enum Text {
                 if next != "\n" { out.append("\n") }
                 pending = next
             case 0x09, 0x0A: out.append(c)
-            case 0..<0x20, 0x7F, 0xFFFE, 0xFFFF: break
+            // C0 and C1 controls (XML forbids C0; browsers flag C1), and the two non-characters XML forbids.
+            case 0..<0x20, 0x7F...0x9F, 0xFFFE, 0xFFFF: break
             default: out.append(c)
             }
         }

@@ -47,7 +47,7 @@ enum Fixtures {
     }
 
     /// Hostile text: markup, both quotes, an ANSI colour (ESC) and a stray control character.
-    static let hostile = "<script>alert('x')</script> & \"q\" \u{1B}[31mFAILED\u{1B}[0m\u{07}\u{0C}end"
+    static let hostile = "<script>alert('x')</script> & \"q\" \u{1B}[31mFAILED\u{1B}[0m\u{07}\u{0C}\u{85}end"
 
     /// A run like the ones netfault reports: a suite from 6 s to 106 s under a 10 ms MySQL delay,
     /// a blackhole the backends disagree on, a skip, an error and a long name.
