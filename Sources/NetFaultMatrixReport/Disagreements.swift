@@ -5,8 +5,8 @@ import FoundationEssentials
 // user-mode Linux).
 
 extension MatrixReport {
-    /// Every service and fault with a kernel and a proxy cell, neither skipped, whose outcomes
-    /// differ; in the order the rows first appear. A row with several cells of one backend
+    /// Every service and fault with a kernel and a proxy cell, neither skipped, that did not
+    /// end alike (`endedLike`); in the order the rows first appear. A row with several cells of one backend
     /// (unmerged reports) compares the first of each that ran.
     public static func findDisagreements(_ cells: [CellResult]) -> [Disagreement] {
         var kernel: [RowKey: CellResult] = [:], proxy: [RowKey: CellResult] = [:]
@@ -18,7 +18,7 @@ extension MatrixReport {
             if cell.backend == "proxy", proxy[key] == nil { proxy[key] = cell }
         }
         return order.compactMap { key in
-            guard let k = kernel[key], let p = proxy[key], k.outcome != p.outcome else { return nil }
+            guard let k = kernel[key], let p = proxy[key], !k.endedLike(p) else { return nil }
             return Disagreement(service: key.service, fault: key.fault, kernel: k.outcome, proxy: p.outcome)
         }
     }

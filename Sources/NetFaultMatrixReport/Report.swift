@@ -76,13 +76,19 @@ public struct CellResult: Codable, Sendable, Equatable {
     public var expectedGrowthSeconds: Double?
     /// The command line that runs this cell again, alone.
     public var rerun: String
+    /// Whether a connection of the command to the faulted service completed (true), only
+    /// tried (false: SYN-SENT, never ESTABLISHED), or none was seen (nil).
+    public var connected: Bool?
+    /// Error words found in a failed run's output ("connection refused", "timeout", ...).
+    public var symptoms: [String]?
 
     public init(
         id: String, service: String?, fault: String?, backend: String, faultWords: [String], schedule: String?,
         state: CellState, reason: String?, outcome: String, exitStatus: Int32?, seconds: Double?,
         baselineSeconds: Double?, outputTail: String, packetsMatched: UInt64?, notes: [String],
         connections: [ConnectionCounts], recovery: Recovery?, kernel: String, randomness: String,
-        metrics: [String: Double], expectedGrowthSeconds: Double?, rerun: String
+        metrics: [String: Double], expectedGrowthSeconds: Double?, rerun: String, connected: Bool? = nil,
+        symptoms: [String]? = nil
     ) {
         self.id = id; self.service = service; self.fault = fault; self.backend = backend
         self.faultWords = faultWords; self.schedule = schedule; self.state = state; self.reason = reason
@@ -90,7 +96,17 @@ public struct CellResult: Codable, Sendable, Equatable {
         self.baselineSeconds = baselineSeconds; self.outputTail = outputTail; self.packetsMatched = packetsMatched
         self.notes = notes; self.connections = connections; self.recovery = recovery; self.kernel = kernel
         self.randomness = randomness; self.metrics = metrics; self.expectedGrowthSeconds = expectedGrowthSeconds
-        self.rerun = rerun
+        self.rerun = rerun; self.connected = connected; self.symptoms = symptoms
+    }
+
+    /// Whether two cells of one row (kernel and proxy) ended the same way: the same state
+    /// and exit status, and, when both saw the command's connections, the same answer to
+    /// "did one complete?". The words in the output are shown, not compared: a library's
+    /// message varies with timing where its behaviour does not.
+    public func endedLike(_ other: CellResult) -> Bool {
+        guard state == other.state, exitStatus == other.exitStatus else { return false }
+        guard let a = connected, let b = other.connected else { return true }
+        return a == b
     }
 
     public var isBaseline: Bool { service == nil }

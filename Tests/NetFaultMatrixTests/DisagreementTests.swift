@@ -4,23 +4,36 @@ import Testing
 
 @Suite struct DisagreementTests {
     func cell(_ service: String, _ fault: String, _ backend: String, _ outcome: String,
-              state: CellState = .failed, kernel: String = "6.18.0") -> CellResult {
+              state: CellState = .failed, kernel: String = "6.18.0", exit: Int32? = nil,
+              connected: Bool? = nil) -> CellResult {
         Fixtures.cell(id: "\(service)/\(fault)/\(backend)", service: service, fault: fault, backend: backend,
-                      seconds: 1, baseline: 1, state: state, outcome: outcome, kernel: kernel)
+                      seconds: 1, baseline: 1, state: state, outcome: outcome, kernel: kernel, exit: exit,
+                      connected: connected)
     }
 
-    @Test func differentOutcomesInCellOrder() {
+    @Test func differentEndingsInCellOrder() {
         let found = MatrixReport.findDisagreements([
             cell("redis", "reset", "proxy", "failed (exit 1)"),
-            cell("mysql", "blackhole", "kernel", "timed out after 120s"),
-            cell("mysql", "blackhole", "proxy", "failed (exit 1), connected then failed"),
-            cell("redis", "reset", "kernel", "failed (exit 2)"),
+            cell("mysql", "blackhole", "kernel", "failed (exit 1), connect never completed", connected: false),
+            cell("mysql", "blackhole", "proxy", "failed (exit 1), connected then failed", connected: true),
+            cell("redis", "reset", "kernel", "failed (exit 2)", exit: 2),
         ])
         #expect(found == [
             Disagreement(service: "redis", fault: "reset", kernel: "failed (exit 2)", proxy: "failed (exit 1)"),
-            Disagreement(service: "mysql", fault: "blackhole", kernel: "timed out after 120s",
+            Disagreement(service: "mysql", fault: "blackhole", kernel: "failed (exit 1), connect never completed",
                          proxy: "failed (exit 1), connected then failed"),
         ])
+    }
+
+    @Test("connections seen by one backend only, or words in the output, are no disagreement")
+    func unseenConnectionsAndWordsAgree() {
+        #expect(MatrixReport.findDisagreements([
+            cell("redis", "reset", "kernel", "failed (exit 1), saw: connection refused"),
+            cell("redis", "reset", "proxy", "failed (exit 1), connected then failed, saw: connection reset",
+                 connected: true),
+            cell("mysql", "hang", "kernel", "failed (exit 1), connected then failed", connected: true),
+            cell("mysql", "hang", "proxy", "failed (exit 1), connected then failed, saw: timeout", connected: true),
+        ]).isEmpty)
     }
 
     @Test func sameOutcomesOneBackendAndCellsNotRunAreNoDisagreement() {

@@ -27,12 +27,12 @@ enum Fixtures {
         id: String, service: String? = "mysql", fault: String? = "delay", backend: String = "kernel",
         seconds: Double?, baseline: Double?, state: CellState = .passed, outcome: String? = nil,
         reason: String? = nil, output: String = "3 passed in 1.2s", recoveryPassed: Bool? = true,
-        kernel: String = "6.18.0", expectedGrowth: Double? = 2
+        kernel: String = "6.18.0", expectedGrowth: Double? = 2, exit: Int32? = nil, connected: Bool? = nil
     ) -> CellResult {
         CellResult(
             id: id, service: service, fault: service == nil ? nil : fault, backend: backend,
             faultWords: service == nil ? [] : ["--delay", "10ms"], schedule: nil, state: state, reason: reason,
-            outcome: outcome ?? state.rawValue, exitStatus: state == .failed ? 1 : 0, seconds: seconds,
+            outcome: outcome ?? state.rawValue, exitStatus: exit ?? (state == .failed ? 1 : 0), seconds: seconds,
             baselineSeconds: baseline, outputTail: output, packetsMatched: 120, notes: [],
             connections: [
                 ConnectionCounts(
@@ -43,7 +43,8 @@ enum Fixtures {
                 Recovery(command: "pytest", passed: $0, exitStatus: $0 ? 0 : 1, seconds: 1, outputTail: $0 ? "ok" : "1 failed")
             },
             kernel: kernel, randomness: "deterministic", metrics: ["round_trips.mysql": 200],
-            expectedGrowthSeconds: service == nil ? nil : expectedGrowth, rerun: "netfault matrix m.yaml --only \(id)")
+            expectedGrowthSeconds: service == nil ? nil : expectedGrowth, rerun: "netfault matrix m.yaml --only \(id)",
+            connected: connected)
     }
 
     /// Hostile text: markup, both quotes, an ANSI colour (ESC) and a stray control character.
@@ -63,10 +64,10 @@ enum Fixtures {
                  kernel: "6.1.0-28-amd64", expectedGrowth: 100),
             cell(id: "mysql/blackhole/kernel", fault: "blackhole", seconds: 120, baseline: 6.11, state: .failed,
                  outcome: "timed out after 120s", output: "test_orders \u{1B}[31mFAILED\u{1B}[0m\r\nTimeout: <mysql>",
-                 kernel: "6.1.0-28-amd64"),
+                 kernel: "6.1.0-28-amd64", exit: 143, connected: false),
             cell(id: "mysql/blackhole/proxy", fault: "blackhole", backend: "proxy", seconds: 31.2, baseline: 6.42,
                  state: .failed, outcome: "failed (exit 1), connected then failed", recoveryPassed: false,
-                 kernel: "6.1.0-28-amd64"),
+                 kernel: "6.1.0-28-amd64", connected: true),
             cell(id: "redis/loss-5%/kernel", service: "redis", fault: "loss-5%", seconds: 14.2, baseline: 6.11,
                  kernel: "6.1.0-28-amd64"),
             cell(id: "redis/loss-5%/proxy", service: "redis", fault: "loss-5%", backend: "proxy", seconds: nil,
