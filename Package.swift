@@ -9,11 +9,14 @@ let package = Package(
         // `netfault serve` runs this program, installed beside netfault: SwiftNIO's metadata
         // would add a third of a millisecond to the start of every other netfault command.
         .executable(name: "netfault-serve", targets: ["netfault-serve"]),
+        // `netfault matrix` runs this one, for the same reason: it holds the proxy backend too.
+        .executable(name: "netfault-matrix", targets: ["netfault-matrix"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // libnl-3, which opens netlink sockets and moves datagrams (netfault encodes every
@@ -62,13 +65,25 @@ let package = Package(
         // The fault matrix's results and their writers (JSON, JUnit XML, HTML with SVG, a
         // terminal table): pure, so they are tested without a kernel.
         .target(name: "NetFaultMatrixReport"),
+        // `netfault matrix`: the scenario file (Yams), running each cell through a lease or the
+        // built-in proxy, sampling the command's connections (sock_diag).
+        .target(name: "NetFaultMatrix", dependencies: [
+            "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog", "NetFaultCommand", "NetFaultServe",
+            "NetFaultMatrixReport",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(name: "netfault-matrix", dependencies: [
+            "NetFaultCommand", "NetFaultMatrix", "NetFaultMatrixReport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "netfault-serve", dependencies: [
             "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog", "NetFaultCommand", "NetFaultServe",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "NetFaultCoreTests", dependencies: ["NetFaultCore"]),
         .testTarget(name: "NetFaultServeTests", dependencies: ["NetFaultServe", "NetFaultCore"]),
-        .testTarget(name: "NetFaultMatrixTests", dependencies: ["NetFaultMatrixReport"]),
+        .testTarget(name: "NetFaultMatrixTests", dependencies: ["NetFaultMatrix", "NetFaultMatrixReport", "NetFaultCore"]),
         .testTarget(name: "NetFaultWatchdogTests", dependencies: ["NetFaultWatchdog", "NetFaultCore"]),
         // The command line's parsing and validation, fuzzed in-process (no kernel access).
         .testTarget(name: "NetFaultCLITests", dependencies: ["netfault", "NetFaultCommand", "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog"]),

@@ -36,7 +36,7 @@ struct NetFault: ParsableCommand {
             sidecar pattern (--network container:NAME) and what each command needs.
             """,
         version: "0.2.0",
-        subcommands: [Apply.self, RunCommand.self, Status.self, Revert.self, Doctor.self, Serve.self, WatchdogCommand.self])
+        subcommands: [Apply.self, RunCommand.self, Status.self, Revert.self, Doctor.self, Serve.self, Matrix.self, WatchdogCommand.self])
 }
 
 extension NetFault {
@@ -52,7 +52,8 @@ extension NetFault {
     /// it the usual way, as `netfault SUBCOMMAND`.
     static func main() {
         let args = Array(CommandLine.arguments.dropFirst())
-        if args.first == "serve" { Serve.exec(Array(args.dropFirst())) }
+        if args.first == "serve" { execSibling("netfault-serve", as: "netfault serve", Array(args.dropFirst())) }
+        if args.first == "matrix" { execSibling("netfault-matrix", as: "netfault matrix", Array(args.dropFirst())) }
         // parseAsRoot answers --help with a help command of its own: only the subcommand itself
         // takes this path.
         if let name = args.first, let type = byName[name],
@@ -83,16 +84,32 @@ struct Serve: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "netfault-serve's options.")
     var options: [String] = []
 
-    func run() throws { Self.exec(options) }
+    func run() throws { execSibling("netfault-serve", as: "netfault serve", options) }
+}
 
-    /// Replaces this process with netfault-serve; exits 69 when it is not installed.
-    static func exec(_ args: [String]) -> Never {
-        let path = siblingExecutable("netfault-serve")
-        let argv = ([path] + args).map { strdup($0) } + [nil]
-        execv(path, argv)
-        let reason = String(cString: strerror(errno))
-        writeStandardError(
-            "netfault: error: netfault serve runs \(path), which cannot be started (\(reason)); install it beside netfault (make install)\n")
-        Glibc.exit(ExitStatus.unavailable)
-    }
+/// `netfault matrix` is the program netfault-matrix beside this one, for the same reason: it
+/// holds the proxy backend (SwiftNIO) and the YAML parser.
+struct Matrix: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command under each fault, through the kernel and through a proxy, and report.",
+        discussion: """
+            Runs netfault-matrix, installed beside netfault; `netfault matrix --help` (or man \
+            netfault-matrix) has its options, and docs/matrix.md the scenario format and the report.
+            """)
+
+    @Argument(parsing: .captureForPassthrough, help: "netfault-matrix's arguments.")
+    var options: [String] = []
+
+    func run() throws { execSibling("netfault-matrix", as: "netfault matrix", options) }
+}
+
+/// Replaces this process with the program `name` beside it; exits 69 when it is not installed.
+func execSibling(_ name: String, as command: String, _ args: [String]) -> Never {
+    let path = siblingExecutable(name)
+    let argv = ([path] + args).map { strdup($0) } + [nil]
+    execv(path, argv)
+    let reason = String(cString: strerror(errno))
+    writeStandardError(
+        "netfault: error: \(command) runs \(path), which cannot be started (\(reason)); install it beside netfault (make install)\n")
+    Glibc.exit(ExitStatus.unavailable)
 }

@@ -1,0 +1,151 @@
+import FoundationEssentials
+import Glibc
+import NIOPosix
+import NetFaultCommand
+import NetFaultCore
+import NetFaultKernel
+import NetFaultServe
+import NetFaultWatchdog
+
+/// How a cell puts its fault in and takes it out. A scheduled fault goes in and out several
+/// times during one run; `packetsMatched` adds up what its leases matched.
+protocol CellFault: AnyObject {
+    func put() throws
+    func takeOut() throws
+    /// Packets the fault's rules matched so far (kernel backend), read before takeOut.
+    var packetsMatched: UInt64? { get }
+}
+
+/// The kernel backend: each on-period is a lease, with its watchdog, as `netfault run` makes.
+final class LeaseFault: CellFault {
+    let manager: LeaseManager
+    let request: FaultRequest
+    let executable: String
+    private var lease: Lease?
+    private var matched: UInt64 = 0
+    private var counted = false
+
+    init(manager: LeaseManager, request: FaultRequest, executable: String) {
+        self.manager = manager; self.request = request; self.executable = executable
+    }
+
+    func put() throws {
+        lease = try manager.apply(request, executable: executable, controller: ProcessIdentity.current()).lease
+    }
+
+    func takeOut() throws {
+        guard let lease else { return }
+        self.lease = nil
+        let (_, n) = try manager.revertCounting(id: lease.id)
+        if let n { matched += n; counted = true }
+    }
+
+    var packetsMatched: UInt64? { counted ? matched : nil }
+}
+
+/// The proxy backend: toxics on the service's proxy in the built-in proxy, or the proxy turned
+/// off (refused connections).
+final class ToxicFault: CellFault {
+    let registry: ProxyRegistry
+    let proxy: String
+    let plan: FaultWords.ProxyPlan
+    private var names: [String] = []
+
+    init(registry: ProxyRegistry, proxy: String, plan: FaultWords.ProxyPlan) {
+        self.registry = registry; self.proxy = proxy; self.plan = plan
+    }
+
+    func put() throws {
+        do {
+            for t in plan.toxics { names.append(try registry.addToxic(proxy, t).toxic.name) }
+            if plan.disable { _ = try registry.update(proxy, .object(["enabled": .bool(false)])) }
+        } catch { throw ProcessError("the proxy refused the fault: \(error.error)") }
+    }
+
+    func takeOut() throws {
+        do {
+            for n in names { try registry.deleteToxic(proxy, n) }
+            names = []
+            if plan.disable { _ = try registry.update(proxy, .object(["enabled": .bool(true)])) }
+        } catch { throw ProcessError("the proxy could not take the fault out: \(error.error)") }
+    }
+
+    var packetsMatched: UInt64? { nil }
+}
+
+/// netfault serve's proxies, in this process, one per service, for the whole matrix.
+final class Proxies {
+    let registry: ProxyRegistry
+    private let group: MultiThreadedEventLoopGroup
+
+    init(services: [Scenario.Service]) throws {
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        registry = ProxyRegistry(backend: ProxyBackend(), group: group)
+        for s in services {
+            do {
+                _ = try registry.create(
+                    ProxySettings(name: s.name, listen: s.listen.description, upstream: s.upstream.description))
+            } catch {
+                shutdown()
+                throw Unavailable("the proxy for \(s.name) cannot listen on \(s.listen): \(error.error)")
+            }
+        }
+    }
+
+    func shutdown() {
+        registry.shutdown()
+        try? group.syncShutdownGracefully()
+    }
+}
+
+/// Runs `body` with the fault in for the whole time, or put in and out on its schedule from
+/// another thread, as `netfault run --after/--every/--on` does.
+func withFault<T>(_ fault: CellFault, schedule: Schedule, limit: Duration, _ body: () throws -> T) throws -> T {
+    if schedule.fromStart {
+        try fault.put()
+        let result: T
+        do { result = try body() } catch { try? fault.takeOut(); throw error }
+        try fault.takeOut()
+        return result
+    }
+    let state = ScheduleState()
+    let started = seconds()
+    let thread = try JoinableThread {
+        for window in schedule.windows(until: limit) {
+            guard state.sleep(until: started + window.start.seconds) else { return }
+            do {
+                try fault.put()
+                let stillRunning = state.sleep(until: started + window.end.seconds)
+                try fault.takeOut()
+                if !stillRunning { return }
+            } catch {
+                state.fail(error)
+                return
+            }
+        }
+    }
+    let result: T
+    do { result = try body() } catch { state.stop(); thread.join(); throw error }
+    state.stop()
+    thread.join()
+    if let error = state.error { throw error }
+    return result
+}
+
+final class ScheduleState: @unchecked Sendable {
+    private let lock = Condition()
+    private var stopped = false
+    private(set) var error: Error?
+
+    func stop() { lock.lock(); stopped = true; lock.broadcast(); lock.unlock() }
+    func fail(_ e: Error) { lock.withLock { error = e } }
+
+    /// Sleeps until `time` on the monotonic clock; false when stopped first.
+    func sleep(until time: Double) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        while !stopped && seconds() < time {
+            lock.wait(until: Date().addingTimeInterval(min(time - seconds(), 0.05)))
+        }
+        return !stopped
+    }
+}

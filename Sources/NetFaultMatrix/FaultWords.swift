@@ -1,0 +1,105 @@
+import ArgumentParser
+import FoundationEssentials
+import NetFaultCommand
+import NetFaultCore
+import NetFaultServe
+import NetFaultWatchdog
+
+/// A scenario's fault, in netfault's option words, as the two backends take it: a lease request
+/// (the same words `netfault apply` takes) or toxics for the built-in proxy.
+enum FaultWords {
+    /// Words that say where a fault goes: the scenario's services say that.
+    static let placeWords = ["--host", "--peer", "--netns", "--netns-pid", "--server"]
+
+    static func request(_ fault: Scenario.Fault, service: Scenario.Service, duration: Duration) throws -> FaultRequest {
+        if let w = fault.words.first(where: { word in placeWords.contains { word == $0 || word.hasPrefix($0 + "=") } }) {
+            throw InputError("\(w) is set by the service's upstream address; leave it out of the fault's words")
+        }
+        var args = [String(service.upstream.port)]
+        if !isLoopback(service.upstream.host) { args += ["--host", service.upstream.host] }
+        let options: LeaseOptions
+        do { options = try LeaseOptions.parse(args + fault.words) } catch {
+            throw InputError(LeaseOptions.message(for: error))
+        }
+        return try options.request(duration: "\(max(duration.nanoseconds / 1_000_000, 1))ms")
+    }
+
+    /// A server on loopback is reached at any loopback address ("localhost" may be ::1): the
+    /// lease then matches the port on every address, as the serve daemon does.
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
+    /// What the proxy backend does for a request: toxics, or turning the proxy off (refused
+    /// connections), and where it differs from the kernel. nil toxics: no proxy equivalent.
+    struct ProxyPlan: Equatable {
+        var toxics: [JSONValue] = []
+        var disable = false
+        var notes: [String] = []
+        var unsupported: String?
+    }
+
+    static func proxyPlan(_ r: FaultRequest) -> ProxyPlan {
+        var plan = ProxyPlan()
+        let streams: [String] =
+            switch r.direction {
+            case .toServer: ["upstream"]
+            case .fromServer: ["downstream"]
+            case .both: ["upstream", "downstream"]
+            }
+        let n = r.netem
+        let tcpRepairs = [
+            n.loss.map { _ in "--loss" }, n.duplicate.map { _ in "--duplicate" }, n.corrupt.map { _ in "--corrupt" },
+            n.reorder.map { _ in "--reorder" }, r.filter.loss.map { _ in "--loss-nft" },
+        ].compactMap { $0 }
+        if !tcpRepairs.isEmpty {
+            plan.unsupported =
+                "no proxy equivalent for \(tcpRepairs.joined(separator: ", ")): the TCP connections on each side of a proxy repair lost, duplicated, corrupted and reordered packets"
+            return plan
+        }
+        func toxic(_ type: String, _ stream: String, _ attributes: [String: JSONValue]) -> JSONValue {
+            .object([
+                "name": .string("\(type)_\(stream)"), "type": .string(type), "stream": .string(stream),
+                "toxicity": .number(1), "attributes": .object(attributes),
+            ])
+        }
+        if let delay = n.delay {
+            let jitter = n.jitter ?? .zero
+            guard delay.nanoseconds % 1_000_000 == 0, jitter.nanoseconds % 1_000_000 == 0 else {
+                plan.unsupported = "the proxy's latency toxic takes whole milliseconds; \(delay) is not"
+                return plan
+            }
+            for s in streams {
+                plan.toxics.append(
+                    toxic("latency", s, [
+                        "latency": .number(Double(delay.nanoseconds / 1_000_000)),
+                        "jitter": .number(Double(jitter.nanoseconds / 1_000_000)),
+                    ]))
+            }
+            plan.notes.append("latency delays each chunk of data the proxy reads, not each packet; connects are not delayed")
+            if n.distribution != nil || n.delayCorrelation != nil {
+                plan.notes.append("the proxy's jitter is uniform: --distribution and --delay-correlation do not apply")
+            }
+        }
+        if let rate = n.rate {
+            let kb = max(rate.bytesPerSecond / 1000, 1)
+            for s in streams { plan.toxics.append(toxic("bandwidth", s, ["rate": .number(Double(kb))])) }
+            plan.notes.append("bandwidth is \(kb) KB/s of payload per connection; netem's rate counts whole packets of all connections")
+        }
+        switch r.filter.action {
+        case .blackhole?:
+            plan.toxics.append(toxic("timeout", "upstream", ["timeout": .number(0)]))
+            plan.notes.append("the proxy accepts the connection and then passes nothing; the kernel drops the SYN, so connect times out")
+        case .hang?:
+            plan.toxics.append(toxic("timeout", "upstream", ["timeout": .number(0)]))
+        case .reset?:
+            plan.toxics.append(toxic("reset_peer", "upstream", ["timeout": .number(0)]))
+            plan.notes.append("the proxy accepts the connection and resets it when data arrives; the kernel resets the handshake too")
+        case .reject?:
+            plan.disable = true
+            plan.notes.append("the proxy stops listening and closes its open connections; the kernel refuses new connections only")
+        case nil: break
+        }
+        return plan
+    }
+}

@@ -1,0 +1,289 @@
+import FoundationEssentials
+import Glibc
+import NetFaultCommand
+import NetFaultCore
+import NetFaultKernel
+import NetFaultMatrixReport
+import NetFaultWatchdog
+
+/// A cell to run: a baseline of one backend, or a fault on a service through one backend.
+public struct CellPlan: Sendable {
+    public let service: Scenario.Service?
+    public let fault: Scenario.Fault?
+    public let backend: Scenario.Backend
+
+    public var id: String {
+        guard let service, let fault else { return "baseline/\(backend.rawValue)" }
+        return "\(service.name)/\(fault.name)/\(backend.rawValue)"
+    }
+}
+
+extension Scenario {
+    /// Every cell in run order: the baselines first, then each fault on each service, kernel
+    /// before proxy (so the two cells of a row run side by side).
+    public var cells: [CellPlan] {
+        backends.map { CellPlan(service: nil, fault: nil, backend: $0) }
+            + faults.flatMap { f in
+                services.filter { f.services.contains($0.name) }.flatMap { s in
+                    backends.map { CellPlan(service: s, fault: f, backend: $0) }
+                }
+            }
+    }
+
+    /// The cells `--only` selects (ids, with `*` for any one part: "redis/*/kernel"), plus the
+    /// baseline of each backend they use. Unknown patterns are an error that lists the ids.
+    public func cells(only patterns: [String]) throws -> [CellPlan] {
+        guard !patterns.isEmpty else { return cells }
+        let all = cells
+        func matches(_ id: String, _ pattern: String) -> Bool {
+            let a = id.split(separator: "/"), p = pattern.split(separator: "/")
+            return a.count == p.count && zip(a, p).allSatisfy { $1 == "*" || $0 == $1 }
+        }
+        for p in patterns where !all.contains(where: { matches($0.id, p) }) {
+            throw InputError(
+                "--only \(p) names no cell; the cells are:\n" + all.map { "  \($0.id)" }.joined(separator: "\n"))
+        }
+        let chosen = all.filter { c in patterns.contains { matches(c.id, $0) } }
+        let backends = Set(chosen.map(\.backend))
+        return all.filter { c in
+            (c.fault == nil && backends.contains(c.backend)) || chosen.contains { $0.id == c.id }
+        }
+    }
+}
+
+/// What the runner needs from the machine it runs on; the command line fills it in.
+public struct MatrixEnvironment {
+    public let identity: CommandIdentity
+    /// `netfault`, whose `watchdog` command every lease's watchdog runs (kernel backend).
+    public let netfaultExecutable: String?
+    /// The kernel's name for the report: `uname -r`, and "(user-mode Linux)" there.
+    public let kernel: String
+    /// The kernel features probed (by `netfault doctor`'s names): which cells can run here.
+    public let hasNetem: Bool
+    public let hasNFTables: Bool
+    /// How to run one cell again, e.g. "netfault matrix examples/ichnaea/matrix.yaml".
+    public let rerunPrefix: String
+
+    public init(
+        identity: CommandIdentity, netfaultExecutable: String?, kernel: String, hasNetem: Bool, hasNFTables: Bool,
+        rerunPrefix: String
+    ) {
+        self.identity = identity; self.netfaultExecutable = netfaultExecutable; self.kernel = kernel
+        self.hasNetem = hasNetem; self.hasNFTables = hasNFTables; self.rerunPrefix = rerunPrefix
+    }
+}
+
+public final class MatrixRunner {
+    let scenario: Scenario
+    let environment: MatrixEnvironment
+    let stop = StopFlag()
+    private var proxySet: Proxies?
+    private var manager: LeaseManager?
+    private var baselines: [Scenario.Backend: Double] = [:]
+
+    public init(scenario: Scenario, environment: MatrixEnvironment) {
+        self.scenario = scenario; self.environment = environment
+    }
+
+    /// Stops after the cell in progress (which is interrupted); its fault is taken out.
+    public func requestStop() { stop.stop() }
+    public var stopped: Bool { stop.isSet }
+
+    /// Runs `plans` in order, calling `progress` after each; the results in the same order.
+    public func run(_ plans: [CellPlan], progress: (CellResult, Int, Int) -> Void) throws -> [CellResult] {
+        defer { proxySet?.shutdown(); proxySet = nil }
+        var results: [CellResult] = []
+        for (i, plan) in plans.enumerated() {
+            if stop.isSet { break }
+            let result = try run(plan)
+            results.append(result)
+            progress(result, i + 1, plans.count)
+        }
+        return results
+    }
+
+    func run(_ plan: CellPlan) throws -> CellResult {
+        var cell = CellResult(
+            id: plan.id, service: plan.service?.name, fault: plan.fault?.name, backend: plan.backend.rawValue,
+            faultWords: plan.fault?.words ?? [], schedule: plan.fault?.scheduleText, state: .skipped, reason: nil,
+            outcome: "skipped", exitStatus: nil, seconds: nil, baselineSeconds: baselines[plan.backend],
+            outputTail: "", packetsMatched: nil, notes: [], connections: [], recovery: nil,
+            kernel: environment.kernel, randomness: "no fault", metrics: [:], expectedGrowthSeconds: nil,
+            rerun: "\(environment.rerunPrefix) --only \(plan.id)")
+        guard let service = plan.service, let fault = plan.fault else {
+            return try baseline(plan.backend, cell)
+        }
+        let timeout = fault.timeout ?? scenario.timeout
+        // The lease outlives the run by a margin: it is reverted when the run ends, and its
+        // watchdog reverts it if this process cannot.
+        let request = try FaultWords.request(
+            fault, service: service, duration: Duration(nanoseconds: timeout.nanoseconds + 60_000_000_000))
+        cell.randomness = randomness(request, backend: plan.backend)
+        if let skip = skipReason(request) {
+            cell.reason = skip
+            return cell
+        }
+        guard baselines[plan.backend] != nil else {
+            cell.reason = "its backend's baseline did not pass, so there is nothing to compare it with"
+            return cell
+        }
+        let faultObject: CellFault
+        switch plan.backend {
+        case .kernel:
+            guard let executable = environment.netfaultExecutable else {
+                cell.state = .error
+                cell.reason = "the kernel backend needs netfault beside netfault-matrix to start watchdogs"
+                cell.outcome = "error"
+                return cell
+            }
+            var r = request
+            let journal = try Journal()
+            r.steerWithNFTables = steersWithNFTables(r, journal: journal)
+            if manager == nil { manager = LeaseManager(journal: journal) }
+            faultObject = LeaseFault(manager: manager!, request: r, executable: executable)
+        case .proxy:
+            let plan = FaultWords.proxyPlan(request)
+            if let why = plan.unsupported {
+                cell.reason = why
+                return cell
+            }
+            cell.notes = plan.notes
+            faultObject = ToxicFault(registry: try proxies().registry, proxy: service.name, plan: plan)
+        }
+        let run: CommandRun
+        do {
+            run = try withFault(faultObject, schedule: fault.schedule, limit: timeout) {
+                try command(scenario.command, backend: plan.backend, timeout: timeout)
+            }
+        } catch {
+            cell.state = .error
+            cell.reason = "\(error)"
+            cell.outcome = "error: \(error)"
+            return cell
+        }
+        record(run, into: &cell, service: service.name)
+        cell.packetsMatched = faultObject.packetsMatched
+        if let delay = request.netem.delay, let trips = run.metrics["round_trips.\(service.name)"] {
+            cell.expectedGrowthSeconds = trips * delay.seconds * (request.direction == .both ? 2 : 1)
+        }
+        if !stop.isSet {
+            let argv = fault.recover ?? scenario.recover ?? scenario.command
+            let again = try command(argv, backend: plan.backend, timeout: timeout)
+            cell.recovery = Recovery(
+                command: argv == scenario.command ? "the command again" : argv.joined(separator: " "),
+                passed: again.passed, exitStatus: again.exitStatus, seconds: again.seconds,
+                outputTail: again.passed ? "" : again.outputTail)
+        }
+        return cell
+    }
+
+    func baseline(_ backend: Scenario.Backend, _ cell: CellResult) throws -> CellResult {
+        var cell = cell
+        if backend == .proxy { _ = try proxies() }
+        let run = try command(scenario.command, backend: backend, timeout: scenario.timeout)
+        record(run, into: &cell, service: nil)
+        if run.passed { baselines[backend] = run.seconds }
+        cell.baselineSeconds = nil
+        return cell
+    }
+
+    func record(_ run: CommandRun, into cell: inout CellResult, service: String?) {
+        cell.exitStatus = run.exitStatus
+        cell.seconds = run.seconds
+        cell.outputTail = run.outputTail
+        cell.connections = run.connections
+        cell.metrics = run.metrics
+        cell.state = run.passed ? .passed : .failed
+        if let c = run.connections.first(where: { $0.service == service }) {
+            cell.connected = c.peakEstablished > 0 ? true : c.peakConnecting > 0 ? false : nil
+        }
+        cell.symptoms = run.passed ? [] : Self.symptoms(in: run.outputTail)
+        cell.outcome = Self.outcome(run, connected: cell.connected, symptoms: cell.symptoms ?? [], timeout: scenario.timeout)
+    }
+
+    /// How a run ended, in words: the exit; for a failure, whether the command's connections
+    /// to the faulted service ever completed, and the error words in its output.
+    static func outcome(_ run: CommandRun, connected: Bool?, symptoms: [String], timeout: Duration) -> String {
+        if run.interrupted { return "interrupted" }
+        if run.passed { return "passed" }
+        var parts = [run.timedOut ? "timed out (still running after \(timeout))" : "failed (exit \(run.exitStatus ?? -1))"]
+        switch connected {
+        case true?: parts.append("connected then failed")
+        case false?: parts.append("connect never completed")
+        case nil: break
+        }
+        if !symptoms.isEmpty { parts.append("saw: " + symptoms.joined(separator: ", ")) }
+        return parts.joined(separator: ", ")
+    }
+
+    /// Error words that clients in most languages print (strerror texts, MySQL's "Lost
+    /// connection"), found in the output's tail, in a fixed order.
+    static func symptoms(in output: String) -> [String] {
+        let text = output.lowercased()
+        let words: [(String, [String])] = [
+            ("too many open files", ["too many open files"]),
+            ("connection refused", ["connection refused"]),
+            ("connection reset", ["connection reset", "reset by peer"]),
+            ("broken pipe", ["broken pipe"]),
+            ("connection lost", ["lost connection", "connection closed", "connection aborted"]),
+            ("timeout", ["timed out", "timeout"]),
+        ]
+        return words.filter { $0.1.contains { text.contains($0) } }.map(\.0)
+    }
+
+    func command(_ argv: [String], backend: Scenario.Backend, timeout: Duration) throws -> CommandRun {
+        var env = scenario.env
+        for s in scenario.services {
+            let at = backend == .kernel ? s.upstream : s.listen
+            guard let name = s.env else { continue }
+            env[name] = at.description
+            env[name + "_HOST"] = at.host
+            env[name + "_PORT"] = String(at.port)
+        }
+        let watch = scenario.services.map {
+            WatchedPort(service: $0.name, port: backend == .kernel ? $0.upstream.port : $0.listen.port)
+        }
+        return try CommandRunner.run(
+            argv, environment: env, directory: scenario.workdir, identity: environment.identity, timeout: timeout,
+            watch: watch, stop: stop)
+    }
+
+    func proxies() throws -> Proxies {
+        if let proxySet { return proxySet }
+        let p = try Proxies(services: scenario.services)
+        proxySet = p
+        return p
+    }
+
+    /// Why a row cannot run on this kernel: each of its cells, kernel and proxy alike, runs on
+    /// the kernel its baseline ran on, so a row the kernel backend cannot run here is run
+    /// elsewhere as a whole (make matrix runs netem rows in user-mode Linux).
+    func skipReason(_ r: FaultRequest) -> String? {
+        guard scenario.backends.contains(.kernel) else { return nil }
+        if !r.netem.isEmpty && !environment.hasNetem {
+            return "this kernel (\(environment.kernel)) has no netem; the row runs where it has (make matrix runs it in user-mode Linux)"
+        }
+        if !r.filter.isEmpty && !environment.hasNFTables {
+            return "this kernel (\(environment.kernel)) has no usable nf_tables; the row runs where it has (make matrix runs it in a network namespace)"
+        }
+        return nil
+    }
+
+    /// Whether the fault draws random numbers, and whether they can be drawn again.
+    func randomness(_ r: FaultRequest, backend: Scenario.Backend) -> String {
+        let n = r.netem
+        var random: [String] = []
+        if n.jitter != nil { random.append("jitter") }
+        if n.loss != nil { random.append("loss") }
+        if n.duplicate != nil { random.append("duplication") }
+        if n.corrupt != nil { random.append("corruption") }
+        if n.reorder != nil && n.gap == nil { random.append("reordering") }
+        if r.filter.loss != nil { random.append("nf_tables loss") }
+        guard !random.isEmpty else { return "deterministic: the fault draws no random numbers" }
+        let what = random.joined(separator: ", ")
+        if backend == .proxy {
+            return "not reproducible: the proxy draws its \(what) from an unseeded generator"
+        }
+        return "not reproducible: netem's PRNG seed needs kernel 6.6 or later and netfault does not set it yet; this cell's \(what) differ on every run"
+    }
+}

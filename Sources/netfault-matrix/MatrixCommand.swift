@@ -1,0 +1,178 @@
+import ArgumentParser
+import Dispatch
+import FoundationEssentials
+import Glibc
+import NetFaultCommand
+import NetFaultCore
+import NetFaultKernel
+import NetFaultMatrix
+import NetFaultMatrixReport
+import NetFaultWatchdog
+
+@main
+struct Matrix: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "netfault matrix",
+        abstract: "Run a command under each fault, through the kernel and through a proxy, and report.",
+        discussion: """
+            Reads a scenario (YAML or JSON; docs/matrix.md has the format): services, faults in \
+            netfault's own option words, the command to run (e.g. a test suite) and the backends. \
+            For each backend it first runs the command with no fault (the baseline), then once per \
+            fault and service: with the fault in force (kernel: a lease, as `netfault run` makes; \
+            proxy: toxics in netfault serve's built-in proxy, with the command pointed at the \
+            proxy's listen address), then once more after the fault is out (the recovery check).
+
+            Each cell records the exit status, the time against the baseline, the output's tail, \
+            the packets the kernel's rules matched, and how many TCP connections the command's \
+            processes held to each service (peak and at the end, sampled from sock_diag every \
+            100 ms). The command runs as the invoking user under sudo (--as-root: as root).
+
+            A row whose kernel cell this kernel cannot run (netem missing) is skipped whole, so \
+            that a row's cells always compare on one kernel; --include merges the cells of an \
+            earlier run (make matrix runs the netem rows in user-mode Linux and includes the rest).
+
+            Exit status: 0 when every cell ran and every recovery check passed (cells that fail \
+            under a fault are findings, not errors); 1 when a recovery check failed or a fault \
+            could not be put in; 64 for a bad scenario or option; 77 without CAP_NET_ADMIN for \
+            the kernel backend; 130 when interrupted (the fault in force is taken out, and the \
+            reports of the cells that ran are written).
+
+            Examples:
+              sudo netfault matrix examples/ichnaea/matrix.yaml --out out/matrix
+              netfault matrix matrix.yaml --only 'redis/*/kernel' --json
+              netfault matrix matrix.yaml --only mysql/delay-10ms/proxy
+              netfault matrix matrix.yaml --list
+            """)
+
+    @Argument(help: ArgumentHelp("The scenario file (YAML or JSON).", valueName: "file"))
+    var file: String
+
+    @Option(
+        name: .customLong("only"), parsing: .singleValue,
+        help: ArgumentHelp(
+            "Run only this cell, SERVICE/FAULT/BACKEND (repeatable; * matches any one part), and its baseline.",
+            valueName: "cell"))
+    var only: [String] = []
+
+    @Option(help: ArgumentHelp("Run only this backend: kernel or proxy.", valueName: "backend"))
+    var backend: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Write report.json, report.xml (JUnit) and report.html (table and chart) into this directory.",
+            valueName: "dir"))
+    var out: String?
+
+    @Option(
+        parsing: .singleValue,
+        help: ArgumentHelp(
+            "Merge the cells of an earlier run's report.json; cells run now replace ones it skipped.",
+            valueName: "report.json"))
+    var include: [String] = []
+
+    @Flag(help: "Print the report as JSON on stdout at the end (progress goes to stderr).")
+    var json = false
+
+    @Flag(help: "List the cells the scenario makes, and exit without running anything.")
+    var list = false
+
+    @Flag(name: .customLong("as-root"), help: "Under sudo, run the command as root instead of the invoking user.")
+    var asRoot = false
+
+    mutating func validate() throws {
+        if let backend, Scenario.Backend(rawValue: backend) == nil {
+            throw ValidationError("--backend '\(backend)' is not one of kernel, proxy")
+        }
+    }
+
+    func run() throws {
+        var status: Int32 = 0
+        try reporting(endsSoon: false) { status = try runMatrix() }
+        throw ExitCode(status)
+    }
+
+    func runMatrix() throws -> Int32 {
+        let scenario = try Scenario.load(path: file)
+        var plans = try scenario.cells(only: only)
+        if let backend { plans = plans.filter { $0.backend.rawValue == backend } }
+        if list {
+            print(plans.map(\.id).joined(separator: "\n"))
+            return 0
+        }
+        let earlier = try include.map { path -> MatrixReport in
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw InputError("--include \(path): cannot read it (\(String(cString: strerror(errno))))")
+            }
+            do { return try MatrixReport.parse(json: String(decoding: data, as: UTF8.self)) } catch {
+                throw InputError("--include \(path) is not a netfault matrix report.json: \(error)")
+            }
+        }
+        let identity = try CommandIdentity.forRun(asRoot: asRoot)
+        let kernelCells = plans.contains { $0.backend == .kernel && $0.fault != nil }
+        var hasNetem = false, hasNFTables = false, executable: String?
+        if kernelCells {
+            try requireNetAdmin()
+            let journal = try Journal()
+            let features = ProbeCache.results(
+                for: FeatureProbe.netemFeatures + FeatureProbe.filterFeatures, in: journal.directory)
+            func ok(_ names: [String]) -> Bool { names.allSatisfy { n in features.contains { $0.feature == n && $0.ok } } }
+            hasNetem = ok(FeatureProbe.netemFeatures)
+            hasNFTables = ok(FeatureProbe.filterFeatures)
+            executable = try netfaultExecutable(for: "netfault matrix")
+        }
+        let runner = MatrixRunner(
+            scenario: scenario,
+            environment: MatrixEnvironment(
+                identity: identity, netfaultExecutable: executable, kernel: kernelName(), hasNetem: hasNetem,
+                hasNFTables: hasNFTables, rerunPrefix: "netfault matrix \(file)"))
+        let sources = [SIGINT, SIGTERM, SIGHUP].map { s -> DispatchSourceSignal in
+            signal(s, SIG_IGN)
+            let src = DispatchSource.makeSignalSource(signal: s, queue: .global())
+            src.setEventHandler {
+                if !runner.stopped { note("stopping after this cell: its fault is taken out and the reports written") }
+                runner.requestStop()
+            }
+            src.resume()
+            return src
+        }
+        defer { sources.forEach { $0.cancel() } }
+        let started = Date()
+        note("\(plans.count) cells from \(file) on kernel \(kernelName())")
+        let cells = try runner.run(plans) { cell, i, total in
+            writeStandardError(cell.progressLine(index: i, total: total) + "\n")
+        }
+        var report = MatrixReport(
+            scenario: file, started: started.formatted(.iso8601), cells: cells,
+            disagreements: MatrixReport.findDisagreements(cells))
+        if !earlier.isEmpty { report = MatrixReport.merged(earlier + [report]) }
+        if let out { try write(report, to: out) }
+        if json { print(try report.json()) } else { print(report.table()) }
+        if runner.stopped { return 130 }
+        let bad = cells.filter { $0.state == .error || $0.recovery?.passed == false }
+        for c in bad {
+            note("\(c.id): \(c.state == .error ? "error: \(c.reason ?? "")" : "the recovery check failed")")
+        }
+        return bad.isEmpty ? 0 : 1
+    }
+
+    func write(_ report: MatrixReport, to dir: String) throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for (name, text) in [("report.json", try report.json()), ("report.xml", report.junitXML()), ("report.html", report.html())] {
+            let path = dir + "/" + name
+            do { try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+                throw ProcessError("cannot write \(path): \(error)")
+            }
+        }
+        note("reports written: \(dir)/report.json, report.xml, report.html")
+    }
+}
+
+/// `uname -r`, marked when it is user-mode Linux (whose release looks like any other).
+func kernelName() -> String {
+    var u = utsname()
+    uname(&u)
+    let release = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    return cpu.contains("model name\t: UML") || cpu.contains("vendor_id\t: User Mode Linux")
+        ? "\(release) (user-mode Linux)" : release
+}
