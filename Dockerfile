@@ -18,8 +18,10 @@ COPY Package.swift ./
 COPY Sources Sources
 RUN swift build -c release --static-swift-stdlib --product netfault \
  && swift build -c release --static-swift-stdlib --product netfault-serve \
+ && swift build -c release --static-swift-stdlib --product netfault-matrix \
  && install -D -m 0755 .build/release/netfault /out/usr/local/bin/netfault \
  && install -D -m 0755 .build/release/netfault-serve /out/usr/local/bin/netfault-serve \
+ && install -D -m 0755 .build/release/netfault-matrix /out/usr/local/bin/netfault-matrix \
  && mkdir -p /out/usr/local/share/bash-completion/completions \
  && /out/usr/local/bin/netfault --generate-completion-script bash > /out/usr/local/share/bash-completion/completions/netfault
 

@@ -1,4 +1,4 @@
-# netfault: make deps | build | install | test | unit | fuzz | kernel | vm | crash-trials | containers | demo | bench
+# netfault: make deps | build | install | test | unit | fuzz | kernel | vm | crash-trials | containers | demo | matrix | bench
 export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 # The unit tests run on an optimized build: the argument fuzz test parses 10,000 vectors, which
@@ -6,7 +6,7 @@ SWIFT ?= swift
 RELEASE_TEST = -c release -Xswiftc -enable-testing
 KERNEL_SUITES = --skip NetFaultIntegrationTests --skip NetFaultNFTablesTests
 
-.PHONY: deps build install test unit fuzz kernel netns uml vm crash-trials containers demo bench clean
+.PHONY: deps build install test unit fuzz kernel netns uml vm crash-trials containers demo matrix bench clean
 
 deps:
 	scripts/install-deps
@@ -23,15 +23,19 @@ install:
 	# The manual first: its plugin builds the tool in release without the static runtime, and a
 	# build that finds the binary up to date would not link it again.
 	$(SWIFT) package --scratch-path $(STATIC) plugin generate-manual --authors "the netfault authors"
-	rm -f $(STATIC)/release/netfault $(STATIC)/release/netfault-serve
+	rm -f $(STATIC)/release/netfault $(STATIC)/release/netfault-serve $(STATIC)/release/netfault-matrix
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC) --product netfault
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC) --product netfault-serve
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC) --product netfault-matrix
 	install -D -m 0755 $(STATIC)/release/netfault $(DESTDIR)$(PREFIX)/bin/netfault
 	install -D -m 0755 $(STATIC)/release/netfault-serve $(DESTDIR)$(PREFIX)/bin/netfault-serve
+	install -D -m 0755 $(STATIC)/release/netfault-matrix $(DESTDIR)$(PREFIX)/bin/netfault-matrix
 	install -D -m 0644 $(STATIC)/plugins/GenerateManual/outputs/netfault/netfault.1 $(DESTDIR)$(PREFIX)/share/man/man1/netfault.1
 	# Named after its command name, "netfault serve", as its usage reads.
 	install -D -m 0644 "$(STATIC)/plugins/GenerateManual/outputs/netfault-serve/netfault serve.1" \
 		$(DESTDIR)$(PREFIX)/share/man/man1/netfault-serve.1
+	install -D -m 0644 "$(STATIC)/plugins/GenerateManual/outputs/netfault-matrix/netfault matrix.1" \
+		$(DESTDIR)$(PREFIX)/share/man/man1/netfault-matrix.1
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 	$(STATIC)/release/netfault --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/netfault
@@ -42,9 +46,11 @@ install:
 test:
 	scripts/stages unit netns uml crash-trials containers vm
 
+# The report writers' tests read the JUnit XML back with junitparser and open the HTML in
+# headless Chromium (scripts/install-deps installs both); here a missing one fails, not skips.
 unit:
 	$(SWIFT) build $(RELEASE_TEST) --build-tests
-	$(SWIFT) test $(RELEASE_TEST) --skip-build $(KERNEL_SUITES)
+	NETFAULT_REPORT_TOOLS=required $(SWIFT) test $(RELEASE_TEST) --skip-build $(KERNEL_SUITES)
 
 # A longer fuzz run than the unit tests' 10,000 vectors, for changes to the command line.
 FUZZ_VECTORS ?= 200000
@@ -82,6 +88,12 @@ containers:
 
 demo: build
 	scripts/demo
+
+# The fault matrix of examples/ichnaea (MySQL and Redis, each under a delay, a blackhole, a hang,
+# resets and a transient blackout, through the kernel and through the built-in proxy) against
+# real servers: out/matrix/report.json, report.xml (JUnit) and report.html.
+matrix: build
+	scripts/matrix
 
 # netfault against the tc/nft command lines it replaces, side by side (scripts/bench):
 # BENCH_SAMPLES=N sets the samples per variant (default 30).
