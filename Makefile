@@ -1,4 +1,4 @@
-# netfault: make deps | build | install | test | unit | fuzz | kernel | vm | crash-trials | containers | demo | matrix | bench
+# netfault: make deps | build | install | test | unit | fuzz | kernel | vm | crash-trials | containers | demo | matrix | matrix-test | bench
 export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 # The unit tests run on an optimized build: the argument fuzz test parses 10,000 vectors, which
@@ -6,7 +6,7 @@ SWIFT ?= swift
 RELEASE_TEST = -c release -Xswiftc -enable-testing
 KERNEL_SUITES = --skip NetFaultIntegrationTests --skip NetFaultNFTablesTests
 
-.PHONY: deps build install test unit fuzz kernel netns uml vm crash-trials containers demo matrix bench clean
+.PHONY: deps build install test unit fuzz kernel netns uml vm crash-trials containers demo matrix matrix-test bench clean
 
 deps:
 	scripts/install-deps
@@ -44,7 +44,7 @@ install:
 
 # Everything CI runs, stage by stage, with a table of the time each took.
 test:
-	scripts/stages unit netns uml crash-trials containers vm
+	scripts/stages unit netns uml crash-trials containers vm matrix-test
 
 # The report writers' tests read the JUnit XML back with junitparser and open the HTML in
 # headless Chromium (scripts/install-deps installs both); here a missing one fails, not skips.
@@ -94,6 +94,10 @@ demo: build
 # real servers: out/matrix/report.json, report.xml (JUnit) and report.html.
 matrix: build
 	scripts/matrix
+
+# make matrix, then what its reports must show for the example (scripts/matrix-check).
+matrix-test: matrix
+	scripts/matrix-check out/matrix
 
 # netfault against the tc/nft command lines it replaces, side by side (scripts/bench):
 # BENCH_SAMPLES=N sets the samples per variant (default 30).
