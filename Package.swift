@@ -83,7 +83,9 @@ let package = Package(
         ]),
         .testTarget(name: "NetFaultCoreTests", dependencies: ["NetFaultCore"]),
         .testTarget(name: "NetFaultServeTests", dependencies: ["NetFaultServe", "NetFaultCore"]),
-        .testTarget(name: "NetFaultMatrixTests", dependencies: ["NetFaultMatrix", "NetFaultMatrixReport", "NetFaultCore"]),
+        .testTarget(name: "NetFaultMatrixTests", dependencies: [
+            "NetFaultMatrix", "NetFaultMatrixReport", "NetFaultCore", "NetFaultServe", "NetFaultWatchdog",
+        ]),
         .testTarget(name: "NetFaultWatchdogTests", dependencies: ["NetFaultWatchdog", "NetFaultCore"]),
         // The command line's parsing and validation, fuzzed in-process (no kernel access).
         .testTarget(name: "NetFaultCLITests", dependencies: ["netfault", "NetFaultCommand", "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog"]),

@@ -118,7 +118,7 @@ public final class MatrixRunner {
         // watchdog reverts it if this process cannot.
         let request = try FaultWords.request(
             fault, service: service, duration: Duration(nanoseconds: timeout.nanoseconds + 60_000_000_000))
-        cell.randomness = randomness(request, backend: plan.backend)
+        cell.randomness = Self.randomness(request, backend: plan.backend)
         if let skip = skipReason(request) {
             cell.reason = skip
             return cell
@@ -270,7 +270,7 @@ public final class MatrixRunner {
     }
 
     /// Whether the fault draws random numbers, and whether they can be drawn again.
-    func randomness(_ r: FaultRequest, backend: Scenario.Backend) -> String {
+    static func randomness(_ r: FaultRequest, backend: Scenario.Backend) -> String {
         let n = r.netem
         var random: [String] = []
         if n.jitter != nil { random.append("jitter") }
@@ -279,11 +279,10 @@ public final class MatrixRunner {
         if n.corrupt != nil { random.append("corruption") }
         if n.reorder != nil && n.gap == nil { random.append("reordering") }
         if r.filter.loss != nil { random.append("nf_tables loss") }
-        guard !random.isEmpty else { return "deterministic: the fault draws no random numbers" }
+        guard !random.isEmpty else { return "deterministic" }
         let what = random.joined(separator: ", ")
-        if backend == .proxy {
-            return "not reproducible: the proxy draws its \(what) from an unseeded generator"
-        }
-        return "not reproducible: netem's PRNG seed needs kernel 6.6 or later and netfault does not set it yet; this cell's \(what) differ on every run"
+        if backend == .proxy { return "not reproducible: \(what) from an unseeded generator" }
+        // TCA_NETEM_PRNG_SEED came with kernel 6.6; no kernel netfault is tested on has it.
+        return "not reproducible: \(what) (netem's seed needs kernel 6.6; netfault sets none)"
     }
 }

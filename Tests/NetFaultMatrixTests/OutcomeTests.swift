@@ -1,4 +1,6 @@
 import NetFaultCore
+import NetFaultServe
+import NetFaultWatchdog
 import Testing
 
 @testable import NetFaultMatrix
@@ -28,5 +30,29 @@ import Testing
         #expect(MatrixRunner.symptoms(in: "read tcp 127.0.0.1:5->127.0.0.1:6379: read: connection reset by peer") == ["connection reset"])
         #expect(MatrixRunner.symptoms(in: "OSError: [Errno 24] Too many open files") == ["too many open files"])
         #expect(MatrixRunner.symptoms(in: "3 failed, 2 passed in 4.1s").isEmpty)
+    }
+}
+
+@Suite struct RandomnessTests {
+    func request(_ words: String) throws -> FaultRequest {
+        let service = Scenario.Service(
+            name: "redis", upstream: HostPort.parse("127.0.0.1:6379")!, listen: HostPort.parse("127.0.0.1:16379")!,
+            env: nil, line: 1)
+        let fault = Scenario.Fault(
+            name: "f", words: words.split(separator: " ").map(String.init), after: nil, every: nil, on: nil,
+            services: ["redis"], recover: nil, timeout: nil, line: 1)
+        return try FaultWords.request(fault, service: service, duration: .seconds(60))
+    }
+
+    @Test func whatDrawsRandomNumbersSaysSo() throws {
+        #expect(MatrixRunner.randomness(try request("--delay 10ms"), backend: .kernel) == "deterministic")
+        #expect(MatrixRunner.randomness(try request("--blackhole"), backend: .proxy) == "deterministic")
+        #expect(MatrixRunner.randomness(try request("--delay 10ms --reorder 5% --gap 5"), backend: .kernel) == "deterministic")
+        #expect(
+            MatrixRunner.randomness(try request("--delay 10ms --jitter 2ms --loss 1%"), backend: .kernel)
+                == "not reproducible: jitter, loss (netem's seed needs kernel 6.6; netfault sets none)")
+        #expect(
+            MatrixRunner.randomness(try request("--delay 10ms --jitter 2ms"), backend: .proxy)
+                == "not reproducible: jitter from an unseeded generator")
     }
 }
