@@ -167,25 +167,9 @@ import NetFaultCore
 
     @Test("a socket listening here is found, in this process's own namespace; a connected one is not")
     func live() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        let (fd, client, addr) = try loopbackConnection()
+        defer { close(fd); close(client) }
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try #require(
-            withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-                == 0)
-        try #require(listen(fd, 1) == 0)
-        try #require(
-            withUnsafeMutablePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-            } == 0)
-        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(client) }
-        try #require(
-            withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, len) } }
-                == 0)
         var local = sockaddr_in()
         try #require(
             withUnsafeMutablePointer(to: &local) {
@@ -223,25 +207,8 @@ import NetFaultCore
 
     @Test("a connection this process holds is found, with the inode its descriptor links to")
     func live() throws {
-        let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(server) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try #require(
-            withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(server, $0, len) } }
-                == 0)
-        try #require(listen(server, 1) == 0)
-        try #require(
-            withUnsafeMutablePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(server, $0, &len) }
-            } == 0)
-        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(client) }
-        try #require(
-            withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, len) } }
-                == 0)
+        let (server, client, addr) = try loopbackConnection()
+        defer { close(server); close(client) }
         let link = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(client)")
         let inode = try #require(UInt32(link.dropFirst("socket:[".count).dropLast()))
         let port = UInt16(bigEndian: addr.sin_port)
@@ -249,4 +216,26 @@ import NetFaultCore
         #expect(mine == [TCPSocket(state: 1, localPort: mine.first?.localPort ?? 0, remotePort: port, inode: inode)])
         #expect(try TCPSockets().dump().allSatisfy { $0.state != 10 }, "no listener is listed")
     }
+}
+
+/// A listener on 127.0.0.1 (any port) and a client connected to it, and the listener's address.
+func loopbackConnection() throws -> (server: Int32, client: Int32, address: sockaddr_in) {
+    let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    try #require(
+        withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(server, $0, len) } }
+            == 0)
+    try #require(listen(server, 1) == 0)
+    try #require(
+        withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(server, $0, &len) }
+        } == 0)
+    let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    try #require(
+        withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, len) } }
+            == 0)
+    return (server, client, addr)
 }

@@ -49,17 +49,9 @@ public enum Listeners {
         return ports
     }
 
-    /// SOCK_DIAG_BY_FAMILY with struct inet_diag_req_v2: TCP sockets of `family` in LISTEN.
+    /// SOCK_DIAG_BY_FAMILY: TCP sockets of `family` in LISTEN.
     static func request(family: UInt8) -> NetlinkRequest {
-        var w = ByteWriter()
-        w.u8(family)
-        w.u8(UInt8(IPPROTO_TCP))
-        w.u8(0)  // idiag_ext: no extensions
-        w.u8(0)  // pad
-        w.u32(1 << UInt32(TCP_LISTEN))  // idiag_states
-        w.raw([UInt8](repeating: 0, count: MemoryLayout<inet_diag_sockid>.size))  // any socket
-        return NetlinkRequest(
-            type: UInt16(SOCK_DIAG_BY_FAMILY), flags: UInt16(NLM_F_REQUEST | NLM_F_DUMP), payload: w.bytes)
+        TCPSockets.request(family: family, states: 1 << UInt32(TCP_LISTEN))
     }
 
     /// The local port of a struct inet_diag_msg: after family, state, timer and retrans, the

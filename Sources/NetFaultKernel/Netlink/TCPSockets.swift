@@ -37,15 +37,18 @@ public final class TCPSockets {
         return out
     }
 
-    /// SOCK_DIAG_BY_FAMILY with struct inet_diag_req_v2: TCP sockets of `family` in every state
-    /// but LISTEN (TCP_CLOSE is 7, TCP_LISTEN 10; states run 1 to 11).
-    static func request(family: UInt8) -> NetlinkRequest {
+    /// Every state but LISTEN: states run from TCP_ESTABLISHED (1) to TCP_CLOSING (11).
+    static let allButListening: UInt32 = 0xFFE & ~(1 << UInt32(TCP_LISTEN))
+
+    /// SOCK_DIAG_BY_FAMILY with struct inet_diag_req_v2: TCP sockets of `family` in `states`
+    /// (a bit per TCP state), any address.
+    static func request(family: UInt8, states: UInt32 = allButListening) -> NetlinkRequest {
         var w = ByteWriter()
         w.u8(family)
         w.u8(UInt8(IPPROTO_TCP))
         w.u8(0)  // idiag_ext: no extensions
         w.u8(0)  // pad
-        w.u32(0xFFE & ~(1 << UInt32(TCP_LISTEN)))  // idiag_states
+        w.u32(states)  // idiag_states
         w.raw([UInt8](repeating: 0, count: MemoryLayout<inet_diag_sockid>.size))  // any socket
         return NetlinkRequest(
             type: UInt16(SOCK_DIAG_BY_FAMILY), flags: UInt16(NLM_F_REQUEST | NLM_F_DUMP), payload: w.bytes)
