@@ -37,4 +37,18 @@ extension CommandLineTests {
         let alone = try run(dir + "/netfault", ["serve"])
         #expect(alone.status == 69 && alone.stderr.contains("netfault-serve"), "\(alone.status): \(alone.stderr)")
     }
+
+    @Test("netfault matrix runs netfault-matrix: its help, its errors, and 69 when it is missing")
+    func matrixRunsItsOwnProgram() throws {
+        let help = try run(netfaultPath, ["matrix", "--help"])
+        #expect(help.status == 0 && help.stdout.contains("USAGE: netfault matrix"), "\(help.stdout.prefix(300))")
+        let bad = try run(netfaultPath, ["matrix", "/nonexistent/matrix.yaml"])
+        #expect(bad.status == 64 && bad.stderr.contains("cannot read the scenario file"), "\(bad.stderr)")
+        let dir = "/var/tmp/netfault-alone-m\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: netfaultPath, toPath: dir + "/netfault")
+        let alone = try run(dir + "/netfault", ["matrix", "x.yaml"])
+        #expect(alone.status == 69 && alone.stderr.contains("netfault-matrix"), "\(alone.status): \(alone.stderr)")
+    }
 }
