@@ -80,6 +80,8 @@ public final class MatrixRunner {
     private var proxySet: Proxies?
     private var manager: LeaseManager?
     private var baselines: [Scenario.Backend: Double] = [:]
+    /// Whether this run has kernel cells: only then must a row's cells all run on one kernel.
+    private var kernelInRun = false
 
     public init(scenario: Scenario, environment: MatrixEnvironment) {
         self.scenario = scenario; self.environment = environment
@@ -92,6 +94,7 @@ public final class MatrixRunner {
     /// Runs `plans` in order, calling `progress` after each; the results in the same order.
     public func run(_ plans: [CellPlan], progress: (CellResult, Int, Int) -> Void) throws -> [CellResult] {
         defer { proxySet?.shutdown(); proxySet = nil }
+        kernelInRun = plans.contains { $0.backend == .kernel && $0.fault != nil }
         var results: [CellResult] = []
         for (i, plan) in plans.enumerated() {
             if stop.isSet { break }
@@ -114,10 +117,11 @@ public final class MatrixRunner {
             return try baseline(plan.backend, cell)
         }
         let timeout = fault.timeout ?? scenario.timeout
-        // The lease outlives the run by a margin: it is reverted when the run ends, and its
-        // watchdog reverts it if this process cannot.
+        // The lease outlives the run by a margin (within the longest lease, 24h): it is
+        // reverted when the run ends, and its watchdog reverts it if this process cannot.
         let request = try FaultWords.request(
-            fault, service: service, duration: Duration(nanoseconds: timeout.nanoseconds + 60_000_000_000))
+            fault, service: service,
+            duration: Duration(nanoseconds: min(timeout.nanoseconds + 60_000_000_000, 86_400_000_000_000)))
         cell.randomness = Self.randomness(request, backend: plan.backend)
         if let skip = skipReason(request) {
             cell.reason = skip
@@ -257,9 +261,10 @@ public final class MatrixRunner {
 
     /// Why a row cannot run on this kernel: each of its cells, kernel and proxy alike, runs on
     /// the kernel its baseline ran on, so a row the kernel backend cannot run here is run
-    /// elsewhere as a whole (make matrix runs netem rows in user-mode Linux).
+    /// elsewhere as a whole (make matrix runs netem rows in user-mode Linux). A run of proxy
+    /// cells alone (--backend proxy, --only .../proxy) runs them here.
     func skipReason(_ r: FaultRequest) -> String? {
-        guard scenario.backends.contains(.kernel) else { return nil }
+        guard kernelInRun else { return nil }
         if !r.netem.isEmpty && !environment.hasNetem {
             return "this kernel (\(environment.kernel)) has no netem; the row runs where it has (make matrix runs it in user-mode Linux)"
         }
