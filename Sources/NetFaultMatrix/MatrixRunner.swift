@@ -95,6 +95,9 @@ public final class MatrixRunner {
     public func run(_ plans: [CellPlan], progress: (CellResult, Int, Int) -> Void) throws -> [CellResult] {
         defer { proxySet?.shutdown(); proxySet = nil }
         kernelInRun = plans.contains { $0.backend == .kernel && $0.fault != nil }
+        // The proxies listen before any cell runs: a listen address that is taken ends the
+        // matrix at once (69, naming it), not after the kernel cells.
+        if plans.contains(where: { $0.backend == .proxy }) { _ = try proxies() }
         var results: [CellResult] = []
         for (i, plan) in plans.enumerated() {
             if stop.isSet { break }

@@ -164,4 +164,17 @@ struct MatrixTests {
             #expect(r.stderr.contains("\(file):5:"), "\(r.stderr)")
         }
     }
+
+    @Test("a proxy listen address that is taken exits 69 naming it, before any cell runs")
+    func listenAddressTaken() throws {
+        try withServers(mariadb: false) { ns in
+            let file = try scenario(ns, faults: "  reset: {fault: --reset}")
+            // redis-server itself holds the listen address the scenario gives the proxy.
+            try ns.startRedis(port: 16379, bind: "127.0.0.1")
+            let (r, _) = try matrix(ns, [file])
+            #expect(r.status == 69, "\(r.stderr)")
+            #expect(r.stderr.contains("the proxy for redis cannot listen on 127.0.0.1:16379"), "\(r.stderr)")
+            #expect(!r.stderr.contains("[1/"), "a cell ran: \(r.stderr)")
+        }
+    }
 }
