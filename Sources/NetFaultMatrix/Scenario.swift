@@ -163,6 +163,15 @@ struct Reader {
         do { return try Duration.parse(s, what: what) } catch { throw self.error(node, "\(error)") }
     }
 
+    /// One name or a list of names, each with its node (for messages that point at it).
+    func nameList(_ node: Node, _ what: String, each: String, else message: String) throws -> [(String, Node)] {
+        switch node {
+        case .scalar: return [(try string(node, what), node)]
+        case .sequence(let seq): return try seq.map { (try string($0, each), $0) }
+        default: throw error(node, message)
+        }
+    }
+
     /// A command: a string (run by /bin/sh -c) or a list of words (run as they are).
     func command(_ node: Node, _ what: String) throws -> (argv: [String], text: String) {
         switch node {
@@ -203,12 +212,7 @@ struct Reader {
         let timeout = try value("timeout").map { try duration($0, "timeout") } ?? Duration(nanoseconds: 600_000_000_000)
         var backends = Scenario.Backend.allCases
         if let b = value("backends") {
-            let names: [(String, Node)]
-            switch b {
-            case .scalar: names = [(try string(b, "backends"), b)]
-            case .sequence(let seq): names = try seq.map { (try string($0, "each backend"), $0) }
-            default: throw error(b, "backends must be a list of kernel, proxy")
-            }
+            let names = try nameList(b, "backends", each: "each backend", else: "backends must be a list of kernel, proxy")
             backends = try names.map { n, node in
                 if n == "both" { return nil }
                 guard let k = Scenario.Backend(rawValue: n) else {
@@ -290,12 +294,8 @@ struct Reader {
             let words = try self.words(f, "fault \(name)")
             var only = services.map(\.name)
             if let s = field("services") {
-                let names: [(String, Node)]
-                switch s {
-                case .scalar: names = [(try string(s, "services"), s)]
-                case .sequence(let seq): names = try seq.map { (try string($0, "each service"), $0) }
-                default: throw error(s, "fault \(name): services must be a list of service names")
-                }
+                let names = try nameList(
+                    s, "services", each: "each service", else: "fault \(name): services must be a list of service names")
                 for (n, node) in names where !only.contains(n) {
                     throw error(node, "fault \(name): no service '\(n)'; the services are \(only.joined(separator: ", "))")
                 }
