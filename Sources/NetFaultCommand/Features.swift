@@ -19,6 +19,13 @@ public func steersWithNFTables(_ r: FaultRequest, journal: Journal) -> Bool {
     return ProbeCache.results(for: FeatureProbe.filterFeatures, in: journal.directory).allSatisfy(\.ok)
 }
 
+/// Whether nf_tables and netem work here, by the per-boot probe cache (probed when unknown).
+public func kernelFeatures(journal: Journal) -> (nfTables: Bool, netem: Bool) {
+    let results = ProbeCache.results(for: FeatureProbe.filterFeatures + FeatureProbe.netemFeatures, in: journal.directory)
+    let ok = Set(results.filter(\.ok).map(\.feature))
+    return (FeatureProbe.filterFeatures.allSatisfy(ok.contains), FeatureProbe.netemFeatures.allSatisfy(ok.contains))
+}
+
 /// Fails with 69, naming what is missing, unless the kernel has every feature listed.
 public func requireFeatures(_ names: [String], journal: Journal) throws {
     guard !names.isEmpty else { return }

@@ -112,12 +112,7 @@ struct Matrix: ParsableCommand {
         var hasNetem = false, hasNFTables = false, executable: String?
         if kernelCells {
             try requireNetAdmin()
-            let journal = try Journal()
-            let features = ProbeCache.results(
-                for: FeatureProbe.netemFeatures + FeatureProbe.filterFeatures, in: journal.directory)
-            func ok(_ names: [String]) -> Bool { names.allSatisfy { n in features.contains { $0.feature == n && $0.ok } } }
-            hasNetem = ok(FeatureProbe.netemFeatures)
-            hasNFTables = ok(FeatureProbe.filterFeatures)
+            (hasNFTables, hasNetem) = kernelFeatures(journal: try Journal())
             executable = try netfaultExecutable(for: "netfault matrix")
         }
         let runner = MatrixRunner(

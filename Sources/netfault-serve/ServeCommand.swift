@@ -138,13 +138,10 @@ struct Serve: ParsableCommand {
             case .kernel:
                 try requireNetAdmin()
                 let journal = try Journal()
-                let results = ProbeCache.results(
-                    for: FeatureProbe.filterFeatures + FeatureProbe.netemFeatures, in: journal.directory)
-                let ok = Set(results.filter(\.ok).map(\.feature))
+                let features = kernelFeatures(journal: journal)
                 let k = try KernelBackend(
                     journal: journal, allowPorts: ports, executable: try netfaultExecutable(for: "netfault serve"),
-                    withNFTables: FeatureProbe.filterFeatures.allSatisfy(ok.contains),
-                    withNetem: FeatureProbe.netemFeatures.allSatisfy(ok.contains))
+                    withNFTables: features.nfTables, withNetem: features.netem)
                 enforcedBy = k.enforcedBy
                 toxics = k
             }
