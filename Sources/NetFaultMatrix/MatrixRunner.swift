@@ -143,11 +143,10 @@ public final class MatrixRunner {
                 cell.outcome = "error"
                 return cell
             }
+            let manager = try leaseManager()
             var r = request
-            let journal = try Journal()
-            r.steerWithNFTables = steersWithNFTables(r, journal: journal)
-            if manager == nil { manager = LeaseManager(journal: journal) }
-            faultObject = LeaseFault(manager: manager!, request: r, executable: executable)
+            r.steerWithNFTables = steersWithNFTables(r, journal: manager.journal)
+            faultObject = LeaseFault(manager: manager, request: r, executable: executable)
         case .proxy:
             let plan = FaultWords.proxyPlan(request)
             if let why = plan.unsupported {
@@ -253,6 +252,14 @@ public final class MatrixRunner {
         return try CommandRunner.run(
             argv, environment: env, directory: scenario.workdir, identity: environment.identity, timeout: timeout,
             watch: watch, stop: stop)
+    }
+
+    /// One journal and lease manager for every kernel cell of the run.
+    func leaseManager() throws -> LeaseManager {
+        if let manager { return manager }
+        let m = LeaseManager(journal: try Journal())
+        manager = m
+        return m
     }
 
     func proxies() throws -> Proxies {
