@@ -33,7 +33,7 @@ extension CommandLineTests {
         let dir = "/var/tmp/netfault-alone-\(getpid())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try FileManager.default.copyItem(atPath: netfaultPath, toPath: dir + "/netfault")
+        try copyProgram(netfaultPath, to: dir + "/netfault")
         let alone = try run(dir + "/netfault", ["serve"])
         #expect(alone.status == 69 && alone.stderr.contains("netfault-serve"), "\(alone.status): \(alone.stderr)")
     }
@@ -47,7 +47,7 @@ extension CommandLineTests {
         let dir = "/var/tmp/netfault-alone-m\(getpid())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try FileManager.default.copyItem(atPath: netfaultPath, toPath: dir + "/netfault")
+        try copyProgram(netfaultPath, to: dir + "/netfault")
         let alone = try run(dir + "/netfault", ["matrix", "x.yaml"])
         #expect(alone.status == 69 && alone.stderr.contains("netfault-matrix"), "\(alone.status): \(alone.stderr)")
     }

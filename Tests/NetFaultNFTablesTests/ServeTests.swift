@@ -161,7 +161,7 @@ struct ServeTests {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             for name in ["netfault", "netfault-serve"] {
                 let from = URL(fileURLWithPath: netfaultPath).deletingLastPathComponent().appendingPathComponent(name).path
-                try FileManager.default.copyItem(atPath: from, toPath: "\(dir)/\(name)")
+                try copyProgram(from, to: "\(dir)/\(name)")
             }
             chmod(ns.dir, 0o755)
             chmod(dir, 0o755)

@@ -136,3 +136,11 @@ public func monotonicMs() -> Double {
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) * 1000 + Double(ts.tv_nsec) / 1e6
 }
+
+/// Copies a program for a test to run. `cp` writes it in a child: a copy written here would
+/// hold a writable descriptor that a fork on another test thread inherits until its exec,
+/// and running the copy meanwhile fails with ETXTBSY ("Text file busy").
+public func copyProgram(_ from: String, to: String) throws {
+    let r = try run("/bin/cp", [from, to])
+    guard r.status == 0 else { throw TestFailure("cp \(from) \(to): \(r.stderr)") }
+}
