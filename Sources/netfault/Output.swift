@@ -141,7 +141,10 @@ func printPreview(_ p: LeaseManager.Preview, _ request: FaultRequest, json: Bool
     let commands = p.steps.map(\.command)
     let script = p.plan.filter?.nftScript(timeout: p.duration)
     let nft = script.map { "nft -f - <<'EOF'\n\($0)\nEOF" }
-    let warnings = warn(offloadWarnings(request.netem, device: p.device, netns: request.netns))
+    let warnings = warn(
+        offloadWarnings(request.netem, device: p.device, netns: request.netns)
+            + localServerWarnings(request.netem, server: p.server, device: p.device, netns: request.netns,
+                ifaceGiven: request.device != nil))
     if json {
         struct PreviewJSON: Encodable {
             let lease: String; let device: String; let server: String; let commands: [String]; let nft: String?
@@ -169,6 +172,26 @@ func printPreview(_ p: LeaseManager.Preview, _ request: FaultRequest, json: Bool
 func offloadWarnings(_ netem: NetemSpec, device: String, netns: NetworkNamespace?) -> [String] {
     guard !device.isEmpty, !netem.perPacketFaults.isEmpty else { return [] }
     return SegmentationOffloads.read(device: device, in: netns).warning(for: netem).map { [$0] } ?? []
+}
+
+/// A local server's netem lease goes on one device, lo unless --iface names another: clients
+/// that reach the server over the namespace's other devices (a container's eth0) are not
+/// faulted. Connection faults catch every device, so this is netem's alone.
+func localServerWarnings(
+    _ netem: NetemSpec, server: ServerLocation?, device: String, netns: NetworkNamespace?, ifaceGiven: Bool
+) -> [String] {
+    guard server == .local, !ifaceGiven, !netem.isEmpty, !device.isEmpty,
+        let links = try? NetlinkSocket.open(in: netns).links(),
+        links.contains(where: { $0.name == device && $0.isLoopback })
+    else { return [] }
+    let others = links.filter { $0.isUp && !$0.isLoopback }.map(\.name)
+    guard let first = others.first else { return [] }
+    return [
+        """
+        the netem faults are on \(device) only: clients that reach the server over \(others.joined(separator: ", ")) \
+        are not faulted. Add --iface \(first) (a lease per device) to fault them
+        """
+    ]
 }
 
 /// Prints each warning on stderr (stdout stays the command's output, JSON or text); returns them.

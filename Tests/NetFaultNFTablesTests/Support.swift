@@ -397,3 +397,37 @@ func awaitExit(_ pid: pid_t, seconds: Double = 2) -> Bool {
     }
     return true
 }
+
+/// A server's namespace and a client on another host, joined by a veth pair. `body` gets the
+/// server's namespace (redis on 10.77.0.1:6379 and loopback), the client's namespace name and
+/// the server's end of the veth pair.
+func withTwoHosts(_ body: (Namespace, String, String) throws -> Void) throws {
+    try withNamespace { server in
+        let client = "nfc-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        try #require(try run("ip", ["netns", "add", client]).status == 0)
+        defer { _ = try? run("ip", ["netns", "del", client]) }
+        let veth = "nfv" + String(UInt16.random(in: 0...UInt16.max), radix: 16)
+        for cmd in [
+            ["link", "add", veth, "netns", server.name, "type", "veth", "peer", "name", "eth0", "netns", client],
+            ["-n", server.name, "addr", "add", "10.77.0.1/24", "dev", veth],
+            ["-n", server.name, "link", "set", veth, "up"],
+            ["-n", client, "addr", "add", "10.77.0.2/24", "dev", "eth0"],
+            ["-n", client, "link", "set", "eth0", "up"],
+            ["-n", client, "link", "set", "lo", "up"]
+        ] {
+            let r = try run("ip", cmd)
+            try #require(r.status == 0, "ip \(cmd.joined(separator: " ")): \(r.stderr)")
+        }
+        try server.startRedis(port: 6379, bind: "127.0.0.1 10.77.0.1")
+        server.baseline = try server.ruleset()
+        try body(server, client, veth)
+        try server.expectBaseline()
+    }
+}
+
+/// A probe from the client host of `withTwoHosts` to its server, 10.77.0.1:6379.
+func probe(fromHost client: String, _ scenario: String, timeout: Double = 1.5) throws -> Probe {
+    let r = try run(
+        "ip", ["netns", "exec", client, python, probePath, scenario, "10.77.0.1", "6379", "--timeout", "\(timeout)"])
+    return Probe(fields: jsonObject(r.stdout), raw: r.stdout + r.stderr)
+}
