@@ -325,6 +325,8 @@ struct RemoteServerKernelTests {
         #expect(obj?["device"] as? String == "nfv0", "the route to 10.99.0.2 goes through nfv0")
         let devices = (obj?["installed"] as? [[String: Any]] ?? []).compactMap { $0["device"] as? String }
         #expect(devices.count == 1 && devices[0].hasPrefix("nfifb"), "\(devices)")
+        #expect(
+            obj?["deadline_enforced_by"] as? String == "watchdog", "arriving traffic, and no nf_tables: \(obj ?? [:])")
         let during = try medianPing()
         #expect(try run("tc", ["qdisc", "show", "dev", "nfv0"]).stdout.contains("ingress"))
         let both = try netfault("apply", "mysql", "--host", "10.99.0.2", "--delay", "5ms", "--direction", "both")
