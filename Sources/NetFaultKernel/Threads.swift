@@ -39,14 +39,19 @@ public func onThread<T>(_ body: @escaping () throws -> T) throws -> T {
     return try result!.get()
 }
 
-/// A mutex with a condition variable, waited on with a wall-clock deadline (a Date).
+/// A mutex with a condition variable whose timed waits count on CLOCK_MONOTONIC: a wall clock
+/// stepped back an hour (`date -s`, NTP) must not turn a 50 ms wait into an hour.
 public final class Condition: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
     public init() {
         pthread_mutex_init(mutex, nil)
-        pthread_cond_init(cond, nil)  // CLOCK_REALTIME, the clock Date reads
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(cond, &attr)
+        pthread_condattr_destroy(&attr)
     }
 
     deinit {
@@ -60,10 +65,10 @@ public final class Condition: @unchecked Sendable {
     public func unlock() { pthread_mutex_unlock(mutex) }
     public func broadcast() { pthread_cond_broadcast(cond) }
 
-    /// Holding the lock: waits for a broadcast or `date`, whichever is first.
-    public func wait(until date: Date) {
-        let t = date.timeIntervalSince1970
-        var ts = timespec(tv_sec: Int(t), tv_nsec: Int((t - t.rounded(.down)) * 1e9))
+    /// Holding the lock: waits for a broadcast or until CLOCK_MONOTONIC reads `nanoseconds`,
+    /// whichever is first (or wakes spuriously: callers check their condition again).
+    public func wait(untilMonotonic nanoseconds: UInt64) {
+        var ts = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
         _ = pthread_cond_timedwait(cond, mutex, &ts)
     }
 

@@ -108,44 +108,14 @@ func withFault<T>(_ fault: CellFault, schedule: Schedule, limit: Duration, _ bod
         try fault.takeOut()
         return result
     }
-    let state = ScheduleState()
-    let started = seconds()
-    let thread = try JoinableThread {
-        for window in schedule.windows(until: limit) {
-            guard state.sleep(until: started + window.start.seconds) else { return }
-            do {
-                try fault.put()
-                let stillRunning = state.sleep(until: started + window.end.seconds)
-                try fault.takeOut()
-                if !stillRunning { return }
-            } catch {
-                state.fail(error)
-                return
-            }
-        }
+    let periods = try ScheduleThread(schedule, limit: limit) { clock, _, end in
+        try fault.put()
+        let stillRunning = clock.sleep(until: end)
+        try fault.takeOut()
+        return stillRunning
     }
     let result: T
-    do { result = try body() } catch { state.stop(); thread.join(); throw error }
-    state.stop()
-    thread.join()
-    if let error = state.error { throw error }
+    do { result = try body() } catch { try? periods.finish(); throw error }
+    try periods.finish()
     return result
-}
-
-final class ScheduleState: @unchecked Sendable {
-    private let lock = Condition()
-    private var stopped = false
-    private(set) var error: Error?
-
-    func stop() { lock.lock(); stopped = true; lock.broadcast(); lock.unlock() }
-    func fail(_ e: Error) { lock.withLock { error = e } }
-
-    /// Sleeps until `time` on the monotonic clock; false when stopped first.
-    func sleep(until time: Double) -> Bool {
-        lock.lock(); defer { lock.unlock() }
-        while !stopped && seconds() < time {
-            lock.wait(until: Date().addingTimeInterval(min(time - seconds(), 0.05)))
-        }
-        return !stopped
-    }
 }

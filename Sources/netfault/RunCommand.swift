@@ -149,49 +149,35 @@ struct RunCommand: ParsableCommand {
     /// thread until the command ends. Each on-period is its own lease, whose deadline is the
     /// period's end, so the watchdog ends it even if this process cannot.
     func runScheduled(request: FaultRequest, schedule: Schedule, identity: CommandIdentity) throws -> Int32 {
+        // Its own journal handle for the schedule thread: the lock is an flock per open file, so
+        // threads exclude each other just as processes do.
+        let manager = LeaseManager(journal: try Journal())
         let pid = try startCommand(command, as: identity)
-        let started = Date()
-        let state = SchedulerState()
         let matched = Counter()
-        let thread = try JoinableThread {
-            // Its own journal handle: the lock is an flock per open file, so threads exclude
-            // each other just as processes do.
-            let manager: LeaseManager
-            do { manager = LeaseManager(journal: try Journal()) } catch {
-                state.fail(error); kill(pid, SIGTERM); return
-            }
-            var warned = false
-            for window in schedule.windows(until: request.duration) {
-                guard state.sleep(until: started.addingTimeInterval(window.start.seconds)) else { return }
-                let length = window.end.nanoseconds - window.start.nanoseconds
-                guard length >= 1_000_000 else { continue }
-                let onRequest = FaultRequest(
-                    target: request.target, direction: request.direction, netem: request.netem,
-                    filter: request.filter, peers: request.peers, device: request.device,
-                    duration: Duration(nanoseconds: length), netns: request.netns, server: request.server)
-                do {
-                    let lease = try applyNoting(manager, onRequest, warning: !warned)
-                    warned = true
-                    // Counted a moment before the end: at the end its watchdog may revert it first.
-                    let end = started.addingTimeInterval(window.end.seconds)
-                    var stillRunning = state.sleep(until: end.addingTimeInterval(-0.1))
-                    let n = manager.packetsMatched(id: lease.id)
-                    if stillRunning { stillRunning = state.sleep(until: end) }
-                    try manager.revert(id: lease.id)
-                    matched.add(n ?? 0)
-                    note("lease \(lease.id) reverted (\(n.map(matchedText) ?? "not read back"))")
-                    if !stillRunning { return }
-                } catch {
-                    state.fail(error)
-                    kill(pid, SIGTERM)  // the command must not go on believing the faults ran
-                    return
-                }
-            }
+        var warned = false
+        let periods = try ScheduleThread(
+            schedule, limit: request.duration,
+            onError: { kill(pid, SIGTERM) }  // the command must not go on believing the faults ran
+        ) { clock, start, end in
+            guard end.nanoseconds - start.nanoseconds >= 1_000_000 else { return true }
+            let onRequest = FaultRequest(
+                target: request.target, direction: request.direction, netem: request.netem,
+                filter: request.filter, peers: request.peers, device: request.device,
+                duration: Duration(nanoseconds: end.nanoseconds - start.nanoseconds), netns: request.netns,
+                server: request.server)
+            let lease = try self.applyNoting(manager, onRequest, warning: !warned)
+            warned = true
+            // Counted a moment before the end: at the end its watchdog may revert it first.
+            var stillRunning = clock.sleep(until: Duration(nanoseconds: end.nanoseconds - 100_000_000))
+            let n = manager.packetsMatched(id: lease.id)
+            if stillRunning { stillRunning = clock.sleep(until: end) }
+            try manager.revert(id: lease.id)
+            matched.add(n ?? 0)
+            note("lease \(lease.id) reverted (\(n.map(matchedText) ?? "not read back"))")
+            return stillRunning
         }
         let status = waitForwardingSignals(pid)
-        state.stop()
-        thread.join()
-        if let error = state.error { throw error }
+        try periods.finish()
         note("the command exited with \(status)")
         return trafficStatus(status, matched: matched.value)
     }
@@ -204,21 +190,3 @@ final class Counter: @unchecked Sendable {
     func add(_ n: UInt64) { lock.withLock { total += n } }
     var value: UInt64 { lock.withLock { total } }
 }
-
-/// Shared between the schedule thread and the main thread.
-final class SchedulerState: @unchecked Sendable {
-    private let lock = Condition()
-    private var stopped = false
-    private(set) var error: Error?
-
-    func stop() { lock.lock(); stopped = true; lock.broadcast(); lock.unlock() }
-    func fail(_ e: Error) { lock.lock(); error = e; lock.unlock() }
-
-    /// Sleeps until `date`; false when stopped first.
-    func sleep(until date: Date) -> Bool {
-        lock.lock(); defer { lock.unlock() }
-        while !stopped && Date() < date { lock.wait(until: date) }
-        return !stopped
-    }
-}
-

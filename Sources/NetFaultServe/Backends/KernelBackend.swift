@@ -244,11 +244,11 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
         state.lock()
         defer { state.unlock() }
         while !stopping {
-            // Short waits on the wall clock, renewals on the monotonic one: a clock stepped back
+            // On the monotonic clock, as the kernel expires the elements: a clock stepped back
             // must not hold the renewals back until the faults expire.
-            state.wait(until: Date().addingTimeInterval(0.5))
+            state.wait(untilMonotonic: last + every)
             guard !stopping else { break }
-            guard MonotonicClock.nanoseconds() - last >= every else { continue }
+            guard MonotonicClock.nanoseconds() >= last + every else { continue }
             last = MonotonicClock.nanoseconds()
             for (proxy, leases) in installed {
                 for (_, i) in leases {

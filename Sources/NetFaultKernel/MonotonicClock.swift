@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import NetFaultCore
 
 /// CLOCK_MONOTONIC, the clock nf_tables expires set elements by: no `date -s`, NTP step or
 /// suspend moves a lease's deadline on it. Its readings mean something only within one boot.

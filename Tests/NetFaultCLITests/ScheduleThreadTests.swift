@@ -1,0 +1,75 @@
+import Glibc
+import NetFaultCommand
+import NetFaultCore
+import NetFaultKernel
+import Testing
+
+/// The thread that puts `run`'s and the matrix's scheduled faults in and out.
+struct ScheduleThreadTests {
+    /// What the periods saw, written on the schedule thread, read on the test's.
+    final class Seen: @unchecked Sendable {
+        private let lock = Condition()
+        private var _periods: [(start: Duration, end: Duration, calledAfter: Int64)] = []
+        private var _cutShort = false
+        private var _errors = 0
+        func add(_ start: Duration, _ end: Duration, calledAfter: Int64 = 0) {
+            lock.withLock { _periods.append((start, end, calledAfter)) }
+        }
+        var periods: [(start: Duration, end: Duration, calledAfter: Int64)] { lock.withLock { _periods } }
+        var cutShort: Bool {
+            get { lock.withLock { _cutShort } }
+            set { lock.withLock { _cutShort = newValue } }
+        }
+        var errors: Int { lock.withLock { _errors } }
+        func error() { lock.withLock { _errors += 1 } }
+    }
+
+    let flapping = Schedule(after: .milliseconds(5), every: .milliseconds(30), on: .milliseconds(10))
+
+    @Test("each on-period in order, with its start and end, none called before its start on the monotonic clock")
+    func periodsInOrder() throws {
+        let seen = Seen()
+        let begun = MonotonicClock.nanoseconds()
+        let periods = try ScheduleThread(flapping, limit: .milliseconds(100)) { clock, start, end in
+            seen.add(start, end, calledAfter: Int64(MonotonicClock.nanoseconds() - begun))
+            return clock.sleep(until: end)
+        }
+        // Past the last period's end: finish must not cut it short.
+        while seen.periods.count < 4 || Int64(MonotonicClock.nanoseconds() - begun) < 100_000_000 { usleep(5_000) }
+        try periods.finish()
+        #expect(seen.periods.map(\.start) == [5, 35, 65, 95].map { Duration.milliseconds($0) })
+        #expect(seen.periods.map(\.end) == [15, 45, 75, 100].map { Duration.milliseconds($0) })
+        for p in seen.periods {
+            #expect(p.calledAfter >= p.start.nanoseconds, "period at \(p.start) began after \(p.calledAfter) ns")
+        }
+    }
+
+    @Test("finish cuts the period in progress short and starts no other")
+    func finishCutsShort() throws {
+        let seen = Seen()
+        let periods = try ScheduleThread(flapping, limit: .seconds(60)) { clock, start, end in
+            seen.add(start, end)
+            let stillRunning = clock.sleep(until: .seconds(50))  // far beyond: only finish wakes it
+            seen.cutShort = !stillRunning
+            return stillRunning
+        }
+        while seen.periods.isEmpty { usleep(1_000) }
+        try periods.finish()
+        #expect(seen.periods.count == 1 && seen.cutShort)
+        #expect(!periods.sleep(until: .zero), "a finished schedule sleeps no more")
+    }
+
+    struct Broken: Error {}
+
+    @Test("a period that throws ends the schedule: onError runs on the thread, finish throws the error")
+    func errorEndsSchedule() throws {
+        let seen = Seen()
+        let periods = try ScheduleThread(flapping, limit: .seconds(60), onError: { seen.error() }) { _, start, end in
+            seen.add(start, end)
+            throw Broken()
+        }
+        while seen.errors == 0 { usleep(1_000) }
+        #expect(throws: Broken.self) { try periods.finish() }
+        #expect(seen.periods.count == 1 && seen.errors == 1)
+    }
+}
