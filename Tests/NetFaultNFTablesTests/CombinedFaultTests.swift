@@ -276,6 +276,36 @@ struct CombinedFaultTests {
         }
     }
 
+    @Test(
+        "run --after 3s with the clock stepped back an hour once its command started: the faults go in 3s after all",
+        .enabled(if: canStepClock, "steps the VM's clock only"))
+    func runScheduleIgnoresClockStep() throws {
+        try withServers(mariadb: false) { ns in
+            let started = "\(ns.dir)/started"
+            let runner = try spawn(
+                [
+                    netfaultPath, "run", "redis", "--reject", "--after", "3s", "--for", "30s", "--netns", ns.name, "--",
+                    "sh", "-c", "touch \(started); sleep 10"
+                ], captureOutput: true)
+            // The schedule counts from the command's start: step the clock once that is past.
+            while !FileManager.default.fileExists(atPath: started) && waitpid(runner.pid, nil, WNOHANG) == 0 {
+                usleep(20_000)
+            }
+            let commandStarted = monotonicMs()
+            usleep(500_000)
+            defer { _ = try? run("date", ["-s", "+1 hour"]) }
+            #expect(try run("date", ["-s", "-1 hour"]).status == 0)
+            var refused = false
+            while !refused && monotonicMs() < commandStarted + 9_000 {
+                refused = try ns.probe("connect", "127.0.0.1", 6379).outcome == "refused"
+            }
+            #expect(refused, "the fault of --after 3s never went in: the schedule waited on the stepped wall clock")
+            let r = collect(runner)
+            #expect(r.status == 0, "\(r.stderr)")
+            try ns.expectBaseline()
+        }
+    }
+
     @Test("revert --all with the journal deleted removes both kinds by their marks, and nothing of the user's")
     func revertAllWithoutJournal() throws {
         try withServers(mariadb: false) { ns in
