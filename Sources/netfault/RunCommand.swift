@@ -153,18 +153,18 @@ struct RunCommand: ParsableCommand {
         // threads exclude each other just as processes do.
         let manager = LeaseManager(journal: try Journal())
         let pid = try startCommand(command, as: identity)
-        let matched = Counter()
-        var warned = false
+        // Written on the schedule thread only; read once finish() has joined it.
+        var matched: UInt64 = 0, warned = false
         let periods = try ScheduleThread(
             schedule, limit: request.duration,
             onError: { kill(pid, SIGTERM) }  // the command must not go on believing the faults ran
         ) { clock, start, end in
-            guard end.nanoseconds - start.nanoseconds >= 1_000_000 else { return true }
+            let length = Duration(nanoseconds: end.nanoseconds - start.nanoseconds)
+            guard length.nanoseconds >= 1_000_000 else { return true }
             let onRequest = FaultRequest(
                 target: request.target, direction: request.direction, netem: request.netem,
                 filter: request.filter, peers: request.peers, device: request.device,
-                duration: Duration(nanoseconds: end.nanoseconds - start.nanoseconds), netns: request.netns,
-                server: request.server)
+                duration: length, netns: request.netns, server: request.server)
             let lease = try self.applyNoting(manager, onRequest, warning: !warned)
             warned = true
             // Counted a moment before the end: at the end its watchdog may revert it first.
@@ -172,21 +172,13 @@ struct RunCommand: ParsableCommand {
             let n = manager.packetsMatched(id: lease.id)
             if stillRunning { stillRunning = clock.sleep(until: end) }
             try manager.revert(id: lease.id)
-            matched.add(n ?? 0)
+            matched += n ?? 0
             note("lease \(lease.id) reverted (\(n.map(matchedText) ?? "not read back"))")
             return stillRunning
         }
         let status = waitForwardingSignals(pid)
         try periods.finish()
         note("the command exited with \(status)")
-        return trafficStatus(status, matched: matched.value)
+        return trafficStatus(status, matched: matched)
     }
-}
-
-/// Packets matched by the scheduled leases, added from the schedule thread.
-final class Counter: @unchecked Sendable {
-    private let lock = Condition()
-    private var total: UInt64 = 0
-    func add(_ n: UInt64) { lock.withLock { total += n } }
-    var value: UInt64 { lock.withLock { total } }
 }
