@@ -96,10 +96,7 @@ struct Apply: ParsableCommand {
                 request, executable: selfExecutable(),
                 controller: foreground ? ProcessIdentity.current() : nil)
             let lease = applied.lease
-            let warnings = warn(
-                offloadWarnings(lease.netem, device: lease.device, netns: lease.netns)
-                    + localServerWarnings(lease.netem, server: lease.server, device: lease.device, netns: lease.netns,
-                        ifaceGiven: request.device != nil))
+            let warnings = warn(leaseWarnings(request, device: lease.device, server: lease.server))
             if json {
                 var out = LeaseJSON(applied)
                 out.warnings = warnings

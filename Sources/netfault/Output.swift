@@ -141,10 +141,7 @@ func printPreview(_ p: LeaseManager.Preview, _ request: FaultRequest, json: Bool
     let commands = p.steps.map(\.command)
     let script = p.plan.filter?.nftScript(timeout: p.duration)
     let nft = script.map { "nft -f - <<'EOF'\n\($0)\nEOF" }
-    let warnings = warn(
-        offloadWarnings(request.netem, device: p.device, netns: request.netns)
-            + localServerWarnings(request.netem, server: p.server, device: p.device, netns: request.netns,
-                ifaceGiven: request.device != nil))
+    let warnings = warn(leaseWarnings(request, device: p.device, server: p.server))
     if json {
         struct PreviewJSON: Encodable {
             let lease: String; let device: String; let server: String; let commands: [String]; let nft: String?
@@ -165,6 +162,14 @@ func printPreview(_ p: LeaseManager.Preview, _ request: FaultRequest, json: Bool
     }
     if commands.isEmpty && nft == nil { print("# nothing to install") }
     print("# deadline enforced by: \(enforcementText(p.plan.enforcement))")
+}
+
+/// What apply and --dry-run warn of for a lease on `device`: its netem faults acting on
+/// super-packets, and a local server's clients that the lease does not reach.
+func leaseWarnings(_ request: FaultRequest, device: String, server: ServerLocation?) -> [String] {
+    offloadWarnings(request.netem, device: device, netns: request.netns)
+        + localServerWarnings(
+            request.netem, server: server, device: device, netns: request.netns, ifaceGiven: request.device != nil)
 }
 
 /// What would make a lease's netem faults act otherwise than asked, though they are in force:
