@@ -120,11 +120,12 @@ public final class MatrixRunner {
             return try baseline(plan.backend, cell)
         }
         let timeout = fault.timeout ?? scenario.timeout
-        // The lease outlives the run by a margin (within the longest lease, 24h): it is
+        // The lease outlives the run by a margin (within the longest lease): it is
         // reverted when the run ends, and its watchdog reverts it if this process cannot.
         let request = try FaultWords.request(
             fault, service: service,
-            duration: Duration(nanoseconds: min(timeout.nanoseconds + 60_000_000_000, 86_400_000_000_000)))
+            duration: Duration(
+                nanoseconds: min(timeout.nanoseconds + 60_000_000_000, LeaseLimits.maximumDuration.nanoseconds)))
         cell.randomness = Self.randomness(request, backend: plan.backend)
         if let skip = skipReason(request) {
             cell.reason = skip
