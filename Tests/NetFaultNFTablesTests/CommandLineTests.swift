@@ -23,18 +23,23 @@ struct CommandLineTests {
 }
 
 extension CommandLineTests {
+    /// netfault alone in a directory, as a partial install leaves it: no netfault-serve or
+    /// netfault-matrix beside it.
+    func runAlone(_ args: [String]) throws -> Run {
+        let dir = "/var/tmp/netfault-alone-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try copyProgram(netfaultPath, to: dir + "/netfault")
+        return try run(dir + "/netfault", args)
+    }
+
     @Test("`netfault serve` runs netfault-serve beside it, whole command line included; without it, 69 and why")
     func serveRunsItsOwnProgram() throws {
         let help = try run(netfaultPath, ["serve", "--help"])
         #expect(help.status == 0 && help.stdout.contains("USAGE: netfault serve"), "\(help.stdout.prefix(300))")
         let bad = try run(netfaultPath, ["serve", "--listen", "nope"])
         #expect(bad.status == 64 && bad.stderr.contains("--listen 'nope' is not HOST:PORT"), "\(bad.stderr)")
-        // netfault alone, as a partial install leaves it.
-        let dir = "/var/tmp/netfault-alone-\(getpid())"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try copyProgram(netfaultPath, to: dir + "/netfault")
-        let alone = try run(dir + "/netfault", ["serve"])
+        let alone = try runAlone(["serve"])
         #expect(alone.status == 69 && alone.stderr.contains("netfault-serve"), "\(alone.status): \(alone.stderr)")
     }
 
@@ -44,11 +49,7 @@ extension CommandLineTests {
         #expect(help.status == 0 && help.stdout.contains("USAGE: netfault matrix"), "\(help.stdout.prefix(300))")
         let bad = try run(netfaultPath, ["matrix", "/nonexistent/matrix.yaml"])
         #expect(bad.status == 64 && bad.stderr.contains("cannot read the scenario file"), "\(bad.stderr)")
-        let dir = "/var/tmp/netfault-alone-m\(getpid())"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try copyProgram(netfaultPath, to: dir + "/netfault")
-        let alone = try run(dir + "/netfault", ["matrix", "x.yaml"])
+        let alone = try runAlone(["matrix", "x.yaml"])
         #expect(alone.status == 69 && alone.stderr.contains("netfault-matrix"), "\(alone.status): \(alone.stderr)")
     }
 }
