@@ -39,7 +39,7 @@ struct MatrixTests {
     }
 
     func matrix(_ ns: Namespace, _ args: [String], env: [String] = []) throws -> (run: Run, report: [String: Any]) {
-        let r = try ns.exec(["/usr/bin/env"] + env + [netfaultPath, "matrix"] + args + ["--json"])
+        let r = try ns.execNetfault(["matrix"] + args + ["--json"], env: env)
         trace("matrix \(args): exit \(r.status)\n\(r.stderr)")
         let report = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]) ?? [:]
         return (r, report)

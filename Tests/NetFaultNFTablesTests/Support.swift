@@ -130,6 +130,13 @@ final class Namespace {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
+    /// netfault run inside the namespace (`ip netns exec`) with a journal of the namespace's
+    /// own: its leases record no --netns, so in the suite's shared journal they would pass for
+    /// leases made inside every other test's namespace, and conflict with them.
+    func execNetfault(_ args: [String], env: [String] = []) throws -> Run {
+        try exec(["/usr/bin/env", "NETFAULT_STATE_DIR=\(dir)/inside"] + env + [netfaultPath] + args)
+    }
+
     /// A command inside the namespace.
     @discardableResult
     func exec(_ argv: String...) throws -> Run { try exec(argv) }

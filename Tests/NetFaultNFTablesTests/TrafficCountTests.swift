@@ -28,14 +28,14 @@ struct TrafficCountTests {
     func expectTraffic() throws {
         try withServers(mariadb: false) { ns in
             // netfault runs inside the namespace, so the command does too.
-            let idle = try ns.exec(netfaultPath, "run", "redis", "--reject", "--expect-traffic", "--", "true")
+            let idle = try ns.execNetfault(["run", "redis", "--reject", "--expect-traffic", "--", "true"])
             #expect(idle.status == 65, "\(idle.stderr)")
             #expect(idle.stderr.contains("matched no packet"), "\(idle.stderr)")
-            let plain = try ns.exec(netfaultPath, "run", "redis", "--reject", "--", "true")
+            let plain = try ns.execNetfault(["run", "redis", "--reject", "--", "true"])
             #expect(plain.status == 0, "without --expect-traffic the command's status: \(plain.stderr)")
-            let client = try ns.exec(
-                netfaultPath, "run", "redis", "--reject", "--expect-traffic", "--", python, probePath, "connect",
-                "127.0.0.1", "6379")
+            let client = try ns.execNetfault([
+                "run", "redis", "--reject", "--expect-traffic", "--", python, probePath, "connect", "127.0.0.1", "6379"
+            ])
             #expect(client.status == 0, "\(client.stdout) \(client.stderr)")
             #expect(client.stdout.contains("refused"), "\(client.stdout)")
             #expect(client.stderr.contains("matched 1 packet") || client.stderr.contains("packets"), "\(client.stderr)")
