@@ -119,6 +119,8 @@ struct CombinedFaultTests {
     func watchdogKilled() throws {
         try withServers(mariadb: false) { ns in
             let tcBefore = try ns.tcState()
+            let watch = try ExchangeStream(namespace: ns.name, host: "127.0.0.1", port: 6379)
+            defer { watch.stop() }
             let lease = try ns.apply("redis", "--delay", "500ms", "--reject", "--for", "2m")
             let pid = try #require(lease.output["watchdog_pid"] as? Int, "watchdog_pid in \(lease.output)")
             #expect(kill(pid_t(pid), SIGKILL) == 0)
@@ -127,8 +129,9 @@ struct CombinedFaultTests {
             // The kernel holds the netem band until a netfault command sweeps the dead lease, but
             // nothing reaches it any more: the rules that steered packets there went with the table.
             #expect(try ns.tcState() != tcBefore, "the band went without a sweep")
-            let start = monotonicMs()
-            #expect(try awaitUndelayed(ns, seconds: 10, start: start).ended, "still delayed 10s after the table went")
+            let after = monotonicMs()
+            let ended = watch.read(seconds: 10) { $0.contains { $0.began >= after && !Self.delayed($0) } }
+            #expect(ended, "still delayed 10s after the table went: \(watch.exchanges.suffix(5))")
             let status = try ns.netfault("status", "--json")
             #expect(status.status == 0, "\(status.stderr)")
             #expect(try ns.tcState() == tcBefore, "the sweep left traffic-control objects")
@@ -139,62 +142,48 @@ struct CombinedFaultTests {
         }
     }
 
-    /// One `redis-cli ping` (a C client: a Python start takes seconds under the VM's emulation)
-    /// and how long it took, in ms. To the server, on loopback, the delay applies twice: to the
-    /// SYN and to the PING.
-    func redisCLI(_ ns: Namespace) throws -> (ok: Bool, ms: Double) {
-        let start = monotonicMs()
-        let r = try ns.exec("redis-cli", "-h", "127.0.0.1", "-p", "6379", "ping")
-        return (r.status == 0 && r.stdout.contains("PONG"), monotonicMs() - start)
-    }
-
-    /// Whether a redis-cli ping went through undelayed. A delayed one waits at least twice the
-    /// delay (its SYN, then its PING); an emulated process start alone can take half a second.
-    static func undelayed(_ p: (ok: Bool, ms: Double)) -> Bool { p.ok && p.ms < 1.5 * delayMs }
-
-    /// Pings until one is not delayed or `seconds` pass. Returns when the last delayed ping
-    /// started (it saw the fault still in force then), and whether an undelayed one came, in ms
-    /// since `start`. A ping takes twice the delay plus an emulated process start, so when the
-    /// first undelayed one ends says little about when the fault ended.
-    func awaitUndelayed(_ ns: Namespace, seconds: Double, start: Double) throws -> (lastDelayed: Double, ended: Bool) {
-        var lastDelayed = 0.0
-        while monotonicMs() - start < seconds * 1000 {
-            let began = monotonicMs() - start
-            if Self.undelayed(try redisCLI(ns)) { return (lastDelayed, true) }
-            lastDelayed = began
-        }
-        return (lastDelayed, false)
-    }
+    /// Whether an exchange met the delay: to a local server both its SYN and its PING wait (an
+    /// undelayed exchange takes milliseconds, so the margin on either side is wide).
+    static func delayed(_ e: Exchange) -> Bool { e.outcome == "ok" && e.elapsed >= 1.8 * delayMs }
 
     /// A lease with `fault` (netem on leaving traffic, or a connection fault) whose watchdog is
-    /// then disabled by `disable`: the fault must end within 1s of the deadline with no netfault
-    /// command run. redis-cli shows it: delayed, or refused, while the fault holds.
+    /// then disabled by `disable`: the fault must end within 1s of the deadline the kernel holds
+    /// (its port set's element), with no netfault command run. One probe process, started before
+    /// the lease, stamps each exchange: delayed, or refused, while the fault holds.
     func expectKernelEnds(
         _ fault: [String], _ disable: (pid_t, String) throws -> Void, sourceLocation: SourceLocation = #_sourceLocation
     ) throws {
+        let delay = fault == Self.delay
+        let faulted = { (e: Exchange) -> Bool in delay ? Self.delayed(e) : e.outcome == "refused" }
         try withServers(mariadb: false) { ns in
-            let seconds = 6.0
-            let start = monotonicMs()
-            let lease = try ns.apply(["redis"] + fault + ["--for", "\(Int(seconds))s"])
-            let returned = monotonicMs()
+            let watch = try ExchangeStream(namespace: ns.name, host: "127.0.0.1", port: 6379)
+            defer { watch.stop() }
+            // Long enough for the checks below to run while it holds when a process start takes
+            // seconds (a busy host under the VM's emulation).
+            let lease = try ns.apply(["redis"] + fault + ["--for", "15s"])
+            let inForce = monotonicMs()
+            let deadline = try kernelDeadline(ns, lease: lease.id)
             #expect(lease.output["deadline_enforced_by"] as? String == "kernel", sourceLocation: sourceLocation)
             let pid = pid_t(try #require(lease.output["watchdog_pid"] as? Int))
             defer { kill(pid, SIGCONT) }
-            let during = try redisCLI(ns)
-            #expect(!during.ok || during.ms >= 2 * Self.delayMs, "faulted while in force: \(during)", sourceLocation: sourceLocation)
+            let met = watch.read(seconds: max(0, deadline - inForce) / 1000) {
+                $0.contains { $0.began >= inForce && faulted($0) }
+            }
+            #expect(met, "no exchange met the fault while it held: \(watch.exchanges.suffix(5))", sourceLocation: sourceLocation)
             try disable(pid, lease.id)
-            // The deadline is at most `seconds` after apply returned.
-            let seen = try awaitUndelayed(ns, seconds: (returned - start) / 1000 + seconds + 10, start: start)
-            let limit = returned - start + (seconds + 1) * 1000
-            #expect(seen.ended, "the fault never ended", sourceLocation: sourceLocation)
+            let ended = watch.read(seconds: max(0, deadline - monotonicMs()) / 1000 + 10) {
+                $0.contains { $0.began > deadline && !faulted($0) }
+            }
+            #expect(ended, "the fault never ended: \(watch.exchanges.suffix(5))", sourceLocation: sourceLocation)
+            let last = watch.exchanges.last(where: faulted)?.began ?? 0
             #expect(
-                seen.lastDelayed <= limit,
-                "a ping started \(Int(seen.lastDelayed)) ms after apply still met the fault, limit \(Int(limit)) ms",
+                last <= deadline + 1000,
+                "an exchange begun \(Int(last - deadline)) ms after the kernel's deadline still met the fault",
                 sourceLocation: sourceLocation)
-            trace("\(fault.joined(separator: " ")): last faulted ping began \(Int(seen.lastDelayed)) ms after apply (limit \(Int(limit)) ms)")
+            trace("\(fault.joined(separator: " ")): last faulted exchange began \(Int(last - deadline)) ms after the deadline")
             // Then the next command, more than 1s after the deadline, cleans up what is left
             // (it takes a stopped watchdog for dead).
-            while monotonicMs() < returned + (seconds + 1.5) * 1000 { usleep(50_000) }
+            while monotonicMs() < deadline + 1500 { usleep(50_000) }
             #expect(try ns.netfault("status").status == 0)
             ns.forget(lease.id)
             try ns.expectBaseline()
@@ -231,31 +220,35 @@ struct CombinedFaultTests {
     )
     func arrivingTrafficIsWatchdogEnforced() throws {
         try withTwoHosts { server, client, veth in
-            // Without --iface a local server's netem lease goes on lo (docs/containers.md). A
-            // process start in the emulated VM takes a second or more: the lease is long enough
-            // for the checks below to run while it holds.
-            let seconds = 8.0
+            // Without --iface a local server's netem lease goes on lo (docs/containers.md). One
+            // probe process in the client host stamps every exchange, from before the lease on.
+            let watch = try ExchangeStream(namespace: client, host: "10.77.0.1", port: 6379)
+            defer { watch.stop() }
+            // Long enough for the checks below to run while it holds when a process start takes
+            // seconds (a busy host under the VM's emulation).
+            let seconds = 20.0
             let lease = try server.apply("redis", "--delay", "500ms", "--iface", veth, "--for", "\(Int(seconds))s")
             let returned = monotonicMs()
-            let during = try probe(fromHost: client, "redis-ping", timeout: 5)
-            #expect(during.outcome == "ok" && during.elapsedMs >= Self.delayMs * 0.9, "\(during)")
             #expect(lease.output["server"] as? String == "local", "\(lease.output)")
             #expect(lease.output["deadline_enforced_by"] as? String == "watchdog", "\(lease.output)")
             let devices = (lease.output["installed"] as? [[String: Any]] ?? []).compactMap { $0["device"] as? String }
             #expect(devices.count == 1 && devices[0].hasPrefix("nfifb"), "an ifb band only: \(devices)")
             let status = try server.netfault("status").stdout
             #expect(status.contains("deadline enforced by: watchdog"), "\(status)")
-            // No command runs until the fault has gone: the watchdog ends it by itself.
-            var lastDelayed = 0.0, undelayed: Probe?
-            while undelayed == nil && monotonicMs() < returned + (seconds + 10) * 1000 {
-                let began = monotonicMs() - returned
-                let p = try probe(fromHost: client, "redis-ping", timeout: 5)
-                if p.outcome == "ok" && p.elapsedMs < Self.delayMs * 0.9 { undelayed = p } else { lastDelayed = began }
+            // The arriving SYN and PING each wait in the ifb's band.
+            let met = watch.read(seconds: seconds) { $0.contains { $0.began >= returned && Self.delayed($0) } }
+            #expect(met, "no exchange was delayed while the lease held: \(watch.exchanges.suffix(5))")
+            // No command runs until the fault has gone: the watchdog ends it by itself, by the
+            // deadline, which is at most `seconds` after apply returned.
+            let deadline = returned + seconds * 1000
+            let ended = watch.read(seconds: max(0, deadline - monotonicMs()) / 1000 + 10) {
+                $0.contains { $0.began > deadline && !Self.delayed($0) }
             }
-            #expect(undelayed != nil, "the delay never ended")
+            #expect(ended, "the delay never ended: \(watch.exchanges.suffix(5))")
+            let last = watch.exchanges.last(where: Self.delayed)?.began ?? 0
             #expect(
-                lastDelayed <= (seconds + 1) * 1000,
-                "a ping begun \(Int(lastDelayed)) ms after apply still met the \(Int(seconds))s lease")
+                last <= deadline + 1000,
+                "an exchange begun \(Int(last - deadline)) ms after the lease's deadline was still delayed")
             server.forget(lease.id)
             let links = try server.exec("ip", "-o", "link", "show").stdout
             #expect(!links.contains("nfifb"), "the watchdog removed the ifb device: \(links)")

@@ -1,0 +1,95 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// One exchange of scripts/probe-client's watch-redis: a new connection, PING, +PONG.
+struct Exchange: CustomStringConvertible {
+    /// When it began, on CLOCK_MONOTONIC (the clock of `monotonicMs`), and how long it took.
+    let began: Double
+    let elapsed: Double
+    let outcome: String
+    var description: String { "\(outcome) begun at \(Int(began)) in \(Int(elapsed)) ms" }
+}
+
+/// One probe process that lives for a whole test and stamps each exchange itself, so the
+/// kernel's timing is judged without a process start per sample (a second or more under the
+/// VM's emulation when the host is busy).
+final class ExchangeStream {
+    private let process: Spawned
+    private var buffer = [UInt8]()
+    private var finished = false
+    private(set) var exchanges: [Exchange] = []
+
+    /// Starts watch-redis in namespace `ns` against host:port and waits for one exchange that
+    /// succeeded, so the server is warm before anything is judged.
+    init(namespace ns: String, host: String, port: UInt16) throws {
+        process = try spawn(
+            [
+                "ip", "netns", "exec", ns, python, probePath, "watch-redis", host, "\(port)", "--timeout", "5",
+                "--for", "600"
+            ], captureOutput: true, stdinPipe: true)
+        guard read(seconds: 60, until: { $0.contains { $0.outcome == "ok" } }) else {
+            let rest = stop()
+            throw TestFailure("watch-redis \(host) \(port): no exchange succeeded in 60s: \(exchanges) \(rest)")
+        }
+    }
+
+    /// Reads the exchanges that arrive until `done` holds for all so far, or `seconds` pass.
+    @discardableResult
+    func read(seconds: Double, until done: ([Exchange]) -> Bool) -> Bool {
+        let deadline = monotonicMs() + seconds * 1000
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while !done(exchanges) {
+            let left = Int32(max(0, deadline - monotonicMs()))
+            var fd = pollfd(fd: process.stdout, events: Int16(POLLIN), revents: 0)
+            guard left > 0, poll(&fd, 1, left) > 0 else { return false }
+            let n = Glibc.read(process.stdout, &chunk, chunk.count)
+            if n <= 0 { return false }
+            buffer += chunk[0..<n]
+            while let nl = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: buffer[..<nl], as: UTF8.self)
+                buffer.removeFirst(nl + 1)
+                let fields = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? [:]
+                guard let began = fields["t_ms"] as? Double, let elapsed = fields["elapsed_ms"] as? Double else {
+                    continue
+                }
+                exchanges.append(Exchange(began: began, elapsed: elapsed, outcome: fields["outcome"] as? String ?? ""))
+            }
+        }
+        return true
+    }
+
+    /// The exchanges begun at or after `ms`, once one of them has ended (waiting up to `seconds`).
+    func after(_ ms: Double, seconds: Double) -> [Exchange] {
+        read(seconds: seconds) { $0.contains { $0.began >= ms } }
+        return exchanges.filter { $0.began >= ms }
+    }
+
+    /// Ends the probe (it stops at EOF on stdin); returns its remaining output.
+    @discardableResult
+    func stop() -> String {
+        guard !finished else { return "" }
+        finished = true
+        close(process.stdin)
+        let r = collect(process)
+        return String(decoding: buffer, as: UTF8.self) + r.stdout + r.stderr
+    }
+
+    deinit { stop() }
+}
+
+/// When the kernel will drop the lease's port set elements, on CLOCK_MONOTONIC: the remaining
+/// timeout nft reads back, counted from after the read (a bound the real deadline is within).
+func kernelDeadline(_ ns: Namespace, lease id: String) throws -> Double {
+    let listing = try ns.exec("nft", "list", "table", "inet", "netfault-\(id)")
+    let read = monotonicMs()
+    guard let expires = listing.stdout.firstMatch(of: /expires ((?:\d+[hdms]+)+)/)?.1 else {
+        throw TestFailure("no expiring element in table netfault-\(id): \(listing.stdout) \(listing.stderr)")
+    }
+    var ms = 0.0
+    for part in expires.matches(of: /(\d+)(ms|s|m|h|d)/) {
+        let n = Double(part.1) ?? 0
+        ms += n * ["ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000][String(part.2)]!
+    }
+    return read + ms
+}
