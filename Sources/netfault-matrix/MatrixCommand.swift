@@ -43,7 +43,8 @@ struct Matrix: ParsableCommand {
               netfault matrix matrix.yaml --only 'redis/*/kernel' --json
               netfault matrix matrix.yaml --only mysql/delay-10ms/proxy
               netfault matrix matrix.yaml --list
-            """)
+            """,
+        version: NetFaultVersion.current)
 
     @Argument(help: ArgumentHelp("The scenario file (YAML or JSON).", valueName: "file"))
     var file: String

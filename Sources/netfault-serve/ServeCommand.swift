@@ -43,7 +43,8 @@ struct Serve: ParsableCommand {
               sudo netfault serve &
               sudo netfault serve --backend proxy --listen 127.0.0.1:8474 --config proxies.json
               sudo netfault serve --socket /run/netfault/api.sock --group developers
-            """)
+            """,
+        version: NetFaultVersion.current)
 
     @Option(help: "The API's address, HOST:PORT (port 0 picks one, printed at start).")
     var listen = "127.0.0.1:8474"

@@ -35,7 +35,7 @@ struct NetFault: ParsableCommand {
             In a container, netfault needs only --cap-add NET_ADMIN; docs/containers.md has the \
             sidecar pattern (--network container:NAME) and what each command needs.
             """,
-        version: "0.2.0",
+        version: NetFaultVersion.current,
         subcommands: [Apply.self, RunCommand.self, Status.self, Revert.self, Doctor.self, Serve.self, Matrix.self, WatchdogCommand.self])
 }
 

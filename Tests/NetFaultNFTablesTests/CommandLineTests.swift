@@ -1,4 +1,5 @@
 import Foundation
+import NetFaultCore
 import TestSupport
 import Testing
 
@@ -51,5 +52,14 @@ extension CommandLineTests {
         #expect(bad.status == 64 && bad.stderr.contains("cannot read the scenario file"), "\(bad.stderr)")
         let alone = try runAlone(["matrix", "x.yaml"])
         #expect(alone.status == 69 && alone.stderr.contains("netfault-matrix"), "\(alone.status): \(alone.stderr)")
+    }
+
+    @Test("netfault, netfault serve and netfault matrix print one version, NetFaultVersion.current")
+    func oneVersion() throws {
+        for argv in [["--version"], ["serve", "--version"], ["matrix", "--version"]] {
+            let r = try run(netfaultPath, argv)
+            #expect(r.status == 0 && r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == NetFaultVersion.current,
+                "\(argv): \(r.status) \(r.stdout) \(r.stderr)")
+        }
     }
 }

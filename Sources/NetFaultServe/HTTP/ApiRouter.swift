@@ -1,4 +1,5 @@
 import FoundationEssentials
+import NetFaultCore
 
 /// An HTTP answer: status, content type, body.
 public struct ApiResponse: Sendable, Equatable {
@@ -28,7 +29,7 @@ public struct ApiRouter: Sendable {
     /// Required as `Authorization: Bearer TOKEN` when set.
     public let token: String?
     /// What /version says: Toxiproxy's API version this follows, and netfault's.
-    public static let version = "2.12.0+netfault.0.3.0"
+    public static let version = "2.12.0+netfault.\(NetFaultVersion.current)"
 
     public init(registry: ProxyRegistry, token: String? = nil) { self.registry = registry; self.token = token }
 
