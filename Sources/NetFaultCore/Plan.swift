@@ -127,7 +127,7 @@ public struct RedirectPlan: Hashable, Codable, Sendable {
 public struct LeasePlan: Hashable, Codable, Sendable {
     public var bands: [BandPlan]
     public var redirects: [RedirectPlan]
-    /// The lease's nf_tables table and rules; installed by its watchdog, which owns the table.
+    /// The lease's nf_tables table and rules; apply installs them and its watchdog holds the table.
     public var filter: FilterPlan?
     public init(bands: [BandPlan], redirects: [RedirectPlan], filter: FilterPlan? = nil) {
         self.bands = bands; self.redirects = redirects; self.filter = filter

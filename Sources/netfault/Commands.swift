@@ -12,13 +12,18 @@ struct Apply: ParsableCommand {
         abstract: "Put faults on a service's traffic, under a lease that reverts itself.",
         discussion: """
             Netem faults (--delay, --loss, --duplicate, --corrupt, --reorder, --rate) go into traffic \
-            control: a prio qdisc with one netem band per lease and u32 filters on the target's TCP \
-            port. Connection faults (--blackhole, --reject, --reset, --hang, --loss-nft) go into an \
-            nf_tables table of the lease's own (inet family: IPv4 and IPv6), which the lease's \
-            watchdog creates with the owner flag, so the kernel deletes it if the watchdog dies. One \
-            lease may hold both kinds (--loss 10% --reject). The watchdog removes everything at the \
-            deadline or when it receives SIGTERM, SIGINT or SIGHUP. Traffic no lease matches is not \
-            touched, and neither is any qdisc, nf_tables table or iptables rule netfault did not create.
+            control: a prio qdisc with one netem band per lease. Where nf_tables works, leaving packets \
+            reach the band through a rule in the lease's nf_tables table (meta priority set); u32 \
+            filters on the target's TCP port steer arriving packets (through an ifb device) and, on \
+            kernels without nf_tables, all of them. Connection faults (--blackhole, --reject, --reset, \
+            --hang, --loss-nft) are rules in that table (inet family: IPv4 and IPv6). apply creates the \
+            table with the owner flag and hands its socket to the lease's watchdog, so the kernel \
+            deletes the table when the watchdog dies. One lease may hold both kinds (--loss 10% \
+            --reject). The table's rules match through a set whose elements expire at the deadline, \
+            so the kernel ends those faults on time even if the watchdog cannot; the watchdog removes \
+            everything at the deadline or when it receives SIGTERM, SIGINT or SIGHUP. Traffic no \
+            lease matches is not touched, and neither is any qdisc, nf_tables table or iptables rule \
+            netfault did not create.
 
             What a client sees (docs/connection-faults.md has the details):
               --blackhole  connect() times out; open connections stall
