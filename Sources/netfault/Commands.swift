@@ -55,7 +55,7 @@ struct Apply: ParsableCommand {
 
     @Option(
         name: .customLong("for"),
-        help: ArgumentHelp("How long the lease lasts (default 60s, at most 24h).", valueName: "duration"))
+        help: ArgumentHelp("How long the lease lasts (at most 24h).", valueName: "duration"))
     var duration: String = "60s"
 
     @Flag(help: "Print the lease as JSON.")

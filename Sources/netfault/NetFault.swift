@@ -12,14 +12,15 @@ struct NetFault: ParsableCommand {
         commandName: "netfault",
         abstract:
             """
-            Inject network faults into a service's traffic inside the Linux kernel, with a watchdog that always \
-            reverts them.
+            Inject network faults into a service's traffic inside the Linux kernel, under leases that end at \
+            their deadline.
             """,
         discussion: """
             Netem faults (delay, loss, duplication, corruption, reordering, rate) go into traffic \
             control; connection faults (blackhole, reject, reset, hang, loss) into nf_tables. All \
             are installed through netlink (no tc, nft, iptables or ip is run) under a lease with a \
-            deadline. Clients keep talking to the real server address, so pools, timeouts and \
+            deadline, which a detached watchdog keeps; where nf_tables works the kernel itself ends \
+            connection faults and netem on leaving traffic on time. Clients keep talking to the real server address, so pools, timeouts and \
             retries behave as in production.
 
             Exit status:

@@ -45,7 +45,7 @@ struct RunCommand: ParsableCommand {
     @Option(
         name: .customLong("for"),
         help: ArgumentHelp(
-            "The longest the faults stay, even if the command runs on (default 24h, the most).", valueName: "duration"))
+            "The longest the faults stay, even if the command runs on (at most 24h).", valueName: "duration"))
     var duration: String = "24h"
 
     @Flag(
