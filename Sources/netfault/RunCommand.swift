@@ -161,11 +161,7 @@ struct RunCommand: ParsableCommand {
         ) { clock, start, end in
             let length = Duration(nanoseconds: end.nanoseconds - start.nanoseconds)
             guard length.nanoseconds >= 1_000_000 else { return true }
-            let onRequest = FaultRequest(
-                target: request.target, direction: request.direction, netem: request.netem,
-                filter: request.filter, peers: request.peers, device: request.device,
-                duration: length, netns: request.netns, server: request.server)
-            let lease = try self.applyNoting(manager, onRequest, warning: !warned)
+            let lease = try self.applyNoting(manager, request.lasting(length), warning: !warned)
             warned = true
             // Counted a moment before the end: at the end its watchdog may revert it first.
             var stillRunning = clock.sleep(until: Duration(nanoseconds: end.nanoseconds - 100_000_000))
