@@ -365,7 +365,12 @@ public final class LeaseManager {
         }
         try journal.remove(id)
         if !byWatchdog, let w = lease.watchdog {
-            if w.isAlive { kill(w.pid, SIGTERM) }  // it removes its table; its own revert then finds nothing left
+            if w.isAlive {
+                // It removes its table; its own revert then finds nothing left. SIGCONT: a stopped
+                // watchdog would otherwise hold the SIGTERM pending, and this revert wait 3s for it.
+                kill(w.pid, SIGTERM)
+                kill(w.pid, SIGCONT)
+            }
             try awaitTableGone(lease)
         }
         return true

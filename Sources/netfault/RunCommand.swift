@@ -90,9 +90,8 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         var status: Int32 = 0
         try reporting(endsSoon: false) {
-            var request = try lease.request(duration: duration)
-            let schedule = try Schedule.parse(after: after, every: every, on: on)
-            try schedule.validate(within: request.duration)
+            let (checked, schedule) = try validated()
+            var request = checked
             if dryRun {
                 let journal = try Journal()
                 request.steerWithNFTables = steersWithNFTables(request, journal: journal)
@@ -122,6 +121,14 @@ struct RunCommand: ParsableCommand {
             status = trafficStatus(status, matched: matched ?? 0)
         }
         throw ExitCode(status)
+    }
+
+    /// The request and the schedule, parsed and checked; touches nothing.
+    func validated() throws -> (FaultRequest, Schedule) {
+        let request = try lease.request(duration: duration)
+        let schedule = try Schedule.parse(after: after, every: every, on: on)
+        try schedule.validate(within: request.duration)
+        return (request, schedule)
     }
 
     /// Exit status for --expect-traffic: the faults matched no packet at all.
@@ -159,7 +166,8 @@ struct RunCommand: ParsableCommand {
             schedule, limit: request.duration,
             onError: { kill(pid, SIGTERM) }  // the command must not go on believing the faults ran
         ) { clock, start, end in
-            let length = Duration(nanoseconds: end.nanoseconds - start.nanoseconds)
+            // Until the period's end on the schedule's clock, however late this period began.
+            let length = Duration(nanoseconds: end.nanoseconds - max(start, clock.elapsed).nanoseconds)
             guard length.nanoseconds >= 1_000_000 else { return true }
             let lease = try self.applyNoting(manager, request.lasting(length), warning: !warned)
             warned = true
@@ -174,6 +182,9 @@ struct RunCommand: ParsableCommand {
         }
         let status = waitForwardingSignals(pid)
         try periods.finish()
+        if periods.missed > 0 {
+            note("\(periods.missed) on-period(s) missed: an earlier period's apply or revert ran past their end")
+        }
         note("the command exited with \(status)")
         return trafficStatus(status, matched: matched)
     }

@@ -49,4 +49,43 @@ struct ScheduledRunTests {
             try ns.expectBaseline()
         }
     }
+
+    @Test(
+        """
+        run --reject --every 3s --on 2s with the first period's watchdog stopped: the revert does not wait for it, \
+        and the next period starts on time
+        """)
+    func stoppedWatchdogKeepsSchedule() throws {
+        try withServers(mariadb: false) { ns in
+            ns.ownJournal()
+            let runner = try spawn(
+                [
+                    "/usr/bin/env", "NETFAULT_STATE_DIR=\(ns.dir)/journal", netfaultPath, "run", "redis", "--reject",
+                    "--every", "3s", "--on", "2s", "--for", "8s", "--netns", ns.name, "--", "sleep", "7",
+                ], captureOutput: true)
+            var seen: [(id: String, at: Int64)] = []
+            var stopped: pid_t = 0
+            let begun = monotonicMs()
+            while seen.count < 2 && monotonicMs() - begun < 12_000 {
+                for lease in try ns.statusLeases() {
+                    guard let id = lease["lease"] as? String, !seen.contains(where: { $0.id == id }) else { continue }
+                    seen.append((id, Int64(monotonicMs())))
+                    if stopped == 0, let pid = lease["watchdog_pid"] as? Int {
+                        stopped = pid_t(pid)
+                        kill(stopped, SIGSTOP)
+                    }
+                }
+                usleep(50_000)
+            }
+            let r = collect(runner)
+            if stopped != 0 && isRunning(stopped) { kill(stopped, SIGKILL) }
+            #expect(r.status == 0, "exit \(r.status): \(r.stderr)")
+            #expect(stopped != 0, "no watchdog to stop: \(r.stderr)")
+            try #require(seen.count == 2, "the second period never came: \(seen) \(r.stderr)")
+            // 3s apart on the schedule; a revert that waited 3s for the stopped watchdog made it 5s or more.
+            let apart = seen[1].at - seen[0].at
+            #expect(apart < 4_200, "the second period began \(apart) ms after the first: \(r.stderr)")
+            try ns.expectBaseline()
+        }
+    }
 }
