@@ -44,13 +44,14 @@ public struct Schedule: Equatable, Sendable {
         let least = shortestPeriod
         guard on >= least else {
             throw InputError(
-                "--on \(on) is shorter than \(least), the shortest on-period netfault can keep (each is a lease of its own)")
+                "--on \(on) is shorter than \(least), the shortest on-period netfault can keep "
+                    + "(each is a lease of its own)")
         }
         let off = Duration(nanoseconds: every.nanoseconds - on.nanoseconds)
         guard off >= least else {
             throw InputError(
-                "--every \(every) with --on \(on) leaves \(off) between on-periods; the least netfault can keep is \(least): "
-                    + "make --every at least \(Duration(nanoseconds: on.nanoseconds + least.nanoseconds))")
+                "--every \(every) with --on \(on) leaves \(off) between on-periods; the least netfault can keep "
+                    + "is \(least): make --every at least \(Duration(nanoseconds: on.nanoseconds + least.nanoseconds))")
         }
     }
 

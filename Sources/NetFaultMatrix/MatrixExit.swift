@@ -20,8 +20,8 @@ public enum MatrixExit {
             }
             let lines = baselines.map { b in
                 let how = b.outcome.isEmpty ? b.state.rawValue : b.outcome
-                return "\(b.id) did not pass (\(how)): its backend's \(skipped.filter { $0.backend == b.backend }.count) "
-                    + "fault cells could not run"
+                let count = skipped.filter { $0.backend == b.backend }.count
+                return "\(b.id) did not pass (\(how)): its backend's \(count) fault cells could not run"
             }
             return (baselineFailed, lines)
         }

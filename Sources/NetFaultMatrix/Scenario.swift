@@ -293,7 +293,8 @@ struct Reader {
             }
             let line = keyNode.mark?.line ?? 0
             guard out.count < Scenario.maximumFaultCells else {
-                throw error(keyNode, "over \(Scenario.maximumFaultCells) services; a scenario may have at most that many")
+                throw error(
+                    keyNode, "over \(Scenario.maximumFaultCells) services; a scenario may have at most that many")
             }
             if let other = out.first(where: { $0.upstream.port == upstream.port }) {
                 throw error(u, "services \(other.name) and \(name) have the same upstream port \(upstream.port): a kernel fault on one would fault both")
@@ -311,8 +312,8 @@ struct Reader {
         // Every fault makes a cell at least: refused before any words are parsed.
         guard entries.count <= Scenario.maximumFaultCells else {
             throw error(
-                node, "\(entries.count) faults; a scenario may make at most \(Scenario.maximumFaultCells) cells per backend "
-                    + "(split it into several files)")
+                node, "\(entries.count) faults; a scenario may make at most \(Scenario.maximumFaultCells) "
+                    + "cells per backend (split it into several files)")
         }
         for (name, keyNode, v) in entries {
             _ = try self.name(keyNode, "the fault name")

@@ -34,10 +34,10 @@ struct Matrix: ParsableCommand {
             Exit status: 0 when every cell ran and every recovery check passed (cells that fail \
             under a fault are findings, not errors); 1 when a recovery check failed or a fault \
             could not be put in; 2 when a baseline failed or timed out, so that its backend's \
-            fault cells could not run (this wins over 1); 64 for a bad scenario or option; 69 when a proxy cannot listen \
-            (before any cell runs); 77 without CAP_NET_ADMIN for the kernel backend; 130 when \
-            interrupted (the fault in force is taken out, and the reports of the cells that ran \
-            are written).
+            fault cells could not run (this wins over 1); 64 for a bad scenario or option; 69 when \
+            a proxy cannot listen (before any cell runs); 77 without CAP_NET_ADMIN for the kernel \
+            backend; 130 when interrupted (the fault in force is taken out, and the reports of the \
+            cells that ran are written).
 
             Examples:
               sudo netfault matrix examples/ichnaea/matrix.yaml --out out/matrix

@@ -137,7 +137,8 @@ private let ms = Duration.milliseconds
             (nil, "2s", "--on needs --every"), ("10s", nil, "--every needs --on"),
             ("2s", "2s", "must be shorter than --every"), ("10s", "0s", "--on 0ms is shorter than 100ms"),
             ("10ms", "5ms", "--on 5ms is shorter than 100ms, the shortest on-period netfault can keep"),
-            ("150ms", "100ms", "leaves 50ms between on-periods; the least netfault can keep is 100ms: make --every at least 200ms"),
+            ("150ms", "100ms",
+             "leaves 50ms between on-periods; the least netfault can keep is 100ms: make --every at least 200ms"),
         ] as [(String?, String?, String)])
     func rejects(every: String?, on: String?, message: String) {
         #expect { try Schedule.parse(after: nil, every: every, on: on) } throws: {

@@ -115,20 +115,25 @@ import Testing
     @Test(
         "numbers out of range are refused with the key and the file's line, never trapped on",
         arguments: [
-            (withFault("    fault: --reset\n", top: "timeout: 1e308\n"), "m.yaml:2:10: timeout '1e308' is not a duration"),
+            (withFault("    fault: --reset\n", top: "timeout: 1e308\n"),
+             "m.yaml:2:10: timeout '1e308' is not a duration"),
             (withFault("    fault: --reset\n", top: "timeout: 1e308s\n"), "m.yaml:2:10: timeout '1e308s' is too large"),
-            (withFault("    fault: --reset\n    timeout: 9223372036854775807s\n"), "timeout '9223372036854775807s' is too large"),
+            (withFault("    fault: --reset\n    timeout: 9223372036854775807s\n"),
+             "timeout '9223372036854775807s' is too large"),
             (withFault("    fault: --reset\n    timeout: -1s\n"), "timeout '-1s' is negative"),
             (withFault("    fault: --delay 1e308ms\n"), "--delay '1e308ms' is too large"),
             (withFault("    fault: --delay 10ms --jitter 1e300us\n"), "--jitter '1e300us' is too large"),
             (withFault("    fault: --rate 1e308mbit\n"), "--rate '1e308mbit' is too large"),
             (withFault("    fault: --rate 18446744073709551616bit\n"), "--rate '18446744073709551616bit' is too large"),
-            (withFault("    fault: --delay 10ms --reorder 5% --gap 4294967296\n"), "--gap '4294967296' must be a whole"),
+            (withFault("    fault: --delay 10ms --reorder 5% --gap 4294967296\n"),
+             "--gap '4294967296' must be a whole"),
             (withFault("    fault: --delay 10ms --limit 4294967296\n"), "--limit '4294967296' is not a number"),
             (withFault("    fault: --loss 1e308%\n"), "--loss '1e308%' is out of range"),
             (withFault("    fault: --reset\n    every: 1e308s\n    on: 1s\n"), "--every '1e308s' is too large"),
-            (withFault("    fault: --reset\n    every: 9e18ns\n    on: 8.99999999999e18ns\n"), "between on-periods; the least netfault can keep is 100ms"),
-            (withFault("    fault: --reset\n    after: 9223372036854775807ns\n"), "--after '9223372036854775807ns' is too large"),
+            (withFault("    fault: --reset\n    every: 9e18ns\n    on: 8.99999999999e18ns\n"),
+             "between on-periods; the least netfault can keep is 100ms"),
+            (withFault("    fault: --reset\n    after: 9223372036854775807ns\n"),
+             "--after '9223372036854775807ns' is too large"),
         ] as [(String, String)])
     func untrustedNumbers(text: String, expected: String) {
         let message = error(text)
@@ -144,7 +149,8 @@ import Testing
         try (Self.withFault("    fault: --reset\n") + faults).write(toFile: file, atomically: true, encoding: .utf8)
         let error = #expect(throws: ScenarioError.self) { try Scenario.load(path: file) }
         #expect(error?.exitStatus == 64)
-        #expect(error?.message.contains("a scenario may be at most 1048576 bytes (1 MiB)") == true, "\(String(describing: error))")
+        let message = error?.message ?? ""
+        #expect(message.contains("a scenario may be at most 1048576 bytes (1 MiB)"), "\(message)")
     }
 
     @Test("more faults than cells a scenario may make are refused before their words are parsed")
