@@ -19,7 +19,9 @@ struct RunCommand: ParsableCommand {
             with SIGKILL, its watchdog notices within a second and reverts.
 
             --after and --every/--on start the command first and put the faults in later, or \
-            in and out on a schedule (transient outages); each on-period is a lease of its own.
+            in and out on a schedule (transient outages); each on-period is a lease of its own, \
+            ended at the period's end by the kernel where nf_tables works, else by its watchdog. \
+            --on and the gap between on-periods must each be 100ms or more.
 
             When the faults are reverted, netfault says how many packets each lease matched. A fault \
             that matched none changed nothing: the client may use a Unix socket ("localhost" in many \
@@ -64,7 +66,10 @@ struct RunCommand: ParsableCommand {
             "Flap: put the faults in once every this long (with --on), for transient outages.", valueName: "duration"))
     var every: String?
 
-    @Option(help: ArgumentHelp("With --every: how long the faults stay in each time.", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "With --every: how long the faults stay in each time (100ms or more, and 100ms less than --every).",
+            valueName: "duration"))
     var on: String?
 
     @Flag(
