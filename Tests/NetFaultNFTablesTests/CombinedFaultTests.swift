@@ -115,7 +115,7 @@ struct CombinedFaultTests {
         }
     }
 
-    @Test("run --delay 500ms --every 4s --on 3s: every period's band is steered by its lease's table (kernel-enforced)")
+    @Test("run --delay 500ms --every 6s --on 5s: every period's band is steered by its lease's table (kernel-enforced)")
     func scheduledNetemPeriods() throws {
         try withServers(mariadb: false) { ns in
             let tcBefore = try ns.tcState()

@@ -2,19 +2,25 @@ import Foundation
 import TestSupport
 import Testing
 
-/// `netfault run FAULT --every 4s --on 3s --for 11s` in `ns`, whose command samples
+/// `netfault run FAULT --every 6s --on 5s --for 17s` in `ns`, whose command samples
 /// `status --json` every half second: the run, and `deadline_enforced_by` of every lease the
-/// samples saw, by lease id (each on-period is a lease of its own).
-func scheduledPeriodsEnforcement(_ ns: Namespace, _ fault: [String]) throws -> (run: Run, enforcedBy: [String: String]) {
+/// samples saw, by lease id (each on-period is a lease of its own). The periods are long: under
+/// the VM's emulation a period's apply, with its watchdog's start, takes seconds.
+func scheduledPeriodsEnforcement(
+    _ ns: Namespace, _ fault: [String]
+) throws -> (run: Run, enforcedBy: [String: String]) {
     ns.ownJournal()
     let env = "NETFAULT_STATE_DIR=\(ns.dir)/journal"
     // One JSON document a line: status pretty-prints it over several.
-    let sample = "env \(env) \(netfaultPath) status --json --netns \(ns.name) | tr -d '\\n'; echo"
-    let script = "i=0; while [ $i -lt 20 ]; do \(sample); sleep 0.5; i=$((i+1)); done"
+    // Its errors on lines of their own, for the failure message.
+    let err = "\(ns.dir)/status.err"
+    let sample =
+        "env \(env) \(netfaultPath) status --json --netns \(ns.name) 2>\(err) | tr -d '\\n'; echo; sed 's/^/stderr: /' \(err)"
+    let script = "i=0; while [ $i -lt 34 ]; do \(sample); sleep 0.5; i=$((i+1)); done"
     let r = try run(
         "/usr/bin/env",
         [env, netfaultPath, "run", "redis"] + fault + [
-            "--every", "4s", "--on", "3s", "--for", "11s", "--netns", ns.name, "--", "/bin/sh", "-c", script,
+            "--every", "6s", "--on", "5s", "--for", "17s", "--netns", ns.name, "--", "/bin/sh", "-c", script,
         ])
     var enforcedBy: [String: String] = [:]
     for line in r.stdout.split(separator: "\n") {
@@ -31,7 +37,9 @@ func expectEveryPeriodKernelEnforced(
 ) throws {
     let (r, enforcedBy) = try scheduledPeriodsEnforcement(ns, fault)
     #expect(r.status == 0, "exit \(r.status): \(r.stderr)", sourceLocation: sourceLocation)
-    #expect(enforcedBy.count >= 2, "periods seen: \(enforcedBy); \(r.stderr)", sourceLocation: sourceLocation)
+    #expect(
+        enforcedBy.count >= 2, "periods seen: \(enforcedBy); \(r.stderr)\nsamples:\n\(r.stdout)",
+        sourceLocation: sourceLocation)
     #expect(
         enforcedBy.values.allSatisfy { $0 == "kernel" }, "deadline_enforced_by per period: \(enforcedBy)",
         sourceLocation: sourceLocation)
@@ -42,7 +50,7 @@ func expectEveryPeriodKernelEnforced(
 /// lease's table) runs where netem is: CombinedFaultTests' `scheduledNetemPeriods`.
 @Suite(.serialized, .enabled(if: NFT.enabled, NFT.reason))
 struct ScheduledRunTests {
-    @Test("run --reject --every 4s --on 3s: every period's lease is enforced by the kernel")
+    @Test("run --reject --every 6s --on 5s: every period's lease is enforced by the kernel")
     func rejectPeriodsKernelEnforced() throws {
         try withServers(mariadb: false) { ns in
             try expectEveryPeriodKernelEnforced(ns, ["--reject"])
