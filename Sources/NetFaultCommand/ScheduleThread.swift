@@ -13,6 +13,7 @@ public final class ScheduleThread: @unchecked Sendable {
     private var failure: Error?
     private let started = MonotonicClock.nanoseconds()
     private var thread: JoinableThread?
+    private var missedPeriods = 0
 
     /// Starts the thread. For each on-period of `schedule` within `limit` it sleeps until the
     /// period's start, then calls `period` with the period's start and end (offsets from now),
@@ -26,6 +27,12 @@ public final class ScheduleThread: @unchecked Sendable {
         thread = try JoinableThread { [self] in
             for window in windows {
                 guard sleep(until: window.start) else { return }
+                // A period that overran (its revert waited on a stopped watchdog) may end after a
+                // later one's end: that one is missed, not run late; the rest keep their places.
+                if elapsed >= window.end {
+                    lock.withLock { missedPeriods += 1 }
+                    continue
+                }
                 do {
                     guard try period(self, window.start, window.end) else { return }
                 } catch {
@@ -36,6 +43,12 @@ public final class ScheduleThread: @unchecked Sendable {
             }
         }
     }
+
+    /// Time since the start, on CLOCK_MONOTONIC.
+    public var elapsed: Duration { Duration(nanoseconds: Int64(MonotonicClock.nanoseconds() - started)) }
+
+    /// On-periods skipped because an earlier one ran past their end.
+    public var missed: Int { lock.withLock { missedPeriods } }
 
     /// Sleeps until `offset` after the start; false when the schedule was stopped first.
     public func sleep(until offset: Duration) -> Bool {

@@ -26,20 +26,38 @@ public struct Schedule: Equatable, Sendable {
         case (_, nil):
             throw InputError("--every needs --on: how long the fault is on in each period (e.g. --every 10s --on 2s)")
         case let (e?, o?):
-            guard o.nanoseconds > 0 else { throw InputError("--on must be longer than 0s") }
             guard o < e else {
                 throw InputError("--on \(o) must be shorter than --every \(e), or the fault never turns off")
             }
+            try checkKeepable(every: e, on: o)
         }
         return Schedule(after: a, every: e, on: o)
+    }
+
+    /// The shortest on-period, and the shortest gap between two, that a schedule keeps: each
+    /// on-period is a lease of its own (a watchdog started, the faults put in, counted and taken
+    /// out), which takes tens of milliseconds on an idle machine. Shorter periods would run late
+    /// and be cut short or missed, so they are refused.
+    public static let shortestPeriod = Duration.milliseconds(100)
+
+    static func checkKeepable(every: Duration, on: Duration) throws {
+        let least = shortestPeriod
+        guard on >= least else {
+            throw InputError(
+                "--on \(on) is shorter than \(least), the shortest on-period netfault can keep "
+                    + "(each is a lease of its own)")
+        }
+        let off = Duration(nanoseconds: every.nanoseconds - on.nanoseconds)
+        guard off >= least else {
+            throw InputError(
+                "--every \(every) with --on \(on) leaves \(off) between on-periods; the least netfault can keep "
+                    + "is \(least): make --every at least \(Duration(nanoseconds: on.nanoseconds + least.nanoseconds))")
+        }
     }
 
     /// Refuses a schedule under which the faults could never go in before `limit` (--for), or
     /// only for less than the shortest lease (1ms).
     public func validate(within limit: Duration) throws {
-        if let on, on.nanoseconds < 1_000_000 {
-            throw InputError("--on \(on) is shorter than 1ms, the shortest a lease lasts")
-        }
         guard windows(until: limit).contains(where: { $0.end.nanoseconds - $0.start.nanoseconds >= 1_000_000 }) else {
             throw InputError("--after \(after) with --for \(limit): the faults would go in only when the lease ends; make --for longer than --after")
         }

@@ -77,12 +77,31 @@ public struct ScenarioError: NetfaultError, Sendable {
 }
 
 extension Scenario {
+    /// The largest scenario file read: a scenario is tens of lines, and YAML parsing time
+    /// grows with the file (a 10 MB file took 20s), so anything larger is refused unread.
+    public static let maximumFileSize = 1 << 20
+    /// The most fault cells (fault and service pairs) per backend: each runs the command twice,
+    /// and checking each parses its words, so a larger file is refused as it is read.
+    public static let maximumFaultCells = 1000
+
     public static func load(path: String, fileSystemPath: String? = nil) throws -> Scenario {
         let file = fileSystemPath ?? path
+        var st = stat()
+        if stat(file, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size > maximumFileSize {
+            throw ScenarioError(
+                path: path, line: nil, column: nil,
+                message: "the file is \(st.st_size) bytes; a scenario may be at most \(maximumFileSize) bytes (1 MiB)")
+        }
         guard let data = FileManager.default.contents(atPath: file) else {
             throw ScenarioError(
                 path: path, line: nil, column: nil,
                 message: "cannot read the scenario file (\(String(cString: strerror(errno))))")
+        }
+        // Checked again on what was read: a pipe or a file that grew has no size to stat.
+        guard data.count <= maximumFileSize else {
+            throw ScenarioError(
+                path: path, line: nil, column: nil,
+                message: "the file is over \(maximumFileSize) bytes; a scenario may be at most 1 MiB")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ScenarioError(path: path, line: nil, column: nil, message: "not UTF-8 text")
@@ -134,12 +153,13 @@ struct Reader {
     func mapping(_ node: Node, _ what: String, keys allowed: [String]) throws -> [(key: String, keyNode: Node, value: Node)] {
         guard case .mapping(let m) = node else { throw error(node, "\(what) must be a mapping (key: value lines)") }
         var out: [(String, Node, Node)] = []
+        var seen: Set<String> = []  // not a search of `out`: that was quadratic in the keys
         for (k, v) in m {
             guard let key = k.scalar?.string else { throw error(k, "\(what): keys must be plain words") }
             if !allowed.isEmpty && !allowed.contains(key) {
                 throw error(k, "unknown key '\(key)' in \(what); expected one of: \(allowed.joined(separator: ", "))")
             }
-            if out.contains(where: { $0.0 == key }) { throw error(k, "'\(key)' appears twice in \(what)") }
+            guard seen.insert(key).inserted else { throw error(k, "'\(key)' appears twice in \(what)") }
             out.append((key, k, v))
         }
         return out
@@ -272,6 +292,10 @@ struct Reader {
                 env = s
             }
             let line = keyNode.mark?.line ?? 0
+            guard out.count < Scenario.maximumFaultCells else {
+                throw error(
+                    keyNode, "over \(Scenario.maximumFaultCells) services; a scenario may have at most that many")
+            }
             if let other = out.first(where: { $0.upstream.port == upstream.port }) {
                 throw error(u, "services \(other.name) and \(name) have the same upstream port \(upstream.port): a kernel fault on one would fault both")
             }
@@ -283,7 +307,15 @@ struct Reader {
 
     func faults(_ node: Node, services: [Scenario.Service]) throws -> [Scenario.Fault] {
         var out: [Scenario.Fault] = []
-        for (name, keyNode, v) in try mapping(node, "faults", keys: []) {
+        var cells = 0
+        let entries = try mapping(node, "faults", keys: [])
+        // Every fault makes a cell at least: refused before any words are parsed.
+        guard entries.count <= Scenario.maximumFaultCells else {
+            throw error(
+                node, "\(entries.count) faults; a scenario may make at most \(Scenario.maximumFaultCells) "
+                    + "cells per backend (split it into several files)")
+        }
+        for (name, keyNode, v) in entries {
             _ = try self.name(keyNode, "the fault name")
             let fields = try mapping(
                 v, "fault \(name)", keys: ["fault", "after", "every", "on", "services", "recover", "timeout"])
@@ -313,6 +345,13 @@ struct Reader {
                 timeout: try field("timeout").map { try duration($0, "timeout") }, line: keyNode.mark?.line ?? 0)
             // The words must make a lease, for every service the fault applies to.
             for s in services where only.contains(s.name) {
+                cells += 1
+                // Checked as it counts: each pair costs a parse of the words, and runs a command twice.
+                guard cells <= Scenario.maximumFaultCells else {
+                    throw error(
+                        keyNode, "the faults and their services make over \(Scenario.maximumFaultCells) cells per "
+                            + "backend; a scenario may make at most that many (split it into several files)")
+                }
                 do { _ = try FaultWords.request(fault, service: s, duration: Duration(nanoseconds: 3_600_000_000_000)) } catch {
                     throw self.error(f, "fault \(name): \(error)")
                 }

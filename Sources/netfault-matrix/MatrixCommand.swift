@@ -33,10 +33,11 @@ struct Matrix: ParsableCommand {
 
             Exit status: 0 when every cell ran and every recovery check passed (cells that fail \
             under a fault are findings, not errors); 1 when a recovery check failed or a fault \
-            could not be put in; 64 for a bad scenario or option; 69 when a proxy cannot listen \
-            (before any cell runs); 77 without CAP_NET_ADMIN for the kernel backend; 130 when \
-            interrupted (the fault in force is taken out, and the reports of the cells that ran \
-            are written).
+            could not be put in; 2 when a baseline failed or timed out, so that its backend's \
+            fault cells could not run (this wins over 1); 64 for a bad scenario or option; 69 when \
+            a proxy cannot listen (before any cell runs); 77 without CAP_NET_ADMIN for the kernel \
+            backend; 130 when interrupted (the fault in force is taken out, and the reports of the \
+            cells that ran are written).
 
             Examples:
               sudo netfault matrix examples/ichnaea/matrix.yaml --out out/matrix
@@ -145,11 +146,9 @@ struct Matrix: ParsableCommand {
         if let out { try write(report, to: out) }
         if json { print(try report.json()) } else { print(report.table()) }
         if runner.stopped { return 130 }
-        let bad = cells.filter { $0.state == .error || $0.recovery?.passed == false }
-        for c in bad {
-            note("\(c.id): \(c.state == .error ? "error: \(c.reason ?? "")" : "the recovery check failed")")
-        }
-        return bad.isEmpty ? 0 : 1
+        let (status, problems) = MatrixExit.status(cells)
+        problems.forEach(note)
+        return status
     }
 
     func write(_ report: MatrixReport, to dir: String) throws {

@@ -19,7 +19,9 @@ struct RunCommand: ParsableCommand {
             with SIGKILL, its watchdog notices within a second and reverts.
 
             --after and --every/--on start the command first and put the faults in later, or \
-            in and out on a schedule (transient outages); each on-period is a lease of its own.
+            in and out on a schedule (transient outages); each on-period is a lease of its own, \
+            ended at the period's end by the kernel where nf_tables works, else by its watchdog. \
+            --on and the gap between on-periods must each be 100ms or more.
 
             When the faults are reverted, netfault says how many packets each lease matched. A fault \
             that matched none changed nothing: the client may use a Unix socket ("localhost" in many \
@@ -64,7 +66,10 @@ struct RunCommand: ParsableCommand {
             "Flap: put the faults in once every this long (with --on), for transient outages.", valueName: "duration"))
     var every: String?
 
-    @Option(help: ArgumentHelp("With --every: how long the faults stay in each time.", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "With --every: how long the faults stay in each time (100ms or more, and 100ms less than --every).",
+            valueName: "duration"))
     var on: String?
 
     @Flag(
@@ -90,9 +95,8 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         var status: Int32 = 0
         try reporting(endsSoon: false) {
-            var request = try lease.request(duration: duration)
-            let schedule = try Schedule.parse(after: after, every: every, on: on)
-            try schedule.validate(within: request.duration)
+            let (checked, schedule) = try validated()
+            var request = checked
             if dryRun {
                 let journal = try Journal()
                 request.steerWithNFTables = steersWithNFTables(request, journal: journal)
@@ -122,6 +126,14 @@ struct RunCommand: ParsableCommand {
             status = trafficStatus(status, matched: matched ?? 0)
         }
         throw ExitCode(status)
+    }
+
+    /// The request and the schedule, parsed and checked; touches nothing.
+    func validated() throws -> (FaultRequest, Schedule) {
+        let request = try lease.request(duration: duration)
+        let schedule = try Schedule.parse(after: after, every: every, on: on)
+        try schedule.validate(within: request.duration)
+        return (request, schedule)
     }
 
     /// Exit status for --expect-traffic: the faults matched no packet at all.
@@ -159,13 +171,10 @@ struct RunCommand: ParsableCommand {
             schedule, limit: request.duration,
             onError: { kill(pid, SIGTERM) }  // the command must not go on believing the faults ran
         ) { clock, start, end in
-            let length = Duration(nanoseconds: end.nanoseconds - start.nanoseconds)
+            // Until the period's end on the schedule's clock, however late this period began.
+            let length = Duration(nanoseconds: end.nanoseconds - max(start, clock.elapsed).nanoseconds)
             guard length.nanoseconds >= 1_000_000 else { return true }
-            let onRequest = FaultRequest(
-                target: request.target, direction: request.direction, netem: request.netem,
-                filter: request.filter, peers: request.peers, device: request.device,
-                duration: length, netns: request.netns, server: request.server)
-            let lease = try self.applyNoting(manager, onRequest, warning: !warned)
+            let lease = try self.applyNoting(manager, request.lasting(length), warning: !warned)
             warned = true
             // Counted a moment before the end: at the end its watchdog may revert it first.
             var stillRunning = clock.sleep(until: Duration(nanoseconds: end.nanoseconds - 100_000_000))
@@ -178,6 +187,9 @@ struct RunCommand: ParsableCommand {
         }
         let status = waitForwardingSignals(pid)
         try periods.finish()
+        if periods.missed > 0 {
+            note("\(periods.missed) on-period(s) missed: an earlier period's apply or revert ran past their end")
+        }
         note("the command exited with \(status)")
         return trafficStatus(status, matched: matched)
     }

@@ -26,7 +26,8 @@ struct ArgumentFuzzTests {
         "--delay", "--jitter", "--delay-correlation", "--distribution", "--loss", "--loss-correlation",
         "--duplicate", "--corrupt", "--reorder", "--gap", "--rate", "--for", "--iface", "--direction",
         "--host", "--json", "--all", "-h", "--help", "--delay=", "--loss=-1%", "-x", "--",
-        "--blackhole", "--reject", "--reset", "--hang", "--loss-nft", "--peer", "--limit"
+        "--blackhole", "--reject", "--reset", "--hang", "--loss-nft", "--peer", "--limit", "--after", "--every",
+        "--on"
     ]
     static let values = [
         "100ms", "10us", "1.5s", "-5ms", "0", "0ms", "61s", "5%", "5", "0.1%", "100%", "120%", "-1%", "abc", "",
@@ -36,7 +37,14 @@ struct ArgumentFuzzTests {
         "0", "65535", "65536", "70000", "mysql,6380", "mysql,,redis", ",", "٣٣٠٦", "-", "%", "%%",
         "25h", "24h", "1h", "1m", "\u{0}", "ééé", "4294967296", "-0", "+5ms", " 5ms", "5 ms",
         String(repeating: "9", count: 400), "lo", "nf-123456", "../../victim", "nf-12345/",
-        "10.0.0.0/8", "10.1.2.3/33", "::1/128", "fd00::/200", "0.0.0.0/0", "1.2.3.4/", "/8", "10.0.0.0/x"
+        "10.0.0.0/8", "10.1.2.3/33", "::1/128", "fd00::/200", "0.0.0.0/0", "1.2.3.4/", "/8", "10.0.0.0/x",
+        "1e308ms", "9223372036854775807s", "9223372036854775807ns", "9.2e18ns", "1e308mbit", "18446744073709551616bit",
+        "1e308%", "4294967295", "99999999999", "5ms", "10ms"
+    ]
+
+    static let scheduleValues = [
+        "100ms", "200ms", "5ms", "10ms", "1s", "2s", "10s", "0ms", "24h", "25h", "-1s", "1e308s",
+        "9223372036854775807ns", "9.1e18ns", "nan"
     ]
 
     /// Options with values that are each valid on their own (combinations may still be wrong).
@@ -50,7 +58,15 @@ struct ArgumentFuzzTests {
 
     static func vector(_ rng: inout SplitMix64) -> [String] {
         var v: [String] = []
-        if Int.random(in: 0..<4, using: &rng) == 0 {
+        let kind = Int.random(in: 0..<16, using: &rng)
+        if kind == 0 {
+            // A plausible scheduled run, to reach the schedule's checks.
+            v = ["run", "redis", "--reset"]
+            for option in ["--after", "--every", "--on", "--for"] where Bool.random(using: &rng) {
+                v += [option, scheduleValues.randomElement(using: &rng)!]
+            }
+            v += ["--", "true"]
+        } else if kind < 5 {
             // A plausible apply, to reach the validators behind the parser.
             v = ["apply", ["redis", "mysql", "6380", "mysql,redis"].randomElement(using: &rng)!, "--delay", "10ms"]
             for _ in 0..<Int.random(in: 0...3, using: &rng) { v += validFaults.randomElement(using: &rng)! }
@@ -87,6 +103,10 @@ struct ArgumentFuzzTests {
             if String(describing: type(of: command)) == "HelpCommand" { return (.help, 0, "") }
             if let apply = command as? Apply {
                 _ = try apply.request()
+                return (.request, 0, "")
+            }
+            if let run = command as? RunCommand {
+                _ = try run.validated()
                 return (.request, 0, "")
             }
             return (.other, 0, "")
@@ -149,6 +169,39 @@ struct ArgumentFuzzTests {
             #expect(error?.rawValue == 64)
         }
         #expect(Self.outcome(["revert", "nf-84ac52"]).0 == .other)
+    }
+
+    @Test(
+        "numbers past every range end in exit 64 naming the option, before anything touches the kernel",
+        arguments: [
+            (["apply", "redis", "--delay", "1e308ms"], "--delay '1e308ms' is too large"),
+            (["apply", "redis", "--delay", "10ms", "--for", "9223372036854775807s"],
+             "--for '9223372036854775807s' is too large"),
+            (["apply", "redis", "--delay", "10ms", "--for", "9223372036854775807ns"],
+             "--for '9223372036854775807ns' is too large"),
+            (["apply", "redis", "--delay", "10ms", "--jitter", "1e300us"], "--jitter '1e300us' is too large"),
+            (["apply", "redis", "--rate", "1e308mbit"], "--rate '1e308mbit' is too large"),
+            (["apply", "redis", "--rate", "18446744073709551616bit"], "--rate '18446744073709551616bit' is too large"),
+            (["apply", "redis", "--rate", "1e-300bit"], "--rate '1e-300bit' is too small"),
+            (["apply", "redis", "--loss", "1e308%"], "--loss '1e308%' is out of range"),
+            (["apply", "redis", "--delay", "10ms", "--reorder", "5%", "--gap", "4294967296"], "--gap '4294967296'"),
+            (["apply", "redis", "--delay", "10ms", "--limit", "18446744073709551616"],
+             "--limit '18446744073709551616'"),
+            (["apply", "99999999999999999999", "--delay", "10ms"], "99999999999999999999"),
+            (["apply", "redis", "--delay", "10ms", "--netns-pid", "99999999999"], "99999999999"),
+            (["run", "redis", "--reset", "--every", "10ms", "--on", "5ms", "--", "true"],
+             "--on 5ms is shorter than 100ms"),
+            (["run", "redis", "--reset", "--every", "1e308s", "--on", "1s", "--", "true"],
+             "--every '1e308s' is too large"),
+            (["run", "redis", "--reset", "--after", "9223372036854775807ns", "--", "true"],
+             "--after '9223372036854775807ns'"),
+            (["run", "redis", "--reset", "--after", "9.1e18ns", "--every", "9.1e18ns", "--on", "1s", "--", "true"],
+             "with --for 24h"),
+        ])
+    func edgeNumbers(argv: [String], expected: String) {
+        let (kind, status, message) = Self.outcome(argv)
+        #expect(kind == .usageError && status == 64, "\(argv): \(kind) \(status) \(message)")
+        #expect(message.contains(expected), "\(argv): \(message)")
     }
 
     @Test("every InputError the validators raise maps to exit 64")

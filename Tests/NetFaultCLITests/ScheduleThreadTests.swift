@@ -72,4 +72,23 @@ struct ScheduleThreadTests {
         #expect(throws: Broken.self) { try periods.finish() }
         #expect(seen.periods.count == 1 && seen.errors == 1)
     }
+
+    @Test("a period that overruns: the periods it ran past are missed, the rest keep their places on the clock")
+    func overrunMissesPeriods() throws {
+        let seen = Seen()
+        let begun = MonotonicClock.nanoseconds()
+        let schedule = Schedule(after: .zero, every: .milliseconds(200), on: .milliseconds(100))
+        let periods = try ScheduleThread(schedule, limit: .milliseconds(900)) { clock, start, end in
+            seen.add(start, end, calledAfter: Int64(MonotonicClock.nanoseconds() - begun))
+            // The first period's revert hangs (a stopped watchdog) past the next period's end.
+            return clock.sleep(until: start == .zero ? .milliseconds(320) : end)
+        }
+        while Int64(MonotonicClock.nanoseconds() - begun) < 900_000_000 { usleep(10_000) }
+        try periods.finish()
+        #expect(periods.missed == 1)
+        #expect(seen.periods.map(\.start) == [0, 400, 600, 800].map { Duration.milliseconds($0) })
+        for p in seen.periods {
+            #expect(p.calledAfter >= p.start.nanoseconds, "period at \(p.start) began after \(p.calledAfter) ns")
+        }
+    }
 }

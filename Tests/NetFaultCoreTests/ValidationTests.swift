@@ -135,12 +135,21 @@ private let ms = Duration.milliseconds
     @Test(
         arguments: [
             (nil, "2s", "--on needs --every"), ("10s", nil, "--every needs --on"),
-            ("2s", "2s", "must be shorter than --every"), ("10s", "0s", "--on must be longer than 0s")
+            ("2s", "2s", "must be shorter than --every"), ("10s", "0s", "--on 0ms is shorter than 100ms"),
+            ("10ms", "5ms", "--on 5ms is shorter than 100ms, the shortest on-period netfault can keep"),
+            ("150ms", "100ms",
+             "leaves 50ms between on-periods; the least netfault can keep is 100ms: make --every at least 200ms"),
         ] as [(String?, String?, String)])
     func rejects(every: String?, on: String?, message: String) {
         #expect { try Schedule.parse(after: nil, every: every, on: on) } throws: {
             ($0 as? InputError)?.message.contains(message) == true
         }
+    }
+
+    @Test("the shortest periods a schedule keeps: 100ms on and 100ms off")
+    func shortestKept() throws {
+        let s = try Schedule.parse(after: nil, every: "200ms", on: "100ms")
+        #expect(s.windows(until: .milliseconds(400)).count == 2)
     }
 }
 

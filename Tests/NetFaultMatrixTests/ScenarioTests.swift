@@ -108,6 +108,58 @@ import Testing
         #expect(message.hasPrefix(expected), "\(message)")
     }
 
+    static func withFault(_ lines: String, top: String = "") -> String {
+        "command: x\n\(top)services:\n  r: {upstream: 127.0.0.1:6379, listen: 127.0.0.1:1}\nfaults:\n  d:\n\(lines)"
+    }
+
+    @Test(
+        "numbers out of range are refused with the key and the file's line, never trapped on",
+        arguments: [
+            (withFault("    fault: --reset\n", top: "timeout: 1e308\n"),
+             "m.yaml:2:10: timeout '1e308' is not a duration"),
+            (withFault("    fault: --reset\n", top: "timeout: 1e308s\n"), "m.yaml:2:10: timeout '1e308s' is too large"),
+            (withFault("    fault: --reset\n    timeout: 9223372036854775807s\n"),
+             "timeout '9223372036854775807s' is too large"),
+            (withFault("    fault: --reset\n    timeout: -1s\n"), "timeout '-1s' is negative"),
+            (withFault("    fault: --delay 1e308ms\n"), "--delay '1e308ms' is too large"),
+            (withFault("    fault: --delay 10ms --jitter 1e300us\n"), "--jitter '1e300us' is too large"),
+            (withFault("    fault: --rate 1e308mbit\n"), "--rate '1e308mbit' is too large"),
+            (withFault("    fault: --rate 18446744073709551616bit\n"), "--rate '18446744073709551616bit' is too large"),
+            (withFault("    fault: --delay 10ms --reorder 5% --gap 4294967296\n"),
+             "--gap '4294967296' must be a whole"),
+            (withFault("    fault: --delay 10ms --limit 4294967296\n"), "--limit '4294967296' is not a number"),
+            (withFault("    fault: --loss 1e308%\n"), "--loss '1e308%' is out of range"),
+            (withFault("    fault: --reset\n    every: 1e308s\n    on: 1s\n"), "--every '1e308s' is too large"),
+            (withFault("    fault: --reset\n    every: 9e18ns\n    on: 8.99999999999e18ns\n"),
+             "between on-periods; the least netfault can keep is 100ms"),
+            (withFault("    fault: --reset\n    after: 9223372036854775807ns\n"),
+             "--after '9223372036854775807ns' is too large"),
+        ] as [(String, String)])
+    func untrustedNumbers(text: String, expected: String) {
+        let message = error(text)
+        #expect(message.contains(expected), "\(message)")
+    }
+
+    @Test("a scenario file over 1 MiB is refused before it is read, with exit 64")
+    func oversizedFile() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("big.yaml").path
+        let faults = (0..<40_000).map { "  f\($0): {fault: --reset}\n" }.joined()
+        try (Self.withFault("    fault: --reset\n") + faults).write(toFile: file, atomically: true, encoding: .utf8)
+        let error = #expect(throws: ScenarioError.self) { try Scenario.load(path: file) }
+        #expect(error?.exitStatus == 64)
+        let message = error?.message ?? ""
+        #expect(message.contains("a scenario may be at most 1048576 bytes (1 MiB)"), "\(message)")
+    }
+
+    @Test("more faults than cells a scenario may make are refused before their words are parsed")
+    func tooManyFaults() throws {
+        let faults = (0...1_000).map { "  f\($0): {fault: --reset}\n" }.joined()
+        let text = "command: x\nservices:\n  r: {upstream: 127.0.0.1:6379, listen: 127.0.0.1:1}\nfaults:\n" + faults
+        #expect(error(text).hasPrefix("m.yaml:5:3: 1001 faults; a scenario may make at most 1000 cells per backend"))
+    }
+
     @Test func onlySelectsCellsAndTheirBaselines() throws {
         let s = try parse(Self.good)
         #expect(s.cells.count == 2 + 2 * (2 + 1 + 2))

@@ -115,6 +115,16 @@ struct CombinedFaultTests {
         }
     }
 
+    @Test("run --delay 500ms --every 6s --on 5s: every period's band is steered by its lease's table (kernel-enforced)")
+    func scheduledNetemPeriods() throws {
+        try withServers(mariadb: false) { ns in
+            let tcBefore = try ns.tcState()
+            try expectEveryPeriodKernelEnforced(ns, ["--delay", "500ms"])
+            #expect(try ns.tcState() == tcBefore)
+            try ns.expectBaseline()
+        }
+    }
+
     @Test("the watchdog of a lease with both kinds killed: the table goes at once, the netem band at the next sweep")
     func watchdogKilled() throws {
         try withServers(mariadb: false) { ns in

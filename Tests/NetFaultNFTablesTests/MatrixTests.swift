@@ -153,6 +153,28 @@ struct MatrixTests {
         }
     }
 
+    @Test("a baseline that ignores SIGTERM and outlives its timeout exits 2: the fault cells could not run")
+    func baselineTimedOut() throws {
+        try withServers(mariadb: false) { ns in
+            let file = "\(ns.dir)/stubborn.yaml"
+            try """
+                command: [sh, -c, "trap '' TERM; sleep 30"]
+                timeout: 1s
+                backends: [kernel]
+                services:
+                  redis: {upstream: 127.0.0.1:6379, listen: 127.0.0.1:16379, env: APP_REDIS}
+                faults:
+                  reset: {fault: --reset}
+                """.write(toFile: file, atomically: true, encoding: .utf8)
+            let (r, report) = try matrix(ns, [file])
+            #expect(r.status == 2, "exit \(r.status): \(r.stderr)")
+            let c = cells(report)
+            #expect(c["baseline/kernel"]?["state"] as? String == "failed", "\(c)")
+            #expect(c["redis/reset/kernel"]?["state"] as? String == "skipped", "\(c)")
+            #expect(r.stderr.contains("baseline/kernel did not pass"), "\(r.stderr)")
+        }
+    }
+
     @Test("a bad scenario exits 64 with its line, before anything runs")
     func badScenario() throws {
         try withNamespace { ns in
