@@ -43,8 +43,9 @@ struct Serve: ParsableCommand {
             Proxies listen on loopback and on ports from 1024 unless --allow-listen (e.g. 0.0.0.0, \
             which Testcontainers' 0.0.0.0:PORT needs) and --allow-privileged-ports widen it; other \
             listen addresses get 403. The kernel backend faults only the upstream ports of \
-            --allow-ports (403 for any other). A request must arrive within 10 s of its first \
-            byte; beyond 256 connections the oldest that has not sent a request is closed.
+            --allow-ports (403 for any other). A request must arrive whole within 10 s of the \
+            connection's start or its first byte; beyond 256 connections the oldest that has not \
+            sent a request is closed.
 
             SIGTERM, SIGINT and SIGHUP revert every fault, close every proxy and exit 0. \
             docs/serve.md has each toxic in both backends and what a client observes.
@@ -151,6 +152,24 @@ struct Serve: ParsableCommand {
         }
     }
 
+    /// The start line: where the API is, the backend, who ends the kernel faults.
+    func printStarted(_ bound: ApiAddress, enforcedBy: String?) throws {
+        if json {
+            struct Started: Encodable {
+                let api: String, backend: String, deadline_enforced_by: String?
+            }
+            let line = Started(api: bound.description, backend: backend.rawValue, deadline_enforced_by: enforcedBy)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(line), as: UTF8.self))
+        } else {
+            print(
+                "netfault serve: Toxiproxy API on \(bound), backend \(backend.rawValue)"
+                    + (enforcedBy.map { ", deadlines enforced by \($0)" } ?? ""))
+        }
+        fflush(nil)
+    }
+
     func run() throws {
         WatchdogProcess.blockRevertSignals()  // before any thread starts: they inherit the mask
         let environment = ProcessInfo.processInfo.environment
@@ -189,21 +208,7 @@ struct Serve: ParsableCommand {
                 registry.shutdown()
                 throw error
             }
-            if json {
-                struct Started: Encodable {
-                    let api: String, backend: String, deadline_enforced_by: String?
-                }
-                let line = Started(
-                    api: bound.description, backend: backend.rawValue, deadline_enforced_by: enforcedBy)
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(line), as: UTF8.self))
-            } else {
-                print(
-                    "netfault serve: Toxiproxy API on \(bound), backend \(backend.rawValue)"
-                        + (enforcedBy.map { ", deadlines enforced by \($0)" } ?? ""))
-            }
-            fflush(nil)
+            try printStarted(bound, enforcedBy: enforcedBy)
             let signal = WatchdogProcess.waitForRevertSignal(timeLeft: { 86_400 })
             server.stop()
             registry.shutdown()
