@@ -113,11 +113,13 @@ struct ServeAccessTests {
                 ([String](), "--token-file PATH")]
             {
                 try "\n".write(toFile: file, atomically: true, encoding: .utf8)
+                // timeout: a daemon that wrongly starts fails the test instead of hanging it.
                 let r = try ns.exec(
-                    [netfaultPath, "serve", "--backend", "proxy", "--listen", "0.0.0.0:0"] + args)
+                    ["timeout", "10", netfaultPath, "serve", "--backend", "proxy", "--listen", "0.0.0.0:0"] + args)
                 #expect(r.status == 64 && r.stderr.contains(words), "\(args): \(r)")
             }
-            let empty = try ns.exec("/usr/bin/env", "NETFAULT_TOKEN=", netfaultPath, "serve", "--listen", "0.0.0.0:0")
+            let empty = try ns.exec(
+                "timeout", "10", "/usr/bin/env", "NETFAULT_TOKEN=", netfaultPath, "serve", "--listen", "0.0.0.0:0")
             #expect(empty.status == 64 && empty.stderr.contains("empty"), "\(empty)")
             try "s3cret\n".write(toFile: file, atomically: true, encoding: .utf8)
             let daemon = try ServeDaemon(ns, ["--backend", "proxy", "--listen", "0.0.0.0:0", "--token-file", file])
@@ -136,7 +138,7 @@ struct ServeAccessTests {
         try withServers(mariadb: false) { ns in
             let path = "\(ns.dir)/api.sock"
             try "precious".write(toFile: path, atomically: true, encoding: .utf8)
-            let r = try ns.exec(netfaultPath, "serve", "--backend", "proxy", "--socket", path)
+            let r = try ns.exec("timeout", "10", netfaultPath, "serve", "--backend", "proxy", "--socket", path)
             #expect(r.status != 0 && r.stderr.contains("is not a socket"), "\(r)")
             #expect((try? String(contentsOfFile: path, encoding: .utf8)) == "precious")
         }
