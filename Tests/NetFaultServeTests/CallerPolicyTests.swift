@@ -1,7 +1,7 @@
 import Glibc
 import NIOCore
 import NIOEmbedded
-import NetFaultKernel
+@testable import NetFaultKernel
 import Testing
 @testable import NetFaultServe
 
@@ -68,7 +68,10 @@ struct FixedOwner: SocketOwnerLookup {
             let ends = try #require(ApiAccess.callerEnds(local: try address(server, peer: false),
                 remote: try address(server, peer: true)))
             #expect(try SockDiagOwners().uid(of: ends) == geteuid(), "\(host)")
+            // The fallback for a kernel without tcp_diag reads the same from /proc/net/tcp(6).
+            #expect(TCPSocketOwner.fromProc(ends) == geteuid(), "\(host) in /proc")
             close(client)
+            #expect(TCPSocketOwner.fromProc(ends) == nil, "\(host): a closed caller in /proc")
             #expect(throws: (any Error).self, "\(host): a closed caller still had an owner") {
                 try SockDiagOwners().uid(of: ends)
             }

@@ -1,6 +1,7 @@
 import CNetlink
 import FoundationEssentials
 import Glibc
+import NetFaultCore
 
 /// One end of a TCP connection, as its own socket sees it: its address, then its peer's.
 /// Addresses are 4 bytes (IPv4) or 16 (IPv6, v4-mapped ones included).
@@ -32,10 +33,16 @@ public enum TCPSocketOwner {
     /// ends: a closed or orphaned socket (TIME-WAIT, or no process holds it) reports no owner,
     /// and a listener found in its place is not the caller.
     public static func uid(of ends: TCPEnds) throws -> uid_t {
-        let socket = try NetlinkSocket.open(in: nil, netlinkProtocol: NETLINK_SOCK_DIAG)
-        let replies = try socket.transact(request(ends), "finding the owner of the TCP socket \(ends)")
-        for msg in replies {
-            if let uid = parse(msg, ends: ends) { return uid }
+        do {
+            let socket = try NetlinkSocket.open(in: nil, netlinkProtocol: NETLINK_SOCK_DIAG)
+            let replies = try socket.transact(request(ends), "finding the owner of the TCP socket \(ends)")
+            for msg in replies {
+                if let uid = parse(msg, ends: ends) { return uid }
+            }
+        } catch is KernelError {
+            // A kernel without tcp_diag (a module not loaded) answers ENOENT as for no socket:
+            // ask /proc/net/tcp, which shows the same sockets with the same uid and inode.
+            if let uid = fromProc(ends) { return uid }
         }
         throw KernelError(
             operation: "finding the owner of the TCP socket \(ends)", errno: ENOENT, source: .netfault,
@@ -79,6 +86,36 @@ public enum TCPSocketOwner {
             ![TCP_LISTEN, TCP_SYN_RECV, TCP_TIME_WAIT, TCP_CLOSE].map({ Int($0) }).contains(state)
         else { return nil }
         return uid
+    }
+
+    /// The owner from /proc/thread-self/net/tcp or tcp6 (this thread's namespace): lines
+    /// "sl local rem st queues timer retransmits uid timeout inode", addresses as the kernel's
+    /// 32-bit words in hex, ports in hex. Same filters as `parse`.
+    static func fromProc(_ ends: TCPEnds) -> uid_t? {
+        let (local, remote) = (unmapped(ends.local), unmapped(ends.remote))
+        let file = local.count == 4 && remote.count == 4 ? "tcp" : "tcp6"
+        let want = (hex(local, ends.localPort), hex(remote, ends.remotePort))
+        guard let text = try? String(contentsOfFile: "/proc/thread-self/net/\(file)", encoding: .utf8) else {
+            return nil
+        }
+        for line in text.split(separator: "\n").dropFirst() {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard f.count > 9, f[1] == want.0, f[2] == want.1, let state = Int(f[3], radix: 16),
+                let uid = uid_t(f[7]), let inode = UInt64(f[9]), inode != 0,
+                ![TCP_LISTEN, TCP_SYN_RECV, TCP_TIME_WAIT, TCP_CLOSE].map({ Int($0) }).contains(state)
+            else { continue }
+            return uid
+        }
+        return nil
+    }
+
+    /// ADDR:PORT as /proc/net/tcp prints them: each 32-bit word of the address in host order.
+    static func hex(_ a: [UInt8], _ port: UInt16) -> String {
+        var out = ""
+        for word in stride(from: 0, to: a.count, by: 4) {
+            for b in a[word..<word + 4].reversed() { out += b.padded(2, radix: 16).uppercased() }
+        }
+        return out + ":" + port.padded(4, radix: 16).uppercased()
     }
 
     /// An IPv4 address from a v4-mapped IPv6 one (::ffff:a.b.c.d); others as they are.
