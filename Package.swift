@@ -82,7 +82,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "NetFaultCoreTests", dependencies: ["NetFaultCore"]),
-        .testTarget(name: "NetFaultServeTests", dependencies: ["NetFaultServe", "NetFaultCore"]),
+        .testTarget(name: "NetFaultServeTests", dependencies: [
+            "NetFaultServe", "NetFaultCore", "NetFaultKernel",
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
         .testTarget(name: "NetFaultMatrixTests", dependencies: [
             "NetFaultMatrix", "NetFaultMatrixReport", "NetFaultCore", "NetFaultServe", "NetFaultWatchdog",
         ]),

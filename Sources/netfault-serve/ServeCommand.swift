@@ -32,9 +32,20 @@ struct Serve: ParsableCommand {
             --backend proxy runs the toxics in the proxy's streams, as Toxiproxy does, and touches \
             no kernel state.
 
-            Any local user can reach a loopback port, so the kernel backend faults only the \
-            upstream ports of --allow-ports (403 for any other). The API binds loopback; another \
-            address needs --token, and a request without `Authorization: Bearer TOKEN` gets 401.
+            Who may call: on a loopback --listen (127.0.0.0/8, ::1) the kernel says which user owns \
+            the calling socket; root, the daemon's own user, the user who started it with sudo \
+            (SUDO_UID) and those of --allow-user and --allow-group may call, anyone else gets 403. A \
+            root forwarder (socat, kubectl port-forward) makes every caller look like root. On \
+            --socket, the socket's mode (0660) and --group decide. Any other --listen needs a token \
+            from --token-file PATH or NETFAULT_TOKEN (never the command line, where ps shows it), \
+            and a request without `Authorization: Bearer TOKEN` gets 401.
+
+            Proxies listen on loopback and on ports from 1024 unless --allow-listen (e.g. 0.0.0.0, \
+            which Testcontainers' 0.0.0.0:PORT needs) and --allow-privileged-ports widen it; other \
+            listen addresses get 403. The kernel backend faults only the upstream ports of \
+            --allow-ports (403 for any other). A request must arrive whole within 10 s of the \
+            connection's start or its first byte; beyond 256 connections the oldest that has not \
+            sent a request is closed.
 
             SIGTERM, SIGINT and SIGHUP revert every fault, close every proxy and exit 0. \
             docs/serve.md has each toxic in both backends and what a client observes.
@@ -43,6 +54,8 @@ struct Serve: ParsableCommand {
               sudo netfault serve &
               sudo netfault serve --backend proxy --listen 127.0.0.1:8474 --config proxies.json
               sudo netfault serve --socket /run/netfault/api.sock --group developers
+              sudo netfault serve --allow-group developers --allow-listen 0.0.0.0
+              sudo netfault serve --listen 10.0.0.5:8474 --token-file /etc/netfault/token
             """,
         version: NetFaultVersion.current)
 
@@ -63,8 +76,8 @@ struct Serve: ParsableCommand {
         help: "The upstream ports the kernel backend may fault, comma-separated (default: the known services' ports).")
     var allowPorts: String = Service.allCases.map { String($0.port) }.joined(separator: ",")
 
-    @Option(help: "Require `Authorization: Bearer TOKEN` on every request (needed for a non-loopback --listen).")
-    var token: String?
+    @OptionGroup(title: "Access")
+    var access: AccessOptions
 
     @Option(help: "Create these proxies at start: Toxiproxy's -config file, a JSON array of proxies.")
     var config: String?
@@ -85,8 +98,13 @@ struct Serve: ParsableCommand {
         return ports
     }
 
-    func address() throws -> ApiAddress {
+    func address(token: String?) throws -> ApiAddress {
         if let socket {
+            if !access.allowUser.isEmpty || !access.allowGroup.isEmpty {
+                throw ValidationError(
+                    "--allow-user and --allow-group apply to a loopback --listen; on --socket the socket's mode "
+                        + "and --group decide who may call")
+            }
             var gid: gid_t?
             if let group {
                 guard let g = getgrnam(group) else { throw ValidationError("--group \(group): no such group") }
@@ -98,15 +116,25 @@ struct Serve: ParsableCommand {
         guard let a = HostPort.parse(listen) else {
             throw ValidationError("--listen '\(listen)' is not HOST:PORT (e.g. 127.0.0.1:8474)")
         }
-        let loopback = a.host == "localhost" || a.host.hasPrefix("127.") || a.host == "::1"
-        if !loopback && token == nil {
-            throw ValidationError(
-                """
-                --listen \(listen) is reachable from other hosts; give --token TOKEN so that only clients that \
-                send it may change faults, or listen on 127.0.0.1
-                """)
+        if !IPRange.isLoopback(host: a.host) {
+            if token == nil {
+                throw ValidationError(
+                    "--listen \(listen) is reachable from other hosts; give --token-file PATH (or NETFAULT_TOKEN) so "
+                        + "that only clients that send the token may change faults, or listen on 127.0.0.1")
+            }
+            if !access.allowUser.isEmpty || !access.allowGroup.isEmpty {
+                throw ValidationError(
+                    "--allow-user and --allow-group apply to a loopback --listen; on \(listen) the token decides")
+            }
         }
         return .tcp(a)
+    }
+
+    /// Who may call: on a loopback address the kernel says which user owns the calling socket;
+    /// elsewhere the token, on a unix socket its mode.
+    func apiAccess(_ address: ApiAddress, environment: [String: String]) throws -> ApiAccess {
+        guard case .tcp(let a) = address, IPRange.isLoopback(host: a.host) else { return .anyConnection }
+        return .loopbackOwners(try access.callerPolicy(environment: environment), SockDiagOwners())
     }
 
     /// The config file, parsed and checked before anything starts.
@@ -125,9 +153,32 @@ struct Serve: ParsableCommand {
         }
     }
 
+    /// The start line: where the API is, the backend, who ends the kernel faults.
+    func printStarted(_ bound: ApiAddress, enforcedBy: String?) throws {
+        if json {
+            struct Started: Encodable {
+                let api: String, backend: String, deadline_enforced_by: String?
+            }
+            let line = Started(api: bound.description, backend: backend.rawValue, deadline_enforced_by: enforcedBy)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(line), as: UTF8.self))
+        } else {
+            print(
+                "netfault serve: Toxiproxy API on \(bound), backend \(backend.rawValue)"
+                    + (enforcedBy.map { ", deadlines enforced by \($0)" } ?? ""))
+        }
+        fflush(nil)
+    }
+
     func run() throws {
         WatchdogProcess.blockRevertSignals()  // before any thread starts: they inherit the mask
-        let address = try address()
+        let environment = ProcessInfo.processInfo.environment
+        let token = try access.readToken(environment: environment)
+        unsetenv("NETFAULT_TOKEN")  // the watchdogs it starts need no token
+        let address = try address(token: token)
+        let callers = try apiAccess(address, environment: environment)
+        let listenPolicy = try access.listenPolicy()
         let ports = try parsedPorts()
         let initial = try configured()
         try reporting(endsSoon: false) {
@@ -147,8 +198,8 @@ struct Serve: ParsableCommand {
                 toxics = k
             }
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-            let registry = ProxyRegistry(backend: toxics, group: group)
-            let server = HTTPServer(router: ApiRouter(registry: registry, token: token), group: group)
+            let registry = ProxyRegistry(backend: toxics, group: group, listenPolicy: listenPolicy)
+            let server = HTTPServer(router: ApiRouter(registry: registry, token: token), group: group, access: callers)
             var bound: ApiAddress
             do {
                 let (_, error) = registry.populate(initial)
@@ -158,21 +209,7 @@ struct Serve: ParsableCommand {
                 registry.shutdown()
                 throw error
             }
-            if json {
-                struct Started: Encodable {
-                    let api: String, backend: String, deadline_enforced_by: String?
-                }
-                let line = Started(
-                    api: bound.description, backend: backend.rawValue, deadline_enforced_by: enforcedBy)
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(line), as: UTF8.self))
-            } else {
-                print(
-                    "netfault serve: Toxiproxy API on \(bound), backend \(backend.rawValue)"
-                        + (enforcedBy.map { ", deadlines enforced by \($0)" } ?? ""))
-            }
-            fflush(nil)
+            try printStarted(bound, enforcedBy: enforcedBy)
             let signal = WatchdogProcess.waitForRevertSignal(timeLeft: { 86_400 })
             server.stop()
             registry.shutdown()

@@ -18,15 +18,18 @@ final class ServeDaemon {
     {
         var argv = ["ip", "netns", "exec", ns.name, "/usr/bin/env"]
         if let journal { argv.append("NETFAULT_STATE_DIR=\(journal)") }
-        argv += prefix + [binary, "serve"] + (args.contains("--socket") ? [] : ["--listen", "127.0.0.1:0"]) + args
+        let listens = args.contains("--socket") || args.contains("--listen")
+        argv += prefix + [binary, "serve"] + (listens ? [] : ["--listen", "127.0.0.1:0"]) + args
         process = HeldConnection(process: try spawn(argv, captureOutput: true, stdinPipe: true))
         banner = process.readLine(seconds: 15)
         if banner.contains("API on unix:") {
             port = 0
             return
         }
-        guard let r = banner.range(of: "http://127.0.0.1:"),
-            let p = UInt16(banner[r.upperBound...].prefix(while: \.isNumber))
+        // http://HOST:PORT, HOST 127.0.0.1 or another address (a token listener).
+        guard let r = banner.range(of: "http://"),
+            case let url = banner[r.upperBound...].prefix(while: { !" \",".contains($0) }),
+            let p = UInt16(url.split(separator: ":").last ?? "")
         else {
             kill(process.process.pid, SIGKILL)  // finish waits for it to exit
             let rest = process.finish()
@@ -76,10 +79,11 @@ extension Namespace {
     }
 
     /// One HTTP request to the API from inside: status and body.
-    func http(_ daemon: ServeDaemon, _ method: String, _ path: String, _ body: String? = nil, headers: [String] = [])
-        throws -> (status: Int, body: String)
+    /// `prefix`: what runs curl (setpriv, to call as another user).
+    func http(_ daemon: ServeDaemon, _ method: String, _ path: String, _ body: String? = nil, headers: [String] = [],
+        prefix: [String] = []) throws -> (status: Int, body: String)
     {
-        var args = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-X", method]
+        var args = prefix + ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-X", method]
         for h in headers { args += ["-H", h] }
         if let body { args += ["--data-binary", body] }
         let r = try exec(args + ["http://127.0.0.1:\(daemon.port)\(path)"])
@@ -286,10 +290,11 @@ struct ServeTests {
     func badRequests() throws {
         try withServers(mariadb: false) { ns in
             ns.ownJournal()
-            let daemon = try ServeDaemon(ns, ["--token", "s3cret"], journal: ns.journal)
+            let daemon = try ServeDaemon(ns, journal: ns.journal, prefix: ["NETFAULT_TOKEN=s3cret"])
             let auth = ["Authorization: Bearer s3cret"]
             #expect(try ns.http(daemon, "GET", "/proxies").status == 401)
             #expect(try ns.http(daemon, "GET", "/proxies", headers: ["Authorization: Bearer nope"]).status == 401)
+            #expect(try ns.http(daemon, "GET", "/proxies", headers: ["Authorization: Bearer "]).status == 401)
             #expect(try ns.http(daemon, "GET", "/version", headers: auth + ["User-Agent: Mozilla/5.0"]).status == 403)
             let made = try ns.http(daemon, "POST", "/proxies", #"{"name":"redis","upstream":"127.0.0.1:6379"}"#, headers: auth)
             #expect(made.status == 201, "\(made)")

@@ -162,6 +162,10 @@ extension Toxic {
         let streamName = try o.string("stream") ?? "downstream"
         guard let stream = ToxicStream(rawValue: streamName.lowercased()) else { throw ApiError.invalidStream }
         let name = try o.string("name").flatMap { $0.isEmpty ? nil : $0 } ?? "\(type.rawValue)_\(stream.rawValue)"
+        // A toxic's name is a path segment of its URL, as a proxy's is.
+        guard name.allSatisfy({ $0 != "/" && !$0.isWhitespace }) else {
+            throw ApiError.badRequestBody.joined("toxic name '\(name)' may not contain '/' or spaces")
+        }
         var toxic = Toxic(name: name, type: type, stream: stream)
         try toxic.update(toxicity: o.number("toxicity"), attributes: o["attributes"])
         return toxic
@@ -194,12 +198,20 @@ extension Toxic {
             guard n.rounded() == n else {
                 throw ApiError.badRequestBody.joined("attribute \(key) must be a whole number, not \(n)")
             }
-            guard n >= 0 else { throw ApiError.badRequestBody.joined("attribute \(key) is negative (\(Int64(n)))") }
+            // Messages show the JSON number itself: Int64(n) traps beyond ±9.2e18 (1e308, -1e300).
+            guard n >= 0 else {
+                throw ApiError.badRequestBody.joined("attribute \(key) is negative (\(Self.shown(n)))")
+            }
             let max = type.maximum(of: key)
             guard n <= Double(max) else {
-                throw ApiError.badRequestBody.joined("attribute \(key) \(Int64(n)) is above its maximum \(max)")
+                throw ApiError.badRequestBody.joined("attribute \(key) \(Self.shown(n)) is above its maximum \(max)")
             }
-            self.attributes[key] = Int64(n)
+            self.attributes[key] = Int64(n)  // 0...max: exact, and far inside Int64
         }
+    }
+
+    /// A whole JSON number as a client wrote it: digits when Int64 holds it, else as a Double.
+    static func shown(_ n: Double) -> String {
+        n.magnitude < 0x1p63 ? String(Int64(n)) : String(describing: n)
     }
 }

@@ -41,7 +41,7 @@ public struct ApiRouter: Sendable {
         if header("user-agent")?.hasPrefix("Mozilla/") == true {
             return ApiResponse(status: 403, contentType: "text/plain; charset=utf-8", body: Array("User agent not allowed\n".utf8))
         }
-        if let token, header("authorization") != "Bearer \(token)" { return .error(.unauthorized) }
+        if let token, !Self.authenticates(header("authorization"), token: token) { return .error(.unauthorized) }
         let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
         let parts = path.split(separator: "/").map { Self.percentDecoded($0) }
         do {
@@ -49,6 +49,17 @@ public struct ApiRouter: Sendable {
         } catch {
             return .error(ApiError.from(error))
         }
+    }
+
+    /// `Authorization: Bearer TOKEN` with the daemon's token, compared in constant time so that
+    /// the answer's timing does not tell how much of a guess was right. An empty token (which
+    /// serve refuses at start) authenticates nothing.
+    static func authenticates(_ header: String?, token: String) -> Bool {
+        guard !token.isEmpty, let header, header.hasPrefix("Bearer ") else { return false }
+        let given = Array(header.utf8.dropFirst(7)), wanted = Array(token.utf8)
+        var difference = UInt8(given.count == wanted.count ? 0 : 1)
+        for i in 0..<wanted.count { difference |= wanted[i] ^ (i < given.count ? given[i] : 0) }
+        return difference == 0
     }
 
     /// A path segment with %XX escapes decoded; left as it is when they do not make UTF-8.

@@ -21,14 +21,19 @@ public enum ApiAddress: Sendable, Equatable, CustomStringConvertible {
 /// proxies forward on: a kernel change may take milliseconds.
 public final class HTTPServer: @unchecked Sendable {
     let router: ApiRouter
+    let access: ApiAccess
+    let limits: ConnectionLimits
     let group: any EventLoopGroup
     let pool: NIOThreadPool
     private var channel: Channel?
-    /// The largest request body taken (Toxiproxy's bodies are a few hundred bytes).
-    static let maximumBody = 1 << 20
+    /// The largest request body taken (Toxiproxy's bodies are a few hundred bytes; a populate
+    /// of hundreds of proxies fits). Bounded so that every open connection together stays small.
+    static let maximumBody = 64 << 10
 
-    public init(router: ApiRouter, group: any EventLoopGroup) {
-        self.router = router; self.group = group
+    public init(router: ApiRouter, group: any EventLoopGroup, access: ApiAccess = .anyConnection,
+        limits: ConnectionLimits = ConnectionLimits())
+    {
+        self.router = router; self.group = group; self.access = access; self.limits = limits
         pool = NIOThreadPool(numberOfThreads: 1)  // one change at a time, in order
         pool.start()
     }
@@ -36,13 +41,18 @@ public final class HTTPServer: @unchecked Sendable {
     /// Binds and starts serving; returns the bound address (port 0 picks one).
     @discardableResult
     public func start(_ address: ApiAddress) throws -> ApiAddress {
-        let router = router, pool = pool
+        let router = router, pool = pool, access = access, limits = limits
+        let connections = ConnectionTable(maximum: limits.connections)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
-                    channel.pipeline.addHandler(RequestHandler(router: router, pool: pool))
+                let guarded = ConnectionGuard(table: connections, limits: limits)
+                return channel.pipeline.addHandler(guarded).flatMap {
+                    channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true)
+                }.flatMap {
+                    channel.pipeline.addHandler(
+                        RequestHandler(router: router, pool: pool, access: access, guarded: guarded))
                 }
             }
         switch address {
@@ -51,9 +61,7 @@ public final class HTTPServer: @unchecked Sendable {
             channel = c
             return .tcp(HostPort(host: a.host, port: UInt16(c.localAddress?.port ?? Int(a.port))))
         case .unix(let path, let group):
-            // A socket file left by a daemon that was killed: it refuses connections, so it is
-            // stale; one that answers belongs to a live daemon and is left alone.
-            if access(path, F_OK) == 0 && !Self.answers(path) { unlink(path) }
+            try Self.removeStaleSocket(path)
             let old = umask(0o117)
             defer { umask(old) }
             channel = try bootstrap.bind(unixDomainSocketPath: path).wait()
@@ -63,6 +71,21 @@ public final class HTTPServer: @unchecked Sendable {
             }
             return address
         }
+    }
+
+    /// A socket file left by a daemon that was killed refuses connections, so it is stale and
+    /// removed; one that answers belongs to a live daemon, and anything but a socket (a file
+    /// given by mistake) is no daemon's to delete: both are refused.
+    static func removeStaleSocket(_ path: String) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        guard st.st_mode & S_IFMT == S_IFSOCK else {
+            throw ServeError("--socket \(path) exists and is not a socket; give a new path, or remove the file")
+        }
+        guard !answers(path) else {
+            throw ServeError("--socket \(path): another daemon answers on it; stop it or give another path")
+        }
+        unlink(path)
     }
 
     static func answers(_ path: String) -> Bool {
@@ -90,71 +113,4 @@ public final class HTTPServer: @unchecked Sendable {
 public struct ServeError: Error, CustomStringConvertible {
     public let description: String
     public init(_ d: String) { description = d }
-}
-
-/// One HTTP connection: collects a request, has the router answer it on the pool, writes the
-/// answer. Keep-alive as the client asks.
-final class RequestHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    let router: ApiRouter
-    let pool: NIOThreadPool
-    private var head: HTTPRequestHead?
-    private var body: [UInt8] = []
-    private var tooLarge = false
-
-    init(router: ApiRouter, pool: NIOThreadPool) { self.router = router; self.pool = pool }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let h):
-            head = h
-            body = []
-            tooLarge = false
-        case .body(var b):
-            if body.count + b.readableBytes > HTTPServer.maximumBody { tooLarge = true } else {
-                body += b.readBytes(length: b.readableBytes) ?? []
-            }
-        case .end:
-            guard let head else { return }
-            self.head = nil
-            let keepAlive = head.isKeepAlive
-            if tooLarge {
-                write(
-                    context, .error(ApiError("request body above \(HTTPServer.maximumBody) bytes", status: 413)),
-                    version: head.version, keepAlive: false)
-                return
-            }
-            let router = router, body = body
-            let headers = head.headers.map { ($0.name, $0.value) }
-            let loop = context.eventLoop
-            let ctx = NIOLoopBound(context, eventLoop: loop)
-            pool.runIfActive(eventLoop: loop) {
-                router.handle(method: head.method.rawValue, uri: head.uri, headers: headers, body: body)
-            }.whenComplete { result in
-                let response = (try? result.get()) ?? .error(ApiError("the daemon is shutting down", status: 503))
-                self.write(ctx.value, response, version: head.version, keepAlive: keepAlive)
-            }
-        }
-    }
-
-    private func write(_ context: ChannelHandlerContext, _ r: ApiResponse, version: HTTPVersion, keepAlive: Bool) {
-        var headers = HTTPHeaders()
-        if r.status != 204 {
-            headers.add(name: "Content-Type", value: r.contentType)
-            headers.add(name: "Content-Length", value: String(r.body.count))
-        }
-        if r.contentType.hasPrefix("text/plain") { headers.add(name: "X-Content-Type-Options", value: "nosniff") }
-        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
-        let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: r.status), headers: headers)
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if !r.body.isEmpty {
-            var buf = context.channel.allocator.buffer(capacity: r.body.count)
-            buf.writeBytes(r.body)
-            context.write(wrapOutboundOut(.body(.byteBuffer(buf))), promise: nil)
-        }
-        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive { done.whenComplete { _ in context.close(promise: nil) } }
-    }
 }

@@ -22,11 +22,15 @@ public final class ProxyRegistry: @unchecked Sendable {
 
     public let backend: ToxicBackend
     let group: any EventLoopGroup
+    /// Where proxies may listen: serve passes its --allow-listen policy.
+    public let listenPolicy: ListenPolicy
     private let lock = Condition()
     private var proxies: [String: Entry] = [:]
 
-    public init(backend: ToxicBackend, group: any EventLoopGroup) {
-        self.backend = backend; self.group = group
+    public init(
+        backend: ToxicBackend, group: any EventLoopGroup, listenPolicy: ListenPolicy = .unrestricted
+    ) {
+        self.backend = backend; self.group = group; self.listenPolicy = listenPolicy
     }
 
     // MARK: views
@@ -62,6 +66,7 @@ public final class ProxyRegistry: @unchecked Sendable {
     /// Creates a proxy, started when enabled, with the backend told; nothing stays on failure.
     private func add(_ settings: ProxySettings) throws(ApiError) -> Entry {
         let upstream = settings.upstreamAddress
+        try listenPolicy.check(settings.listenAddress)
         try backend.check(upstream: upstream)
         let e = Entry(settings: settings, forwarder: ToxicProxy(group: group, upstream: upstream))
         if settings.enabled { try start(e) }
@@ -97,6 +102,7 @@ public final class ProxyRegistry: @unchecked Sendable {
             let old = e.settings
             let new = try old.updated(by: body)
             let moved = new.listen != old.listen || new.upstream != old.upstream
+            if new.listen != old.listen { try listenPolicy.check(new.listenAddress) }
             if new.upstream != old.upstream { try backend.check(upstream: new.upstreamAddress) }
             func enact(_ s: ProxySettings, restart: Bool) throws(ApiError) {
                 if restart || !s.enabled { stop(e) }
@@ -124,16 +130,23 @@ public final class ProxyRegistry: @unchecked Sendable {
         }
     }
 
-    /// Toxiproxy's populate: every proxy checked first; one that exists with the same listen
-    /// and upstream is kept, one that differs replaced.
+    /// Toxiproxy's populate: one that exists with the same listen and upstream is kept, one that
+    /// differs replaced. Every proxy is checked and authorized first, so a refused list changes
+    /// nothing; a listener that cannot open stops the list there (as in Toxiproxy).
     public func populate(_ list: [ProxySettings]) -> (proxies: [ProxyView], error: ApiError?) {
         lock.withLock {
             var done: [ProxyView] = []
+            for s in list where kept(s) == nil {
+                do {
+                    try listenPolicy.check(s.listenAddress)
+                    try backend.check(upstream: s.upstreamAddress)
+                } catch {
+                    return ([], ApiError.from(error))
+                }
+            }
             for s in list {
                 if let old = proxies[s.name] {
-                    if old.settings.upstream == s.upstream
-                        && (old.settings.listen == s.listen || s.listen == ProxySettings.defaultListen)
-                    {
+                    if kept(s) != nil {
                         done.append(view(old))
                         continue
                     }
@@ -149,6 +162,14 @@ public final class ProxyRegistry: @unchecked Sendable {
             }
             return (done, nil)
         }
+    }
+
+    /// The proxy populate keeps for `s`: one of its name with the same upstream and listen.
+    private func kept(_ s: ProxySettings) -> Entry? {
+        guard let old = proxies[s.name], old.settings.upstream == s.upstream,
+            old.settings.listen == s.listen || s.listen == ProxySettings.defaultListen
+        else { return nil }
+        return old
     }
 
     /// Every proxy enabled and every toxic removed.

@@ -1,0 +1,117 @@
+import Glibc
+import NIOPosix
+import Testing
+@testable import NetFaultServe
+
+/// The API as a client sees it, through ApiRouter.handle, with the proxy backend (the kernel
+/// backend's requests are parsed by the same code; ServeAccessTests sends them to a real daemon).
+@Suite struct ApiRouterTests {
+    final class Fixture {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let registry: ProxyRegistry
+        let router: ApiRouter
+        init(listenPolicy: ListenPolicy = .loopback, token: String? = nil) {
+            registry = ProxyRegistry(backend: ProxyBackend(), group: group, listenPolicy: listenPolicy)
+            router = ApiRouter(registry: registry, token: token)
+        }
+        func call(_ method: String, _ uri: String, _ body: String? = nil, headers: [(String, String)] = [])
+            -> (status: Int, body: String)
+        {
+            let r = router.handle(method: method, uri: uri, headers: headers, body: body.map { Array($0.utf8) } ?? [])
+            return (r.status, String(decoding: r.body, as: UTF8.self))
+        }
+        deinit {
+            registry.shutdown()
+            try? group.syncShutdownGracefully()
+        }
+    }
+
+    @Test("huge and hugely negative attributes (1e308, -1e300) get 400 on POST and PATCH; the daemon lives on")
+    func hugeNumbersDoNotTrap() {
+        let f = Fixture()
+        #expect(f.call("POST", "/proxies", #"{"name":"p","upstream":"127.0.0.1:9"}"#).status == 201)
+        #expect(f.call("POST", "/proxies/p/toxics", #"{"name":"l","type":"latency"}"#).status == 200)
+        for value in ["1e308", "-1e300", "9.3e18", "-9.3e18", "1e19"] {
+            for type in ["latency", "bandwidth", "timeout", "slicer", "limit_data"] {
+                let name = type == "bandwidth" ? "rate" : type == "limit_data" ? "bytes" : type == "slicer" ? "delay" : type
+                let body = #"{"type":"\#(type)","attributes":{"\#(name)":\#(value)}}"#
+                let posted = f.call("POST", "/proxies/p/toxics", body)
+                #expect(posted.status == 400 && posted.body.contains(name), "POST \(body): \(posted)")
+            }
+            let patched = f.call("PATCH", "/proxies/p/toxics/l", #"{"attributes":{"latency":\#(value)}}"#)
+            #expect(patched.status == 400, "PATCH \(value): \(patched)")
+            #expect(patched.body.contains(value.hasPrefix("-") ? "negative" : "above its maximum"), "\(patched)")
+        }
+        #expect(f.call("GET", "/proxies/p/toxics/l").body.contains(#""latency":0"#))
+        #expect(f.call("GET", "/version").status == 200)
+    }
+
+    @Test("toxic names with '/' or whitespace get 400, as proxy names do")
+    func toxicNames() {
+        let f = Fixture()
+        #expect(f.call("POST", "/proxies", #"{"name":"p","upstream":"127.0.0.1:9"}"#).status == 201)
+        for name in ["a/b", "a b", "tab\\tname", "/"] {
+            let r = f.call("POST", "/proxies/p/toxics", #"{"name":"\#(name)","type":"timeout"}"#)
+            #expect(r.status == 400 && r.body.contains("may not contain"), "\(name): \(r)")
+        }
+        #expect(f.call("GET", "/proxies/p/toxics").body == "[]")
+    }
+
+    @Test("proxies listen on loopback and ports from 1024 unless allowed; the 403 names the flag")
+    func listenAddressesAreLoopbackByDefault() {
+        let f = Fixture()
+        let cases: [(String, String)] = [
+            ("0.0.0.0:0", "--allow-listen 0.0.0.0"), (":0", "--allow-listen 0.0.0.0"), ("[::]:0", "--allow-listen ::"),
+            ("127.0.0.1:443", "--allow-privileged-ports"), ("example.com:0", "--allow-listen any"),
+        ]
+        for (listen, words) in cases {
+            let r = f.call("POST", "/proxies", #"{"name":"x","listen":"\#(listen)","upstream":"127.0.0.1:9"}"#)
+            #expect(r.status == 403 && r.body.contains(words), "\(listen): \(r)")
+        }
+        #expect(f.call("POST", "/proxies", #"{"name":"x","listen":"0.0.0.0:0","upstream":"127.0.0.1:9"}"#)
+            .body.contains("Testcontainers"))
+        #expect(f.call("POST", "/proxies", #"{"name":"ok","listen":"127.0.0.2:0","upstream":"127.0.0.1:9"}"#).status == 201)
+        let moved = f.call("PATCH", "/proxies/ok", #"{"listen":"0.0.0.0:0"}"#)
+        #expect(moved.status == 403, "\(moved)")
+        #expect(f.call("GET", "/proxies/ok").body.contains("127.0.0.2"))
+    }
+
+    @Test("--allow-listen 0.0.0.0 and --allow-privileged-ports widen it")
+    func allowedListen() throws {
+        let policy = try ListenPolicy.parse(allowListen: ["0.0.0.0,::1"], privilegedPorts: true)
+        #expect(throws: Never.self) { try policy.check(HostPort(host: "0.0.0.0", port: 8666)) }
+        #expect(throws: Never.self) { try policy.check(HostPort(host: "", port: 80)) }
+        #expect(throws: ApiError.self) { try policy.check(HostPort(host: "10.0.0.5", port: 8666)) }
+        let any = try ListenPolicy.parse(allowListen: ["any"], privilegedPorts: false)
+        #expect(throws: Never.self) { try any.check(HostPort(host: "example.com", port: 8666)) }
+        #expect(throws: ApiError.self) { try any.check(HostPort(host: "example.com", port: 22)) }
+        #expect(throws: ApiError.self) { _ = try ListenPolicy.parse(allowListen: ["nowhere"], privilegedPorts: false) }
+    }
+
+    @Test("a populate with one refused proxy changes nothing: not even the good ones before it")
+    func populateIsAllOrNothing() {
+        let f = Fixture()
+        #expect(f.call("POST", "/proxies", #"{"name":"old","upstream":"127.0.0.1:9"}"#).status == 201)
+        let before = f.call("GET", "/proxies").body
+        for bad in [#"{"name":"b","listen":"0.0.0.0:0","upstream":"127.0.0.1:9"}"#,
+            #"{"name":"b","listen":"127.0.0.1:80","upstream":"127.0.0.1:9"}"#]
+        {
+            let list = #"[{"name":"a","upstream":"127.0.0.1:9"},{"name":"old","upstream":"127.0.0.1:10"},\#(bad)]"#
+            let r = f.call("POST", "/populate", list)
+            #expect(r.status == 403, "\(r)")
+            #expect(f.call("GET", "/proxies").body == before)
+        }
+    }
+
+    @Test("a token compares whole and in constant time; an empty Bearer or token never authenticates")
+    func tokens() {
+        #expect(ApiRouter.authenticates("Bearer s3cret", token: "s3cret"))
+        for header in ["Bearer s3cre", "Bearer s3cretX", "Bearer ", "Bearer", "s3cret", "bearer s3cret", ""] {
+            #expect(!ApiRouter.authenticates(header, token: "s3cret"), "\(header)")
+        }
+        #expect(!ApiRouter.authenticates(nil, token: "s3cret"))
+        #expect(!ApiRouter.authenticates("Bearer ", token: ""))
+        let f = Fixture(token: "")
+        #expect(f.call("GET", "/version", headers: [("Authorization", "Bearer ")]).status == 401)
+    }
+}
