@@ -120,12 +120,13 @@ struct MatrixTests {
         try withServers(mariadb: false) { ns in
             // A client that leaks: twelve connections opened and held, never closed. It ends with
             // os._exit, as a crash would: Python's normal exit closes its sockets first, which
-            // the last sample (up to 100 ms before the end) may or may not see.
+            // the last sample (up to 100 ms before the end) may or may not see. It holds them 2 s,
+            // so that samples 100 ms apart see them on a busy machine too (0.6 s once missed).
             let leak = """
                 import os, socket, time
                 host, port = os.environ["APP_REDIS"].split(":")
                 held = [socket.create_connection((host, int(port))) for _ in range(12)]
-                time.sleep(0.6)
+                time.sleep(2)
                 print("uid", os.getuid(), "holding", len(held), flush=True)
                 os._exit(0)
                 """
