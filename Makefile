@@ -47,7 +47,8 @@ test:
 	scripts/stages unit netns uml crash-trials containers vm matrix-test
 
 # The report writers' tests read the JUnit XML back with junitparser and open the HTML in
-# headless Chromium (scripts/install-deps installs both); here a missing one fails, not skips.
+# headless Chromium; KubernetesManifestTests run kubernetes-validate on examples/kubernetes
+# (scripts/install-deps installs all three); here a missing one fails, not skips.
 unit:
 	$(SWIFT) build $(RELEASE_TEST) --build-tests
 	NETFAULT_REPORT_TOOLS=required $(SWIFT) test $(RELEASE_TEST) --skip-build $(KERNEL_SUITES)
