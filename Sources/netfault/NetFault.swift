@@ -20,8 +20,8 @@ struct NetFault: ParsableCommand {
             control; connection faults (blackhole, reject, reset, hang, loss) into nf_tables. All \
             are installed through netlink (no tc, nft, iptables or ip is run) under a lease with a \
             deadline, which a detached watchdog keeps; where nf_tables works the kernel itself ends \
-            connection faults and netem on leaving traffic on time. Clients keep talking to the real server address, so pools, timeouts and \
-            retries behave as in production.
+            connection faults and netem on leaving traffic on time. Clients keep talking to the real \
+            server address, so pools, timeouts and retries behave as in production.
 
             Exit status:
               0   success

@@ -72,7 +72,8 @@ final class RequestHandler: ChannelInboundHandler {
         }
         if r.contentType.hasPrefix("text/plain") { headers.add(name: "X-Content-Type-Options", value: "nosniff") }
         headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
-        let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: r.status), headers: headers)
+        let head = HTTPResponseHead(
+            version: version, status: HTTPResponseStatus(statusCode: r.status), headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if !r.body.isEmpty {
             var buf = context.channel.allocator.buffer(capacity: r.body.count)
