@@ -413,8 +413,9 @@ def scale():
             f"({samples} samples)")
     for n in (1, 10, 100, 1000, 10000):
         ours = times[(n, "netfault")]
-        for name, key in ((f"{n} ports: netfault apply + revert", "netfault"),
-                          (f"{n} ports: nft -f + nft delete", "nft")):
+        noun = "port" if n == 1 else "ports"
+        for name, key in ((f"{n} {noun}: netfault apply + revert", "netfault"),
+                          (f"{n} {noun}: nft -f + nft delete", "nft")):
             w, c = times[(n, key)]
             row(part, ["variant", *SPREAD, "wall: netfault ÷", "CPU: netfault ÷"],
                 [name, *spread(w, c), f"{median(ours[0]) / median(w):.2f}x", f"{median(ours[1]) / median(c):.2f}x"])
