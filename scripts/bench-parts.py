@@ -634,10 +634,15 @@ def serve():
     stop_servers()
 
 
+PARTS = {"connection": connection, "netem": netem, "startup": startup, "traffic": traffic, "scale": scale,
+         "watchdog": watchdog, "delay": delay, "queue": queue, "serve": serve}
+unknown = [p for p in parts if p not in PARTS]
+if unknown:
+    remove_cgroups()
+    fail(f"unknown part {', '.join(unknown)}; the parts are {', '.join(PARTS)}")
 try:
     for p in parts:
-        {"connection": connection, "netem": netem, "startup": startup, "traffic": traffic, "scale": scale,
-         "watchdog": watchdog, "delay": delay, "queue": queue, "serve": serve}[p]()
+        PARTS[p]()
 finally:
     stop_servers()
     remove_cgroups()
