@@ -100,8 +100,9 @@ matrix: build
 matrix-test: matrix
 	scripts/matrix-check out/matrix
 
-# netfault against the tc/nft command lines it replaces, side by side (scripts/bench):
-# BENCH_SAMPLES=N sets the samples per variant (default 30).
+# netfault against the tc/nft command lines it replaces and a long-lived libnftables process,
+# wall and CPU, appended to docs/bench.md (scripts/bench): BENCH_SAMPLES=N sets the samples per
+# variant (default 30), BENCH_PARTS picks parts, BENCH_NOTE adds a note to the run's section.
 bench:
 	scripts/bench
 

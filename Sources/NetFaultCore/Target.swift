@@ -82,6 +82,8 @@ public struct Target: Hashable, Codable, Sendable, CustomStringConvertible {
         }
         let names = Service.allCases.map(\.rawValue).joined(separator: ", ")
         var ports: [UInt16] = []
+        // A set beside the ordered list: a list of thousands of ports is checked in linear time.
+        var seen = Set<UInt16>()
         for part in parts {
             if part.isEmpty {
                 throw InputError(
@@ -98,7 +100,7 @@ public struct Target: Hashable, Codable, Sendable, CustomStringConvertible {
             } else {
                 throw InputError("unknown target '\(part)'; use one of \(names), or a port number 1-65535")
             }
-            if !ports.contains(port) { ports.append(port) }
+            if seen.insert(port).inserted { ports.append(port) }
         }
         var address: IPAddress?
         if let host {

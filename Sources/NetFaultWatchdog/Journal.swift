@@ -16,6 +16,10 @@ public final class Journal {
     public let directory: URL
     var leasesDir: URL { directory.appendingPathComponent("leases") }
     private var lockFD: Int32 = -1
+    /// The leases read so far, each with the version of its file it was decoded from.
+    private var decoded: [String: (version: EntryVersion, lease: Lease?)] = [:]
+    /// How many entries this journal has decoded (the tests count them).
+    private(set) var decodes = 0
 
     /// The state directory: NETFAULT_STATE_DIR (inherited by the watchdog), else /run/netfault.
     public static func directory(environment: [String: String]) -> URL {
@@ -125,13 +129,40 @@ public final class Journal {
 
     /// A lease file is trusted only if it is a regular file owned by this user (no symlink, no
     /// file planted by someone else); anything else reads as unreadable.
+    /// A command reads the same entry several times (its sweeps, the revert, the packet count):
+    /// it is decoded once per version of its file, which the stat tells apart (every write is a
+    /// new inode, by rename; an edit in place changes its times).
     public func read(_ id: String) -> Lease? {
         guard let path = url(for: id)?.path else { return nil }
         var st = stat()
-        guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid(),
-            let data = FileManager.default.contents(atPath: path)
-        else { return nil }
-        return try? Self.decoder.decode(Lease.self, from: data)
+        guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid() else {
+            decoded[id] = nil
+            return nil
+        }
+        let version = EntryVersion(st)
+        if let cached = decoded[id], cached.version == version { return cached.lease }
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let lease = try? Self.decoder.decode(Lease.self, from: data)
+        decodes += 1
+        decoded[id] = (version, lease)
+        return lease
+    }
+
+    /// What tells one version of an entry from another: its inode and times and size.
+    struct EntryVersion: Equatable {
+        let device: UInt64, inode: UInt64, size: Int64
+        let mtime: timespec, ctime: timespec
+
+        init(_ st: stat) {
+            device = UInt64(st.st_dev); inode = UInt64(st.st_ino); size = Int64(st.st_size)
+            mtime = st.st_mtim; ctime = st.st_ctim
+        }
+
+        static func == (a: Self, b: Self) -> Bool {
+            a.device == b.device && a.inode == b.inode && a.size == b.size
+                && a.mtime.tv_sec == b.mtime.tv_sec && a.mtime.tv_nsec == b.mtime.tv_nsec
+                && a.ctime.tv_sec == b.ctime.tv_sec && a.ctime.tv_nsec == b.ctime.tv_nsec
+        }
     }
 
     /// The entry's file, open for reading: a copy of the lease that stays readable after the
@@ -163,6 +194,7 @@ public final class Journal {
 
     /// Removes a lease's entry; one that is already gone is not an error.
     public func remove(_ id: String) throws {
+        decoded[id] = nil
         guard let path = url(for: id)?.path, unlink(path) != 0, errno != ENOENT else { return }
         throw JournalError("cannot remove \(path) from the lease journal: \(String(cString: strerror(errno)))")
     }

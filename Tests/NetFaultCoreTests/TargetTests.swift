@@ -28,6 +28,17 @@ import NetFaultCore
         #expect(try Target.parse("redis, mysql,3306,6379").ports == [6379, 3306])
     }
 
+    /// Every port, highest first and then each again: the order given, each port once. Also a
+    /// guard on the cost: deduplicating by searching the list takes minutes on this input.
+    @Test func everyPortDeduplicatedKeepingOrder() throws {
+        let descending = (1...65535).reversed().map(String.init)
+        let text = (descending + descending.shuffled()).joined(separator: ",")
+        let t = try Target.parse(text)
+        #expect(t.ports.count == 65535)
+        #expect(t.ports.first == 65535 && t.ports.last == 1)
+        #expect(t.ports == (1...65535).reversed().map(UInt16.init))
+    }
+
     @Test(arguments: ["0", "70000", "65536", "99999999999999999999"])
     func portOutOfRange(_ text: String) {
         let error = #expect(throws: InputError.self) { try Target.parse(text) }

@@ -97,6 +97,32 @@ struct JournalTests {
         #expect(error?.message.contains("cannot create the state directory") == true)
     }
 
+    @Test("an entry is decoded once per version of its file, and a changed file is read again")
+    func decodesOncePerVersion() throws {
+        let dir = Self.scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let journal = try Journal(directory: dir)
+        var lease = Self.lease()
+        try journal.write(lease)
+        for _ in 0..<3 { #expect(journal.read(lease.id) == lease) }
+        #expect(journal.all() == [lease])
+        #expect(journal.decodes == 1)
+        // Another process (another Journal) replaces the entry: read again, not the old copy.
+        lease.state = .reverting
+        try Journal(directory: dir).write(lease)
+        #expect(journal.read(lease.id) == lease)
+        #expect(journal.decodes == 2)
+        // Rewritten in place (same inode): read again, and found unreadable.
+        let path = journal.url(for: lease.id)!.path
+        let fd = open(path, O_WRONLY | O_TRUNC)
+        #expect(write(fd, "{", 1) == 1)
+        close(fd)
+        #expect(journal.read(lease.id) == nil)
+        #expect(journal.unreadable() == [lease.id])
+        try journal.remove(lease.id)
+        #expect(journal.read(lease.id) == nil)
+    }
+
     @Test("unreadable lease files are listed apart, not as leases")
     func corruptedEntries() throws {
         let dir = Self.scratch()
