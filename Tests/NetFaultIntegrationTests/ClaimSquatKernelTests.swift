@@ -57,7 +57,7 @@ struct ClaimSquatKernelTests {
     }
 
     @Test(
-        "a killed watchdog's band, its journal entry deleted, its addresses re-bound by nobody: removed by the next command",
+        "a killed watchdog's band, its journal entry gone, its addresses re-bound by nobody: the next command removes it",
         arguments: ["revert --all", "apply"])
     func squattedOrphan(next: String) throws {
         let redis = try RedisServer(port: 6379)
@@ -90,5 +90,20 @@ struct ClaimSquatKernelTests {
         let status = try netfault("status")
         #expect(!status.stdout.contains("held by"), "a squatter kept the orphan: \(status.stdout)")
         #expect(try tcSnapshot() == before, "the orphan band was kept")
+    }
+
+    @Test("a kernel without unix_diag: apply of a netem fault exits 69 naming CONFIG_UNIX_DIAG, doctor says so")
+    func noUnixDiag() throws {
+        let moduleDir = try #require(Kernel.moduleDir, "the UML module directory is needed to reload unix_diag")
+        let before = try tcSnapshot()
+        #expect(try run("rmmod", ["unix_diag"]).status == 0)
+        defer { _ = try? run("modprobe", ["-d", moduleDir, "unix_diag"]) }
+        let r = try netfault("apply", "redis", "--delay", "10ms")
+        #expect(r.status == 69, "\(r.stderr)")
+        #expect(r.stderr.contains("CONFIG_UNIX_DIAG") && r.stderr.contains("modprobe unix_diag"), "\(r.stderr)")
+        #expect(try tcSnapshot() == before)
+        let doctor = try netfault("doctor")
+        let line = doctor.stdout.split(separator: "\n").first { $0.contains("unix_diag ") } ?? ""
+        #expect(line.hasPrefix("MISS") && line.contains("CONFIG_UNIX_DIAG"), "\(doctor.stdout)")
     }
 }

@@ -21,7 +21,8 @@ import Testing
         #expect(r.payload.count == UnixDiag.requestSize && r.payload.count == MemoryLayout<unix_diag_req>.size)
         // family AF_UNIX, protocol 0, pad; states 1 << TCP_LISTEN (10); inode 0 (any);
         // show UDIAG_SHOW_NAME | UDIAG_SHOW_UID (0x41); cookie 0 (any).
-        #expect(r.payload == [1, 0, 0, 0, 0x00, 0x04, 0, 0, 0, 0, 0, 0, 0x41, 0, 0, 0] + [UInt8](repeating: 0, count: 8))
+        let cookie = [UInt8](repeating: 0, count: 8)
+        #expect(r.payload == [1, 0, 0, 0, 0x00, 0x04, 0, 0, 0, 0, 0, 0, 0x41, 0, 0, 0] + cookie)
     }
 
     @Test("a captured reply gives the inode, the abstract name without its NUL, and the owner")
@@ -48,11 +49,12 @@ import Testing
     func variants() {
         #expect(UnixDiag.parse(reply(name: Array("/run/x.sock".utf8), uid: 0))?.abstractName == nil)
         #expect(UnixDiag.parse(reply(name: nil, uid: 0)) == UnixListener(inode: 77, abstractName: nil, uid: 0))
-        #expect(UnixDiag.parse(reply(name: [0, 0x61], uid: nil)) == UnixListener(inode: 77, abstractName: [0x61], uid: nil))
+        #expect(
+            UnixDiag.parse(reply(name: [0, 0x61], uid: nil)) == UnixListener(inode: 77, abstractName: [0x61], uid: nil))
         #expect(UnixDiag.parse(reply(state: 7, name: [0, 0x61], uid: 0)) == nil, "TCP_CLOSE: bound, not listening")
         #expect(UnixDiag.parse(reply(family: 2, name: [0, 0x61], uid: 0)) == nil)
-        let short = NetlinkMessage(type: 20, flags: 2, seq: 1, payload: Array(reply(name: nil, uid: nil).payload[0..<12]))
-        #expect(UnixDiag.parse(short) == nil)
+        let header = Array(reply(name: nil, uid: nil).payload[0..<12])
+        #expect(UnixDiag.parse(NetlinkMessage(type: 20, flags: 2, seq: 1, payload: header)) == nil)
     }
 }
 
