@@ -64,7 +64,12 @@ public final class Squatter {
     /// The abstract names bound in this network namespace that start with `prefix`, as
     /// /proc/net/unix lists them to every user (without the leading "@").
     public static func boundNames(prefix: String) throws -> [String] {
-        let table = try String(contentsOfFile: "/proc/thread-self/net/unix", encoding: .utf8)
+        // Read to the end: a proc file answers a page per read, and its size says 0.
+        guard let file = FileHandle(forReadingAtPath: "/proc/thread-self/net/unix") else {
+            throw TestFailure("cannot open /proc/thread-self/net/unix")
+        }
+        defer { try? file.close() }
+        let table = String(decoding: try file.readToEnd() ?? Data(), as: UTF8.self)
         return table.split(separator: "\n").compactMap { line in
             guard let path = line.split(separator: " ").last, path.hasPrefix("@" + prefix) else { return nil }
             return String(path.dropFirst())
