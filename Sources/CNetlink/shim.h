@@ -14,6 +14,7 @@
 #include <linux/tc_act/tc_mirred.h>
 #include <linux/sock_diag.h>
 #include <linux/inet_diag.h>
+#include <linux/unix_diag.h>
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
@@ -57,7 +58,8 @@ static inline int nf_setns_net(int fd) { return setns(fd, 0x40000000 /* CLONE_NE
 
 // Claims: names in the abstract unix socket space of the calling thread's network namespace.
 // The kernel frees a name when its socket closes, so a claim lives exactly as long as its holder
-// and no file or journal is needed to know it.
+// and no file or journal is needed to know it. Who holds a claim is asked of unix_diag (by name
+// prefix and owner, in Swift); these helpers bind, connect and accept.
 static inline socklen_t nf_abstract_addr(struct sockaddr_un *a, const char *name) {
     size_t n = strlen(name);
     if (n > sizeof(a->sun_path) - 1) n = sizeof(a->sun_path) - 1;
@@ -67,7 +69,7 @@ static inline socklen_t nf_abstract_addr(struct sockaddr_un *a, const char *name
     return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
 }
 
-// A listening socket holding `name`; -1 with errno (EADDRINUSE: another process holds it).
+// A listening socket holding `name`; -1 with errno (EADDRINUSE: another socket holds it).
 static inline int nf_claim_take(const char *name) {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
@@ -79,32 +81,31 @@ static inline int nf_claim_take(const char *name) {
     return fd;
 }
 
-// 1 when a process holds `name` (*pid: its pid as this process sees it, 0 when it lives in
-// another pid namespace), 0 when none does, -1 with errno when that cannot be told.
-static inline int nf_claim_holder(const char *name, int *pid) {
+// Who listens on `name`, for messages: 0 with *pid and *uid of the process that last called
+// listen() on it (*pid 0 when it lives in another pid namespace), or an errno (ECONNREFUSED: no
+// listener; EAGAIN: its queue is full). Liveness is never decided here: see Claims.holders.
+static inline int nf_claim_peer(const char *name, int *pid, unsigned *uid) {
     *pid = 0;
+    *uid = (unsigned)-1;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
+    if (fd < 0) return errno;
     struct sockaddr_un a;
     socklen_t len = nf_abstract_addr(&a, name);
-    int rc = connect(fd, (struct sockaddr *)&a, len);
-    int e = errno;
-    int result;
-    if (rc == 0) {
-        int cred[3] = {0, 0, 0};  // struct ucred (pid, uid, gid), hidden behind _GNU_SOURCE
+    int e = 0;
+    if (connect(fd, (struct sockaddr *)&a, len) == 0) {
+        int cred[3] = {0, -1, -1};  // struct ucred (pid, uid, gid), hidden behind _GNU_SOURCE
         socklen_t cl = sizeof(cred);
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &cl) == 0) *pid = cred[0];
-        result = 1;
-    } else if (e == ECONNREFUSED || e == ENOENT) {
-        result = 0;
-    } else if (e == EAGAIN || e == EINPROGRESS) {
-        result = 1;  // a listener whose queue is full is alive
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &cl) == 0) {
+            *pid = cred[0];
+            *uid = (unsigned)cred[1];
+        } else {
+            e = errno;
+        }
     } else {
-        result = -1;
+        e = errno;
     }
     close(fd);
-    errno = e;
-    return result;
+    return e;
 }
 
 // Accepts and closes the connections that holder checks leave queued on a claim.

@@ -175,7 +175,7 @@ public final class LeaseManager {
     func claimedBands(_ device: String, in netns: NetworkNamespace?) throws -> Set<UInt16> {
         let names = Dictionary(
             uniqueKeysWithValues: Ownership.leaseBands.map { (Claims.band(device: device, band: $0), $0) })
-        return Set(try Claims.holders(Array(names.keys), in: netns).keys.compactMap { names[$0] })
+        return Set(try Claims.held(Array(names.keys), in: netns).compactMap { names[$0] })
     }
 
     /// What a request would install, decided from one snapshot of the kernel: the plan, the

@@ -50,6 +50,12 @@ public enum FeatureProbe {
                 incoming (from-server) faults on remote servers need CONFIG_IFB and CONFIG_NET_ACT_MIRRED: modprobe \
                 ifb act_mirred (\(extra))
                 """
+        case UnixDiag.feature:
+            return
+                """
+                the kernel needs CONFIG_UNIX_DIAG (modprobe unix_diag) and Linux 5.3 or later: netfault finds which \
+                live netfault holds a netem band by asking it for root's listening unix sockets
+                """
         case "scratch device":
             return "the probe needs a scratch device: CONFIG_IFB or CONFIG_DUMMY (modprobe ifb; \(extra))"
         case "nf_tables inet":
@@ -77,7 +83,7 @@ public enum FeatureProbe {
     }
 
     /// The features by the names `netfault doctor` prints.
-    public static let netemFeatures = ["netem", "prio", "u32"]
+    public static let netemFeatures = ["netem", "prio", "u32", UnixDiag.feature]
     public static let filterFeatures = ["nf_tables inet", "nf_tables owner tables", "nf_tables rules"]
 
     /// Probes `only` those features (all when nil): apply needs three, doctor all of them.
@@ -94,6 +100,8 @@ public enum FeatureProbe {
                     FeatureResult(feature: feature, ok: false, detail: "\(error)", remedy: remedy(for: feature)))
             }
         }
+        // Claims need it: the probe's scratch devices are claimed, and so is every netem band.
+        record(UnixDiag.feature) { _ = try UnixDiag.listeners(in: nil) }
         let tcFeatures = ["netem", "prio", "htb", "u32", "ifb+mirred"]
         if tcFeatures.contains(where: wanted) {
             do {
@@ -102,9 +110,9 @@ public enum FeatureProbe {
                 defer { scratch.remove() }
                 probeTrafficControl(nl, scratch, record: record)
             } catch {
+                let cause = (error as? FeatureMissing)?.feature ?? "scratch device"
                 for f in tcFeatures where wanted(f) {
-                    results.append(
-                        FeatureResult(feature: f, ok: false, detail: "\(error)", remedy: remedy(for: "scratch device")))
+                    results.append(FeatureResult(feature: f, ok: false, detail: "\(error)", remedy: remedy(for: cause)))
                 }
             }
         }
