@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Glibc
 import NetFaultCore
+import NetFaultKernel
 
 /// Why the state directory cannot be used. Reported before the kernel is touched.
 public struct JournalError: NetfaultError, Sendable {
@@ -16,8 +17,10 @@ public final class Journal {
     public let directory: URL
     var leasesDir: URL { directory.appendingPathComponent("leases") }
     private var lockFD: Int32 = -1
-    /// The leases read so far, each with the version of its file it was decoded from.
+    /// The leases read so far, each with the version of its file it was decoded from. Locked:
+    /// the matrix's schedule thread and its main thread share one journal.
     private var decoded: [String: (version: EntryVersion, lease: Lease?)] = [:]
+    private let decodedLock = Condition()
     /// How many entries this journal has decoded (the tests count them).
     private(set) var decodes = 0
 
@@ -136,15 +139,17 @@ public final class Journal {
         guard let path = url(for: id)?.path else { return nil }
         var st = stat()
         guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid() else {
-            decoded[id] = nil
+            decodedLock.withLock { decoded[id] = nil }
             return nil
         }
         let version = EntryVersion(st)
-        if let cached = decoded[id], cached.version == version { return cached.lease }
+        if let cached = decodedLock.withLock({ decoded[id] }), cached.version == version { return cached.lease }
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         let lease = try? Self.decoder.decode(Lease.self, from: data)
-        decodes += 1
-        decoded[id] = (version, lease)
+        decodedLock.withLock {
+            decodes += 1
+            decoded[id] = (version, lease)
+        }
         return lease
     }
 
@@ -194,7 +199,7 @@ public final class Journal {
 
     /// Removes a lease's entry; one that is already gone is not an error.
     public func remove(_ id: String) throws {
-        decoded[id] = nil
+        decodedLock.withLock { decoded[id] = nil }
         guard let path = url(for: id)?.path, unlink(path) != 0, errno != ENOENT else { return }
         throw JournalError("cannot remove \(path) from the lease journal: \(String(cString: strerror(errno)))")
     }
