@@ -63,11 +63,13 @@ final class RedisServer {
             ],
             captureOutput: false
         ).pid
-        for _ in 0..<200 {
+        // Up to a minute: a server's start took over 4 s in the VM on a busy host.
+        let start = monotonicMs()
+        while monotonicMs() - start < 60_000 {
             if let c = try? RedisClient(port: port), (try? c.ping()) != nil { return }
             usleep(20_000)
         }
-        throw TestFailure("redis-server on \(port) did not answer PING")
+        throw TestFailure("redis-server on \(port) did not answer PING in 60 s")
     }
 
     deinit {
