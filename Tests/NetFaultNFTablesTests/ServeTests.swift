@@ -21,7 +21,7 @@ final class ServeDaemon {
         let listens = args.contains("--socket") || args.contains("--listen")
         argv += prefix + [binary, "serve"] + (listens ? [] : ["--listen", "127.0.0.1:0"]) + args
         process = HeldConnection(process: try spawn(argv, captureOutput: true, stdinPipe: true))
-        banner = process.readLine(seconds: 15)
+        banner = process.readLine(seconds: 60)  // a start took seconds in the VM on a busy host
         if banner.contains("API on unix:") {
             port = 0
             return

@@ -8,11 +8,12 @@ public enum ToxicStream: String, Codable, Sendable, CaseIterable {
 
 /// The toxic types Toxiproxy 2 defines, with their attributes in its names and units.
 public enum ToxicType: String, Codable, Sendable, CaseIterable {
-    case latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data
+    case noop, latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data
 
     /// The attribute names, each defaulting to 0 as in Toxiproxy.
     public var attributeNames: [String] {
         switch self {
+        case .noop: []
         case .latency: ["latency", "jitter"]
         case .bandwidth: ["rate"]
         case .slow_close: ["delay"]
@@ -54,6 +55,8 @@ public struct Toxic: Sendable, Equatable {
 
     /// What the toxic does, in typed units.
     public enum Effect: Sendable, Equatable {
+        /// Nothing: Toxiproxy's noop, which its docs and clients use to test a toxic's life cycle.
+        case noop
         /// Each chunk held for latency ± jitter (uniform), in milliseconds.
         case latency(milliseconds: Int64, jitter: Int64)
         /// At most this many KB (1000 bytes) per second, per connection.
@@ -72,6 +75,7 @@ public struct Toxic: Sendable, Equatable {
 
     public var effect: Effect {
         switch type {
+        case .noop: .noop
         case .latency: .latency(milliseconds: self["latency"], jitter: self["jitter"])
         case .bandwidth: .bandwidth(kilobytesPerSecond: self["rate"])
         case .slow_close: .slowClose(milliseconds: self["delay"])

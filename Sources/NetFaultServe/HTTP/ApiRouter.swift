@@ -28,8 +28,10 @@ public struct ApiRouter: Sendable {
     public let registry: ProxyRegistry
     /// Required as `Authorization: Bearer TOKEN` when set.
     public let token: String?
-    /// What /version says: Toxiproxy's API version this follows, and netfault's.
-    public static let version = "2.12.0+netfault.\(NetFaultVersion.current)"
+    /// The Toxiproxy API version this follows: /version's `version`, a plain semantic version,
+    /// since clients parse it (one with a build suffix made a published client fall back to
+    /// older request forms). netfault's own version has a field of its own.
+    public static let toxiproxyVersion = "2.12.0"
 
     public init(registry: ProxyRegistry, token: String? = nil) { self.registry = registry; self.token = token }
 
@@ -85,7 +87,7 @@ public struct ApiRouter: Sendable {
         switch p.count {
         case 1 where p[0] == "version":
             try methods("GET")
-            var out = ApiResponse.json(["version": Self.version])
+            var out = ApiResponse.json(["version": Self.toxiproxyVersion, "netfault": NetFaultVersion.current])
             out.contentType = "application/json;charset=utf-8"
             return out
         case 1 where p[0] == "reset":

@@ -72,6 +72,7 @@ final class RequestHandler: ChannelInboundHandler {
         }
         if r.contentType.hasPrefix("text/plain") { headers.add(name: "X-Content-Type-Options", value: "nosniff") }
         headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+        headers.add(name: RequestID.header, value: RequestID.next())
         let head = HTTPResponseHead(
             version: version, status: HTTPResponseStatus(statusCode: r.status), headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)

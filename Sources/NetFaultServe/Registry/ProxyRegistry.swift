@@ -87,7 +87,7 @@ public final class ProxyRegistry: @unchecked Sendable {
             e.settings.listen = bound.description
             e.listening = true
         } catch {
-            throw ApiError("listen tcp \(e.settings.listen): \(error)", status: 500)
+            throw ApiError("listen tcp \(e.settings.listenAddress.resolved): \(bindFailure(error))", status: 500)
         }
     }
 
@@ -166,8 +166,10 @@ public final class ProxyRegistry: @unchecked Sendable {
 
     /// The proxy populate keeps for `s`: one of its name with the same upstream and listen.
     private func kept(_ s: ProxySettings) -> Entry? {
+        // Compared as Toxiproxy does, resolved: the listen address kept is the bound one
+        // ("127.0.0.1:7070"), which a request may name by host ("localhost:7070").
         guard let old = proxies[s.name], old.settings.upstream == s.upstream,
-            old.settings.listen == s.listen || s.listen == ProxySettings.defaultListen
+            old.settings.listenAddress == s.listenAddress.resolved || s.listen == ProxySettings.defaultListen
         else { return nil }
         return old
     }
