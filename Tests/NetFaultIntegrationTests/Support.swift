@@ -78,15 +78,6 @@ final class RedisServer {
     }
 }
 
-/// A value shared between the threads of one test.
-final class Locked<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var v: T
-    init(_ v: T) { self.v = v }
-    var value: T { lock.lock(); defer { lock.unlock() }; return v }
-    func update(_ f: (inout T) -> Void) { lock.lock(); f(&v); lock.unlock() }
-}
-
 /// A minimal Redis client over a blocking TCP socket: enough to time PING round trips.
 final class RedisClient: @unchecked Sendable {  // one thread uses each client
     let fd: Int32

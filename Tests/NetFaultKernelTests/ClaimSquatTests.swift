@@ -58,12 +58,3 @@ struct ClaimSquatTests {
         }
     }
 }
-
-/// A value shared between the threads of one test.
-final class Locked<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var v: T
-    init(_ v: T) { self.v = v }
-    var value: T { lock.lock(); defer { lock.unlock() }; return v }
-    func update(_ f: (inout T) -> Void) { lock.lock(); f(&v); lock.unlock() }
-}

@@ -144,3 +144,12 @@ public func copyProgram(_ from: String, to: String) throws {
     let r = try run("/bin/cp", [from, to])
     guard r.status == 0 else { throw TestFailure("cp \(from) \(to): \(r.stderr)") }
 }
+
+/// A value shared between the threads of one test.
+public final class Locked<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var v: T
+    public init(_ v: T) { self.v = v }
+    public var value: T { lock.lock(); defer { lock.unlock() }; return v }
+    public func update(_ f: (inout T) -> Void) { lock.lock(); f(&v); lock.unlock() }
+}
