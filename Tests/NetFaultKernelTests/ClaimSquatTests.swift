@@ -27,10 +27,15 @@ struct ClaimSquatTests {
     @Test("a squatter on the exact address a dead holder had does not keep the claim alive")
     func deadHolderAddressTaken() throws {
         let name = unique("orphan")
-        var claims: [Claim]? = try Claims.take([name], in: nil)
-        let address = try #require(try Squatter.boundNames(prefix: name).first)
-        claims = nil  // the holder dies; /proc/net/unix showed its address to everyone
-        #expect(claims == nil)
+        var bound: String?
+        do {
+            // Kept alive while the address is read (an optimized build may end a value's life
+            // at its last use), then the holder dies with this scope; /proc/net/unix showed its
+            // address to everyone.
+            let claims = try Claims.take([name], in: nil)
+            bound = try withExtendedLifetime(claims) { try Squatter.boundNames(prefix: name).first }
+        }
+        let address = try #require(bound)
         let squatter = try Squatter(listening: Array(Set([address, name])))
         defer { squatter.release() }
         #expect(try Claims.holders([name], in: nil).isEmpty)
