@@ -168,7 +168,7 @@ func kernelName() -> String {
     var u = utsname()
     uname(&u)
     let release = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-    let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    let cpu = ProcFile.text("/proc/cpuinfo") ?? ""
     return cpu.contains("model name\t: UML") || cpu.contains("vendor_id\t: User Mode Linux")
         ? "\(release) (user-mode Linux)" : release
 }

@@ -181,6 +181,16 @@ import NetFaultCore
         let proc = try Listeners.fromProc(in: nil)
         #expect(proc.contains(UInt16(bigEndian: addr.sin_port)) && !proc.contains(UInt16(bigEndian: local.sin_port)))
     }
+
+    @Test("/proc/net/tcp is read to its end: 40 listeners, each found, where one read(2) holds about 26")
+    func procPastOnePage() throws {
+        let held = try (0..<40).map { _ in try loopbackConnection() }
+        defer { for c in held { close(c.server); close(c.client) } }
+        let ports = Set(held.map { UInt16(bigEndian: $0.address.sin_port) })
+        #expect(ports.subtracting(try Listeners.fromProc(in: nil)).isEmpty)
+        let table = try #require(ProcFile.text("/proc/net/tcp"))
+        #expect(table.split(separator: "\n").count > 80, "40 listeners and 40 connections' two ends")
+    }
 }
 
 @Suite struct TCPSocketsTests {

@@ -27,7 +27,7 @@ public enum Listeners {
             var ports: Set<UInt16> = []
             for file in ["tcp", "tcp6"] {
                 // thread-self: the namespace of this thread, which `inside` moved.
-                guard let text = try? String(contentsOfFile: "/proc/thread-self/net/\(file)", encoding: .utf8) else {
+                guard let text = ProcFile.text("/proc/thread-self/net/\(file)") else {
                     continue
                 }
                 ports.formUnion(parse(text))

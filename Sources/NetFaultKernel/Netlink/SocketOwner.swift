@@ -94,10 +94,11 @@ public enum TCPSocketOwner {
     static func fromProc(_ ends: TCPEnds) -> uid_t? {
         let (local, remote) = (unmapped(ends.local), unmapped(ends.remote))
         let file = local.count == 4 && remote.count == 4 ? "tcp" : "tcp6"
-        let want = (hex(local, ends.localPort), hex(remote, ends.remotePort))
-        guard let text = try? String(contentsOfFile: "/proc/thread-self/net/\(file)", encoding: .utf8) else {
-            return nil
-        }
+        guard let text = ProcFile.text("/proc/thread-self/net/\(file)") else { return nil }
+        return owner(in: text, (hex(local, ends.localPort), hex(remote, ends.remotePort)))
+    }
+
+    static func owner(in text: String, _ want: (String, String)) -> uid_t? {
         for line in text.split(separator: "\n").dropFirst() {
             let f = line.split(separator: " ", omittingEmptySubsequences: true)
             guard f.count > 9, f[1] == want.0, f[2] == want.1, let state = Int(f[3], radix: 16),
