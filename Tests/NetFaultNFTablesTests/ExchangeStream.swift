@@ -9,25 +9,36 @@ struct Exchange: CustomStringConvertible {
     let elapsed: Double
     let outcome: String
     var description: String { "\(outcome) begun at \(Int(began)) in \(Int(elapsed)) ms" }
+
+    /// From one line of watch-redis: {"t_ms": ..., "elapsed_ms": ..., "outcome": ...}.
+    init?(line: String) {
+        let fields = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? [:]
+        guard let began = fields["t_ms"] as? Double, let elapsed = fields["elapsed_ms"] as? Double else { return nil }
+        self.began = began
+        self.elapsed = elapsed
+        self.outcome = fields["outcome"] as? String ?? ""
+    }
 }
 
 /// One probe process that lives for a whole test and stamps each exchange itself, so the
 /// kernel's timing is judged without a process start per sample (a second or more under the
 /// VM's emulation when the host is busy).
 final class ExchangeStream {
-    private let process: Spawned
-    private var buffer = [UInt8]()
+    private let stream: LineStream
     private var finished = false
     private(set) var exchanges: [Exchange] = []
+    /// How many of the stream's lines `exchanges` holds.
+    private var parsed = 0
 
     /// Starts watch-redis in namespace `ns` against host:port and waits for one exchange that
     /// succeeded, so the server is warm before anything is judged.
     init(namespace ns: String, host: String, port: UInt16) throws {
-        process = try spawn(
-            [
-                "ip", "netns", "exec", ns, python, probePath, "watch-redis", host, "\(port)", "--timeout", "5",
-                "--for", "600"
-            ], captureOutput: true, stdinPipe: true)
+        stream = LineStream(
+            try spawn(
+                [
+                    "ip", "netns", "exec", ns, python, probePath, "watch-redis", host, "\(port)", "--timeout", "5",
+                    "--for", "600"
+                ], captureOutput: true, stdinPipe: true))
         guard read(seconds: 60, until: { $0.contains { $0.outcome == "ok" } }) else {
             let rest = stop()
             throw TestFailure("watch-redis \(host) \(port): no exchange succeeded in 60s: \(exchanges) \(rest)")
@@ -37,26 +48,11 @@ final class ExchangeStream {
     /// Reads the exchanges that arrive until `done` holds for all so far, or `seconds` pass.
     @discardableResult
     func read(seconds: Double, until done: ([Exchange]) -> Bool) -> Bool {
-        let deadline = monotonicMs() + seconds * 1000
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while !done(exchanges) {
-            let left = Int32(max(0, deadline - monotonicMs()))
-            var fd = pollfd(fd: process.stdout, events: Int16(POLLIN), revents: 0)
-            guard left > 0, poll(&fd, 1, left) > 0 else { return false }
-            let n = Glibc.read(process.stdout, &chunk, chunk.count)
-            if n <= 0 { return false }
-            buffer += chunk[0..<n]
-            while let nl = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = String(decoding: buffer[..<nl], as: UTF8.self)
-                buffer.removeFirst(nl + 1)
-                let fields = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? [:]
-                guard let began = fields["t_ms"] as? Double, let elapsed = fields["elapsed_ms"] as? Double else {
-                    continue
-                }
-                exchanges.append(Exchange(began: began, elapsed: elapsed, outcome: fields["outcome"] as? String ?? ""))
-            }
+        stream.read(seconds: seconds) {
+            exchanges += stream.lines[parsed...].compactMap(Exchange.init(line:))
+            parsed = stream.lines.count
+            return done(exchanges)
         }
-        return true
     }
 
     /// The exchanges begun at or after `ms`, once one of them has ended (waiting up to `seconds`).
@@ -70,9 +66,9 @@ final class ExchangeStream {
     func stop() -> String {
         guard !finished else { return "" }
         finished = true
-        close(process.stdin)
-        let r = collect(process)
-        return String(decoding: buffer, as: UTF8.self) + r.stdout + r.stderr
+        close(stream.process.stdin)
+        let r = collect(stream.process)
+        return stream.partial + r.stdout + r.stderr
     }
 
     deinit { stop() }

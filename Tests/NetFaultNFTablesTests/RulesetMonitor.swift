@@ -5,15 +5,14 @@ import TestSupport
 /// element and rule added there, without a process start per sample (seconds each under the
 /// VM's emulation when the host is busy, which made sampled checks miss whole leases).
 final class RulesetMonitor {
-    private let process: Spawned
-    private var buffer = [UInt8]()
+    private let stream: LineStream
     private var finished = false
-    private(set) var lines: [String] = []
+    var lines: [String] { stream.lines }
 
     /// Starts the monitor and waits until it reports a marker table made after it started, so
     /// nothing the test does afterwards can happen before it listens.
     init(_ ns: Namespace) throws {
-        process = try spawn(["ip", "netns", "exec", ns.name, "nft", "monitor"], captureOutput: true)
+        stream = LineStream(try spawn(["ip", "netns", "exec", ns.name, "nft", "monitor"], captureOutput: true))
         let marker = "netfault_monitor_\(getpid())"
         try ns.exec("nft", "add", "table", "inet", marker)
         try ns.exec("nft", "delete", "table", "inet", marker)
@@ -26,25 +25,7 @@ final class RulesetMonitor {
     /// Reads lines until `done` holds for all so far, or `seconds` pass.
     @discardableResult
     func read(seconds: Double, until done: ([String]) -> Bool) -> Bool {
-        let deadline = monotonicMs() + seconds * 1000
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while !done(lines) {
-            let left = Int32(max(0, deadline - monotonicMs()))
-            var fd = pollfd(fd: process.stdout, events: Int16(POLLIN), revents: 0)
-            guard left > 0, poll(&fd, 1, left) > 0 else { return false }
-            let n = Glibc.read(process.stdout, &chunk, chunk.count)
-            if n <= 0 { return false }
-            take(chunk[0..<n])
-        }
-        return true
-    }
-
-    private func take(_ bytes: ArraySlice<UInt8>) {
-        buffer += bytes
-        while let nl = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-            lines.append(String(decoding: buffer[..<nl], as: UTF8.self))
-            buffer.removeFirst(nl + 1)
-        }
+        stream.read(seconds: seconds) { done(stream.lines) }
     }
 
     /// What the kernel reported of table `netfault-ID`: whether its deadline set got an element
@@ -64,9 +45,9 @@ final class RulesetMonitor {
     func stop() -> String {
         guard !finished else { return "" }
         finished = true
-        kill(process.pid, SIGTERM)
-        let r = collect(process)
-        take(ArraySlice(Array(r.stdout.utf8)))
+        kill(stream.process.pid, SIGTERM)
+        let r = collect(stream.process)
+        stream.take(r.stdout.utf8)
         return r.stderr
     }
 
