@@ -154,6 +154,21 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
         thread?.join()
     }
 
+    /// The counters of the rules of each held lease of the proxy, by toxic. Read under the lock:
+    /// the netfilter socket is the one the renewals use. Without nf_tables (watched leases)
+    /// there are no rule counters, and no counts.
+    public func matched(proxy name: String) -> [ToxicMatch] {
+        state.withLock {
+            guard let tables, let proxy = proxies[name] else { return [] }
+            var rules: [Direction: [InstalledRule]] = [:]
+            for (d, i) in installed[name] ?? [:] {
+                guard case .held(let h) = i.lease, let table = h.plan.filter?.table else { continue }
+                rules[d] = (try? tables.rules(in: table)) ?? []
+            }
+            return KernelMatches.count(toxics: proxy.toxics, expired: expired[name] ?? [], rules: rules)
+        }
+    }
+
     /// Releases the leases whose faults changed, then installs the new ones: never two leases
     /// of one proxy on the same packets at once.
     private func applyLocked(_ proxy: ProxyFaults) throws {
