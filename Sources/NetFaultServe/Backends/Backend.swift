@@ -31,7 +31,7 @@ public protocol ToxicBackend: AnyObject, Sendable {
     /// Reverts everything; the backend takes no more changes.
     func shutdown()
     /// What the kernel matched for each toxic of a proxy (GET /metrics); empty where no
-    /// kernel counts (the proxy backend).
+    /// kernel counts (the proxy backend). Called outside the registry's lock.
     func matched(proxy name: String) -> [ToxicMatch]
 }
 

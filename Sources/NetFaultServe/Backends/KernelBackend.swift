@@ -156,14 +156,18 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
 
     /// The counters of the rules of each held lease of the proxy, by toxic. Read under the lock:
     /// the netfilter socket is the one the renewals use. Without nf_tables (watched leases)
-    /// there are no rule counters, and no counts.
+    /// there are no rule counters, and no counts; a table that cannot be read gives none
+    /// either, rather than a count of 0.
     public func matched(proxy name: String) -> [ToxicMatch] {
         state.withLock {
             guard let tables, let proxy = proxies[name] else { return [] }
             var rules: [Direction: [InstalledRule]] = [:]
             for (d, i) in installed[name] ?? [:] {
                 guard case .held(let h) = i.lease, let table = h.plan.filter?.table else { continue }
-                rules[d] = (try? tables.rules(in: table)) ?? []
+                do { rules[d] = try tables.rules(in: table) } catch {
+                    writeStandardError("netfault serve: reading the counters of table \(table) failed: \(error)\n")
+                    return []
+                }
             }
             return KernelMatches.count(toxics: proxy.toxics, expired: expired[name] ?? [], rules: rules)
         }

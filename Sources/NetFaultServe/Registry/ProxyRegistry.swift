@@ -55,8 +55,8 @@ public final class ProxyRegistry: @unchecked Sendable {
     }
 
     /// Every proxy's labels and byte counts, and what the kernel matched for its toxics
-    /// (GET /metrics). The backend is asked outside the registry's lock: a scrape never holds
-    /// up a change.
+    /// (GET /metrics). The backend is asked outside the registry's lock, which a scrape holds
+    /// only to copy the proxies.
     public func metrics() -> [ProxyMetrics] {
         let now = lock.withLock { proxies.values.map { ($0.settings, $0.forwarder.traffic.snapshot) } }
         return now.map { settings, traffic in
