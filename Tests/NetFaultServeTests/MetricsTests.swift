@@ -64,8 +64,9 @@ import Testing
         Toxic(name: name, type: type, stream: stream, attributes: attributes)
     }
 
-    func rule(_ packets: UInt64, steers: Bool = false) -> InstalledRule {
-        InstalledRule(chain: "c", handle: packets, comment: nil, packets: packets, bytes: packets * 60, text: "", steers: steers)
+    func rule(_ packets: UInt64, steers: Bool = false) -> KernelMatches.Counted {
+        KernelMatches.Counted(InstalledRule(
+            chain: "c", handle: packets, comment: nil, packets: packets, bytes: packets * 60, text: "", steers: steers))
     }
 
     @Test("a toxic counts the rules of the lease its fault lives in: steering for netem, drop and reset for the others")
@@ -79,14 +80,27 @@ import Testing
         ]
         // The responses' lease steers into netem (5) and drops (7, a bandwidth 0 toxic, say); the
         // requests' lease drops (11) and resets (13).
-        let rules: [Direction: [InstalledRule]] = [
+        let rules: [Direction: [KernelMatches.Counted]] = [
             .fromServer: [rule(5, steers: true), rule(7)], .toServer: [rule(11), rule(13)],
         ]
-        let counted = KernelMatches.count(toxics: toxics, expired: ["now"], rules: rules)
+        let counted = KernelMatches.count(toxics: toxics, expired: ["now"], counts: rules)
         #expect(counted.map(\.toxic) == ["slow", "hang", "nothing", "later", "now"])
         #expect(counted.map(\.packets) == [5, 24, 0, 0, 24], "\(counted)")
         #expect(counted.map(\.bytes) == [300, 1440, 0, 0, 1440], "\(counted)")
         #expect(counted[0].type == .latency && counted[0].stream == .downstream)
+    }
+
+    @Test("without nf_tables a latency counts its lease's netem packets, and has no bytes series")
+    func netemQdiscCounts() {
+        let counts: [Direction: [KernelMatches.Counted]] = [.fromServer: [.init(packets: 9, bytes: nil, netem: true)]]
+        let counted = KernelMatches.count(
+            toxics: [toxic(.latency, .downstream, "slow", ["latency": 50])], expired: [], counts: counts)
+        #expect(counted == [ToxicMatch(toxic: "slow", type: .latency, stream: .downstream, packets: 9, bytes: nil)])
+        let text = MetricsExposition.text([
+            ProxyMetrics(name: "p", listener: "l", upstream: "u", traffic: TrafficCounts(), toxics: counted)
+        ])
+        #expect(text.contains(#"netfault_toxic_matched_packets_total{proxy="p",toxic="slow",type="latency",stream="downstream"} 9"#))
+        #expect(!text.contains("netfault_toxic_matched_bytes_total"), "\(text)")
     }
 
     final class Fixture {

@@ -154,22 +154,28 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
         thread?.join()
     }
 
-    /// The counters of the rules of each held lease of the proxy, by toxic. Read under the lock:
-    /// the netfilter socket is the one the renewals use. Without nf_tables (watched leases)
-    /// there are no rule counters, and no counts; a table that cannot be read gives none
-    /// either, rather than a count of 0.
+    /// The kernel's counts of each lease of the proxy, by toxic: a held lease's nf_tables rules,
+    /// read under the lock (the netfilter socket is the one the renewals use); a watched lease's
+    /// netem qdiscs (kernels without nf_tables), in packets only. A lease that cannot be read
+    /// gives no counts, rather than a count of 0.
     public func matched(proxy name: String) -> [ToxicMatch] {
         state.withLock {
-            guard let tables, let proxy = proxies[name] else { return [] }
-            var rules: [Direction: [InstalledRule]] = [:]
+            guard let proxy = proxies[name] else { return [] }
+            var counts: [Direction: [KernelMatches.Counted]] = [:]
             for (d, i) in installed[name] ?? [:] {
-                guard case .held(let h) = i.lease, let table = h.plan.filter?.table else { continue }
-                do { rules[d] = try tables.rules(in: table) } catch {
-                    writeStandardError("netfault serve: reading the counters of table \(table) failed: \(error)\n")
-                    return []
+                switch i.lease {
+                case .held(let h):
+                    guard let table = h.plan.filter?.table, let tables else { continue }
+                    do { counts[d] = try tables.rules(in: table).map(KernelMatches.Counted.init) } catch {
+                        writeStandardError("netfault serve: reading the counters of table \(table) failed: \(error)\n")
+                        return []
+                    }
+                case .watched(let id):
+                    guard let packets = manager.packetsMatched(id: id) else { return [] }
+                    counts[d] = [KernelMatches.Counted(packets: packets, bytes: nil, netem: true)]
                 }
             }
-            return KernelMatches.count(toxics: proxy.toxics, expired: expired[name] ?? [], rules: rules)
+            return KernelMatches.count(toxics: proxy.toxics, expired: expired[name] ?? [], counts: counts)
         }
     }
 

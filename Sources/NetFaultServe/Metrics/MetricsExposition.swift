@@ -15,14 +15,15 @@ public struct ProxyMetrics: Sendable, Equatable {
 }
 
 /// The packets and bytes the kernel matched for one toxic: the counters of the rules of its
-/// lease that carry its fault (steering into netem, or drop and reset).
+/// lease that carry its fault (steering into netem, or drop and reset), or of its netem qdiscs.
 public struct ToxicMatch: Sendable, Equatable {
     public var toxic: String
     public var type: ToxicType
     public var stream: ToxicStream
     public var packets: UInt64 = 0
-    public var bytes: UInt64 = 0
-    public init(toxic: String, type: ToxicType, stream: ToxicStream, packets: UInt64 = 0, bytes: UInt64 = 0) {
+    /// nil where the kernel's counter has no bytes (netem qdiscs, without nf_tables).
+    public var bytes: UInt64?
+    public init(toxic: String, type: ToxicType, stream: ToxicStream, packets: UInt64 = 0, bytes: UInt64? = nil) {
         self.toxic = toxic; self.type = type; self.stream = stream; self.packets = packets; self.bytes = bytes
     }
 }
@@ -61,12 +62,13 @@ public enum MetricsExposition {
                 ]
                 registry.makeCounter(
                     name: matchedPackets, labels: labels,
-                    help: "Packets the kernel matched with the nf_tables rules that carry the toxic's fault"
+                    help: "Packets the kernel matched with the rules (or netem qdiscs) that carry the toxic's fault"
                 ).increment(by: Int64(clamping: t.packets))
+                guard let bytes = t.bytes else { continue }
                 registry.makeCounter(
                     name: matchedBytes, labels: labels,
                     help: "Bytes of the packets the kernel matched with the toxic's nf_tables rules"
-                ).increment(by: Int64(clamping: t.bytes))
+                ).increment(by: Int64(clamping: bytes))
             }
         }
         return registry.emitToString()
