@@ -93,7 +93,9 @@ struct ServeKernelTests {
             (s[step]?["samples"] as? [[String: Any]] ?? []).filter {
                 ($0["name"] as? String)?.hasPrefix("netfault_toxic_matched_") == true
                     && ($0["labels"] as? [String: String])?["toxic"] == "slow"
-            }.compactMap { ($0["name"] as? String) == "netfault_toxic_matched_packets_total" ? $0["value"] as? Double : -1 }
+            }.compactMap {
+                ($0["name"] as? String) == "netfault_toxic_matched_packets_total" ? $0["value"] as? Double : -1
+            }
         }
         #expect(matched("metrics/before") == [0], "\(r.stdout)")
         let after = matched("metrics/after")
