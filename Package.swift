@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        // GET /metrics: the Prometheus text format (a registry filled at each scrape).
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // libnl-3, which opens netlink sockets and moves datagrams (netfault encodes every
@@ -51,6 +53,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: [.swiftLanguageMode(.v5)]),
         // The edge every netfault program shares: errors to exit statuses, capability checks.
         .target(name: "NetFaultCommand", dependencies: [

@@ -32,6 +32,12 @@ struct Serve: ParsableCommand {
             --backend proxy runs the toxics in the proxy's streams, as Toxiproxy does, and touches \
             no kernel state.
 
+            GET /metrics answers in the Prometheus text format: Toxiproxy's \
+            toxiproxy_proxy_received_bytes_total and toxiproxy_proxy_sent_bytes_total per proxy and \
+            direction, and with the kernel backend netfault_toxic_matched_packets_total and \
+            netfault_toxic_matched_bytes_total per toxic (the counters of its nf_tables rules, or \
+            the packets of its netem qdiscs where the kernel has no nf_tables).
+
             Who may call: on a loopback --listen (127.0.0.0/8, ::1) the kernel says which user owns \
             the calling socket; root, the daemon's own user, the user who started it with sudo \
             (SUDO_UID) and those of --allow-user and --allow-group may call, anyone else gets 403. A \

@@ -79,6 +79,33 @@ struct ServeKernelTests {
         #expect(try tcSnapshot(awaiting: before, seconds: 3) == before)
     }
 
+    @Test("GET /metrics after a latency toxic and Redis traffic: the packets of its lease's netem qdisc, no bytes")
+    func metricsOfALatency() throws {
+        let before = try tcSnapshot()
+        let redis = try RedisServer(port: 6379)
+        let daemon = try Daemon()
+        let r = try run(Self.python, [Self.client, "\(daemon.port)", "metrics", "latency"])
+        trace("serve-client: \(r.stdout) \(r.stderr)")
+        #expect(r.status == 0, "\(r.stderr)")
+        let s = steps(r)
+        #expect(s["redis"]?["outcome"] as? String == "ok", "\(r.stdout)")
+        func matched(_ step: String) -> [Double] {
+            (s[step]?["samples"] as? [[String: Any]] ?? []).filter {
+                ($0["name"] as? String)?.hasPrefix("netfault_toxic_matched_") == true
+                    && ($0["labels"] as? [String: String])?["toxic"] == "slow"
+            }.compactMap {
+                ($0["name"] as? String) == "netfault_toxic_matched_packets_total" ? $0["value"] as? Double : -1
+            }
+        }
+        #expect(matched("metrics/before") == [0], "\(r.stdout)")
+        let after = matched("metrics/after")
+        #expect(after.count == 1 && after[0] >= 20, "a packets series of the 20 commands' responses: \(r.stdout)")
+        let end = daemon.terminate()
+        #expect(end.status == 0, "serve: \(end.stderr)")
+        withExtendedLifetime(redis) {}
+        #expect(try tcSnapshot(awaiting: before, seconds: 3) == before)
+    }
+
     @Test("a SIGKILLed daemon's toxics are reverted by their watchdogs within a second")
     func killedDaemon() throws {
         let before = try tcSnapshot()

@@ -63,6 +63,7 @@ struct ServeAccessTests {
                 ("PATCH", "/proxies/redis", #"{"listen":"0.0.0.0:443"}"#),
                 ("POST", "/reset", nil),
                 ("GET", "/proxies", nil),
+                ("GET", "/metrics", nil),  // the proxies' names, addresses and traffic: no bypass
             ]
             for (method, path, body) in attempts {
                 let r = try ns.http(daemon, method, path, body, prefix: asNobody)
@@ -125,6 +126,8 @@ struct ServeAccessTests {
             let daemon = try ServeDaemon(ns, ["--backend", "proxy", "--listen", "0.0.0.0:0", "--token-file", file])
             #expect(try ns.http(daemon, "GET", "/version", headers: ["Authorization: Bearer "]).status == 401)
             #expect(try ns.http(daemon, "GET", "/version", headers: ["Authorization: Bearer s3cret"]).status == 200)
+            #expect(try ns.http(daemon, "GET", "/metrics").status == 401)
+            #expect(try ns.http(daemon, "GET", "/metrics", headers: ["Authorization: Bearer s3cret"]).status == 200)
             // Any user with the token may call: the uid check is loopback's.
             let r = try ns.http(daemon, "POST", "/proxies", #"{"name":"p","upstream":"127.0.0.1:6379"}"#,
                 headers: ["Authorization: Bearer s3cret"], prefix: asNobody)

@@ -179,6 +179,10 @@ private func eventually(_ condition: () -> Bool) -> Bool {
         #expect(echoed.count == data.count)
         #expect(echoed == data)
         #expect(end == .eof)  // the server's close reaches the client
+        // GET /metrics's byte counts: every byte read from each side and written to the other.
+        let n = UInt64(data.count)
+        let counts = f.proxy.traffic.snapshot
+        #expect(counts == TrafficCounts(received: [.upstream: n, .downstream: n], sent: [.upstream: n, .downstream: n]))
     }
 
     @Test func latencyDelaysAndRemovingItIsFastAgain() throws {

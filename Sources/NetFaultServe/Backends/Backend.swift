@@ -30,6 +30,13 @@ public protocol ToxicBackend: AnyObject, Sendable {
     func notes(for toxic: Toxic) -> [String]
     /// Reverts everything; the backend takes no more changes.
     func shutdown()
+    /// What the kernel matched for each toxic of a proxy (GET /metrics); empty where no
+    /// kernel counts (the proxy backend). Called outside the registry's lock.
+    func matched(proxy name: String) -> [ToxicMatch]
+}
+
+extension ToxicBackend {
+    public func matched(proxy name: String) -> [ToxicMatch] { [] }
 }
 
 /// Toxics run in the proxy's streams, as in Toxiproxy: the kernel is not touched.

@@ -154,6 +154,31 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
         thread?.join()
     }
 
+    /// The kernel's counts of each lease of the proxy, by toxic: a held lease's nf_tables rules,
+    /// read under the lock (the netfilter socket is the one the renewals use); a watched lease's
+    /// netem qdiscs (kernels without nf_tables), in packets only. A lease that cannot be read
+    /// gives no counts, rather than a count of 0.
+    public func matched(proxy name: String) -> [ToxicMatch] {
+        state.withLock {
+            guard let proxy = proxies[name] else { return [] }
+            var counts: [Direction: [KernelMatches.Counted]] = [:]
+            for (d, i) in installed[name] ?? [:] {
+                switch i.lease {
+                case .held(let h):
+                    guard let table = h.plan.filter?.table, let tables else { continue }
+                    do { counts[d] = try tables.rules(in: table).map(KernelMatches.Counted.init) } catch {
+                        writeStandardError("netfault serve: reading the counters of table \(table) failed: \(error)\n")
+                        return []
+                    }
+                case .watched(let id):
+                    guard let packets = manager.packetsMatched(id: id) else { return [] }
+                    counts[d] = [KernelMatches.Counted(packets: packets, bytes: nil, netem: true)]
+                }
+            }
+            return KernelMatches.count(toxics: proxy.toxics, expired: expired[name] ?? [], counts: counts)
+        }
+    }
+
     /// Releases the leases whose faults changed, then installs the new ones: never two leases
     /// of one proxy on the same packets at once.
     private func applyLocked(_ proxy: ProxyFaults) throws {

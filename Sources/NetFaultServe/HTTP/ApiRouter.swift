@@ -90,6 +90,11 @@ public struct ApiRouter: Sendable {
             var out = ApiResponse.json(["version": Self.toxiproxyVersion, "netfault": NetFaultVersion.current])
             out.contentType = "application/json;charset=utf-8"
             return out
+        case 1 where p[0] == "metrics":
+            try methods("GET")
+            return ApiResponse(
+                status: 200, contentType: MetricsExposition.contentType,
+                body: Array(MetricsExposition.text(r.metrics()).utf8))
         case 1 where p[0] == "reset":
             try methods("POST")
             try r.reset()

@@ -13,6 +13,8 @@ final class ProxyConnection: @unchecked Sendable {
     let client: any Channel
     var eventLoop: any EventLoop { client.eventLoop }
     private weak var owner: ToxicProxy?
+    /// The proxy's byte counts, which the pumps add to.
+    let traffic: TrafficTally
 
     private var server: (any Channel)?
     private var pumps: [ToxicStream: StreamPump] = [:]
@@ -29,6 +31,7 @@ final class ProxyConnection: @unchecked Sendable {
     init(client: any Channel, owner: ToxicProxy) {
         self.client = client
         self.owner = owner
+        self.traffic = owner.traffic
         // However the client goes, the upstream side goes with it and the proxy forgets it.
         client.closeFuture.whenComplete { [self, weak owner] _ in
             close()

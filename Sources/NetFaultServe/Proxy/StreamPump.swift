@@ -46,6 +46,7 @@ final class StreamPump {
 
     func received(_ buffer: ByteBuffer) {
         guard !inputEnded, !stopped else { return }
+        connection.traffic.received(buffer.readableBytes, on: direction)
         buffered += buffer.readableBytes
         emit(.data(buffer, since: .now()), after: nil)
         wake()
@@ -114,6 +115,7 @@ final class StreamPump {
         guard !outputEnded else { return }
         switch chunk {
         case .data(let buffer, _):
+            connection.traffic.sent(buffer.readableBytes, on: direction)
             lastWrite = destination.write(buffer)
             needsFlush = true
         case .end(let closeConnection):

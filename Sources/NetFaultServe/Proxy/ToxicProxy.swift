@@ -27,6 +27,8 @@ public final class ToxicProxy: @unchecked Sendable {
 
     private let group: any EventLoopGroup
     private let state: NIOLockedValueBox<State>
+    /// Bytes this proxy's connections read and wrote, by stream (GET /metrics).
+    public let traffic = TrafficTally()
     /// Serializes start and stop (which block while holding no state lock).
     private let lifecycle = NIOLock()
 

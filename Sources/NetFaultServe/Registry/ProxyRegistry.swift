@@ -54,6 +54,18 @@ public final class ProxyRegistry: @unchecked Sendable {
         }
     }
 
+    /// Every proxy's labels and byte counts, and what the kernel matched for its toxics
+    /// (GET /metrics). The backend is asked outside the registry's lock, which a scrape holds
+    /// only to copy the proxies.
+    public func metrics() -> [ProxyMetrics] {
+        let now = lock.withLock { proxies.values.map { ($0.settings, $0.forwarder.traffic.snapshot) } }
+        return now.map { settings, traffic in
+            ProxyMetrics(
+                name: settings.name, listener: settings.listen, upstream: settings.upstream, traffic: traffic,
+                toxics: backend.matched(proxy: settings.name))
+        }
+    }
+
     // MARK: proxies
 
     public func create(_ settings: ProxySettings) throws(ApiError) -> ProxyView {
