@@ -24,9 +24,8 @@ install:
 	# build that finds the binary up to date would not link it again.
 	$(SWIFT) package --scratch-path $(STATIC) plugin generate-manual --authors "the netfault authors"
 	rm -f $(STATIC)/release/netfault $(STATIC)/release/netfault-serve $(STATIC)/release/netfault-matrix
-	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC) --product netfault
-	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC) --product netfault-serve
-	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC) --product netfault-matrix
+	# One build for the three: SwiftPM plans once and links them side by side.
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC)
 	install -D -m 0755 $(STATIC)/release/netfault $(DESTDIR)$(PREFIX)/bin/netfault
 	install -D -m 0755 $(STATIC)/release/netfault-serve $(DESTDIR)$(PREFIX)/bin/netfault-serve
 	install -D -m 0755 $(STATIC)/release/netfault-matrix $(DESTDIR)$(PREFIX)/bin/netfault-matrix
