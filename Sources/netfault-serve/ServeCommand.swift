@@ -209,7 +209,7 @@ struct Serve: ParsableCommand {
             var bound: ApiAddress
             do {
                 let (_, error) = registry.populate(initial)
-                if let error { throw ServeError("--config \(config ?? ""): \(error.error)") }
+                if let error { throw ServeError.config(config ?? "", error) }
                 bound = try server.start(address)
             } catch {
                 registry.shutdown()

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import NetFaultServe
 
@@ -55,5 +56,22 @@ import Testing
         #expect(HostPort.parse("[::1]:3306") == HostPort(host: "::1", port: 3306))
         #expect(HostPort.parse("::1:3306") == nil)
         #expect(HostPort.parse("localhost:99999") == nil)
+    }
+}
+
+@Suite struct ServeErrorTests {
+    @Test("serve's start errors exit as every netfault error does: 64 a bad --config, 73 a path it will not take")
+    func exitStatuses() throws {
+        #expect(ServeError.config("p.json", ApiError("missing field", status: 400)).exitStatus == 64)
+        #expect(ServeError.config("p.json", ApiError("proxy already exists", status: 409)).exitStatus == 73)
+        #expect(ServeError.config("p.json", ApiError("listen tcp: address already in use", status: 500)).exitStatus == 71)
+        let path = "/tmp/netfault-serve-error-\(getpid())"
+        #expect(FileManager.default.createFile(atPath: path, contents: Data("x".utf8)))
+        defer { unlink(path) }
+        #expect {
+            try HTTPServer.removeStaleSocket(path)
+        } throws: { error in
+            (error as? ServeError)?.exitStatus == 73 && "\(error)".contains("is not a socket")
+        }
     }
 }

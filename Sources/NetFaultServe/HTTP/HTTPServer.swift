@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Glibc
 import NIOCore
+import NetFaultCore
 import NIOHTTP1
 import NIOPosix
 
@@ -80,10 +81,14 @@ public final class HTTPServer: @unchecked Sendable {
         var st = stat()
         guard lstat(path, &st) == 0 else { return }
         guard st.st_mode & S_IFMT == S_IFSOCK else {
-            throw ServeError("--socket \(path) exists and is not a socket; give a new path, or remove the file")
+            throw ServeError(
+                "--socket \(path) exists and is not a socket; give a new path, or remove the file",
+                exitStatus: ExitStatus.cantCreate)
         }
         guard !answers(path) else {
-            throw ServeError("--socket \(path): another daemon answers on it; stop it or give another path")
+            throw ServeError(
+                "--socket \(path): another daemon answers on it; stop it or give another path",
+                exitStatus: ExitStatus.cantCreate)
         }
         unlink(path)
     }
@@ -110,7 +115,20 @@ public final class HTTPServer: @unchecked Sendable {
     }
 }
 
-public struct ServeError: Error, CustomStringConvertible {
+/// The daemon cannot start as asked: a message and the exit status it ends with, as every
+/// netfault error has (64 a bad configuration, 73 a socket path it will not take, 71 the system).
+public struct ServeError: NetfaultError, CustomStringConvertible {
     public let description: String
-    public init(_ d: String) { description = d }
+    public let exitStatus: Int32
+    public init(_ d: String, exitStatus: Int32 = ExitStatus.osError) { description = d; self.exitStatus = exitStatus }
+
+    /// A proxy of --config the registry refused: its HTTP status says whose fault it is.
+    public static func config(_ file: String, _ error: ApiError) -> ServeError {
+        let status = switch error.status {
+        case 400..<409, 410..<500: ExitStatus.usage
+        case 409: ExitStatus.cantCreate
+        default: ExitStatus.osError
+        }
+        return ServeError("--config \(file): \(error.error)", exitStatus: status)
+    }
 }
