@@ -41,7 +41,8 @@ public struct ApiRouter: Sendable {
         func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name }?.1 }
         // Toxiproxy's guard against a web page that posts to localhost from a browser.
         if header("user-agent")?.hasPrefix("Mozilla/") == true {
-            return ApiResponse(status: 403, contentType: "text/plain; charset=utf-8", body: Array("User agent not allowed\n".utf8))
+            return ApiResponse(
+                status: 403, contentType: "text/plain; charset=utf-8", body: Array("User agent not allowed\n".utf8))
         }
         if let token, !Self.authenticates(header("authorization"), token: token) { return .error(.unauthorized) }
         let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
@@ -69,7 +70,9 @@ public struct ApiRouter: Sendable {
         var out: [UInt8] = []
         var bytes = Array(s.utf8)[...]
         while let b = bytes.popFirst() {
-            if b == UInt8(ascii: "%"), bytes.count >= 2, let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16) {
+            if b == UInt8(ascii: "%"), bytes.count >= 2,
+                let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16)
+            {
                 out.append(v)
                 bytes = bytes.dropFirst(2)
             } else {

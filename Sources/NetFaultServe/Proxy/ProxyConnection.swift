@@ -67,7 +67,8 @@ final class ProxyConnection: @unchecked Sendable {
                     }
                     server = channel
                     let up = StreamPump(direction: .upstream, source: client, destination: channel, connection: self)
-                    let down = StreamPump(direction: .downstream, source: channel, destination: client, connection: self)
+                    let down = StreamPump(
+                        direction: .downstream, source: channel, destination: client, connection: self)
                     pumps = [.upstream: up, .downstream: down]
                     up.start(toxics: self.toxics.filter { $0.stream == .upstream }, early: early, earlyEOF: earlyEOF)
                     early = []

@@ -49,7 +49,9 @@ public final class ProxyRegistry: @unchecked Sendable {
 
     public func toxic(_ proxy: String, _ name: String) throws(ApiError) -> ToxicView {
         try locked { () throws(ApiError) in
-            guard let t = try entry(proxy).toxics.first(where: { $0.name == name }) else { throw ApiError.toxicNotFound }
+            guard let t = try entry(proxy).toxics.first(where: { $0.name == name }) else {
+                throw ApiError.toxicNotFound
+            }
             return toxicView(t)
         }
     }
