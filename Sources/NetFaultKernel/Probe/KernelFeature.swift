@@ -54,30 +54,26 @@ public enum KernelFeature: String, CaseIterable, Codable, Sendable {
                 """
         case .scratchDevice:
             return "the probe needs a scratch device: CONFIG_IFB or CONFIG_DUMMY (modprobe ifb; \(extra))"
-        case .nfTablesInet, .nfTablesOwnerTables, .nfTablesRules:
-            return nfTablesRemedy
-        }
-    }
-
-    private var nfTablesRemedy: String {
-        switch self {
         case .nfTablesInet:
-            """
-            connection faults (--blackhole, --reject, --reset, --hang, --loss-nft) need CONFIG_NF_TABLES and \
-            CONFIG_NF_TABLES_INET: modprobe nf_tables
-            """
+            return
+                """
+                connection faults (--blackhole, --reject, --reset, --hang, --loss-nft) need CONFIG_NF_TABLES and \
+                CONFIG_NF_TABLES_INET: modprobe nf_tables
+                """
         case .nfTablesOwnerTables:
-            """
-            connection faults need Linux 5.12 or later: a lease's table must die with its watchdog \
-            (NFT_TABLE_F_OWNER)
-            """
-        default:
-            """
-            connection faults need sets with timeouts and the reject, numgen and counter expressions: \
-            CONFIG_NFT_REJECT_INET, CONFIG_NFT_NUMGEN, CONFIG_NFT_COUNTER (modprobe nft_reject_inet \
-            nft_numgen); without them netem faults fall back to u32 filters, whose deadline only the \
-            watchdog keeps
-            """
+            return
+                """
+                connection faults need Linux 5.12 or later: a lease's table must die with its watchdog \
+                (NFT_TABLE_F_OWNER)
+                """
+        case .nfTablesRules:
+            return
+                """
+                connection faults need sets with timeouts and the reject, numgen and counter expressions: \
+                CONFIG_NFT_REJECT_INET, CONFIG_NFT_NUMGEN, CONFIG_NFT_COUNTER (modprobe nft_reject_inet \
+                nft_numgen); without them netem faults fall back to u32 filters, whose deadline only the \
+                watchdog keeps
+                """
         }
     }
 }
