@@ -48,10 +48,13 @@ install:
 test:
 	scripts/stages netns unit containers matrix-test // vm uml crash-trials
 
-# The report writers' tests read the JUnit XML back with junitparser and open the HTML in
-# headless Chromium; KubernetesManifestTests run kubernetes-validate on examples/kubernetes
-# (scripts/install-deps installs all three); here a missing one fails, not skips.
+# First the code-style limits (scripts/check-limits: files of at most 400 lines, functions of 60,
+# lines of 120 columns in Sources/). The report writers' tests read the JUnit XML back with
+# junitparser and open the HTML in headless Chromium; KubernetesManifestTests run
+# kubernetes-validate on examples/kubernetes (scripts/install-deps installs all three); here a
+# missing one fails, not skips.
 unit:
+	scripts/check-limits
 	$(SWIFT) build $(RELEASE_TEST) --build-tests
 	NETFAULT_REPORT_TOOLS=required $(SWIFT) test $(RELEASE_TEST) --skip-build $(KERNEL_SUITES)
 

@@ -57,7 +57,8 @@ public func selfExecutable() -> String {
 
 /// The program `name` installed beside this one (netfault and netfault-serve run each other).
 public func siblingExecutable(_ name: String) -> String {
-    selfExecutable().split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/") + "/" + name
+    let directory = selfExecutable().split(separator: "/", omittingEmptySubsequences: false).dropLast()
+    return directory.joined(separator: "/") + "/" + name
 }
 
 /// A line on stderr that is not an error: "netfault: ...".

@@ -7,34 +7,34 @@ import NetFaultWatchdog
 // Which kernel features a lease needs, and where the program that runs watchdogs is: shared by
 // netfault, netfault serve and netfault matrix.
 
-/// The kernel features a request needs, by the names `netfault doctor` uses.
-public func neededFeatures(_ r: FaultRequest) -> [String] {
-    (r.netem.isEmpty ? [] : FeatureProbe.netemFeatures) + (r.filter.isEmpty ? [] : FeatureProbe.filterFeatures)
+/// The kernel features a request needs.
+public func neededFeatures(_ r: FaultRequest) -> [KernelFeature] {
+    (r.netem.isEmpty ? [] : KernelFeature.netemFaults) + (r.filter.isEmpty ? [] : KernelFeature.filterFaults)
 }
 
 /// Whether netem bands can be steered by the lease's nf_tables table, so that the kernel ends
 /// them at the deadline: the nf_tables features work here (probed once per boot, like the rest).
 public func steersWithNFTables(_ r: FaultRequest, journal: Journal) -> Bool {
     guard !r.netem.isEmpty else { return false }
-    return ProbeCache.results(for: FeatureProbe.filterFeatures, in: journal.directory).allSatisfy(\.ok)
+    return ProbeCache.results(for: KernelFeature.filterFaults, in: journal.directory).allSatisfy(\.ok)
 }
 
 /// Whether nf_tables and netem work here, by the per-boot probe cache (probed when unknown).
 public func kernelFeatures(journal: Journal) -> (nfTables: Bool, netem: Bool) {
-    let results = ProbeCache.results(for: FeatureProbe.filterFeatures + FeatureProbe.netemFeatures, in: journal.directory)
-    let ok = Set(results.filter(\.ok).map(\.feature))
-    return (FeatureProbe.filterFeatures.allSatisfy(ok.contains), FeatureProbe.netemFeatures.allSatisfy(ok.contains))
+    let results = ProbeCache.results(for: KernelFeature.filterFaults + KernelFeature.netemFaults, in: journal.directory)
+    let ok = Set(results.filter(\.ok).compactMap(\.kernelFeature))
+    return (KernelFeature.filterFaults.allSatisfy(ok.contains), KernelFeature.netemFaults.allSatisfy(ok.contains))
 }
 
 /// Fails with 69, naming what is missing, unless the kernel has every feature listed.
-public func requireFeatures(_ names: [String], journal: Journal) throws {
-    guard !names.isEmpty else { return }
-    let results = ProbeCache.results(for: names, in: journal.directory)
+public func requireFeatures(_ features: [KernelFeature], journal: Journal) throws {
+    guard !features.isEmpty else { return }
+    let results = ProbeCache.results(for: features, in: journal.directory)
     let missing = results.filter { !$0.ok }
     guard missing.isEmpty else {
         let lines = missing.map { "  \($0.feature): \($0.remedy ?? "") (\($0.detail))" }.joined(separator: "\n")
         var hint = "`netfault doctor` lists every feature"
-        if missing.contains(where: { $0.feature == "netem" }) {
+        if missing.contains(where: { $0.kernelFeature == .netem }) {
             hint =
                 """
                 netem is CONFIG_NET_SCH_NETEM (modprobe sch_netem); without it, --loss-nft drops at random and \

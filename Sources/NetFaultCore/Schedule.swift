@@ -59,7 +59,11 @@ public struct Schedule: Equatable, Sendable {
     /// only for less than the shortest lease (1ms).
     public func validate(within limit: Duration) throws {
         guard windows(until: limit).contains(where: { $0.end.nanoseconds - $0.start.nanoseconds >= 1_000_000 }) else {
-            throw InputError("--after \(after) with --for \(limit): the faults would go in only when the lease ends; make --for longer than --after")
+            throw InputError(
+                """
+                --after \(after) with --for \(limit): the faults would go in only when the lease ends; make --for \
+                longer than --after
+                """)
         }
     }
 

@@ -108,11 +108,19 @@ public struct Target: Hashable, Codable, Sendable, CustomStringConvertible {
                 throw InputError("--host '\(host)' is not an IPv4 or IPv6 address (e.g. 10.0.0.5 or ::1)")
             }
             if a.bytes.allSatisfy({ $0 == 0 }) {
-                throw InputError("--host \(host) is the unspecified address: no packet goes to or comes from it; give the server's address")
+                throw InputError(
+                    """
+                    --host \(host) is the unspecified address: no packet goes to or comes from it; give the \
+                    server's address
+                    """)
             }
             if a.family == .ipv6 && a.bytes.prefix(12) == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff] {
                 let v4 = a.bytes.suffix(4).map(String.init).joined(separator: ".")
-                throw InputError("--host \(host) is an IPv4 address written as IPv6, and its packets carry it as IPv4: give --host \(v4)")
+                throw InputError(
+                    """
+                    --host \(host) is an IPv4 address written as IPv6, and its packets carry it as IPv4: give \
+                    --host \(v4)
+                    """)
             }
             address = a
         }

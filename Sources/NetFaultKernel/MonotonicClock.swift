@@ -13,6 +13,6 @@ public enum MonotonicClock {
 
     /// This boot's id (/proc/sys/kernel/random/boot_id), which tells whether a recorded reading
     /// is of this boot's clock.
-    public static let bootID: String? = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))
-        .map { $0.trimmed }
+    public static let bootID: String? =
+        (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)).map { $0.trimmed }
 }

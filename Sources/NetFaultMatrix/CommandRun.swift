@@ -72,7 +72,8 @@ enum CommandRunner {
         var timedOut = false, interrupted = false
         while done.wait(timeout: .now() + sampleInterval) == .timedOut {
             let held = heldSockets(session: pid, sockets: sockets)
-            for i in samplers.indices { samplers[i].add(held) }
+            // A scan the command's exit overtook saw its sockets closing: only one taken while it ran counts.
+            if isRunning(pid) { for i in samplers.indices { samplers[i].add(held) } }
             let now = seconds()
             if killedAt == nil && (now - start >= timeout.seconds || stop.isSet) {
                 timedOut = !stop.isSet
@@ -105,6 +106,16 @@ enum CommandRunner {
         let inodes = socketInodes(session: sid)
         guard !inodes.isEmpty, let all = try? sockets.dump() else { return [] }
         return all.filter { $0.inode != 0 && inodes.contains($0.inode) }
+    }
+
+    /// Whether `pid` has not begun to exit: it exists and is not a zombie (exit closes its files
+    /// first, then makes it one).
+    static func isRunning(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        let state = stat[stat.index(after: close)...].split(separator: " ").first
+        return state != "Z" && state != "X"
     }
 
     static func socketInodes(session sid: pid_t) -> Set<UInt32> {

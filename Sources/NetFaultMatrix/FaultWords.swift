@@ -12,7 +12,8 @@ enum FaultWords {
     static let placeWords = ["--host", "--peer", "--netns", "--netns-pid", "--server"]
 
     static func request(_ fault: Scenario.Fault, service: Scenario.Service, duration: Duration) throws -> FaultRequest {
-        if let w = fault.words.first(where: { word in placeWords.contains { word == $0 || word.hasPrefix($0 + "=") } }) {
+        let placed = { (word: String) in placeWords.contains { word == $0 || word.hasPrefix($0 + "=") } }
+        if let w = fault.words.first(where: placed) {
             throw InputError("\(w) is set by the service's upstream address; leave it out of the fault's words")
         }
         var args = [String(service.upstream.port)]
@@ -54,14 +55,11 @@ enum FaultWords {
         ].compactMap { $0 }
         if !tcpRepairs.isEmpty {
             plan.unsupported =
-                "no proxy equivalent for \(tcpRepairs.joined(separator: ", ")): the TCP connections on each side of a proxy repair lost, duplicated, corrupted and reordered packets"
+                """
+                no proxy equivalent for \(tcpRepairs.joined(separator: ", ")): the TCP connections on each side of a \
+                proxy repair lost, duplicated, corrupted and reordered packets
+                """
             return plan
-        }
-        func toxic(_ type: String, _ stream: String, _ attributes: [String: JSONValue]) -> JSONValue {
-            .object([
-                "name": .string("\(type)_\(stream)"), "type": .string(type), "stream": .string(stream),
-                "toxicity": .number(1), "attributes": .object(attributes),
-            ])
         }
         if let delay = n.delay {
             let jitter = n.jitter ?? .zero
@@ -76,7 +74,8 @@ enum FaultWords {
                         "jitter": .number(Double(jitter.nanoseconds / 1_000_000)),
                     ]))
             }
-            plan.notes.append("latency delays each chunk of data the proxy reads, not each packet; connects are not delayed")
+            plan.notes.append(
+                "latency delays each chunk of data the proxy reads, not each packet; connects are not delayed")
             if n.distribution != nil || n.delayCorrelation != nil {
                 plan.notes.append("the proxy's jitter is uniform: --distribution and --delay-correlation do not apply")
             }
@@ -84,22 +83,44 @@ enum FaultWords {
         if let rate = n.rate {
             let kb = max(rate.bytesPerSecond / 1000, 1)
             for s in streams { plan.toxics.append(toxic("bandwidth", s, ["rate": .number(Double(kb))])) }
-            plan.notes.append("bandwidth is \(kb) KB/s of payload per connection; netem's rate counts whole packets of all connections")
+            plan.notes.append(
+                """
+                bandwidth is \(kb) KB/s of payload per connection; netem's rate counts whole packets of all \
+                connections
+                """)
         }
-        switch r.filter.action {
+        connectionFault(r.filter.action, into: &plan)
+        return plan
+    }
+
+    static func toxic(_ type: String, _ stream: String, _ attributes: [String: JSONValue]) -> JSONValue {
+        .object([
+            "name": .string("\(type)_\(stream)"), "type": .string(type), "stream": .string(stream),
+            "toxicity": .number(1), "attributes": .object(attributes),
+        ])
+    }
+
+    /// The toxic (or the disabled proxy) that stands for a connection fault.
+    static func connectionFault(_ action: FilterSpec.Action?, into plan: inout ProxyPlan) {
+        switch action {
         case .blackhole?:
             plan.toxics.append(toxic("timeout", "upstream", ["timeout": .number(0)]))
-            plan.notes.append("the proxy accepts the connection and then passes nothing; the kernel drops the SYN, so connect times out")
+            plan.notes.append(
+                """
+                the proxy accepts the connection and then passes nothing; the kernel drops the SYN, so connect \
+                times out
+                """)
         case .hang?:
             plan.toxics.append(toxic("timeout", "upstream", ["timeout": .number(0)]))
         case .reset?:
             plan.toxics.append(toxic("reset_peer", "upstream", ["timeout": .number(0)]))
-            plan.notes.append("the proxy accepts the connection and resets it when data arrives; the kernel resets the handshake too")
+            plan.notes.append(
+                "the proxy accepts the connection and resets it when data arrives; the kernel resets the handshake too")
         case .reject?:
             plan.disable = true
-            plan.notes.append("the proxy stops listening and closes its open connections; the kernel refuses new connections only")
+            plan.notes.append(
+                "the proxy stops listening and closes its open connections; the kernel refuses new connections only")
         case nil: break
         }
-        return plan
     }
 }

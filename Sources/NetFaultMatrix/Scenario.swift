@@ -131,7 +131,8 @@ extension ScenarioError {
     static func from(_ e: YamlError, path: String) -> ScenarioError {
         switch e {
         case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
-            return ScenarioError(path: path, line: mark.line, column: mark.column, message: "not valid YAML: \(problem)")
+            return ScenarioError(
+                path: path, line: mark.line, column: mark.column, message: "not valid YAML: \(problem)")
         case let .duplicatedKeysInMapping(duplicates, _):
             return ScenarioError(
                 path: path, line: nil, column: nil,
@@ -150,7 +151,9 @@ struct Reader {
         ScenarioError(path: path, line: node?.mark?.line, column: node?.mark?.column, message: message)
     }
 
-    func mapping(_ node: Node, _ what: String, keys allowed: [String]) throws -> [(key: String, keyNode: Node, value: Node)] {
+    func mapping(
+        _ node: Node, _ what: String, keys allowed: [String]
+    ) throws -> [(key: String, keyNode: Node, value: Node)] {
         guard case .mapping(let m) = node else { throw error(node, "\(what) must be a mapping (key: value lines)") }
         var out: [(String, Node, Node)] = []
         var seen: Set<String> = []  // not a search of `out`: that was quadratic in the keys
@@ -217,7 +220,8 @@ struct Reader {
 
     func scenario(_ root: Node, directory: String) throws -> Scenario {
         let top = try mapping(
-            root, "the scenario", keys: ["command", "recover", "workdir", "timeout", "backends", "env", "services", "faults"])
+            root, "the scenario",
+            keys: ["command", "recover", "workdir", "timeout", "backends", "env", "services", "faults"])
         func value(_ key: String) -> Node? { top.first { $0.key == key }?.value }
         guard let commandNode = value("command") else {
             throw error(root, "no 'command': give the command to run under each fault, e.g. command: pytest -q")
@@ -232,7 +236,8 @@ struct Reader {
         let timeout = try value("timeout").map { try duration($0, "timeout") } ?? Duration(nanoseconds: 600_000_000_000)
         var backends = Scenario.Backend.allCases
         if let b = value("backends") {
-            let names = try nameList(b, "backends", each: "each backend", else: "backends must be a list of kernel, proxy")
+            let names = try nameList(
+                b, "backends", each: "each backend", else: "backends must be a list of kernel, proxy")
             backends = try names.map { n, node in
                 if n == "both" { return nil }
                 guard let k = Scenario.Backend(rawValue: n) else {
@@ -251,11 +256,21 @@ struct Reader {
             }
         }
         guard let servicesNode = value("services") else {
-            throw error(root, "no 'services': name each server, e.g. services: { redis: { upstream: 127.0.0.1:6379, listen: 127.0.0.1:16379 } }")
+            throw error(
+                root,
+                """
+                no 'services': name each server, e.g. services: { redis: { upstream: 127.0.0.1:6379, \
+                listen: 127.0.0.1:16379 } }
+                """)
         }
         let services = try self.services(servicesNode)
         guard let faultsNode = value("faults") else {
-            throw error(root, "no 'faults': name each fault in netfault's option words, e.g. faults: { delay: { fault: --delay 10ms } }")
+            throw error(
+                root,
+                """
+                no 'faults': name each fault in netfault's option words, e.g. faults: { delay: { fault: \
+                --delay 10ms } }
+                """)
         }
         let faults = try self.faults(faultsNode, services: services)
         return Scenario(
@@ -267,18 +282,24 @@ struct Reader {
         var out: [Scenario.Service] = []
         for (name, keyNode, v) in try mapping(node, "services", keys: []) {
             _ = try self.name(keyNode, "the service name")
-            if name == "baseline" { throw error(keyNode, "'baseline' names the runs without a fault; call the service otherwise") }
+            if name == "baseline" {
+                throw error(keyNode, "'baseline' names the runs without a fault; call the service otherwise")
+            }
             let fields = try mapping(v, "service \(name)", keys: ["upstream", "listen", "env"])
             func field(_ k: String) -> Node? { fields.first { $0.key == k }?.value }
-            guard let u = field("upstream") else { throw error(v, "service \(name) has no upstream (HOST:PORT of the server)") }
+            guard let u = field("upstream") else {
+                throw error(v, "service \(name) has no upstream (HOST:PORT of the server)")
+            }
             guard let upstream = HostPort.parse(try string(u, "upstream")), upstream.port != 0 else {
-                throw error(u, "service \(name): upstream '\(u.scalar?.string ?? "")' is not HOST:PORT, e.g. 127.0.0.1:6379")
+                throw error(
+                    u, "service \(name): upstream '\(u.scalar?.string ?? "")' is not HOST:PORT, e.g. 127.0.0.1:6379")
             }
             guard let l = field("listen") else {
                 throw error(v, "service \(name) has no listen (HOST:PORT where the proxy backend's proxy listens)")
             }
             guard let listen = HostPort.parse(try string(l, "listen")), listen.port != 0 else {
-                throw error(l, "service \(name): listen '\(l.scalar?.string ?? "")' is not HOST:PORT, e.g. 127.0.0.1:16379")
+                throw error(
+                    l, "service \(name): listen '\(l.scalar?.string ?? "")' is not HOST:PORT, e.g. 127.0.0.1:16379")
             }
             if listen.port == upstream.port {
                 throw error(l, "service \(name): the proxy cannot listen on the upstream's port \(upstream.port)")
@@ -286,7 +307,9 @@ struct Reader {
             var env: String?
             if let e = field("env") {
                 let s = try string(e, "env")
-                guard s.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }), !(s.first?.isNumber ?? true) else {
+                guard s.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }),
+                    !(s.first?.isNumber ?? true)
+                else {
                     throw error(e, "service \(name): env '\(s)' is not an environment variable name")
                 }
                 env = s
@@ -297,7 +320,12 @@ struct Reader {
                     keyNode, "over \(Scenario.maximumFaultCells) services; a scenario may have at most that many")
             }
             if let other = out.first(where: { $0.upstream.port == upstream.port }) {
-                throw error(u, "services \(other.name) and \(name) have the same upstream port \(upstream.port): a kernel fault on one would fault both")
+                throw error(
+                    u,
+                    """
+                    services \(other.name) and \(name) have the same upstream port \(upstream.port): a kernel fault \
+                    on one would fault both
+                    """)
             }
             out.append(Scenario.Service(name: name, upstream: upstream, listen: listen, env: env, line: line))
         }
@@ -327,9 +355,11 @@ struct Reader {
             var only = services.map(\.name)
             if let s = field("services") {
                 let names = try nameList(
-                    s, "services", each: "each service", else: "fault \(name): services must be a list of service names")
+                    s, "services", each: "each service",
+                    else: "fault \(name): services must be a list of service names")
                 for (n, node) in names where !only.contains(n) {
-                    throw error(node, "fault \(name): no service '\(n)'; the services are \(only.joined(separator: ", "))")
+                    throw error(
+                        node, "fault \(name): no service '\(n)'; the services are \(only.joined(separator: ", "))")
                 }
                 only = names.map(\.0)
             }
@@ -352,7 +382,9 @@ struct Reader {
                         keyNode, "the faults and their services make over \(Scenario.maximumFaultCells) cells per "
                             + "backend; a scenario may make at most that many (split it into several files)")
                 }
-                do { _ = try FaultWords.request(fault, service: s, duration: Duration(nanoseconds: 3_600_000_000_000)) } catch {
+                do {
+                    _ = try FaultWords.request(fault, service: s, duration: Duration(nanoseconds: 3_600_000_000_000))
+                } catch {
                     throw self.error(f, "fault \(name): \(error)")
                 }
             }

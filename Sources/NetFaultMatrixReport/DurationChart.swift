@@ -102,7 +102,8 @@ struct DurationChart {
         s += "</pattern></defs>\n"
         s += "<text x=\"0\" y=\"22\" font-size=\"17\" font-weight=\"600\">\(Self.title)</text>\n"
         guard !rows.isEmpty else {
-            s += "<text x=\"0\" y=\"64\" fill=\"#59636e\">No fault cells to chart: the report has only baselines, or no cells.</text>\n"
+            s += "<text x=\"0\" y=\"64\" fill=\"#59636e\">"
+            s += "No fault cells to chart: the report has only baselines, or no cells.</text>\n"
             return s + "</svg>"
         }
         s += legend()
@@ -130,7 +131,8 @@ struct DurationChart {
             s += "<text x=\"\(n(at + 20))\" y=\"13\">\(backend) backend</text>\n"
             at += 130
         }
-        s += "<line x1=\"\(n(at + 7))\" y1=\"0\" x2=\"\(n(at + 7))\" y2=\"18\" stroke=\"#1f2328\" stroke-width=\"2.5\"/>"
+        s += "<line x1=\"\(n(at + 7))\" y1=\"0\" x2=\"\(n(at + 7))\" y2=\"18\" "
+        s += "stroke=\"#1f2328\" stroke-width=\"2.5\"/>"
         s += "<text x=\"\(n(at + 16))\" y=\"13\">baseline (no fault, same backend)</text>\n"
         at += 250
         s += "<rect x=\"\(n(at))\" y=\"2\" width=\"14\" height=\"14\" rx=\"2\" fill=\"#59636e\"/>"
@@ -171,7 +173,8 @@ struct DurationChart {
 
     func bar(_ bar: Bar, y: Double) -> String {
         guard let cell = bar.cell else {
-            return "<text x=\"\(n(plotX + 6))\" y=\"\(n(y + 12))\" fill=\"#59636e\" font-style=\"italic\">no \(bar.backend) cell</text>\n"
+            let at = "x=\"\(n(plotX + 6))\" y=\"\(n(y + 12))\""
+            return "<text \(at) fill=\"#59636e\" font-style=\"italic\">no \(bar.backend) cell</text>\n"
         }
         let colour = Self.colours[bar.backend] ?? "#59636e"
         let seconds = cell.state == .skipped ? nil : cell.seconds.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }

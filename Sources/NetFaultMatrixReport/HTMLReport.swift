@@ -7,8 +7,10 @@ extension MatrixReport {
         var h = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
         h += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n"
         // Nothing but the inline style may load, whatever a cell's output holds.
-        h += "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\"/>\n"
-        h += "<title>netfault matrix: \(Text.escaped(scenario))</title>\n<style>\(HTMLPage.style)</style>\n</head>\n<body>\n"
+        h += "<meta http-equiv=\"Content-Security-Policy\" "
+        h += "content=\"default-src 'none'; style-src 'unsafe-inline'\"/>\n"
+        h += "<title>netfault matrix: \(Text.escaped(scenario))</title>\n"
+        h += "<style>\(HTMLPage.style)</style>\n</head>\n<body>\n"
         h += header() + summary() + disagreementsSection()
         h += "<section id=\"chart\">\n\(durationChartSVG())\n</section>\n"
         h += cellsTable()
@@ -31,7 +33,8 @@ extension MatrixReport {
             ("skipped", c.skipped, "skipped"), (c.errors == 1 ? "error" : "errors", c.errors, "error"),
         ]
         if c.recoveries > 0 {
-            items.append(("of \(c.recoveries) recovery \(c.recoveries == 1 ? "check" : "checks") failed", c.recoveriesFailed, c.recoveriesFailed > 0 ? "failed" : "passed"))
+            let label = "of \(c.recoveries) recovery \(c.recoveries == 1 ? "check" : "checks") failed"
+            items.append((label, c.recoveriesFailed, c.recoveriesFailed > 0 ? "failed" : "passed"))
         }
         items.append((disagreements.count == 1 ? "disagreement" : "disagreements", disagreements.count,
                       disagreements.isEmpty ? "passed" : "disagree"))
@@ -45,14 +48,16 @@ extension MatrixReport {
     private func disagreementsSection() -> String {
         var h = "<section id=\"disagreements\">\n<h2>Disagreements between the kernel and proxy backends</h2>\n"
         guard !disagreements.isEmpty else {
-            return h + "<p class=\"none\">None: every service and fault that ran through both backends ended the same way.</p>\n</section>\n"
+            return h + "<p class=\"none\">None: every service and fault that ran through both backends "
+                + "ended the same way.</p>\n</section>\n"
         }
         h += "<ul class=\"disagreements\">\n"
         for d in disagreements {
             let row = cells.first { $0.service == d.service && $0.fault == d.fault && $0.state != .skipped }
             let href = row.map { " href=\"#cell-\(Text.attribute(HTMLPage.anchor($0.id)))\"" } ?? ""
             h += "<li><a\(href)><strong>\(Text.escaped(d.service)) / \(Text.escaped(d.fault))</strong></a>: "
-            h += "kernel <q class=\"outcome\">\(Text.escaped(d.kernel))</q> vs proxy <q class=\"outcome\">\(Text.escaped(d.proxy))</q></li>\n"
+            h += "kernel <q class=\"outcome\">\(Text.escaped(d.kernel))</q> "
+            h += "vs proxy <q class=\"outcome\">\(Text.escaped(d.proxy))</q></li>\n"
         }
         return h + "</ul>\n</section>\n"
     }
@@ -101,8 +106,9 @@ enum HTMLPage {
             $0.passed ? "<span class=\"state passed\">✓ passed</span>" : "<span class=\"state failed\">✗ failed</span>"
         } ?? "–") + "</td>"
         h += "<td class=\"kernel\"><code>\(e(cell.kernel))</code></td><td>\(e(cell.randomness))</td></tr>\n"
-        h += "<tr class=\"more\"><td colspan=\"\(columns)\"><details><summary>Output, notes, metrics and rerun command of "
-        h += "<code>\(e(cell.id))</code></summary>\n<div class=\"details\">\n" + details(cell) + "</div></details></td></tr>\n"
+        h += "<tr class=\"more\"><td colspan=\"\(columns)\"><details>"
+        h += "<summary>Output, notes, metrics and rerun command of <code>\(e(cell.id))</code></summary>\n"
+        h += "<div class=\"details\">\n" + details(cell) + "</div></details></td></tr>\n"
         return h + "</tbody>\n"
     }
 
@@ -122,7 +128,8 @@ enum HTMLPage {
         if !cell.metrics.isEmpty {
             h += "<h3>Metrics</h3>\n<table class=\"small\"><tbody>\n"
             for key in cell.metrics.keys.sorted() {
-                h += "<tr><th scope=\"row\"><code>\(e(key))</code></th><td class=\"num\">\(Text.short(cell.metrics[key]!))</td></tr>\n"
+                h += "<tr><th scope=\"row\"><code>\(e(key))</code></th>"
+                h += "<td class=\"num\">\(Text.short(cell.metrics[key]!))</td></tr>\n"
             }
             h += "</tbody></table>\n"
         }
@@ -130,12 +137,14 @@ enum HTMLPage {
             h += "<h3>Connections</h3>\n<table class=\"small\"><thead><tr><th>Service</th><th>Port</th><th>Peak</th>"
             h += "<th>Final</th><th>Peak established</th><th>Peak connecting</th><th>Samples</th></tr></thead><tbody>\n"
             for c in cell.connections {
-                h += "<tr><td>\(e(c.service))</td>" + [Int(c.port), c.peak, c.final, c.peakEstablished, c.peakConnecting, c.samples]
-                    .map { "<td class=\"num\">\($0)</td>" }.joined() + "</tr>\n"
+                let numbers = [Int(c.port), c.peak, c.final, c.peakEstablished, c.peakConnecting, c.samples]
+                h += "<tr><td>\(e(c.service))</td>"
+                h += numbers.map { "<td class=\"num\">\($0)</td>" }.joined() + "</tr>\n"
             }
             h += "</tbody></table>\n"
         }
-        h += "<h3>Output (last lines)</h3>\n<pre class=\"output\">\(cell.outputTail.isEmpty ? "<em>none</em>" : e(cell.outputTail))</pre>\n"
+        let output = cell.outputTail.isEmpty ? "<em>none</em>" : e(cell.outputTail)
+        h += "<h3>Output (last lines)</h3>\n<pre class=\"output\">\(output)</pre>\n"
         if let r = cell.recovery {
             h += "<h3>Recovery: \(r.passed ? "✓ passed" : "✗ failed")</h3>\n<p><code>\(e(r.command))</code>"
             h += r.exitStatus.map { ", exit status \($0)" } ?? ""
@@ -160,7 +169,8 @@ enum HTMLPage {
     * { box-sizing: border-box; }
     body { margin: 0 auto; padding: 24px 32px 48px; max-width: 1500px; color: #1f2328; background: #fff;
       font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans", sans-serif; }
-    code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; font-size: 12.5px; }
+    code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace;
+      font-size: 12.5px; }
     h1 { font-size: 24px; margin: 0 0 4px; }
     h2 { font-size: 18px; margin: 28px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
     h3 { font-size: 13px; margin: 14px 0 4px; color: var(--muted); text-transform: uppercase; letter-spacing: .04em; }
@@ -200,8 +210,8 @@ enum HTMLPage {
     .state.skipped { background: var(--skipped); } .state.error { background: var(--error); }
     .words { display: block; margin-top: 2px; }
     .backend { font-weight: 600; padding-left: 16px; position: relative; }
-    .backend::before { content: ""; position: absolute; left: 0; top: 4px; width: 11px; height: 11px; border-radius: 2px;
-      background: var(--muted); }
+    .backend::before { content: ""; position: absolute; left: 0; top: 4px; width: 11px; height: 11px;
+      border-radius: 2px; background: var(--muted); }
     .backend.kernel::before { background: #2f6db5; } .backend.proxy::before { background: #d9822b; }
     details summary { cursor: pointer; color: var(--muted); font-size: 12.5px; }
     details[open] summary { margin-bottom: 4px; }

@@ -70,7 +70,8 @@ private struct JUnitCase {
         case .passed:
             (kind, result) = (.pass, "")
         case .failed:
-            (kind, result) = (.failure, element("failure", message: cell.outcome, type: "failed", body: cell.outputTail))
+            let failure = element("failure", message: cell.outcome, type: "failed", body: cell.outputTail)
+            (kind, result) = (.failure, failure)
         case .error:
             let message = cell.reason ?? cell.outcome
             (kind, result) = (.error, element("error", message: message, type: "error", body: cell.outputTail))
@@ -87,7 +88,8 @@ private struct JUnitCase {
             out.append(make(
                 kind: recovery.passed ? .pass : .failure, className: className, name: "\(cell.id) recovery",
                 seconds: recovery.seconds, properties: recoveryProperties,
-                result: recovery.passed ? "" : element("failure", message: message, type: "failed", body: recovery.outputTail),
+                result: recovery.passed
+                    ? "" : element("failure", message: message, type: "failed", body: recovery.outputTail),
                 output: recovery.outputTail))
         }
         return out

@@ -153,8 +153,10 @@ struct Matrix: ParsableCommand {
 
     func write(_ report: MatrixReport, to dir: String) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let reports = [("report.json", try report.json()), ("report.xml", report.junitXML()), ("report.html", report.html())]
-        for (name, text) in reports {
+        let files = [
+            ("report.json", try report.json()), ("report.xml", report.junitXML()), ("report.html", report.html())
+        ]
+        for (name, text) in files {
             let path = dir + "/" + name
             do { try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
                 throw ProcessError("cannot write \(path): \(error)")

@@ -37,7 +37,10 @@ struct NetFault: ParsableCommand {
             sidecar pattern (--network container:NAME) and what each command needs.
             """,
         version: NetFaultVersion.current,
-        subcommands: [Apply.self, RunCommand.self, Status.self, Revert.self, Doctor.self, Serve.self, Matrix.self, WatchdogCommand.self])
+        subcommands: [
+            Apply.self, RunCommand.self, Status.self, Revert.self, Doctor.self, Serve.self, Matrix.self,
+            WatchdogCommand.self
+        ])
 }
 
 extension NetFault {
@@ -111,6 +114,10 @@ func execSibling(_ name: String, as command: String, _ args: [String]) -> Never 
     execv(path, argv)
     let reason = String(cString: strerror(errno))
     writeStandardError(
-        "netfault: error: \(command) runs \(path), which cannot be started (\(reason)); install it beside netfault (make install)\n")
+        """
+        netfault: error: \(command) runs \(path), which cannot be started (\(reason)); install it beside netfault \
+        (make install)
+
+        """)
     Glibc.exit(ExitStatus.unavailable)
 }

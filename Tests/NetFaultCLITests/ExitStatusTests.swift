@@ -14,7 +14,7 @@ struct ExitStatusTests {
             (InputError("bad"), 64),
             (NamespaceError("no such namespace"), 64),
             (Unavailable("no netem"), 69),
-            (FeatureMissing(feature: "netem", underlying: KernelError(operation: "adding", errno: ENOENT)), 69),
+            (FeatureMissing(feature: .netem, underlying: KernelError(operation: "adding", errno: ENOENT)), 69),
             (DistributionTables.Missing(name: "normal"), 69),
             (KernelError(operation: "adding", errno: EINVAL), 71),
             (ProcessError("cannot start the watchdog"), 71),

@@ -98,27 +98,46 @@ import NetFaultCore
         return d
     }
 
-    func ok(_ f: String) -> FeatureResult { FeatureResult(feature: f, ok: true, detail: "works", remedy: nil) }
-    func missing(_ f: String) -> FeatureResult {
-        FeatureResult(feature: f, ok: false, detail: "absent", remedy: "load it")
+    func ok(_ f: KernelFeature) -> FeatureResult { FeatureResult(f, ok: true, detail: "works", remedy: nil) }
+    func missing(_ f: KernelFeature) -> FeatureResult {
+        FeatureResult(f, ok: false, detail: "absent", remedy: "load it")
     }
 
     @Test("successes are probed once per boot; failures are probed again")
     func probesOnce() throws {
         let dir = try directory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        var calls: [Set<String>] = []
-        let probe = { (only: Set<String>) -> [FeatureResult] in
+        var calls: [Set<KernelFeature>] = []
+        let probe = { (only: Set<KernelFeature>) -> [FeatureResult] in
             calls.append(only)
-            return only.sorted().map { $0 == "netem" ? self.missing($0) : self.ok($0) }
+            return only.sorted { $0.rawValue < $1.rawValue }.map { $0 == .netem ? self.missing($0) : self.ok($0) }
         }
-        let first = ProbeCache.results(for: ["netem", "u32"], in: dir, probe: probe)
+        let first = ProbeCache.results(for: [.netem, .u32], in: dir, probe: probe)
         #expect(first.map(\.ok) == [false, true])
-        let second = ProbeCache.results(for: ["netem", "u32"], in: dir, probe: probe)
+        let second = ProbeCache.results(for: [.netem, .u32], in: dir, probe: probe)
         #expect(second.map(\.ok) == [false, true])
-        #expect(calls == [["netem", "u32"], ["netem"]])
-        _ = ProbeCache.results(for: ["u32"], in: dir, probe: probe)
+        #expect(calls == [[.netem, .u32], [.netem]])
+        _ = ProbeCache.results(for: [.u32], in: dir, probe: probe)
         #expect(calls.count == 2, "a cached success needs no probe")
+    }
+
+    /// The cache file keeps the doctor names, as before the features were typed: a cache written
+    /// by an older netfault on this boot is still read.
+    @Test func cacheFileKeepsTheNames() throws {
+        let dir = try directory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let key = ProbeCache.Key(bootID: "b1", kernel: "6.1")
+        let json = #"{"key":{"bootID":"b1","kernel":"6.1"},"working":["nf_tables owner tables","ifb+mirred"]}"#
+        try Data(json.utf8).write(to: dir.appendingPathComponent(ProbeCache.fileName))
+        #expect(ProbeCache.load(from: dir, key: key).working == [.nfTablesOwnerTables, .ifbMirred])
+    }
+
+    /// Every feature has its own remedy (the names used to fall through to "see netfault doctor").
+    @Test func everyFeatureHasARemedy() {
+        let remedies = KernelFeature.allCases.map(\.remedy)
+        #expect(Set(remedies).count == KernelFeature.allCases.count)
+        #expect(!remedies.contains("see netfault doctor"))
+        #expect(KernelFeature.netemFaults.map(\.rawValue) == ["netem", "prio", "u32", "unix_diag"])
     }
 
     @Test("a cache from another boot or kernel is ignored")
@@ -126,8 +145,8 @@ import NetFaultCore
         let dir = try directory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let key = ProbeCache.Key(bootID: "b1", kernel: "6.1")
-        ProbeCache(key: key, working: ["u32"]).save(to: dir)
-        #expect(ProbeCache.load(from: dir, key: key).working == ["u32"])
+        ProbeCache(key: key, working: [.u32]).save(to: dir)
+        #expect(ProbeCache.load(from: dir, key: key).working == [.u32])
         #expect(ProbeCache.load(from: dir, key: .init(bootID: "b2", kernel: "6.1")).working.isEmpty)
         #expect(ProbeCache.load(from: dir, key: .init(bootID: "b1", kernel: "6.2")).working.isEmpty)
     }

@@ -34,14 +34,22 @@ import NetFaultCore
         "link_up": .linkUp(device: "lo")
     ]
 
+    /// The feature each step's request needs, which a FeatureMissing then names.
+    static func feature(_ fixture: String) -> KernelFeature? {
+        if fixture.hasPrefix("netem_") { return .netem }
+        if fixture.hasPrefix("u32_") { return .u32 }
+        return ["prio_root": .prio, "ifb_add": .ifbMirred][fixture]
+    }
+
     @Test(arguments: steps.keys.sorted())
     func commandAndBytes(_ name: String) throws {
         let fixture = try #require(Fixture.all[name])
         let step = try #require(Self.steps[name])
         #expect(step.command == fixture.command)
         let table = name == "netem_dist" ? try DistributionTables.load(.normal) : nil
-        let request = try TCRequests.request(for: step, distributionTable: table) { _ in 1 }
-        #expect(withoutSeqAndPid(request.bytes(seq: 0)) == withoutSeqAndPid(fixture.bytes), "\(name)")
+        let call = try step.kernelCall(distributionTable: table) { _ in 1 }
+        #expect(withoutSeqAndPid(call.request.bytes(seq: 0)) == withoutSeqAndPid(fixture.bytes), "\(name)")
+        #expect(call.feature == Self.feature(name), "\(name)")
     }
 
     @Test("netem_all and the prefix matches print as their fixtures' commands")

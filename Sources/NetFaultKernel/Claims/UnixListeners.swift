@@ -23,7 +23,7 @@ public struct UnixListener: Sendable, Equatable {
 /// namespace, with name and owner. It needs no privilege (`ss -xl` shows the same).
 public enum UnixDiag {
     /// The feature's name as `netfault doctor` prints it.
-    public static let feature = "unix_diag"
+    public static let feature = KernelFeature.unixDiag
 
     /// sizeof(struct unix_diag_req) and sizeof(struct unix_diag_msg).
     static let requestSize = 24

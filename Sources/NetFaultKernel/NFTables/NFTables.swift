@@ -154,11 +154,7 @@ enum NFTablesReplies {
         guard msg.type == NFTablesRequests.messageType(NFT_MSG_NEWRULE) else { return nil }
         return parsedRule(msg) { r in
             let chain = nftnl_rule_get_str(r, attr(NFTNL_RULE_CHAIN)).map { String(cString: $0) } ?? ""
-            var packets: UInt64 = 0, bytes: UInt64 = 0
-            for e in expressions(r) where name(e) == "counter" {
-                packets = nftnl_expr_get_u64(e, attr(NFTNL_EXPR_CTR_PACKETS))
-                bytes = nftnl_expr_get_u64(e, attr(NFTNL_EXPR_CTR_BYTES))
-            }
+            let counter = typedExpressions(r).compactMap { $0?.counter }.last ?? NFTExpression.Counter()
             let parsed = filterRule(r)
             let text =
                 parsed?.nftSyntax
@@ -166,7 +162,8 @@ enum NFTablesReplies {
                 .map { $0.trimmed }.joined(separator: " ")
             return InstalledRule(
                 chain: chain, handle: nftnl_rule_get_u64(r, attr(NFTNL_RULE_HANDLE)),
-                comment: comment(r), packets: packets, bytes: bytes, text: text, steers: parsed?.verdict == .steer)
+                comment: comment(r), packets: counter.packets, bytes: counter.bytes, text: text,
+                steers: parsed?.verdict == .steer)
         }
     }
 
@@ -224,125 +221,17 @@ enum NFTablesReplies {
         return out
     }
 
-    static func name(_ e: OpaquePointer) -> String {
-        nftnl_expr_get_str(e, attr(NFTNL_EXPR_NAME)).map { String(cString: $0) } ?? ""
+    /// The rule's expressions, typed; nil for one of a kind netfault does not know.
+    static func typedExpressions(_ r: OpaquePointer) -> [NFTExpression?] {
+        expressions(r).map(NFTExpression.init(decoding:))
     }
 
-    static func data(_ e: OpaquePointer, _ a: UInt16) -> [UInt8] {
-        var len: UInt32 = 0
-        guard let p = nftnl_expr_get(e, a, &len) else { return [] }
-        return Array(UnsafeRawBufferPointer(start: p, count: Int(len)))
-    }
-
-    /// Reads back the expressions NFTablesRequests.expressions writes; nil for any other shape.
+    /// The FilterRule a rule object carries, if it has a shape netfault makes.
     static func filterRule(_ r: OpaquePointer) -> FilterRule? {
+        let typed = typedExpressions(r)
         guard let chain = nftnl_rule_get_str(r, attr(NFTNL_RULE_CHAIN)).map({ String(cString: $0) }),
-            let hook = FilterRule.Hook(rawValue: chain)
+            !typed.contains(where: { $0 == nil })
         else { return nil }
-        var es = expressions(r)[...]
-        func next(_ want: String) -> OpaquePointer? {
-            guard let e = es.first, name(e) == want else { return nil }
-            es = es.dropFirst()
-            return e
-        }
-        func u32(_ e: OpaquePointer, _ a: Int) -> UInt32 { nftnl_expr_get_u32(e, attr(a)) }
-        func metaCmp(_ key: nft_meta_keys) -> [UInt8]? {
-            guard let m = es.first, name(m) == "meta", u32(m, NFTNL_EXPR_META_KEY) == key.rawValue else { return nil }
-            _ = next("meta")
-            guard let c = next("cmp"), u32(c, NFTNL_EXPR_CMP_OP) == NFT_CMP_EQ.rawValue else { return nil }
-            return data(c, attr(NFTNL_EXPR_CMP_DATA))
-        }
-        func payload(_ base: nft_payload_bases) -> (offset: UInt32, length: UInt32)? {
-            guard let p = es.first, name(p) == "payload", u32(p, NFTNL_EXPR_PAYLOAD_BASE) == base.rawValue else {
-                return nil
-            }
-            _ = next("payload")
-            return (u32(p, NFTNL_EXPR_PAYLOAD_OFFSET), u32(p, NFTNL_EXPR_PAYLOAD_LEN))
-        }
-        func masked() -> (mask: [UInt8]?, value: [UInt8])? {
-            let mask = next("bitwise").map { data($0, attr(NFTNL_EXPR_BITWISE_MASK)) }
-            guard let c = next("cmp"), u32(c, NFTNL_EXPR_CMP_OP) == NFT_CMP_EQ.rawValue else { return nil }
-            return (mask, data(c, attr(NFTNL_EXPR_CMP_DATA)))
-        }
-
-        var device: String?
-        if let name = metaCmp(NFT_META_OIFNAME) {
-            device = String(decoding: name.prefix { $0 != 0 }, as: UTF8.self)
-        }
-        guard metaCmp(NFT_META_L4PROTO) == [NFTablesRequests.tcp] else { return nil }
-        var peer: IPPrefix?
-        var addressSide: PortMatch.Side?
-        if let proto = metaCmp(NFT_META_NFPROTO) {
-            let v4 = proto == [UInt8(NFPROTO_IPV4)]
-            guard v4 || proto == [UInt8(NFPROTO_IPV6)], let (offset, _) = payload(NFT_PAYLOAD_NETWORK_HEADER),
-                let (mask, value) = masked()
-            else { return nil }
-            switch (v4, offset) {
-            case (true, 12), (false, 8): addressSide = .source
-            case (true, 16), (false, 24): addressSide = .destination
-            default: return nil
-            }
-            let size = v4 ? 4 : 16
-            let bytes = value + [UInt8](repeating: 0, count: max(0, size - value.count))
-            let length = mask.map { $0.reduce(0) { $0 + $1.nonzeroBitCount } } ?? value.count * 8
-            guard bytes.count == size else { return nil }
-            peer = IPPrefix(address: IPAddress(bytes: bytes), length: UInt8(length))
-        }
-        guard let (portOffset, portLength) = payload(NFT_PAYLOAD_TRANSPORT_HEADER), portLength == 2,
-            let lookup = next("lookup"),
-            nftnl_expr_get_str(lookup, attr(NFTNL_EXPR_LOOKUP_SET)).map({ String(cString: $0) }) == Ownership.leaseSet
-        else { return nil }
-        let side: PortMatch.Side = portOffset == 2 ? .destination : .source
-        guard portOffset <= 2, addressSide == nil || addressSide == side else { return nil }
-        var flags: FilterRule.Flags?
-        if let (offset, _) = payload(NFT_PAYLOAD_TRANSPORT_HEADER) {
-            guard offset == 13, let (mask, value) = masked() else { return nil }
-            switch (mask, value) {
-            case ([0x12]?, [0x02]): flags = .synOnly
-            case ([0x02]?, [0x00]): flags = .notSyn
-            case ([0x04]?, [0x00]): flags = .notRst
-            default: return nil
-            }
-        }
-        var loss: UInt32?
-        if let ng = next("numgen") {
-            guard u32(ng, NFTNL_EXPR_NG_MODULUS) == FilterSpec.lossModulus, next("byteorder") != nil,
-                let c = next("cmp"), u32(c, NFTNL_EXPR_CMP_OP) == NFT_CMP_LT.rawValue
-            else { return nil }
-            let d = data(c, attr(NFTNL_EXPR_CMP_DATA))
-            guard d.count == 4 else { return nil }
-            loss = d.reduce(0) { $0 << 8 | UInt32($1) }
-        }
-        guard next("counter") != nil else { return nil }
-        let verdict: FilterRule.Verdict
-        var band: UInt16?
-        if let imm = next("immediate") {
-            if u32(imm, NFTNL_EXPR_IMM_DREG) == NFTablesRequests.reg1 {
-                // meta priority set: the immediate's value, then the meta expression that sets it.
-                let value = data(imm, attr(NFTNL_EXPR_IMM_DATA))
-                guard value.count == 4, let m = next("meta"), u32(m, NFTNL_EXPR_META_KEY) == NFT_META_PRIORITY.rawValue
-                else { return nil }
-                let priority = value.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
-                guard priority >> 16 == UInt32(Ownership.rootMajor) else { return nil }
-                band = UInt16(priority & 0xffff)
-                verdict = .steer
-            } else if u32(imm, NFTNL_EXPR_IMM_VERDICT) == UInt32(NF_DROP) {
-                verdict = .drop
-            } else {
-                return nil
-            }
-        } else if next("reject") != nil {
-            verdict = .reset
-        } else {
-            return nil
-        }
-        guard es.isEmpty, (device != nil) == (verdict == .steer) else { return nil }
-        if let device, let band {
-            guard flags == nil, loss == nil else { return nil }
-            return FilterRule.steer(device: device, band: band, side: side, peer: peer, comment: comment(r) ?? "")
-        }
-        return FilterRule(
-            hook: hook, side: side, peer: peer, flags: flags, lossThreshold: loss, verdict: verdict,
-            comment: comment(r) ?? "")
+        return FilterRule(hook: chain, expressions: typed.compactMap { $0 }, comment: comment(r) ?? "")
     }
 }

@@ -204,179 +204,31 @@ public enum NFTablesRequests {
     /// Attributes in nft's order (table, chain, libnftnl's expressions, then the comment), so
     /// the bytes equal what `nft add rule` sends.
     static func newRule(table: String, _ rule: FilterRule) -> Message {
+        newRule(table: table, chain: rule.hook.rawValue, expressions: rule.expressions, comment: rule.comment)
+    }
+
+    static func newRule(table: String, chain: String, expressions: [NFTExpression], comment: String) -> Message {
         { buf, seq in
             try RuleObject().withPointer { r in
-                for e in try expressions(rule) { nftnl_rule_add_expr(r, e) }  // the rule owns them now
+                for e in expressions { nftnl_rule_add_expr(r, try e.allocate()) }  // the rule owns them now
                 let nlh = try header(buf, NFT_MSG_NEWRULE, UInt16(NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK), seq)
                 mnl_attr_put_strz(nlh, attr(NFTA_RULE_TABLE), table)
-                mnl_attr_put_strz(nlh, attr(NFTA_RULE_CHAIN), rule.hook.rawValue)
+                mnl_attr_put_strz(nlh, attr(NFTA_RULE_CHAIN), chain)
                 nftnl_rule_nlmsg_build_payload(nlh, r)
-                // The comment as nft stores it: a NFTNL_UDATA_RULE_COMMENT TLV, NUL-terminated.
-                let comment = Array(rule.comment.utf8.prefix(Int(NFT_USERDATA_MAXLEN) - 3)) + [0]
-                guard let ud = nftnl_udata_buf_alloc(UInt32(NFT_USERDATA_MAXLEN)) else {
-                    throw outOfMemory("user data")
-                }
-                defer { nftnl_udata_buf_free(ud) }
-                guard nftnl_udata_put(ud, UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue), UInt32(comment.count), comment)
-                else {
-                    throw outOfMemory("the rule's comment")
-                }
-                mnl_attr_put(nlh, attr(NFTA_RULE_USERDATA), Int(nftnl_udata_buf_len(ud)), nftnl_udata_buf_data(ud))
+                try putComment(nlh, comment)
             }
         }
     }
 
-    // MARK: - Expressions, in the order and shape nft 1.0.6 emits for FilterRule.nftSyntax
-
-    static let reg1 = UInt32(NFT_REG_1.rawValue)
-    static let tcp: UInt8 = 6  // IPPROTO_TCP
-
-    static func expressions(_ rule: FilterRule) throws -> [OpaquePointer] {
-        var out: [OpaquePointer] = []
-        // oifname "DEV": the name padded with zeros to IFNAMSIZ, as nft compares it.
-        if let device = rule.device {
-            out.append(try meta(NFT_META_OIFNAME))
-            let name = Array(device.utf8.prefix(Int(IFNAMSIZ) - 1))
-            out.append(try cmp(NFT_CMP_EQ, name + [UInt8](repeating: 0, count: Int(IFNAMSIZ) - name.count)))
+    /// The comment as nft stores it: a NFTNL_UDATA_RULE_COMMENT TLV, NUL-terminated.
+    static func putComment(_ nlh: UnsafeMutablePointer<nlmsghdr>, _ text: String) throws {
+        let comment = Array(text.utf8.prefix(Int(NFT_USERDATA_MAXLEN) - 3)) + [0]
+        guard let ud = nftnl_udata_buf_alloc(UInt32(NFT_USERDATA_MAXLEN)) else { throw outOfMemory("user data") }
+        defer { nftnl_udata_buf_free(ud) }
+        guard nftnl_udata_put(ud, UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue), UInt32(comment.count), comment) else {
+            throw outOfMemory("the rule's comment")
         }
-        // meta l4proto tcp
-        out.append(try meta(NFT_META_L4PROTO))
-        out.append(try cmp(NFT_CMP_EQ, [tcp]))
-        if let peer = rule.peer {
-            // ip/ip6 daddr|saddr PREFIX: inet needs the family check first (nft's dependency).
-            let v4 = peer.family == .ipv4
-            out.append(try meta(NFT_META_NFPROTO))
-            out.append(try cmp(NFT_CMP_EQ, [UInt8(v4 ? NFPROTO_IPV4 : NFPROTO_IPV6)]))
-            let offset: UInt32 =
-                switch (v4, rule.side) {
-                case (true, .source): 12
-                case (true, .destination): 16
-                case (false, .source): 8
-                case (false, .destination): 24
-                }
-            let size = peer.address.bytes.count
-            if Int(peer.length) % 8 == 0 {
-                // Byte-aligned: load only the prefix bytes and compare them.
-                let n = Int(peer.length) / 8
-                out.append(try payload(NFT_PAYLOAD_NETWORK_HEADER, offset: offset, length: UInt32(n)))
-                out.append(try cmp(NFT_CMP_EQ, Array(peer.address.bytes.prefix(n))))
-            } else {
-                // Not aligned: load the whole address, mask it, compare with the masked network.
-                out.append(try payload(NFT_PAYLOAD_NETWORK_HEADER, offset: offset, length: UInt32(size)))
-                out.append(try bitwise(mask: peer.mask, op: false))
-                out.append(try cmp(NFT_CMP_EQ, peer.address.bytes))
-            }
-        }
-        // tcp dport|sport @lease
-        out.append(try payload(NFT_PAYLOAD_TRANSPORT_HEADER, offset: rule.side == .destination ? 2 : 0, length: 2))
-        let lookup = try expr("lookup")
-        nftnl_expr_set_u32(lookup, attr(NFTNL_EXPR_LOOKUP_SREG), reg1)
-        nftnl_expr_set_str(lookup, attr(NFTNL_EXPR_LOOKUP_SET), Ownership.leaseSet)
-        nftnl_expr_set_u32(lookup, attr(NFTNL_EXPR_LOOKUP_SET_ID), Ownership.leaseSetID)
-        out.append(lookup)
-        // tcp flags & MASK == VALUE (the flags byte is at offset 13)
-        let syn: UInt8 = 0x02, rst: UInt8 = 0x04, ack: UInt8 = 0x10
-        switch rule.flags {
-        case .synOnly:
-            out.append(try payload(NFT_PAYLOAD_TRANSPORT_HEADER, offset: 13, length: 1))
-            out.append(try bitwise(mask: [syn | ack]))
-            out.append(try cmp(NFT_CMP_EQ, [syn]))
-        case .notSyn:
-            out.append(try payload(NFT_PAYLOAD_TRANSPORT_HEADER, offset: 13, length: 1))
-            out.append(try bitwise(mask: [syn]))
-            out.append(try cmp(NFT_CMP_EQ, [0]))
-        case .notRst:
-            out.append(try payload(NFT_PAYLOAD_TRANSPORT_HEADER, offset: 13, length: 1))
-            out.append(try bitwise(mask: [rst]))
-            out.append(try cmp(NFT_CMP_EQ, [0]))
-        case .none: break
-        }
-        // numgen random mod M < T: the draw is host-endian, the comparison big-endian.
-        if let threshold = rule.lossThreshold {
-            let ng = try expr("numgen")
-            nftnl_expr_set_u32(ng, attr(NFTNL_EXPR_NG_DREG), reg1)
-            nftnl_expr_set_u32(ng, attr(NFTNL_EXPR_NG_MODULUS), FilterSpec.lossModulus)
-            nftnl_expr_set_u32(ng, attr(NFTNL_EXPR_NG_TYPE), UInt32(NFT_NG_RANDOM.rawValue))
-            nftnl_expr_set_u32(ng, attr(NFTNL_EXPR_NG_OFFSET), 0)
-            out.append(ng)
-            let bo = try expr("byteorder")
-            nftnl_expr_set_u32(bo, attr(NFTNL_EXPR_BYTEORDER_SREG), reg1)
-            nftnl_expr_set_u32(bo, attr(NFTNL_EXPR_BYTEORDER_DREG), reg1)
-            nftnl_expr_set_u32(bo, attr(NFTNL_EXPR_BYTEORDER_OP), UInt32(NFT_BYTEORDER_HTON.rawValue))
-            nftnl_expr_set_u32(bo, attr(NFTNL_EXPR_BYTEORDER_LEN), 4)
-            nftnl_expr_set_u32(bo, attr(NFTNL_EXPR_BYTEORDER_SIZE), 4)
-            out.append(bo)
-            out.append(try cmp(NFT_CMP_LT, withUnsafeBytes(of: threshold.bigEndian) { Array($0) }))
-        }
-        // counter (no initial values, as nft sends it)
-        out.append(try expr("counter"))
-        switch rule.verdict {
-        case .drop:
-            let imm = try expr("immediate")
-            nftnl_expr_set_u32(imm, attr(NFTNL_EXPR_IMM_DREG), UInt32(NFT_REG_VERDICT.rawValue))
-            nftnl_expr_set_u32(imm, attr(NFTNL_EXPR_IMM_VERDICT), UInt32(NF_DROP))
-            out.append(imm)
-        case .reset:
-            let rj = try expr("reject")
-            nftnl_expr_set_u32(rj, attr(NFTNL_EXPR_REJECT_TYPE), UInt32(NFT_REJECT_TCP_RST.rawValue))
-            nftnl_expr_set_u8(rj, attr(NFTNL_EXPR_REJECT_CODE), 0)
-            out.append(rj)
-        case .steer:
-            // meta priority set 6e66:BAND: an immediate into reg 1, then meta set from it.
-            let imm = try expr("immediate")
-            nftnl_expr_set_u32(imm, attr(NFTNL_EXPR_IMM_DREG), reg1)
-            let priority = Ownership.steeringPriority(band: rule.band ?? 0)
-            _ = withUnsafeBytes(of: priority) { nftnl_expr_set(imm, attr(NFTNL_EXPR_IMM_DATA), $0.baseAddress, 4) }
-            out.append(imm)
-            let set = try expr("meta")
-            nftnl_expr_set_u32(set, attr(NFTNL_EXPR_META_KEY), NFT_META_PRIORITY.rawValue)
-            nftnl_expr_set_u32(set, attr(NFTNL_EXPR_META_SREG), reg1)
-            out.append(set)
-        }
-        return out
-    }
-
-    static func expr(_ name: String) throws -> OpaquePointer {
-        guard let e = nftnl_expr_alloc(name) else { throw outOfMemory("expression \(name)") }
-        return e
-    }
-
-    static func meta(_ key: nft_meta_keys) throws -> OpaquePointer {
-        let e = try expr("meta")
-        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_META_KEY), key.rawValue)
-        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_META_DREG), reg1)
-        return e
-    }
-
-    static func cmp(_ op: nft_cmp_ops, _ data: [UInt8]) throws -> OpaquePointer {
-        let e = try expr("cmp")
-        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_CMP_SREG), reg1)
-        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_CMP_OP), op.rawValue)
-        _ = nftnl_expr_set(e, attr(NFTNL_EXPR_CMP_DATA), data, UInt32(data.count))
-        return e
-    }
-
-    static func payload(_ base: nft_payload_bases, offset: UInt32, length: UInt32) throws -> OpaquePointer {
-        let e = try expr("payload")
-        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_PAYLOAD_DREG), reg1)
-        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_PAYLOAD_BASE), base.rawValue)
-        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_PAYLOAD_OFFSET), offset)
-        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_PAYLOAD_LEN), length)
-        return e
-    }
-
-    /// reg1 = (reg1 & mask) ^ 0. nft names the operation for a flags test but not for a
-    /// prefix mask (the kernel's default is the same); `op` mirrors that, byte for byte.
-    static func bitwise(mask: [UInt8], op: Bool = true) throws -> OpaquePointer {
-        let e = try expr("bitwise")
-        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_BITWISE_SREG), reg1)
-        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_BITWISE_DREG), reg1)
-        if op { nftnl_expr_set_u32(e, attr(NFTNL_EXPR_BITWISE_OP), 0) }  // NFT_BITWISE_BOOL (MASK_XOR in newer headers)
-        nftnl_expr_set_u32(e, attr(NFTNL_EXPR_BITWISE_LEN), UInt32(mask.count))
-        _ = nftnl_expr_set(e, attr(NFTNL_EXPR_BITWISE_MASK), mask, UInt32(mask.count))
-        let zero = [UInt8](repeating: 0, count: mask.count)
-        _ = nftnl_expr_set(e, attr(NFTNL_EXPR_BITWISE_XOR), zero, UInt32(zero.count))
-        return e
+        mnl_attr_put(nlh, attr(NFTA_RULE_USERDATA), Int(nftnl_udata_buf_len(ud)), nftnl_udata_buf_data(ud))
     }
 
     // MARK: - Buffers

@@ -165,20 +165,7 @@ public final class NetlinkSocket {
                 switch msg.type {
                 case UInt16(NLMSG_ERROR):
                     waiting.remove(msg.seq)
-                    let err = Int32(
-                        bitPattern: msg.payload.count >= 4 ? msg.payload.le32(at: 0) : UInt32(bitPattern: -EPROTO))
-                    if err != 0 {
-                        let which =
-                            sent.count > 1
-                            ? """
-                            message \(msg.seq &- first + 1) of \(sent.count) (seq \(msg.seq), type \
-                            \(Self.typeName(sent, msg.seq)))
-                            """
-                            : nil
-                        throw KernelError(
-                            operation: operation(), errno: -err, extendedAck: Self.extendedAck(msg),
-                            failedMessage: which)
-                    }
+                    try Self.throwIfError(msg, sent: sent, first: first, operation())
                 case UInt16(NLMSG_DONE):
                     waiting.remove(msg.seq)
                     // A dump that failed part-way says so in DONE's payload.
@@ -193,6 +180,23 @@ public final class NetlinkSocket {
             }
         }
         return replies
+    }
+
+    /// An NLMSG_ERROR answer: nothing when it is an ack (error 0), else the error, naming the
+    /// failed message of a batch by its place, seq and type.
+    private static func throwIfError(
+        _ msg: NetlinkMessage, sent: [NetlinkMessage], first: UInt32, _ operation: String
+    ) throws {
+        let err = Int32(bitPattern: msg.payload.count >= 4 ? msg.payload.le32(at: 0) : UInt32(bitPattern: -EPROTO))
+        guard err != 0 else { return }
+        let which =
+            sent.count > 1
+            ? """
+            message \(msg.seq &- first + 1) of \(sent.count) (seq \(msg.seq), type \
+            \(typeName(sent, msg.seq)))
+            """
+            : nil
+        throw KernelError(operation: operation, errno: -err, extendedAck: extendedAck(msg), failedMessage: which)
     }
 
     /// The type of the sent message with `seq`, for an error that names it.

@@ -3,7 +3,8 @@ import FoundationEssentials
 import Glibc
 import NetFaultCore
 
-/// One kernel feature netfault uses, whether it works here, and what to do if not.
+/// One row of `netfault doctor`: a kernel feature netfault uses (see `kernelFeature`) or another
+/// fact about this machine, whether it works here, and what to do if not.
 public struct FeatureResult: Codable, Sendable, Equatable {
     public let feature: String
     public let ok: Bool
@@ -26,83 +27,26 @@ public enum FeatureProbe {
     /// that a killed probe left (its claim died with it).
     public static let devicePrefix = "nfprobe"
 
-    /// Where distributions split modules out of the kernel package (netem, ifb, prio, ...).
-    static func modulesPackage(kernel: String) -> String {
-        "on Ubuntu install linux-modules-extra-\(kernel), on RHEL and Fedora kernel-modules-extra"
-    }
-
-    /// What to do when a feature is missing, by the names `netfault doctor` prints.
-    public static func remedy(for feature: String) -> String {
-        let extra = modulesPackage(kernel: ProbeCache.Key.current().kernel)
-        switch feature {
-        case "netem":
-            return
-                """
-                the kernel needs CONFIG_NET_SCH_NETEM: modprobe sch_netem (\(extra)); delay, loss, duplicate, \
-                corrupt, reorder and rate need it
-                """
-        case "prio": return "the kernel needs CONFIG_NET_SCH_PRIO: modprobe sch_prio (\(extra))"
-        case "htb": return "the kernel needs CONFIG_NET_SCH_HTB: modprobe sch_htb (not needed for netem faults)"
-        case "u32": return "the kernel needs CONFIG_NET_CLS_U32: modprobe cls_u32"
-        case "ifb+mirred":
-            return
-                """
-                incoming (from-server) faults on remote servers need CONFIG_IFB and CONFIG_NET_ACT_MIRRED: modprobe \
-                ifb act_mirred (\(extra))
-                """
-        case UnixDiag.feature:
-            return
-                """
-                the kernel needs CONFIG_UNIX_DIAG (modprobe unix_diag) and Linux 5.3 or later: netfault finds which \
-                live netfault holds a netem band by asking it for root's listening unix sockets
-                """
-        case "scratch device":
-            return "the probe needs a scratch device: CONFIG_IFB or CONFIG_DUMMY (modprobe ifb; \(extra))"
-        case "nf_tables inet":
-            return
-                """
-                connection faults (--blackhole, --reject, --reset, --hang, --loss-nft) need CONFIG_NF_TABLES and \
-                CONFIG_NF_TABLES_INET: modprobe nf_tables
-                """
-        case "nf_tables owner tables":
-            return
-                """
-                connection faults need Linux 5.12 or later: a lease's table must die with its watchdog \
-                (NFT_TABLE_F_OWNER)
-                """
-        case "nf_tables rules":
-            return
-                """
-                connection faults need sets with timeouts and the reject, numgen and counter expressions: \
-                CONFIG_NFT_REJECT_INET, CONFIG_NFT_NUMGEN, CONFIG_NFT_COUNTER (modprobe nft_reject_inet \
-                nft_numgen); without them netem faults fall back to u32 filters, whose deadline only the \
-                watchdog keeps
-                """
-        default: return "see netfault doctor"
-        }
-    }
-
-    /// The features by the names `netfault doctor` prints.
-    public static let netemFeatures = ["netem", "prio", "u32", UnixDiag.feature]
-    public static let filterFeatures = ["nf_tables inet", "nf_tables owner tables", "nf_tables rules"]
+    /// The features by the names `netfault doctor` prints, for the callers that compare them
+    /// with `FeatureResult.feature` (`netfault doctor`'s deadline note); KernelFeature.filterFaults typed.
+    public static let filterFeatures = KernelFeature.filterFaults.map(\.rawValue)
 
     /// Probes `only` those features (all when nil): apply needs three, doctor all of them.
-    public static func run(only: Set<String>? = nil) -> [FeatureResult] {
+    public static func run(only: Set<KernelFeature>? = nil) -> [FeatureResult] {
         var results: [FeatureResult] = []
-        let wanted = { (f: String) in only?.contains(f) ?? true }
-        func record(_ feature: String, _ body: () throws -> Void) {
+        let wanted = { (f: KernelFeature) in only?.contains(f) ?? true }
+        func record(_ feature: KernelFeature, _ body: () throws -> Void) {
             guard wanted(feature) else { return }
             do {
                 try body()
-                results.append(FeatureResult(feature: feature, ok: true, detail: "works", remedy: nil))
+                results.append(FeatureResult(feature, ok: true, detail: "works", remedy: nil))
             } catch {
-                results.append(
-                    FeatureResult(feature: feature, ok: false, detail: "\(error)", remedy: remedy(for: feature)))
+                results.append(FeatureResult(feature, ok: false, detail: "\(error)", remedy: feature.remedy))
             }
         }
         // Claims need it: the probe's scratch devices are claimed, and so is every netem band.
-        record(UnixDiag.feature) { _ = try UnixDiag.listeners(in: nil) }
-        let tcFeatures = ["netem", "prio", "htb", "u32", "ifb+mirred"]
+        record(.unixDiag) { _ = try UnixDiag.listeners(in: nil) }
+        let tcFeatures = KernelFeature.trafficControl
         if tcFeatures.contains(where: wanted) {
             do {
                 let nl = try NetlinkSocket()
@@ -110,13 +54,13 @@ public enum FeatureProbe {
                 defer { scratch.remove() }
                 probeTrafficControl(nl, scratch, record: record)
             } catch {
-                let cause = (error as? FeatureMissing)?.feature ?? "scratch device"
+                let cause = (error as? FeatureMissing)?.feature ?? .scratchDevice
                 for f in tcFeatures where wanted(f) {
-                    results.append(FeatureResult(feature: f, ok: false, detail: "\(error)", remedy: remedy(for: cause)))
+                    results.append(FeatureResult(f, ok: false, detail: "\(error)", remedy: cause.remedy))
                 }
             }
         }
-        if filterFeatures.contains(where: wanted) {
+        if KernelFeature.filterFaults.contains(where: wanted) {
             probeNFTables(record: record)
         }
         return results
@@ -124,41 +68,28 @@ public enum FeatureProbe {
 
     static func probeTrafficControl(
         _ nl: NetlinkSocket, _ scratch: ScratchDevices,
-        record: (String, () throws -> Void) -> Void
+        record: (KernelFeature, () throws -> Void) -> Void
     ) {
         let i = scratch.first.index
-        let root = TCRequests.handle(Ownership.rootMajor)
-        record("netem") {
-            var w = ByteWriter()
-            TCRequests.tcmsg(&w, ifindex: i, handle: root, parent: TC_H_ROOT)
-            w.attr(TCA_KIND) { $0.cString("netem") }
-            w.attr(TCA_OPTIONS) {
+        record(.netem) {
+            try nl.perform(rootQdisc(i, "netem") {
                 TCRequests.netemOptions(&$0, spec: NetemSpec(delay: .milliseconds(1)), distributionTable: nil)
-            }
-            try nl.perform(
-                NetlinkRequest(type: UInt16(RTM_NEWQDISC), flags: TCRequests.create, payload: w.bytes),
-                "adding a netem qdisc")
+            }, "adding a netem qdisc")
             try nl.perform(TCRequests.deleteRoot(ifindex: i), "removing a netem qdisc")
         }
-        record("prio") {
+        record(.prio) {
             try nl.perform(TCRequests.addRootPrio(ifindex: i), "adding a prio qdisc")
             try nl.perform(TCRequests.deleteRoot(ifindex: i), "removing a prio qdisc")
         }
-        record("htb") {
-            var w = ByteWriter()
-            TCRequests.tcmsg(&w, ifindex: i, handle: root, parent: TC_H_ROOT)
-            w.attr(TCA_KIND) { $0.cString("htb") }
-            w.attr(TCA_OPTIONS) { o in
+        record(.htb) {
+            try nl.perform(rootQdisc(i, "htb") { o in
                 o.attr(TCA_HTB_INIT) { g in
                     g.u32(3); g.u32(10); g.u32(0); g.u32(0); g.u32(0)
                 }  // version, r2q, defcls
-            }
-            try nl.perform(
-                NetlinkRequest(type: UInt16(RTM_NEWQDISC), flags: TCRequests.create, payload: w.bytes),
-                "adding an htb qdisc")
+            }, "adding an htb qdisc")
             try nl.perform(TCRequests.deleteRoot(ifindex: i), "removing an htb qdisc")
         }
-        record("u32") {
+        record(.u32) {
             try nl.perform(TCRequests.addIngress(ifindex: i), "adding an ingress qdisc")
             defer { try? nl.perform(TCRequests.deleteIngress(ifindex: i), "cleanup") }
             var w = ByteWriter()
@@ -167,13 +98,14 @@ public enum FeatureProbe {
                 info: TCRequests.filterInfo(priority: 1, family: .ipv4))
             w.attr(TCA_KIND) { $0.cString("u32") }
             w.attr(TCA_OPTIONS) {
-                $0.attr(TCA_U32_SEL) { TCRequests.selector(&$0, PortMatch(family: .ipv4, side: .destination, port: 9)) }
+                let match = PortMatch(family: .ipv4, side: .destination, port: 9)
+                $0.attr(TCA_U32_SEL) { TCRequests.selector(match).encode(into: &$0) }
             }
             try nl.perform(
                 NetlinkRequest(type: UInt16(RTM_NEWTFILTER), flags: TCRequests.create, payload: w.bytes),
                 "adding a u32 filter")
         }
-        record("ifb+mirred") {
+        record(.ifbMirred) {
             guard let ifb = scratch.second else {
                 throw scratch.noSecondIfb ?? KernelError(operation: "creating an ifb device", errno: EOPNOTSUPP)
             }
@@ -186,12 +118,21 @@ public enum FeatureProbe {
         }
     }
 
-    static func probeNFTables(record: (String, () throws -> Void) -> Void) {
+    /// A root qdisc of `kind` on device `i` with the options `options` writes.
+    static func rootQdisc(_ i: Int32, _ kind: String, _ options: (inout ByteWriter) -> Void) -> NetlinkRequest {
+        var w = ByteWriter()
+        TCRequests.tcmsg(&w, ifindex: i, handle: TCRequests.handle(Ownership.rootMajor), parent: TC_H_ROOT)
+        w.attr(TCA_KIND) { $0.cString(kind) }
+        w.attr(TCA_OPTIONS, options)
+        return NetlinkRequest(type: UInt16(RTM_NEWQDISC), flags: TCRequests.create, payload: w.bytes)
+    }
+
+    static func probeNFTables(record: (KernelFeature, () throws -> Void) -> Void) {
         let nft = Result { try NetlinkSocket(netlinkProtocol: NETLINK_NETFILTER) }
         // Random names: probes of two containers that share a namespace must not collide.
         let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
         var ownerFlag = true
-        record("nf_tables inet") {
+        record(.nfTablesInet) {
             let s = try nft.get()
             let name = "netfault_probe_\(suffix)"
             do {
@@ -207,7 +148,7 @@ public enum FeatureProbe {
             }
             try s.batch({ try NFTablesRequests.deleteBatch(table: name, seq: $0) }, "deleting an inet table")
         }
-        record("nf_tables owner tables") {
+        record(.nfTablesOwnerTables) {
             let s = try nft.get()
             guard ownerFlag else { throw KernelError(operation: "creating an owner table", errno: EOPNOTSUPP) }
             let name = "netfault_probe_owner_\(suffix)"
@@ -216,7 +157,7 @@ public enum FeatureProbe {
                 "creating an owner table")
             try s.batch({ try NFTablesRequests.deleteBatch(table: name, seq: $0) }, "deleting an owner table")
         }
-        record("nf_tables rules") {
+        record(.nfTablesRules) {
             let s = try nft.get()
             let plan = FilterPlan(table: "netfault_probe_rules_\(suffix)", ports: [9], rules: rulesProbe)
             try NFTables(socket: s).install(plan, timeout: .seconds(1), dormant: true)
@@ -245,16 +186,18 @@ public enum FeatureProbe {
 /// A kernel feature turned out missing when it was used (a module unloaded since the probe, or
 /// a cached result from before): the same message the probe would give.
 public struct FeatureMissing: NetfaultError, Sendable {
-    public let feature: String
+    public let feature: KernelFeature
     public let underlying: KernelError
-    public init(feature: String, underlying: KernelError) { self.feature = feature; self.underlying = underlying }
+    public init(feature: KernelFeature, underlying: KernelError) {
+        self.feature = feature; self.underlying = underlying
+    }
     public var description: String {
-        "this kernel lacks what these faults need:\n  \(feature): \(FeatureProbe.remedy(for: feature)) (\(underlying))"
+        "this kernel lacks what these faults need:\n  \(feature.rawValue): \(feature.remedy) (\(underlying))"
     }
     public var exitStatus: Int32 { ExitStatus.unavailable }
 
     /// Runs `body`, turning the kernel's "unknown kind" answer into FeatureMissing.
-    static func check(_ feature: String, _ body: () throws -> Void) throws {
+    static func check(_ feature: KernelFeature, _ body: () throws -> Void) throws {
         do { try body() } catch let e as KernelError
             where e.errno == EOPNOTSUPP
             || (e.errno == ENOENT && (e.extendedAck ?? "kind is unknown").contains("kind is unknown"))

@@ -20,7 +20,7 @@ public struct ProbeCache: Codable, Sendable, Equatable {
     }
 
     public let key: Key
-    public var working: Set<String>
+    public var working: Set<KernelFeature>
 
     public static let fileName = "features.json"
 
@@ -47,35 +47,38 @@ public struct ProbeCache: Codable, Sendable, Equatable {
         }
     }
 
-    public static func forget(_ feature: String, in directory: URL) {
+    public static func forget(_ feature: KernelFeature, in directory: URL) {
         var cache = load(from: directory)
         guard cache.working.remove(feature) != nil else { return }
         cache.save(to: directory)
     }
 
     public mutating func record(_ results: [FeatureResult]) {
-        for r in results { if r.ok { working.insert(r.feature) } else { working.remove(r.feature) } }
+        for r in results {
+            guard let f = r.kernelFeature else { continue }
+            if r.ok { working.insert(f) } else { working.remove(f) }
+        }
     }
 
     /// Results for `features`: cached successes as they are, the rest probed now (and kept).
     public static func results(
-        for features: [String], in directory: URL,
-        probe: (Set<String>) -> [FeatureResult] = { FeatureProbe.run(only: $0) }
+        for features: [KernelFeature], in directory: URL,
+        probe: (Set<KernelFeature>) -> [FeatureResult] = { FeatureProbe.run(only: $0) }
     ) -> [FeatureResult] {
         var cache = load(from: directory)
         let unknown = Set(features).subtracting(cache.working)
         guard !unknown.isEmpty else {
             return features.map {
-                FeatureResult(feature: $0, ok: true, detail: "works (found on this boot)", remedy: nil)
+                FeatureResult($0, ok: true, detail: "works (found on this boot)", remedy: nil)
             }
         }
         let fresh = probe(unknown)
         cache.record(fresh)
         cache.save(to: directory)
         return features.compactMap { f in
-            fresh.first { $0.feature == f }
+            fresh.first { $0.kernelFeature == f }
                 ?? (cache.working.contains(f)
-                    ? FeatureResult(feature: f, ok: true, detail: "works (found on this boot)", remedy: nil) : nil)
+                    ? FeatureResult(f, ok: true, detail: "works (found on this boot)", remedy: nil) : nil)
         }
     }
 }

@@ -20,9 +20,9 @@ public struct QdiscInfo: Sendable, Equatable {
     /// to band 1. A handle alone is not enough: a user's `tc qdisc add ... root handle 6e66: prio`
     /// has prio's own defaults (3 bands, its priomap), and is never taken for netfault's.
     public var isNetfaultRoot: Bool {
-        // TCA_OPTIONS starts with struct tc_prio_qopt: int bands, then u8 priomap[16].
-        guard isRoot, kind == "prio", major == Ownership.rootMajor, options.count >= 20 else { return false }
-        return options.le32(at: 0) == UInt32(Ownership.bands) && options[4..<20].allSatisfy { $0 == 0 }
+        // TCA_OPTIONS starts with struct tc_prio_qopt.
+        guard isRoot, kind == "prio", major == Ownership.rootMajor else { return false }
+        return TCPrioQopt(decoding: options) == TCRequests.rootPrioOptions
     }
 
     /// Parses an RTM_NEWQDISC message.
@@ -66,13 +66,13 @@ public struct FilterInfo: Sendable, Equatable {
         let options = attrs[TCA_OPTIONS].map { Attributes($0) }
         classID = options.flatMap { $0.u32(TCA_U32_CLASSID) }
         // The device a u32 filter's first action redirects to: TCA_U32_ACT holds the actions by
-        // order; mirred's TCA_MIRRED_PARMS is struct tc_mirred, whose ifindex is at offset 24.
+        // order; mirred's TCA_MIRRED_PARMS is struct tc_mirred.
         redirectIfindex = options.flatMap { $0[TCA_U32_ACT] }.flatMap { Attributes($0)[1] }.flatMap { action in
             let a = Attributes(action)
             guard a.string(TCA_ACT_KIND) == "mirred", let o = a[TCA_ACT_OPTIONS],
-                let parms = Attributes(o)[TCA_MIRRED_PARMS], parms.count >= 28
+                let parms = Attributes(o)[TCA_MIRRED_PARMS].flatMap(TCMirred.init(decoding:))
             else { return nil }
-            return Int32(bitPattern: parms.le32(at: 24))
+            return Int32(bitPattern: parms.ifindex)
         }
     }
 }
@@ -81,14 +81,12 @@ public struct FilterInfo: Sendable, Equatable {
 /// what is printed after apply is what the kernel holds, not what was asked for.
 public enum NetemDecoder {
     public static func decode(_ o: [UInt8]) -> NetemSpec? {
-        guard o.count >= 24 else { return nil }
+        guard let q = TCNetemQopt(decoding: o) else { return nil }
         var s = NetemSpec()
-        let latency = o.le32(at: 0), loss = o.le32(at: 8), gap = o.le32(at: 12)
-        let dup = o.le32(at: 16), jitter = o.le32(at: 20)
-        let attrs = Attributes(o[24...])
+        let attrs = Attributes(o[TCNetemQopt.size...])
         let pct = KernelUnits.percent(probability:)
-        if latency > 0 { s.delay = KernelUnits.duration(ticks: latency) }
-        if jitter > 0 { s.jitter = KernelUnits.duration(ticks: jitter) }
+        if q.latency > 0 { s.delay = KernelUnits.duration(ticks: q.latency) }
+        if q.jitter > 0 { s.jitter = KernelUnits.duration(ticks: q.jitter) }
         if let l = attrs[TCA_NETEM_LATENCY64], l.count >= 8 {
             s.delay = Duration(nanoseconds: Int64(bitPattern: l.le64(at: 0)))
         }
@@ -97,22 +95,26 @@ public enum NetemDecoder {
         }
         if s.delay?.nanoseconds == 0 { s.delay = nil }
         if s.jitter?.nanoseconds == 0 { s.jitter = nil }
-        if loss > 0 { s.loss = pct(loss) }
-        if dup > 0 { s.duplicate = pct(dup) }
-        if let c = attrs[TCA_NETEM_CORR], c.count >= 12 {
-            if c.le32(at: 0) > 0 { s.delayCorrelation = pct(c.le32(at: 0)) }
-            if c.le32(at: 4) > 0 { s.lossCorrelation = pct(c.le32(at: 4)) }
+        if q.loss > 0 { s.loss = pct(q.loss) }
+        if q.duplicate > 0 { s.duplicate = pct(q.duplicate) }
+        if let c = attrs[TCA_NETEM_CORR].flatMap(TCNetemCorr.init(decoding:)) {
+            if c.delay > 0 { s.delayCorrelation = pct(c.delay) }
+            if c.loss > 0 { s.lossCorrelation = pct(c.loss) }
         }
-        if let r = attrs[TCA_NETEM_REORDER], r.count >= 8, r.le32(at: 0) > 0 {
-            s.reorder = pct(r.le32(at: 0))
-            if gap > 1 { s.gap = gap }
+        if let r = attrs[TCA_NETEM_REORDER].flatMap(TCNetemProbability.init(decoding:)), r.probability > 0 {
+            s.reorder = pct(r.probability)
+            if q.gap > 1 { s.gap = q.gap }
         }
-        if let c = attrs[TCA_NETEM_CORRUPT], c.count >= 8, c.le32(at: 0) > 0 { s.corrupt = pct(c.le32(at: 0)) }
+        if let c = attrs[TCA_NETEM_CORRUPT].flatMap(TCNetemProbability.init(decoding:)), c.probability > 0 {
+            s.corrupt = pct(c.probability)
+        }
         var rateBytes: UInt64 = 0
-        if let r = attrs[TCA_NETEM_RATE], r.count >= 4 { rateBytes = UInt64(r.le32(at: 0)) }
+        if let r = attrs[TCA_NETEM_RATE].flatMap(TCNetemRate.init(decoding:)) { rateBytes = UInt64(r.rate) }
         if let r = attrs[TCA_NETEM_RATE64], r.count >= 8 { rateBytes = r.le64(at: 0) }
-        if rateBytes > 0 { s.rate = Rate(bitsPerSecond: rateBytes * 8) }
-        s.limit = o.le32(at: 4)  // what the kernel holds, default or not
+        // Saturates: TCA_NETEM_RATE64 may hold anything, and reading it back must not trap.
+        let (bits, overflow) = rateBytes.multipliedReportingOverflow(by: 8)
+        if rateBytes > 0 { s.rate = Rate(bitsPerSecond: overflow ? .max : bits) }
+        s.limit = q.limit  // what the kernel holds, default or not
         return s
     }
 }

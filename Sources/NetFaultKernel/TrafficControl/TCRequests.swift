@@ -28,12 +28,14 @@ public enum TCRequests {
         tcmsg(&w, ifindex: ifindex, handle: handle(Ownership.rootMajor), parent: TC_H_ROOT)
         w.attr(TCA_KIND) { $0.cString("prio") }
         w.attr(TCA_OPTIONS) { o in
-            o.i32(Int32(Ownership.bands))
-            o.raw([UInt8](repeating: 0, count: 16))
+            rootPrioOptions.encode(into: &o)
             o.attr(TCA_OPTIONS) { _ in }  // iproute2's nest_compat marker
         }
         return NetlinkRequest(type: UInt16(RTM_NEWQDISC), flags: create, payload: w.bytes)
     }
+
+    /// 16 bands, every priority to band 1 (index 0 of the priomap).
+    static let rootPrioOptions = TCPrioQopt(bands: Int32(Ownership.bands), priomap: [UInt8](repeating: 0, count: 16))
 
     /// The netem qdisc of one lease under its band.
     public static func addNetem(
@@ -53,36 +55,28 @@ public enum TCRequests {
     /// tc_netem_qopt followed directly by attributes, in iproute2's order.
     static func netemOptions(_ o: inout ByteWriter, spec: NetemSpec, distributionTable: [Int16]?) {
         let p = KernelUnits.probability
-        o.u32(spec.delay.map(KernelUnits.ticks) ?? 0)
-        o.u32(spec.effectiveLimit)
-        o.u32(spec.loss.map(p) ?? 0)
-        o.u32(spec.gap ?? (spec.reorder != nil ? 1 : 0))  // tc sets gap 1 when reorder has none
-        o.u32(spec.duplicate.map(p) ?? 0)
-        o.u32(spec.jitter.map(KernelUnits.ticks) ?? 0)
+        var q = TCNetemQopt()
+        q.latency = spec.delay.map(KernelUnits.ticks) ?? 0
+        q.limit = spec.effectiveLimit
+        q.loss = spec.loss.map(p) ?? 0
+        q.gap = spec.gap ?? (spec.reorder != nil ? 1 : 0)  // tc sets gap 1 when reorder has none
+        q.duplicate = spec.duplicate.map(p) ?? 0
+        q.jitter = spec.jitter.map(KernelUnits.ticks) ?? 0
+        q.encode(into: &o)
         if spec.delayCorrelation != nil || spec.lossCorrelation != nil {
-            o.attr(TCA_NETEM_CORR) {
-                $0.u32(spec.delayCorrelation.map(p) ?? 0)
-                $0.u32(spec.lossCorrelation.map(p) ?? 0)
-                $0.u32(0)
-            }
+            let corr = TCNetemCorr(delay: spec.delayCorrelation.map(p) ?? 0, loss: spec.lossCorrelation.map(p) ?? 0)
+            o.attr(TCA_NETEM_CORR) { corr.encode(into: &$0) }
         }
         if let reorder = spec.reorder {
-            o.attr(TCA_NETEM_REORDER) {
-                $0.u32(p(reorder)); $0.u32(0)
-            }
+            o.attr(TCA_NETEM_REORDER) { TCNetemProbability(p(reorder)).encode(into: &$0) }
         }
         if let corrupt = spec.corrupt {
-            o.attr(TCA_NETEM_CORRUPT) {
-                $0.u32(p(corrupt)); $0.u32(0)
-            }
+            o.attr(TCA_NETEM_CORRUPT) { TCNetemProbability(p(corrupt)).encode(into: &$0) }
         }
         if let rate = spec.rate {
             let bytes = KernelUnits.rateBytes(rate)
             if bytes >= 1 << 32 { o.attr(TCA_NETEM_RATE64) { $0.u64(bytes) } }
-            o.attr(TCA_NETEM_RATE) {
-                $0.u32(bytes >= 1 << 32 ? UInt32.max : UInt32(bytes))
-                $0.i32(0); $0.u32(0); $0.i32(0)  // packet overhead, cell size, cell overhead
-            }
+            o.attr(TCA_NETEM_RATE) { TCNetemRate(rate: UInt32(clamping: bytes)).encode(into: &$0) }
         }
         if let table = distributionTable {
             o.attr(TCA_NETEM_DELAY_DIST) { w in table.forEach { w.u16(UInt16(bitPattern: $0)) } }
@@ -92,32 +86,29 @@ public enum TCRequests {
     /// The u32 selector of one match: TCP, then the address, then the port (iproute2's key order
     /// for `match ip protocol 6 0xff match ip dst A match ip dport P 0xffff`). Assumes no IPv4
     /// options and no IPv6 extension headers, as tc's own `ip dport` / `ip6 dport` do.
-    static func selector(_ o: inout ByteWriter, _ m: PortMatch) {
-        var keys: [(mask: UInt32, value: UInt32, offset: Int32)] = []
-        switch m.family {
-        case .ipv4:
-            keys.append((0x00ff_0000, 0x0006_0000, 8))
-            if let a = m.address {
-                keys.append((be32(a.mask, 0), be32(a.address.bytes, 0), m.side == .destination ? 16 : 12))
+    static func selector(_ m: PortMatch) -> TCU32Selector {
+        let v4 = m.family == .ipv4
+        // TCP: IPv4's protocol byte (offset 9), IPv6's next header (offset 6).
+        var keys = [
+            v4
+                ? TCU32Key(mask: 0x00ff_0000, value: 0x0006_0000, offset: 8)
+                : TCU32Key(mask: 0x0000_ff00, value: 0x0000_0600, offset: 4)
+        ]
+        if let a = m.address {
+            // One key per 32-bit word the prefix reaches, as tc's `match ip6 dst A/N`.
+            let base: Int32 = v4 ? (m.side == .destination ? 16 : 12) : (m.side == .destination ? 24 : 8)
+            for i in 0..<(v4 ? 1 : (Int(a.length) + 31) / 32) {
+                let word = TCU32Key(
+                    mask: be32(a.mask, i * 4), value: be32(a.address.bytes, i * 4), offset: base + Int32(i * 4))
+                keys.append(word)
             }
-            keys.append(
-                m.side == .destination ? (0x0000_ffff, UInt32(m.port), 20) : (0xffff_0000, UInt32(m.port) << 16, 20))
-        case .ipv6:
-            keys.append((0x0000_ff00, 0x0000_0600, 4))
-            if let a = m.address {
-                // One key per 32-bit word the prefix reaches, as tc's `match ip6 dst A/N`.
-                let base: Int32 = m.side == .destination ? 24 : 8
-                for i in 0..<((Int(a.length) + 31) / 32) {
-                    keys.append((be32(a.mask, i * 4), be32(a.address.bytes, i * 4), base + Int32(i * 4)))
-                }
-            }
-            keys.append(
-                m.side == .destination ? (0x0000_ffff, UInt32(m.port), 40) : (0xffff_0000, UInt32(m.port) << 16, 40))
         }
-        o.u8(UInt8(TC_U32_TERMINAL))
-        o.u8(0); o.u8(UInt8(keys.count)); o.u8(0)
-        o.u16(0); o.u16(0); o.u16(0); o.u16(0); o.u32(0)  // offmask, off, offoff, hoff, hmask
-        for k in keys { o.be32(k.mask); o.be32(k.value); o.i32(k.offset); o.i32(0) }
+        let portOffset: Int32 = v4 ? 20 : 40
+        keys.append(
+            m.side == .destination
+                ? TCU32Key(mask: 0x0000_ffff, value: UInt32(m.port), offset: portOffset)
+                : TCU32Key(mask: 0xffff_0000, value: UInt32(m.port) << 16, offset: portOffset))
+        return TCU32Selector(keys: keys)
     }
 
     static func be32(_ b: [UInt8], _ i: Int) -> UInt32 {
@@ -134,7 +125,7 @@ public enum TCRequests {
         w.attr(TCA_KIND) { $0.cString("u32") }
         w.attr(TCA_OPTIONS) { o in
             o.attr(TCA_U32_CLASSID) { $0.u32(handle(Ownership.rootMajor, band)) }
-            o.attr(TCA_U32_SEL) { selector(&$0, match) }
+            o.attr(TCA_U32_SEL) { selector(match).encode(into: &$0) }
         }
         return NetlinkRequest(type: UInt16(RTM_NEWTFILTER), flags: create, payload: w.bytes)
     }
@@ -162,14 +153,13 @@ public enum TCRequests {
                 a.attr(1) { act in  // action order 1
                     act.attr(TCA_ACT_KIND) { $0.cString("mirred") }
                     act.attr(Int32(TCA_ACT_OPTIONS) | NLA_F_NESTED) { opts in
-                        opts.attr(TCA_MIRRED_PARMS) {
-                            $0.u32(0); $0.u32(0); $0.i32(TC_ACT_STOLEN); $0.i32(0); $0.i32(0)  // tc_gen
-                            $0.i32(TCA_EGRESS_REDIR); $0.u32(UInt32(bitPattern: ifbIndex))
-                        }
+                        let redirect = TCMirred(
+                            action: TC_ACT_STOLEN, eaction: TCA_EGRESS_REDIR, ifindex: UInt32(bitPattern: ifbIndex))
+                        opts.attr(TCA_MIRRED_PARMS) { redirect.encode(into: &$0) }
                     }
                 }
             }
-            o.attr(TCA_U32_SEL) { selector(&$0, match) }
+            o.attr(TCA_U32_SEL) { selector(match).encode(into: &$0) }
         }
         return NetlinkRequest(type: UInt16(RTM_NEWTFILTER), flags: create, payload: w.bytes)
     }
@@ -233,24 +223,6 @@ public enum TCRequests {
         var w = ByteWriter()
         tcmsg(&w, ifindex: ifindex, handle: 0, parent: parent)
         return NetlinkRequest(type: UInt16(RTM_GETTFILTER), flags: UInt16(NLM_F_REQUEST | NLM_F_DUMP), payload: w.bytes)
-    }
-
-    /// The request a step makes, with device names resolved by `index`.
-    public static func request(
-        for step: TCStep, distributionTable: [Int16]? = nil,
-        index: (String) throws -> Int32
-    ) throws -> NetlinkRequest {
-        switch step {
-        case .createIfb(let name): return addIfb(name: name)
-        case .linkUp(let d): return setLinkUp(index: try index(d))
-        case .addRootPrio(let d): return addRootPrio(ifindex: try index(d))
-        case .addNetem(let d, let band, let netem):
-            return addNetem(ifindex: try index(d), band: band, spec: netem, distributionTable: distributionTable)
-        case .addBandFilter(let d, let band, let m): return addBandFilter(ifindex: try index(d), band: band, match: m)
-        case .addIngress(let d): return addIngress(ifindex: try index(d))
-        case .addRedirect(let d, let band, let m, let ifb):
-            return addRedirectFilter(ifindex: try index(d), band: band, match: m, ifbIndex: try index(ifb))
-        }
     }
 
     // MARK: links

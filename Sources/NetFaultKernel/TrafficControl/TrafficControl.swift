@@ -108,38 +108,23 @@ public final class TrafficControl {
         do {
             var indices = Dictionary(try nl.links().map { ($0.name, $0.index) }, uniquingKeysWith: { a, _ in a })
             for step in steps {
+                let call = try step.kernelCall(distributionTable: distributionTable) { name in
+                    guard let i = indices[name] else { throw KernelError(operation: step.command, errno: ENODEV) }
+                    return i
+                }
+                try call.perform(on: nl, step.command)
                 if case .createIfb(let name) = step {
-                    try Self.ifbMissing { try nl.perform(TCRequests.addIfb(name: name), step.command) }
                     guard let l = try nl.link(named: name) else {
                         throw KernelError(
                             operation: step.command, errno: ENODEV, source: .netfault,
                             detail: "the new device is not listed")
                     }
                     indices[name] = l.index
-                    continue
-                }
-                let request = try TCRequests.request(for: step, distributionTable: distributionTable) { name in
-                    guard let i = indices[name] else { throw KernelError(operation: step.command, errno: ENODEV) }
-                    return i
-                }
-                switch step {
-                case .addRootPrio: try FeatureMissing.check("prio") { try nl.perform(request, step.command) }
-                case .addNetem: try FeatureMissing.check("netem") { try nl.perform(request, step.command) }
-                case .addBandFilter, .addRedirect:
-                    try FeatureMissing.check("u32") { try nl.perform(request, step.command) }
-                default: try nl.perform(request, step.command)
                 }
             }
         } catch {
             try? revert(plan)
             throw error
-        }
-    }
-
-    /// An ifb device the kernel cannot make names the module it needs.
-    static func ifbMissing(_ body: () throws -> Void) throws {
-        do { try body() } catch let e as KernelError where e.errno == EOPNOTSUPP || e.errno == ENOENT {
-            throw FeatureMissing(feature: "ifb+mirred", underlying: e)
         }
     }
 

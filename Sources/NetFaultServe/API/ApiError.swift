@@ -21,7 +21,8 @@ public struct ApiError: Error, Equatable, Sendable, Codable, CustomStringConvert
     public static let toxicAlreadyExists = ApiError("toxic already exists", status: 409)
     public static let toxicNotFound = ApiError("toxic not found", status: 404)
     // netfault's own.
-    public static let unauthorized = ApiError("missing or wrong token: send the header Authorization: Bearer TOKEN", status: 401)
+    public static let unauthorized = ApiError(
+        "missing or wrong token: send the header Authorization: Bearer TOKEN", status: 401)
     public static let methodNotAllowed = ApiError("method not allowed", status: 405)
     public static let notFound = ApiError("404 page not found", status: 404)
 }

@@ -17,9 +17,9 @@ extension HostPort {
         var node: UnsafeMutablePointer<addrinfo>? = first
         while let n = node {
             var text = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-            if getnameinfo(n.pointee.ai_addr, n.pointee.ai_addrlen, &text, socklen_t(text.count), nil, 0, NI_NUMERICHOST)
-                == 0
-            {
+            let named = getnameinfo(
+                n.pointee.ai_addr, n.pointee.ai_addrlen, &text, socklen_t(text.count), nil, 0, NI_NUMERICHOST)
+            if named == 0 {
                 let numeric = String(cString: text)
                 if n.pointee.ai_family == AF_INET { v4 = v4 ?? numeric } else { v6 = v6 ?? numeric }
             }

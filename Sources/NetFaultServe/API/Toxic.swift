@@ -46,7 +46,9 @@ public struct Toxic: Sendable, Equatable {
     /// Every attribute of `type`, by Toxiproxy's name.
     public var attributes: [String: Int64]
 
-    public init(name: String, type: ToxicType, stream: ToxicStream, toxicity: Double = 1, attributes: [String: Int64] = [:]) {
+    public init(
+        name: String, type: ToxicType, stream: ToxicStream, toxicity: Double = 1, attributes: [String: Int64] = [:]
+    ) {
         self.name = name; self.type = type; self.stream = stream; self.toxicity = toxicity
         self.attributes = Dictionary(uniqueKeysWithValues: type.attributeNames.map { ($0, attributes[$0] ?? 0) })
     }
@@ -82,7 +84,9 @@ public struct Toxic: Sendable, Equatable {
         case .timeout: .timeout(milliseconds: self["timeout"])
         case .reset_peer: .resetPeer(milliseconds: self["timeout"])
         case .slicer:
-            .slicer(averageSize: self["average_size"], sizeVariation: self["size_variation"], delayMicroseconds: self["delay"])
+            .slicer(
+                averageSize: self["average_size"], sizeVariation: self["size_variation"],
+                delayMicroseconds: self["delay"])
         case .limit_data: .limitData(bytes: self["bytes"])
         }
     }

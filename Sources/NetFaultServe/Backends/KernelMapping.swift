@@ -87,20 +87,29 @@ public enum KernelMapping {
         var notes: [String] = []
         switch toxic.effect {
         case .latency:
+            let packets = toxic.stream == .upstream ? "requests" : "responses"
             notes.append(
-                "netem delays each packet of the \(toxic.stream == .upstream ? "requests" : "responses"), for every client of the upstream, not only this proxy's")
+                "netem delays each packet of the \(packets), for every client of the upstream, not only this proxy's")
         case .bandwidth(0):
             notes.append("rate 0 passes no data: the stream's packets are dropped after the handshake (a hang)")
         case .bandwidth:
-            notes.append("one shared netem rate for all connections to the upstream; Toxiproxy's rate is per connection")
+            notes.append(
+                "one shared netem rate for all connections to the upstream; Toxiproxy's rate is per connection")
         case .timeout(let ms) where ms > 0:
             notes.append(
-                "data stops, and \(ms) ms after the toxic was added (not after each connection's first data) connections are reset (RST); Toxiproxy closes them")
+                """
+                data stops, and \(ms) ms after the toxic was added (not after each connection's first data) \
+                connections are reset (RST); Toxiproxy closes them
+                """)
         case .timeout:
             notes.append(
-                "data stops; when the toxic is removed, connections go on (TCP resends what was dropped), where Toxiproxy closes them")
+                """
+                data stops; when the toxic is removed, connections go on (TCP resends what was dropped), where \
+                Toxiproxy closes them
+                """)
         case .resetPeer(let ms) where ms > 0:
-            notes.append("connections are reset \(ms) ms after the toxic was added, not after each connection's first data")
+            notes.append(
+                "connections are reset \(ms) ms after the toxic was added, not after each connection's first data")
         default:
             break
         }

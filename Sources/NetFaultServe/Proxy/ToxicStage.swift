@@ -94,28 +94,10 @@ final class ToxicStage {
         }
         switch (effect, chunk) {
         case (.latency(let ms, let jitter), .data(let buffer, let since)):
-            var delay = ms
-            if jitter > 0 { delay += Int64.random(in: -jitter..<jitter) }
-            let due = since + .milliseconds(delay)
-            if due <= .now() {
-                pump.emit(chunk, after: self)
-            } else {
-                held.append(.data(buffer, since: due))
-                schedule(in: pump, at: due)
-            }
+            delay(chunk, buffer, since: since, ms: ms, jitter: jitter, in: pump)
 
-        case (.bandwidth(let rate), .data(var buffer, let since)):
-            // At most 100 ms of data at a time, each piece sent once the link has carried it.
-            let most = Int(clamping: rate * 100)
-            if buffer.readableBytes > most {
-                let piece = buffer.readSlice(length: most)!
-                queue.prepend(.data(buffer, since: since))
-                buffer = piece
-            }
-            let duration = TimeAmount.nanoseconds(Int64(buffer.readableBytes) * 1_000_000 / rate)
-            nextSend = max(.now(), nextSend) + duration
-            held.append(.data(buffer, since: since))
-            schedule(in: pump, at: nextSend)
+        case (.bandwidth(let rate), .data(let buffer, let since)):
+            throttle(buffer, since: since, rate: rate, in: pump)
 
         case (.slowClose(let ms), .end):
             held.append(chunk)
@@ -146,25 +128,61 @@ final class ToxicStage {
                 held.append(.data(buffer.readSlice(length: length)!, since: since))
             }
 
-        case (.limitData(let limit), .data(var buffer, let since)):
-            let remaining = max(0, limit - bytesPassed)
-            if Int64(buffer.readableBytes) > remaining {
-                let kept = buffer.readSlice(length: Int(remaining))!
-                pump.dropped(.data(buffer, since: since))
-                buffer = kept
-            }
-            if buffer.readableBytes > 0 {
-                bytesPassed += Int64(buffer.readableBytes)
-                pump.emit(.data(buffer, since: since), after: self)
-            }
-            if limit - bytesPassed <= 0 {
-                finish(in: pump)
-            }
+        case (.limitData(let limit), .data(let buffer, let since)):
+            pass(buffer, since: since, upTo: limit, in: pump)
 
         default:
             // Data through slow_close, the end through the rest: passed on at once, as Toxiproxy does.
             if case .end = chunk { finished = true }
             pump.emit(chunk, after: self)
+        }
+    }
+
+    /// latency: the chunk goes on `ms` (give or take `jitter`) after it arrived.
+    private func delay(
+        _ chunk: StreamChunk, _ buffer: ByteBuffer, since: NIODeadline, ms: Int64, jitter: Int64, in pump: StreamPump
+    ) {
+        var delay = ms
+        if jitter > 0 { delay += Int64.random(in: -jitter..<jitter) }
+        let due = since + .milliseconds(delay)
+        if due <= .now() {
+            pump.emit(chunk, after: self)
+        } else {
+            held.append(.data(buffer, since: due))
+            schedule(in: pump, at: due)
+        }
+    }
+
+    /// bandwidth: at most 100 ms of data at a time, each piece sent once the link has carried it.
+    private func throttle(_ buffer: ByteBuffer, since: NIODeadline, rate: Int64, in pump: StreamPump) {
+        var buffer = buffer
+        let most = Int(clamping: rate * 100)
+        if buffer.readableBytes > most {
+            let piece = buffer.readSlice(length: most)!
+            queue.prepend(.data(buffer, since: since))
+            buffer = piece
+        }
+        let duration = TimeAmount.nanoseconds(Int64(buffer.readableBytes) * 1_000_000 / rate)
+        nextSend = max(.now(), nextSend) + duration
+        held.append(.data(buffer, since: since))
+        schedule(in: pump, at: nextSend)
+    }
+
+    /// limit_data: data passes until `limit` bytes have, then the connection closes.
+    private func pass(_ buffer: ByteBuffer, since: NIODeadline, upTo limit: Int64, in pump: StreamPump) {
+        var buffer = buffer
+        let remaining = max(0, limit - bytesPassed)
+        if Int64(buffer.readableBytes) > remaining {
+            let kept = buffer.readSlice(length: Int(remaining))!
+            pump.dropped(.data(buffer, since: since))
+            buffer = kept
+        }
+        if buffer.readableBytes > 0 {
+            bytesPassed += Int64(buffer.readableBytes)
+            pump.emit(.data(buffer, since: since), after: self)
+        }
+        if limit - bytesPassed <= 0 {
+            finish(in: pump)
         }
     }
 

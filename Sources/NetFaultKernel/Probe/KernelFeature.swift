@@ -1,0 +1,89 @@
+import FoundationEssentials
+import Glibc
+
+/// A kernel feature netfault probes before it relies on it. The raw value is the name
+/// `netfault doctor` prints, the probe cache keeps and a FeatureMissing error names.
+public enum KernelFeature: String, CaseIterable, Codable, Sendable {
+    case netem
+    case prio
+    case htb
+    case u32
+    case ifbMirred = "ifb+mirred"
+    case unixDiag = "unix_diag"
+    case scratchDevice = "scratch device"
+    case nfTablesInet = "nf_tables inet"
+    case nfTablesOwnerTables = "nf_tables owner tables"
+    case nfTablesRules = "nf_tables rules"
+
+    /// What netem faults need (netem under netfault's prio root, u32 filters, claims).
+    public static let netemFaults: [KernelFeature] = [.netem, .prio, .u32, .unixDiag]
+    /// What connection faults, and the steering of netem bands by nf_tables, need.
+    public static let filterFaults: [KernelFeature] = [.nfTablesInet, .nfTablesOwnerTables, .nfTablesRules]
+    /// The traffic-control features the probe tries on its scratch devices.
+    public static let trafficControl: [KernelFeature] = [.netem, .prio, .htb, .u32, .ifbMirred]
+
+    /// Where distributions split modules out of the kernel package (netem, ifb, prio, ...).
+    static func modulesPackage(kernel: String) -> String {
+        "on Ubuntu install linux-modules-extra-\(kernel), on RHEL and Fedora kernel-modules-extra"
+    }
+
+    /// What to do when the feature is missing.
+    public var remedy: String {
+        let extra = Self.modulesPackage(kernel: ProbeCache.Key.current().kernel)
+        switch self {
+        case .netem:
+            return
+                """
+                the kernel needs CONFIG_NET_SCH_NETEM: modprobe sch_netem (\(extra)); delay, loss, duplicate, \
+                corrupt, reorder and rate need it
+                """
+        case .prio: return "the kernel needs CONFIG_NET_SCH_PRIO: modprobe sch_prio (\(extra))"
+        case .htb: return "the kernel needs CONFIG_NET_SCH_HTB: modprobe sch_htb (not needed for netem faults)"
+        case .u32: return "the kernel needs CONFIG_NET_CLS_U32: modprobe cls_u32"
+        case .ifbMirred:
+            return
+                """
+                incoming (from-server) faults on remote servers need CONFIG_IFB and CONFIG_NET_ACT_MIRRED: modprobe \
+                ifb act_mirred (\(extra))
+                """
+        case .unixDiag:
+            return
+                """
+                the kernel needs CONFIG_UNIX_DIAG (modprobe unix_diag) and Linux 5.3 or later: netfault finds which \
+                live netfault holds a netem band by asking it for root's listening unix sockets
+                """
+        case .scratchDevice:
+            return "the probe needs a scratch device: CONFIG_IFB or CONFIG_DUMMY (modprobe ifb; \(extra))"
+        case .nfTablesInet:
+            return
+                """
+                connection faults (--blackhole, --reject, --reset, --hang, --loss-nft) need CONFIG_NF_TABLES and \
+                CONFIG_NF_TABLES_INET: modprobe nf_tables
+                """
+        case .nfTablesOwnerTables:
+            return
+                """
+                connection faults need Linux 5.12 or later: a lease's table must die with its watchdog \
+                (NFT_TABLE_F_OWNER)
+                """
+        case .nfTablesRules:
+            return
+                """
+                connection faults need sets with timeouts and the reject, numgen and counter expressions: \
+                CONFIG_NFT_REJECT_INET, CONFIG_NFT_NUMGEN, CONFIG_NFT_COUNTER (modprobe nft_reject_inet \
+                nft_numgen); without them netem faults fall back to u32 filters, whose deadline only the \
+                watchdog keeps
+                """
+        }
+    }
+}
+
+extension FeatureResult {
+    /// The result of probing a kernel feature, under the feature's doctor name.
+    public init(_ feature: KernelFeature, ok: Bool, detail: String, remedy: String?) {
+        self.init(feature: feature.rawValue, ok: ok, detail: detail, remedy: remedy)
+    }
+
+    /// The kernel feature this row is about; nil for doctor's other rows (capabilities, offloads).
+    public var kernelFeature: KernelFeature? { KernelFeature(rawValue: feature) }
+}
