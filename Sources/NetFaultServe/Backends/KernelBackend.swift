@@ -258,7 +258,8 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
             guard !stopping, timers[name]?[toxic] == token, let proxy = proxies[name] else { return }
             expired[name, default: []].insert(toxic)
             do { try applyLocked(proxy) } catch {
-                writeStandardError("netfault serve: turning toxic \(toxic) of proxy \(name) into a reset failed: \(error)\n")
+                writeStandardError(
+                    "netfault serve: turning toxic \(toxic) of proxy \(name) into a reset failed: \(error)\n")
             }
         }
     }
@@ -279,7 +280,8 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
                 for (_, i) in leases {
                     guard case .held(let h) = i.lease else { continue }
                     do { try manager.renew(h, timeout: Self.leaseTimeout) } catch {
-                        writeStandardError("netfault serve: renewing lease \(h.id) of proxy \(proxy) failed: \(error)\n")
+                        writeStandardError(
+                            "netfault serve: renewing lease \(h.id) of proxy \(proxy) failed: \(error)\n")
                     }
                 }
             }

@@ -82,6 +82,19 @@ public struct ApiRouter: Sendable {
         return String(validating: out, as: UTF8.self) ?? String(s)
     }
 
+    /// POST /populate: the proxies of a JSON array, created or kept; the first error and its status.
+    private func populate(_ body: [UInt8]) throws(ApiError) -> ApiResponse {
+        guard case .array(let items) = try JSONValue.parse(body) else {
+            throw ApiError.badRequestBody.joined("populate takes a JSON array of proxies")
+        }
+        var list: [ProxySettings] = []
+        for (i, item) in items.enumerated() { list.append(try ProxySettings.parse(item, index: i + 1)) }
+        let (proxies, error) = registry.populate(list)
+        struct Populated: Encodable { let error: String?; let status: Int?; let proxies: [ProxyView] }
+        return .json(
+            Populated(error: error?.error, status: error?.status, proxies: proxies), status: error?.status ?? 201)
+    }
+
     private func route(_ method: String, _ p: [String], _ body: [UInt8]) throws(ApiError) -> ApiResponse {
         let r = registry
         func methods(_ allowed: String...) throws(ApiError) {
@@ -104,15 +117,7 @@ public struct ApiRouter: Sendable {
             return .noContent()
         case 1 where p[0] == "populate":
             try methods("POST")
-            guard case .array(let items) = try JSONValue.parse(body) else {
-                throw ApiError.badRequestBody.joined("populate takes a JSON array of proxies")
-            }
-            var list: [ProxySettings] = []
-            for (i, item) in items.enumerated() { list.append(try ProxySettings.parse(item, index: i + 1)) }
-            let (proxies, error) = r.populate(list)
-            struct Populated: Encodable { let error: String?; let status: Int?; let proxies: [ProxyView] }
-            return .json(
-                Populated(error: error?.error, status: error?.status, proxies: proxies), status: error?.status ?? 201)
+            return try populate(body)
         case 1 where p[0] == "proxies":
             try methods("GET", "POST")
             if method == "GET" { return .json(r.list()) }
