@@ -145,9 +145,9 @@ public final class MatrixRunner {
                 return cell
             }
             let manager = try leaseManager()
-            var r = request
-            r.steerWithNFTables = steersWithNFTables(r, journal: manager.journal)
-            faultObject = LeaseFault(manager: manager, request: r, executable: executable)
+            faultObject = LeaseFault(
+                manager: manager, request: request, policy: leasePolicy(for: request, journal: manager.journal),
+                executable: executable)
         case .proxy:
             let plan = FaultWords.proxyPlan(request)
             if let why = plan.unsupported {
