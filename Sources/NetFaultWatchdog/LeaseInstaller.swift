@@ -36,7 +36,7 @@ extension LeaseManager {
         return try journal.locked {
             if case .watchdog = holder { sweepLocked() }
             if request.netns == namespace { _ = try? sweepOrphansLocked() }
-            try LeasePlanner.checkConflicts(request, with: journal.all())
+            try LeaseConflicts.check(request, with: journal.all())
             let preview = try previewLocked(request, policy: policy)
             switch holder {
             case .process(let tables, let timeout):

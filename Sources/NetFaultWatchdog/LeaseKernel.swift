@@ -70,14 +70,3 @@ public protocol LeaseProcesses: AnyObject {
     func current() -> ProcessIdentity?
     func isWatchdog(pid: pid_t, of directory: URL) -> Bool
 }
-
-/// How leases are installed here, decided once per command from what the kernel can do, and
-/// given to every plan of that command (each on-period of a schedule included).
-public struct LeasePolicy: Sendable, Equatable {
-    /// nf_tables works here: netem bands on leaving traffic are steered by the lease's table,
-    /// whose set expires at the deadline, instead of by u32 filters.
-    public let steerWithNFTables: Bool
-    public init(steerWithNFTables: Bool) { self.steerWithNFTables = steerWithNFTables }
-    /// u32 filters only (a kernel without nf_tables).
-    public static let u32 = LeasePolicy(steerWithNFTables: false)
-}

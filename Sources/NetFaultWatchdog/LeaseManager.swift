@@ -72,7 +72,7 @@ public final class LeaseManager {
     /// What `apply` would do, changing nothing: no journal entry, no watchdog, no kernel change.
     public func preview(_ request: FaultRequest, policy: LeasePolicy) throws -> Preview {
         try journal.locked {
-            try LeasePlanner.checkConflicts(request, with: journal.all())
+            try LeaseConflicts.check(request, with: journal.all())
             return try previewLocked(request, policy: policy)
         }
     }

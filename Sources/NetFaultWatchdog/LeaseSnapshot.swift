@@ -3,68 +3,25 @@ import Glibc
 import NetFaultCore
 import NetFaultKernel
 
-/// What a request would install, decided from one snapshot of the kernel: the plan, the
-/// traffic-control steps that install it, the device and where the server is.
-public struct LeasePreview: Sendable {
-    public let id: String
-    public let plan: LeasePlan
-    public let steps: [TCStep]
-    public let device: String
-    public let server: ServerLocation
-    public let duration: Duration
-}
-
-/// The kernel state a plan is made from, read once.
-struct LeaseSnapshot {
-    let server: ServerLocation
-    /// The device and the states of it and its ifb; nil for a lease without netem faults.
-    let link: LinkInfo?
-    let device: DeviceState?
-    let ifb: DeviceState?
-
+extension LeaseSnapshot {
     /// Reads what `request` needs planned: the device (checked), its ifb's, and the server.
     static func take(_ request: FaultRequest, kernel: LeaseKernel) throws -> LeaseSnapshot {
         let server = try request.serverLocation(listening: { try kernel.listeningPorts(in: request.netns) })
-        guard !request.netem.isEmpty else { return LeaseSnapshot(server: server, link: nil, device: nil, ifb: nil) }
+        guard !request.netem.isEmpty else { return LeaseSnapshot(server: server, device: nil) }
         let link = try DeviceResolver(request: request, kernel: kernel).resolve()
-        return LeaseSnapshot(
-            server: server, link: link, device: try kernel.deviceState(link.name, in: request.netns),
+        let device = LeaseSnapshot.Device(
+            name: link.name, index: link.index, isLoopback: link.isLoopback,
+            state: try kernel.deviceState(link.name, in: request.netns),
             ifb: try kernel.deviceState(Ownership.ifbName(forIndex: link.index), in: request.netns))
+        return LeaseSnapshot(server: server, device: device)
     }
 }
 
-/// Plans a lease from a request, a policy and a snapshot: no kernel, no journal.
-enum LeasePlanner {
-    static func preview(
-        _ request: FaultRequest, policy: LeasePolicy, snapshot: LeaseSnapshot, id: String
-    ) throws -> LeasePreview {
-        var plan = LeasePlan(bands: [], redirects: [])
-        var steps: [TCStep] = []
-        if let link = snapshot.link, let device = snapshot.device, let ifb = snapshot.ifb {
-            plan = try Planner.plan(
-                target: request.target, peers: request.peers, direction: request.direction,
-                netem: request.netem, device: device, isLoopback: link.isLoopback,
-                deviceIndex: link.index, ifbState: ifb, server: snapshot.server,
-                steerWithNFTables: policy.steerWithNFTables)
-            steps = Planner.steps(for: plan, devices: [link.name: device, ifb.name: ifb])
-        }
-        plan.filter = FilterPlanner.plan(
-            leaseID: id, target: request.target, peers: request.peers,
-            direction: request.direction, spec: request.filter, server: snapshot.server)
-        let steering = plan.bands.filter(\.steeredByNFTables).flatMap { FilterPlanner.steering($0, leaseID: id) }
-        if !steering.isEmpty {
-            plan.filter = FilterPlan(
-                table: Ownership.tableName(leaseID: id), ports: request.target.ports,
-                rules: (plan.filter?.rules ?? []) + steering)
-        }
-        return LeasePreview(
-            id: id, plan: plan, steps: steps, device: snapshot.link?.name ?? "", server: snapshot.server,
-            duration: request.duration)
-    }
-
+/// Conflicts between a request and the leases in force.
+enum LeaseConflicts {
     /// Refuses a lease that would put a second fault of the same kind on the same packets
     /// as a lease in force: only one of them could act, and which one would be an accident.
-    static func checkConflicts(_ request: FaultRequest, with leases: [Lease]) throws {
+    static func check(_ request: FaultRequest, with leases: [Lease]) throws {
         let mine = request.scope
         for other in leases where other.netns == request.netns {
             let theirs = FaultScope(

@@ -1,9 +1,5 @@
-import FoundationEssentials
-import Glibc
-import NetFaultCore
-import NetFaultKernel
-
-/// What the user asked for, validated.
+/// What the user asked for, validated: what a lease is planned from (with a LeasePolicy and a
+/// snapshot of the kernel).
 public struct FaultRequest: Sendable {
     public let target: Target
     public let direction: Direction
@@ -39,15 +35,16 @@ public struct FaultRequest: Sendable {
             duration: length, netns: netns, server: server)
     }
 
-    /// Where the server is: as given, else found from the namespace's listening sockets.
-    func serverLocation(listening ports: () throws -> Set<UInt16>) throws -> ServerLocation {
+    /// Where the server is: as given, else found from the namespace's listening sockets (`ports`
+    /// lists them, asked only when needed).
+    public func serverLocation(listening ports: () throws -> Set<UInt16>) throws -> ServerLocation {
         if let server { return server }
         guard target.host == nil, peers.isEmpty else { return .remote }
         let listening = try ports()
         return target.ports.contains(where: listening.contains) ? .local : .remote
     }
 
-    var scope: FaultScope {
+    public var scope: FaultScope {
         FaultScope(target: target, peers: peers, direction: direction, netem: netem, filter: filter)
     }
 }
