@@ -1,6 +1,5 @@
 import NetFaultCore
 import Testing
-@testable import NetFaultWatchdog
 
 /// A request re-made for a scheduled on-period (`run --every/--on`, `--after`).
 struct FaultRequestTests {
