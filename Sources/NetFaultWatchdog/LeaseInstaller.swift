@@ -21,7 +21,8 @@ struct InstallParts {
     var tableMade = false
 }
 
-/// An installed lease, as its holder keeps it.
+/// An installed lease, as its holder keeps it: a status for a watchdog's, the lease itself for
+/// one this process holds (each `install` fills the one its holder asked for).
 struct Installed {
     var status: LeaseStatus?
     var held: HeldLease?
@@ -54,8 +55,9 @@ extension LeaseManager {
         }
     }
 
-    /// Claims the bands, makes the table through `table` (or a socket of its own, which the
-    /// watchdog inherits, when nil) and runs the tc steps; on failure, `rollback` undoes it.
+    /// Claims the bands, makes the table through `table` (or, with `ownTable`, through a socket
+    /// of its own, which the watchdog inherits), runs the tc steps and `then`; on any failure,
+    /// `rollback` undoes what `parts` says was made.
     func installParts(
         _ preview: Preview, request: FaultRequest, distribution: [Int16]?, table: TableOwner?, timeout: Duration,
         ownTable: Bool = false, rollback: (inout InstallParts) -> Void,

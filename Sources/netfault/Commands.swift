@@ -132,7 +132,9 @@ struct Status: ParsableCommand {
 
     @OptionGroup var namespace: NamespaceOptions
 
-    @Flag(name: .customLong("all-namespaces"), help: "List the leases of every network namespace, not only this one's (or --netns's).")
+    @Flag(
+        name: .customLong("all-namespaces"),
+        help: "List the leases of every network namespace, not only this one's (or --netns's).")
     var allNamespaces = false
 
     func run() throws {

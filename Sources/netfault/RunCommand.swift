@@ -123,7 +123,8 @@ struct RunCommand: ParsableCommand {
                 throw error
             }
             let matched = try manager.revertCounting(id: lease.id).matched
-            note("lease \(lease.id) reverted (\(matched.map(matchedText) ?? "not read back")); the command exited with \(status)")
+            let count = matched.map(matchedText) ?? "not read back"
+            note("lease \(lease.id) reverted (\(count)); the command exited with \(status)")
             status = trafficStatus(status, matched: matched ?? 0)
         }
         throw ExitCode(status)

@@ -89,7 +89,8 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
         if h.isEmpty || h == "localhost" { return nil }
         guard let a = IPAddress(h) ?? resolve(h) else {
             throw ApiError(
-                "the kernel backend cannot resolve upstream host '\(h)'; give an IP address, localhost or a name this host resolves",
+                "the kernel backend cannot resolve upstream host '\(h)'; give an IP address, localhost or a name "
+                    + "this host resolves",
                 status: 400)
         }
         if a.bytes.count == 4 ? a.bytes[0] == 127 : a.bytes == [UInt8](repeating: 0, count: 15) + [1] { return nil }
@@ -235,7 +236,8 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
             guard !stopping, timers[name]?[toxic] == token, let proxy = proxies[name] else { return }
             expired[name, default: []].insert(toxic)
             do { try applyLocked(proxy) } catch {
-                writeStandardError("netfault serve: turning toxic \(toxic) of proxy \(name) into a reset failed: \(error)\n")
+                writeStandardError(
+                    "netfault serve: turning toxic \(toxic) of proxy \(name) into a reset failed: \(error)\n")
             }
         }
     }
@@ -256,7 +258,8 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
                 for (_, i) in leases {
                     guard case .held(let h) = i.lease else { continue }
                     do { try manager.renew(h, timeout: Self.leaseTimeout) } catch {
-                        writeStandardError("netfault serve: renewing lease \(h.id) of proxy \(proxy) failed: \(error)\n")
+                        writeStandardError(
+                            "netfault serve: renewing lease \(h.id) of proxy \(proxy) failed: \(error)\n")
                     }
                 }
             }
