@@ -12,11 +12,13 @@ public func neededFeatures(_ r: FaultRequest) -> [KernelFeature] {
     (r.netem.isEmpty ? [] : KernelFeature.netemFaults) + (r.filter.isEmpty ? [] : KernelFeature.filterFaults)
 }
 
-/// Whether netem bands can be steered by the lease's nf_tables table, so that the kernel ends
-/// them at the deadline: the nf_tables features work here (probed once per boot, like the rest).
-public func steersWithNFTables(_ r: FaultRequest, journal: Journal) -> Bool {
-    guard !r.netem.isEmpty else { return false }
-    return ProbeCache.results(for: KernelFeature.filterFaults, in: journal.directory).allSatisfy(\.ok)
+/// How a command installs its leases, resolved once before the first: netem bands are steered
+/// by the lease's nf_tables table, so that the kernel ends them at the deadline, where the
+/// nf_tables features work (probed once per boot, like the rest; not probed without netem).
+public func leasePolicy(for r: FaultRequest, journal: Journal) -> LeasePolicy {
+    guard !r.netem.isEmpty else { return .u32 }
+    let works = ProbeCache.results(for: KernelFeature.filterFaults, in: journal.directory).allSatisfy(\.ok)
+    return LeasePolicy(steerWithNFTables: works)
 }
 
 /// Whether nf_tables and netem work here, by the per-boot probe cache (probed when unknown).

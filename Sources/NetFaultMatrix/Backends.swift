@@ -20,17 +20,20 @@ protocol CellFault: AnyObject {
 final class LeaseFault: CellFault {
     let manager: LeaseManager
     let request: FaultRequest
+    let policy: LeasePolicy
     let executable: String
     private var lease: Lease?
     private var matched: UInt64 = 0
     private var counted = false
 
-    init(manager: LeaseManager, request: FaultRequest, executable: String) {
-        self.manager = manager; self.request = request; self.executable = executable
+    init(manager: LeaseManager, request: FaultRequest, policy: LeasePolicy, executable: String) {
+        self.manager = manager; self.request = request; self.policy = policy; self.executable = executable
     }
 
     func put() throws {
-        lease = try manager.apply(request, executable: executable, controller: ProcessIdentity.current()).lease
+        lease = try manager.apply(
+            request, policy: policy, executable: executable, controller: ProcessIdentity.current()
+        ).lease
     }
 
     func takeOut() throws {

@@ -135,27 +135,8 @@ public final class MatrixRunner {
             cell.reason = "its backend's baseline did not pass, so there is nothing to compare it with"
             return cell
         }
-        let faultObject: CellFault
-        switch plan.backend {
-        case .kernel:
-            guard let executable = environment.netfaultExecutable else {
-                cell.state = .error
-                cell.reason = "the kernel backend needs netfault beside netfault-matrix to start watchdogs"
-                cell.outcome = "error"
-                return cell
-            }
-            let manager = try leaseManager()
-            var r = request
-            r.steerWithNFTables = steersWithNFTables(r, journal: manager.journal)
-            faultObject = LeaseFault(manager: manager, request: r, executable: executable)
-        case .proxy:
-            let plan = FaultWords.proxyPlan(request)
-            if let why = plan.unsupported {
-                cell.reason = why
-                return cell
-            }
-            cell.notes = plan.notes
-            faultObject = ToxicFault(registry: try proxies().registry, proxy: service.name, plan: plan)
+        guard let faultObject = try faultObject(plan.backend, request, service: service.name, cell: &cell) else {
+            return cell
         }
         let run: CommandRun
         do {
@@ -184,6 +165,34 @@ public final class MatrixRunner {
         return cell
     }
 
+    /// What puts the fault in and takes it out on `backend`; nil when the cell cannot run, with
+    /// `cell` saying why.
+    func faultObject(
+        _ backend: Scenario.Backend, _ request: FaultRequest, service: String, cell: inout CellResult
+    ) throws -> CellFault? {
+        switch backend {
+        case .kernel:
+            guard let executable = environment.netfaultExecutable else {
+                cell.state = .error
+                cell.reason = "the kernel backend needs netfault beside netfault-matrix to start watchdogs"
+                cell.outcome = "error"
+                return nil
+            }
+            let manager = try leaseManager()
+            return LeaseFault(
+                manager: manager, request: request, policy: leasePolicy(for: request, journal: manager.journal),
+                executable: executable)
+        case .proxy:
+            let plan = FaultWords.proxyPlan(request)
+            if let why = plan.unsupported {
+                cell.reason = why
+                return nil
+            }
+            cell.notes = plan.notes
+            return ToxicFault(registry: try proxies().registry, proxy: service, plan: plan)
+        }
+    }
+
     func baseline(_ backend: Scenario.Backend, _ cell: CellResult) throws -> CellResult {
         var cell = cell
         if backend == .proxy { _ = try proxies() }
@@ -205,7 +214,8 @@ public final class MatrixRunner {
             cell.connected = c.peakEstablished > 0 ? true : c.peakConnecting > 0 ? false : nil
         }
         cell.symptoms = run.passed ? [] : Self.symptoms(in: run.outputTail)
-        cell.outcome = Self.outcome(run, connected: cell.connected, symptoms: cell.symptoms ?? [], timeout: scenario.timeout)
+        cell.outcome = Self.outcome(
+            run, connected: cell.connected, symptoms: cell.symptoms ?? [], timeout: scenario.timeout)
     }
 
     /// How a run ended, in words: the exit; for a failure, whether the command's connections
@@ -213,7 +223,9 @@ public final class MatrixRunner {
     static func outcome(_ run: CommandRun, connected: Bool?, symptoms: [String], timeout: Duration) -> String {
         if run.interrupted { return "interrupted" }
         if run.passed { return "passed" }
-        var parts = [run.timedOut ? "timed out (still running after \(timeout))" : "failed (exit \(run.exitStatus ?? -1))"]
+        var parts = [
+            run.timedOut ? "timed out (still running after \(timeout))" : "failed (exit \(run.exitStatus ?? -1))"
+        ]
         switch connected {
         case true?: parts.append("connected then failed")
         case false?: parts.append("connect never completed")
@@ -277,10 +289,12 @@ public final class MatrixRunner {
     func skipReason(_ r: FaultRequest) -> String? {
         guard kernelInRun else { return nil }
         if !r.netem.isEmpty && !environment.hasNetem {
-            return "this kernel (\(environment.kernel)) has no netem; the row runs where it has (make matrix runs it in user-mode Linux)"
+            return "this kernel (\(environment.kernel)) has no netem; the row runs where it has "
+                + "(make matrix runs it in user-mode Linux)"
         }
         if !r.filter.isEmpty && !environment.hasNFTables {
-            return "this kernel (\(environment.kernel)) has no usable nf_tables; the row runs where it has (make matrix runs it in a network namespace)"
+            return "this kernel (\(environment.kernel)) has no usable nf_tables; the row runs where it has "
+                + "(make matrix runs it in a network namespace)"
         }
         return nil
     }

@@ -66,13 +66,6 @@ public enum WatchdogProcess {
         claims: [Int32] = []
     ) throws -> pid_t {
         if isSymlink(logPath) { throw symlinkedLog(logPath) }
-        // Each set-up call returns an errno; one that fails would start a watchdog without its
-        // signal mask, session or descriptors.
-        func check(_ rc: Int32, _ what: String) throws {
-            guard rc == 0 else {
-                throw ProcessError("cannot start the watchdog: \(what): \(String(cString: strerror(rc)))")
-            }
-        }
         var attr = posix_spawnattr_t()
         try check(posix_spawnattr_init(&attr), "posix_spawnattr_init")
         defer { posix_spawnattr_destroy(&attr) }
@@ -91,31 +84,9 @@ public enum WatchdogProcess {
             posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0o600),
             "opening \(logPath) for it")
         try check(posix_spawn_file_actions_adddup2(&actions, 1, 2), "giving it a standard error")
-        // Copies from fd 3 on, without close-on-exec (dup2 clears it); the originals keep it, so
-        // no other child inherits them. Each source is first moved above the targets' range,
-        // so that no dup2 overwrites a source still to be passed.
-        let sources = [entry, table].compactMap { $0 } + claims
-        var moved: [Int32] = []
+        let (moved, passing) = try pass(entry: entry, table: table, claims: claims, actions: &actions)
         defer { moved.forEach { close($0) } }
-        for fd in sources {
-            let copy = fcntl(fd, F_DUPFD_CLOEXEC, firstInheritedFD + Int32(sources.count))
-            guard copy >= 0 else {
-                throw ProcessError("cannot pass descriptor \(fd) to the watchdog: \(String(cString: strerror(errno)))")
-            }
-            moved.append(copy)
-        }
-        var args = [executable, command, leaseID]
-        for (i, fd) in moved.enumerated() {
-            try check(posix_spawn_file_actions_adddup2(&actions, fd, firstInheritedFD + Int32(i)), "passing it fd \(fd)")
-        }
-        var next = firstInheritedFD
-        for (flag, fd) in [("--entry-fd", entry), ("--table-fd", table)] where fd != nil {
-            args += [flag, "\(next)"]
-            next += 1
-        }
-        if !claims.isEmpty {
-            args += ["--claim-fds", (0..<Int32(claims.count)).map { "\(next + $0)" }.joined(separator: ",")]
-        }
+        let args = [executable, command, leaseID] + passing
         var cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { cargs.forEach { free($0) } }
         var pid: pid_t = 0
@@ -125,6 +96,52 @@ public enum WatchdogProcess {
             throw ProcessError("cannot start the watchdog (\(executable)): \(String(cString: strerror(rc)))")
         }
         return pid
+    }
+
+    /// Each set-up call returns an errno; one that fails would start a watchdog without its
+    /// signal mask, session or descriptors.
+    static func check(_ rc: Int32, _ what: String) throws {
+        guard rc == 0 else {
+            throw ProcessError("cannot start the watchdog: \(what): \(String(cString: strerror(rc)))")
+        }
+    }
+
+    /// Arranges the descriptors the watchdog inherits, from fd 3 on, and returns the copies to
+    /// close once it is started and the arguments that name them. Copies without close-on-exec
+    /// (dup2 clears it); the originals keep it, so no other child inherits them. Each source is
+    /// first moved above the targets' range, so that no dup2 overwrites a source still to be passed.
+    static func pass(
+        entry: Int32?, table: Int32?, claims: [Int32], actions: inout posix_spawn_file_actions_t
+    ) throws -> (moved: [Int32], arguments: [String]) {
+        let sources = [entry, table].compactMap { $0 } + claims
+        var moved: [Int32] = []
+        do {
+            for fd in sources {
+                let copy = fcntl(fd, F_DUPFD_CLOEXEC, firstInheritedFD + Int32(sources.count))
+                guard copy >= 0 else {
+                    throw ProcessError(
+                        "cannot pass descriptor \(fd) to the watchdog: \(String(cString: strerror(errno)))")
+                }
+                moved.append(copy)
+            }
+            for (i, fd) in moved.enumerated() {
+                try check(
+                    posix_spawn_file_actions_adddup2(&actions, fd, firstInheritedFD + Int32(i)), "passing it fd \(fd)")
+            }
+        } catch {
+            moved.forEach { close($0) }
+            throw error
+        }
+        var args: [String] = []
+        var next = firstInheritedFD
+        for (flag, fd) in [("--entry-fd", entry), ("--table-fd", table)] where fd != nil {
+            args += [flag, "\(next)"]
+            next += 1
+        }
+        if !claims.isEmpty {
+            args += ["--claim-fds", (0..<Int32(claims.count)).map { "\(next + $0)" }.joined(separator: ",")]
+        }
+        return (moved, args)
     }
 
     /// Why the lease's namespace is gone (`ip netns del`), or nil. This process's claims and
@@ -151,90 +168,25 @@ public enum WatchdogProcess {
             logger.info("lease \(leaseID) is not in the journal; nothing to watch")
             return 0
         }
-        let names = lease.plan.claimNames
-        // Held until this process exits, which is after the bands are removed (`defer` keeps
-        // them alive to the end: Swift may release an object after its last use).
-        let claims: [Claim]
-        var nft: NFTables?
+        let manager = LeaseManager(journal: journal)
+        let held: HeldByWatchdog
         do {
-            guard claimFDs.count == names.count, (tableFD != nil) == (lease.plan.filter != nil) else {
-                throw ProcessError(
-                    "apply passed \(claimFDs.count) claims and \(tableFD == nil ? "no" : "a") table for a lease of "
-                        + "\(names.count) bands and \(lease.plan.filter == nil ? "no" : "a") table")
-            }
-            claims = Claims.adopt(names, fds: claimFDs)
-            if let tableFD { nft = try NFTables.adopting(fd: tableFD) }
+            held = try HeldByWatchdog(lease, tableFD: tableFD, claimFDs: claimFDs, logger: logger)
         } catch {
             // apply has returned: the lease ends now rather than run unwatched. Exiting closes
             // the sockets, which drops the table and frees the names.
             logger.error("taking over lease \(leaseID) from apply failed: \(error)")
-            _ = try? LeaseManager(journal: journal).revertAsWatchdog(lease)
+            _ = try? manager.revertAsWatchdog(lease)
             return 1
         }
-        logger.info("holding lease \(leaseID): \(claims.count) band claims\(nft == nil ? "" : " and its nf_tables table")")
-        // Removes the table before anything that waits for the journal's lock: a `revert`
-        // holding the lock is waiting for exactly this.
-        func removeTable() {
-            guard let n = nft, let filter = lease.plan.filter else { return }
-            nft = nil
-            do { try n.remove(table: filter.table) } catch {
-                logger.error("removing \(filter.table): \(error); it goes when this process exits")
-            }
-        }
-        defer { removeTable(); withExtendedLifetime(claims) {} }
+        // Held until this process exits, which is after the bands are removed (`defer` keeps
+        // them alive to the end: Swift may release an object after its last use).
+        defer { held.removeTable(); withExtendedLifetime(held) {} }
         logger.info("watching lease \(leaseID) until \(lease.deadline) (\(lease.timeLeft())s on the monotonic clock)")
-        var reason = "deadline"
-        var unreadable = false
-        while true {
-            let left = lease.timeLeft()
-            if left <= 0 { break }
-            claims.forEach { $0.drain() }
-            // Reverted by another command, or the journal entry was deleted: the bands are
-            // removed again (nothing when revert did it), since while this process holds
-            // their claims no other lease can have taken them.
-            if !journal.exists(leaseID) {
-                removeTable()
-                if lease.plan.hasTrafficControl {
-                    do {
-                        try TrafficControl(socket: try NetlinkSocket.open(in: lease.netns)).revert(lease.plan)
-                    } catch is NamespaceGone {} catch {
-                        logger.error("removing the bands of lease \(leaseID): \(error)")
-                    }
-                }
-                logger.info("lease \(leaseID) left the journal (reverted by another command, or deleted)")
-                return 0
-            }
-            // Read afresh: the state moves on as apply installs. An entry that became
-            // unreadable keeps the first copy, and is still reverted by it; but only a fresh
-            // read says whether apply is still installing (the first copy always does).
-            let fresh = journal.read(leaseID)
-            if fresh == nil && !unreadable {
-                unreadable = true
-                logger.warning("the journal entry of lease \(leaseID) cannot be read; the first copy stands in")
-            }
-            let current = fresh ?? lease
-            // The apply still installing, or the controlling process (`netfault run`,
-            // `apply --foreground`), died without finishing (SIGKILL, crash): checked every
-            // half second.
-            if let fresh, fresh.installing, let i = fresh.installer, !i.isAlive {
-                reason = "the process installing it (\(i.pid)) is gone"
-                break
-            }
-            if let c = current.controller, !c.isAlive {
-                reason = "controlling process \(c.pid) is gone"
-                break
-            }
-            if let why = namespaceGone(lease.netns) { reason = why; break }
-            let wake = min(left, 0.5)
-            let start = MonotonicClock.nanoseconds()
-            if let sig = waitForRevertSignal(timeLeft: { wake - Double(MonotonicClock.nanoseconds() - start) / 1e9 }) {
-                reason = "signal \(sig)"
-                break
-            }
-        }
-        removeTable()
+        guard let reason = watch(lease, held: held, manager: manager, logger: logger) else { return 0 }
+        held.removeTable()
         do {
-            if try LeaseManager(journal: journal).revertAsWatchdog(lease) {
+            if try manager.revertAsWatchdog(lease) {
                 logger.info("lease \(leaseID) reverted (\(reason))")
             } else {
                 logger.info("lease \(leaseID) was already reverted (\(reason))")
@@ -243,6 +195,95 @@ public enum WatchdogProcess {
         } catch {
             logger.error("reverting lease \(leaseID) failed: \(error)")
             return 1
+        }
+    }
+
+    /// Waits for the lease's end and says why it ends; nil when it left the journal (reverted
+    /// by another command, or deleted), which this has then finished.
+    static func watch(_ lease: Lease, held: HeldByWatchdog, manager: LeaseManager, logger: Logger) -> String? {
+        let journal = manager.journal
+        var unreadable = false
+        while true {
+            let left = lease.timeLeft()
+            if left <= 0 { return "deadline" }
+            held.claims.forEach { $0.drain() }
+            if !journal.exists(lease.id) {
+                leftJournal(lease, held: held, manager: manager, logger: logger)
+                return nil
+            }
+            // Read afresh: the state moves on as apply installs. An entry that became
+            // unreadable keeps the first copy, and is still reverted by it; but only a fresh
+            // read says whether apply is still installing (the first copy always does).
+            let fresh = journal.read(lease.id)
+            if fresh == nil && !unreadable {
+                unreadable = true
+                logger.warning("the journal entry of lease \(lease.id) cannot be read; the first copy stands in")
+            }
+            if let why = endReason(lease, fresh: fresh) { return why }
+            let wake = min(left, 0.5)
+            let start = MonotonicClock.nanoseconds()
+            if let sig = waitForRevertSignal(timeLeft: { wake - Double(MonotonicClock.nanoseconds() - start) / 1e9 }) {
+                return "signal \(sig)"
+            }
+        }
+    }
+
+    /// Why the lease must end now, checked every half second: the apply still installing, or
+    /// the controlling process (`netfault run`, `apply --foreground`), died without finishing
+    /// (SIGKILL, crash); or its namespace is gone.
+    static func endReason(_ lease: Lease, fresh: Lease?) -> String? {
+        if let fresh, fresh.installing, let i = fresh.installer, !i.isAlive {
+            return "the process installing it (\(i.pid)) is gone"
+        }
+        if let c = (fresh ?? lease).controller, !c.isAlive { return "controlling process \(c.pid) is gone" }
+        return namespaceGone(lease.netns)
+    }
+
+    /// Reverted by another command, or the journal entry was deleted: the bands are removed
+    /// again (nothing when revert did it), since while this process holds their claims no
+    /// other lease can have taken them.
+    static func leftJournal(_ lease: Lease, held: HeldByWatchdog, manager: LeaseManager, logger: Logger) {
+        held.removeTable()
+        if lease.plan.hasTrafficControl {
+            do {
+                try manager.kernel.revertBands(lease.plan, in: lease.netns)
+            } catch is NamespaceGone {} catch {
+                logger.error("removing the bands of lease \(lease.id): \(error)")
+            }
+        }
+        logger.info("lease \(lease.id) left the journal (reverted by another command, or deleted)")
+    }
+}
+
+/// What a watchdog holds for its lease: the band claims and the socket that owns the table.
+final class HeldByWatchdog {
+    let claims: [Claim]
+    private var nft: NFTables?
+    private let filter: FilterPlan?
+    private let logger: Logger
+
+    init(_ lease: Lease, tableFD: Int32?, claimFDs: [Int32], logger: Logger) throws {
+        let names = lease.plan.claimNames
+        guard claimFDs.count == names.count, (tableFD != nil) == (lease.plan.filter != nil) else {
+            throw ProcessError(
+                "apply passed \(claimFDs.count) claims and \(tableFD == nil ? "no" : "a") table for a lease of "
+                    + "\(names.count) bands and \(lease.plan.filter == nil ? "no" : "a") table")
+        }
+        claims = Claims.adopt(names, fds: claimFDs)
+        nft = try tableFD.map { try NFTables.adopting(fd: $0) }
+        filter = lease.plan.filter
+        self.logger = logger
+        logger.info(
+            "holding lease \(lease.id): \(claims.count) band claims\(nft == nil ? "" : " and its nf_tables table")")
+    }
+
+    /// Removes the table before anything that waits for the journal's lock: a `revert`
+    /// holding the lock is waiting for exactly this.
+    func removeTable() {
+        guard let n = nft, let filter else { return }
+        nft = nil
+        do { try n.remove(table: filter.table) } catch {
+            logger.error("removing \(filter.table): \(error); it goes when this process exits")
         }
     }
 }

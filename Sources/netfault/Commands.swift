@@ -83,22 +83,23 @@ struct Apply: ParsableCommand {
         // this process with half a lease (which its watchdog would then revert).
         if foreground { WatchdogProcess.blockRevertSignals() }
         try reporting {
-            var request = try request()
+            let request = try request()
             if dryRun {
                 let journal = try Journal()
-                request.steerWithNFTables = steersWithNFTables(request, journal: journal)
-                try printPreview(try LeaseManager(journal: journal).preview(request), request, json: json)
+                let policy = leasePolicy(for: request, journal: journal)
+                let preview = try LeaseManager(journal: journal).preview(request, policy: policy)
+                try printPreview(preview, request, json: json)
                 return
             }
             try requireNetAdmin()
             let journal = try Journal()
             try requireFeatures(neededFeatures(request), journal: journal)
-            request.steerWithNFTables = steersWithNFTables(request, journal: journal)
+            let policy = leasePolicy(for: request, journal: journal)
             let manager = LeaseManager(journal: journal)
             // In the foreground this process controls the lease: if it dies, even by SIGKILL,
             // the watchdog reverts within a second.
             let applied = try manager.apply(
-                request, executable: selfExecutable(),
+                request, policy: policy, executable: selfExecutable(),
                 controller: foreground ? ProcessIdentity.current() : nil)
             let lease = applied.lease
             let warnings = warn(leaseWarnings(request, device: lease.device, server: lease.server))
@@ -131,7 +132,9 @@ struct Status: ParsableCommand {
 
     @OptionGroup var namespace: NamespaceOptions
 
-    @Flag(name: .customLong("all-namespaces"), help: "List the leases of every network namespace, not only this one's (or --netns's).")
+    @Flag(
+        name: .customLong("all-namespaces"),
+        help: "List the leases of every network namespace, not only this one's (or --netns's).")
     var allNamespaces = false
 
     func run() throws {

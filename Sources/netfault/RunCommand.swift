@@ -96,25 +96,26 @@ struct RunCommand: ParsableCommand {
         var status: Int32 = 0
         try reporting(endsSoon: false) {
             let (checked, schedule) = try validated()
-            var request = checked
+            let request = checked
             if dryRun {
                 let journal = try Journal()
-                request.steerWithNFTables = steersWithNFTables(request, journal: journal)
-                try printPreview(try LeaseManager(journal: journal).preview(request), request, json: false)
+                let policy = leasePolicy(for: request, journal: journal)
+                try printPreview(
+                    try LeaseManager(journal: journal).preview(request, policy: policy), request, json: false)
                 return
             }
             let identity = try CommandIdentity.forRun(asRoot: asRoot)
             try requireNetAdmin()
             let journal = try Journal()
             try requireFeatures(neededFeatures(request), journal: journal)
-            request.steerWithNFTables = steersWithNFTables(request, journal: journal)
+            let policy = leasePolicy(for: request, journal: journal)
             let manager = LeaseManager(journal: journal)
             if !schedule.fromStart {
-                status = try runScheduled(request: request, schedule: schedule, identity: identity)
+                status = try runScheduled(request: request, policy: policy, schedule: schedule, identity: identity)
                 return
             }
             // The faults go in before the command starts, so it never runs without them.
-            let lease = try applyNoting(manager, request)
+            let lease = try applyNoting(manager, request, policy: policy)
             do {
                 status = waitForwardingSignals(try startCommand(command, as: identity))
             } catch {
@@ -122,7 +123,8 @@ struct RunCommand: ParsableCommand {
                 throw error
             }
             let matched = try manager.revertCounting(id: lease.id).matched
-            note("lease \(lease.id) reverted (\(matched.map(matchedText) ?? "not read back")); the command exited with \(status)")
+            let count = matched.map(matchedText) ?? "not read back"
+            note("lease \(lease.id) reverted (\(count)); the command exited with \(status)")
             status = trafficStatus(status, matched: matched ?? 0)
         }
         throw ExitCode(status)
@@ -148,9 +150,12 @@ struct RunCommand: ParsableCommand {
 
     /// `warning`: whether to add what would make the faults act otherwise than asked (once a
     /// run: each on-period of a schedule has the same faults on the same device).
-    func applyNoting(_ manager: LeaseManager, _ request: FaultRequest, warning: Bool = true) throws -> Lease {
-        let lease = try manager.apply(request, executable: selfExecutable(), controller: ProcessIdentity.current())
-            .lease
+    func applyNoting(
+        _ manager: LeaseManager, _ request: FaultRequest, policy: LeasePolicy, warning: Bool = true
+    ) throws -> Lease {
+        let lease = try manager.apply(
+            request, policy: policy, executable: selfExecutable(), controller: ProcessIdentity.current()
+        ).lease
         let via = lease.device.isEmpty ? "" : " via \(lease.device)"
         note("lease \(lease.id) in force: \(lease.summary) on \(lease.target), \(lease.direction.rawValue)\(via)")
         if warning { warn(offloadWarnings(lease.netem, device: lease.device, netns: lease.netns)) }
@@ -160,7 +165,10 @@ struct RunCommand: ParsableCommand {
     /// Starts the command, then puts the faults in and out on the schedule from another
     /// thread until the command ends. Each on-period is its own lease, whose deadline is the
     /// period's end, so the watchdog ends it even if this process cannot.
-    func runScheduled(request: FaultRequest, schedule: Schedule, identity: CommandIdentity) throws -> Int32 {
+    /// `policy`: the command's, resolved once; every period is planned with it.
+    func runScheduled(
+        request: FaultRequest, policy: LeasePolicy, schedule: Schedule, identity: CommandIdentity
+    ) throws -> Int32 {
         // Its own journal handle for the schedule thread: the lock is an flock per open file, so
         // threads exclude each other just as processes do.
         let manager = LeaseManager(journal: try Journal())
@@ -174,7 +182,7 @@ struct RunCommand: ParsableCommand {
             // Until the period's end on the schedule's clock, however late this period began.
             let length = Duration(nanoseconds: end.nanoseconds - max(start, clock.elapsed).nanoseconds)
             guard length.nanoseconds >= 1_000_000 else { return true }
-            let lease = try self.applyNoting(manager, request.lasting(length), warning: !warned)
+            let lease = try self.applyNoting(manager, request.lasting(length), policy: policy, warning: !warned)
             warned = true
             // Counted a moment before the end: at the end its watchdog may revert it first.
             var stillRunning = clock.sleep(until: Duration(nanoseconds: end.nanoseconds - 100_000_000))

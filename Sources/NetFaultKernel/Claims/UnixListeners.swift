@@ -1,6 +1,7 @@
 import CNetlink
 import FoundationEssentials
 import Glibc
+import NetFaultCore
 
 /// A listening unix socket as sock_diag reports it: which socket (its inode), the abstract name
 /// it is bound to, and the user that created it. Claims are found this way, by name prefix and

@@ -19,6 +19,11 @@ public struct LinkInfo: Sendable, Equatable {
         isLoopback = info.ifi_flags & UInt32(IFF_LOOPBACK) != 0
         isUp = info.ifi_flags & UInt32(IFF_UP) != 0
     }
+
+    /// A device as given (a stand-in kernel's, in tests).
+    public init(index: Int32, name: String, isLoopback: Bool, isUp: Bool = true) {
+        self.index = index; self.name = name; self.isLoopback = isLoopback; self.isUp = isUp
+    }
 }
 
 extension NetlinkSocket {

@@ -1,6 +1,7 @@
 import CNetlink
 import FoundationEssentials
 import Glibc
+import NetFaultCore
 
 /// The TCP ports something listens on in a network namespace: where a server is local, its
 /// requests arrive. Asked of sock_diag for listening sockets only, which the kernel answers

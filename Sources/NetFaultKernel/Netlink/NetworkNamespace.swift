@@ -3,17 +3,9 @@ import FoundationEssentials
 import Glibc
 import NetFaultCore
 
-/// A network namespace other than this process's own: a named one (`ip netns add`, under
-/// /run/netns) or a process's (a container's). Identified by its inode as well as its path,
-/// so a reused pid cannot redirect a revert into some other namespace.
-public struct NetworkNamespace: Codable, Sendable, Equatable, CustomStringConvertible {
-    public let path: String
-    public let inode: UInt64
-    /// How the user named it: "NAME" or "pid PID".
-    public let label: String
-
-    public var description: String { label }
-
+// NetworkNamespace itself is a value of NetFaultCore (a lease request names one); finding,
+// checking and entering one takes syscalls, here.
+extension NetworkNamespace {
     /// The namespace the user named, checked to exist; throws a message for the user otherwise.
     public static func resolve(name: String?, pid: Int32?) throws -> NetworkNamespace? {
         switch (name, pid) {
@@ -37,7 +29,7 @@ public struct NetworkNamespace: Codable, Sendable, Equatable, CustomStringConver
     init(path: String, label: String, missing: String) throws {
         var st = stat()
         guard stat(path, &st) == 0 else { throw NamespaceError(missing) }
-        self.path = path; self.label = label; self.inode = UInt64(st.st_ino)
+        self.init(path: path, inode: UInt64(st.st_ino), label: label)
         guard Capabilities.has(.sysAdmin) else { throw Self.cannotEnter("this process lacks CAP_SYS_ADMIN") }
     }
 

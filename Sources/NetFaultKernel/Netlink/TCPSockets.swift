@@ -1,6 +1,7 @@
 import CNetlink
 import FoundationEssentials
 import Glibc
+import NetFaultCore
 
 /// A TCP socket as sock_diag reports it: enough to tell whose it is (the inode a process's
 /// fd links to) and where it goes.

@@ -89,7 +89,8 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
         if h.isEmpty || h == "localhost" { return nil }
         guard let a = IPAddress(h) ?? resolve(h) else {
             throw ApiError(
-                "the kernel backend cannot resolve upstream host '\(h)'; give an IP address, localhost or a name this host resolves",
+                "the kernel backend cannot resolve upstream host '\(h)'; give an IP address, localhost or a name "
+                    + "this host resolves",
                 status: 400)
         }
         if a.bytes.count == 4 ? a.bytes[0] == 127 : a.bytes == [UInt8](repeating: 0, count: 15) + [1] { return nil }
@@ -198,15 +199,17 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
     private func install(_ faults: KernelMapping.Faults, direction: Direction, upstream: HostPort) throws -> Lease {
         if !faults.netem.isEmpty { try faults.netem.validate() }
         try faults.filter.validate(direction: direction, netem: faults.netem)
-        var request = FaultRequest(
+        let request = FaultRequest(
             target: Target(ports: [upstream.port], host: try Self.address(upstream)), direction: direction,
             netem: faults.netem, filter: faults.filter, device: nil,
             duration: tables != nil ? Self.leaseTimeout : LeaseLimits.maximumDuration)
         if let tables {
-            request.steerWithNFTables = !faults.netem.isEmpty
-            return .held(try manager.hold(request, tables: tables, timeout: Self.leaseTimeout))
+            // Owner tables work here (the probe said so): netem bands are steered by them too.
+            let policy = LeasePolicy(steerWithNFTables: true)
+            return .held(try manager.hold(request, policy: policy, tables: tables, timeout: Self.leaseTimeout))
         }
-        let status = try manager.apply(request, executable: executable, controller: ProcessIdentity.current())
+        let status = try manager.apply(
+            request, policy: .u32, executable: executable, controller: ProcessIdentity.current())
         return .watched(status.lease.id)
     }
 

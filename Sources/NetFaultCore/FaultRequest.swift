@@ -1,9 +1,5 @@
-import FoundationEssentials
-import Glibc
-import NetFaultCore
-import NetFaultKernel
-
-/// What the user asked for, validated.
+/// What the user asked for, validated: what a lease is planned from (with a LeasePolicy and a
+/// snapshot of the kernel).
 public struct FaultRequest: Sendable {
     public let target: Target
     public let direction: Direction
@@ -19,38 +15,36 @@ public struct FaultRequest: Sendable {
     /// nil: local when something listens on a target port in the namespace and no --host or
     /// --peer names a server address, else remote.
     public let server: ServerLocation?
-    /// nf_tables works here: netem bands on leaving traffic are steered by the lease's table,
-    /// whose set expires at the deadline, instead of by u32 filters. Resolved once per command
-    /// (`steersWithNFTables`), before the first lease.
-    public var steerWithNFTables = false
+    // How it is installed (steering by nf_tables) is not the request's: it is a LeasePolicy,
+    // resolved once per command and given to every plan.
 
     public init(
         target: Target, direction: Direction, netem: NetemSpec, filter: FilterSpec = FilterSpec(),
         peers: [IPPrefix] = [], device: String?, duration: Duration, netns: NetworkNamespace? = nil,
-        server: ServerLocation? = nil, steerWithNFTables: Bool = false
+        server: ServerLocation? = nil
     ) {
         self.target = target; self.direction = direction; self.netem = netem; self.filter = filter
         self.peers = peers; self.device = device; self.duration = duration; self.netns = netns
-        self.server = server; self.steerWithNFTables = steerWithNFTables
+        self.server = server
     }
 
-    /// The same request for another length (a scheduled on-period): every other field kept,
-    /// steering included, so each period's deadline is enforced as the whole run's would be.
+    /// The same request for another length (a scheduled on-period): every other field kept.
     public func lasting(_ length: Duration) -> FaultRequest {
         FaultRequest(
             target: target, direction: direction, netem: netem, filter: filter, peers: peers, device: device,
-            duration: length, netns: netns, server: server, steerWithNFTables: steerWithNFTables)
+            duration: length, netns: netns, server: server)
     }
 
-    /// Where the server is: as given, else found from the namespace's listening sockets.
-    func serverLocation() throws -> ServerLocation {
+    /// Where the server is: as given, else found from the namespace's listening sockets (`ports`
+    /// lists them, asked only when needed).
+    public func serverLocation(listening ports: () throws -> Set<UInt16>) throws -> ServerLocation {
         if let server { return server }
         guard target.host == nil, peers.isEmpty else { return .remote }
-        let listening = try Listeners.tcpPorts(in: netns)
+        let listening = try ports()
         return target.ports.contains(where: listening.contains) ? .local : .remote
     }
 
-    var scope: FaultScope {
+    public var scope: FaultScope {
         FaultScope(target: target, peers: peers, direction: direction, netem: netem, filter: filter)
     }
 }
