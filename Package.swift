@@ -41,14 +41,14 @@ let package = Package(
         // Netlink I/O: message encoding (pure), the socket, traffic control apply/read/revert, probes.
         .target(name: "NetFaultKernel", dependencies: ["NetFaultCore", "CNetlink", "CNFTables"]),
         // Leases, the journal under /run/netfault, the detached watchdog.
-        .target(name: "NetFaultWatchdog", dependencies: [
+        .target(name: "NetFaultLeases", dependencies: [
             "NetFaultCore", "NetFaultKernel",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // `netfault serve`: Toxiproxy's HTTP API (SwiftNIO), the TCP proxies, and the backends
         // that turn toxics into user-space faults or into leases held by the daemon.
         .target(name: "NetFaultServe", dependencies: [
-            "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog",
+            "NetFaultCore", "NetFaultKernel", "NetFaultLeases",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -57,11 +57,11 @@ let package = Package(
         ], swiftSettings: [.swiftLanguageMode(.v5)]),
         // The edge every netfault program shares: errors to exit statuses, capability checks.
         .target(name: "NetFaultCommand", dependencies: [
-            "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog", "CProcess",
+            "NetFaultCore", "NetFaultKernel", "NetFaultLeases", "CProcess",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "netfault", dependencies: [
-            "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog", "NetFaultCommand", "CProcess",
+            "NetFaultCore", "NetFaultKernel", "NetFaultLeases", "NetFaultCommand", "CProcess",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -71,7 +71,7 @@ let package = Package(
         // `netfault matrix`: the scenario file (Yams), running each cell through a lease or the
         // built-in proxy, sampling the command's connections (sock_diag).
         .target(name: "NetFaultMatrix", dependencies: [
-            "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog", "NetFaultCommand", "NetFaultServe",
+            "NetFaultCore", "NetFaultKernel", "NetFaultLeases", "NetFaultCommand", "NetFaultServe",
             "NetFaultMatrixReport",
             .product(name: "Yams", package: "Yams"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -81,7 +81,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "netfault-serve", dependencies: [
-            "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog", "NetFaultCommand", "NetFaultServe",
+            "NetFaultCore", "NetFaultKernel", "NetFaultLeases", "NetFaultCommand", "NetFaultServe",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "NetFaultCoreTests", dependencies: ["NetFaultCore"]),
@@ -90,11 +90,11 @@ let package = Package(
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .testTarget(name: "NetFaultMatrixTests", dependencies: [
-            "NetFaultMatrix", "NetFaultMatrixReport", "NetFaultCore", "NetFaultServe", "NetFaultWatchdog",
+            "NetFaultMatrix", "NetFaultMatrixReport", "NetFaultCore", "NetFaultServe", "NetFaultLeases",
         ]),
-        .testTarget(name: "NetFaultWatchdogTests", dependencies: ["NetFaultWatchdog", "NetFaultCore"]),
+        .testTarget(name: "NetFaultLeasesTests", dependencies: ["NetFaultLeases", "NetFaultCore"]),
         // The command line's parsing and validation, fuzzed in-process (no kernel access).
-        .testTarget(name: "NetFaultCLITests", dependencies: ["netfault", "NetFaultCommand", "NetFaultCore", "NetFaultKernel", "NetFaultWatchdog"]),
+        .testTarget(name: "NetFaultCLITests", dependencies: ["netfault", "NetFaultCommand", "NetFaultCore", "NetFaultKernel", "NetFaultLeases"]),
         .testTarget(name: "NetFaultKernelTests",
                     dependencies: ["NetFaultCore", "NetFaultKernel", "CNetlink", "CNFTables", "TestSupport"],
                     resources: [.copy("Fixtures")]),

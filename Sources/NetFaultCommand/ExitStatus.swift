@@ -3,7 +3,7 @@ import FoundationEssentials
 import Glibc
 import NetFaultCore
 import NetFaultKernel
-import NetFaultWatchdog
+import NetFaultLeases
 
 // What every netfault program (netfault, netfault-serve) shares at its edge: errors to exit
 // statuses and messages, the capability check, and where its own executable is.

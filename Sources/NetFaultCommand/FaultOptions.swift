@@ -1,7 +1,7 @@
 import ArgumentParser
 import NetFaultCore
 import NetFaultKernel
-import NetFaultWatchdog
+import NetFaultLeases
 
 /// TARGET plus where its traffic is matched.
 public struct TargetOptions: ParsableArguments {

@@ -2,7 +2,7 @@ import FoundationEssentials
 import Glibc
 import NetFaultCore
 import NetFaultKernel
-import NetFaultWatchdog
+import NetFaultLeases
 
 // Which kernel features a lease needs, and where the program that runs watchdogs is: shared by
 // netfault, netfault serve and netfault matrix.

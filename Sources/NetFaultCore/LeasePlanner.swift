@@ -20,7 +20,7 @@ public struct LeasePreview: Sendable {
     public let duration: Duration
 }
 
-/// The kernel state a plan is made from, read once (NetFaultWatchdog reads it).
+/// The kernel state a plan is made from, read once (NetFaultLeases reads it).
 public struct LeaseSnapshot: Sendable {
     /// The device a lease's netem faults go on.
     public struct Device: Sendable {

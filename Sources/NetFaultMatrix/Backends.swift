@@ -5,7 +5,7 @@ import NetFaultCommand
 import NetFaultCore
 import NetFaultKernel
 import NetFaultServe
-import NetFaultWatchdog
+import NetFaultLeases
 
 /// How a cell puts its fault in and takes it out. A scheduled fault goes in and out several
 /// times during one run; `packetsMatched` adds up what its leases matched.

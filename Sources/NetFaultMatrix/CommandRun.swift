@@ -5,7 +5,7 @@ import NetFaultCommand
 import NetFaultCore
 import NetFaultKernel
 import NetFaultMatrixReport
-import NetFaultWatchdog
+import NetFaultLeases
 
 /// One run of the scenario's command: its status, time, output, and the connections its
 /// processes held to each service, sampled from the kernel every 100 ms.

@@ -3,7 +3,7 @@ import FoundationEssentials
 import NetFaultCommand
 import NetFaultCore
 import NetFaultServe
-import NetFaultWatchdog
+import NetFaultLeases
 
 /// A scenario's fault, in netfault's option words, as the two backends take it: a lease request
 /// (the same words `netfault apply` takes) or toxics for the built-in proxy.

@@ -4,7 +4,7 @@ import NetFaultCommand
 import NetFaultCore
 import NetFaultKernel
 import NetFaultMatrixReport
-import NetFaultWatchdog
+import NetFaultLeases
 
 /// A cell to run: a baseline of one backend, or a fault on a service through one backend.
 public struct CellPlan: Sendable {

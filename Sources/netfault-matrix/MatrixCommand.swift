@@ -7,7 +7,7 @@ import NetFaultCore
 import NetFaultKernel
 import NetFaultMatrix
 import NetFaultMatrixReport
-import NetFaultWatchdog
+import NetFaultLeases
 
 @main
 struct Matrix: ParsableCommand {

@@ -6,7 +6,7 @@ import NetFaultCommand
 import NetFaultCore
 import NetFaultKernel
 import NetFaultServe
-import NetFaultWatchdog
+import NetFaultLeases
 
 /// `netfault serve`: netfault runs this program (netfault-serve, installed beside it).
 @main

@@ -5,7 +5,7 @@ import Logging
 import NetFaultCore
 import NetFaultKernel
 import NetFaultCommand
-import NetFaultWatchdog
+import NetFaultLeases
 
 struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(

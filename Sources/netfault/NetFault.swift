@@ -4,7 +4,7 @@ import Glibc
 import NetFaultCommand
 import NetFaultCore
 import NetFaultKernel
-import NetFaultWatchdog
+import NetFaultLeases
 
 @main
 struct NetFault: ParsableCommand {

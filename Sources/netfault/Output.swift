@@ -3,7 +3,7 @@ import Glibc
 import NetFaultCore
 import NetFaultKernel
 import NetFaultCommand
-import NetFaultWatchdog
+import NetFaultLeases
 
 /// The fault parameters as strings in the units a person types ("100ms", "5%"), for JSON.
 func faultFields(_ s: NetemSpec) -> [String: String] {

@@ -6,7 +6,7 @@ import Glibc
 import NetFaultCore
 import NetFaultKernel
 import NetFaultCommand
-import NetFaultWatchdog
+import NetFaultLeases
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,7 @@
 import Foundation
 import NetFaultCore
 import NetFaultKernel
-import NetFaultWatchdog
+import NetFaultLeases
 import Testing
 @testable import netfault
 

@@ -1,6 +1,6 @@
 import NetFaultCore
 import NetFaultServe
-import NetFaultWatchdog
+import NetFaultLeases
 import Testing
 
 @testable import NetFaultMatrix

@@ -3,7 +3,7 @@ import FoundationEssentials
 import Glibc
 import NetFaultCore
 import NetFaultKernel
-import NetFaultWatchdog
+import NetFaultLeases
 
 /// Toxics as netfault leases on each proxy's upstream port, so they reach the proxy's clients
 /// and the clients that connect to the server directly. Where nf_tables works, the leases are

@@ -3,7 +3,7 @@ import Glibc
 import NetFaultCore
 @testable import NetFaultKernel
 import Testing
-@testable import NetFaultWatchdog
+@testable import NetFaultLeases
 
 /// The lease life cycle (apply, conflict, revert, sweep, crash recovery) against a recording
 /// fake of the kernel and the process table, with a real journal in a scratch directory. The

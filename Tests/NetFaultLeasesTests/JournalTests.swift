@@ -1,7 +1,7 @@
 import Foundation
 import NetFaultCore
 import Testing
-@testable import NetFaultWatchdog
+@testable import NetFaultLeases
 
 /// The lease journal's file-system rules, on a scratch directory (no kernel access).
 struct JournalTests {

@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 import NetFaultCore
 @testable import NetFaultKernel
-@testable import NetFaultWatchdog
+@testable import NetFaultLeases
 
 /// A recording stand-in for the kernel and the process table, for the lease life cycle's unit
 /// tests: it keeps a table of what a lease makes (claims, nf_tables tables, tc objects,

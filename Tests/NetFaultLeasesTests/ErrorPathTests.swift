@@ -2,7 +2,7 @@ import Foundation
 import NetFaultCore
 import NetFaultKernel
 import Testing
-@testable import NetFaultWatchdog
+@testable import NetFaultLeases
 
 /// Failures that used to be ignored or misfiled, each made to happen for real.
 struct ErrorPathTests {

@@ -3,7 +3,7 @@ import Glibc
 import NetFaultCore
 @testable import NetFaultKernel
 import Testing
-@testable import NetFaultWatchdog
+@testable import NetFaultLeases
 
 /// Leases held by serve's own process, and two journals (two containers) in one namespace,
 /// against the recording fake.

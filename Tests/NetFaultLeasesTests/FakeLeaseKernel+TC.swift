@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 import NetFaultCore
 @testable import NetFaultKernel
-@testable import NetFaultWatchdog
+@testable import NetFaultLeases
 
 // The fake's traffic control (objects named "root lo", "netem lo 1", "filter lo 1",
 // "ingress eth0", "redirect eth0 1", "ifb nfifb2") and its process table.
