@@ -53,8 +53,10 @@ struct Serve: ParsableCommand {
             connection's start or its first byte; beyond 256 connections the oldest that has not \
             sent a request is closed.
 
-            SIGTERM, SIGINT and SIGHUP revert every fault, close every proxy and exit 0. \
-            docs/serve.md has each toxic in both backends and what a client observes.
+            SIGTERM, SIGINT and SIGHUP revert every fault, close every proxy and exit 0. It \
+            exits without serving with 64 for a --config proxy the API would refuse, and 73 \
+            for a --socket path that is not a socket or where a daemon answers. docs/serve.md \
+            has each toxic in both backends and what a client observes.
 
             Examples:
               sudo netfault serve &
