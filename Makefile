@@ -19,21 +19,26 @@ build:
 # bash, zsh and fish completions. DESTDIR stages it (the container tests do).
 PREFIX ?= /usr/local
 STATIC = .build/static
+MANUAL = $(STATIC)/manual
 install:
-	# The manual first: its plugin builds the tool in release without the static runtime, and a
-	# build that finds the binary up to date would not link it again.
-	$(SWIFT) package --scratch-path $(STATIC) plugin generate-manual --authors "the netfault authors"
-	rm -f $(STATIC)/release/netfault $(STATIC)/release/netfault-serve $(STATIC)/release/netfault-matrix
 	# One build for the three: SwiftPM plans once and links them side by side.
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC)
+	# The man pages come from the binaries just built (generate-manual runs each with
+	# --experimental-dump-help). The package plugin would compile the whole tree in release a
+	# second time, without the static runtime, for the same text.
+	$(SWIFT) build --product generate-manual
+	rm -rf $(MANUAL) && mkdir -p $(MANUAL)
+	for tool in netfault netfault-serve netfault-matrix; do \
+		.build/debug/generate-manual $(STATIC)/release/$$tool --authors "the netfault authors" -o $(MANUAL) || exit 1; \
+	done
 	install -D -m 0755 $(STATIC)/release/netfault $(DESTDIR)$(PREFIX)/bin/netfault
 	install -D -m 0755 $(STATIC)/release/netfault-serve $(DESTDIR)$(PREFIX)/bin/netfault-serve
 	install -D -m 0755 $(STATIC)/release/netfault-matrix $(DESTDIR)$(PREFIX)/bin/netfault-matrix
-	install -D -m 0644 $(STATIC)/plugins/GenerateManual/outputs/netfault/netfault.1 $(DESTDIR)$(PREFIX)/share/man/man1/netfault.1
+	install -D -m 0644 $(MANUAL)/netfault.1 $(DESTDIR)$(PREFIX)/share/man/man1/netfault.1
 	# Named after its command name, "netfault serve", as its usage reads.
-	install -D -m 0644 "$(STATIC)/plugins/GenerateManual/outputs/netfault-serve/netfault serve.1" \
+	install -D -m 0644 "$(MANUAL)/netfault serve.1" \
 		$(DESTDIR)$(PREFIX)/share/man/man1/netfault-serve.1
-	install -D -m 0644 "$(STATIC)/plugins/GenerateManual/outputs/netfault-matrix/netfault matrix.1" \
+	install -D -m 0644 "$(MANUAL)/netfault matrix.1" \
 		$(DESTDIR)$(PREFIX)/share/man/man1/netfault-matrix.1
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
