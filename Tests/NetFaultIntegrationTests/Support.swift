@@ -51,10 +51,11 @@ func tcSnapshot(awaiting expected: String, seconds: Double, dev: String = "lo") 
 final class RedisServer {
     let port: UInt16
     let pid: pid_t
+    let dir: String
 
     init(port: UInt16) throws {
         self.port = port
-        let dir = "/var/tmp/netfault-redis-\(port)-\(getpid())"
+        dir = "/var/tmp/netfault-redis-\(port)-\(getpid())"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         pid = try spawn(
             [
@@ -75,6 +76,7 @@ final class RedisServer {
     deinit {
         kill(pid, SIGTERM)
         _ = waitStatus(pid)
+        try? FileManager.default.removeItem(atPath: dir)
     }
 }
 
