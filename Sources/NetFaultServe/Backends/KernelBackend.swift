@@ -231,9 +231,10 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
         var running = timers[proxy.name] ?? [:]
         var done = expired[proxy.name] ?? []
         let timed = Dictionary(
-            proxy.toxics.compactMap { t -> (String, Int64)? in
-                switch t.effect {
-                case .timeout(let ms) where ms > 0, .resetPeer(let ms) where ms > 0: (t.name, ms)
+            proxy.toxics.compactMap { t -> (String, Duration)? in
+                switch t.kind {
+                case .timeout(let x) where x.timeout > .zero: (t.name, x.timeout)
+                case .resetPeer(let x) where x.timeout > .zero: (t.name, x.timeout)
                 default: nil
                 }
             }, uniquingKeysWith: { a, _ in a })
@@ -241,14 +242,15 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
             running[name] = nil; done.remove(name)
         }
         let before = Dictionary((previous?.toxics ?? []).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for (name, ms) in timed {
+        for (name, after) in timed {
             let changed = before[name] != proxy.toxics.first(where: { $0.name == name })
             if running[name] != nil && !changed { continue }
             generation += 1
             let token = generation
             running[name] = token
             done.remove(name)
-            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(ms))) { [weak self] in
+            let due = DispatchTime.now() + .nanoseconds(Int(after.nanoseconds))
+            DispatchQueue.global().asyncAfter(deadline: due) { [weak self] in
                 self?.expire(proxy: proxy.name, toxic: name, token: token)
             }
         }
