@@ -61,7 +61,7 @@ final class ToxicFault: CellFault {
     func put() throws {
         do {
             for t in plan.toxics { names.append(try registry.addToxic(proxy, t).toxic.name) }
-            if plan.disable { _ = try registry.update(proxy, .object(["enabled": .bool(false)])) }
+            if plan.disable { _ = try registry.setEnabled(proxy, false) }
         } catch { throw ProcessError("the proxy refused the fault: \(error.error)") }
     }
 
@@ -69,7 +69,7 @@ final class ToxicFault: CellFault {
         do {
             for n in names { try registry.deleteToxic(proxy, n) }
             names = []
-            if plan.disable { _ = try registry.update(proxy, .object(["enabled": .bool(true)])) }
+            if plan.disable { _ = try registry.setEnabled(proxy, true) }
         } catch { throw ProcessError("the proxy could not take the fault out: \(error.error)") }
     }
 

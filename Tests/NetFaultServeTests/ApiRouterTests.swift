@@ -1,5 +1,6 @@
 import Glibc
 import NIOPosix
+import NetFaultCore
 import Testing
 @testable import NetFaultServe
 
@@ -44,6 +45,34 @@ import Testing
         }
         #expect(f.call("GET", "/proxies/p/toxics/l").body.contains(#""latency":0"#))
         #expect(f.call("GET", "/version").status == 200)
+    }
+
+    @Test("the registry's typed calls (the matrix's): a toxic made in code meets a request's ranges; setEnabled")
+    func typedCalls() throws {
+        let f = Fixture()
+        let r = f.registry
+        _ = try r.create(ProxySettings(name: "p", listen: "127.0.0.1:0", upstream: "127.0.0.1:9"))
+        let over = Toxic(.latency(LatencyToxic(latency: .seconds(3_601))), stream: .upstream)
+        #expect(throws: ApiError.badRequestBody.joined("attribute latency 3601000 is above its maximum 3600000")) {
+            try r.addToxic("p", over)
+        }
+        #expect(try r.toxics("p").isEmpty)
+        let added = try r.addToxic("p", Toxic(.latency(LatencyToxic(latency: .milliseconds(10))), stream: .upstream))
+        #expect(added.toxic.attributes == ["latency": 10, "jitter": 0] && added.toxic.name == "latency_upstream")
+        let changed = try r.updateToxic("p", "latency_upstream") { t in
+            var t = t
+            t.kind = .latency(LatencyToxic(latency: .milliseconds(20)))
+            return t
+        }
+        #expect(changed.toxic.attributes["latency"] == 20)
+        #expect(try !r.setEnabled("p", false).enabled)
+        #expect(f.call("GET", "/proxies/p").body.contains(#""enabled":false"#))
+        #expect(try r.setEnabled("p", true).enabled)
+        // A request for a proxy or toxic that does not exist gets 404 before its body is read,
+        // as in Toxiproxy.
+        #expect(f.call("POST", "/proxies/nope/toxics", #"{"type":"gremlin"}"#).status == 404)
+        #expect(f.call("PATCH", "/proxies/p/toxics/nope", #"{"toxicity":7}"#).status == 404)
+        #expect(f.call("PATCH", "/proxies/nope", #"{"enabled":"x"}"#).status == 404)
     }
 
     @Test("toxic names with '/' or whitespace get 400, as proxy names do")

@@ -129,12 +129,15 @@ public struct ApiRouter: Sendable {
             case "DELETE":
                 try r.delete(p[1])
                 return .noContent()
-            default: return .json(try r.update(p[1], JSONValue.parse(body)))
+            default:
+                let update = try JSONValue.parse(body)
+                return .json(try r.update(p[1]) { s throws(ApiError) in try s.updated(by: update) })
             }
         case 3 where p[0] == "proxies" && p[2] == "toxics":
             try methods("GET", "POST")
             if method == "GET" { return .json(try r.toxics(p[1])) }
-            return .json(try r.addToxic(p[1], JSONValue.parse(body)))
+            let toxic = try JSONValue.parse(body)
+            return .json(try r.addToxic(p[1]) { () throws(ApiError) in try Toxic.parse(toxic) })
         case 4 where p[0] == "proxies" && p[2] == "toxics":
             try methods("GET", "POST", "PATCH", "DELETE")
             switch method {
@@ -142,7 +145,9 @@ public struct ApiRouter: Sendable {
             case "DELETE":
                 try r.deleteToxic(p[1], p[3])
                 return .noContent()
-            default: return .json(try r.updateToxic(p[1], p[3], JSONValue.parse(body)))
+            default:
+                let update = try JSONValue.parse(body)
+                return .json(try r.updateToxic(p[1], p[3]) { t throws(ApiError) in try t.updated(by: update) })
             }
         default:
             throw ApiError.notFound

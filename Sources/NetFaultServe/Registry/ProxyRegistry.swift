@@ -110,11 +110,24 @@ public final class ProxyRegistry: @unchecked Sendable {
         e.listening = false
     }
 
-    public func update(_ name: String, _ body: JSONValue) throws(ApiError) -> ProxyView {
+    /// Turns a proxy on or off, as an update with only `enabled` does.
+    public func setEnabled(_ name: String, _ enabled: Bool) throws(ApiError) -> ProxyView {
+        try update(name) { s in
+            var s = s
+            s.enabled = enabled
+            return s
+        }
+    }
+
+    /// Changes a proxy's settings to what `change` makes of them (an update's fields over its
+    /// own), restarting its listener when it moves; nothing changes when any step refuses.
+    public func update(_ name: String, _ change: (ProxySettings) throws(ApiError) -> ProxySettings)
+        throws(ApiError) -> ProxyView
+    {
         try locked { () throws(ApiError) in
             let e = try entry(name)
             let old = e.settings
-            let new = try old.updated(by: body)
+            let new = try change(old)
             let moved = new.listen != old.listen || new.upstream != old.upstream
             if new.listen != old.listen { try listenPolicy.check(new.listenAddress) }
             if new.upstream != old.upstream { try backend.check(upstream: new.upstreamAddress) }
@@ -209,10 +222,20 @@ public final class ProxyRegistry: @unchecked Sendable {
 
     // MARK: toxics
 
-    public func addToxic(_ proxy: String, _ body: JSONValue) throws(ApiError) -> ToxicView {
+    /// Adds a toxic made in code, held to the ranges a request is (`Toxic.check`).
+    public func addToxic(_ proxy: String, _ toxic: Toxic) throws(ApiError) -> ToxicView {
+        try addToxic(proxy) { () throws(ApiError) in
+            try toxic.check()
+            return toxic
+        }
+    }
+
+    /// Adds the toxic `make` gives, once the proxy is found (a request for a missing proxy gets
+    /// 404 before its body is read, as in Toxiproxy).
+    public func addToxic(_ proxy: String, _ make: () throws(ApiError) -> Toxic) throws(ApiError) -> ToxicView {
         try locked { () throws(ApiError) in
             let e = try entry(proxy)
-            let toxic = try Toxic.parse(body)
+            let toxic = try make()
             guard !e.toxics.contains(where: { $0.name == toxic.name }) else { throw ApiError.toxicAlreadyExists }
             try backend.check(toxic)
             try change(e) { $0.append(toxic) }
@@ -220,11 +243,20 @@ public final class ProxyRegistry: @unchecked Sendable {
         }
     }
 
-    public func updateToxic(_ proxy: String, _ name: String, _ body: JSONValue) throws(ApiError) -> ToxicView {
+    /// Changes a toxic to what `edit` makes of it; name, type and stream stay, as in Toxiproxy.
+    public func updateToxic(_ proxy: String, _ name: String, _ edit: (Toxic) throws(ApiError) -> Toxic)
+        throws(ApiError) -> ToxicView
+    {
         try locked { () throws(ApiError) in
             let e = try entry(proxy)
             guard let i = e.toxics.firstIndex(where: { $0.name == name }) else { throw ApiError.toxicNotFound }
-            let toxic = try e.toxics[i].updated(by: body)
+            let old = e.toxics[i]
+            var toxic = try edit(old)
+            toxic.name = old.name; toxic.stream = old.stream
+            guard toxic.type == old.type else {
+                throw ApiError.badRequestBody.joined("toxic \(name) is a \(old.type.rawValue); its type stays")
+            }
+            try toxic.check()
             try backend.check(toxic)
             try change(e) { $0[i] = toxic }
             return toxicView(toxic)
