@@ -69,7 +69,7 @@ import Testing
             #expect {
                 try KernelMapping.check(t)
             } throws: { e in
-                let e = e as! ApiError
+                let e = ApiError(e as! ServeFailure)
                 return e.status == 400 && e.error.contains(t.name) && e.error.contains("--backend proxy")
             }
         }
@@ -81,9 +81,9 @@ import Testing
     func kernelDelayBoundIsNetems() {
         let most = NetemSpec.maximumDelay
         let over = toxic(.latency(LatencyToxic(latency: Duration(nanoseconds: most.nanoseconds + 1_000_000))))
-        #expect(throws: ApiError.self) { try KernelMapping.check(over) }
+        #expect(throws: ServeFailure.self) { try KernelMapping.check(over) }
         do { try KernelMapping.check(over) } catch {
-            #expect(error.error.contains("up to \(most.nanoseconds / 1_000_000) ms"), "\(error)")
+            #expect(error.description.contains("up to \(most.nanoseconds / 1_000_000) ms"), "\(error)")
         }
     }
 }

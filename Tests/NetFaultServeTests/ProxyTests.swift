@@ -415,3 +415,33 @@ private func eventually(_ condition: () -> Bool) -> Bool {
         #expect(sliceLengths(of: 0, averageSize: 10, sizeVariation: 0) == [])
     }
 }
+
+@Suite struct RegistryProxyTests {
+    @Test("a toxic added through the API reaches the forwarder's connections through the backend, and goes with it")
+    func toxicsReachTheForwarder() throws {
+        let f = try Fixture()
+        defer { f.tearDown() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let registry = ProxyRegistry(backend: ProxyBackend(), group: group, listenPolicy: .loopback)
+        defer {
+            registry.shutdown()
+            try? group.syncShutdownGracefully()
+        }
+        let router = ApiRouter(registry: registry)
+        let upstream = "127.0.0.1:\(f.echo.localAddress!.port!)"
+        let created = router.handle(
+            method: "POST", uri: "/proxies", body: Array(#"{"name":"p","upstream":"\#(upstream)"}"#.utf8))
+        #expect(created.status == 201)
+        let port = try #require(HostPort.parse(try registry.proxy("p").listen)).port
+        let limit = #"{"name":"cut","type":"limit_data","attributes":{"bytes":5}}"#
+        #expect(router.handle(method: "POST", uri: "/proxies/p/toxics", body: Array(limit.utf8)).status == 200)
+        let cut = try Client(port: port)
+        cut.send("0123456789")
+        let (bytes, end) = cut.readToEnd()
+        #expect(bytes == Array("01234".utf8) && end == .eof)
+        #expect(router.handle(method: "DELETE", uri: "/proxies/p/toxics/cut").status == 204)
+        let whole = try Client(port: port)
+        whole.send("0123456789")
+        #expect(whole.read(count: 10).0 == Array("0123456789".utf8))
+    }
+}

@@ -16,12 +16,8 @@ public enum KernelMapping {
     public static func direction(_ stream: ToxicStream) -> Direction { stream == .upstream ? .toServer : .fromServer }
 
     /// Refuses a toxic the kernel cannot express, naming it and the backend that can.
-    public static func check(_ toxic: Toxic) throws(ApiError) {
-        func refuse(_ why: String) -> ApiError {
-            ApiError(
-                "the kernel backend cannot express toxic '\(toxic.name)' (\(toxic.type.rawValue)): \(why); "
-                    + "run netfault serve --backend proxy for it", status: 400)
-        }
+    public static func check(_ toxic: Toxic) throws(ServeFailure) {
+        func refuse(_ why: String) -> ServeFailure { .cannotExpress(toxic: toxic.name, type: toxic.type, why: why) }
         let most = NetemSpec.maximumDelay
         switch toxic.kind {
         case .slowClose: throw refuse("the kernel cannot hold back a close (FIN) while passing data")
@@ -34,11 +30,7 @@ public enum KernelMapping {
         default: break
         }
         if toxic.toxicity > 0 && toxic.toxicity < 1 {
-            throw ApiError(
-                """
-                the kernel backend applies a toxic to every connection or to none: toxicity \(toxic.toxicity) \
-                of toxic '\(toxic.name)' is not supported yet; give 0 or 1, or run netfault serve --backend proxy
-                """, status: 400)
+            throw .partialToxicity(toxic: toxic.name, toxicity: toxic.toxicity)
         }
     }
 
