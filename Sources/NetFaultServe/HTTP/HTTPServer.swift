@@ -122,9 +122,9 @@ public struct ServeError: NetfaultError, CustomStringConvertible {
     public let exitStatus: Int32
     public init(_ d: String, exitStatus: Int32 = ExitStatus.osError) { description = d; self.exitStatus = exitStatus }
 
-    /// A proxy of --config the registry refused: as the API would answer it, whose fault it is.
+    /// A proxy of --config the registry refused, with the failure's exit status.
     public static func config(_ file: String, _ failure: ServeFailure) -> ServeError {
-        config(file, ApiError(failure))
+        ServeError("--config \(file): \(failure)", exitStatus: failure.exitStatus)
     }
 
     /// A proxy of --config the registry refused: its HTTP status says whose fault it is.

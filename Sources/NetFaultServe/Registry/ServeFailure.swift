@@ -3,7 +3,7 @@ import NetFaultCore
 /// What the registry and its backends refuse or fail at, by what it means. Neither knows HTTP:
 /// the router turns a failure into a status and Toxiproxy's error body in one place
 /// (`ApiError.init(_:)`), and serve's start turns one from --config into an exit status.
-public enum ServeFailure: Error, Equatable, CustomStringConvertible {
+public enum ServeFailure: NetfaultError, Equatable, Sendable {
     /// The API refused the request as it read it (its body, a name): Toxiproxy's own answer.
     case request(ApiError)
     case proxyNotFound, proxyAlreadyExists, toxicNotFound, toxicAlreadyExists
@@ -41,6 +41,18 @@ public enum ServeFailure: Error, Equatable, CustomStringConvertible {
         case let e as PlanConflict: self = .conflict(e.description)
         case let e as Unavailable: self = .unavailable(e.description)
         default: self = .failed("\(error)")
+        }
+    }
+
+    /// As a program's exit (serve's --config): the caller's values 64, what exists or is held
+    /// 73, the kernel or the system 71; the same split as the HTTP statuses.
+    public var exitStatus: Int32 {
+        switch self {
+        case .proxyAlreadyExists, .toxicAlreadyExists, .conflict: ExitStatus.cantCreate
+        case .listenFailed, .failed, .shuttingDown, .noNetem, .unavailable: ExitStatus.osError
+        case .request(let e) where e.status == 409: ExitStatus.cantCreate
+        case .request(let e) where !(400..<500).contains(e.status): ExitStatus.osError
+        default: ExitStatus.usage
         }
     }
 
