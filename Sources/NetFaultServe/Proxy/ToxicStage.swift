@@ -24,12 +24,15 @@ protocol ProxyToxic {
     func released(_ chunk: StreamChunk, in stage: ToxicStage, _ pump: StreamPump)
     /// The toxic met the connection: joined its chain, or was updated (timeout starts its clock).
     func start(in stage: ToxicStage, _ pump: StreamPump)
+    /// Removing the toxic closes the connections it acted on (Toxiproxy's CleanupToxic).
+    var closesWhenRemoved: Bool { get }
 }
 
 extension ProxyToxic {
     func stalls(_ stage: ToxicStage) -> Bool { false }
     func released(_ chunk: StreamChunk, in stage: ToxicStage, _ pump: StreamPump) {}
     func start(in stage: ToxicStage, _ pump: StreamPump) {}
+    var closesWhenRemoved: Bool { false }
 }
 
 extension ToxicKind {

@@ -16,6 +16,10 @@ public struct TimeoutToxic: TypedToxic {
 }
 
 extension TimeoutToxic: ProxyToxic {
+    /// It swallows what reaches it, so its stream has a hole: removing it closes the
+    /// connection, rather than resuming with bytes missing.
+    var closesWhenRemoved: Bool { true }
+
     func start(in stage: ToxicStage, _ pump: StreamPump) { restartClock(of: stage, pump) }
 
     func handle(_ chunk: StreamChunk, in stage: ToxicStage, _ pump: StreamPump) {
