@@ -61,16 +61,16 @@ final class ToxicFault: CellFault {
     func put() throws {
         do {
             for t in plan.toxics { names.append(try registry.addToxic(proxy, t).toxic.name) }
-            if plan.disable { _ = try registry.update(proxy, .object(["enabled": .bool(false)])) }
-        } catch { throw ProcessError("the proxy refused the fault: \(error.error)") }
+            if plan.disable { _ = try registry.setEnabled(proxy, false) }
+        } catch { throw ProcessError("the proxy refused the fault: \(error)") }
     }
 
     func takeOut() throws {
         do {
             for n in names { try registry.deleteToxic(proxy, n) }
             names = []
-            if plan.disable { _ = try registry.update(proxy, .object(["enabled": .bool(true)])) }
-        } catch { throw ProcessError("the proxy could not take the fault out: \(error.error)") }
+            if plan.disable { _ = try registry.setEnabled(proxy, true) }
+        } catch { throw ProcessError("the proxy could not take the fault out: \(error)") }
     }
 
     var packetsMatched: UInt64? { nil }
@@ -90,7 +90,7 @@ final class Proxies {
                     ProxySettings(name: s.name, listen: s.listen.description, upstream: s.upstream.description))
             } catch {
                 shutdown()
-                throw Unavailable("the proxy for \(s.name) cannot listen on \(s.listen): \(error.error)")
+                throw Unavailable("the proxy for \(s.name) cannot listen on \(s.listen): \(error)")
             }
         }
     }

@@ -34,7 +34,7 @@ enum FaultWords {
     /// What the proxy backend does for a request: toxics, or turning the proxy off (refused
     /// connections), and where it differs from the kernel. nil toxics: no proxy equivalent.
     struct ProxyPlan: Equatable {
-        var toxics: [JSONValue] = []
+        var toxics: [Toxic] = []
         var disable = false
         var notes: [String] = []
         var unsupported: String?
@@ -42,11 +42,11 @@ enum FaultWords {
 
     static func proxyPlan(_ r: FaultRequest) -> ProxyPlan {
         var plan = ProxyPlan()
-        let streams: [String] =
+        let streams: [ToxicStream] =
             switch r.direction {
-            case .toServer: ["upstream"]
-            case .fromServer: ["downstream"]
-            case .both: ["upstream", "downstream"]
+            case .toServer: [.upstream]
+            case .fromServer: [.downstream]
+            case .both: [.upstream, .downstream]
             }
         let n = r.netem
         let tcpRepairs = [
@@ -67,13 +67,8 @@ enum FaultWords {
                 plan.unsupported = "the proxy's latency toxic takes whole milliseconds; \(delay) is not"
                 return plan
             }
-            for s in streams {
-                plan.toxics.append(
-                    toxic("latency", s, [
-                        "latency": .number(Double(delay.nanoseconds / 1_000_000)),
-                        "jitter": .number(Double(jitter.nanoseconds / 1_000_000)),
-                    ]))
-            }
+            let latency = LatencyToxic(latency: delay, jitter: jitter)
+            for s in streams { plan.toxics.append(Toxic(.latency(latency), stream: s)) }
             plan.notes.append(
                 "latency delays each chunk of data the proxy reads, not each packet; connects are not delayed")
             if n.distribution != nil || n.delayCorrelation != nil {
@@ -82,7 +77,7 @@ enum FaultWords {
         }
         if let rate = n.rate {
             let kb = max(rate.bytesPerSecond / 1000, 1)
-            for s in streams { plan.toxics.append(toxic("bandwidth", s, ["rate": .number(Double(kb))])) }
+            for s in streams { plan.toxics.append(Toxic(.bandwidth(BandwidthToxic(rate: Int64(kb))), stream: s)) }
             plan.notes.append(
                 """
                 bandwidth is \(kb) KB/s of payload per connection; netem's rate counts whole packets of all \
@@ -93,27 +88,20 @@ enum FaultWords {
         return plan
     }
 
-    static func toxic(_ type: String, _ stream: String, _ attributes: [String: JSONValue]) -> JSONValue {
-        .object([
-            "name": .string("\(type)_\(stream)"), "type": .string(type), "stream": .string(stream),
-            "toxicity": .number(1), "attributes": .object(attributes),
-        ])
-    }
-
     /// The toxic (or the disabled proxy) that stands for a connection fault.
     static func connectionFault(_ action: FilterSpec.Action?, into plan: inout ProxyPlan) {
         switch action {
         case .blackhole?:
-            plan.toxics.append(toxic("timeout", "upstream", ["timeout": .number(0)]))
+            plan.toxics.append(Toxic(.timeout(TimeoutToxic()), stream: .upstream))
             plan.notes.append(
                 """
                 the proxy accepts the connection and then passes nothing; the kernel drops the SYN, so connect \
                 times out
                 """)
         case .hang?:
-            plan.toxics.append(toxic("timeout", "upstream", ["timeout": .number(0)]))
+            plan.toxics.append(Toxic(.timeout(TimeoutToxic()), stream: .upstream))
         case .reset?:
-            plan.toxics.append(toxic("reset_peer", "upstream", ["timeout": .number(0)]))
+            plan.toxics.append(Toxic(.resetPeer(ResetPeerToxic()), stream: .upstream))
             plan.notes.append(
                 "the proxy accepts the connection and resets it when data arrives; the kernel resets the handshake too")
         case .reject?:

@@ -181,14 +181,16 @@ import Testing
         }
         let delay = try plan("--delay 10ms --jitter 2ms")
         #expect(delay.toxics.count == 1)
-        #expect(delay.toxics[0] == .object([
-            "name": .string("latency_upstream"), "type": .string("latency"), "stream": .string("upstream"),
-            "toxicity": .number(1), "attributes": .object(["latency": .number(10), "jitter": .number(2)]),
-        ]))
-        #expect(try plan("--delay 10ms --direction both").toxics.count == 2)
-        #expect(try plan("--blackhole").toxics.first.map { "\($0)" }?.contains("timeout") == true)
+        #expect(delay.toxics[0] == Toxic(
+            name: "latency_upstream", stream: .upstream, toxicity: 1,
+            .latency(LatencyToxic(latency: .milliseconds(10), jitter: .milliseconds(2)))))
+        #expect(try plan("--delay 10ms --direction both").toxics.map(\.stream) == [.upstream, .downstream])
+        let blackhole = try plan("--blackhole").toxics
+        #expect(blackhole == [Toxic(name: "timeout_upstream", stream: .upstream, .timeout(.init()))])
         #expect(try plan("--reject").disable)
-        #expect(try plan("--reset").toxics.first.map { "\($0)" }?.contains("reset_peer") == true)
+        #expect(try plan("--reset").toxics.map(\.type) == [.reset_peer])
+        let rate = try plan("--rate 800kbit").toxics
+        #expect(rate == [Toxic(.bandwidth(BandwidthToxic(rate: 100)), stream: .upstream)])
         #expect(try plan("--loss 5%").unsupported?.contains("--loss") == true)
         #expect(try plan("--delay 1500us").unsupported?.contains("whole milliseconds") == true)
     }

@@ -1,5 +1,6 @@
 import Glibc
 import NIOPosix
+import NetFaultCore
 import Testing
 @testable import NetFaultServe
 
@@ -46,6 +47,35 @@ import Testing
         #expect(f.call("GET", "/version").status == 200)
     }
 
+    @Test("the registry's typed calls (the matrix's): a toxic made in code meets a request's ranges; setEnabled")
+    func typedCalls() throws {
+        let f = Fixture()
+        let r = f.registry
+        _ = try r.create(ProxySettings(name: "p", listen: "127.0.0.1:0", upstream: "127.0.0.1:9"))
+        let over = Toxic(.latency(LatencyToxic(latency: .seconds(3_601))), stream: .upstream)
+        let message = "attribute latency 3601000 is above its maximum 3600000"
+        #expect(throws: ServeFailure.request(ApiError.badRequestBody.joined(message))) {
+            try r.addToxic("p", over)
+        }
+        #expect(try r.toxics("p").isEmpty)
+        let added = try r.addToxic("p", Toxic(.latency(LatencyToxic(latency: .milliseconds(10))), stream: .upstream))
+        #expect(added.toxic.attributes == ["latency": 10, "jitter": 0] && added.toxic.name == "latency_upstream")
+        let changed = try r.updateToxic("p", "latency_upstream") { t in
+            var t = t
+            t.kind = .latency(LatencyToxic(latency: .milliseconds(20)))
+            return t
+        }
+        #expect(changed.toxic.attributes["latency"] == 20)
+        #expect(try !r.setEnabled("p", false).enabled)
+        #expect(f.call("GET", "/proxies/p").body.contains(#""enabled":false"#))
+        #expect(try r.setEnabled("p", true).enabled)
+        // A request for a proxy or toxic that does not exist gets 404 before its body is read,
+        // as in Toxiproxy.
+        #expect(f.call("POST", "/proxies/nope/toxics", #"{"type":"gremlin"}"#).status == 404)
+        #expect(f.call("PATCH", "/proxies/p/toxics/nope", #"{"toxicity":7}"#).status == 404)
+        #expect(f.call("PATCH", "/proxies/nope", #"{"enabled":"x"}"#).status == 404)
+    }
+
     @Test("toxic names with '/' or whitespace get 400, as proxy names do")
     func toxicNames() {
         let f = Fixture()
@@ -81,10 +111,10 @@ import Testing
         let policy = try ListenPolicy.parse(allowListen: ["0.0.0.0,::1"], privilegedPorts: true)
         #expect(throws: Never.self) { try policy.check(HostPort(host: "0.0.0.0", port: 8666)) }
         #expect(throws: Never.self) { try policy.check(HostPort(host: "", port: 80)) }
-        #expect(throws: ApiError.self) { try policy.check(HostPort(host: "10.0.0.5", port: 8666)) }
+        #expect(throws: ServeFailure.self) { try policy.check(HostPort(host: "10.0.0.5", port: 8666)) }
         let any = try ListenPolicy.parse(allowListen: ["any"], privilegedPorts: false)
         #expect(throws: Never.self) { try any.check(HostPort(host: "example.com", port: 8666)) }
-        #expect(throws: ApiError.self) { try any.check(HostPort(host: "example.com", port: 22)) }
+        #expect(throws: ServeFailure.self) { try any.check(HostPort(host: "example.com", port: 22)) }
         #expect(throws: ApiError.self) { _ = try ListenPolicy.parse(allowListen: ["nowhere"], privilegedPorts: false) }
     }
 
@@ -113,5 +143,42 @@ import Testing
         #expect(!ApiRouter.authenticates("Bearer ", token: ""))
         let f = Fixture(token: "")
         #expect(f.call("GET", "/version", headers: [("Authorization", "Bearer ")]).status == 401)
+    }
+}
+
+@Suite struct ServeFailureTests {
+    @Test("each failure's HTTP status is decided in one place, with Toxiproxy's words where it has them")
+    func statuses() {
+        let table: [(ServeFailure, Int, String)] = [
+            (.request(.methodNotAllowed), 405, "method not allowed"),
+            (.proxyNotFound, 404, "proxy not found"), (.toxicNotFound, 404, "toxic not found"),
+            (.proxyAlreadyExists, 409, "proxy already exists"), (.toxicAlreadyExists, 409, "toxic already exists"),
+            (.listenNotAllowed("listen 0.0.0.0:1: ..."), 403, "listen 0.0.0.0:1: ..."),
+            (.listenFailed(address: "127.0.0.1:3310", reason: "bind: address already in use"), 500,
+             "listen tcp 127.0.0.1:3310: bind: address already in use"),
+            (.upstreamNotAllowed(port: 22, allowed: [6379, 3306]), 403,
+             "upstream port 22 is not one this daemon may fault; it faults only the ports of --allow-ports (3306,6379)"),
+            (.unresolvableUpstream(host: "nowhere"), 400, "the kernel backend cannot resolve upstream host 'nowhere'"),
+            (.cannotExpress(toxic: "s", type: .slicer, why: "no"), 400,
+             "the kernel backend cannot express toxic 's' (slicer): no; run netfault serve --backend proxy for it"),
+            (.partialToxicity(toxic: "t", toxicity: 0.5), 400, "toxicity 0.5 of toxic 't' is not supported yet"),
+            (.noNetem(toxic: "l", type: .latency), 501, "this kernel has no netem (CONFIG_NET_SCH_NETEM)"),
+            (.invalid("--delay too long"), 400, "--delay too long"), (.conflict("held"), 409, "held"),
+            (.unavailable("no ifb"), 501, "no ifb"), (.shuttingDown, 503, "the daemon is shutting down"),
+            (.failed("EPERM"), 500, "EPERM"),
+        ]
+        for (failure, status, words) in table {
+            let e = ApiError(failure)
+            #expect(e.status == status && e.error.contains(words), "\(failure): \(e)")
+        }
+        #expect(ServeFailure(InputError("bad")) == .invalid("bad"))
+        #expect(ServeFailure(ApiError.toxicNotFound) == .request(.toxicNotFound))
+        // Exit statuses split as the HTTP statuses do: 4xx but 409 the caller's (64), 409 73, else 71.
+        for (failure, status, _) in table {
+            let exit: Int32 = status == 409 ? 73 : status < 500 ? 64 : 71
+            #expect(failure.exitStatus == exit, "\(failure)")
+        }
+        let config = ServeError.config("p.json", ServeFailure.proxyAlreadyExists)
+        #expect(config.exitStatus == 73 && config.description == "--config p.json: proxy already exists")
     }
 }

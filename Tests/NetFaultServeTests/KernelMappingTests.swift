@@ -3,17 +3,21 @@ import Testing
 @testable import NetFaultServe
 
 @Suite struct KernelMappingTests {
-    func toxic(_ type: ToxicType, _ stream: ToxicStream = .downstream, name: String? = nil, toxicity: Double = 1,
-               _ attributes: [String: Int64] = [:]) -> Toxic {
-        Toxic(name: name ?? "\(type.rawValue)_\(stream.rawValue)", type: type, stream: stream, toxicity: toxicity,
-              attributes: attributes)
+    func toxic(_ kind: ToxicKind, _ stream: ToxicStream = .downstream, name: String? = nil, toxicity: Double = 1)
+        -> Toxic
+    {
+        Toxic(name: name ?? "\(kind.type.rawValue)_\(stream.rawValue)", stream: stream, toxicity: toxicity, kind)
     }
-    func toxic(_ type: ToxicType, _ attributes: [String: Int64]) -> Toxic { toxic(type, .downstream, attributes) }
+    func latency(_ ms: Int64, jitter: Int64 = 0) -> ToxicKind {
+        .latency(LatencyToxic(latency: .milliseconds(ms), jitter: .milliseconds(jitter)))
+    }
+    func timeout(_ ms: Int64 = 0) -> ToxicKind { .timeout(TimeoutToxic(timeout: .milliseconds(ms))) }
+    func resetPeer(_ ms: Int64 = 0) -> ToxicKind { .resetPeer(ResetPeerToxic(timeout: .milliseconds(ms))) }
 
     @Test func latencyIsNetemDelayOnItsStream() {
         let f = KernelMapping.faults(enabled: true, toxics: [
-            toxic(.latency, .downstream, ["latency": 100, "jitter": 10]),
-            toxic(.latency, .upstream, ["latency": 20]),
+            toxic(latency(100, jitter: 10), .downstream),
+            toxic(latency(20), .upstream),
         ])
         #expect(f[.fromServer]?.netem.delay == .milliseconds(100))
         #expect(f[.fromServer]?.netem.jitter == .milliseconds(10))
@@ -23,51 +27,64 @@ import Testing
 
     @Test func chainedToxicsAddUpAndTheNarrowerRateHolds() {
         let f = KernelMapping.faults(enabled: true, toxics: [
-            toxic(.latency, name: "a", ["latency": 10]), toxic(.latency, name: "b", ["latency": 5]),
-            toxic(.bandwidth, name: "c", ["rate": 100]), toxic(.bandwidth, name: "d", ["rate": 50]),
+            toxic(latency(10), name: "a"), toxic(latency(5), name: "b"),
+            toxic(.bandwidth(.init(rate: 100)), name: "c"), toxic(.bandwidth(.init(rate: 50)), name: "d"),
         ])
         #expect(f[.fromServer]?.netem.delay == .milliseconds(15))
         #expect(f[.fromServer]?.netem.rate == Rate(bitsPerSecond: 400_000))
     }
 
     @Test func connectionToxics() {
-        #expect(KernelMapping.faults(enabled: true, toxics: [toxic(.timeout)])[.fromServer]?.filter.action == .hang)
-        #expect(KernelMapping.faults(enabled: true, toxics: [toxic(.timeout, .upstream)])[.toServer]?.filter.action == .hang)
+        #expect(KernelMapping.faults(enabled: true, toxics: [toxic(timeout())])[.fromServer]?.filter.action == .hang)
+        let up = KernelMapping.faults(enabled: true, toxics: [toxic(timeout(), .upstream)])
+        #expect(up[.toServer]?.filter.action == .hang)
         // A timed hang: nothing changes until it runs out, then a reset.
-        let timed = toxic(.timeout, ["timeout": 500])
+        let timed = toxic(timeout(500))
         #expect(KernelMapping.faults(enabled: true, toxics: [timed])[.fromServer]?.filter.action == .hang)
         let out = KernelMapping.faults(enabled: true, toxics: [timed], expired: [timed.name])
         #expect(out[.toServer]?.filter.action == .reset && out[.fromServer] == nil)
-        #expect(KernelMapping.faults(enabled: true, toxics: [toxic(.reset_peer)])[.toServer]?.filter.action == .reset)
-        #expect(KernelMapping.faults(enabled: true, toxics: [toxic(.reset_peer, ["timeout": 100])]).isEmpty)
+        #expect(KernelMapping.faults(enabled: true, toxics: [toxic(resetPeer())])[.toServer]?.filter.action == .reset)
+        #expect(KernelMapping.faults(enabled: true, toxics: [toxic(resetPeer(100))]).isEmpty)
         // Disabled: resets, outranking a hang on the same direction.
-        let off = KernelMapping.faults(enabled: false, toxics: [toxic(.timeout, .upstream)])
+        let off = KernelMapping.faults(enabled: false, toxics: [toxic(timeout(), .upstream)])
         #expect(off[.toServer]?.filter.action == .reset)
     }
 
     @Test func nothingForLatencyZeroAndToxicityZero() {
         #expect(KernelMapping.faults(enabled: true, toxics: [
-            toxic(.latency), toxic(.timeout, name: "t", toxicity: 0),
+            toxic(latency(0)), toxic(timeout(), name: "t", toxicity: 0),
         ]).isEmpty)
     }
 
     @Test func rateZeroPassesNoData() {
         // Toxiproxy's bandwidth at rate 0 never sends: the closest kernel fault is a hang.
-        #expect(KernelMapping.faults(enabled: true, toxics: [toxic(.bandwidth, .upstream)])[.toServer]?.filter.action == .hang)
+        let f = KernelMapping.faults(enabled: true, toxics: [toxic(.bandwidth(.init(rate: 0)), .upstream)])
+        #expect(f[.toServer]?.filter.action == .hang)
     }
 
     @Test func whatTheKernelCannotDoIsRefusedByName() {
-        for t in [toxic(.slicer), toxic(.slow_close), toxic(.limit_data),
-                  toxic(.latency, ["jitter": 5]), toxic(.latency, ["latency": 61_000]),
-                  toxic(.timeout, toxicity: 0.5)] {
+        for t in [toxic(.slicer(.init())), toxic(.slowClose(.init())), toxic(.limitData(.init())),
+                  toxic(latency(0, jitter: 5)), toxic(latency(61_000)), toxic(latency(100, jitter: 61_000)),
+                  toxic(timeout(), toxicity: 0.5)] {
             #expect {
                 try KernelMapping.check(t)
             } throws: { e in
-                let e = e as! ApiError
+                let e = ApiError(e as! ServeFailure)
                 return e.status == 400 && e.error.contains(t.name) && e.error.contains("--backend proxy")
             }
         }
-        #expect(throws: Never.self) { try KernelMapping.check(toxic(.latency, ["latency": 100, "jitter": 5])) }
+        #expect(throws: Never.self) { try KernelMapping.check(toxic(latency(100, jitter: 5))) }
+        #expect(throws: Never.self) { try KernelMapping.check(toxic(latency(60_000, jitter: 60_000))) }
+    }
+
+    @Test("the kernel's delay bound is netem's: a latency just above it is refused with netem's figure")
+    func kernelDelayBoundIsNetems() {
+        let most = NetemSpec.maximumDelay
+        let over = toxic(.latency(LatencyToxic(latency: Duration(nanoseconds: most.nanoseconds + 1_000_000))))
+        #expect(throws: ServeFailure.self) { try KernelMapping.check(over) }
+        do { try KernelMapping.check(over) } catch {
+            #expect(error.description.contains("up to \(most.nanoseconds / 1_000_000) ms"), "\(error)")
+        }
     }
 }
 

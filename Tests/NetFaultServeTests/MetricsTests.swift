@@ -60,8 +60,8 @@ import Testing
         #expect(MetricsExposition.text([]) == "")
     }
 
-    func toxic(_ type: ToxicType, _ stream: ToxicStream, _ name: String, _ attributes: [String: Int64] = [:]) -> Toxic {
-        Toxic(name: name, type: type, stream: stream, attributes: attributes)
+    func toxic(_ kind: ToxicKind, _ stream: ToxicStream, _ name: String) -> Toxic {
+        Toxic(name: name, stream: stream, kind)
     }
 
     func rule(_ packets: UInt64, steers: Bool = false) -> KernelMatches.Counted {
@@ -72,11 +72,11 @@ import Testing
     @Test("a toxic counts the rules of the lease its fault lives in: steering for netem, drop and reset for the others")
     func kernelCountsByToxic() {
         let toxics = [
-            toxic(.latency, .downstream, "slow", ["latency": 50]),
-            toxic(.timeout, .upstream, "hang"),
-            toxic(.noop, .downstream, "nothing"),
-            toxic(.reset_peer, .downstream, "later", ["timeout": 60_000]),
-            toxic(.reset_peer, .downstream, "now", ["timeout": 500]),
+            toxic(.latency(.init(latency: .milliseconds(50))), .downstream, "slow"),
+            toxic(.timeout(.init()), .upstream, "hang"),
+            toxic(.noop(.init()), .downstream, "nothing"),
+            toxic(.resetPeer(.init(timeout: .seconds(60))), .downstream, "later"),
+            toxic(.resetPeer(.init(timeout: .milliseconds(500))), .downstream, "now"),
         ]
         // The responses' lease steers into netem (5) and drops (7, a bandwidth 0 toxic, say); the
         // requests' lease drops (11) and resets (13).
@@ -94,7 +94,8 @@ import Testing
     func netemQdiscCounts() {
         let counts: [Direction: [KernelMatches.Counted]] = [.fromServer: [.init(packets: 9, bytes: nil, netem: true)]]
         let counted = KernelMatches.count(
-            toxics: [toxic(.latency, .downstream, "slow", ["latency": 50])], expired: [], counts: counts)
+            toxics: [toxic(.latency(.init(latency: .milliseconds(50))), .downstream, "slow")], expired: [],
+            counts: counts)
         #expect(counted == [ToxicMatch(toxic: "slow", type: .latency, stream: .downstream, packets: 9, bytes: nil)])
         let text = MetricsExposition.text([
             ProxyMetrics(name: "p", listener: "l", upstream: "u", traffic: TrafficCounts(), toxics: counted)

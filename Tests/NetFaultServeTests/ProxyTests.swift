@@ -3,6 +3,7 @@ import Glibc
 import NIOCore
 import NIOPosix
 import Testing
+import NetFaultCore
 @testable import NetFaultServe
 
 // Real sockets on loopback: an NIO echo server upstream, a ToxicProxy in front of it, and a
@@ -147,8 +148,8 @@ private func milliseconds(since start: NIODeadline) -> Int64 {
     (NIODeadline.now() - start).nanoseconds / 1_000_000
 }
 
-private func toxic(_ type: ToxicType, _ stream: ToxicStream = .downstream, toxicity: Double = 1, _ attributes: [String: Int64]) -> Toxic {
-    Toxic(name: "\(type.rawValue)_\(stream.rawValue)", type: type, stream: stream, toxicity: toxicity, attributes: attributes)
+private func toxic(_ kind: ToxicKind, _ stream: ToxicStream = .downstream, toxicity: Double = 1) -> Toxic {
+    Toxic(kind, stream: stream, toxicity: toxicity)
 }
 
 /// Polls `condition` for up to two seconds.
@@ -187,8 +188,8 @@ private func eventually(_ condition: () -> Bool) -> Bool {
 
     @Test func latencyDelaysAndRemovingItIsFastAgain() throws {
         let f = try Fixture(toxics: [
-            toxic(.latency, .upstream, ["latency": 400]),
-            toxic(.latency, .downstream, ["latency": 400, "jitter": 20]),
+            toxic(.latency(.init(latency: .milliseconds(400))), .upstream),
+            toxic(.latency(.init(latency: .milliseconds(400), jitter: .milliseconds(20)))),
         ])
         defer { f.tearDown() }
         let client = try f.client()
@@ -205,7 +206,7 @@ private func eventually(_ condition: () -> Bool) -> Bool {
     }
 
     @Test func removedLatencyStillDeliversWhatItHeldInOrder() throws {
-        let f = try Fixture(toxics: [toxic(.latency, .downstream, ["latency": 3000])])
+        let f = try Fixture(toxics: [toxic(.latency(.init(latency: .milliseconds(3000))))])
         defer { f.tearDown() }
         let client = try f.client()
         let start = now()
@@ -218,13 +219,13 @@ private func eventually(_ condition: () -> Bool) -> Bool {
     }
 
     @Test func updatingAToxicReleasesWhatItHeldAndTakesTheNewSettings() throws {
-        let f = try Fixture(toxics: [toxic(.latency, .downstream, ["latency": 3000])])
+        let f = try Fixture(toxics: [toxic(.latency(.init(latency: .milliseconds(3000))))])
         defer { f.tearDown() }
         let client = try f.client()
         let start = now()
         client.send("held ")
         usleep(200_000)
-        f.proxy.setToxics([toxic(.latency, .downstream, ["latency": 300])])
+        f.proxy.setToxics([toxic(.latency(.init(latency: .milliseconds(300))))])
         #expect(client.read(count: 5).0 == Array("held ".utf8))
         #expect(milliseconds(since: start) < 2000)
         let again = now()
@@ -239,7 +240,7 @@ private func eventually(_ condition: () -> Bool) -> Bool {
         let client = try f.client()
         client.send("a")
         #expect(client.read(count: 1).0 == Array("a".utf8))
-        f.proxy.setToxics([toxic(.latency, .downstream, ["latency": 200])])
+        f.proxy.setToxics([toxic(.latency(.init(latency: .milliseconds(200))))])
         usleep(20_000)  // setToxics reaches open connections on their event loop
         let start = now()
         client.send("b")
@@ -248,7 +249,7 @@ private func eventually(_ condition: () -> Bool) -> Bool {
     }
 
     @Test func timeoutZeroStopsDataAndItsRemovalClosesTheConnection() throws {
-        let f = try Fixture(toxics: [toxic(.timeout, .downstream, ["timeout": 0])])
+        let f = try Fixture(toxics: [toxic(.timeout(.init(timeout: .zero)))])
         defer { f.tearDown() }
         let client = try f.client()
         client.send("lost")
@@ -265,7 +266,7 @@ private func eventually(_ condition: () -> Bool) -> Bool {
     }
 
     @Test func timeoutClosesTheConnectionAfterItsTime() throws {
-        let f = try Fixture(toxics: [toxic(.timeout, .upstream, ["timeout": 200])])
+        let f = try Fixture(toxics: [toxic(.timeout(.init(timeout: .milliseconds(200))), .upstream)])
         defer { f.tearDown() }
         let client = try f.client()
         let start = now()
@@ -277,7 +278,7 @@ private func eventually(_ condition: () -> Bool) -> Bool {
     }
 
     @Test func resetPeerResetsTheClient() throws {
-        let f = try Fixture(toxics: [toxic(.reset_peer, .downstream, ["timeout": 0])])
+        let f = try Fixture(toxics: [toxic(.resetPeer(.init(timeout: .zero)))])
         defer { f.tearDown() }
         let client = try f.client()
         client.send("hello")
@@ -285,7 +286,7 @@ private func eventually(_ condition: () -> Bool) -> Bool {
     }
 
     @Test func resetPeerWaitsItsTimeout() throws {
-        let f = try Fixture(toxics: [toxic(.reset_peer, .upstream, ["timeout": 200])])
+        let f = try Fixture(toxics: [toxic(.resetPeer(.init(timeout: .milliseconds(200))), .upstream)])
         defer { f.tearDown() }
         let client = try f.client()
         let start = now()
@@ -295,7 +296,7 @@ private func eventually(_ condition: () -> Bool) -> Bool {
     }
 
     @Test func limitDataClosesAfterItsBytes() throws {
-        let f = try Fixture(toxics: [toxic(.limit_data, .downstream, ["bytes": 1000])])
+        let f = try Fixture(toxics: [toxic(.limitData(.init(bytes: 1000)))])
         defer { f.tearDown() }
         let client = try f.client()
         let data = (0..<5000).map { UInt8(truncatingIfNeeded: $0 * 7) }
@@ -307,7 +308,7 @@ private func eventually(_ condition: () -> Bool) -> Bool {
 
     @Test func bandwidthCapsThroughput() throws {
         // 100 KB/s: 50 000 bytes take at least half a second.
-        let f = try Fixture(toxics: [toxic(.bandwidth, .downstream, ["rate": 100])])
+        let f = try Fixture(toxics: [toxic(.bandwidth(.init(rate: 100)))])
         defer { f.tearDown() }
         let client = try f.client()
         let data = [UInt8](repeating: 42, count: 50_000)
@@ -319,7 +320,8 @@ private func eventually(_ condition: () -> Bool) -> Bool {
 
     @Test func slicerKeepsTheDataAndSpacesTheSlices() throws {
         // 100 bytes in 10-byte slices 20 ms apart: at least 9 gaps.
-        let f = try Fixture(toxics: [toxic(.slicer, .downstream, ["average_size": 10, "size_variation": 0, "delay": 20_000])])
+        let slicer = SlicerToxic(averageSize: 10, sizeVariation: 0, delay: .milliseconds(20))
+        let f = try Fixture(toxics: [toxic(.slicer(slicer))])
         defer { f.tearDown() }
         let client = try f.client()
         let data = (0..<100).map { UInt8($0) }
@@ -330,7 +332,7 @@ private func eventually(_ condition: () -> Bool) -> Bool {
     }
 
     @Test func slowCloseDelaysTheServersClose() throws {
-        let f = try Fixture(toxics: [toxic(.slow_close, .downstream, ["delay": 300])])
+        let f = try Fixture(toxics: [toxic(.slowClose(.init(delay: .milliseconds(300))))])
         defer { f.tearDown() }
         let client = try f.client()
         client.send("bye")
@@ -343,7 +345,7 @@ private func eventually(_ condition: () -> Bool) -> Bool {
     }
 
     @Test func toxicityZeroNeverApplies() throws {
-        let f = try Fixture(toxics: [toxic(.timeout, .downstream, toxicity: 0, ["timeout": 0])])
+        let f = try Fixture(toxics: [toxic(.timeout(.init(timeout: .zero)), toxicity: 0)])
         defer { f.tearDown() }
         for _ in 0..<5 {
             let client = try f.client()
@@ -411,5 +413,35 @@ private func eventually(_ condition: () -> Bool) -> Bool {
         }
         #expect(sliceLengths(of: 5, averageSize: 0, sizeVariation: 0) == [1, 1, 1, 1, 1])
         #expect(sliceLengths(of: 0, averageSize: 10, sizeVariation: 0) == [])
+    }
+}
+
+@Suite struct RegistryProxyTests {
+    @Test("a toxic added through the API reaches the forwarder's connections through the backend, and goes with it")
+    func toxicsReachTheForwarder() throws {
+        let f = try Fixture()
+        defer { f.tearDown() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let registry = ProxyRegistry(backend: ProxyBackend(), group: group, listenPolicy: .loopback)
+        defer {
+            registry.shutdown()
+            try? group.syncShutdownGracefully()
+        }
+        let router = ApiRouter(registry: registry)
+        let upstream = "127.0.0.1:\(f.echo.localAddress!.port!)"
+        let created = router.handle(
+            method: "POST", uri: "/proxies", body: Array(#"{"name":"p","upstream":"\#(upstream)"}"#.utf8))
+        #expect(created.status == 201)
+        let port = try #require(HostPort.parse(try registry.proxy("p").listen)).port
+        let limit = #"{"name":"cut","type":"limit_data","attributes":{"bytes":5}}"#
+        #expect(router.handle(method: "POST", uri: "/proxies/p/toxics", body: Array(limit.utf8)).status == 200)
+        let cut = try Client(port: port)
+        cut.send("0123456789")
+        let (bytes, end) = cut.readToEnd()
+        #expect(bytes == Array("01234".utf8) && end == .eof)
+        #expect(router.handle(method: "DELETE", uri: "/proxies/p/toxics/cut").status == 204)
+        let whole = try Client(port: port)
+        whole.send("0123456789")
+        #expect(whole.read(count: 10).0 == Array("0123456789".utf8))
     }
 }

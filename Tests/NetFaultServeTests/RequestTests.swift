@@ -1,4 +1,5 @@
 import Foundation
+import NetFaultCore
 import Testing
 @testable import NetFaultServe
 
@@ -11,7 +12,7 @@ import Testing
         #expect(t.stream == .downstream)
         #expect(t.toxicity == 1)
         #expect(t.attributes == ["latency": 100, "jitter": 0])
-        #expect(t.effect == .latency(milliseconds: 100, jitter: 0))
+        #expect(t.kind == .latency(LatencyToxic(latency: .milliseconds(100))))
     }
 
     @Test func badToxicsAreRefusedWithTheField() throws {

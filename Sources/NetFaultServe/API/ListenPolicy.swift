@@ -39,8 +39,8 @@ public struct ListenPolicy: Sendable, Equatable {
     static let everyV4: [UInt8] = [0, 0, 0, 0]
     static let everyV6 = [UInt8](repeating: 0, count: 16)
 
-    /// Refuses (403) a listen address this policy does not allow, with the flag that would.
-    public func check(_ listen: HostPort) throws(ApiError) {
+    /// Refuses a listen address this policy does not allow, with the flag that would.
+    public func check(_ listen: HostPort) throws(ServeFailure) {
         if !anyAddress && !IPRange.isLoopback(host: listen.host) {
             let allowed: Bool
             if listen.host.isEmpty {
@@ -51,16 +51,16 @@ public struct ListenPolicy: Sendable, Equatable {
             guard allowed else {
                 let host = listen.host.isEmpty ? "0.0.0.0" : listen.host
                 let flag = IPRange.bytes(host) == nil ? "any" : host
-                throw ApiError(
+                throw .listenNotAllowed(
                     "listen \(listen): proxies listen on loopback only, so that no caller exposes a server to "
                         + "other hosts; start the daemon with --allow-listen \(flag) to allow it "
-                        + "(Testcontainers' 0.0.0.0:PORT needs --allow-listen 0.0.0.0)", status: 403)
+                        + "(Testcontainers' 0.0.0.0:PORT needs --allow-listen 0.0.0.0)")
             }
         }
         if !privilegedPorts && listen.port > 0 && listen.port < 1024 {
-            throw ApiError(
+            throw .listenNotAllowed(
                 "listen \(listen): port \(listen.port) is privileged (below 1024); start the daemon with "
-                    + "--allow-privileged-ports to allow it", status: 403)
+                    + "--allow-privileged-ports to allow it")
         }
     }
 }

@@ -162,11 +162,8 @@ extension Toxic {
         let streamName = try o.string("stream") ?? "downstream"
         guard let stream = ToxicStream(rawValue: streamName.lowercased()) else { throw ApiError.invalidStream }
         let name = try o.string("name").flatMap { $0.isEmpty ? nil : $0 } ?? "\(type.rawValue)_\(stream.rawValue)"
-        // A toxic's name is a path segment of its URL, as a proxy's is.
-        guard name.allSatisfy({ $0 != "/" && !$0.isWhitespace }) else {
-            throw ApiError.badRequestBody.joined("toxic name '\(name)' may not contain '/' or spaces")
-        }
-        var toxic = Toxic(name: name, type: type, stream: stream)
+        var toxic = Toxic(name: name, stream: stream, type.zero)
+        try toxic.checkName()
         try toxic.update(toxicity: o.number("toxicity"), attributes: o["attributes"])
         return toxic
     }
@@ -182,36 +179,32 @@ extension Toxic {
 
     mutating func update(toxicity: Double?, attributes: JSONValue?) throws(ApiError) {
         if let toxicity {
-            guard toxicity >= 0 && toxicity <= 1 else {
-                throw ApiError.badRequestBody.joined("toxicity \(toxicity) is outside 0...1")
-            }
+            try Self.check(toxicity: toxicity)
             self.toxicity = toxicity
         }
         guard let attributes, attributes != .null else { return }
-        let given = try attributes.object("attributes")
-        for (key, value) in given.sorted(by: { $0.key < $1.key }) {
-            // Toxiproxy ignores attributes its type does not have; so does netfault.
-            guard type.attributeNames.contains(key) else { continue }
-            guard case .number(let n) = value else {
-                throw ApiError.badRequestBody.joined("attribute \(key) must be a whole number, not \(value.kind)")
-            }
-            guard n.rounded() == n else {
-                throw ApiError.badRequestBody.joined("attribute \(key) must be a whole number, not \(n)")
-            }
-            // Messages show the JSON number itself: Int64(n) traps beyond ±9.2e18 (1e308, -1e300).
-            guard n >= 0 else {
-                throw ApiError.badRequestBody.joined("attribute \(key) is negative (\(Self.shown(n)))")
-            }
-            let max = type.maximum(of: key)
-            guard n <= Double(max) else {
-                throw ApiError.badRequestBody.joined("attribute \(key) \(Self.shown(n)) is above its maximum \(max)")
-            }
-            self.attributes[key] = Int64(n)  // 0...max: exact, and far inside Int64
+        kind = try kind.typed.setting(attributes.object("attributes")).kind
+    }
+
+    /// Refuses a toxic made in code (the matrix's) that a request could not make: a name that
+    /// is no path segment, a toxicity outside 0...1, an attribute outside its range.
+    public func check() throws(ApiError) {
+        guard !name.isEmpty else { throw ApiError.missingField.joined("toxic name") }
+        try checkName()
+        try Self.check(toxicity: toxicity)
+        try kind.typed.check()
+    }
+
+    /// A toxic's name is a path segment of its URL, as a proxy's is.
+    func checkName() throws(ApiError) {
+        guard name.allSatisfy({ $0 != "/" && !$0.isWhitespace }) else {
+            throw ApiError.badRequestBody.joined("toxic name '\(name)' may not contain '/' or spaces")
         }
     }
 
-    /// A whole JSON number as a client wrote it: digits when Int64 holds it, else as a Double.
-    static func shown(_ n: Double) -> String {
-        n.magnitude < 0x1p63 ? String(Int64(n)) : String(describing: n)
+    static func check(toxicity: Double) throws(ApiError) {
+        guard toxicity >= 0 && toxicity <= 1 else {
+            throw ApiError.badRequestBody.joined("toxicity \(toxicity) is outside 0...1")
+        }
     }
 }

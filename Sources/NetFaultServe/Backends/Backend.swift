@@ -12,18 +12,18 @@ public struct ProxyFaults: Sendable, Equatable {
     }
 }
 
-/// Where toxics take effect: in the proxy's own streams (user space), or in the kernel.
-/// The registry calls it under its lock, one change at a time.
+/// Where toxics take effect: in the proxy's own streams (user space), or in the kernel. The
+/// registry calls it under its lock, one change at a time, and does not ask which it is.
+/// Refusals and failures are `ServeFailure`s; the router decides their HTTP status.
 public protocol ToxicBackend: AnyObject, Sendable {
     var name: String { get }
-    /// The proxies' forwarders run the toxics themselves (the proxy backend).
-    var runsToxicsInProxy: Bool { get }
     /// Refuses an upstream this backend will not fault, before the proxy exists.
-    func check(upstream: HostPort) throws(ApiError)
+    func check(upstream: HostPort) throws(ServeFailure)
     /// Refuses a toxic this backend cannot express, before anything changes.
-    func check(_ toxic: Toxic) throws(ApiError)
-    /// Makes the faults in force match the proxy's toxics and state.
-    func apply(_ proxy: ProxyFaults) throws(ApiError)
+    func check(_ toxic: Toxic) throws(ServeFailure)
+    /// Makes the faults in force match the proxy's toxics and state: in its forwarder's streams
+    /// (the proxy backend) or in the kernel.
+    func apply(_ proxy: ProxyFaults, to forwarder: ToxicProxy) throws(ServeFailure)
     /// Removes every fault of a proxy that no longer exists.
     func remove(proxy name: String)
     /// Where this backend only approximates a toxic (netfault's own field in the toxic's JSON).
@@ -43,25 +43,12 @@ extension ToxicBackend {
 public final class ProxyBackend: ToxicBackend {
     public init() {}
     public let name = "proxy"
-    public let runsToxicsInProxy = true
-    public func check(upstream: HostPort) throws(ApiError) {}
-    public func check(_ toxic: Toxic) throws(ApiError) {}
-    public func apply(_ proxy: ProxyFaults) throws(ApiError) {}
+    public func check(upstream: HostPort) throws(ServeFailure) {}
+    public func check(_ toxic: Toxic) throws(ServeFailure) {}
+    public func apply(_ proxy: ProxyFaults, to forwarder: ToxicProxy) throws(ServeFailure) {
+        forwarder.setToxics(proxy.toxics)
+    }
     public func remove(proxy name: String) {}
     public func notes(for toxic: Toxic) -> [String] { [] }
     public func shutdown() {}
-}
-
-extension ApiError {
-    /// A netfault error as the API answers it: bad values 400, a conflict with another lease
-    /// 409, a kernel without the feature 501, anything else 500.
-    static func from(_ error: Error) -> ApiError {
-        switch error {
-        case let e as ApiError: e
-        case let e as InputError: ApiError(e.description, status: 400)
-        case let e as PlanConflict: ApiError(e.description, status: 409)
-        case let e as Unavailable: ApiError(e.description, status: 501)
-        default: ApiError("\(error)", status: 500)
-        }
-    }
 }

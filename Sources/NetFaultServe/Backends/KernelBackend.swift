@@ -12,7 +12,6 @@ import NetFaultLeases
 /// a watchdog that this process controls: it reverts when this process dies.
 public final class KernelBackend: ToxicBackend, @unchecked Sendable {
     public let name = "kernel"
-    public let runsToxicsInProxy = false
     /// How long a held lease's faults outlive a stopped daemon; renewed every third of it.
     public static let leaseTimeout = Duration.seconds(10)
 
@@ -57,25 +56,17 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
     /// Who ends the faults at their deadline: "kernel" (nf_tables set timeouts) or "watchdog".
     public var enforcedBy: String { tables != nil ? "kernel" : "watchdog" }
 
-    public func check(upstream: HostPort) throws(ApiError) {
+    public func check(upstream: HostPort) throws(ServeFailure) {
         guard allowPorts.contains(upstream.port) else {
-            throw ApiError(
-                """
-                upstream port \(upstream.port) is not one this daemon may fault; it faults only the ports of \
-                --allow-ports (\(allowPorts.sorted().map(String.init).joined(separator: ",")))
-                """, status: 403)
+            throw .upstreamNotAllowed(port: upstream.port, allowed: allowPorts.sorted())
         }
         _ = try Self.address(upstream)
     }
 
-    public func check(_ toxic: Toxic) throws(ApiError) {
+    public func check(_ toxic: Toxic) throws(ServeFailure) {
         try KernelMapping.check(toxic)
         if !withNetem, toxic.type == .latency || toxic.type == .bandwidth {
-            throw ApiError(
-                """
-                this kernel has no netem (CONFIG_NET_SCH_NETEM), which toxic '\(toxic.name)' (\(toxic.type.rawValue)) \
-                needs; run netfault serve --backend proxy, or a kernel with netem
-                """, status: 501)
+            throw .noNetem(toxic: toxic.name, type: toxic.type)
         }
     }
 
@@ -84,15 +75,10 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
     /// The upstream's address as a lease's --host: none for loopback, so that 127.0.0.1, ::1
     /// and "localhost" are all caught (clients pick either). A name (a compose service, say) is
     /// resolved when the proxy is made, to its first address, IPv4 first.
-    static func address(_ upstream: HostPort) throws(ApiError) -> IPAddress? {
+    static func address(_ upstream: HostPort) throws(ServeFailure) -> IPAddress? {
         let h = upstream.host
         if h.isEmpty || h == "localhost" { return nil }
-        guard let a = IPAddress(h) ?? resolve(h) else {
-            throw ApiError(
-                "the kernel backend cannot resolve upstream host '\(h)'; give an IP address, localhost or a name "
-                    + "this host resolves",
-                status: 400)
-        }
+        guard let a = IPAddress(h) ?? resolve(h) else { throw .unresolvableUpstream(host: h) }
         if a.bytes.count == 4 ? a.bytes[0] == 127 : a.bytes == [UInt8](repeating: 0, count: 15) + [1] { return nil }
         return a
     }
@@ -122,17 +108,18 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
         return found.first { $0.bytes.count == 4 } ?? found.first
     }
 
-    public func apply(_ proxy: ProxyFaults) throws(ApiError) {
+    /// The kernel backend's faults are the leases; the forwarder only forwards.
+    public func apply(_ proxy: ProxyFaults, to forwarder: ToxicProxy) throws(ServeFailure) {
         do {
             try state.withLock {
-                guard !stopping else { throw ApiError("the daemon is shutting down", status: 503) }
+                guard !stopping else { throw ServeFailure.shuttingDown }
                 let previous = proxies[proxy.name]
                 proxies[proxy.name] = proxy
                 scheduleTimers(proxy, previous: previous)
                 try applyLocked(proxy)
             }
         } catch {
-            throw ApiError.from(error)
+            throw ServeFailure(error)
         }
     }
 
@@ -231,9 +218,10 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
         var running = timers[proxy.name] ?? [:]
         var done = expired[proxy.name] ?? []
         let timed = Dictionary(
-            proxy.toxics.compactMap { t -> (String, Int64)? in
-                switch t.effect {
-                case .timeout(let ms) where ms > 0, .resetPeer(let ms) where ms > 0: (t.name, ms)
+            proxy.toxics.compactMap { t -> (String, Duration)? in
+                switch t.kind {
+                case .timeout(let x) where x.timeout > .zero: (t.name, x.timeout)
+                case .resetPeer(let x) where x.timeout > .zero: (t.name, x.timeout)
                 default: nil
                 }
             }, uniquingKeysWith: { a, _ in a })
@@ -241,14 +229,15 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
             running[name] = nil; done.remove(name)
         }
         let before = Dictionary((previous?.toxics ?? []).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for (name, ms) in timed {
+        for (name, after) in timed {
             let changed = before[name] != proxy.toxics.first(where: { $0.name == name })
             if running[name] != nil && !changed { continue }
             generation += 1
             let token = generation
             running[name] = token
             done.remove(name)
-            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(ms))) { [weak self] in
+            let due = DispatchTime.now() + .nanoseconds(Int(after.nanoseconds))
+            DispatchQueue.global().asyncAfter(deadline: due) { [weak self] in
                 self?.expire(proxy: proxy.name, toxic: name, token: token)
             }
         }

@@ -16,29 +16,21 @@ public enum KernelMapping {
     public static func direction(_ stream: ToxicStream) -> Direction { stream == .upstream ? .toServer : .fromServer }
 
     /// Refuses a toxic the kernel cannot express, naming it and the backend that can.
-    public static func check(_ toxic: Toxic) throws(ApiError) {
-        func refuse(_ why: String) -> ApiError {
-            ApiError(
-                "the kernel backend cannot express toxic '\(toxic.name)' (\(toxic.type.rawValue)): \(why); "
-                    + "run netfault serve --backend proxy for it", status: 400)
-        }
-        switch toxic.effect {
+    public static func check(_ toxic: Toxic) throws(ServeFailure) {
+        func refuse(_ why: String) -> ServeFailure { .cannotExpress(toxic: toxic.name, type: toxic.type, why: why) }
+        let most = NetemSpec.maximumDelay
+        switch toxic.kind {
         case .slowClose: throw refuse("the kernel cannot hold back a close (FIN) while passing data")
         case .slicer: throw refuse("the kernel does not re-cut TCP segments")
         case .limitData: throw refuse("nf_tables rules here count packets per rule, not bytes per connection")
-        case .latency(let ms, let jitter) where ms == 0 && jitter > 0:
+        case .latency(let l) where l.latency == .zero && l.jitter > .zero:
             throw refuse("netem varies a delay; jitter needs a latency above 0")
-        case .latency(let ms, let jitter) where ms > NetemSpec.maximumDelay.nanoseconds / 1_000_000
-            || jitter > NetemSpec.maximumDelay.nanoseconds / 1_000_000:
-            throw refuse("netem takes delays up to 60000 ms")
+        case .latency(let l) where l.latency > most || l.jitter > most:
+            throw refuse("netem takes delays up to \(most.nanoseconds / 1_000_000) ms")
         default: break
         }
         if toxic.toxicity > 0 && toxic.toxicity < 1 {
-            throw ApiError(
-                """
-                the kernel backend applies a toxic to every connection or to none: toxicity \(toxic.toxicity) \
-                of toxic '\(toxic.name)' is not supported yet; give 0 or 1, or run netfault serve --backend proxy
-                """, status: 400)
+            throw .partialToxicity(toxic: toxic.name, toxicity: toxic.toxicity)
         }
     }
 
@@ -52,27 +44,29 @@ public enum KernelMapping {
         }
         for toxic in toxics where toxic.toxicity > 0 {
             let d = direction(toxic.stream)
-            switch toxic.effect {
-            case .latency(let ms, let jitter) where ms > 0:
-                var n = out[d, default: Faults()].netem
+            switch toxic.kind {
+            case .latency(let l) where l.latency > .zero:
                 // Toxiproxy chains toxics: two latencies add up.
-                n.delay = .milliseconds((n.delay?.nanoseconds ?? 0) / 1_000_000 + ms)
-                if jitter > 0 { n.jitter = .milliseconds((n.jitter?.nanoseconds ?? 0) / 1_000_000 + jitter) }
+                var n = out[d, default: Faults()].netem
+                n.delay = Duration(nanoseconds: (n.delay ?? .zero).nanoseconds + l.latency.nanoseconds)
+                if l.jitter > .zero {
+                    n.jitter = Duration(nanoseconds: (n.jitter ?? .zero).nanoseconds + l.jitter.nanoseconds)
+                }
                 out[d, default: Faults()].netem = n
-            case .bandwidth(0):
+            case .bandwidth(let b) where b.rate == 0:
                 // Toxiproxy's rate 0 never sends a byte: in the kernel, the stream's data dropped.
                 set(.hang, d)
-            case .bandwidth(let kb):
+            case .bandwidth(let b):
                 // 1 KB = 1000 bytes, as Toxiproxy counts; two limits: the narrower holds.
-                let rate = Rate(bitsPerSecond: UInt64(kb) * 8000)
+                let rate = Rate(bitsPerSecond: UInt64(b.rate) * 8000)
                 let old = out[d, default: Faults()].netem.rate
                 out[d, default: Faults()].netem.rate = old.map { min($0, rate) } ?? rate
-            case .timeout(let ms):
-                if ms > 0 && expired.contains(toxic.name) { set(.reset, .toServer) } else { set(.hang, d) }
-            case .resetPeer(let ms):
+            case .timeout(let t):
+                if t.timeout > .zero && expired.contains(toxic.name) { set(.reset, .toServer) } else { set(.hang, d) }
+            case .resetPeer(let r):
                 // Toxiproxy resets the client's connection: the client's next packet is answered
                 // with a RST. Before its timeout runs out, nothing happens.
-                if ms == 0 || expired.contains(toxic.name) { set(.reset, .toServer) }
+                if r.timeout == .zero || expired.contains(toxic.name) { set(.reset, .toServer) }
             default:
                 break  // latency 0: nothing, as in Toxiproxy
             }
@@ -85,21 +79,21 @@ public enum KernelMapping {
     /// Where the kernel only approximates what Toxiproxy does: shown in the toxic's JSON.
     public static func notes(for toxic: Toxic) -> [String] {
         var notes: [String] = []
-        switch toxic.effect {
+        switch toxic.kind {
         case .latency:
             let packets = toxic.stream == .upstream ? "requests" : "responses"
             notes.append(
                 "netem delays each packet of the \(packets), for every client of the upstream, not only this proxy's")
-        case .bandwidth(0):
+        case .bandwidth(let b) where b.rate == 0:
             notes.append("rate 0 passes no data: the stream's packets are dropped after the handshake (a hang)")
         case .bandwidth:
             notes.append(
                 "one shared netem rate for all connections to the upstream; Toxiproxy's rate is per connection")
-        case .timeout(let ms) where ms > 0:
+        case .timeout(let t) where t.timeout > .zero:
             notes.append(
                 """
-                data stops, and \(ms) ms after the toxic was added (not after each connection's first data) \
-                connections are reset (RST); Toxiproxy closes them
+                data stops, and \(toxic.attributes["timeout"] ?? 0) ms after the toxic was added (not after each \
+                connection's first data) connections are reset (RST); Toxiproxy closes them
                 """)
         case .timeout:
             notes.append(
@@ -107,9 +101,12 @@ public enum KernelMapping {
                 data stops; when the toxic is removed, connections go on (TCP resends what was dropped), where \
                 Toxiproxy closes them
                 """)
-        case .resetPeer(let ms) where ms > 0:
+        case .resetPeer(let r) where r.timeout > .zero:
             notes.append(
-                "connections are reset \(ms) ms after the toxic was added, not after each connection's first data")
+                """
+                connections are reset \(toxic.attributes["timeout"] ?? 0) ms after the toxic was added, not after \
+                each connection's first data
+                """)
         default:
             break
         }

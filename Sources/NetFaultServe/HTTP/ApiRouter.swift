@@ -50,7 +50,7 @@ public struct ApiRouter: Sendable {
         do {
             return try route(method.uppercased(), parts, body)
         } catch {
-            return .error(ApiError.from(error))
+            return .error(ApiError(error))
         }
     }
 
@@ -82,23 +82,32 @@ public struct ApiRouter: Sendable {
         return String(validating: out, as: UTF8.self) ?? String(s)
     }
 
+    /// What the API made of a request, its refusal a failure of the request.
+    private static func request<T>(_ body: () throws(ApiError) -> T) throws(ServeFailure) -> T {
+        do { return try body() } catch { throw .request(error) }
+    }
+
     /// POST /populate: the proxies of a JSON array, created or kept; the first error and its status.
-    private func populate(_ body: [UInt8]) throws(ApiError) -> ApiResponse {
-        guard case .array(let items) = try JSONValue.parse(body) else {
-            throw ApiError.badRequestBody.joined("populate takes a JSON array of proxies")
+    private func populate(_ body: [UInt8]) throws(ServeFailure) -> ApiResponse {
+        let list = try Self.request { () throws(ApiError) in
+            guard case .array(let items) = try JSONValue.parse(body) else {
+                throw ApiError.badRequestBody.joined("populate takes a JSON array of proxies")
+            }
+            return try items.enumerated().map { i, item throws(ApiError) in
+                try ProxySettings.parse(item, index: i + 1)
+            }
         }
-        var list: [ProxySettings] = []
-        for (i, item) in items.enumerated() { list.append(try ProxySettings.parse(item, index: i + 1)) }
-        let (proxies, error) = registry.populate(list)
+        let (proxies, failure) = registry.populate(list)
+        let error = failure.map(ApiError.init)
         struct Populated: Encodable { let error: String?; let status: Int?; let proxies: [ProxyView] }
         return .json(
             Populated(error: error?.error, status: error?.status, proxies: proxies), status: error?.status ?? 201)
     }
 
-    private func route(_ method: String, _ p: [String], _ body: [UInt8]) throws(ApiError) -> ApiResponse {
+    private func route(_ method: String, _ p: [String], _ body: [UInt8]) throws(ServeFailure) -> ApiResponse {
         let r = registry
-        func methods(_ allowed: String...) throws(ApiError) {
-            guard allowed.contains(method) else { throw ApiError.methodNotAllowed }
+        func methods(_ allowed: String...) throws(ServeFailure) {
+            guard allowed.contains(method) else { throw .request(.methodNotAllowed) }
         }
         switch p.count {
         case 1 where p[0] == "version":
@@ -121,7 +130,8 @@ public struct ApiRouter: Sendable {
         case 1 where p[0] == "proxies":
             try methods("GET", "POST")
             if method == "GET" { return .json(r.list()) }
-            return .json(try r.create(ProxySettings.parse(JSONValue.parse(body))), status: 201)
+            let settings = try Self.request { () throws(ApiError) in try ProxySettings.parse(JSONValue.parse(body)) }
+            return .json(try r.create(settings), status: 201)
         case 2 where p[0] == "proxies":
             try methods("GET", "POST", "PATCH", "DELETE")
             switch method {
@@ -129,23 +139,37 @@ public struct ApiRouter: Sendable {
             case "DELETE":
                 try r.delete(p[1])
                 return .noContent()
-            default: return .json(try r.update(p[1], JSONValue.parse(body)))
+            default:
+                let update = try Self.request { () throws(ApiError) in try JSONValue.parse(body) }
+                return .json(try r.update(p[1]) { s throws(ApiError) in try s.updated(by: update) })
             }
-        case 3 where p[0] == "proxies" && p[2] == "toxics":
-            try methods("GET", "POST")
-            if method == "GET" { return .json(try r.toxics(p[1])) }
-            return .json(try r.addToxic(p[1], JSONValue.parse(body)))
-        case 4 where p[0] == "proxies" && p[2] == "toxics":
-            try methods("GET", "POST", "PATCH", "DELETE")
-            switch method {
-            case "GET": return .json(try r.toxic(p[1], p[3]))
-            case "DELETE":
-                try r.deleteToxic(p[1], p[3])
-                return .noContent()
-            default: return .json(try r.updateToxic(p[1], p[3], JSONValue.parse(body)))
-            }
+        case 3 where p[0] == "proxies" && p[2] == "toxics", 4 where p[0] == "proxies" && p[2] == "toxics":
+            return try toxics(method, proxy: p[1], toxic: p.count == 4 ? p[3] : nil, body)
         default:
-            throw ApiError.notFound
+            throw .request(.notFound)
+        }
+    }
+
+    /// /proxies/{proxy}/toxics and /proxies/{proxy}/toxics/{toxic}.
+    private func toxics(_ method: String, proxy: String, toxic: String?, _ body: [UInt8]) throws(ServeFailure)
+        -> ApiResponse
+    {
+        let r = registry
+        let allowed = toxic == nil ? ["GET", "POST"] : ["GET", "POST", "PATCH", "DELETE"]
+        guard allowed.contains(method) else { throw .request(.methodNotAllowed) }
+        guard let toxic else {
+            if method == "GET" { return .json(try r.toxics(proxy)) }
+            let given = try Self.request { () throws(ApiError) in try JSONValue.parse(body) }
+            return .json(try r.addToxic(proxy) { () throws(ApiError) in try Toxic.parse(given) })
+        }
+        switch method {
+        case "GET": return .json(try r.toxic(proxy, toxic))
+        case "DELETE":
+            try r.deleteToxic(proxy, toxic)
+            return .noContent()
+        default:
+            let update = try Self.request { () throws(ApiError) in try JSONValue.parse(body) }
+            return .json(try r.updateToxic(proxy, toxic) { t throws(ApiError) in try t.updated(by: update) })
         }
     }
 }

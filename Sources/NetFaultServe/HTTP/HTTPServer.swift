@@ -122,6 +122,11 @@ public struct ServeError: NetfaultError, CustomStringConvertible {
     public let exitStatus: Int32
     public init(_ d: String, exitStatus: Int32 = ExitStatus.osError) { description = d; self.exitStatus = exitStatus }
 
+    /// A proxy of --config the registry refused, with the failure's exit status.
+    public static func config(_ file: String, _ failure: ServeFailure) -> ServeError {
+        ServeError("--config \(file): \(failure)", exitStatus: failure.exitStatus)
+    }
+
     /// A proxy of --config the registry refused: its HTTP status says whose fault it is.
     public static func config(_ file: String, _ error: ApiError) -> ServeError {
         let status = switch error.status {

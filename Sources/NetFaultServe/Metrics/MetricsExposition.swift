@@ -33,42 +33,46 @@ public struct ToxicMatch: Sendable, Equatable {
 public enum MetricsExposition {
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
-    /// Toxiproxy's names (its -proxy-metrics), so its dashboards work unchanged.
+    /// Toxiproxy's names (its -proxy-metrics), so its dashboards work unchanged; then netfault's.
     static let received = "toxiproxy_proxy_received_bytes_total"
     static let sent = "toxiproxy_proxy_sent_bytes_total"
     static let matchedPackets = "netfault_toxic_matched_packets_total"
     static let matchedBytes = "netfault_toxic_matched_bytes_total"
 
+    /// A counter's descriptor: the whole name as the metric's, "total" its unit (the name ends
+    /// in it), so the emitted name is exactly `name`.
+    static func counter(_ name: String, help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: String(name.dropLast("_total".count)), unitName: "total", helpText: help)
+    }
+
     public static func text(_ proxies: [ProxyMetrics]) -> String {
         let registry = PrometheusCollectorRegistry()
+        let receivedBytes = counter(
+            received, help: "Bytes the proxy read from the stream's source (the client for upstream)")
+        let sentBytes = counter(sent, help: "Bytes the proxy wrote to the stream's destination, after its toxics")
+        let packets = counter(
+            matchedPackets,
+            help: "Packets the kernel matched with the rules (or netem qdiscs) that carry the toxic's fault")
+        let bytes = counter(
+            matchedBytes, help: "Bytes of the packets the kernel matched with the toxic's nf_tables rules")
         for p in proxies.sorted(by: { $0.name < $1.name }) {
             for stream in ToxicStream.allCases {
                 let labels = [
                     ("direction", stream.rawValue), ("listener", p.listener), ("proxy", p.name),
                     ("upstream", p.upstream),
                 ]
-                registry.makeCounter(
-                    name: received, labels: labels,
-                    help: "Bytes the proxy read from the stream's source (the client for upstream)"
-                ).increment(by: Int64(clamping: p.traffic.received[stream] ?? 0))
-                registry.makeCounter(
-                    name: sent, labels: labels,
-                    help: "Bytes the proxy wrote to the stream's destination, after its toxics"
-                ).increment(by: Int64(clamping: p.traffic.sent[stream] ?? 0))
+                registry.makeCounter(descriptor: receivedBytes, labels: labels)
+                    .increment(by: Int64(clamping: p.traffic.received[stream] ?? 0))
+                registry.makeCounter(descriptor: sentBytes, labels: labels)
+                    .increment(by: Int64(clamping: p.traffic.sent[stream] ?? 0))
             }
             for t in p.toxics {
                 let labels = [
                     ("proxy", p.name), ("toxic", t.toxic), ("type", t.type.rawValue), ("stream", t.stream.rawValue),
                 ]
-                registry.makeCounter(
-                    name: matchedPackets, labels: labels,
-                    help: "Packets the kernel matched with the rules (or netem qdiscs) that carry the toxic's fault"
-                ).increment(by: Int64(clamping: t.packets))
-                guard let bytes = t.bytes else { continue }
-                registry.makeCounter(
-                    name: matchedBytes, labels: labels,
-                    help: "Bytes of the packets the kernel matched with the toxic's nf_tables rules"
-                ).increment(by: Int64(clamping: bytes))
+                registry.makeCounter(descriptor: packets, labels: labels).increment(by: Int64(clamping: t.packets))
+                guard let matched = t.bytes else { continue }
+                registry.makeCounter(descriptor: bytes, labels: labels).increment(by: Int64(clamping: matched))
             }
         }
         return registry.emitToString()

@@ -92,11 +92,11 @@ final class ProxyConnection: @unchecked Sendable {
     private func takeToxics(_ toxics: [Toxic], generation: Int) {
         guard generation > toxicsGeneration, !closing else { return }
         toxicsGeneration = generation
-        // Toxiproxy's timeout swallows what reaches it, so its stream has a hole: removing it
-        // closes the connection (the toxic's Cleanup), rather than resuming with bytes missing.
-        let timeoutRemoved = self.toxics.contains { t in t.type == .timeout && !toxics.contains { $0.name == t.name } }
+        let cleanup = self.toxics.contains { t in
+            t.kind.proxied.closesWhenRemoved && !toxics.contains { $0.name == t.name }
+        }
         self.toxics = toxics
-        if timeoutRemoved {
+        if cleanup {
             close()
             return
         }

@@ -13,13 +13,52 @@ enum StreamChunk {
     }
 }
 
+/// A toxic's behaviour in the proxy backend, as Toxiproxy's Pipe: the stage hands it, in order,
+/// the chunks of a connection that drew it; it passes them on, holds, drops or ends them
+/// through the stage. Each toxic type's is in its own file (Toxics/).
+protocol ProxyToxic {
+    func handle(_ chunk: StreamChunk, in stage: ToxicStage, _ pump: StreamPump)
+    /// The stage holds back its queue (bandwidth at rate 0, reset_peer once resetting).
+    func stalls(_ stage: ToxicStage) -> Bool
+    /// A chunk the stage held went on (slicer waits before the next).
+    func released(_ chunk: StreamChunk, in stage: ToxicStage, _ pump: StreamPump)
+    /// The toxic met the connection: joined its chain, or was updated (timeout starts its clock).
+    func start(in stage: ToxicStage, _ pump: StreamPump)
+    /// Removing the toxic closes the connections it acted on (Toxiproxy's CleanupToxic).
+    var closesWhenRemoved: Bool { get }
+}
+
+extension ProxyToxic {
+    func stalls(_ stage: ToxicStage) -> Bool { false }
+    func released(_ chunk: StreamChunk, in stage: ToxicStage, _ pump: StreamPump) {}
+    func start(in stage: ToxicStage, _ pump: StreamPump) {}
+    var closesWhenRemoved: Bool { false }
+}
+
+extension ToxicKind {
+    var proxied: any ProxyToxic {
+        switch self {
+        case .noop(let t): t
+        case .latency(let t): t
+        case .bandwidth(let t): t
+        case .slowClose(let t): t
+        case .timeout(let t): t
+        case .resetPeer(let t): t
+        case .slicer(let t): t
+        case .limitData(let t): t
+        }
+    }
+}
+
 /// One toxic acting on one direction of one connection, as a Toxiproxy stub does: it takes
-/// chunks from its queue in order and passes them on to the next stage, possibly later,
-/// changed, or not at all. It lives on the connection's event loop.
+/// chunks from its queue in order and gives them to the toxic's behaviour, which passes them on
+/// to the next stage, possibly later, changed, or not at all. It lives on the connection's event
+/// loop.
 ///
 /// A stage waiting on a timer holds everything queued behind it, so order is kept.
 final class ToxicStage {
     private(set) var toxic: Toxic
+    private var behaviour: any ProxyToxic
     /// Whether this connection drew the toxic (toxicity); an inactive stage passes everything on.
     private(set) var active: Bool
     /// Chunks waiting for this stage, oldest first.
@@ -28,20 +67,20 @@ final class ToxicStage {
     /// bandwidth piece, the rest of a sliced chunk, a slowed end.
     private var held = CircularBuffer<StreamChunk>()
     private var timer: Scheduled<Void>?
-    /// timeout: closes the connection when no data came for that long.
-    private var idleTimer: Scheduled<Void>?
+    /// The toxic's own clock: timeout's idle time, reset_peer's wait before the reset.
+    private var clock: Scheduled<Void>?
     /// reset_peer: set once data (or the end) reached it; the stage then holds everything.
-    private var resetTimer: Scheduled<Void>?
-    private var resetting = false
+    var resetting = false
     /// The stage passed on an end (its own or the stream's): whatever comes later is dropped.
     private var finished = false
     /// limit_data: bytes passed so far; kept when the toxic is updated, as Toxiproxy's state is.
-    private var bytesPassed: Int64 = 0
+    var bytesPassed: Int64 = 0
     /// bandwidth: when the link is free again.
-    private var nextSend = NIODeadline.uptimeNanoseconds(0)
+    var nextSend = NIODeadline.uptimeNanoseconds(0)
 
     init(toxic: Toxic) {
         self.toxic = toxic
+        self.behaviour = toxic.kind.proxied
         self.active = Self.draw(toxic.toxicity)
     }
 
@@ -50,9 +89,10 @@ final class ToxicStage {
         toxicity >= 1 || (toxicity > 0 && Double.random(in: 0..<1) < toxicity)
     }
 
-    /// Starts the stage's own clock (timeout's), once it is in the chain.
+    /// Starts the toxic's own clock (timeout's), once the stage is in the chain.
     func start(in pump: StreamPump) {
-        restartIdleTimer(in: pump)
+        guard active, !finished else { return }
+        behaviour.start(in: self, pump)
     }
 
     /// Processes what it can; returns when the queue is empty or the stage waits.
@@ -60,169 +100,77 @@ final class ToxicStage {
         while timer == nil {
             if let chunk = held.popFirst() {
                 pump.emit(chunk, after: self)
-                if case .slicer(_, _, let delay) = effectiveEffect, delay > 0, case .data = chunk {
-                    schedule(in: pump, at: .now() + .microseconds(delay))
-                }
+                if active { behaviour.released(chunk, in: self, pump) }
                 continue
             }
-            if isStalled { return }
+            if active && !finished && behaviour.stalls(self) { return }
             guard let chunk = queue.popFirst() else { return }
-            handle(chunk, in: pump)
-        }
-    }
-
-    /// The toxic's effect, or nil when the stage passes everything (not drawn, or finished).
-    private var effectiveEffect: Toxic.Effect? { active ? toxic.effect : nil }
-
-    private var isStalled: Bool {
-        guard let effect = effectiveEffect, !finished else { return false }
-        switch effect {
-        case .bandwidth(let rate): return rate <= 0  // Toxiproxy never sends at rate 0
-        case .resetPeer: return resetting
-        default: return false
-        }
-    }
-
-    private func handle(_ chunk: StreamChunk, in pump: StreamPump) {
-        if finished {
-            pump.dropped(chunk)
-            return
-        }
-        guard let effect = effectiveEffect else {
-            pump.emit(chunk, after: self)
-            return
-        }
-        switch (effect, chunk) {
-        case (.latency(let ms, let jitter), .data(let buffer, let since)):
-            delay(chunk, buffer, since: since, ms: ms, jitter: jitter, in: pump)
-
-        case (.bandwidth(let rate), .data(let buffer, let since)):
-            throttle(buffer, since: since, rate: rate, in: pump)
-
-        case (.slowClose(let ms), .end):
-            held.append(chunk)
-            schedule(in: pump, at: .now() + .milliseconds(ms))
-
-        case (.timeout, .data):
-            pump.dropped(chunk)
-            restartIdleTimer(in: pump)
-
-        case (.timeout, .end):
-            cancel(&idleTimer)
-            pump.emit(chunk, after: self)
-
-        case (.resetPeer(let ms), _):
-            // Toxiproxy's reset_peer swallows what reaches it, waits, then resets both sockets.
-            pump.dropped(chunk)
-            resetting = true
-            if ms <= 0 {
-                pump.resetConnection()
+            if finished {
+                pump.dropped(chunk)
+            } else if active {
+                behaviour.handle(chunk, in: self, pump)
             } else {
-                resetTimer = pump.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(ms)) { [weak pump] in
-                    pump?.resetConnection()
-                }
+                pump.emit(chunk, after: self)
             }
-
-        case (.slicer(let average, let variation, _), .data(var buffer, let since)):
-            for length in sliceLengths(of: buffer.readableBytes, averageSize: average, sizeVariation: variation) {
-                held.append(.data(buffer.readSlice(length: length)!, since: since))
-            }
-
-        case (.limitData(let limit), .data(let buffer, let since)):
-            pass(buffer, since: since, upTo: limit, in: pump)
-
-        default:
-            // Data through slow_close, the end through the rest: passed on at once, as Toxiproxy does.
-            if case .end = chunk { finished = true }
-            pump.emit(chunk, after: self)
         }
     }
 
-    /// latency: the chunk goes on `ms` (give or take `jitter`) after it arrived.
-    private func delay(
-        _ chunk: StreamChunk, _ buffer: ByteBuffer, since: NIODeadline, ms: Int64, jitter: Int64, in pump: StreamPump
-    ) {
-        var delay = ms
-        if jitter > 0 { delay += Int64.random(in: -jitter..<jitter) }
-        let due = since + .milliseconds(delay)
-        if due <= .now() {
-            pump.emit(chunk, after: self)
-        } else {
-            held.append(.data(buffer, since: due))
-            schedule(in: pump, at: due)
-        }
+    // MARK: What a toxic's behaviour does with its chunks
+
+    /// Passes the chunk to the next stage now.
+    func pass(_ chunk: StreamChunk, _ pump: StreamPump) { pump.emit(chunk, after: self) }
+
+    /// What a toxic does not act on (data through slow_close, the end through the rest):
+    /// passed on at once, as Toxiproxy does; after an end, nothing more.
+    func passOn(_ chunk: StreamChunk, _ pump: StreamPump) {
+        if case .end = chunk { finished = true }
+        pump.emit(chunk, after: self)
     }
 
-    /// bandwidth: at most 100 ms of data at a time, each piece sent once the link has carried it.
-    private func throttle(_ buffer: ByteBuffer, since: NIODeadline, rate: Int64, in pump: StreamPump) {
-        var buffer = buffer
-        let most = Int(clamping: rate * 100)
-        if buffer.readableBytes > most {
-            let piece = buffer.readSlice(length: most)!
-            queue.prepend(.data(buffer, since: since))
-            buffer = piece
-        }
-        let duration = TimeAmount.nanoseconds(Int64(buffer.readableBytes) * 1_000_000 / rate)
-        nextSend = max(.now(), nextSend) + duration
-        held.append(.data(buffer, since: since))
-        schedule(in: pump, at: nextSend)
-    }
+    func drop(_ chunk: StreamChunk, _ pump: StreamPump) { pump.dropped(chunk) }
 
-    /// limit_data: data passes until `limit` bytes have, then the connection closes.
-    private func pass(_ buffer: ByteBuffer, since: NIODeadline, upTo limit: Int64, in pump: StreamPump) {
-        var buffer = buffer
-        let remaining = max(0, limit - bytesPassed)
-        if Int64(buffer.readableBytes) > remaining {
-            let kept = buffer.readSlice(length: Int(remaining))!
-            pump.dropped(.data(buffer, since: since))
-            buffer = kept
-        }
-        if buffer.readableBytes > 0 {
-            bytesPassed += Int64(buffer.readableBytes)
-            pump.emit(.data(buffer, since: since), after: self)
-        }
-        if limit - bytesPassed <= 0 {
-            finish(in: pump)
-        }
-    }
+    /// Keeps a chunk to pass on, in order, once the stage no longer waits.
+    func hold(_ chunk: StreamChunk) { held.append(chunk) }
 
-    /// The toxic closes the connection: everything after it gets the end, and nothing more passes.
-    private func finish(in pump: StreamPump) {
-        finished = true
-        cancel(&idleTimer)
-        pump.emit(.end(closeConnection: true), after: self)
-    }
-
-    private func restartIdleTimer(in pump: StreamPump) {
-        cancel(&idleTimer)
-        // Toxiproxy's timeout restarts its timer on every chunk it swallows.
-        guard case .timeout(let ms) = effectiveEffect, ms > 0, !finished else { return }
-        idleTimer = pump.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(ms)) { [weak self, weak pump] in
-            guard let self, let pump else { return }
-            self.idleTimer = nil
-            self.finish(in: pump)
-            pump.wake()
-        }
-    }
-
-    private func schedule(in pump: StreamPump, at deadline: NIODeadline) {
+    /// The stage waits (holding its queue) until `deadline`.
+    func wait(until deadline: NIODeadline, _ pump: StreamPump) {
         timer = pump.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self, weak pump] in
             self?.timer = nil
             pump?.wake()
         }
     }
 
+    /// The toxic closes the connection: everything after it gets the end, and nothing more passes.
+    func finish(_ pump: StreamPump) {
+        finished = true
+        stopClock()
+        pump.emit(.end(closeConnection: true), after: self)
+    }
+
+    /// Runs `fire` after `delay` unless the clock is stopped first (or the stage interrupted).
+    func startClock(after delay: TimeAmount, _ pump: StreamPump, _ fire: @escaping (ToxicStage, StreamPump) -> Void) {
+        stopClock()
+        clock = pump.eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self, weak pump] in
+            guard let self, let pump else { return }
+            self.clock = nil
+            fire(self, pump)
+        }
+    }
+
+    func stopClock() { cancel(&clock) }
+
     private func cancel(_ scheduled: inout Scheduled<Void>?) {
         scheduled?.cancel()
         scheduled = nil
     }
 
+    // MARK: Changing the toxic
+
     /// Stops the stage's clocks and hands back what it held, oldest first (nothing is dropped
     /// when a toxic goes away); the queue stays.
     func interrupt() -> [StreamChunk] {
         cancel(&timer)
-        cancel(&idleTimer)
-        cancel(&resetTimer)
+        cancel(&clock)
         resetting = false
         defer { held.removeAll() }
         return Array(held)
@@ -233,8 +181,9 @@ final class ToxicStage {
     func update(to toxic: Toxic, in pump: StreamPump) {
         for chunk in interrupt() { pump.emit(chunk, after: self) }
         self.toxic = toxic
+        behaviour = toxic.kind.proxied
         active = Self.draw(toxic.toxicity)
-        restartIdleTimer(in: pump)
+        start(in: pump)
     }
 
     /// Removed from the chain: everything it held and queued, oldest first.

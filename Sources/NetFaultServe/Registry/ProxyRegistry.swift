@@ -39,18 +39,18 @@ public final class ProxyRegistry: @unchecked Sendable {
         lock.withLock { proxies.mapValues(view) }
     }
 
-    public func proxy(_ name: String) throws(ApiError) -> ProxyView {
-        try locked { () throws(ApiError) in view(try entry(name)) }
+    public func proxy(_ name: String) throws(ServeFailure) -> ProxyView {
+        try locked { () throws(ServeFailure) in view(try entry(name)) }
     }
 
-    public func toxics(_ proxy: String) throws(ApiError) -> [ToxicView] {
-        try locked { () throws(ApiError) in try entry(proxy).toxics.map(toxicView) }
+    public func toxics(_ proxy: String) throws(ServeFailure) -> [ToxicView] {
+        try locked { () throws(ServeFailure) in try entry(proxy).toxics.map(toxicView) }
     }
 
-    public func toxic(_ proxy: String, _ name: String) throws(ApiError) -> ToxicView {
-        try locked { () throws(ApiError) in
+    public func toxic(_ proxy: String, _ name: String) throws(ServeFailure) -> ToxicView {
+        try locked { () throws(ServeFailure) in
             guard let t = try entry(proxy).toxics.first(where: { $0.name == name }) else {
-                throw ApiError.toxicNotFound
+                throw .toxicNotFound
             }
             return toxicView(t)
         }
@@ -70,38 +70,38 @@ public final class ProxyRegistry: @unchecked Sendable {
 
     // MARK: proxies
 
-    public func create(_ settings: ProxySettings) throws(ApiError) -> ProxyView {
-        try locked { () throws(ApiError) in
-            guard proxies[settings.name] == nil else { throw ApiError.proxyAlreadyExists }
+    public func create(_ settings: ProxySettings) throws(ServeFailure) -> ProxyView {
+        try locked { () throws(ServeFailure) in
+            guard proxies[settings.name] == nil else { throw .proxyAlreadyExists }
             return view(try add(settings))
         }
     }
 
     /// Creates a proxy, started when enabled, with the backend told; nothing stays on failure.
-    private func add(_ settings: ProxySettings) throws(ApiError) -> Entry {
+    private func add(_ settings: ProxySettings) throws(ServeFailure) -> Entry {
         let upstream = settings.upstreamAddress
         try listenPolicy.check(settings.listenAddress)
         try backend.check(upstream: upstream)
         let e = Entry(settings: settings, forwarder: ToxicProxy(group: group, upstream: upstream))
         if settings.enabled { try start(e) }
         do {
-            try backend.apply(e.faults)
+            try backend.apply(e.faults, to: e.forwarder)
         } catch {
             e.forwarder.stop()
             backend.remove(proxy: settings.name)
-            throw ApiError.from(error)
+            throw ServeFailure(error)
         }
         proxies[settings.name] = e
         return e
     }
 
-    private func start(_ e: Entry) throws(ApiError) {
+    private func start(_ e: Entry) throws(ServeFailure) {
         do {
             let bound = try e.forwarder.start(listen: e.settings.listenAddress)
             e.settings.listen = bound.description
             e.listening = true
         } catch {
-            throw ApiError("listen tcp \(e.settings.listenAddress.resolved): \(bindFailure(error))", status: 500)
+            throw .listenFailed(address: "\(e.settings.listenAddress.resolved)", reason: bindFailure(error))
         }
     }
 
@@ -110,33 +110,46 @@ public final class ProxyRegistry: @unchecked Sendable {
         e.listening = false
     }
 
-    public func update(_ name: String, _ body: JSONValue) throws(ApiError) -> ProxyView {
-        try locked { () throws(ApiError) in
+    /// Turns a proxy on or off, as an update with only `enabled` does.
+    public func setEnabled(_ name: String, _ enabled: Bool) throws(ServeFailure) -> ProxyView {
+        try update(name) { s in
+            var s = s
+            s.enabled = enabled
+            return s
+        }
+    }
+
+    /// Changes a proxy's settings to what `change` makes of them (an update's fields over its
+    /// own), restarting its listener when it moves; nothing changes when any step refuses.
+    public func update(_ name: String, _ change: (ProxySettings) throws(ApiError) -> ProxySettings)
+        throws(ServeFailure) -> ProxyView
+    {
+        try locked { () throws(ServeFailure) in
             let e = try entry(name)
             let old = e.settings
-            let new = try old.updated(by: body)
+            let new = try Self.request { () throws(ApiError) in try change(old) }
             let moved = new.listen != old.listen || new.upstream != old.upstream
             if new.listen != old.listen { try listenPolicy.check(new.listenAddress) }
             if new.upstream != old.upstream { try backend.check(upstream: new.upstreamAddress) }
-            func enact(_ s: ProxySettings, restart: Bool) throws(ApiError) {
+            func enact(_ s: ProxySettings, restart: Bool) throws(ServeFailure) {
                 if restart || !s.enabled { stop(e) }
                 e.settings = s
                 e.forwarder.setUpstream(s.upstreamAddress)
                 if s.enabled && !e.listening { try start(e) }
-                try backend.apply(e.faults)
+                try backend.apply(e.faults, to: e.forwarder)
             }
             do {
                 try enact(new, restart: moved)
             } catch {
                 try? enact(old, restart: moved)
-                throw ApiError.from(error)
+                throw ServeFailure(error)
             }
             return view(e)
         }
     }
 
-    public func delete(_ name: String) throws(ApiError) {
-        try locked { () throws(ApiError) in
+    public func delete(_ name: String) throws(ServeFailure) {
+        try locked { () throws(ServeFailure) in
             let e = try entry(name)
             stop(e)
             backend.remove(proxy: name)
@@ -147,7 +160,7 @@ public final class ProxyRegistry: @unchecked Sendable {
     /// Toxiproxy's populate: one that exists with the same listen and upstream is kept, one that
     /// differs replaced. Every proxy is checked and authorized first, so a refused list changes
     /// nothing; a listener that cannot open stops the list there (as in Toxiproxy).
-    public func populate(_ list: [ProxySettings]) -> (proxies: [ProxyView], error: ApiError?) {
+    public func populate(_ list: [ProxySettings]) -> (proxies: [ProxyView], error: ServeFailure?) {
         lock.withLock {
             var done: [ProxyView] = []
             for s in list where kept(s) == nil {
@@ -155,7 +168,7 @@ public final class ProxyRegistry: @unchecked Sendable {
                     try listenPolicy.check(s.listenAddress)
                     try backend.check(upstream: s.upstreamAddress)
                 } catch {
-                    return ([], ApiError.from(error))
+                    return ([], ServeFailure(error))
                 }
             }
             for s in list {
@@ -171,7 +184,7 @@ public final class ProxyRegistry: @unchecked Sendable {
                 do {
                     done.append(view(try add(s)))
                 } catch {
-                    return (done, ApiError.from(error))
+                    return (done, ServeFailure(error))
                 }
             }
             return (done, nil)
@@ -189,18 +202,18 @@ public final class ProxyRegistry: @unchecked Sendable {
     }
 
     /// Every proxy enabled and every toxic removed.
-    public func reset() throws(ApiError) {
-        try locked { () throws(ApiError) in
-            var first: ApiError?
+    public func reset() throws(ServeFailure) {
+        try locked { () throws(ServeFailure) in
+            var first: ServeFailure?
             for e in proxies.values.sorted(by: { $0.settings.name < $1.settings.name }) {
                 e.toxics = []
-                e.forwarder.setToxics([])
-                do {
-                    e.settings.enabled = true
-                    if !e.listening { try start(e) }
-                    try backend.apply(e.faults)
+                e.settings.enabled = true
+                // The backend takes the toxics off even when the listener cannot open again.
+                do throws(ServeFailure) { if !e.listening { try start(e) } } catch { first = first ?? error }
+                do throws(ServeFailure) {
+                    try backend.apply(e.faults, to: e.forwarder)
                 } catch {
-                    first = first ?? ApiError.from(error)
+                    first = first ?? error
                 }
             }
             if let first { throw first }
@@ -209,48 +222,69 @@ public final class ProxyRegistry: @unchecked Sendable {
 
     // MARK: toxics
 
-    public func addToxic(_ proxy: String, _ body: JSONValue) throws(ApiError) -> ToxicView {
-        try locked { () throws(ApiError) in
+    /// Adds a toxic made in code, held to the ranges a request is (`Toxic.check`).
+    public func addToxic(_ proxy: String, _ toxic: Toxic) throws(ServeFailure) -> ToxicView {
+        try addToxic(proxy) { () throws(ApiError) in
+            try toxic.check()
+            return toxic
+        }
+    }
+
+    /// Adds the toxic `make` gives, once the proxy is found (a request for a missing proxy gets
+    /// 404 before its body is read, as in Toxiproxy).
+    public func addToxic(_ proxy: String, _ make: () throws(ApiError) -> Toxic) throws(ServeFailure) -> ToxicView {
+        try locked { () throws(ServeFailure) in
             let e = try entry(proxy)
-            let toxic = try Toxic.parse(body)
-            guard !e.toxics.contains(where: { $0.name == toxic.name }) else { throw ApiError.toxicAlreadyExists }
+            let toxic = try Self.request(make)
+            guard !e.toxics.contains(where: { $0.name == toxic.name }) else { throw .toxicAlreadyExists }
             try backend.check(toxic)
             try change(e) { $0.append(toxic) }
             return toxicView(toxic)
         }
     }
 
-    public func updateToxic(_ proxy: String, _ name: String, _ body: JSONValue) throws(ApiError) -> ToxicView {
-        try locked { () throws(ApiError) in
+    /// Changes a toxic to what `edit` makes of it; name, type and stream stay, as in Toxiproxy.
+    public func updateToxic(_ proxy: String, _ name: String, _ edit: (Toxic) throws(ApiError) -> Toxic)
+        throws(ServeFailure) -> ToxicView
+    {
+        try locked { () throws(ServeFailure) in
             let e = try entry(proxy)
-            guard let i = e.toxics.firstIndex(where: { $0.name == name }) else { throw ApiError.toxicNotFound }
-            let toxic = try e.toxics[i].updated(by: body)
+            guard let i = e.toxics.firstIndex(where: { $0.name == name }) else { throw .toxicNotFound }
+            let old = e.toxics[i]
+            let toxic = try Self.request { () throws(ApiError) in
+                var t = try edit(old)
+                t.name = old.name; t.stream = old.stream
+                guard t.type == old.type else {
+                    throw ApiError.badRequestBody.joined("toxic \(name) is a \(old.type.rawValue); its type stays")
+                }
+                try t.check()
+                return t
+            }
             try backend.check(toxic)
             try change(e) { $0[i] = toxic }
             return toxicView(toxic)
         }
     }
 
-    public func deleteToxic(_ proxy: String, _ name: String) throws(ApiError) {
-        try locked { () throws(ApiError) in
+    public func deleteToxic(_ proxy: String, _ name: String) throws(ServeFailure) {
+        try locked { () throws(ServeFailure) in
             let e = try entry(proxy)
-            guard let i = e.toxics.firstIndex(where: { $0.name == name }) else { throw ApiError.toxicNotFound }
+            guard let i = e.toxics.firstIndex(where: { $0.name == name }) else { throw .toxicNotFound }
             try change(e) { $0.remove(at: i) }
         }
     }
 
     /// Applies a change of a proxy's toxics, or leaves them as they were.
-    private func change(_ e: Entry, _ edit: (inout [Toxic]) -> Void) throws(ApiError) {
+    private func change(_ e: Entry, _ edit: (inout [Toxic]) -> Void) throws(ServeFailure) {
         let old = e.toxics
         edit(&e.toxics)
         do {
-            try backend.apply(e.faults)
+            try backend.apply(e.faults, to: e.forwarder)
         } catch {
             e.toxics = old
-            try? backend.apply(e.faults)
-            throw ApiError.from(error)
+            try? backend.apply(e.faults, to: e.forwarder)
+            throw ServeFailure(error)
         }
-        if backend.runsToxicsInProxy { e.forwarder.setToxics(e.toxics) }
     }
 
     /// Stops every forwarder and reverts every fault (SIGTERM).
@@ -263,14 +297,19 @@ public final class ProxyRegistry: @unchecked Sendable {
 
     // MARK: helpers
 
-    private func locked<T>(_ body: () throws(ApiError) -> T) throws(ApiError) -> T {
+    /// What the API made of a request, its refusal a failure of the request.
+    private static func request<T>(_ body: () throws(ApiError) -> T) throws(ServeFailure) -> T {
+        do { return try body() } catch { throw .request(error) }
+    }
+
+    private func locked<T>(_ body: () throws(ServeFailure) -> T) throws(ServeFailure) -> T {
         lock.lock()
         defer { lock.unlock() }
         return try body()
     }
 
-    private func entry(_ name: String) throws(ApiError) -> Entry {
-        guard let e = proxies[name] else { throw ApiError.proxyNotFound }
+    private func entry(_ name: String) throws(ServeFailure) -> Entry {
+        guard let e = proxies[name] else { throw .proxyNotFound }
         return e
     }
 
