@@ -1,4 +1,4 @@
-# netfault: make deps | build | install | test | unit | fuzz | kernel | vm | crash-trials | containers | demo | matrix | matrix-test | bench
+# netfault: make deps | build | install | docs | test | unit | fuzz | kernel | vm | crash-trials | containers | demo | matrix | matrix-test | bench
 export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 # The unit tests run on an optimized build: the argument fuzz test parses 10,000 vectors, which
@@ -6,7 +6,7 @@ SWIFT ?= swift
 RELEASE_TEST = -c release -Xswiftc -enable-testing
 KERNEL_SUITES = --skip NetFaultIntegrationTests --skip NetFaultNFTablesTests
 
-.PHONY: deps build install test unit fuzz kernel netns uml vm crash-trials containers demo matrix matrix-test bench clean
+.PHONY: deps build install docs test unit fuzz kernel netns uml vm crash-trials containers demo matrix matrix-test bench clean
 
 deps:
 	scripts/install-deps
@@ -15,31 +15,44 @@ build:
 	$(SWIFT) build
 
 # A release build with the Swift runtime and Foundation linked in, so it runs on a VM or in an
-# image without a Swift toolchain (it needs libnl, libnftnl and libmnl), plus its man page and
-# bash, zsh and fish completions. DESTDIR stages it (the container tests do).
+# image without a Swift toolchain (it needs libnl, libnftnl and libmnl), plus its man pages and
+# bash, zsh and fish completions, generated from the programs' --help (scripts/generated-docs;
+# the same as docs/man and docs/completions, which `make containers` checks). DESTDIR stages it
+# (the container tests do).
 PREFIX ?= /usr/local
 STATIC = .build/static
+# The manuals' date is the version's in CHANGELOG.md, not the day they are made: the same help
+# makes the same pages.
+MANUAL_DATE = $(shell scripts/generated-docs date)
+MANUALS = plugins/GenerateManual/outputs
+MAN1 = $(DESTDIR)$(PREFIX)/share/man/man1
 install:
 	# The manual first: its plugin builds the tool in release without the static runtime, and a
 	# build that finds the binary up to date would not link it again.
-	$(SWIFT) package --scratch-path $(STATIC) plugin generate-manual --authors "the netfault authors"
+	$(SWIFT) package --scratch-path $(STATIC) plugin generate-manual --authors "the netfault authors" \
+		--date $(MANUAL_DATE)
 	rm -f $(STATIC)/release/netfault $(STATIC)/release/netfault-serve $(STATIC)/release/netfault-matrix
 	# One build for the three: SwiftPM plans once and links them side by side.
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC)
+	rm -rf $(STATIC)/generated
+	scripts/generated-docs make $(STATIC)/$(MANUALS) $(STATIC)/release $(STATIC)/generated
 	install -D -m 0755 $(STATIC)/release/netfault $(DESTDIR)$(PREFIX)/bin/netfault
 	install -D -m 0755 $(STATIC)/release/netfault-serve $(DESTDIR)$(PREFIX)/bin/netfault-serve
 	install -D -m 0755 $(STATIC)/release/netfault-matrix $(DESTDIR)$(PREFIX)/bin/netfault-matrix
-	install -D -m 0644 $(STATIC)/plugins/GenerateManual/outputs/netfault/netfault.1 $(DESTDIR)$(PREFIX)/share/man/man1/netfault.1
-	# Named after its command name, "netfault serve", as its usage reads.
-	install -D -m 0644 "$(STATIC)/plugins/GenerateManual/outputs/netfault-serve/netfault serve.1" \
-		$(DESTDIR)$(PREFIX)/share/man/man1/netfault-serve.1
-	install -D -m 0644 "$(STATIC)/plugins/GenerateManual/outputs/netfault-matrix/netfault matrix.1" \
-		$(DESTDIR)$(PREFIX)/share/man/man1/netfault-matrix.1
-	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
-		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
-	$(STATIC)/release/netfault --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/netfault
-	$(STATIC)/release/netfault --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_netfault
-	$(STATIC)/release/netfault --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/netfault.fish
+	install -D -m 0644 -t $(MAN1) $(STATIC)/generated/man/netfault.1 $(STATIC)/generated/man/netfault-serve.1 \
+		$(STATIC)/generated/man/netfault-matrix.1
+	install -D -m 0644 $(STATIC)/generated/completions/netfault.bash \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/netfault
+	install -D -m 0644 $(STATIC)/generated/completions/_netfault $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_netfault
+	install -D -m 0644 $(STATIC)/generated/completions/netfault.fish \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/netfault.fish
+
+# docs/man and docs/completions again from the debug build's --help, after a change to a help
+# text; commit them with it (`make containers` fails while they differ).
+docs: build
+	$(SWIFT) package plugin generate-manual --configuration debug --authors "the netfault authors" \
+		--date $(MANUAL_DATE)
+	scripts/generated-docs write .build/$(MANUALS) .build/debug
 
 # Everything CI runs, stage by stage, with a table of the time each took. Two lanes side by
 # side (scripts/stages): this kernel's tests and the builds in one, the emulated kernels in the
@@ -85,12 +98,15 @@ vm:
 	scripts/vm-test
 
 # netfault in real Docker containers (a private dockerd of the tests' own): `make install` staged,
-# so the image holds the binary users install, with no Swift toolchain in it.
+# so the image holds the binary users install, with no Swift toolchain in it; then the man pages
+# and completions it generated, against docs/man and docs/completions.
 CONTAINER_STAGE = $(CURDIR)/.build/container-stage
 containers:
 	rm -rf $(CONTAINER_STAGE)
 	$(MAKE) --no-print-directory install DESTDIR=$(CONTAINER_STAGE) PREFIX=/usr/local
 	NETFAULT_STAGE=$(CONTAINER_STAGE) NETFAULT_BIN=$(CONTAINER_STAGE)/usr/local/bin/netfault scripts/container-test
+	# The pages and completions just installed, against the committed ones (no build of its own).
+	scripts/generated-docs check $(STATIC)/$(MANUALS) $(STATIC)/release
 
 demo: build
 	scripts/demo
