@@ -42,6 +42,26 @@ struct DocumentedCommandTests {
         #expect(count >= 40, "only \(count) command lines found in README.md and docs/")
     }
 
+    /// serve and matrix are programs of their own, which this target does not link: their
+    /// documented options are checked against their man pages, which `make containers` checks
+    /// against their --help.
+    @Test("every option README.md and docs/ give netfault serve and netfault matrix is in its man page")
+    func serveAndMatrixOptions() throws {
+        var count = 0
+        for (program, page) in [("serve", "docs/man/netfault-serve.1"), ("matrix", "docs/man/netfault-matrix.1")] {
+            let manual = try String(contentsOf: Self.root.appendingPathComponent(page), encoding: .utf8)
+            let known = Set(DocumentedCommands.manualOptions(manual))
+            #expect(known.contains("help") && known.count > 5, "\(page): \(known.sorted())")
+            for doc in try Self.pages() {
+                for (line, option) in DocumentedCommands.options(of: program, in: doc.text) {
+                    count += 1
+                    #expect(known.contains(option), "\(doc.name):\(line): netfault \(program) --\(option) is not in \(page)")
+                }
+            }
+        }
+        #expect(count >= 10, "only \(count) serve and matrix options found in README.md and docs/")
+    }
+
     @Test("the Examples: of each command's --help parse and validate")
     func helpExamples() {
         var count = 0
@@ -138,6 +158,30 @@ enum DocumentedCommands {
         }
         endParagraph()
         return found
+    }
+
+    /// The long options of `netfault PROGRAM ...` in each line of a page (up to a comment or a
+    /// shell operator), with their line numbers.
+    static func options(of program: String, in text: String) -> [(Int, String)] {
+        var out: [(Int, String)] = []
+        for (i, line) in text.components(separatedBy: "\n").enumerated() {
+            var rest = Substring(line)
+            while let r = rest.range(of: "netfault \(program) ") {
+                var tail = rest[r.upperBound...]
+                if let end = tail.firstIndex(where: { "`#|;&)".contains($0) }) { tail = tail[..<end] }
+                for word in tail.split(separator: " ") where word.hasPrefix("--") && word.count > 2 {
+                    let name = word.dropFirst(2).prefix { $0.isLetter || $0 == "-" }
+                    if !name.isEmpty { out.append((i + 1, String(name))) }
+                }
+                rest = rest[r.upperBound...]
+            }
+        }
+        return out
+    }
+
+    /// The long options an mdoc page lists (`Fl -name`).
+    static func manualOptions(_ manual: String) -> [String] {
+        manual.components(separatedBy: "Fl -").dropFirst().map { String($0.prefix { $0.isLetter || $0 == "-" }) }
     }
 
     /// The spans between backticks.
