@@ -1,4 +1,4 @@
-# netfault: make deps | build | install | test | unit | fuzz | kernel | vm | crash-trials | containers | demo | matrix | matrix-test | bench
+# netfault: make deps | build | install | docs | test | unit | fuzz | kernel | vm | crash-trials | containers | demo | matrix | matrix-test | bench
 export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 # The unit tests run on an optimized build: the argument fuzz test parses 10,000 vectors, which
@@ -6,7 +6,7 @@ SWIFT ?= swift
 RELEASE_TEST = -c release -Xswiftc -enable-testing
 KERNEL_SUITES = --skip NetFaultIntegrationTests --skip NetFaultNFTablesTests
 
-.PHONY: deps build install test unit fuzz kernel netns uml vm crash-trials containers demo matrix matrix-test bench clean
+.PHONY: deps build install docs test unit fuzz kernel netns uml vm crash-trials containers demo matrix matrix-test bench clean
 
 deps:
 	scripts/install-deps
@@ -15,36 +15,38 @@ build:
 	$(SWIFT) build
 
 # A release build with the Swift runtime and Foundation linked in, so it runs on a VM or in an
-# image without a Swift toolchain (it needs libnl, libnftnl and libmnl), plus its man page and
-# bash, zsh and fish completions. DESTDIR stages it (the container tests do).
+# image without a Swift toolchain (it needs libnl, libnftnl and libmnl), plus its man pages and
+# bash, zsh and fish completions, generated from the programs' --help (scripts/generated-docs;
+# the same as docs/man and docs/completions, which `make containers` checks). DESTDIR stages it
+# (the container tests do).
 PREFIX ?= /usr/local
 STATIC = .build/static
-MANUAL = $(STATIC)/manual
+MAN1 = $(DESTDIR)$(PREFIX)/share/man/man1
 install:
 	# One build for the three: SwiftPM plans once and links them side by side.
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC)
-	# The man pages come from the binaries just built (generate-manual runs each with
-	# --experimental-dump-help). The package plugin would compile the whole tree in release a
-	# second time, without the static runtime, for the same text.
+	# The man pages come from the binaries just built: generate-manual (a debug build of
+	# ArgumentParser's tool) runs each with --experimental-dump-help. The package plugin would
+	# compile the whole tree in release a second time, without the static runtime, for the same text.
 	$(SWIFT) build --product generate-manual
-	rm -rf $(MANUAL) && mkdir -p $(MANUAL)
-	for tool in netfault netfault-serve netfault-matrix; do \
-		.build/debug/generate-manual $(STATIC)/release/$$tool --authors "the netfault authors" -o $(MANUAL) || exit 1; \
-	done
+	rm -rf $(STATIC)/generated
+	scripts/generated-docs make $(STATIC)/release $(STATIC)/generated
 	install -D -m 0755 $(STATIC)/release/netfault $(DESTDIR)$(PREFIX)/bin/netfault
 	install -D -m 0755 $(STATIC)/release/netfault-serve $(DESTDIR)$(PREFIX)/bin/netfault-serve
 	install -D -m 0755 $(STATIC)/release/netfault-matrix $(DESTDIR)$(PREFIX)/bin/netfault-matrix
-	install -D -m 0644 $(MANUAL)/netfault.1 $(DESTDIR)$(PREFIX)/share/man/man1/netfault.1
-	# Named after its command name, "netfault serve", as its usage reads.
-	install -D -m 0644 "$(MANUAL)/netfault serve.1" \
-		$(DESTDIR)$(PREFIX)/share/man/man1/netfault-serve.1
-	install -D -m 0644 "$(MANUAL)/netfault matrix.1" \
-		$(DESTDIR)$(PREFIX)/share/man/man1/netfault-matrix.1
-	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
-		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
-	$(STATIC)/release/netfault --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/netfault
-	$(STATIC)/release/netfault --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_netfault
-	$(STATIC)/release/netfault --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/netfault.fish
+	install -D -m 0644 -t $(MAN1) $(STATIC)/generated/man/netfault.1 $(STATIC)/generated/man/netfault-serve.1 \
+		$(STATIC)/generated/man/netfault-matrix.1
+	install -D -m 0644 $(STATIC)/generated/completions/netfault.bash \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/netfault
+	install -D -m 0644 $(STATIC)/generated/completions/_netfault $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_netfault
+	install -D -m 0644 $(STATIC)/generated/completions/netfault.fish \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/netfault.fish
+
+# docs/man and docs/completions again from the debug build's --help, after a change to a help
+# text; commit them with it (`make containers` fails while they differ).
+docs: build
+	$(SWIFT) build --product generate-manual
+	scripts/generated-docs write .build/debug
 
 # Everything CI runs, stage by stage, with a table of the time each took. Two lanes side by
 # side (scripts/stages): this kernel's tests and the builds in one, the emulated kernels in the
@@ -90,12 +92,15 @@ vm:
 	scripts/vm-test
 
 # netfault in real Docker containers (a private dockerd of the tests' own): `make install` staged,
-# so the image holds the binary users install, with no Swift toolchain in it.
+# so the image holds the binary users install, with no Swift toolchain in it; then the man pages
+# and completions it generated, against docs/man and docs/completions.
 CONTAINER_STAGE = $(CURDIR)/.build/container-stage
 containers:
 	rm -rf $(CONTAINER_STAGE)
 	$(MAKE) --no-print-directory install DESTDIR=$(CONTAINER_STAGE) PREFIX=/usr/local
 	NETFAULT_STAGE=$(CONTAINER_STAGE) NETFAULT_BIN=$(CONTAINER_STAGE)/usr/local/bin/netfault scripts/container-test
+	# The pages and completions just installed, against the committed ones (no build of its own).
+	scripts/generated-docs check $(STATIC)/release
 
 demo: build
 	scripts/demo

@@ -125,7 +125,15 @@ struct Apply: ParsableCommand {
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List active leases, their faults, time left and the kernel objects they own.")
+        abstract: "List active leases, their faults, time left and the kernel objects they own.",
+        discussion: """
+            Each lease's netem qdiscs and nf_tables rules are read back from the kernel, with the \
+            packets they matched. Like every command, status first reverts the leases whose \
+            watchdog is gone (printed as swept) and removes netfault's objects that no live \
+            netfault owns (removed without a lease); inet tables named netfault-* that no lease \
+            accounts for and no process owns are listed for `netfault revert --all`. What other \
+            netfaults hold in this namespace (another journal or container) is listed and left alone.
+            """)
 
     @Flag(help: "Print the leases as JSON.")
     var json = false

@@ -13,6 +13,7 @@ Needs toxiproxy-python (PyPI) and redis-py; scripts/install-deps puts both in
 import os
 import time
 import unittest
+import urllib.request
 
 import redis
 from toxiproxy import Toxiproxy
@@ -22,9 +23,23 @@ REDIS_PORT = int(os.environ.get("REDIS_PORT", "6379"))
 PROXY_PORT = int(os.environ.get("PROXY_PORT", "26379"))
 
 
+def wait_for_api(url, seconds=30):
+    """Until the server answers: `netfault serve &` may still be starting when the suite does."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 class RedisResilience(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        wait_for_api(f"http://127.0.0.1:{API_PORT}/version")
         cls.toxiproxy = Toxiproxy()
         cls.toxiproxy.update_api_consumer("127.0.0.1", API_PORT)
         cls.toxiproxy.destroy_all()
