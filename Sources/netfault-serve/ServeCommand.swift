@@ -27,7 +27,8 @@ struct Serve: ParsableCommand {
             reset_peer a reset, and a disabled proxy resets connections to the upstream. The \
             daemon holds the leases itself: their nf_tables tables die with it, and their faults \
             end 10s after it stops renewing them (kill -STOP). slicer, slow_close and limit_data \
-            get a 400 that says to use the proxy backend. Needs CAP_NET_ADMIN.
+            get a 400 that says to use the proxy backend, as do a toxicity between 0 and 1, jitter \
+            without latency, and latency or jitter over 60 s. Needs CAP_NET_ADMIN.
 
             --backend proxy runs the toxics in the proxy's streams, as Toxiproxy does, and touches \
             no kernel state.
@@ -54,13 +55,14 @@ struct Serve: ParsableCommand {
             sent a request is closed.
 
             SIGTERM, SIGINT and SIGHUP revert every fault, close every proxy and exit 0. It \
-            exits without serving with 64 for a --config proxy the API would refuse, and 73 \
-            for a --socket path that is not a socket or where a daemon answers. docs/serve.md \
+            exits without serving with 64 for a --config proxy the API would refuse (400, 403), 73 \
+            for one named twice, and 73 for a --socket path that is not a socket or where a daemon \
+            answers. docs/serve.md \
             has each toxic in both backends and what a client observes.
 
             Examples:
               sudo netfault serve &
-              sudo netfault serve --backend proxy --listen 127.0.0.1:8474 --config proxies.json
+              sudo netfault serve --backend proxy --config proxies.json
               sudo netfault serve --socket /run/netfault/api.sock --group developers
               sudo netfault serve --allow-group developers --allow-listen 0.0.0.0
               sudo netfault serve --listen 10.0.0.5:8474 --token-file /etc/netfault/token
@@ -81,7 +83,7 @@ struct Serve: ParsableCommand {
 
     @Option(
         name: .customLong("allow-ports"),
-        help: "The upstream ports the kernel backend may fault, comma-separated (default: the known services' ports).")
+        help: "The upstream ports the kernel backend may fault, comma-separated: by default the known services'.")
     var allowPorts: String = Service.allCases.map { String($0.port) }.joined(separator: ",")
 
     @OptionGroup(title: "Access")

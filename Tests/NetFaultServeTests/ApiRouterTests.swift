@@ -173,9 +173,10 @@ import Testing
         }
         #expect(ServeFailure(InputError("bad")) == .invalid("bad"))
         #expect(ServeFailure(ApiError.toxicNotFound) == .request(.toxicNotFound))
-        // Exit statuses split as the HTTP statuses do: 4xx but 409 the caller's (64), 409 73, else 71.
+        // Exit statuses split as the HTTP statuses do: 4xx but 409 the caller's (64), 409 73, a
+        // missing kernel feature (501) 69 as every netfault command, else 71.
         for (failure, status, _) in table {
-            let exit: Int32 = status == 409 ? 73 : status < 500 ? 64 : 71
+            let exit: Int32 = status == 409 ? 73 : status == 501 ? 69 : status < 500 ? 64 : 71
             #expect(failure.exitStatus == exit, "\(failure)")
         }
         let config = ServeError.config("p.json", ServeFailure.proxyAlreadyExists)

@@ -44,12 +44,14 @@ public enum ServeFailure: NetfaultError, Equatable, Sendable {
         }
     }
 
-    /// As a program's exit (serve's --config): the caller's values 64, what exists or is held
-    /// 73, the kernel or the system 71; the same split as the HTTP statuses.
+    /// As a program's exit (serve's --config): the caller's values 64, a kernel feature missing
+    /// 69 (as every netfault command), what exists or is held 73, the system 71; the same split
+    /// as the HTTP statuses.
     public var exitStatus: Int32 {
         switch self {
         case .proxyAlreadyExists, .toxicAlreadyExists, .conflict: ExitStatus.cantCreate
-        case .listenFailed, .failed, .shuttingDown, .noNetem, .unavailable: ExitStatus.osError
+        case .noNetem, .unavailable: ExitStatus.unavailable
+        case .listenFailed, .failed, .shuttingDown: ExitStatus.osError
         case .request(let e) where e.status == 409: ExitStatus.cantCreate
         case .request(let e) where !(400..<500).contains(e.status): ExitStatus.osError
         default: ExitStatus.usage
