@@ -16,14 +16,19 @@ RUN apt-get update \
 WORKDIR /src
 COPY Package.swift ./
 COPY Sources Sources
-RUN swift build -c release --static-swift-stdlib --product netfault \
- && swift build -c release --static-swift-stdlib --product netfault-serve \
- && swift build -c release --static-swift-stdlib --product netfault-matrix \
+# The man pages and completions as committed (make containers checks them against --help).
+COPY docs/man docs/man
+COPY docs/completions docs/completions
+# One build for the three programs, as make install does.
+RUN swift build -c release --static-swift-stdlib \
  && install -D -m 0755 .build/release/netfault /out/usr/local/bin/netfault \
  && install -D -m 0755 .build/release/netfault-serve /out/usr/local/bin/netfault-serve \
  && install -D -m 0755 .build/release/netfault-matrix /out/usr/local/bin/netfault-matrix \
- && mkdir -p /out/usr/local/share/bash-completion/completions \
- && /out/usr/local/bin/netfault --generate-completion-script bash > /out/usr/local/share/bash-completion/completions/netfault
+ && install -D -m 0644 -t /out/usr/local/share/man/man1 docs/man/netfault.1 docs/man/netfault-serve.1 \
+      docs/man/netfault-matrix.1 \
+ && install -D -m 0644 docs/completions/netfault.bash /out/usr/local/share/bash-completion/completions/netfault \
+ && install -D -m 0644 docs/completions/_netfault /out/usr/local/share/zsh/site-functions/_netfault \
+ && install -D -m 0644 docs/completions/netfault.fish /out/usr/local/share/fish/vendor_completions.d/netfault.fish
 
 FROM debian:bookworm-slim
 RUN apt-get update \
