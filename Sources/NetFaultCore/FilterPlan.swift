@@ -197,17 +197,28 @@ public enum FilterPlanner {
         guard let share = spec.connections else { return FilterPlan(table: table, ports: target.ports, rules: rules) }
         return FilterPlan(
             table: table, ports: target.ports, rules: rules.flatMap { r in families(r.peer).map { r.chosen($0) } },
-            share: decision(share, hook: requests, scopes: scopes, comment: comment))
+            share: decision(share, server: server, scopes: scopes, comment: comment))
     }
 
     /// A rule's families: its address's, or both (one nf_tables key cannot hold both).
     static func families(_ peer: IPPrefix?) -> [IPAddress.Family] { peer.map { [$0.family] } ?? [.ipv4, .ipv6] }
 
-    /// The rules that draw each new connection, in the chain its SYN passes on the way to the server
-    /// (on loopback it passes both; the first draw holds): per address block and family, the draw
+    /// The rules that draw each new connection, in the chains its SYN passes on the way to the
+    /// server: output for a remote server; for a local one input, and output too, which a
+    /// loopback SYN passes first (the first draw holds). Per address block and family, the draw
     /// into `chosen`, then the rest into `passed`.
-    static func decision(_ share: ConnectionShare, hook: FilterRule.Hook, scopes: [IPPrefix?], comment: String)
+    static func decision(_ share: ConnectionShare, server: ServerLocation, scopes: [IPPrefix?], comment: String)
         -> ShareDecision
+    {
+        var rules: [ShareRule] = []
+        for hook in server == .local ? [FilterRule.Hook.output, .input] : [.output] {
+            rules += decision(share, hook: hook, scopes: scopes, comment: comment)
+        }
+        return ShareDecision(share: share, rules: rules)
+    }
+
+    static func decision(_ share: ConnectionShare, hook: FilterRule.Hook, scopes: [IPPrefix?], comment: String)
+        -> [ShareRule]
     {
         var rules: [ShareRule] = []
         for scope in scopes {
@@ -217,7 +228,7 @@ public enum FilterPlanner {
                 }
             }
         }
-        return ShareDecision(share: share, rules: rules)
+        return rules
     }
 
     /// The rules that steer a band's packets to it, one per side and address block of its

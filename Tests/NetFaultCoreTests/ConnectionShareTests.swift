@@ -53,8 +53,9 @@ struct ConnectionShareTests {
         #expect(p.rules.count == 4)
         #expect(p.rules.map(\.chosen) == [.ipv4, .ipv6, .ipv4, .ipv6])
         let share = try #require(p.share)
-        #expect(share.rules.map(\.hook) == [.input, .input, .input, .input])
-        #expect(share.rules.map(\.draw) == [.percent(Percent(30)), nil, .percent(Percent(30)), nil])
+        // A local server: a loopback SYN passes output first, a remote client's only input.
+        #expect(share.rules.map(\.hook) == [.output, .output, .output, .output, .input, .input, .input, .input])
+        #expect(share.rules.prefix(4).map(\.draw) == [.percent(Percent(30)), nil, .percent(Percent(30)), nil])
         #expect(share.families == [.ipv4, .ipv6])
         #expect(p.hooks == [.output, .input])
         #expect(p.rules[0].comment.hasSuffix("hang, connections 30%"))

@@ -105,7 +105,7 @@ import NetFaultCore
         let plan = try #require(
             FilterPlanner.plan(
                 leaseID: "x", target: try Target.parse("redis"), peers: [], direction: .both,
-                spec: FilterSpec(action: .hang, connections: .percent(Percent(30)))))
+                spec: FilterSpec(action: .hang, connections: .percent(Percent(30))), server: .remote))
         let rules = NFTablesEncodingTests.messages(try NFTablesRequests.installBatch(plan, timeoutMilliseconds: 1, seq: 1))
             .filter { $0.msg.type == NFTablesEncodingTests.type(NFT_MSG_NEWRULE) }
             .compactMap { NFTablesReplies.listing(ofRuleMessage: $0.bytes) }

@@ -49,6 +49,11 @@ struct ConnectionShareTests {
             trace("--connections 30% on \(host): \(refused) of 300 refused")
             #expect(Double(refused) >= 90 - 4 * sigma && Double(refused) <= 90 + 4 * sigma, "\(refused): \(lots)")
             #expect(lots.allSatisfy { $0 == "R" || $0 == "O" }, "\(lots)")
+            // status counts the draws: the refused ones in, the others out, each connection once.
+            let status = try #require(try ns.statusLeases().first { $0["lease"] as? String == lease.id })
+            #expect(status["connections_drawn_in"] as? Int == refused, "\(status)")
+            #expect(status["connections_drawn_out"] as? Int == 300 - refused, "\(status)")
+            #expect(status["packets_matched"] as? Int == refused, "one refused SYN each: \(status)")
             #expect(try ns.revert(lease.id).status == 0)
             #expect(try connect(ns, host, count: 20) == String(repeating: "O", count: 20), "after revert")
         }
