@@ -68,6 +68,21 @@ import NetFaultCore
         #expect(listing.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) } == fixture.listing)
         #expect(ours.le16(at: 6) == fixture.bytes.le16(at: 6) | UInt16(NLM_F_ACK))
         #expect(hex(Self.normalized(ours, like: fixture.bytes)) == hex(withoutSeqAndPid(fixture.bytes)))
+        // It reads back as the same draw (status prints its nft syntax), and as no fault rule.
+        let parsed = try #require(NFTablesReplies.parsedRule(NetlinkMessage.parse(ours)[0]) { r in
+            NFTablesReplies.typedExpressions(r)
+        })
+        let expressions = parsed.compactMap { $0 }
+        #expect(ShareRule(hook: rule.hook.rawValue, expressions: expressions, comment: rule.comment) == rule)
+        // As the kernel lists it back after some connections: with its counter's values.
+        let counted = expressions.map { e -> NFTExpression in
+            guard case .counter(var c) = e else { return e }
+            c.packets = 3; c.bytes = 180
+            return .counter(c)
+        }
+        #expect(ShareRule(hook: rule.hook.rawValue, expressions: counted, comment: rule.comment) == rule)
+        #expect(FilterRule(hook: rule.hook.rawValue, expressions: expressions, comment: rule.comment) == nil)
+        #expect(ShareRule(hook: rule.hook.rawValue, expressions: Array(expressions.dropLast()), comment: "") == nil)
     }
 
     /// A plan drawing in both families makes the four sets nft makes (10 s timeout, as captured).

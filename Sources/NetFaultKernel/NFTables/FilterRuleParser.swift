@@ -168,10 +168,17 @@ extension NFTExpression {
     var reject: Reject? { if case .reject(let e) = self { e } else { nil } }
     var dynset: Dynset? { if case .dynset(let e) = self { e } else { nil } }
 
-    /// The same expression with a lookup's batch set id cleared (as the kernel lists it).
+    /// The same expression with a lookup's or dynset's batch set id cleared (as the kernel
+    /// lists it).
     var withoutSetID: NFTExpression {
-        guard case .lookup(var l) = self else { return self }
-        l.setID = 0
-        return .lookup(l)
+        switch self {
+        case .lookup(var l):
+            l.setID = 0
+            return .lookup(l)
+        case .dynset(var d):
+            d.setID = 0
+            return .dynset(d)
+        default: return self
+        }
     }
 }

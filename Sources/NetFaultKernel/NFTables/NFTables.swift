@@ -161,8 +161,9 @@ enum NFTablesReplies {
             let counter = typed.compactMap { $0?.counter }.last ?? NFTExpression.Counter()
             let draw = typed.compactMap { $0?.dynset }.last
             let parsed = filterRule(r)
+            let draws = ShareRule(hook: chain, expressions: typed.compactMap { $0 }, comment: comment(r) ?? "")
             let text =
-                parsed?.nftSyntax
+                parsed?.nftSyntax ?? draws?.nftSyntax
                 ?? listing(r).split(separator: "\n").dropFirst()
                 .map { $0.trimmed }.joined(separator: " ")
             return InstalledRule(
