@@ -192,6 +192,16 @@ public struct FilterOptions: ParsableArguments {
             "Drop this share of matched packets in netfilter, for kernels without netem, e.g. 5%.", valueName: "percent"
         ))
     public var lossNft: String?
+    @Option(
+        help: ArgumentHelp(
+            """
+            Only this share of new connections meets the connection faults: P% (about P in 100, drawn at random) \
+            or every:N (the Nth, 2Nth, ... new connection, counted per address family). Each connection is drawn \
+            once, at its SYN, and keeps its lot for its life; connections open before the lease are left alone. \
+            Not with netem faults.
+            """,
+            valueName: "share"))
+    public var connections: String?
 
     public func spec(direction: Direction, netem: NetemSpec) throws -> FilterSpec {
         let chosen: [(Bool, FilterSpec.Action)] = [
@@ -206,7 +216,9 @@ public struct FilterOptions: ParsableArguments {
                 """
             )
         }
-        let s = FilterSpec(action: actions.first, loss: try lossNft.map { try Percent.parse($0, what: "--loss-nft") })
+        let s = FilterSpec(
+            action: actions.first, loss: try lossNft.map { try Percent.parse($0, what: "--loss-nft") },
+            connections: try connections.map(ConnectionShare.parse))
         try s.validate(direction: direction, netem: netem)
         return s
     }

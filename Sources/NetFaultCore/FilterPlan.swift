@@ -63,29 +63,45 @@ public struct FilterRule: Hashable, Codable, Sendable {
     /// For `steer`: the device the packet leaves through (oifname) and the band it goes to.
     public let device: String?
     public let band: UInt16?
+    /// With --connections: only connections in this family's `chosen` set (ShareRule).
+    public let chosen: IPAddress.Family?
 
     public init(
         hook: Hook, side: PortMatch.Side, peer: IPPrefix? = nil, flags: Flags? = nil,
-        lossThreshold: UInt32? = nil, verdict: Verdict, comment: String
+        lossThreshold: UInt32? = nil, verdict: Verdict, comment: String, chosen: IPAddress.Family? = nil
     ) {
         self.hook = hook; self.side = side; self.peer = peer; self.flags = flags
         self.lossThreshold = lossThreshold; self.verdict = verdict; self.comment = comment
-        device = nil; band = nil
+        device = nil; band = nil; self.chosen = chosen
     }
 
     /// A rule that sends the lease's packets leaving `device` to its netem `band`.
-    public static func steer(device: String, band: UInt16, side: PortMatch.Side, peer: IPPrefix?, comment: String)
-        -> FilterRule
-    {
-        FilterRule(hook: .output, side: side, peer: peer, verdict: .steer, comment: comment, device: device, band: band)
+    public static func steer(
+        device: String, band: UInt16, side: PortMatch.Side, peer: IPPrefix?, comment: String,
+        chosen: IPAddress.Family? = nil
+    ) -> FilterRule {
+        FilterRule(
+            hook: .output, side: side, peer: peer, verdict: .steer, comment: comment, device: device, band: band,
+            chosen: chosen)
     }
 
     init(
         hook: Hook, side: PortMatch.Side, peer: IPPrefix?, verdict: Verdict, comment: String, device: String,
-        band: UInt16
+        band: UInt16, chosen: IPAddress.Family?
     ) {
         self.hook = hook; self.side = side; self.peer = peer; flags = nil; lossThreshold = nil
         self.verdict = verdict; self.comment = comment; self.device = device; self.band = band
+        self.chosen = chosen
+    }
+
+    /// The same rule for the connections drawn into `family`'s chosen set.
+    func chosen(_ family: IPAddress.Family) -> FilterRule {
+        if verdict == .steer, let device, let band {
+            return .steer(device: device, band: band, side: side, peer: peer, comment: comment, chosen: family)
+        }
+        return FilterRule(
+            hook: hook, side: side, peer: peer, flags: flags, lossThreshold: lossThreshold, verdict: verdict,
+            comment: comment, chosen: family)
     }
 
     /// The same rule in nft's language: shown by status, and the key of the fixtures that
@@ -104,6 +120,10 @@ public struct FilterRule: Hashable, Codable, Sendable {
         case .notSyn: s.append("tcp flags & syn == 0")
         case .notRst: s.append("tcp flags & rst == 0")
         case nil: break
+        }
+        if let chosen {
+            let set = Ownership.shareSet(chosen: true, family: chosen)
+            s.append("\(connectionKeySyntax(family: chosen, side: side)) @\(set)")
         }
         if let lossThreshold { s.append("numgen random mod \(FilterSpec.lossModulus) < \(lossThreshold)") }
         s.append("counter")
@@ -125,11 +145,17 @@ public struct FilterPlan: Hashable, Codable, Sendable {
     public let rules: [FilterRule]
     /// The elements of the lease's set: the target's ports.
     public let ports: [UInt16]
-    public init(table: String, ports: [UInt16], rules: [FilterRule]) {
-        self.table = table; self.ports = ports; self.rules = rules
+    /// With --connections: the share and the rules that draw it (first in their chains).
+    public let share: ShareDecision?
+    public init(table: String, ports: [UInt16], rules: [FilterRule], share: ShareDecision? = nil) {
+        self.table = table; self.ports = ports; self.rules = rules; self.share = share
     }
     /// The base chains the rules need, named after their hooks.
-    public var hooks: [FilterRule.Hook] { FilterRule.Hook.allCases.filter { h in rules.contains { $0.hook == h } } }
+    public var hooks: [FilterRule.Hook] {
+        FilterRule.Hook.allCases.filter { h in
+            rules.contains { $0.hook == h } || (share?.rules ?? []).contains { $0.hook == h }
+        }
+    }
 }
 
 public enum FilterPlanner {
@@ -167,7 +193,42 @@ public enum FilterPlanner {
                 if let t = spec.lossThreshold { rules.append(rule(nil, t, .drop)) }
             }
         }
-        return FilterPlan(table: Ownership.tableName(leaseID: leaseID), ports: target.ports, rules: rules)
+        let table = Ownership.tableName(leaseID: leaseID)
+        guard let share = spec.connections else { return FilterPlan(table: table, ports: target.ports, rules: rules) }
+        return FilterPlan(
+            table: table, ports: target.ports, rules: rules.flatMap { r in families(r.peer).map { r.chosen($0) } },
+            share: decision(share, server: server, scopes: scopes, comment: comment))
+    }
+
+    /// A rule's families: its address's, or both (one nf_tables key cannot hold both).
+    static func families(_ peer: IPPrefix?) -> [IPAddress.Family] { peer.map { [$0.family] } ?? [.ipv4, .ipv6] }
+
+    /// The rules that draw each new connection, in the chains its SYN passes on the way to the
+    /// server: output for a remote server; for a local one input, and output too, which a
+    /// loopback SYN passes first (the first draw holds). Per address block and family, the draw
+    /// into `chosen`, then the rest into `passed`.
+    static func decision(_ share: ConnectionShare, server: ServerLocation, scopes: [IPPrefix?], comment: String)
+        -> ShareDecision
+    {
+        var rules: [ShareRule] = []
+        for hook in server == .local ? [FilterRule.Hook.output, .input] : [.output] {
+            rules += decision(share, hook: hook, scopes: scopes, comment: comment)
+        }
+        return ShareDecision(share: share, rules: rules)
+    }
+
+    static func decision(_ share: ConnectionShare, hook: FilterRule.Hook, scopes: [IPPrefix?], comment: String)
+        -> [ShareRule]
+    {
+        var rules: [ShareRule] = []
+        for scope in scopes {
+            for family in families(scope) {
+                for draw in [share, nil] {
+                    rules.append(ShareRule(hook: hook, peer: scope, family: family, draw: draw, comment: comment))
+                }
+            }
+        }
+        return rules
     }
 
     /// The rules that steer a band's packets to it, one per side and address block of its

@@ -22,8 +22,12 @@ public struct FilterSpec: Hashable, Codable, Sendable {
     public var action: Action?
     /// Random loss in netfilter (`--loss-nft`), for kernels without netem.
     public var loss: Percent?
+    /// `--connections`: only this share of new connections meets the faults; nil: every one.
+    public var connections: ConnectionShare?
 
-    public init(action: Action? = nil, loss: Percent? = nil) { self.action = action; self.loss = loss }
+    public init(action: Action? = nil, loss: Percent? = nil, connections: ConnectionShare? = nil) {
+        self.action = action; self.loss = loss; self.connections = connections
+    }
 
     public var isEmpty: Bool { action == nil && loss == nil }
 
@@ -33,6 +37,22 @@ public struct FilterSpec: Hashable, Codable, Sendable {
 
     /// The rules no kernel enforces but a person would trip over.
     public func validate(direction: Direction, netem: NetemSpec) throws {
+        if connections != nil && !netem.isEmpty {
+            throw InputError(
+                """
+                --connections takes only the connection faults (--blackhole, --reject, --reset, --hang, --loss-nft); \
+                netem faults still take every connection, so give them in a lease of their own
+                """
+            )
+        }
+        if let connections, isEmpty {
+            throw InputError(
+                """
+                --connections \(connections) picks the connections the connection faults take; give one of \
+                --blackhole, --reject, --reset, --hang, --loss-nft with it
+                """
+            )
+        }
         if let loss {
             guard loss.value > 0 else {
                 throw InputError("--loss-nft 0% drops nothing; give a share above 0%, e.g. 5%")
@@ -69,6 +89,7 @@ public struct FilterSpec: Hashable, Codable, Sendable {
         var parts: [String] = []
         if let action { parts.append(action.rawValue) }
         if let loss { parts.append("loss-nft \(loss)") }
+        if let connections { parts.append("connections \(connections)") }
         return parts.joined(separator: ", ")
     }
 }

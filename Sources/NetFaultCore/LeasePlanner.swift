@@ -62,7 +62,7 @@ public enum LeasePlanner {
         if !steering.isEmpty {
             plan.filter = FilterPlan(
                 table: Ownership.tableName(leaseID: id), ports: request.target.ports,
-                rules: (plan.filter?.rules ?? []) + steering)
+                rules: (plan.filter?.rules ?? []) + steering, share: plan.filter?.share)
         }
         return LeasePreview(
             id: id, plan: plan, steps: steps, device: snapshot.device?.name ?? "", server: snapshot.server,

@@ -137,9 +137,21 @@ extension FilterPlan {
             "\t\telements = { \(elements) }",
             "\t}"
         ]
+        for family in share?.families ?? [] {
+            let addr = family == .ipv4 ? "ipv4_addr" : "ipv6_addr"
+            for chosen in [true, false] {
+                lines += [
+                    "\tset \(Ownership.shareSet(chosen: chosen, family: family)) {",
+                    "\t\ttype \(addr) . inet_service . \(addr) . inet_service; flags dynamic,timeout;",
+                    "\t\tsize \(Ownership.shareSetSize); timeout \(timeout);",
+                    "\t}"
+                ]
+            }
+        }
         for hook in hooks {
             lines.append("\tchain \(hook.rawValue) {")
             lines.append("\t\ttype filter hook \(hook.rawValue) priority \(Ownership.chainPriority); policy accept;")
+            lines += (share?.rules ?? []).filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }
             lines += rules.filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }
             lines.append("\t}")
         }

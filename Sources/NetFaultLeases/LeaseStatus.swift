@@ -26,9 +26,18 @@ public struct LeaseStatus: Sendable {
     /// nothing was read back.
     public var packetsMatched: UInt64? {
         let bands = installed.compactMap(\.packets)
-        let connection = (rules ?? []).filter { !$0.steers }.map(\.packets)
+        let connection = (rules ?? []).filter { !$0.steers && $0.draws == nil }.map(\.packets)
         guard !bands.isEmpty || rules != nil else { return nil }
         return bands.reduce(0, +) + connection.reduce(0, +)
+    }
+
+    /// With --connections: how many new connections were drawn into the faults, and how many
+    /// were left alone (the draws' counters). nil without draws or when nothing was read back.
+    public var connectionsDrawn: (in: UInt64, out: UInt64)? {
+        let draws = (rules ?? []).filter { $0.draws != nil }
+        guard !draws.isEmpty else { return nil }
+        let sum = { (into: Bool) in draws.filter { $0.draws == into }.map(\.packets).reduce(0, +) }
+        return (sum(true), sum(false))
     }
 }
 

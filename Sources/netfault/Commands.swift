@@ -30,6 +30,9 @@ struct Apply: ParsableCommand {
               --reject     connect() fails at once (ECONNREFUSED); open ones go on
               --reset      an open connection's next send fails (ECONNRESET)
               --hang       connect() succeeds, then no byte arrives
+            --connections 30% (or every:3) gives those faults to only that share of new connections, \
+            each drawn once at its SYN and remembered in the lease's table; connections open before \
+            the lease are left alone.
 
             A second lease with a fault of the same kind on the same port and direction is refused \
             (exit 73), naming the lease in the way.
@@ -48,6 +51,7 @@ struct Apply: ParsableCommand {
               netfault apply redis --hang --host ::1
               netfault apply mysql --blackhole --peer 10.1.0.0/16 --peer 10.2.0.7
               netfault apply redis --loss-nft 5% --direction both
+              netfault apply redis --reject --connections 30% --for 5m
               netfault apply mysql --blackhole --for 10m --foreground
             """)
 

@@ -81,6 +81,9 @@ struct LeaseJSON: Encodable {
     let deadline_enforced_by: String
     /// Packets the lease's faults have matched so far; absent when nothing was read back.
     let packets_matched: UInt64?
+    /// With --connections: new connections drawn into the faults, and left alone.
+    let connections_drawn_in: UInt64?
+    let connections_drawn_out: UInt64?
     /// Why the kernel objects were not read back; absent when they were.
     let not_read_back: String?
     /// What apply printed on stderr as warnings (the faults are in force all the same); absent
@@ -116,6 +119,8 @@ struct LeaseJSON: Encodable {
         not_read_back = status.notReadBack
         deadline_enforced_by = lease.plan.enforcement.rawValue
         packets_matched = status.packetsMatched
+        connections_drawn_in = status.connectionsDrawn?.in
+        connections_drawn_out = status.connectionsDrawn?.out
         rules = (status.rules ?? []).map {
             RuleJSON(
                 table: tableName ?? "", chain: $0.chain, handle: $0.handle, rule: $0.text, comment: $0.comment,
@@ -256,6 +261,9 @@ func describe(_ status: LeaseStatus) -> String {
     ]
     lines.append("  deadline enforced by: \(enforcementText(lease.plan.enforcement))")
     if let n = status.packetsMatched { lines.append("  packets matched so far: \(n)") }
+    if let d = status.connectionsDrawn {
+        lines.append("  new connections drawn so far: \(d.in) into the faults, \(d.out) left alone")
+    }
     if let why = status.notReadBack {
         lines.append("  kernel objects not read back: \(why)")
         return lines.joined(separator: "\n")

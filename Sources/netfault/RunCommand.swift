@@ -39,6 +39,7 @@ struct RunCommand: ParsableCommand {
               netfault run mysql --loss 10% --for 10m -- ./integration-tests.sh
               netfault run redis --loss 100% --after 5s --every 10s --on 2s -- ./soak.sh
               netfault run redis --reset --after 3s -- ./test-reconnect.sh
+              netfault run redis --hang --connections every:3 -- ./test-pool.sh
               netfault run mysql --blackhole --after 10s --every 30s --on 5s -- ./drill.sh
             """)
 

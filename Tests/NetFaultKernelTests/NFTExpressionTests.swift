@@ -32,7 +32,8 @@ import NetFaultCore
         ("counter", [.counter(.init())]),
         ("immediate verdict", [.immediate(.verdict(NF_DROP))]),
         ("immediate data", [.immediate(.data([1, 2, 3, 4], into: 2))]),
-        ("reject", [.reject(.init(NFT_REJECT_ICMPX_UNREACH, code: 3))])
+        ("reject", [.reject(.init(NFT_REJECT_ICMPX_UNREACH, code: 3))]),
+        ("dynset", [.dynset(.init(NFT_DYNSET_OP_ADD, set: "chosen4", setID: 2))])
     ]
 
     @Test(arguments: samples.map(\.0))
@@ -51,7 +52,9 @@ import NetFaultCore
         counter.packets = 5; counter.bytes = 300
         var numgen = E.Numgen(type: NFT_NG_INCREMENTAL, modulus: 3)
         numgen.offset = 10
-        let all: [E] = [.payload(payload), .lookup(lookup), .counter(counter), .numgen(numgen)]
+        var dynset = E.Dynset(NFT_DYNSET_OP_UPDATE, set: "passed6", setID: 5)
+        dynset.keyRegister = 9; dynset.timeoutMilliseconds = 300_000
+        let all: [E] = [.payload(payload), .lookup(lookup), .counter(counter), .numgen(numgen), .dynset(dynset)]
         #expect(try Self.roundTrip(all) == all.map { $0 })
     }
 

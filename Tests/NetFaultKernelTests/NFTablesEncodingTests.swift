@@ -21,6 +21,8 @@ struct NFTFixtures {
     let set: [UInt8]
     let elements: [UInt8]
     let rules: [String: Rule]
+    /// --connections' sets (shareset lines), by name.
+    var shareSets: [String: [UInt8]] = [:]
 
     static let table = "netfault-nf-fixture"
 
@@ -29,7 +31,7 @@ struct NFTFixtures {
             let text = try? String(contentsOf: dir.appendingPathComponent("nft-rules.txt"), encoding: .utf8)
         else { return NFTFixtures(table: [], chains: [:], set: [], elements: [], rules: [:]) }
         var table: [UInt8] = [], chains: [String: [UInt8]] = [:], rules: [String: Rule] = [:]
-        var set: [UInt8] = [], elements: [UInt8] = []
+        var set: [UInt8] = [], elements: [UInt8] = [], shareSets: [String: [UInt8]] = [:]
         var current: (name: String, hook: String, bytes: [UInt8], syntax: String, listing: [String])?
         func finish() {
             if let c = current {
@@ -50,12 +52,14 @@ struct NFTFixtures {
             case "chain": chains[f[1]] = hexBytes(f[2])
             case "set": set = hexBytes(f[1])
             case "elements": elements = hexBytes(f[2])
+            case "shareset": shareSets[f[1]] = hexBytes(f[2])
             case "rule" where f.count == 5: current = (f[1], f[2], hexBytes(f[3]), f[4], [])
             default: break
             }
         }
         finish()
-        return NFTFixtures(table: table, chains: chains, set: set, elements: elements, rules: rules)
+        return NFTFixtures(
+            table: table, chains: chains, set: set, elements: elements, rules: rules, shareSets: shareSets)
     }()
 }
 
@@ -64,7 +68,8 @@ struct NFTFixtures {
     static let c = "netfault nf-fixture: "
 
     /// The FilterRule behind each fixture: its nftSyntax must be the fixture's command.
-    static let rules: [String: FilterRule] = [
+    static let rules = plainRules.merging(ShareEncodingTests.chosenRules) { a, _ in a }
+    static let plainRules: [String: FilterRule] = [
         "blackhole_any": FilterRule(
             hook: .output, side: .destination, verdict: .drop, comment: c + "blackhole"),
         "blackhole_any_input": FilterRule(
@@ -176,7 +181,7 @@ struct NFTFixtures {
     }
 
     @Test func everyFixtureHasARule() {
-        #expect(Set(NFTFixtures.loaded.rules.keys) == Set(Self.names))
+        #expect(Set(NFTFixtures.loaded.rules.keys) == Set(Self.names).union(ShareEncodingTests.shareRules.keys))
         #expect(NFTFixtures.loaded.rules.count >= 20)
     }
 

@@ -23,6 +23,7 @@ extension FilterRule {
         out.append(.payload(.init(base: NFT_PAYLOAD_TRANSPORT_HEADER, offset: side == .destination ? 2 : 0, length: 2)))
         out.append(.lookup(.init(set: Ownership.leaseSet, setID: Ownership.leaseSetID)))
         if let flags { out += Self.flagsMatch(flags) }
+        out += chosenMatch
         if let lossThreshold { out += Self.lossDraw(below: lossThreshold) }
         out.append(.counter(.init()))
         out += verdictExpressions

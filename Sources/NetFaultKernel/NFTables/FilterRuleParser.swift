@@ -17,10 +17,11 @@ extension FilterRule {
         }
         guard let side = r.portLookup(), peer == nil || peer?.side == side else { return nil }
         var flags: Flags?
-        if r.peek(\.payload) != nil {
+        if r.peek(\.payload)?.base == NFT_PAYLOAD_TRANSPORT_HEADER.rawValue {
             guard let f = r.tcpFlags() else { return nil }
             flags = f
         }
+        let chosen = r.chosen(side: side, afterPeer: peer != nil)
         var loss: UInt32?
         if r.peek(\.numgen) != nil {
             guard let l = r.lossThreshold() else { return nil }
@@ -31,11 +32,12 @@ extension FilterRule {
         else { return nil }
         if let device, let band {
             guard flags == nil, loss == nil else { return nil }
-            self = .steer(device: device, band: band, side: side, peer: peer?.prefix, comment: comment)
+            self = .steer(
+                device: device, band: band, side: side, peer: peer?.prefix, comment: comment, chosen: chosen)
         } else {
             self.init(
                 hook: hook, side: side, peer: peer?.prefix, flags: flags, lossThreshold: loss, verdict: verdict,
-                comment: comment)
+                comment: comment, chosen: chosen)
         }
     }
 }
@@ -107,6 +109,21 @@ struct ExpressionReader {
         return flags
     }
 
+    /// `KEY @chosenN` (with the family check when no address match made it): the family.
+    mutating func chosen(side: PortMatch.Side, afterPeer: Bool) -> IPAddress.Family? {
+        for family in IPAddress.Family.allCases {
+            let shape =
+                (afterPeer ? [] : FilterRule.familyMatch(family))
+                + FilterRule.shareLookup(family, side: side, chosen: true)
+            // The kernel lists a lookup without the set's id in the batch: compare without it.
+            if rest.prefix(shape.count).map(\.withoutSetID) == shape.map(\.withoutSetID) {
+                rest = rest.dropFirst(shape.count)
+                return family
+            }
+        }
+        return nil
+    }
+
     /// The threshold of `numgen random mod M < T`.
     mutating func lossThreshold() -> UInt32? {
         guard let ng = next(\.numgen), ng.modulus == FilterSpec.lossModulus, next(\.byteorder) != nil,
@@ -149,4 +166,19 @@ extension NFTExpression {
     var counter: Counter? { if case .counter(let e) = self { e } else { nil } }
     var immediate: Immediate? { if case .immediate(let e) = self { e } else { nil } }
     var reject: Reject? { if case .reject(let e) = self { e } else { nil } }
+    var dynset: Dynset? { if case .dynset(let e) = self { e } else { nil } }
+
+    /// The same expression with a lookup's or dynset's batch set id cleared (as the kernel
+    /// lists it).
+    var withoutSetID: NFTExpression {
+        switch self {
+        case .lookup(var l):
+            l.setID = 0
+            return .lookup(l)
+        case .dynset(var d):
+            d.setID = 0
+            return .dynset(d)
+        default: return self
+        }
+    }
 }

@@ -17,13 +17,16 @@ public struct InstalledRule: Sendable, Equatable {
     public let text: String
     /// A rule that steers packets to a netem band (whose qdisc counts them too).
     public let steers: Bool
+    /// A --connections draw (it adds to a set): true into `chosen`, false into `passed`; its
+    /// counter counts the connections drawn (one SYN each). nil: any other rule.
+    public let draws: Bool?
 
     public init(
         chain: String, handle: UInt64, comment: String?, packets: UInt64, bytes: UInt64, text: String,
-        steers: Bool = false
+        steers: Bool = false, draws: Bool? = nil
     ) {
         self.chain = chain; self.handle = handle; self.comment = comment
-        self.packets = packets; self.bytes = bytes; self.text = text; self.steers = steers
+        self.packets = packets; self.bytes = bytes; self.text = text; self.steers = steers; self.draws = draws
     }
 }
 
@@ -154,16 +157,19 @@ enum NFTablesReplies {
         guard msg.type == NFTablesRequests.messageType(NFT_MSG_NEWRULE) else { return nil }
         return parsedRule(msg) { r in
             let chain = nftnl_rule_get_str(r, attr(NFTNL_RULE_CHAIN)).map { String(cString: $0) } ?? ""
-            let counter = typedExpressions(r).compactMap { $0?.counter }.last ?? NFTExpression.Counter()
+            let typed = typedExpressions(r)
+            let counter = typed.compactMap { $0?.counter }.last ?? NFTExpression.Counter()
+            let draw = typed.compactMap { $0?.dynset }.last
             let parsed = filterRule(r)
+            let draws = ShareRule(hook: chain, expressions: typed.compactMap { $0 }, comment: comment(r) ?? "")
             let text =
-                parsed?.nftSyntax
+                parsed?.nftSyntax ?? draws?.nftSyntax
                 ?? listing(r).split(separator: "\n").dropFirst()
                 .map { $0.trimmed }.joined(separator: " ")
             return InstalledRule(
                 chain: chain, handle: nftnl_rule_get_u64(r, attr(NFTNL_RULE_HANDLE)),
                 comment: comment(r), packets: counter.packets, bytes: counter.bytes, text: text,
-                steers: parsed?.verdict == .steer)
+                steers: parsed?.verdict == .steer, draws: draw.map { $0.set.hasPrefix("chosen") })
         }
     }
 

@@ -60,7 +60,7 @@ public enum FeatureProbe {
                 }
             }
         }
-        if KernelFeature.filterFaults.contains(where: wanted) {
+        if (KernelFeature.filterFaults + KernelFeature.connectionDraws).contains(where: wanted) {
             probeNFTables(record: record)
         }
         return results
@@ -163,6 +163,7 @@ public enum FeatureProbe {
             try NFTables(socket: s).install(plan, timeout: .seconds(1), dormant: true)
             try s.batch({ try NFTablesRequests.deleteBatch(table: plan.table, seq: $0) }, "deleting the probe's table")
         }
+        record(.nfTablesConnectionDraws) { try probeConnectionDraws(try nft.get(), suffix: suffix) }
     }
 
     /// One rule of every kind the connection faults and the steering of netem bands use, IPv4

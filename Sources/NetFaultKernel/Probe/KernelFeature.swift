@@ -14,11 +14,14 @@ public enum KernelFeature: String, CaseIterable, Codable, Sendable {
     case nfTablesInet = "nf_tables inet"
     case nfTablesOwnerTables = "nf_tables owner tables"
     case nfTablesRules = "nf_tables rules"
+    case nfTablesConnectionDraws = "nf_tables connection draws"
 
     /// What netem faults need (netem under netfault's prio root, u32 filters, claims).
     public static let netemFaults: [KernelFeature] = [.netem, .prio, .u32, .unixDiag]
     /// What connection faults, and the steering of netem bands by nf_tables, need.
     public static let filterFaults: [KernelFeature] = [.nfTablesInet, .nfTablesOwnerTables, .nfTablesRules]
+    /// What --connections needs besides the connection faults' features.
+    public static let connectionDraws: [KernelFeature] = [.nfTablesConnectionDraws]
     /// The traffic-control features the probe tries on its scratch devices.
     public static let trafficControl: [KernelFeature] = [.netem, .prio, .htb, .u32, .ifbMirred]
 
@@ -73,6 +76,12 @@ public enum KernelFeature: String, CaseIterable, Codable, Sendable {
                 CONFIG_NFT_REJECT_INET, CONFIG_NFT_NUMGEN, CONFIG_NFT_COUNTER (modprobe nft_reject_inet \
                 nft_numgen); without them netem faults fall back to u32 filters, whose deadline only the \
                 watchdog keeps
+                """
+        case .nfTablesConnectionDraws:
+            return
+                """
+                --connections needs dynamic sets keyed by addresses and ports (CONFIG_NFT_SET_HASH), the dynset \
+                and numgen expressions (CONFIG_NFT_NUMGEN; modprobe nft_set_hash nft_numgen) and Linux 5.6 or later
                 """
         }
     }

@@ -15,6 +15,7 @@ enum NFTExpression: Sendable, Equatable {
     case counter(Counter)
     case immediate(Immediate)
     case reject(Reject)
+    case dynset(Dynset)
 
     /// NFT_REG_1, the 16-byte register every netfault rule loads into and compares from.
     static let reg1 = UInt32(NFT_REG_1.rawValue)
@@ -33,6 +34,7 @@ enum NFTExpression: Sendable, Equatable {
         case .counter(let e): e
         case .immediate(let e): e
         case .reject(let e): e
+        case .dynset(let e): e
         }
     }
 
@@ -59,6 +61,7 @@ enum NFTExpression: Sendable, Equatable {
         case Counter.name: self = .counter(Counter(decoding: e))
         case Immediate.name: self = .immediate(Immediate(decoding: e))
         case Reject.name: self = .reject(Reject(decoding: e))
+        case Dynset.name: self = .dynset(Dynset(decoding: e))
         default: return nil
         }
     }

@@ -1,0 +1,127 @@
+import FoundationEssentials
+import Glibc
+
+/// `--connections`: the share of new connections a lease's connection faults take. Each new
+/// connection is drawn once, at its first SYN, and its lot is remembered in the lease's table
+/// (see ShareRule), so both directions and both of loopback's passes agree for its whole life.
+public enum ConnectionShare: Hashable, Codable, Sendable, CustomStringConvertible {
+    /// About this share, drawn at random per connection.
+    case percent(Percent)
+    /// Every Nth new connection (the Nth, 2Nth, ...), counted per address family.
+    case every(UInt32)
+
+    /// The largest N of `every:N`: numgen counts modulo N, and a larger N is a fault nobody sees.
+    public static let largestEvery: UInt32 = 1_000_000
+
+    /// `30%`, `0.5%`, `every:3`.
+    public static func parse(_ text: String) throws -> ConnectionShare {
+        let t = text.trimmed.lowercased()
+        if t.hasPrefix("every:") {
+            let n = String(t.dropFirst("every:".count))
+            guard let v = UInt32(n), v >= 1, v <= largestEvery else {
+                throw InputError(
+                    """
+                    --connections '\(text)' is not a count; every:N takes a whole number from 1 to \(largestEvery), \
+                    e.g. every:3 for every third new connection
+                    """)
+            }
+            return .every(v)
+        }
+        guard t.hasSuffix("%"), t.count > 1 else {
+            throw InputError(
+                "--connections '\(text)' is neither a share nor a count; give e.g. 30% or every:3")
+        }
+        let p = try Percent.parse(t, what: "--connections")
+        let share = ConnectionShare.percent(p)
+        guard p.value > 0, (share.threshold ?? 0) > 0 else {
+            throw InputError(
+                "--connections \(text) picks no connection; give a share from 0.0001% to 100%, e.g. 30%")
+        }
+        return share
+    }
+
+    /// For a percentage: `numgen random mod FilterSpec.lossModulus < threshold` (parts per million).
+    public var threshold: UInt32? {
+        guard case .percent(let p) = self else { return nil }
+        return UInt32((p.fraction * Double(FilterSpec.lossModulus)).rounded())
+    }
+
+    public var description: String {
+        switch self {
+        case .percent(let p): "\(p)"
+        case .every(let n): "every:\(n)"
+        }
+    }
+}
+
+extension Ownership {
+    /// The sets of a lease with --connections: the connections drawn in (`chosen`) and out
+    /// (`passed`), per family, keyed by addresses and ports in the request's direction.
+    public static func shareSet(chosen: Bool, family: IPAddress.Family) -> String {
+        (chosen ? "chosen" : "passed") + (family == .ipv4 ? "4" : "6")
+    }
+    /// Their ids in the install batch, after the lease set's (1), in the order nft gives them.
+    public static func shareSetID(chosen: Bool, family: IPAddress.Family) -> UInt32 {
+        (family == .ipv4 ? 2 : 4) + (chosen ? 0 : 1)
+    }
+    /// Room for this many connections per set; when full, a new connection is drawn out.
+    public static let shareSetSize: UInt32 = 65536
+}
+
+/// A connection's key in nft's language: `ip saddr . tcp sport . ip daddr . tcp dport`, in the
+/// request's direction (a response's addresses and ports swapped back).
+public func connectionKeySyntax(family: IPAddress.Family, side: PortMatch.Side) -> String {
+    let ip = family == .ipv4 ? "ip" : "ip6"
+    let (first, second) = side == .destination ? ("saddr", "daddr") : ("daddr", "saddr")
+    let (p1, p2) = side == .destination ? ("sport", "dport") : ("dport", "sport")
+    return "\(ip) \(first) . tcp \(p1) . \(ip) \(second) . tcp \(p2)"
+}
+
+/// One of the two rules that decide a new connection's lot, first in the requests' chain: a SYN
+/// of a connection in neither set is drawn (`draw`) into `chosen`, or else goes into `passed`.
+/// Both count, so status can say how many were drawn in and out.
+public struct ShareRule: Hashable, Codable, Sendable {
+    public let hook: FilterRule.Hook
+    /// The server's addresses (as the lease's rules narrow them); nil: any.
+    public let peer: IPPrefix?
+    public let family: IPAddress.Family
+    /// nil: the rule that puts the connections the draw left out in `passed`.
+    public let draw: ConnectionShare?
+    public let comment: String
+
+    public init(hook: FilterRule.Hook, peer: IPPrefix?, family: IPAddress.Family, draw: ConnectionShare?,
+                comment: String) {
+        self.hook = hook; self.peer = peer; self.family = family; self.draw = draw; self.comment = comment
+    }
+
+    /// The set the rule adds to.
+    public var set: String { Ownership.shareSet(chosen: draw != nil, family: family) }
+
+    public var nftSyntax: String {
+        var s = ["meta l4proto tcp"]
+        if let peer { s.append("\(peer.family == .ipv4 ? "ip" : "ip6") daddr \(peer)") }
+        s.append("tcp dport @\(Ownership.leaseSet)")
+        s.append("tcp flags & (syn | ack) == syn")
+        let key = connectionKeySyntax(family: family, side: .destination)
+        for chosen in [true, false] { s.append("\(key) != @\(Ownership.shareSet(chosen: chosen, family: family))") }
+        switch draw {
+        case .percent?: s.append("numgen random mod \(FilterSpec.lossModulus) < \(draw?.threshold ?? 0)")
+        case .every(let n)?: s.append("numgen inc mod \(n) == \(n - 1)")
+        case nil: break
+        }
+        s.append("counter add @\(set) { \(key) }")
+        s.append("comment \"\(comment)\"")
+        return s.joined(separator: " ")
+    }
+}
+
+/// What --connections adds to a lease's table: the share, and the rules that draw.
+public struct ShareDecision: Hashable, Codable, Sendable {
+    public let share: ConnectionShare
+    public let rules: [ShareRule]
+    public init(share: ConnectionShare, rules: [ShareRule]) { self.share = share; self.rules = rules }
+    /// The families that have sets (and rules).
+    public var families: [IPAddress.Family] {
+        IPAddress.Family.allCases.filter { f in rules.contains { $0.family == f } }
+    }
+}

@@ -1,0 +1,51 @@
+import CNFTables
+import Glibc
+import NetFaultCore
+
+extension ShareRule {
+    /// The --connections draw `expressions` write for a chain named `hook`; nil for any other
+    /// shape. The candidate is rebuilt from the set it adds to and its draw, then compared whole
+    /// (without the batch's set ids, which the kernel does not list back).
+    init?(hook chain: String, expressions: [NFTExpression], comment: String) {
+        guard let hook = FilterRule.Hook(rawValue: chain), let add = expressions.last?.dynset else { return nil }
+        let family: IPAddress.Family
+        switch add.set {
+        case Ownership.shareSet(chosen: true, family: .ipv4), Ownership.shareSet(chosen: false, family: .ipv4):
+            family = .ipv4
+        case Ownership.shareSet(chosen: true, family: .ipv6), Ownership.shareSet(chosen: false, family: .ipv6):
+            family = .ipv6
+        default: return nil
+        }
+        var draw: ConnectionShare?
+        if add.set.hasPrefix("chosen") {
+            guard let i = expressions.firstIndex(where: { $0.numgen != nil }), let ng = expressions[i].numgen,
+                i + 1 < expressions.count
+            else { return nil }
+            if ng.type == NFT_NG_INCREMENTAL.rawValue {
+                guard ng.modulus >= 1 else { return nil }
+                draw = .every(ng.modulus)
+            } else {
+                guard i + 2 < expressions.count, let c = expressions[i + 2].cmp, c.data.count == 4 else { return nil }
+                let threshold = c.data.reduce(0) { $0 << 8 | UInt32($1) }
+                // Parts per million back to a percentage (10,000 ppm is 1%).
+                draw = .percent(Percent(Double(threshold) / 10_000))
+            }
+        }
+        var reader = ExpressionReader(expressions)
+        var peer: IPPrefix?
+        _ = reader.metaEquals(NFT_META_L4PROTO)
+        if let proto = reader.metaEquals(NFT_META_NFPROTO), let p = reader.peer(proto: proto) { peer = p.prefix }
+        let candidate = ShareRule(hook: hook, peer: peer, family: family, draw: draw, comment: comment)
+        guard candidate.expressions.map(\.shape) == expressions.map(\.shape) else { return nil }
+        self = candidate
+    }
+}
+
+extension NFTExpression {
+    /// What a rule's shape is made of: without the batch's set ids and the counter's values,
+    /// which the kernel lists back differently from what was sent.
+    var shape: NFTExpression {
+        guard case .counter = self else { return withoutSetID }
+        return .counter(.init())
+    }
+}
