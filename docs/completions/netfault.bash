@@ -188,7 +188,7 @@ _netfault_apply() {
     repeating_flags=()
     non_repeating_flags=(--blackhole --reject --reset --hang --json --foreground --dry-run --version -h --help)
     repeating_options=(--peer)
-    non_repeating_options=(--host --iface --direction --server --delay --jitter --delay-correlation --distribution --loss --loss-correlation --duplicate --corrupt --reorder --gap --rate --limit --loss-nft --netns --netns-pid --for)
+    non_repeating_options=(--host --iface --direction --server --delay --jitter --delay-correlation --distribution --loss --loss-correlation --duplicate --corrupt --reorder --gap --rate --limit --loss-nft --connections --netns --netns-pid --for)
     __netfault_offer_flags_options 1
 
     # Offer option value completions
@@ -247,6 +247,9 @@ _netfault_apply() {
     '--loss-nft')
         return
         ;;
+    '--connections')
+        return
+        ;;
     '--netns')
         return
         ;;
@@ -263,7 +266,7 @@ _netfault_run() {
     repeating_flags=()
     non_repeating_flags=(--blackhole --reject --reset --hang --expect-traffic --as-root --dry-run --version -h --help)
     repeating_options=(--peer)
-    non_repeating_options=(--host --iface --direction --server --delay --jitter --delay-correlation --distribution --loss --loss-correlation --duplicate --corrupt --reorder --gap --rate --limit --loss-nft --netns --netns-pid --for --after --every --on)
+    non_repeating_options=(--host --iface --direction --server --delay --jitter --delay-correlation --distribution --loss --loss-correlation --duplicate --corrupt --reorder --gap --rate --limit --loss-nft --connections --netns --netns-pid --for --after --every --on)
     __netfault_offer_flags_options -1
 
     # Offer option value completions
@@ -320,6 +323,9 @@ _netfault_run() {
         return
         ;;
     '--loss-nft')
+        return
+        ;;
+    '--connections')
         return
         ;;
     '--netns')
