@@ -17,9 +17,9 @@ struct NetemKernelTests {
         let during = (try medianPing(port: redis.port), try medianPing(port: other.port))
         #expect(try netfault("revert", try leaseID(r)).status == 0)
         let after = try medianPing(port: redis.port)
-        #expect(abs(during.0 - before.0 - 100) <= 20, "redis grew by \(during.0 - before.0) ms")
-        #expect(during.1 - before.1 < 5, "port 6380 grew by \(during.1 - before.1) ms")
-        #expect(after - before.0 < 5, "after revert redis is still \(after - before.0) ms slower")
+        expectDelayed(by: 100, grown: during.0 - before.0, "redis")
+        expectUntouched(by: 100, grown: during.1 - before.1, "port 6380")
+        expectUntouched(by: 100, grown: after - before.0, "redis after revert")
     }
 
     @Test("loss 30% drops a share of requests within statistical bounds (1000 probes)")
@@ -82,9 +82,9 @@ struct NetemKernelTests {
         let during = try [a, b, c].map { try medianPing(port: $0.port) }
         let (leases, bandList) = try statusLeases()
         try cleanUp()
-        #expect(abs(during[0] - base[0] - 40) <= 15, "6379 grew by \(during[0] - base[0]) ms")
-        #expect(abs(during[1] - base[1] - 120) <= 20, "6380 grew by \(during[1] - base[1]) ms")
-        #expect(during[2] - base[2] < 5, "6381 grew by \(during[2] - base[2]) ms")
+        expectDelayed(by: 40, grown: during[0] - base[0], "6379")
+        expectDelayed(by: 120, grown: during[1] - base[1], "6380")
+        expectUntouched(by: 40, grown: during[2] - base[2], "6381")
         #expect(leases.count == 2)
         #expect(Set(bandList).count == 2, "each lease has its own band: \(leases)")
     }
@@ -280,8 +280,8 @@ struct RemoteServerKernelTests {
         }
         let during = (delayed: try medianPing(delayed), untouched: try medianPing(untouched))
         try cleanUp()
-        #expect(abs(during.delayed - base.delayed - 60) <= 15, "\(delayed) grew by \(during.delayed - base.delayed) ms")
-        #expect(during.untouched - base.untouched < 5, "\(untouched) grew by \(during.untouched - base.untouched) ms")
+        expectDelayed(by: 60, grown: during.delayed - base.delayed, delayed)
+        expectUntouched(by: 60, grown: during.untouched - base.untouched, untouched)
     }
 
     @Test("from-server on a remote server shapes incoming replies through an ifb device, and revert removes it")
@@ -333,8 +333,8 @@ struct RemoteServerKernelTests {
         #expect(both.status == 0, "a second lease shares the ifb device: \(both.stderr)")
         try cleanUp()
         let after = try medianPing()
-        #expect(abs(during - base - 50) <= 15, "replies from 10.99.0.2 grew by \(during - base) ms")
-        #expect(after - base < 5, "after revert still \(after - base) ms slower")
+        expectDelayed(by: 50, grown: during - base, "replies from 10.99.0.2")
+        expectUntouched(by: 50, grown: after - base, "replies from 10.99.0.2 after revert")
         #expect(try tcSnapshot("nfv0") == before)
         let links = try run("ip", ["-o", "link", "show"]).stdout
         #expect(!links.contains("nfifb"), "the ifb device is removed: \(links)")

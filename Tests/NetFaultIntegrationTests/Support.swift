@@ -156,6 +156,26 @@ func medianPing(port: UInt16, host: String = "127.0.0.1", count: Int = 15) throw
     return m
 }
 
+/// A round trip's growth under a netem delay of `ms` on one direction: at least the delay (less
+/// 10 ms of measurement) and under 1.5 times it. A busy host stretches user-mode Linux's timers
+/// by 15 ms and more, so a tight upper bound fails for load alone; these bounds still tell the
+/// delay from none, and from the delay applied twice (both directions, two bands).
+func expectDelayed(
+    by ms: Double, grown: Double, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
+) {
+    #expect(
+        grown >= ms - 10 && grown < ms * 1.5, "\(what) grew by \(grown) ms, not \(ms)", sourceLocation: sourceLocation)
+}
+
+/// Traffic a delay of `ms` must not reach: it grew by less than half of it (a busy host adds a
+/// few milliseconds; the fault would add all of it).
+func expectUntouched(
+    by ms: Double, grown: Double, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
+) {
+    #expect(
+        grown < ms / 2, "\(what) grew by \(grown) ms under a \(ms) ms fault elsewhere", sourceLocation: sourceLocation)
+}
+
 /// Reverts every lease and checks nothing of netfault's is left on lo.
 /// The first netem qdisc's counters on `dev` (`tc -s qdisc show`), with the text they came from.
 func netemCounters(_ dev: String = "lo") throws -> (sent: Int, dropped: Int, stats: String) {
