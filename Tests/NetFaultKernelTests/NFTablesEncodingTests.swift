@@ -181,7 +181,10 @@ struct NFTFixtures {
     }
 
     @Test func everyFixtureHasARule() {
-        #expect(Set(NFTFixtures.loaded.rules.keys) == Set(Self.names).union(ShareEncodingTests.shareRules.keys))
+        #expect(
+            Set(NFTFixtures.loaded.rules.keys)
+                == Set(Self.names).union(ShareEncodingTests.shareRules.keys)
+                .union(LifeEncodingTests.starts.keys).union(LifeEncodingTests.rules.keys))
         #expect(NFTFixtures.loaded.rules.count >= 20)
     }
 
