@@ -43,9 +43,19 @@ public struct ConnectionLifeOptions: ParsableArguments {
             """,
             valueName: "action"))
     public var limitDataAction: String?
+    @Option(
+        help: ArgumentHelp(
+            """
+            Set the MSS option of each new connection's SYN to this many bytes, so the server sends segments of \
+            at most that much payload (Toxiproxy's slicer, approximated): 64 to 1400. Linux sends no segment \
+            under 48 bytes (tcp_min_snd_mss) and timestamps take 12 of each.
+            """,
+            valueName: "bytes"))
+    public var slice: String?
 
     public func parsed() throws -> ConnectionLife {
         try ConnectionLife.parse(
-            resetAfter: resetAfter, hangAfter: hangAfter, limitData: limitData, limitAction: limitDataAction)
+            resetAfter: resetAfter, hangAfter: hangAfter, limitData: limitData, limitAction: limitDataAction,
+            slice: slice)
     }
 }

@@ -22,14 +22,17 @@ public struct ConnectionLife: Hashable, Codable, Sendable {
     /// `--limit-data BYTES`: what the server may send on one connection (IP packets, headers too).
     public var limitData: UInt64?
     public var limitAction: LimitAction
+    /// `--slice BYTES`: the MSS of the connection's SYN set to this, so the server sends
+    /// segments of at most BYTES (Toxiproxy's slicer, approximated).
+    public var slice: UInt16?
 
     public init(resetAfter: Duration? = nil, hangAfter: Duration? = nil, limitData: UInt64? = nil,
-                limitAction: LimitAction = .reset) {
+                limitAction: LimitAction = .reset, slice: UInt16? = nil) {
         self.resetAfter = resetAfter; self.hangAfter = hangAfter; self.limitData = limitData
-        self.limitAction = limitAction
+        self.limitAction = limitAction; self.slice = slice
     }
 
-    public var isEmpty: Bool { timer == nil && limitData == nil }
+    public var isEmpty: Bool { timer == nil && limitData == nil && slice == nil }
 
     /// The timer's length, whichever of the two gave it.
     public var timer: Duration? { resetAfter ?? hangAfter }
@@ -38,11 +41,14 @@ public struct ConnectionLife: Hashable, Codable, Sendable {
     public static let shortestTimer = Duration.milliseconds(10)
     /// The largest budget: nft's quota counts in 64 bits, but a person means less than 1 TiB.
     public static let largestBudget: UInt64 = 1 << 40
+    /// The slices' range: Linux does not go below tcp_min_snd_mss (48) and TCP timestamps take
+    /// 12 bytes of each segment; above a network's usual MSS a clamp would slice nothing.
+    public static let slices: ClosedRange<UInt16> = 64...1400
 
     /// Parses the options as given; every mistake is named before anything touches the kernel.
-    public static func parse(resetAfter: String?, hangAfter: String?, limitData: String?, limitAction: String?)
-        throws -> ConnectionLife
-    {
+    public static func parse(
+        resetAfter: String?, hangAfter: String?, limitData: String?, limitAction: String?, slice: String? = nil
+    ) throws -> ConnectionLife {
         if resetAfter != nil && hangAfter != nil {
             throw InputError(
                 "--reset-after and --hang-after are two ends for the same connection; give one of them")
@@ -51,6 +57,7 @@ public struct ConnectionLife: Hashable, Codable, Sendable {
         life.resetAfter = try resetAfter.map { try timer($0, what: "--reset-after") }
         life.hangAfter = try hangAfter.map { try timer($0, what: "--hang-after") }
         life.limitData = try limitData.map(budget)
+        life.slice = try slice.map(sliceSize)
         if let limitAction {
             guard let a = LimitAction(rawValue: limitAction.trimmed.lowercased()) else {
                 throw InputError("--limit-data-action '\(limitAction)' is neither reset nor close; give one of them")
@@ -69,6 +76,24 @@ public struct ConnectionLife: Hashable, Codable, Sendable {
             throw InputError("\(what) \(text) is shorter than the kernel's timers keep (10ms); give e.g. 2s")
         }
         return d
+    }
+
+    static func sliceSize(_ text: String) throws -> UInt16 {
+        guard let n = Int(text.trimmed), n >= 0 else {
+            throw InputError("--slice '\(text)' is not a number of bytes; give e.g. 100")
+        }
+        guard n >= Int(slices.lowerBound) else {
+            throw InputError(
+                """
+                --slice \(n) is below what Linux sends: it keeps segments at tcp_min_snd_mss (48) or more, and \
+                timestamps take 12 bytes of each; give \(slices.lowerBound) or more
+                """)
+        }
+        guard n <= Int(slices.upperBound) else {
+            throw InputError(
+                "--slice \(n) is above a network's usual segment size, so nothing would be sliced; give 64 to 1400")
+        }
+        return UInt16(n)
     }
 
     static func budget(_ text: String) throws -> UInt64 {
@@ -114,6 +139,7 @@ public struct ConnectionLife: Hashable, Codable, Sendable {
         if resetAfter != nil { o.append("--reset-after") }
         if hangAfter != nil { o.append("--hang-after") }
         if limitData != nil { o.append("--limit-data") }
+        if slice != nil { o.append("--slice") }
         return o
     }
 
@@ -123,6 +149,7 @@ public struct ConnectionLife: Hashable, Codable, Sendable {
         if let resetAfter { parts.append("reset-after \(resetAfter)") }
         if let hangAfter { parts.append("hang-after \(hangAfter)") }
         if let limitData { parts.append("limit-data \(limitData)" + (limitAction == .close ? " close" : "")) }
+        if let slice { parts.append("slice \(slice)") }
         return parts.joined(separator: ", ")
     }
 }

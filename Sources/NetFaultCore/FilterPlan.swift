@@ -159,6 +159,7 @@ public struct FilterPlan: Hashable, Codable, Sendable {
         FilterRule.Hook.allCases.filter { h in
             rules.contains { $0.hook == h } || (share?.rules ?? []).contains { $0.hook == h }
                 || (life?.starts ?? []).contains { $0.hook == h } || (life?.rules ?? []).contains { $0.hook == h }
+                || (life?.slices ?? []).contains { $0.hook == h }
         }
     }
 }

@@ -95,13 +95,43 @@ public struct LifeRule: Hashable, Codable, Sendable {
     }
 }
 
-/// What --reset-after, --hang-after and --limit-data add to a lease's table.
+/// `--slice`: the MSS option of a SYN to the server set to `bytes`, so the server's segments
+/// carry at most that much.
+public struct SliceRule: Hashable, Codable, Sendable {
+    public let hook: FilterRule.Hook
+    public let peer: IPPrefix?
+    /// With --connections: only the SYNs of connections drawn into this family's chosen set.
+    public let chosen: IPAddress.Family?
+    public let bytes: UInt16
+    public let comment: String
+
+    public init(hook: FilterRule.Hook, peer: IPPrefix?, chosen: IPAddress.Family?, bytes: UInt16, comment: String) {
+        self.hook = hook; self.peer = peer; self.chosen = chosen; self.bytes = bytes; self.comment = comment
+    }
+
+    public var nftSyntax: String {
+        var s = ["meta l4proto tcp"]
+        if let peer { s.append("\(peer.family == .ipv4 ? "ip" : "ip6") daddr \(peer)") }
+        s.append("tcp dport @\(Ownership.leaseSet)")
+        s.append("tcp flags & (syn | ack) == syn")
+        if let chosen {
+            let key = connectionKeySyntax(family: chosen, side: .destination)
+            s.append("\(key) @\(Ownership.shareSet(chosen: true, family: chosen))")
+        }
+        s.append("counter tcp option maxseg size set \(bytes)")
+        s.append("comment \"\(comment)\"")
+        return s.joined(separator: " ")
+    }
+}
+
+/// What --reset-after, --hang-after, --limit-data and --slice add to a lease's table.
 public struct LifePlan: Hashable, Codable, Sendable {
     public let life: ConnectionLife
     public let starts: [TimerStart]
     public let rules: [LifeRule]
-    public init(life: ConnectionLife, starts: [TimerStart], rules: [LifeRule]) {
-        self.life = life; self.starts = starts; self.rules = rules
+    public let slices: [SliceRule]
+    public init(life: ConnectionLife, starts: [TimerStart], rules: [LifeRule], slices: [SliceRule] = []) {
+        self.life = life; self.starts = starts; self.rules = rules; self.slices = slices
     }
     /// The families that have timer sets.
     public var timerFamilies: [IPAddress.Family] {
@@ -160,7 +190,16 @@ extension FilterPlanner {
                 }
             }
         }
-        return LifePlan(life: life, starts: starts, rules: rules)
+        var slices: [SliceRule] = []
+        if let bytes = life.slice {
+            for scope in scopes {
+                let families: [IPAddress.Family?] = chosen ? Self.families(scope) : [nil]
+                slices += families.map {
+                    SliceRule(hook: requests, peer: scope, chosen: $0, bytes: bytes, comment: comment)
+                }
+            }
+        }
+        return LifePlan(life: life, starts: starts, rules: rules, slices: slices)
     }
 }
 

@@ -35,6 +35,7 @@ struct Apply: ParsableCommand {
               --reset-after 2s   the first packet after 2 s gets a reset (ECONNRESET)
               --hang-after 2s    nothing passes after 2 s (the client's reads time out)
               --limit-data 4096  the client is reset once the server has sent 4 KB (headers included)
+              --slice 100        the server sends segments of at most 100 bytes (the SYN's MSS)
             --connections 30% (or every:3) gives those faults to only that share of new connections, \
             each drawn once at its SYN and remembered in the lease's table; connections open before \
             the lease are left alone.

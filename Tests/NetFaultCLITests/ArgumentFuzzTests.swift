@@ -27,7 +27,7 @@ struct ArgumentFuzzTests {
         "--duplicate", "--corrupt", "--reorder", "--gap", "--rate", "--for", "--iface", "--direction",
         "--host", "--json", "--all", "-h", "--help", "--delay=", "--loss=-1%", "-x", "--",
         "--blackhole", "--reject", "--reset", "--hang", "--loss-nft", "--peer", "--limit", "--after", "--every",
-        "--on", "--connections", "--reset-after", "--hang-after", "--limit-data", "--limit-data-action"
+        "--on", "--connections", "--reset-after", "--hang-after", "--limit-data", "--limit-data-action", "--slice"
     ]
     static let values = [
         "100ms", "10us", "1.5s", "-5ms", "0", "0ms", "61s", "5%", "5", "0.1%", "100%", "120%", "-1%", "abc", "",
@@ -57,7 +57,7 @@ struct ArgumentFuzzTests {
         ["--for", "5m"], ["--direction", "both"], ["--host", "127.0.0.2"], ["--json"],
         ["--reject"], ["--hang"], ["--loss-nft", "5%"], ["--peer", "10.0.0.0/8"], ["--limit", "20000"],
         ["--connections", "30%"], ["--reset-after", "2s"], ["--hang-after", "5s"], ["--limit-data", "4096"],
-        ["--limit-data-action", "close"]
+        ["--limit-data-action", "close"], ["--slice", "100"]
     ]
 
     static func vector(_ rng: inout SplitMix64) -> [String] {

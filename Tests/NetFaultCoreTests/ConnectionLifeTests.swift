@@ -40,6 +40,27 @@ struct ConnectionLifeTests {
         }
     }
 
+    @Test("--slice takes 64 to 1400 bytes; below, the reason (tcp_min_snd_mss, timestamps) and 64")
+    func slices() throws {
+        #expect(try ConnectionLife.parse(resetAfter: nil, hangAfter: nil, limitData: nil, limitAction: nil,
+                                         slice: "100").slice == 100)
+        for (text, named) in [("63", "tcp_min_snd_mss"), ("0", "64 or more"), ("1401", "64 to 1400"),
+                              ("-1", "not a number"), ("1e3", "not a number"), ("99999999999999999999", "not a number")] {
+            #expect {
+                try ConnectionLife.parse(resetAfter: nil, hangAfter: nil, limitData: nil, limitAction: nil, slice: text)
+            } throws: { e in
+                guard let e = e as? InputError else { return false }
+                return e.exitStatus == 64 && e.message.contains("--slice") && e.message.contains(named)
+            }
+        }
+        let p = try plan(ConnectionLife(slice: 100), server: .local)
+        #expect(p.life?.slices.map(\.hook) == [.input] && p.life?.slices.first?.chosen == nil)
+        #expect(p.life?.starts.isEmpty == true && p.life?.rules.isEmpty == true)
+        #expect(p.nftScript(timeout: .seconds(5)).contains("tcp option maxseg size set 100"))
+        let drawn = try plan(ConnectionLife(slice: 100), connections: .every(2))
+        #expect(drawn.life?.slices.map(\.chosen) == [.ipv4, .ipv6])
+    }
+
     @Test("the life faults are refused beside an action that takes every packet, and beside netem")
     func combinations() throws {
         let life = ConnectionLife(resetAfter: .seconds(2))

@@ -89,6 +89,24 @@ import NetFaultCore
         #expect(NFTablesReplies.lifeSyntax(rule.hook.rawValue, e, rule.comment) == rule.nftSyntax)
     }
 
+    static let slices: [String: SliceRule] = [
+        "slice_v4": SliceRule(hook: .input, peer: nil, chosen: nil, bytes: 100, comment: c + "slice 100"),
+        "slice_v6_host_chosen": SliceRule(
+            hook: .output, peer: peer("::1"), chosen: .ipv6, bytes: 1400, comment: c + "slice 1400, connections 30%")
+    ]
+
+    @Test(arguments: slices.keys.sorted())
+    func sliceMatchesNft(_ name: String) throws {
+        let rule = try #require(Self.slices[name])
+        let e = try checked(
+            name, hook: rule.hook, syntax: rule.nftSyntax, NFTablesRequests.newRule(table: NFTFixtures.table, rule))
+        #expect(SliceRule(hook: rule.hook.rawValue, expressions: e, comment: rule.comment) == rule)
+        #expect(FilterRule(hook: rule.hook.rawValue, expressions: e, comment: rule.comment) == nil)
+        #expect(LifeRule(hook: rule.hook.rawValue, expressions: e, comment: rule.comment) == nil)
+        #expect(SliceRule(hook: rule.hook.rawValue, expressions: Array(e.dropLast()), comment: "") == nil)
+        #expect(NFTablesReplies.lifeSyntax(rule.hook.rawValue, e, rule.comment) == rule.nftSyntax)
+    }
+
     /// The install batch: the timer sets (young with the timer's length, at most the lease's),
     /// the starts before any rule that ends a connection, the budget sets with the lease's.
     @Test func installBatchOrdersSetsAndRules() throws {

@@ -184,7 +184,8 @@ struct NFTFixtures {
         #expect(
             Set(NFTFixtures.loaded.rules.keys)
                 == Set(Self.names).union(ShareEncodingTests.shareRules.keys)
-                .union(LifeEncodingTests.starts.keys).union(LifeEncodingTests.rules.keys))
+                .union(LifeEncodingTests.starts.keys).union(LifeEncodingTests.rules.keys)
+                .union(LifeEncodingTests.slices.keys))
         #expect(NFTFixtures.loaded.rules.count >= 20)
     }
 

@@ -49,6 +49,25 @@ extension TimerStart {
     }
 }
 
+extension SliceRule {
+    var expressions: [NFTExpression] {
+        var out = FilterRule.metaEquals(NFT_META_L4PROTO, [FilterRule.tcp])
+        if let peer { out += FilterRule.peerMatch(peer, side: .destination) }
+        out.append(.payload(.init(base: NFT_PAYLOAD_TRANSPORT_HEADER, offset: 2, length: 2)))
+        out.append(.lookup(.init(set: Ownership.leaseSet, setID: Ownership.leaseSetID)))
+        out += FilterRule.flagsMatch(.synOnly)
+        if let chosen {
+            if peer == nil { out += FilterRule.familyMatch(chosen) }
+            out += FilterRule.shareLookup(chosen, side: .destination, chosen: true)
+        }
+        out.append(.counter(.init()))
+        // The MSS option (kind 2): its 2-byte value after kind and length, big-endian.
+        out.append(.immediate(.data([UInt8(bytes >> 8), UInt8(bytes & 0xff)])))
+        out.append(.exthdrWrite(.init(tcpOption: 2, offset: 2, length: 2)))
+        return out
+    }
+}
+
 extension LifeRule {
     var expressions: [NFTExpression] {
         var out = FilterRule.metaEquals(NFT_META_L4PROTO, [FilterRule.tcp])

@@ -74,6 +74,26 @@ extension LifeRule {
     }
 }
 
+extension SliceRule {
+    init?(hook chain: String, expressions: [NFTExpression], comment: String) {
+        guard let hook = FilterRule.Hook(rawValue: chain), case .exthdrWrite? = expressions.last,
+            expressions.count >= 2, case .immediate(let i) = expressions[expressions.count - 2],
+            case .data(let value) = i.value, value.count == 2
+        else { return nil }
+        let bytes = UInt16(value[0]) << 8 | UInt16(value[1])
+        var reader = ExpressionReader(expressions)
+        var peer: IPPrefix?
+        _ = reader.metaEquals(NFT_META_L4PROTO)
+        if let proto = reader.metaEquals(NFT_META_NFPROTO), let p = reader.peer(proto: proto) { peer = p.prefix }
+        let chosen = IPAddress.Family.allCases.first { f in
+            expressions.contains { $0.lookup?.set == Ownership.shareSet(chosen: true, family: f) }
+        }
+        let candidate = SliceRule(hook: hook, peer: peer, chosen: chosen, bytes: bytes, comment: comment)
+        guard candidate.expressions.map(\.shape) == expressions.map(\.shape) else { return nil }
+        self = candidate
+    }
+}
+
 extension NFTablesReplies {
     /// A connection-life rule in nft's language; nil for any other rule.
     static func lifeSyntax(_ chain: String, _ typed: [NFTExpression?], _ comment: String) -> String? {
@@ -81,5 +101,6 @@ extension NFTablesReplies {
         let e = typed.compactMap { $0 }
         return TimerStart(hook: chain, expressions: e, comment: comment)?.nftSyntax
             ?? LifeRule(hook: chain, expressions: e, comment: comment)?.nftSyntax
+            ?? SliceRule(hook: chain, expressions: e, comment: comment)?.nftSyntax
     }
 }

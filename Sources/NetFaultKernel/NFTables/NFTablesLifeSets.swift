@@ -31,6 +31,10 @@ extension NFTablesRequests {
         newRule(table: table, chain: rule.hook.rawValue, expressions: rule.expressions, comment: rule.comment)
     }
 
+    static func newRule(table: String, _ rule: SliceRule) -> Message {
+        newRule(table: table, chain: rule.hook.rawValue, expressions: rule.expressions, comment: rule.comment)
+    }
+
     static func newRule(table: String, _ rule: LifeRule) -> Message {
         newRule(table: table, chain: rule.hook.rawValue, expressions: rule.expressions, comment: rule.comment)
     }

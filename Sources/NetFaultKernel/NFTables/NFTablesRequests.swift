@@ -33,6 +33,7 @@ public enum NFTablesRequests {
         messages += (plan.share?.rules ?? []).map { newRule(table: plan.table, $0) }
         // Then the timers' starts: a connection's clock runs from its first SYN.
         messages += (plan.life?.starts ?? []).map { newRule(table: plan.table, $0) }
+        messages += (plan.life?.slices ?? []).map { newRule(table: plan.table, $0) }
         messages += plan.rules.map { newRule(table: plan.table, $0) }
         messages += (plan.life?.rules ?? []).map { newRule(table: plan.table, $0) }
         return try batch(messages, seq: seq)

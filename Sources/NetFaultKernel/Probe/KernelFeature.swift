@@ -16,6 +16,7 @@ public enum KernelFeature: String, CaseIterable, Codable, Sendable {
     case nfTablesRules = "nf_tables rules"
     case nfTablesConnectionDraws = "nf_tables connection draws"
     case nfTablesConnectionLife = "nf_tables connection life"
+    case nfTablesMSSClamp = "nf_tables mss clamp"
 
     /// What netem faults need (netem under netfault's prio root, u32 filters, claims).
     public static let netemFaults: [KernelFeature] = [.netem, .prio, .u32, .unixDiag]
@@ -25,6 +26,8 @@ public enum KernelFeature: String, CaseIterable, Codable, Sendable {
     public static let connectionDraws: [KernelFeature] = [.nfTablesConnectionDraws]
     /// What --reset-after, --hang-after and --limit-data need besides the connection faults' features.
     public static let connectionLife: [KernelFeature] = [.nfTablesConnectionLife]
+    /// What --slice needs besides the connection faults' features.
+    public static let mssClamp: [KernelFeature] = [.nfTablesMSSClamp]
     /// The traffic-control features the probe tries on its scratch devices.
     public static let trafficControl: [KernelFeature] = [.netem, .prio, .htb, .u32, .ifbMirred]
 
@@ -85,6 +88,12 @@ public enum KernelFeature: String, CaseIterable, Codable, Sendable {
                 """
                 --connections needs dynamic sets keyed by addresses and ports (CONFIG_NFT_SET_HASH), the dynset \
                 and numgen expressions (CONFIG_NFT_NUMGEN; modprobe nft_set_hash nft_numgen) and Linux 5.6 or later
+                """
+        case .nfTablesMSSClamp:
+            return
+                """
+                --slice needs the exthdr expression writing TCP options (`tcp option maxseg size set`, \
+                CONFIG_NFT_EXTHDR; modprobe nft_exthdr) and Linux 5.8 or later
                 """
         case .nfTablesConnectionLife:
             return

@@ -18,6 +18,7 @@ enum NFTExpression: Sendable, Equatable {
     case dynset(Dynset)
     case quota(Quota)
     case payloadWrite(PayloadWrite)
+    case exthdrWrite(ExthdrWrite)
 
     /// NFT_REG_1, the 16-byte register every netfault rule loads into and compares from.
     static let reg1 = UInt32(NFT_REG_1.rawValue)
@@ -39,6 +40,7 @@ enum NFTExpression: Sendable, Equatable {
         case .dynset(let e): e
         case .quota(let e): e
         case .payloadWrite(let e): e
+        case .exthdrWrite(let e): e
         }
     }
 
@@ -69,6 +71,8 @@ enum NFTExpression: Sendable, Equatable {
         case Reject.name: self = .reject(Reject(decoding: e))
         case Dynset.name: self = .dynset(Dynset(decoding: e))
         case Quota.name: self = .quota(Quota(decoding: e))
+        case ExthdrWrite.name where ExprAttr.isSet(e, NFTNL_EXPR_EXTHDR_SREG):
+            self = .exthdrWrite(ExthdrWrite(decoding: e))
         default: return nil
         }
     }

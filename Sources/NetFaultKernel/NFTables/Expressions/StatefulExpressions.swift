@@ -68,4 +68,36 @@ extension NFTExpression {
             checksumFlags = ExprAttr.u32(e, NFTNL_EXPR_PAYLOAD_FLAGS)
         }
     }
+
+    /// `exthdr write tcpopt reg R => LEN b @ TYPE + OFFSET`: a TCP option's field set from the
+    /// register (`tcp option maxseg size set N`: type 2, offset 2, 2 bytes).
+    struct ExthdrWrite: NFTExpressionKind {
+        static let name = "exthdr"
+        var register = NFTExpression.reg1
+        var type: UInt8
+        var offset: UInt32
+        var length: UInt32
+        /// NFT_EXHDR_OP_TCPOPT.
+        var op: UInt32 = 1
+
+        init(tcpOption type: UInt8, offset: UInt32, length: UInt32) {
+            self.type = type; self.offset = offset; self.length = length
+        }
+
+        func encode(_ e: OpaquePointer) {
+            ExprAttr.setU32(e, NFTNL_EXPR_EXTHDR_SREG, register)
+            nftnl_expr_set_u8(e, attr(NFTNL_EXPR_EXTHDR_TYPE), type)
+            ExprAttr.setU32(e, NFTNL_EXPR_EXTHDR_OFFSET, offset)
+            ExprAttr.setU32(e, NFTNL_EXPR_EXTHDR_LEN, length)
+            ExprAttr.setU32(e, NFTNL_EXPR_EXTHDR_OP, op)
+        }
+
+        init(decoding e: OpaquePointer) {
+            register = ExprAttr.u32(e, NFTNL_EXPR_EXTHDR_SREG)
+            type = nftnl_expr_get_u8(e, attr(NFTNL_EXPR_EXTHDR_TYPE))
+            offset = ExprAttr.u32(e, NFTNL_EXPR_EXTHDR_OFFSET)
+            length = ExprAttr.u32(e, NFTNL_EXPR_EXTHDR_LEN)
+            op = ExprAttr.u32(e, NFTNL_EXPR_EXTHDR_OP)
+        }
+    }
 }
