@@ -202,6 +202,7 @@ public struct FilterOptions: ParsableArguments {
             """,
             valueName: "share"))
     public var connections: String?
+    @OptionGroup public var life: ConnectionLifeOptions
 
     public func spec(direction: Direction, netem: NetemSpec) throws -> FilterSpec {
         let chosen: [(Bool, FilterSpec.Action)] = [
@@ -218,7 +219,7 @@ public struct FilterOptions: ParsableArguments {
         }
         let s = FilterSpec(
             action: actions.first, loss: try lossNft.map { try Percent.parse($0, what: "--loss-nft") },
-            connections: try connections.map(ConnectionShare.parse))
+            connections: try connections.map(ConnectionShare.parse), life: try life.parsed())
         try s.validate(direction: direction, netem: netem)
         return s
     }

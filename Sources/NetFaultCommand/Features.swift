@@ -11,6 +11,8 @@ import NetFaultLeases
 public func neededFeatures(_ r: FaultRequest) -> [KernelFeature] {
     (r.netem.isEmpty ? [] : KernelFeature.netemFaults) + (r.filter.isEmpty ? [] : KernelFeature.filterFaults)
         + (r.filter.connections == nil ? [] : KernelFeature.connectionDraws)
+        + (r.filter.life.map { $0.timer != nil || $0.limitData != nil } == true ? KernelFeature.connectionLife : [])
+        + (r.filter.life?.slice == nil ? [] : KernelFeature.mssClamp)
 }
 
 /// How a command installs its leases, resolved once before the first: netem bands are steered

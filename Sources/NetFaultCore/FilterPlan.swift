@@ -147,13 +147,19 @@ public struct FilterPlan: Hashable, Codable, Sendable {
     public let ports: [UInt16]
     /// With --connections: the share and the rules that draw it (first in their chains).
     public let share: ShareDecision?
-    public init(table: String, ports: [UInt16], rules: [FilterRule], share: ShareDecision? = nil) {
-        self.table = table; self.ports = ports; self.rules = rules; self.share = share
+    /// With --reset-after, --hang-after, --limit-data: their sets and rules.
+    public let life: LifePlan?
+    public init(
+        table: String, ports: [UInt16], rules: [FilterRule], share: ShareDecision? = nil, life: LifePlan? = nil
+    ) {
+        self.table = table; self.ports = ports; self.rules = rules; self.share = share; self.life = life
     }
     /// The base chains the rules need, named after their hooks.
     public var hooks: [FilterRule.Hook] {
         FilterRule.Hook.allCases.filter { h in
             rules.contains { $0.hook == h } || (share?.rules ?? []).contains { $0.hook == h }
+                || (life?.starts ?? []).contains { $0.hook == h } || (life?.rules ?? []).contains { $0.hook == h }
+                || (life?.slices ?? []).contains { $0.hook == h }
         }
     }
 }
@@ -194,10 +200,17 @@ public enum FilterPlanner {
             }
         }
         let table = Ownership.tableName(leaseID: leaseID)
-        guard let share = spec.connections else { return FilterPlan(table: table, ports: target.ports, rules: rules) }
+        let life = spec.life.flatMap {
+            Self.life(
+                $0, server: server, direction: direction, scopes: scopes, chosen: spec.connections != nil,
+                comment: comment)
+        }
+        guard let share = spec.connections else {
+            return FilterPlan(table: table, ports: target.ports, rules: rules, life: life)
+        }
         return FilterPlan(
             table: table, ports: target.ports, rules: rules.flatMap { r in families(r.peer).map { r.chosen($0) } },
-            share: decision(share, server: server, scopes: scopes, comment: comment))
+            share: decision(share, server: server, scopes: scopes, comment: comment), life: life)
     }
 
     /// A rule's families: its address's, or both (one nf_tables key cannot hold both).

@@ -24,12 +24,17 @@ public struct FilterSpec: Hashable, Codable, Sendable {
     public var loss: Percent?
     /// `--connections`: only this share of new connections meets the faults; nil: every one.
     public var connections: ConnectionShare?
+    /// `--reset-after`, `--hang-after`, `--limit-data`: faults over each connection's life.
+    public var life: ConnectionLife?
 
-    public init(action: Action? = nil, loss: Percent? = nil, connections: ConnectionShare? = nil) {
+    public init(
+        action: Action? = nil, loss: Percent? = nil, connections: ConnectionShare? = nil, life: ConnectionLife? = nil
+    ) {
         self.action = action; self.loss = loss; self.connections = connections
+        self.life = (life?.isEmpty ?? true) ? nil : life
     }
 
-    public var isEmpty: Bool { action == nil && loss == nil }
+    public var isEmpty: Bool { action == nil && loss == nil && life == nil }
 
     /// `numgen random mod lossModulus < n`: loss in parts per million.
     public static let lossModulus: UInt32 = 1_000_000
@@ -37,6 +42,7 @@ public struct FilterSpec: Hashable, Codable, Sendable {
 
     /// The rules no kernel enforces but a person would trip over.
     public func validate(direction: Direction, netem: NetemSpec) throws {
+        try life?.validate(action: action, direction: direction, netem: netem)
         if connections != nil && !netem.isEmpty {
             throw InputError(
                 """
@@ -89,6 +95,7 @@ public struct FilterSpec: Hashable, Codable, Sendable {
         var parts: [String] = []
         if let action { parts.append(action.rawValue) }
         if let loss { parts.append("loss-nft \(loss)") }
+        if let life { parts.append(life.summary) }
         if let connections { parts.append("connections \(connections)") }
         return parts.joined(separator: ", ")
     }

@@ -148,11 +148,15 @@ extension FilterPlan {
                 ]
             }
         }
+        lines += life?.nftSets(lease: timeout) ?? []
         for hook in hooks {
             lines.append("\tchain \(hook.rawValue) {")
             lines.append("\t\ttype filter hook \(hook.rawValue) priority \(Ownership.chainPriority); policy accept;")
             lines += (share?.rules ?? []).filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }
+            lines += (life?.starts ?? []).filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }
+            lines += (life?.slices ?? []).filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }
             lines += rules.filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }
+            lines += (life?.rules ?? []).filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }
             lines.append("\t}")
         }
         lines.append("}")

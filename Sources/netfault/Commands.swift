@@ -30,6 +30,12 @@ struct Apply: ParsableCommand {
               --reject     connect() fails at once (ECONNREFUSED); open ones go on
               --reset      an open connection's next send fails (ECONNRESET)
               --hang       connect() succeeds, then no byte arrives
+            Over each connection's life, on its own clock from its SYN (connections open before the \
+            lease are left alone):
+              --reset-after 2s   the first packet after 2 s gets a reset (ECONNRESET)
+              --hang-after 2s    nothing passes after 2 s (the client's reads time out)
+              --limit-data 4096  the client is reset once the server has sent 4 KB (headers included)
+              --slice 100        the server sends segments of at most 100 bytes (the SYN's MSS)
             --connections 30% (or every:3) gives those faults to only that share of new connections, \
             each drawn once at its SYN and remembered in the lease's table; connections open before \
             the lease are left alone.
@@ -52,6 +58,8 @@ struct Apply: ParsableCommand {
               netfault apply mysql --blackhole --peer 10.1.0.0/16 --peer 10.2.0.7
               netfault apply redis --loss-nft 5% --direction both
               netfault apply redis --reject --connections 30% --for 5m
+              netfault apply redis --reset-after 2s --for 5m
+              netfault apply redis --limit-data 64KiB --limit-data-action close
               netfault apply mysql --blackhole --for 10m --foreground
             """)
 

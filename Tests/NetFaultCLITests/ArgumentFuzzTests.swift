@@ -27,7 +27,7 @@ struct ArgumentFuzzTests {
         "--duplicate", "--corrupt", "--reorder", "--gap", "--rate", "--for", "--iface", "--direction",
         "--host", "--json", "--all", "-h", "--help", "--delay=", "--loss=-1%", "-x", "--",
         "--blackhole", "--reject", "--reset", "--hang", "--loss-nft", "--peer", "--limit", "--after", "--every",
-        "--on", "--connections"
+        "--on", "--connections", "--reset-after", "--hang-after", "--limit-data", "--limit-data-action", "--slice"
     ]
     static let values = [
         "100ms", "10us", "1.5s", "-5ms", "0", "0ms", "61s", "5%", "5", "0.1%", "100%", "120%", "-1%", "abc", "",
@@ -40,7 +40,8 @@ struct ArgumentFuzzTests {
         "10.0.0.0/8", "10.1.2.3/33", "::1/128", "fd00::/200", "0.0.0.0/0", "1.2.3.4/", "/8", "10.0.0.0/x",
         "1e308ms", "9223372036854775807s", "9223372036854775807ns", "9.2e18ns", "1e308mbit", "18446744073709551616bit",
         "1e308%", "4294967295", "99999999999", "5ms", "10ms", "every:3", "every:0", "every:", "EVERY:1",
-        "every:99999999999999999999", "every:-1", "every:1e9"
+        "every:99999999999999999999", "every:-1", "every:1e9", "4096", "64KiB", "18446744073709551615gib", "close",
+        "9ms"
     ]
 
     static let scheduleValues = [
@@ -55,7 +56,8 @@ struct ArgumentFuzzTests {
         ["--delay-correlation", "25%"], ["--distribution", "normal"], ["--loss-correlation", "10%"],
         ["--for", "5m"], ["--direction", "both"], ["--host", "127.0.0.2"], ["--json"],
         ["--reject"], ["--hang"], ["--loss-nft", "5%"], ["--peer", "10.0.0.0/8"], ["--limit", "20000"],
-        ["--connections", "30%"]
+        ["--connections", "30%"], ["--reset-after", "2s"], ["--hang-after", "5s"], ["--limit-data", "4096"],
+        ["--limit-data-action", "close"], ["--slice", "100"]
     ]
 
     static func vector(_ rng: inout SplitMix64) -> [String] {

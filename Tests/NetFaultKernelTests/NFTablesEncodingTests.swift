@@ -181,7 +181,11 @@ struct NFTFixtures {
     }
 
     @Test func everyFixtureHasARule() {
-        #expect(Set(NFTFixtures.loaded.rules.keys) == Set(Self.names).union(ShareEncodingTests.shareRules.keys))
+        #expect(
+            Set(NFTFixtures.loaded.rules.keys)
+                == Set(Self.names).union(ShareEncodingTests.shareRules.keys)
+                .union(LifeEncodingTests.starts.keys).union(LifeEncodingTests.rules.keys)
+                .union(LifeEncodingTests.slices.keys))
         #expect(NFTFixtures.loaded.rules.count >= 20)
     }
 

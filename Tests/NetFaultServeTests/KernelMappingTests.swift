@@ -56,6 +56,20 @@ import Testing
         ]).isEmpty)
     }
 
+    /// limit_data downstream is a byte budget per connection on what the server sends; the
+    /// smaller of two holds, 0 closes at the first packet, a connection fault outranks it.
+    @Test func limitDataIsABudgetOnTheServersBytes() throws {
+        let limit = { (bytes: Int64, name: String) in self.toxic(.limitData(.init(bytes: bytes)), name: name) }
+        #expect(throws: Never.self) { try KernelMapping.check(limit(4096, "l")) }
+        let f = KernelMapping.faults(enabled: true, toxics: [limit(4096, "a"), limit(1000, "b")])
+        #expect(f[.fromServer]?.filter.life == ConnectionLife(limitData: 1000))
+        #expect(f[.toServer] == nil)
+        #expect(KernelMapping.faults(enabled: true, toxics: [limit(0, "z")])[.fromServer]?.filter.life?.limitData == 1)
+        let hung = KernelMapping.faults(enabled: true, toxics: [limit(10, "a"), toxic(timeout())])
+        #expect(hung[.fromServer]?.filter.action == .hang && hung[.fromServer]?.filter.life == nil)
+        #expect(KernelMapping.notes(for: limit(10, "a")).first?.contains("headers") == true)
+    }
+
     @Test func rateZeroPassesNoData() {
         // Toxiproxy's bandwidth at rate 0 never sends: the closest kernel fault is a hang.
         let f = KernelMapping.faults(enabled: true, toxics: [toxic(.bandwidth(.init(rate: 0)), .upstream)])
@@ -63,7 +77,8 @@ import Testing
     }
 
     @Test func whatTheKernelCannotDoIsRefusedByName() {
-        for t in [toxic(.slicer(.init())), toxic(.slowClose(.init())), toxic(.limitData(.init())),
+        for t in [toxic(.slicer(.init())), toxic(.slowClose(.init())), toxic(.limitData(.init()), .upstream),
+                  toxic(.limitData(.init(bytes: 1 << 41))),
                   toxic(latency(0, jitter: 5)), toxic(latency(61_000)), toxic(latency(100, jitter: 61_000)),
                   toxic(timeout(), toxicity: 0.5)] {
             #expect {

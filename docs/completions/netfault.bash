@@ -188,7 +188,7 @@ _netfault_apply() {
     repeating_flags=()
     non_repeating_flags=(--blackhole --reject --reset --hang --json --foreground --dry-run --version -h --help)
     repeating_options=(--peer)
-    non_repeating_options=(--host --iface --direction --server --delay --jitter --delay-correlation --distribution --loss --loss-correlation --duplicate --corrupt --reorder --gap --rate --limit --loss-nft --connections --netns --netns-pid --for)
+    non_repeating_options=(--host --iface --direction --server --delay --jitter --delay-correlation --distribution --loss --loss-correlation --duplicate --corrupt --reorder --gap --rate --limit --loss-nft --connections --reset-after --hang-after --limit-data --limit-data-action --slice --netns --netns-pid --for)
     __netfault_offer_flags_options 1
 
     # Offer option value completions
@@ -250,6 +250,21 @@ _netfault_apply() {
     '--connections')
         return
         ;;
+    '--reset-after')
+        return
+        ;;
+    '--hang-after')
+        return
+        ;;
+    '--limit-data')
+        return
+        ;;
+    '--limit-data-action')
+        return
+        ;;
+    '--slice')
+        return
+        ;;
     '--netns')
         return
         ;;
@@ -266,7 +281,7 @@ _netfault_run() {
     repeating_flags=()
     non_repeating_flags=(--blackhole --reject --reset --hang --expect-traffic --as-root --dry-run --version -h --help)
     repeating_options=(--peer)
-    non_repeating_options=(--host --iface --direction --server --delay --jitter --delay-correlation --distribution --loss --loss-correlation --duplicate --corrupt --reorder --gap --rate --limit --loss-nft --connections --netns --netns-pid --for --after --every --on)
+    non_repeating_options=(--host --iface --direction --server --delay --jitter --delay-correlation --distribution --loss --loss-correlation --duplicate --corrupt --reorder --gap --rate --limit --loss-nft --connections --reset-after --hang-after --limit-data --limit-data-action --slice --netns --netns-pid --for --after --every --on)
     __netfault_offer_flags_options -1
 
     # Offer option value completions
@@ -326,6 +341,21 @@ _netfault_run() {
         return
         ;;
     '--connections')
+        return
+        ;;
+    '--reset-after')
+        return
+        ;;
+    '--hang-after')
+        return
+        ;;
+    '--limit-data')
+        return
+        ;;
+    '--limit-data-action')
+        return
+        ;;
+    '--slice')
         return
         ;;
     '--netns')

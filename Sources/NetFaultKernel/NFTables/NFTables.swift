@@ -159,17 +159,16 @@ enum NFTablesReplies {
             let chain = nftnl_rule_get_str(r, attr(NFTNL_RULE_CHAIN)).map { String(cString: $0) } ?? ""
             let typed = typedExpressions(r)
             let counter = typed.compactMap { $0?.counter }.last ?? NFTExpression.Counter()
-            let draw = typed.compactMap { $0?.dynset }.last
             let parsed = filterRule(r)
             let draws = ShareRule(hook: chain, expressions: typed.compactMap { $0 }, comment: comment(r) ?? "")
             let text =
-                parsed?.nftSyntax ?? draws?.nftSyntax
+                parsed?.nftSyntax ?? draws?.nftSyntax ?? lifeSyntax(chain, typed, comment(r) ?? "")
                 ?? listing(r).split(separator: "\n").dropFirst()
                 .map { $0.trimmed }.joined(separator: " ")
             return InstalledRule(
                 chain: chain, handle: nftnl_rule_get_u64(r, attr(NFTNL_RULE_HANDLE)),
                 comment: comment(r), packets: counter.packets, bytes: counter.bytes, text: text,
-                steers: parsed?.verdict == .steer, draws: draw.map { $0.set.hasPrefix("chosen") })
+                steers: parsed?.verdict == .steer, draws: draws.map { $0.draw != nil })
         }
     }
 

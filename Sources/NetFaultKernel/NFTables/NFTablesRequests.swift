@@ -26,11 +26,16 @@ public enum NFTablesRequests {
     ) throws -> [UInt8] {
         var messages = [newTable(plan.table, owner: true, dormant: dormant), newSet(table: plan.table)]
         messages += shareSets(plan, timeoutMilliseconds: timeoutMilliseconds)
+        messages += lifeSets(plan, timeoutMilliseconds: timeoutMilliseconds)
         messages += elements(table: plan.table, ports: plan.ports, timeoutMilliseconds: timeoutMilliseconds)
         messages += plan.hooks.map { newChain(table: plan.table, hook: $0) }
         // The draws first: a connection's lot is decided before any fault rule looks it up.
         messages += (plan.share?.rules ?? []).map { newRule(table: plan.table, $0) }
+        // Then the timers' starts: a connection's clock runs from its first SYN.
+        messages += (plan.life?.starts ?? []).map { newRule(table: plan.table, $0) }
+        messages += (plan.life?.slices ?? []).map { newRule(table: plan.table, $0) }
         messages += plan.rules.map { newRule(table: plan.table, $0) }
+        messages += (plan.life?.rules ?? []).map { newRule(table: plan.table, $0) }
         return try batch(messages, seq: seq)
     }
 

@@ -18,16 +18,27 @@ extension NFTablesRequests {
     static func newShareSet(table: String, chosen: Bool, family: IPAddress.Family, timeoutMilliseconds: UInt64)
         -> Message
     {
+        newConnectionSet(
+            table: table, name: Ownership.shareSet(chosen: chosen, family: family),
+            id: Ownership.shareSetID(chosen: chosen, family: family), family: family,
+            timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// A set keyed by a connection's addresses and ports (--connections', the connection timers',
+    /// the byte budgets'), as nft sends it.
+    static func newConnectionSet(
+        table: String, name: String, id: UInt32, family: IPAddress.Family, timeoutMilliseconds: UInt64
+    ) -> Message {
         { buf, seq in
             guard let set = nftnl_set_alloc() else { throw outOfMemory("a set") }
             defer { nftnl_set_free(set) }
             nftnl_set_set_str(set, attr(NFTNL_SET_TABLE), table)
-            nftnl_set_set_str(set, attr(NFTNL_SET_NAME), Ownership.shareSet(chosen: chosen, family: family))
+            nftnl_set_set_str(set, attr(NFTNL_SET_NAME), name)
             nftnl_set_set_u32(set, attr(NFTNL_SET_FLAGS), NFT_SET_TIMEOUT.rawValue | NFT_SET_EVAL.rawValue)
             nftnl_set_set_u32(set, attr(NFTNL_SET_KEY_TYPE), concatenationType(family))
             // Each field in 4-byte registers: address, port (2 of 4), address, port.
             nftnl_set_set_u32(set, attr(NFTNL_SET_KEY_LEN), family == .ipv4 ? 16 : 40)
-            nftnl_set_set_u32(set, attr(NFTNL_SET_ID), Ownership.shareSetID(chosen: chosen, family: family))
+            nftnl_set_set_u32(set, attr(NFTNL_SET_ID), id)
             nftnl_set_set_u32(set, attr(NFTNL_SET_DESC_SIZE), Ownership.shareSetSize)
             nftnl_set_set_u64(set, attr(NFTNL_SET_TIMEOUT), timeoutMilliseconds)
             // nft's user data for a concatenated key: NFTNL_UDATA_SET_KEYBYTEORDER 0 (mixed), and

@@ -60,7 +60,10 @@ public enum FeatureProbe {
                 }
             }
         }
-        if (KernelFeature.filterFaults + KernelFeature.connectionDraws).contains(where: wanted) {
+        let nftFeatures =
+            KernelFeature.filterFaults + KernelFeature.connectionDraws + KernelFeature.connectionLife
+            + KernelFeature.mssClamp
+        if nftFeatures.contains(where: wanted) {
             probeNFTables(record: record)
         }
         return results
@@ -164,6 +167,10 @@ public enum FeatureProbe {
             try s.batch({ try NFTablesRequests.deleteBatch(table: plan.table, seq: $0) }, "deleting the probe's table")
         }
         record(.nfTablesConnectionDraws) { try probeConnectionDraws(try nft.get(), suffix: suffix) }
+        record(.nfTablesConnectionLife) { try probeConnectionLife(try nft.get(), suffix: suffix) }
+        record(.nfTablesMSSClamp) {
+            try probeConnectionLife(try nft.get(), suffix: suffix, ConnectionLife(slice: 100), name: "mss")
+        }
     }
 
     /// One rule of every kind the connection faults and the steering of netem bands use, IPv4

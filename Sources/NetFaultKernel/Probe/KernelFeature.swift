@@ -15,6 +15,8 @@ public enum KernelFeature: String, CaseIterable, Codable, Sendable {
     case nfTablesOwnerTables = "nf_tables owner tables"
     case nfTablesRules = "nf_tables rules"
     case nfTablesConnectionDraws = "nf_tables connection draws"
+    case nfTablesConnectionLife = "nf_tables connection life"
+    case nfTablesMSSClamp = "nf_tables mss clamp"
 
     /// What netem faults need (netem under netfault's prio root, u32 filters, claims).
     public static let netemFaults: [KernelFeature] = [.netem, .prio, .u32, .unixDiag]
@@ -22,6 +24,10 @@ public enum KernelFeature: String, CaseIterable, Codable, Sendable {
     public static let filterFaults: [KernelFeature] = [.nfTablesInet, .nfTablesOwnerTables, .nfTablesRules]
     /// What --connections needs besides the connection faults' features.
     public static let connectionDraws: [KernelFeature] = [.nfTablesConnectionDraws]
+    /// What --reset-after, --hang-after and --limit-data need besides the connection faults' features.
+    public static let connectionLife: [KernelFeature] = [.nfTablesConnectionLife]
+    /// What --slice needs besides the connection faults' features.
+    public static let mssClamp: [KernelFeature] = [.nfTablesMSSClamp]
     /// The traffic-control features the probe tries on its scratch devices.
     public static let trafficControl: [KernelFeature] = [.netem, .prio, .htb, .u32, .ifbMirred]
 
@@ -82,6 +88,19 @@ public enum KernelFeature: String, CaseIterable, Codable, Sendable {
                 """
                 --connections needs dynamic sets keyed by addresses and ports (CONFIG_NFT_SET_HASH), the dynset \
                 and numgen expressions (CONFIG_NFT_NUMGEN; modprobe nft_set_hash nft_numgen) and Linux 5.6 or later
+                """
+        case .nfTablesMSSClamp:
+            return
+                """
+                --slice needs the exthdr expression writing TCP options (`tcp option maxseg size set`, \
+                CONFIG_NFT_EXTHDR; modprobe nft_exthdr) and Linux 5.8 or later
+                """
+        case .nfTablesConnectionLife:
+            return
+                """
+                --reset-after, --hang-after and --limit-data need dynamic sets keyed by addresses and ports \
+                (CONFIG_NFT_SET_HASH), a quota per set element (CONFIG_NFT_QUOTA), the payload writes of \
+                `tcp flags set` and Linux 5.11 or later (modprobe nft_set_hash nft_quota)
                 """
         }
     }

@@ -22,7 +22,10 @@ public enum KernelMapping {
         switch toxic.kind {
         case .slowClose: throw refuse("the kernel cannot hold back a close (FIN) while passing data")
         case .slicer: throw refuse("the kernel does not re-cut TCP segments")
-        case .limitData: throw refuse("nf_tables rules here count packets per rule, not bytes per connection")
+        case .limitData where toxic.stream == .upstream:
+            throw refuse("the kernel keeps a byte budget per connection only for what the server sends (downstream)")
+        case .limitData(let l) where l.bytes > Int64(ConnectionLife.largestBudget):
+            throw refuse("the kernel's byte budget goes up to \(ConnectionLife.largestBudget) bytes (1 TiB)")
         case .latency(let l) where l.latency == .zero && l.jitter > .zero:
             throw refuse("netem varies a delay; jitter needs a latency above 0")
         case .latency(let l) where l.latency > most || l.jitter > most:
@@ -67,10 +70,19 @@ public enum KernelMapping {
                 // Toxiproxy resets the client's connection: the client's next packet is answered
                 // with a RST. Before its timeout runs out, nothing happens.
                 if r.timeout == .zero || expired.contains(toxic.name) { set(.reset, .toServer) }
+            case .limitData(let l):
+                // A quota per connection on what the server sends; two limits: the smaller holds.
+                // 0 closes at once in Toxiproxy: here the first server packet (the SYN-ACK) is over.
+                let bytes = UInt64(max(1, l.bytes))
+                var life = out[.fromServer, default: Faults()].filter.life ?? ConnectionLife()
+                life.limitData = min(life.limitData ?? bytes, bytes)
+                out[.fromServer, default: Faults()].filter.life = life
             default:
                 break  // latency 0: nothing, as in Toxiproxy
             }
         }
+        // A connection fault takes every packet of its direction already: no budget is left to count.
+        for (d, f) in out where f.filter.action != nil { out[d]?.filter.life = nil }
         // A disabled proxy: new connections refused, open ones reset, also for direct clients.
         if !enabled { set(.reset, .toServer) }
         return out.filter { !$0.value.isEmpty }
@@ -106,6 +118,13 @@ public enum KernelMapping {
                 """
                 connections are reset \(toxic.attributes["timeout"] ?? 0) ms after the toxic was added, not after \
                 each connection's first data
+                """)
+        case .limitData:
+            notes.append(
+                """
+                the kernel counts each connection's IP packets from the server, headers and handshake included, \
+                and resets the client (RST) in place of the segment that goes over, where Toxiproxy closes it after \
+                exactly `bytes` of data
                 """)
         default:
             break

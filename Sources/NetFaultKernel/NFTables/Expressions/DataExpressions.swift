@@ -45,6 +45,11 @@ extension NFTExpression {
             xor = [UInt8](repeating: 0, count: mask.count)
         }
 
+        /// reg1 = (reg1 & mask) ^ xor: sets bits (nft's `set` of a field narrower than its load).
+        init(mask: [UInt8], xor: [UInt8]) {
+            op = 0; self.mask = mask; self.xor = xor
+        }
+
         func encode(_ e: OpaquePointer) {
             ExprAttr.setU32(e, NFTNL_EXPR_BITWISE_SREG, source)
             ExprAttr.setU32(e, NFTNL_EXPR_BITWISE_DREG, destination)

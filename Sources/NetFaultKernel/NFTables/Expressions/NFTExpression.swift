@@ -16,6 +16,9 @@ enum NFTExpression: Sendable, Equatable {
     case immediate(Immediate)
     case reject(Reject)
     case dynset(Dynset)
+    case quota(Quota)
+    case payloadWrite(PayloadWrite)
+    case exthdrWrite(ExthdrWrite)
 
     /// NFT_REG_1, the 16-byte register every netfault rule loads into and compares from.
     static let reg1 = UInt32(NFT_REG_1.rawValue)
@@ -35,6 +38,9 @@ enum NFTExpression: Sendable, Equatable {
         case .immediate(let e): e
         case .reject(let e): e
         case .dynset(let e): e
+        case .quota(let e): e
+        case .payloadWrite(let e): e
+        case .exthdrWrite(let e): e
         }
     }
 
@@ -51,6 +57,8 @@ enum NFTExpression: Sendable, Equatable {
     init?(decoding e: OpaquePointer) {
         let name = nftnl_expr_get_str(e, attr(NFTNL_EXPR_NAME)).map { String(cString: $0) } ?? ""
         switch name {
+        case Payload.name where ExprAttr.isSet(e, NFTNL_EXPR_PAYLOAD_SREG):
+            self = .payloadWrite(PayloadWrite(decoding: e))
         case Payload.name: self = .payload(Payload(decoding: e))
         case Meta.name: self = .meta(Meta(decoding: e))
         case Cmp.name: self = .cmp(Cmp(decoding: e))
@@ -62,6 +70,9 @@ enum NFTExpression: Sendable, Equatable {
         case Immediate.name: self = .immediate(Immediate(decoding: e))
         case Reject.name: self = .reject(Reject(decoding: e))
         case Dynset.name: self = .dynset(Dynset(decoding: e))
+        case Quota.name: self = .quota(Quota(decoding: e))
+        case ExthdrWrite.name where ExprAttr.isSet(e, NFTNL_EXPR_EXTHDR_SREG):
+            self = .exthdrWrite(ExthdrWrite(decoding: e))
         default: return nil
         }
     }

@@ -17,6 +17,8 @@ extension NFTExpression {
         var setID: UInt32
         /// The element's own timeout in milliseconds; never sent when 0 (the set's applies).
         var timeoutMilliseconds: UInt64 = 0
+        /// The element's own quota (--limit-data), sent as the dynset's one expression.
+        var quota: Quota?
 
         init(_ op: nft_dynset_ops, set: String, setID: UInt32) {
             self.op = op.rawValue; self.set = set; self.setID = setID
@@ -30,6 +32,11 @@ extension NFTExpression {
             if timeoutMilliseconds != 0 {
                 nftnl_expr_set_u64(e, attr(NFTNL_EXPR_DYNSET_TIMEOUT), timeoutMilliseconds)
             }
+            // The dynset takes the inner expression's ownership; nft sends one without a list.
+            if let quota, let inner = nftnl_expr_alloc(Quota.name) {
+                quota.encode(inner)
+                _ = nftnl_expr_set(e, attr(NFTNL_EXPR_DYNSET_EXPR), UnsafeRawPointer(inner), 0)
+            }
         }
 
         init(decoding e: OpaquePointer) {
@@ -38,6 +45,12 @@ extension NFTExpression {
             set = ExprAttr.string(e, NFTNL_EXPR_DYNSET_SET_NAME)
             setID = ExprAttr.u32(e, NFTNL_EXPR_DYNSET_SET_ID)
             timeoutMilliseconds = ExprAttr.u64(e, NFTNL_EXPR_DYNSET_TIMEOUT)
+            var len: UInt32 = 0
+            if let inner = nftnl_expr_get(e, attr(NFTNL_EXPR_DYNSET_EXPR), &len),
+                case .quota(let q)? = NFTExpression(decoding: OpaquePointer(inner))
+            {
+                quota = q
+            }
         }
     }
 }
