@@ -11,6 +11,7 @@ import NetFaultLeases
 public func neededFeatures(_ r: FaultRequest) -> [KernelFeature] {
     (r.netem.isEmpty ? [] : KernelFeature.netemFaults) + (r.filter.isEmpty ? [] : KernelFeature.filterFaults)
         + (r.filter.connections == nil ? [] : KernelFeature.connectionDraws)
+        + (r.filter.scope == nil ? [] : KernelFeature.filterFaults + KernelFeature.socketScope)
 }
 
 /// How a command installs its leases, resolved once before the first: netem bands are steered

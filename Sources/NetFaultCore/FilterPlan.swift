@@ -194,10 +194,12 @@ public enum FilterPlanner {
             }
         }
         let table = Ownership.tableName(leaseID: leaseID)
-        guard let share = spec.connections else { return FilterPlan(table: table, ports: target.ports, rules: rules) }
+        guard spec.connections != nil || spec.scope != nil else {
+            return FilterPlan(table: table, ports: target.ports, rules: rules)
+        }
         return FilterPlan(
             table: table, ports: target.ports, rules: rules.flatMap { r in families(r.peer).map { r.chosen($0) } },
-            share: decision(share, server: server, scopes: scopes, comment: comment))
+            share: decision(spec.connections, scope: spec.scope, server: server, scopes: scopes, comment: comment))
     }
 
     /// A rule's families: its address's, or both (one nf_tables key cannot hold both).
@@ -206,29 +208,37 @@ public enum FilterPlanner {
     /// The rules that draw each new connection, in the chains its SYN passes on the way to the
     /// server: output for a remote server; for a local one input, and output too, which a
     /// loopback SYN passes first (the first draw holds). Per address block and family, the draw
-    /// into `chosen`, then the rest into `passed`.
-    static func decision(_ share: ConnectionShare, server: ServerLocation, scopes: [IPPrefix?], comment: String)
-        -> ShareDecision
-    {
+    /// into `chosen`, then the rest into `passed`. With a scope, output only: there the SYN's
+    /// socket is its sender's, while on input the kernel would find the server's listener.
+    static func decision(
+        _ share: ConnectionShare?, scope: SocketScope?, server: ServerLocation, scopes: [IPPrefix?], comment: String
+    ) -> ShareDecision {
         var rules: [ShareRule] = []
-        for hook in server == .local ? [FilterRule.Hook.output, .input] : [.output] {
-            rules += decision(share, hook: hook, scopes: scopes, comment: comment)
-        }
-        return ShareDecision(share: share, rules: rules)
-    }
-
-    static func decision(_ share: ConnectionShare, hook: FilterRule.Hook, scopes: [IPPrefix?], comment: String)
-        -> [ShareRule]
-    {
-        var rules: [ShareRule] = []
-        for scope in scopes {
-            for family in families(scope) {
-                for draw in [share, nil] {
-                    rules.append(ShareRule(hook: hook, peer: scope, family: family, draw: draw, comment: comment))
+        let hooks: [FilterRule.Hook] = server == .local && scope == nil ? [.output, .input] : [.output]
+        for hook in hooks {
+            for peer in scopes {
+                for family in families(peer) {
+                    rules.append(
+                        ShareRule(hook: hook, peer: peer, family: family, draw: share, scope: scope, comment: comment))
+                    rules.append(ShareRule(hook: hook, peer: peer, family: family, draw: nil, comment: comment))
                 }
             }
         }
-        return rules
+        return ShareDecision(share: share, scope: scope, rules: rules)
+    }
+
+    /// A scope's decision and its netem steering rules, when the lease's netem bands are all
+    /// steered by nf_tables on leaving packets: the only place a packet's socket is its sender's.
+    public static func scopedSteering(
+        _ steering: [FilterRule], scope: SocketScope, share: ShareDecision?, target: Target, peers: [IPPrefix],
+        server: ServerLocation, leaseID: String
+    ) -> (rules: [FilterRule], share: ShareDecision) {
+        let blocks = target.addressBlocks(peers: peers)
+        let comment = Ownership.ruleCommentPrefix + leaseID + ": scope " + scope.brief
+        let decided =
+            share
+            ?? decision(nil, scope: scope, server: server, scopes: blocks.isEmpty ? [nil] : blocks, comment: comment)
+        return (steering.flatMap { r in families(r.peer).map { r.chosen($0) } }, decided)
     }
 
     /// The rules that steer a band's packets to it, one per side and address block of its

@@ -24,9 +24,14 @@ public struct FilterSpec: Hashable, Codable, Sendable {
     public var loss: Percent?
     /// `--connections`: only this share of new connections meets the faults; nil: every one.
     public var connections: ConnectionShare?
+    /// `--uid`, `--cgroup`, `run --scope command`: only connections whose socket is in this
+    /// scope meet the faults (netem's too, which then need nf_tables' steering); nil: anyone's.
+    public var scope: SocketScope?
 
-    public init(action: Action? = nil, loss: Percent? = nil, connections: ConnectionShare? = nil) {
-        self.action = action; self.loss = loss; self.connections = connections
+    public init(
+        action: Action? = nil, loss: Percent? = nil, connections: ConnectionShare? = nil, scope: SocketScope? = nil
+    ) {
+        self.action = action; self.loss = loss; self.connections = connections; self.scope = scope
     }
 
     public var isEmpty: Bool { action == nil && loss == nil }
@@ -90,6 +95,7 @@ public struct FilterSpec: Hashable, Codable, Sendable {
         if let action { parts.append(action.rawValue) }
         if let loss { parts.append("loss-nft \(loss)") }
         if let connections { parts.append("connections \(connections)") }
+        if let scope { parts.append("scope \(scope.brief)") }
         return parts.joined(separator: ", ")
     }
 }

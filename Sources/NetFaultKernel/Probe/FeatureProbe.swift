@@ -60,7 +60,7 @@ public enum FeatureProbe {
                 }
             }
         }
-        if (KernelFeature.filterFaults + KernelFeature.connectionDraws).contains(where: wanted) {
+        if (KernelFeature.filterFaults + KernelFeature.socketScope).contains(where: wanted) {
             probeNFTables(record: record)
         }
         return results
@@ -164,6 +164,7 @@ public enum FeatureProbe {
             try s.batch({ try NFTablesRequests.deleteBatch(table: plan.table, seq: $0) }, "deleting the probe's table")
         }
         record(.nfTablesConnectionDraws) { try probeConnectionDraws(try nft.get(), suffix: suffix) }
+        record(.nfTablesSocketScope) { try probeSocketScope(try nft.get(), suffix: suffix) }
     }
 
     /// One rule of every kind the connection faults and the steering of netem bands use, IPv4

@@ -15,6 +15,7 @@ public enum KernelFeature: String, CaseIterable, Codable, Sendable {
     case nfTablesOwnerTables = "nf_tables owner tables"
     case nfTablesRules = "nf_tables rules"
     case nfTablesConnectionDraws = "nf_tables connection draws"
+    case nfTablesSocketScope = "nf_tables socket scope"
 
     /// What netem faults need (netem under netfault's prio root, u32 filters, claims).
     public static let netemFaults: [KernelFeature] = [.netem, .prio, .u32, .unixDiag]
@@ -22,6 +23,8 @@ public enum KernelFeature: String, CaseIterable, Codable, Sendable {
     public static let filterFaults: [KernelFeature] = [.nfTablesInet, .nfTablesOwnerTables, .nfTablesRules]
     /// What --connections needs besides the connection faults' features.
     public static let connectionDraws: [KernelFeature] = [.nfTablesConnectionDraws]
+    /// What --uid, --cgroup and run --scope command need besides those.
+    public static let socketScope: [KernelFeature] = [.nfTablesConnectionDraws, .nfTablesSocketScope]
     /// The traffic-control features the probe tries on its scratch devices.
     public static let trafficControl: [KernelFeature] = [.netem, .prio, .htb, .u32, .ifbMirred]
 
@@ -82,6 +85,13 @@ public enum KernelFeature: String, CaseIterable, Codable, Sendable {
                 """
                 --connections needs dynamic sets keyed by addresses and ports (CONFIG_NFT_SET_HASH), the dynset \
                 and numgen expressions (CONFIG_NFT_NUMGEN; modprobe nft_set_hash nft_numgen) and Linux 5.6 or later
+                """
+        case .nfTablesSocketScope:
+            return
+                """
+                --uid, --cgroup and run --scope command need the socket expression with cgroup v2 levels and meta \
+                skuid: CONFIG_NFT_SOCKET (modprobe nft_socket) and Linux 5.13 or later; inside a cgroup namespace \
+                (a container) Linux 6.1.112, 6.6.53, 6.11 or later
                 """
         }
     }

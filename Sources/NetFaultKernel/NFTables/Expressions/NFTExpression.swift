@@ -16,6 +16,7 @@ enum NFTExpression: Sendable, Equatable {
     case immediate(Immediate)
     case reject(Reject)
     case dynset(Dynset)
+    case socket(Socket)
 
     /// NFT_REG_1, the 16-byte register every netfault rule loads into and compares from.
     static let reg1 = UInt32(NFT_REG_1.rawValue)
@@ -35,6 +36,7 @@ enum NFTExpression: Sendable, Equatable {
         case .immediate(let e): e
         case .reject(let e): e
         case .dynset(let e): e
+        case .socket(let e): e
         }
     }
 
@@ -62,6 +64,7 @@ enum NFTExpression: Sendable, Equatable {
         case Immediate.name: self = .immediate(Immediate(decoding: e))
         case Reject.name: self = .reject(Reject(decoding: e))
         case Dynset.name: self = .dynset(Dynset(decoding: e))
+        case Socket.name: self = .socket(Socket(decoding: e))
         default: return nil
         }
     }
