@@ -170,6 +170,7 @@ public enum FilterPlanner {
         let blocks = target.addressBlocks(peers: peers)
         let scopes: [IPPrefix?] = blocks.isEmpty ? [nil] : blocks
         let comment = Ownership.ruleCommentPrefix + leaseID + ": " + spec.summary
+            + (spec.scope.map { ", scope \($0.brief)" } ?? "")
         var rules: [FilterRule] = []
         let (requests, responses): (FilterRule.Hook, FilterRule.Hook) =
             server == .local ? (.input, .output) : (.output, .input)
@@ -263,6 +264,8 @@ public struct FaultScope: Hashable, Sendable {
     public let addresses: [IPPrefix]?
     public let direction: Direction
     public let kinds: Set<Kind>
+    /// Whose connections (--uid, --cgroup, run --scope command); nil: everyone's.
+    public let socketScope: SocketScope?
 
     public init(target: Target, peers: [IPPrefix], direction: Direction, netem: NetemSpec, filter: FilterSpec) {
         ports = Set(target.ports)
@@ -273,6 +276,7 @@ public struct FaultScope: Hashable, Sendable {
         if !netem.isEmpty { k.insert(.netem) }
         if !filter.isEmpty { k.insert(.netfilter) }
         kinds = k
+        socketScope = filter.scope
     }
 
     /// The kinds of fault both scopes put on the same packets; empty: no conflict.
@@ -282,6 +286,8 @@ public struct FaultScope: Hashable, Sendable {
             (direction.matchesToServer && other.direction.matchesToServer)
             || (direction.matchesFromServer && other.direction.matchesFromServer)
         guard sameWay else { return [] }
+        // Two scopes no connection is in both of (two runs' cgroups) fault different packets.
+        if let a = socketScope, let b = other.socketScope, !a.mayOverlap(b) { return [] }
         if let a = addresses, let b = other.addresses, !a.contains(where: { x in b.contains { x.overlaps($0) } }) {
             return []
         }

@@ -95,7 +95,6 @@ public struct FilterSpec: Hashable, Codable, Sendable {
         if let action { parts.append(action.rawValue) }
         if let loss { parts.append("loss-nft \(loss)") }
         if let connections { parts.append("connections \(connections)") }
-        if let scope { parts.append("scope \(scope.brief)") }
         return parts.joined(separator: ", ")
     }
 }

@@ -28,6 +28,19 @@ public enum SocketScope: Hashable, Codable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether one connection could be in both scopes: the same user; a cgroup and one below
+    /// it (or itself); a user and any cgroup (its processes may be there).
+    public func mayOverlap(_ other: SocketScope) -> Bool {
+        switch (self, other) {
+        case (.uid(let a), .uid(let b)): return a == b
+        case (.cgroup(let a), .cgroup(let b)):
+            if a.id == b.id { return true }
+            func below(_ x: String, _ y: String) -> Bool { y == "/" || x.hasPrefix(y + "/") }
+            return below(a.path, b.path) || below(b.path, a.path)
+        default: return true
+        }
+    }
+
     /// In a rule's comment (user data, which the kernel bounds): the id, not the path.
     public var brief: String {
         switch self {

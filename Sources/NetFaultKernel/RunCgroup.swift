@@ -5,7 +5,7 @@ import NetFaultCore
 /// `run --scope command`'s cgroup v2: a child of netfault's own cgroup named netfault-run-PID
 /// (PID: run's), which the command joins before exec. Its descendants stay in it (a fork
 /// inherits its parent's cgroup), so the lease's scope is everything the command starts.
-public struct RunCgroup: ~Copyable {
+public struct RunCgroup: Sendable {
     public static let namePrefix = "netfault-run-"
     public let scope: CgroupScope
     /// Its cgroup.procs, open for the command to write itself into.
@@ -30,6 +30,13 @@ public struct RunCgroup: ~Copyable {
         let scope = CgroupScope(
             path: path, id: UInt64(st.st_ino), level: CgroupScope.level(of: path), madeForRun: true)
         return RunCgroup(scope: scope, procs: fd)
+    }
+
+    /// Ends the command's processes and removes the cgroup (the lease's revert does the same;
+    /// whichever comes second finds nothing).
+    public func end() {
+        close(procs)
+        Self.end(scope)
     }
 
     static func cannotMake(_ directory: String, _ e: Int32) -> NetfaultError {
