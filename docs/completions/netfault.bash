@@ -188,7 +188,7 @@ _netfault_apply() {
     repeating_flags=()
     non_repeating_flags=(--blackhole --reject --reset --hang --json --foreground --dry-run --version -h --help)
     repeating_options=(--peer)
-    non_repeating_options=(--host --iface --direction --server --delay --jitter --delay-correlation --distribution --loss --loss-correlation --duplicate --corrupt --reorder --gap --rate --limit --loss-nft --connections --netns --netns-pid --for)
+    non_repeating_options=(--host --iface --direction --server --delay --jitter --delay-correlation --distribution --loss --loss-correlation --duplicate --corrupt --reorder --gap --rate --limit --loss-nft --connections --uid --cgroup --netns --netns-pid --for)
     __netfault_offer_flags_options 1
 
     # Offer option value completions
@@ -250,6 +250,12 @@ _netfault_apply() {
     '--connections')
         return
         ;;
+    '--uid')
+        return
+        ;;
+    '--cgroup')
+        return
+        ;;
     '--netns')
         return
         ;;
@@ -266,7 +272,7 @@ _netfault_run() {
     repeating_flags=()
     non_repeating_flags=(--blackhole --reject --reset --hang --expect-traffic --as-root --dry-run --version -h --help)
     repeating_options=(--peer)
-    non_repeating_options=(--host --iface --direction --server --delay --jitter --delay-correlation --distribution --loss --loss-correlation --duplicate --corrupt --reorder --gap --rate --limit --loss-nft --connections --netns --netns-pid --for --after --every --on)
+    non_repeating_options=(--host --iface --direction --server --delay --jitter --delay-correlation --distribution --loss --loss-correlation --duplicate --corrupt --reorder --gap --rate --limit --loss-nft --connections --uid --cgroup --netns --netns-pid --for --after --every --on --scope)
     __netfault_offer_flags_options -1
 
     # Offer option value completions
@@ -328,6 +334,12 @@ _netfault_run() {
     '--connections')
         return
         ;;
+    '--uid')
+        return
+        ;;
+    '--cgroup')
+        return
+        ;;
     '--netns')
         return
         ;;
@@ -344,6 +356,9 @@ _netfault_run() {
         return
         ;;
     '--on')
+        return
+        ;;
+    '--scope')
         return
         ;;
     esac
