@@ -80,4 +80,24 @@ struct SocketScopeTests {
         #expect(s.filter == FilterSpec(action: .hang, connections: .every(3), scope: Self.job2))
         #expect(s.duration == r.duration && s.direction == r.direction)
     }
+
+    /// Netem with a scope: the bands nf_tables steers take only the chosen connections, decided
+    /// by the scope's rules in output; u32 steering cannot tell sockets apart, so it is refused.
+    @Test("a scoped netem lease steers only chosen connections; without nf_tables steering it is refused")
+    func netem() throws {
+        let request = FaultRequest(
+            target: Target(ports: [6379], name: "redis"), direction: .both,
+            netem: NetemSpec(delay: .milliseconds(10)), filter: FilterSpec(scope: Self.job1), device: nil,
+            duration: .seconds(60), server: .local)
+        let snapshot = LeaseSnapshot(server: .local, device: LeasePlannerTests.lo)
+        let p = try LeasePlanner.preview(
+            request, policy: LeasePolicy(steerWithNFTables: true), snapshot: snapshot, id: "nf-00000c")
+        let filter = try #require(p.plan.filter)
+        #expect(!filter.rules.isEmpty && filter.rules.allSatisfy { $0.verdict == .steer && $0.chosen != nil })
+        #expect(filter.share?.scope == Self.job1)
+        #expect(filter.share?.rules.allSatisfy { $0.hook == .output } == true)
+        #expect(throws: Unavailable.self) {
+            try LeasePlanner.preview(request, policy: .u32, snapshot: snapshot, id: "nf-00000d")
+        }
+    }
 }

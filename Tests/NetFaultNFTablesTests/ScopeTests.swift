@@ -74,6 +74,26 @@ struct ScopeTests {
         }
     }
 
+    /// --connections draws among the scoped connections only: every second of the command's.
+    @Test("run --scope command --reject --connections every:2 refuses every second of the command's connections")
+    func withShare() throws {
+        try withServers(mariadb: false) { ns in
+            let (ready, done, out) = ("\(ns.dir)/ready", "\(ns.dir)/done", "\(ns.dir)/out")
+            let script = clientLine("127.0.0.1", count: 4, ping: false, into: out)
+                + "; touch \(ready); while [ ! -e \(done) ]; do sleep 0.05; done"
+            let run = try startRun(
+                ns, ["6379", "--reject", "--connections", "every:2", "--scope", "command", "--for", "5m"],
+                script: script)
+            #expect(awaitFile(ready))
+            #expect(try connect(ns, "127.0.0.1", count: 4) == "OOOO", "outside the scope, none is drawn")
+            FileManager.default.createFile(atPath: done, contents: nil)
+            let r = collect(run)
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(try String(contentsOfFile: out, encoding: .utf8).hasPrefix("OROR"), "\(r.stderr)")
+            #expect(try runCgroupsLeft().isEmpty)
+        }
+    }
+
     /// Two runs at once on one port, one --reject and one --hang: each sees its own fault only,
     /// and a third client sees neither.
     @Test("two run --scope command at once on one port, --reject and --hang, each see only their own")
