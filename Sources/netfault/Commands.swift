@@ -52,8 +52,7 @@ struct Apply: ParsableCommand {
               netfault apply mysql --blackhole --peer 10.1.0.0/16 --peer 10.2.0.7
               netfault apply redis --loss-nft 5% --direction both
               netfault apply redis --reject --connections 30% --for 5m
-              netfault apply mysql --hang --uid ci-runner --for 10m
-              netfault apply redis --reset --cgroup /system.slice/worker.service
+              netfault apply mysql --hang --uid 65534 --for 10m
               netfault apply mysql --blackhole --for 10m --foreground
             """)
 
