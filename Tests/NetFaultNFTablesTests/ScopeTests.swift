@@ -44,12 +44,14 @@ struct ScopeTests {
         return false
     }
 
-    /// The cgroups netfault made for runs, left anywhere below the cgroup2 mount's root.
-    func runCgroupsLeft() throws -> [String] {
+    /// Which of these runs' cgroups (netfault-run-PID, PID: run's own, which nsenter and env
+    /// keep) are still below the cgroup2 mount's root. Only the test's own: another checkout's
+    /// tests may run beside these.
+    func runCgroupsLeft(_ runs: Spawned...) throws -> [String] {
         let mounts = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
         let line = try #require(mounts.split(separator: "\n").first { $0.contains(" - cgroup2 ") })
         let root = String(line.split(separator: " ")[4])
-        return try FileManager.default.contentsOfDirectory(atPath: root).filter { $0.hasPrefix("netfault-run-") }
+        return runs.map { "\(root)/netfault-run-\($0.pid)" }.filter { FileManager.default.fileExists(atPath: $0) }
     }
 
     @Test(
@@ -62,6 +64,7 @@ struct ScopeTests {
                 + "; touch \(ready); while [ ! -e \(done) ]; do sleep 0.05; done"
             let run = try startRun(ns, ["6379", "--reject", "--scope", "command", "--for", "5m"], script: script)
             #expect(awaitFile(ready), "the command never got past its connections")
+            #expect(try runCgroupsLeft(run).count == 1, "the run's cgroup, while its command runs")
             // The lease is in force while the command waits: another process's connections pass.
             #expect(try connect(ns, host, count: 3) == "OOO")
             FileManager.default.createFile(atPath: done, contents: nil)
@@ -69,7 +72,7 @@ struct ScopeTests {
             #expect(r.status == 0, "\(r.stderr)")
             #expect(try String(contentsOfFile: out, encoding: .utf8).hasPrefix("RRR"), "the command's own: \(r.stderr)")
             #expect(r.stderr.contains("only cgroup /"), "\(r.stderr)")
-            #expect(try runCgroupsLeft().isEmpty)
+            #expect(try runCgroupsLeft(run).isEmpty)
             #expect(try connect(ns, host, count: 3) == "OOO")
         }
     }
@@ -90,7 +93,7 @@ struct ScopeTests {
             let r = collect(run)
             #expect(r.status == 0, "\(r.stderr)")
             #expect(try String(contentsOfFile: out, encoding: .utf8).hasPrefix("OROR"), "\(r.stderr)")
-            #expect(try runCgroupsLeft().isEmpty)
+            #expect(try runCgroupsLeft(run).isEmpty)
         }
     }
 
@@ -115,7 +118,7 @@ struct ScopeTests {
             let out = { (n: String) in (try? String(contentsOfFile: "\(ns.dir)/out-\(n)", encoding: .utf8)) ?? "" }
             #expect(out("reject").hasPrefix("RR"), "\(r1.stderr)")
             #expect(out("hang").hasPrefix("TT"), "\(r2.stderr)")
-            #expect(try runCgroupsLeft().isEmpty)
+            #expect(try runCgroupsLeft(reject, hang).isEmpty)
         }
     }
 
@@ -129,14 +132,15 @@ struct ScopeTests {
                 ns, ["6379", "--reject", "--scope", "command", "--for", "5m"],
                 script: "echo $$ > \(pidFile).tmp; mv \(pidFile).tmp \(pidFile); exec sleep 300")
             #expect(awaitFile(pidFile))
+            #expect(try runCgroupsLeft(run).count == 1, "the run's cgroup, while its command runs")
             let text = try String(contentsOfFile: pidFile, encoding: .utf8)
             let command = try #require(pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)))
             #expect(kill(run.pid, SIGKILL) == 0)
             _ = collect(run)
             #expect(awaitExit(command, seconds: 30), "the watchdog ended the command")
             let deadline = monotonicMs() + 30_000
-            while try !runCgroupsLeft().isEmpty && monotonicMs() < deadline { usleep(20_000) }
-            #expect(try runCgroupsLeft().isEmpty)
+            while try !runCgroupsLeft(run).isEmpty && monotonicMs() < deadline { usleep(20_000) }
+            #expect(try runCgroupsLeft(run).isEmpty)
             #expect(try ns.ruleset() == ns.baseline)
             #expect(try connect(ns, "127.0.0.1", count: 3) == "OOO")
 
@@ -153,7 +157,7 @@ struct ScopeTests {
             #expect(try ns.awaitTableGone("netfault-\(lease["lease"] as? String ?? "")", seconds: 10))
             FileManager.default.createFile(atPath: done, contents: nil)
             _ = collect(second)
-            #expect(try runCgroupsLeft().isEmpty)
+            #expect(try runCgroupsLeft(second).isEmpty)
             #expect(try ns.ruleset() == ns.baseline)
         }
     }
