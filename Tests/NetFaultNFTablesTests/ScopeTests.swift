@@ -177,3 +177,46 @@ struct ScopeTests {
         }
     }
 }
+
+/// run --scope command with a netem fault, on a kernel with netem and nf_tables (Debian's own in
+/// a VM, scripts/vm-test combined): the lease's table steers only the command's connections into
+/// the netem band. The delay is large (500ms) and the bounds wide, as in CombinedFaultTests:
+/// netem never delivers early, and an outsider's round trips stay far below the delay.
+@Suite(.serialized, .enabled(if: NFT.netem, NFT.netemReason))
+struct ScopedNetemTests {
+    /// Ten PINGs on one connection; prints their round trips in ms, sorted.
+    static let timer = """
+        import socket, sys, time
+        s = socket.create_connection(("127.0.0.1", 6379), timeout=30); t = []
+        for _ in range(10):
+            a = time.monotonic(); s.sendall(b"PING\\r\\n"); s.recv(64); t.append((time.monotonic() - a) * 1000)
+        print(" ".join("%.0f" % x for x in sorted(t)))
+        """
+
+    @Test("run --scope command --delay 500ms: the command's round trips take the delay, an outsider's do not")
+    func delayCommandOnly() throws {
+        try withServers(mariadb: false) { ns in
+            let (ready, done, out) = ("\(ns.dir)/ready", "\(ns.dir)/done", "\(ns.dir)/out")
+            let quoted = Self.timer.replacingOccurrences(of: "'", with: "'\\''")
+            let run = try ScopeTests().startRun(
+                ns, ["6379", "--delay", "500ms", "--scope", "command", "--for", "5m"],
+                script: "/usr/bin/python3 -c '\(quoted)' > \(out); touch \(ready); while [ ! -e \(done) ]; do sleep 0.05; done")
+            #expect(ScopeTests().awaitFile(ready, seconds: 120))
+            let outside = try ns.exec("/usr/bin/python3", "-c", Self.timer)
+            FileManager.default.createFile(atPath: done, contents: nil)
+            let r = collect(run)
+            #expect(r.status == 0, "\(r.stderr)")
+            let inside = (try String(contentsOfFile: out, encoding: .utf8)).split(separator: " ").compactMap {
+                Double($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            let theirs = outside.stdout.split(separator: " ").compactMap {
+                Double($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            trace("scoped --delay 500ms: command \(inside), outsider \(theirs)")
+            #expect(inside.count == 10 && theirs.count == 10, "\(inside) \(theirs) \(outside.stderr)")
+            #expect((inside.first ?? 0) >= 450, "every round trip of the command's is delayed: \(inside)")
+            #expect(theirs.count == 10 && theirs[4] < 250, "an outsider's median stays below half the delay: \(theirs)")
+            #expect(try ns.tcState().contains("netem") == false, "the band went with the lease")
+        }
+    }
+}
