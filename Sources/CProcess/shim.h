@@ -50,11 +50,20 @@ static inline void nf_drop_failed(uid_t uid, const char *what, int err) {
 // `out_fd` >= 0: the command's stdout and stderr go there and stdin is /dev/null (the matrix
 // keeps each run's output). `new_session`: the command leads a session of its own, so that its
 // processes can be found (by session id) and stopped together. `cwd`: NULL, or where it starts.
+// `cgroup_procs` >= 0: an open cgroup.procs of a cgroup v2, which the child joins first ("0" is
+// the writer), so that every socket the command makes is that cgroup's.
 static inline pid_t nf_spawn_as(int drop, uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups,
                                 char *const argv[], char *const envp[], int out_fd, int new_session,
-                                const char *cwd) {
+                                const char *cwd, int cgroup_procs) {
     pid_t pid = fork();
     if (pid != 0) return pid;
+    if (cgroup_procs >= 0 && write(cgroup_procs, "0", 1) != 1) {
+        int err = errno;
+        nf_put("netfault: cannot move the command into its cgroup: ");
+        nf_put(strerrordesc_np(err) ? strerrordesc_np(err) : "unknown error");
+        nf_put("\n");
+        _exit(126);
+    }
     if (new_session) (void)setsid();
     if (out_fd >= 0) {
         int in = open("/dev/null", O_RDONLY);

@@ -61,10 +61,11 @@ public let forwardedSignals = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR
 /// Starts the command as `identity`; a command that cannot be found exits 127 in the child, one
 /// that cannot become `identity` 126 (with a message).
 /// `output`: a descriptor for its stdout and stderr (stdin then reads /dev/null); `newSession`:
-/// the command leads its own session; `directory`: where it starts.
+/// the command leads its own session; `directory`: where it starts; `cgroupProcs`: an open
+/// cgroup.procs the command joins before exec (run --scope command).
 public func startCommand(
     _ argv: [String], as identity: CommandIdentity, output: Int32 = -1, newSession: Bool = false,
-    directory: String? = nil
+    directory: String? = nil, cgroupProcs: Int32 = -1
 ) throws -> pid_t {
     for s in forwardedSignals { signal(s, SIG_IGN) }  // waitForwardingSignals' sources receive them
     var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
@@ -73,7 +74,7 @@ public func startCommand(
     let pid = identity.groups.withUnsafeBufferPointer { groups in
         nf_spawn_as(
             identity.drop ? 1 : 0, identity.uid, identity.gid, groups.baseAddress, groups.count, &cargs, &cenv,
-            output, newSession ? 1 : 0, directory)
+            output, newSession ? 1 : 0, directory, cgroupProcs)
     }
     guard pid > 0 else {
         throw ProcessError("cannot start \(argv[0]): \(String(cString: strerror(errno)))")

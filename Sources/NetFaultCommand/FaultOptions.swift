@@ -247,13 +247,15 @@ public struct LeaseOptions: ParsableArguments {
     @OptionGroup(title: "Where") public var where_: TargetOptions
     @OptionGroup(title: "Netem faults (traffic control; need CONFIG_NET_SCH_NETEM)") public var faults: NetemOptions
     @OptionGroup(title: "Connection faults (nf_tables)") public var connection: FilterOptions
+    @OptionGroup(title: "Whose connections (default: everyone's)") public var scope: ScopeOptions
     @OptionGroup public var namespace: NamespaceOptions
 
-    /// The lease request, parsed and validated; touches nothing.
-    public func request(duration: String) throws -> FaultRequest {
+    /// The lease request, parsed and validated; touches nothing. `commandScope`: run --scope
+    /// command's cgroup, made for the run.
+    public func request(duration: String, commandScope: SocketScope? = nil) throws -> FaultRequest {
         let (target, direction, peers) = try where_.parsed()
         let netem = try faults.spec()
-        let filter = try connection.spec(direction: direction, netem: netem)
+        var filter = try connection.spec(direction: direction, netem: netem)
         if netem.isEmpty && filter.isEmpty {
             throw InputError(
                 """
@@ -273,6 +275,10 @@ public struct LeaseOptions: ParsableArguments {
         let d = try Duration.parse(duration, what: "--for")
         try LeaseLimits.validate(d)
         let server = try where_.serverLocation()
+        if commandScope != nil && (scope.uid != nil || scope.cgroup != nil) {
+            throw InputError("--scope command scopes the faults to the command; leave out --uid and --cgroup")
+        }
+        filter.scope = try commandScope ?? scope.resolved()
         return FaultRequest(
             target: target, direction: direction, netem: netem, filter: filter, peers: peers,
             device: where_.iface, duration: d, netns: try namespace.resolved(), server: server)

@@ -9,10 +9,14 @@ import NetFaultLeases
 
 /// The kernel features a request needs.
 public func neededFeatures(_ r: FaultRequest) -> [KernelFeature] {
-    (r.netem.isEmpty ? [] : KernelFeature.netemFaults) + (r.filter.isEmpty ? [] : KernelFeature.filterFaults)
-        + (r.filter.connections == nil ? [] : KernelFeature.connectionDraws)
-        + (r.filter.life.map { $0.timer != nil || $0.limitData != nil } == true ? KernelFeature.connectionLife : [])
-        + (r.filter.life?.slice == nil ? [] : KernelFeature.mssClamp)
+    var features: [KernelFeature] = r.netem.isEmpty ? [] : KernelFeature.netemFaults
+    let f = r.filter
+    if !f.isEmpty { features += KernelFeature.filterFaults }
+    if f.connections != nil { features += KernelFeature.connectionDraws }
+    if let life = f.life, life.timer != nil || life.limitData != nil { features += KernelFeature.connectionLife }
+    if f.life?.slice != nil { features += KernelFeature.mssClamp }
+    if f.scope != nil { features += KernelFeature.filterFaults + KernelFeature.socketScope }
+    return features
 }
 
 /// How a command installs its leases, resolved once before the first: netem bands are steered

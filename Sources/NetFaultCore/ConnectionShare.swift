@@ -78,24 +78,33 @@ public func connectionKeySyntax(family: IPAddress.Family, side: PortMatch.Side) 
 }
 
 /// One of the two rules that decide a new connection's lot, first in the requests' chain: a SYN
-/// of a connection in neither set is drawn (`draw`) into `chosen`, or else goes into `passed`.
-/// Both count, so status can say how many were drawn in and out.
+/// of a connection in neither set is drawn (`draw`, and/or taken when its socket is in `scope`)
+/// into `chosen`, or else goes into `passed`. Both count, so status can say how many were drawn
+/// in and out.
 public struct ShareRule: Hashable, Codable, Sendable {
     public let hook: FilterRule.Hook
     /// The server's addresses (as the lease's rules narrow them); nil: any.
     public let peer: IPPrefix?
     public let family: IPAddress.Family
-    /// nil: the rule that puts the connections the draw left out in `passed`.
+    /// The share drawn (--connections); nil with no scope: the rule that puts the connections
+    /// the others left out in `passed`.
     public let draw: ConnectionShare?
+    /// Only connections whose SYN's socket is in this scope (--uid, --cgroup); output only.
+    public let scope: SocketScope?
     public let comment: String
 
-    public init(hook: FilterRule.Hook, peer: IPPrefix?, family: IPAddress.Family, draw: ConnectionShare?,
-                comment: String) {
-        self.hook = hook; self.peer = peer; self.family = family; self.draw = draw; self.comment = comment
+    public init(
+        hook: FilterRule.Hook, peer: IPPrefix?, family: IPAddress.Family, draw: ConnectionShare?,
+        scope: SocketScope? = nil, comment: String
+    ) {
+        self.hook = hook; self.peer = peer; self.family = family; self.draw = draw; self.scope = scope
+        self.comment = comment
     }
 
+    /// Whether the rule adds to `chosen` (else to `passed`).
+    public var chooses: Bool { draw != nil || scope != nil }
     /// The set the rule adds to.
-    public var set: String { Ownership.shareSet(chosen: draw != nil, family: family) }
+    public var set: String { Ownership.shareSet(chosen: chooses, family: family) }
 
     public var nftSyntax: String {
         var s = ["meta l4proto tcp"]
@@ -104,6 +113,7 @@ public struct ShareRule: Hashable, Codable, Sendable {
         s.append("tcp flags & (syn | ack) == syn")
         let key = connectionKeySyntax(family: family, side: .destination)
         for chosen in [true, false] { s.append("\(key) != @\(Ownership.shareSet(chosen: chosen, family: family))") }
+        if let scope { s.append(scope.nftSyntax) }
         switch draw {
         case .percent?: s.append("numgen random mod \(FilterSpec.lossModulus) < \(draw?.threshold ?? 0)")
         case .every(let n)?: s.append("numgen inc mod \(n) == \(n - 1)")
@@ -115,11 +125,16 @@ public struct ShareRule: Hashable, Codable, Sendable {
     }
 }
 
-/// What --connections adds to a lease's table: the share, and the rules that draw.
+/// What --connections and a scope add to a lease's table: the share, the scope, and the rules
+/// that decide.
 public struct ShareDecision: Hashable, Codable, Sendable {
-    public let share: ConnectionShare
+    /// nil: every connection in the scope.
+    public let share: ConnectionShare?
+    public let scope: SocketScope?
     public let rules: [ShareRule]
-    public init(share: ConnectionShare, rules: [ShareRule]) { self.share = share; self.rules = rules }
+    public init(share: ConnectionShare?, scope: SocketScope? = nil, rules: [ShareRule]) {
+        self.share = share; self.scope = scope; self.rules = rules
+    }
     /// The families that have sets (and rules).
     public var families: [IPAddress.Family] {
         IPAddress.Family.allCases.filter { f in rules.contains { $0.family == f } }

@@ -5,6 +5,10 @@ import Glibc
 public enum ExitStatus {
     /// A bad value or combination; nothing was changed.
     public static let usage: Int32 = 64
+    /// --cgroup names no cgroup v2 here.
+    public static let noInput: Int32 = 66
+    /// --uid names no user here.
+    public static let noUser: Int32 = 67
     /// The kernel lacks a needed feature.
     public static let unavailable: Int32 = 69
     /// The kernel refused a request, or the system failed (a fork, a pipe, a process).

@@ -35,6 +35,15 @@ public struct FaultRequest: Sendable {
             duration: length, netns: netns, server: server)
     }
 
+    /// The same request for the connections of `scope` only (run --scope command's cgroup).
+    public func scoped(_ scope: SocketScope) -> FaultRequest {
+        var f = filter
+        f.scope = scope
+        return FaultRequest(
+            target: target, direction: direction, netem: netem, filter: f, peers: peers, device: device,
+            duration: duration, netns: netns, server: server)
+    }
+
     /// Where the server is: as given, else found from the namespace's listening sockets (`ports`
     /// lists them, asked only when needed).
     public func serverLocation(listening ports: () throws -> Set<UInt16>) throws -> ServerLocation {

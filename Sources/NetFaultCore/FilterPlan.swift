@@ -176,6 +176,7 @@ public enum FilterPlanner {
         let blocks = target.addressBlocks(peers: peers)
         let scopes: [IPPrefix?] = blocks.isEmpty ? [nil] : blocks
         let comment = Ownership.ruleCommentPrefix + leaseID + ": " + spec.summary
+            + (spec.scope.map { ", scope \($0.brief)" } ?? "")
         var rules: [FilterRule] = []
         let (requests, responses): (FilterRule.Hook, FilterRule.Hook) =
             server == .local ? (.input, .output) : (.output, .input)
@@ -200,17 +201,17 @@ public enum FilterPlanner {
             }
         }
         let table = Ownership.tableName(leaseID: leaseID)
+        let drawn = spec.connections != nil || spec.scope != nil
         let life = spec.life.flatMap {
-            Self.life(
-                $0, server: server, direction: direction, scopes: scopes, chosen: spec.connections != nil,
-                comment: comment)
+            Self.life($0, server: server, direction: direction, scopes: scopes, chosen: drawn, comment: comment)
         }
-        guard let share = spec.connections else {
+        guard drawn else {
             return FilterPlan(table: table, ports: target.ports, rules: rules, life: life)
         }
         return FilterPlan(
             table: table, ports: target.ports, rules: rules.flatMap { r in families(r.peer).map { r.chosen($0) } },
-            share: decision(share, server: server, scopes: scopes, comment: comment), life: life)
+            share: decision(spec.connections, scope: spec.scope, server: server, scopes: scopes, comment: comment),
+            life: life)
     }
 
     /// A rule's families: its address's, or both (one nf_tables key cannot hold both).
@@ -219,29 +220,37 @@ public enum FilterPlanner {
     /// The rules that draw each new connection, in the chains its SYN passes on the way to the
     /// server: output for a remote server; for a local one input, and output too, which a
     /// loopback SYN passes first (the first draw holds). Per address block and family, the draw
-    /// into `chosen`, then the rest into `passed`.
-    static func decision(_ share: ConnectionShare, server: ServerLocation, scopes: [IPPrefix?], comment: String)
-        -> ShareDecision
-    {
+    /// into `chosen`, then the rest into `passed`. With a scope, output only: there the SYN's
+    /// socket is its sender's, while on input the kernel would find the server's listener.
+    static func decision(
+        _ share: ConnectionShare?, scope: SocketScope?, server: ServerLocation, scopes: [IPPrefix?], comment: String
+    ) -> ShareDecision {
         var rules: [ShareRule] = []
-        for hook in server == .local ? [FilterRule.Hook.output, .input] : [.output] {
-            rules += decision(share, hook: hook, scopes: scopes, comment: comment)
-        }
-        return ShareDecision(share: share, rules: rules)
-    }
-
-    static func decision(_ share: ConnectionShare, hook: FilterRule.Hook, scopes: [IPPrefix?], comment: String)
-        -> [ShareRule]
-    {
-        var rules: [ShareRule] = []
-        for scope in scopes {
-            for family in families(scope) {
-                for draw in [share, nil] {
-                    rules.append(ShareRule(hook: hook, peer: scope, family: family, draw: draw, comment: comment))
+        let hooks: [FilterRule.Hook] = server == .local && scope == nil ? [.output, .input] : [.output]
+        for hook in hooks {
+            for peer in scopes {
+                for family in families(peer) {
+                    rules.append(
+                        ShareRule(hook: hook, peer: peer, family: family, draw: share, scope: scope, comment: comment))
+                    rules.append(ShareRule(hook: hook, peer: peer, family: family, draw: nil, comment: comment))
                 }
             }
         }
-        return rules
+        return ShareDecision(share: share, scope: scope, rules: rules)
+    }
+
+    /// A scope's decision and its netem steering rules, when the lease's netem bands are all
+    /// steered by nf_tables on leaving packets: the only place a packet's socket is its sender's.
+    public static func scopedSteering(
+        _ steering: [FilterRule], scope: SocketScope, share: ShareDecision?, target: Target, peers: [IPPrefix],
+        server: ServerLocation, leaseID: String
+    ) -> (rules: [FilterRule], share: ShareDecision) {
+        let blocks = target.addressBlocks(peers: peers)
+        let comment = Ownership.ruleCommentPrefix + leaseID + ": scope " + scope.brief
+        let decided =
+            share
+            ?? decision(nil, scope: scope, server: server, scopes: blocks.isEmpty ? [nil] : blocks, comment: comment)
+        return (steering.flatMap { r in families(r.peer).map { r.chosen($0) } }, decided)
     }
 
     /// The rules that steer a band's packets to it, one per side and address block of its
@@ -266,6 +275,8 @@ public struct FaultScope: Hashable, Sendable {
     public let addresses: [IPPrefix]?
     public let direction: Direction
     public let kinds: Set<Kind>
+    /// Whose connections (--uid, --cgroup, run --scope command); nil: everyone's.
+    public let socketScope: SocketScope?
 
     public init(target: Target, peers: [IPPrefix], direction: Direction, netem: NetemSpec, filter: FilterSpec) {
         ports = Set(target.ports)
@@ -276,6 +287,7 @@ public struct FaultScope: Hashable, Sendable {
         if !netem.isEmpty { k.insert(.netem) }
         if !filter.isEmpty { k.insert(.netfilter) }
         kinds = k
+        socketScope = filter.scope
     }
 
     /// The kinds of fault both scopes put on the same packets; empty: no conflict.
@@ -285,6 +297,8 @@ public struct FaultScope: Hashable, Sendable {
             (direction.matchesToServer && other.direction.matchesToServer)
             || (direction.matchesFromServer && other.direction.matchesFromServer)
         guard sameWay else { return [] }
+        // Two scopes no connection is in both of (two runs' cgroups) fault different packets.
+        if let a = socketScope, let b = other.socketScope, !a.mayOverlap(b) { return [] }
         if let a = addresses, let b = other.addresses, !a.contains(where: { x in b.contains { x.overlaps($0) } }) {
             return []
         }

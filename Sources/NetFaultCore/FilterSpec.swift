@@ -26,11 +26,15 @@ public struct FilterSpec: Hashable, Codable, Sendable {
     public var connections: ConnectionShare?
     /// `--reset-after`, `--hang-after`, `--limit-data`: faults over each connection's life.
     public var life: ConnectionLife?
+    /// `--uid`, `--cgroup`, `run --scope command`: only connections whose socket is in this
+    /// scope meet the faults (netem's too, which then need nf_tables' steering); nil: anyone's.
+    public var scope: SocketScope?
 
     public init(
-        action: Action? = nil, loss: Percent? = nil, connections: ConnectionShare? = nil, life: ConnectionLife? = nil
+        action: Action? = nil, loss: Percent? = nil, connections: ConnectionShare? = nil, life: ConnectionLife? = nil,
+        scope: SocketScope? = nil
     ) {
-        self.action = action; self.loss = loss; self.connections = connections
+        self.action = action; self.loss = loss; self.connections = connections; self.scope = scope
         self.life = (life?.isEmpty ?? true) ? nil : life
     }
 

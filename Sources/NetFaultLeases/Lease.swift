@@ -93,8 +93,10 @@ public struct Lease: Codable, Sendable, Equatable {
 
     /// Every fault of the lease, netem's then netfilter's: "delay 100ms, reject".
     public var summary: String {
-        [netem.isEmpty ? nil : netem.summary, filter.flatMap { $0.isEmpty ? nil : $0.summary }]
-            .compactMap { $0 }.joined(separator: ", ")
+        [
+            netem.isEmpty ? nil : netem.summary, filter.flatMap { $0.isEmpty ? nil : $0.summary },
+            filter?.scope.map { "only \($0)'s connections" }
+        ].compactMap { $0 }.joined(separator: ", ")
     }
 
     public func timeLeft() -> TimeInterval { max(0, -overdue()) }

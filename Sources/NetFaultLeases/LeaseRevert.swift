@@ -59,6 +59,8 @@ extension LeaseManager {
             }
             try awaitTableGone(lease)
         }
+        // run --scope command's cgroup goes with the lease: its processes ended, the cgroup removed.
+        if case .cgroup(let c)? = lease.filter?.scope, c.madeForRun == true { RunCgroup.end(c) }
         return true
     }
 

@@ -60,6 +60,7 @@ struct Apply: ParsableCommand {
               netfault apply redis --reject --connections 30% --for 5m
               netfault apply redis --reset-after 2s --for 5m
               netfault apply redis --limit-data 64KiB --limit-data-action close
+              netfault apply mysql --hang --uid 65534 --for 10m
               netfault apply mysql --blackhole --for 10m --foreground
             """)
 

@@ -27,7 +27,10 @@ struct NetFault: ParsableCommand {
               0   success
               64  bad value or combination (nothing was changed)
               65  run --expect-traffic: the faults matched no packet
-              69  the kernel lacks a needed feature (see `netfault doctor`)
+              66  --cgroup names no cgroup v2 here
+              67  --uid names no user here
+              69  the kernel lacks a needed feature (see `netfault doctor`), or no
+                  (writable) cgroup2 mount for --cgroup or run --scope command
               71  the kernel refused a request
               73  a configuration netfault will not touch (a user's qdisc, a lease
                   already faulting the same packets), or /run/netfault is unusable

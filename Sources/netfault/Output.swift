@@ -48,6 +48,9 @@ func filterFields(_ f: FilterSpec?) -> [String: String] {
     var d: [String: String] = [:]
     d["action"] = f?.action?.rawValue
     d["loss_nft"] = f?.loss?.description
+    d["connections"] = f?.connections?.description
+    // --uid, --cgroup, run --scope command: "uid 65534", "cgroup /netfault-run-4242".
+    d["scope"] = f?.scope?.description
     return d
 }
 

@@ -40,6 +40,7 @@ struct RunCommand: ParsableCommand {
               netfault run redis --loss 100% --after 5s --every 10s --on 2s -- ./soak.sh
               netfault run redis --reset --after 3s -- ./test-reconnect.sh
               netfault run redis --hang --connections every:3 -- ./test-pool.sh
+              netfault run redis --reject --scope command -- pytest tests/test_cache.py::test_down
               netfault run mysql --blackhole --after 10s --every 30s --on 5s -- ./drill.sh
             """)
 
@@ -72,6 +73,19 @@ struct RunCommand: ParsableCommand {
             "With --every: how long the faults stay in each time (100ms or more, and 100ms less than --every).",
             valueName: "duration"))
     var on: String?
+
+    @Option(
+        help: ArgumentHelp(
+            """
+            command: the faults take only the connections the command and the processes it starts open (both \
+            ways; netem faults too, on packets leaving this host), not other processes' connections to the same \
+            server: two runs at once each see their own faults. The command runs in a cgroup v2 made for it, \
+            netfault-run-PID (run's pid) below netfault's own cgroup, which is ended (cgroup.kill) and removed \
+            with the lease, by the watchdog if netfault is killed. Needs a writable cgroup2 mount; not with \
+            --after or --every, --uid or --cgroup.
+            """,
+            valueName: "whose"))
+    var scope: String?
 
     @Flag(
         name: .customLong("dry-run"),
@@ -115,10 +129,15 @@ struct RunCommand: ParsableCommand {
                 status = try runScheduled(request: request, policy: policy, schedule: schedule, identity: identity)
                 return
             }
+            // The command's cgroup, ended and removed however the run ends (the lease's revert also does).
+            let cgroup = scope == nil ? nil : try RunCgroup.make()
+            defer { cgroup?.end() }
+            let scoped = cgroup.map { request.scoped(.cgroup($0.scope)) } ?? request
             // The faults go in before the command starts, so it never runs without them.
-            let lease = try applyNoting(manager, request, policy: policy)
+            let lease = try applyNoting(manager, scoped, policy: policy)
             do {
-                status = waitForwardingSignals(try startCommand(command, as: identity))
+                status = waitForwardingSignals(
+                    try startCommand(command, as: identity, cgroupProcs: cgroup?.procs ?? -1))
             } catch {
                 _ = try? manager.revert(id: lease.id)
                 throw error
@@ -133,9 +152,18 @@ struct RunCommand: ParsableCommand {
 
     /// The request and the schedule, parsed and checked; touches nothing.
     func validated() throws -> (FaultRequest, Schedule) {
-        let request = try lease.request(duration: duration)
+        if let scope, scope != "command" {
+            throw InputError("--scope '\(scope)' is not one of: command (the command's own connections)")
+        }
+        // For --dry-run and the checks: the cgroup is made after them, just before the lease.
+        let planned = CgroupScope(path: "/\(RunCgroup.namePrefix)\(getpid())", id: 0, level: 1, madeForRun: true)
+        let request = try lease.request(duration: duration, commandScope: scope == nil ? nil : .cgroup(planned))
         let schedule = try Schedule.parse(after: after, every: every, on: on)
         try schedule.validate(within: request.duration)
+        if scope != nil && !schedule.fromStart {
+            throw InputError(
+                "--scope command takes the faults from the start; leave out --after and --every (or scope by --uid)")
+        }
         return (request, schedule)
     }
 

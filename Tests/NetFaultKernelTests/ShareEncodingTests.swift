@@ -44,8 +44,25 @@ import NetFaultCore
         "choose_v6_every_input": ShareRule(
             hook: .input, peer: nil, family: .ipv6, draw: .every(3), comment: c + "connections every:3"),
         "pass_v6_input": ShareRule(
-            hook: .input, peer: nil, family: .ipv6, draw: nil, comment: c + "connections every:3")
+            hook: .input, peer: nil, family: .ipv6, draw: nil, comment: c + "connections every:3"),
+        "choose_v4_uid": ShareRule(
+            hook: .output, peer: nil, family: .ipv4, draw: nil, scope: .uid(65534),
+            comment: c + "reject, scope uid 65534"),
+        "choose_v6_cgroup": ShareRule(
+            hook: .output, peer: nil, family: .ipv6, draw: nil, scope: fixtureCgroup,
+            comment: c + "hang, scope cgroup"),
+        "choose_v4_host_cgroup_every": ShareRule(
+            hook: .output, peer: peer("10.0.0.0/8"), family: .ipv4, draw: .every(2), scope: fixtureCgroup,
+            comment: c + "reject, connections every:2, scope cgroup")
     ]
+
+    /// The cgroup the capture made (its id is in the fixture's syntax; nft printed it so). The
+    /// path does not travel in the rule, so a rule read back has none.
+    static let fixtureCgroup: SocketScope = {
+        let syntax = NFTFixtures.loaded.rules["choose_v6_cgroup"]?.syntax ?? ""
+        let id = syntax.split(separator: " ").split(separator: "cgroupv2").dropFirst().first?.dropFirst(2).first
+        return .cgroup(CgroupScope(path: "", id: id.flatMap { UInt64($0) } ?? 0, level: 1))
+    }()
 
     /// Our message with the fields nft's differs in by design (seq, pid, the ack) made nft's.
     static func normalized(_ ours: [UInt8], like nft: [UInt8]) -> [UInt8] {

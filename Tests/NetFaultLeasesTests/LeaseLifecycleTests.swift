@@ -94,6 +94,25 @@ struct LeaseLifecycleTests {
         #expect(other.lease.plan.bands.map(\.band) == [Self.band + 1])
     }
 
+    /// A netem-only lease for one command's connections: its journal entry keeps the scope (for
+    /// status, for the revert that ends run --scope command's cgroup, and for the conflict check,
+    /// which lets two such leases with disjoint scopes share a port and a device).
+    @Test("netem scoped to a command: the entry keeps the scope, and a second command's netem is no conflict")
+    func netemScopeKept() throws {
+        let w = try World()
+        defer { w.done() }
+        func scoped(_ n: UInt64) -> FaultRequest {
+            Self.request(reject: false, direction: .toServer).scoped(
+                .cgroup(CgroupScope(path: "/netfault-run-\(n)", id: n, level: 1, madeForRun: true)))
+        }
+        let first = try apply(w, scoped(1))
+        #expect(w.journal.read(first.lease.id)?.filter?.scope == scoped(1).filter.scope)
+        #expect(first.lease.summary.contains("only cgroup /netfault-run-1's connections"), "\(first.lease.summary)")
+        let second = try apply(w, scoped(2))
+        #expect(second.lease.plan.bands.map(\.band) == [Self.band + 1])
+        #expect(throws: PlanConflict.self) { try apply(w, Self.request(reject: false, direction: .toServer)) }
+    }
+
     @Test("revert removes the bands, ends the watchdog (which takes its table and claims along) and the entry")
     func revert() throws {
         let w = try World()

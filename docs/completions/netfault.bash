@@ -188,7 +188,7 @@ _netfault_apply() {
     repeating_flags=()
     non_repeating_flags=(--blackhole --reject --reset --hang --json --foreground --dry-run --version -h --help)
     repeating_options=(--peer)
-    non_repeating_options=(--host --iface --direction --server --delay --jitter --delay-correlation --distribution --loss --loss-correlation --duplicate --corrupt --reorder --gap --rate --limit --loss-nft --connections --reset-after --hang-after --limit-data --limit-data-action --slice --netns --netns-pid --for)
+    non_repeating_options=(--host --iface --direction --server --delay --jitter --delay-correlation --distribution --loss --loss-correlation --duplicate --corrupt --reorder --gap --rate --limit --loss-nft --connections --reset-after --hang-after --limit-data --limit-data-action --slice --uid --cgroup --netns --netns-pid --for)
     __netfault_offer_flags_options 1
 
     # Offer option value completions
@@ -265,6 +265,12 @@ _netfault_apply() {
     '--slice')
         return
         ;;
+    '--uid')
+        return
+        ;;
+    '--cgroup')
+        return
+        ;;
     '--netns')
         return
         ;;
@@ -281,7 +287,7 @@ _netfault_run() {
     repeating_flags=()
     non_repeating_flags=(--blackhole --reject --reset --hang --expect-traffic --as-root --dry-run --version -h --help)
     repeating_options=(--peer)
-    non_repeating_options=(--host --iface --direction --server --delay --jitter --delay-correlation --distribution --loss --loss-correlation --duplicate --corrupt --reorder --gap --rate --limit --loss-nft --connections --reset-after --hang-after --limit-data --limit-data-action --slice --netns --netns-pid --for --after --every --on)
+    non_repeating_options=(--host --iface --direction --server --delay --jitter --delay-correlation --distribution --loss --loss-correlation --duplicate --corrupt --reorder --gap --rate --limit --loss-nft --connections --reset-after --hang-after --limit-data --limit-data-action --slice --uid --cgroup --netns --netns-pid --for --after --every --on --scope)
     __netfault_offer_flags_options -1
 
     # Offer option value completions
@@ -358,6 +364,12 @@ _netfault_run() {
     '--slice')
         return
         ;;
+    '--uid')
+        return
+        ;;
+    '--cgroup')
+        return
+        ;;
     '--netns')
         return
         ;;
@@ -374,6 +386,9 @@ _netfault_run() {
         return
         ;;
     '--on')
+        return
+        ;;
+    '--scope')
         return
         ;;
     esac

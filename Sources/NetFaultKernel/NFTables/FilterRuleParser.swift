@@ -167,6 +167,7 @@ extension NFTExpression {
     var immediate: Immediate? { if case .immediate(let e) = self { e } else { nil } }
     var reject: Reject? { if case .reject(let e) = self { e } else { nil } }
     var dynset: Dynset? { if case .dynset(let e) = self { e } else { nil } }
+    var socket: Socket? { if case .socket(let e) = self { e } else { nil } }
 
     /// The same expression with a lookup's or dynset's batch set id cleared (as the kernel
     /// lists it).

@@ -62,6 +62,7 @@ extension ShareRule {
         if peer == nil { out += FilterRule.familyMatch(family) }
         out += FilterRule.shareLookup(family, side: .destination, chosen: true, inverted: true)
         out += FilterRule.shareLookup(family, side: .destination, chosen: false, inverted: true)
+        if let scope { out += scope.expressions }
         switch draw {
         case .percent?: out += FilterRule.lossDraw(below: draw?.threshold ?? 0)
         case .every(let n)?:
@@ -76,7 +77,20 @@ extension ShareRule {
             .dynset(
                 .init(
                     NFT_DYNSET_OP_ADD, set: set,
-                    setID: Ownership.shareSetID(chosen: draw != nil, family: family))))
+                    setID: Ownership.shareSetID(chosen: chooses, family: family))))
         return out
+    }
+}
+
+extension SocketScope {
+    /// `meta skuid UID` or `socket cgroupv2 level L ID`: both compare in host order, as the
+    /// kernel stores the socket's uid (32 bits) and cgroup id (64 bits) in the register.
+    var expressions: [NFTExpression] {
+        switch self {
+        case .uid(let uid):
+            [.meta(.init(key: NFT_META_SKUID)), .cmp(.init(NFT_CMP_EQ, withUnsafeBytes(of: uid) { Array($0) }))]
+        case .cgroup(let c):
+            [.socket(.init(cgroupLevel: c.level)), .cmp(.init(NFT_CMP_EQ, withUnsafeBytes(of: c.id) { Array($0) }))]
+        }
     }
 }

@@ -17,10 +17,9 @@ extension ShareRule {
         default: return nil
         }
         var draw: ConnectionShare?
-        if add.set.hasPrefix("chosen") {
-            guard let i = expressions.firstIndex(where: { $0.numgen != nil }), let ng = expressions[i].numgen,
-                i + 1 < expressions.count
-            else { return nil }
+        let scope = add.set.hasPrefix("chosen") ? SocketScope(reading: expressions) : nil
+        if add.set.hasPrefix("chosen"), let i = expressions.firstIndex(where: { $0.numgen != nil }) {
+            guard let ng = expressions[i].numgen, i + 1 < expressions.count else { return nil }
             if ng.type == NFT_NG_INCREMENTAL.rawValue {
                 guard ng.modulus >= 1 else { return nil }
                 draw = .every(ng.modulus)
@@ -35,9 +34,31 @@ extension ShareRule {
         var peer: IPPrefix?
         _ = reader.metaEquals(NFT_META_L4PROTO)
         if let proto = reader.metaEquals(NFT_META_NFPROTO), let p = reader.peer(proto: proto) { peer = p.prefix }
-        let candidate = ShareRule(hook: hook, peer: peer, family: family, draw: draw, comment: comment)
-        guard candidate.expressions.map(\.shape) == expressions.map(\.shape) else { return nil }
+        let candidate = ShareRule(hook: hook, peer: peer, family: family, draw: draw, scope: scope, comment: comment)
+        guard candidate.chooses == add.set.hasPrefix("chosen"),
+            candidate.expressions.map(\.shape) == expressions.map(\.shape)
+        else { return nil }
         self = candidate
+    }
+}
+
+extension SocketScope {
+    /// The scope a draw's expressions compare the socket with (a cgroup's path is not in the
+    /// rule: it reads back empty); nil when they compare none.
+    init?(reading expressions: [NFTExpression]) {
+        for (e, next) in zip(expressions, expressions.dropFirst()) {
+            guard let c = next.cmp else { continue }
+            if let m = e.meta, m.key == NFT_META_SKUID.rawValue, c.data.count == 4 {
+                self = .uid(c.data.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })
+                return
+            }
+            if let s = e.socket, s.key == NFT_SOCKET_CGROUPV2.rawValue, let level = s.level, c.data.count == 8 {
+                let id = c.data.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                self = .cgroup(CgroupScope(path: "", id: id, level: level))
+                return
+            }
+        }
+        return nil
     }
 }
 

@@ -62,7 +62,7 @@ public enum FeatureProbe {
         }
         let nftFeatures =
             KernelFeature.filterFaults + KernelFeature.connectionDraws + KernelFeature.connectionLife
-            + KernelFeature.mssClamp
+            + KernelFeature.mssClamp + KernelFeature.socketScope
         if nftFeatures.contains(where: wanted) {
             probeNFTables(record: record)
         }
@@ -171,6 +171,7 @@ public enum FeatureProbe {
         record(.nfTablesMSSClamp) {
             try probeConnectionLife(try nft.get(), suffix: suffix, ConnectionLife(slice: 100), name: "mss")
         }
+        record(.nfTablesSocketScope) { try probeSocketScope(try nft.get(), suffix: suffix) }
     }
 
     /// One rule of every kind the connection faults and the steering of netem bands use, IPv4

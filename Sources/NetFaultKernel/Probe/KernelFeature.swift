@@ -17,6 +17,7 @@ public enum KernelFeature: String, CaseIterable, Codable, Sendable {
     case nfTablesConnectionDraws = "nf_tables connection draws"
     case nfTablesConnectionLife = "nf_tables connection life"
     case nfTablesMSSClamp = "nf_tables mss clamp"
+    case nfTablesSocketScope = "nf_tables socket scope"
 
     /// What netem faults need (netem under netfault's prio root, u32 filters, claims).
     public static let netemFaults: [KernelFeature] = [.netem, .prio, .u32, .unixDiag]
@@ -28,6 +29,8 @@ public enum KernelFeature: String, CaseIterable, Codable, Sendable {
     public static let connectionLife: [KernelFeature] = [.nfTablesConnectionLife]
     /// What --slice needs besides the connection faults' features.
     public static let mssClamp: [KernelFeature] = [.nfTablesMSSClamp]
+    /// What --uid, --cgroup and run --scope command need besides those.
+    public static let socketScope: [KernelFeature] = [.nfTablesConnectionDraws, .nfTablesSocketScope]
     /// The traffic-control features the probe tries on its scratch devices.
     public static let trafficControl: [KernelFeature] = [.netem, .prio, .htb, .u32, .ifbMirred]
 
@@ -101,6 +104,13 @@ public enum KernelFeature: String, CaseIterable, Codable, Sendable {
                 --reset-after, --hang-after and --limit-data need dynamic sets keyed by addresses and ports \
                 (CONFIG_NFT_SET_HASH), a quota per set element (CONFIG_NFT_QUOTA), the payload writes of \
                 `tcp flags set` and Linux 5.11 or later (modprobe nft_set_hash nft_quota)
+                """
+        case .nfTablesSocketScope:
+            return
+                """
+                --uid, --cgroup and run --scope command need the socket expression with cgroup v2 levels and meta \
+                skuid: CONFIG_NFT_SOCKET (modprobe nft_socket) and Linux 5.13 or later; inside a cgroup namespace \
+                (a container) Linux 6.1.112, 6.6.53, 6.11 or later
                 """
         }
     }

@@ -19,6 +19,7 @@ enum NFTExpression: Sendable, Equatable {
     case quota(Quota)
     case payloadWrite(PayloadWrite)
     case exthdrWrite(ExthdrWrite)
+    case socket(Socket)
 
     /// NFT_REG_1, the 16-byte register every netfault rule loads into and compares from.
     static let reg1 = UInt32(NFT_REG_1.rawValue)
@@ -41,6 +42,7 @@ enum NFTExpression: Sendable, Equatable {
         case .quota(let e): e
         case .payloadWrite(let e): e
         case .exthdrWrite(let e): e
+        case .socket(let e): e
         }
     }
 
@@ -73,6 +75,7 @@ enum NFTExpression: Sendable, Equatable {
         case Quota.name: self = .quota(Quota(decoding: e))
         case ExthdrWrite.name where ExprAttr.isSet(e, NFTNL_EXPR_EXTHDR_SREG):
             self = .exthdrWrite(ExthdrWrite(decoding: e))
+        case Socket.name: self = .socket(Socket(decoding: e))
         default: return nil
         }
     }
