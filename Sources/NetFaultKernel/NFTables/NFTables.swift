@@ -168,7 +168,7 @@ enum NFTablesReplies {
             return InstalledRule(
                 chain: chain, handle: nftnl_rule_get_u64(r, attr(NFTNL_RULE_HANDLE)),
                 comment: comment(r), packets: counter.packets, bytes: counter.bytes, text: text,
-                steers: parsed?.verdict == .steer, draws: draws.map { $0.draw != nil })
+                steers: parsed?.verdict == .steer, draws: draws.map(\.chooses))
         }
     }
 
