@@ -42,11 +42,14 @@ public struct LeaseStatus: Sendable {
 }
 
 extension LeaseManager {
-    func packetsMatched(_ id: String) -> UInt64? {
+    func packetsMatched(_ id: String) -> UInt64? { countingStatus(id)?.packetsMatched }
+
+    /// A lease in the journal with what the kernel counted for it (its watchdog not asked).
+    func countingStatus(_ id: String) -> LeaseStatus? {
         guard let lease = journal.read(id) else { return nil }
         let installed = lease.plan.bands.isEmpty ? [] : (try? kernel.readBack(lease.plan, in: lease.netns)) ?? []
         let rules = try? readRules(lease)
-        return LeaseStatus(lease: lease, installed: installed, rules: rules ?? nil, watchdogAlive: true).packetsMatched
+        return LeaseStatus(lease: lease, installed: installed, rules: rules ?? nil, watchdogAlive: true)
     }
 
     /// The rules of a lease's table as the kernel holds them; nil without a table.
