@@ -81,14 +81,19 @@ public final class NFTables {
     /// Creates the plan's table (owned by this socket), its set of ports whose elements expire
     /// after `timeout`, its base chains and rules, all or nothing. Fails with EEXIST if a table
     /// of that name exists already.
-    public func install(_ plan: FilterPlan, timeout: Duration, dormant: Bool = false) throws {
+    /// `lots`: the timeout of the --connections draws, when not `timeout` (a held lease's).
+    public func install(_ plan: FilterPlan, timeout: Duration, lots: Duration? = nil, dormant: Bool = false) throws {
         // The kernel takes milliseconds but expires elements on jiffies, counted from the tick
         // before the batch: an element could end up to a tick early (make bench measured 0.6 ms).
         // Round up and add one tick of the coarsest kernel clock (HZ=100), so the faults never
         // end early.
         let ms = Self.elementTimeout(timeout)
         try socket.batch(
-            { try NFTablesRequests.installBatch(plan, timeoutMilliseconds: ms, dormant: dormant, seq: $0) },
+            {
+                try NFTablesRequests.installBatch(
+                    plan, timeoutMilliseconds: ms, lotMilliseconds: lots.map(Self.elementTimeout), dormant: dormant,
+                    seq: $0)
+            },
             "installing nf_tables table \(plan.table)")
     }
 
