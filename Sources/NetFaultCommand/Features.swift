@@ -10,7 +10,7 @@ import NetFaultLeases
 /// The kernel features a request needs.
 public func neededFeatures(_ r: FaultRequest) -> [KernelFeature] {
     (r.netem.isEmpty ? [] : KernelFeature.netemFaults) + (r.filter.isEmpty ? [] : KernelFeature.filterFaults)
-        + (r.filter.connections == nil ? [] : KernelFeature.connectionDraws)
+        + (r.filter.connections == nil && r.filter.mix == nil ? [] : KernelFeature.connectionDraws)
 }
 
 /// How a command installs its leases, resolved once before the first: netem bands are steered

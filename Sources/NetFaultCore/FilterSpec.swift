@@ -24,12 +24,16 @@ public struct FilterSpec: Hashable, Codable, Sendable {
     public var loss: Percent?
     /// `--connections`: only this share of new connections meets the faults; nil: every one.
     public var connections: ConnectionShare?
+    /// `--connections 30%:reject,10%:hang`: a fault per share (then no action, loss or connections).
+    public var mix: ConnectionMix?
 
     public init(action: Action? = nil, loss: Percent? = nil, connections: ConnectionShare? = nil) {
         self.action = action; self.loss = loss; self.connections = connections
     }
 
-    public var isEmpty: Bool { action == nil && loss == nil }
+    public init(mix: ConnectionMix) { self.mix = mix }
+
+    public var isEmpty: Bool { action == nil && loss == nil && mix == nil }
 
     /// `numgen random mod lossModulus < n`: loss in parts per million.
     public static let lossModulus: UInt32 = 1_000_000
@@ -37,6 +41,7 @@ public struct FilterSpec: Hashable, Codable, Sendable {
 
     /// The rules no kernel enforces but a person would trip over.
     public func validate(direction: Direction, netem: NetemSpec) throws {
+        if let mix { return try mix.validate(direction: direction, netem: netem) }
         if connections != nil && !netem.isEmpty {
             throw InputError(
                 """
@@ -90,6 +95,7 @@ public struct FilterSpec: Hashable, Codable, Sendable {
         if let action { parts.append(action.rawValue) }
         if let loss { parts.append("loss-nft \(loss)") }
         if let connections { parts.append("connections \(connections)") }
+        if let mix { parts.append("connections \(mix)") }
         return parts.joined(separator: ", ")
     }
 }

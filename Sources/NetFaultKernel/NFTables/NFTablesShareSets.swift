@@ -14,20 +14,29 @@ extension NFTablesRequests {
     /// A --connections set: `type ADDR . inet_service . ADDR . inet_service; flags dynamic,timeout;
     /// size 65536; timeout LEASE`, as nft sends it. Elements added from the packet path take the
     /// set's timeout, so none outlives the lease by more than the lease's length, and the table
-    /// goes at the deadline anyway.
+    /// goes at the deadline anyway. A held lease (serve) renews a short timeout: its draws get a
+    /// long one, or a connection would be drawn out after one timeout; every rule that looks a
+    /// draw up also matches the lease's ports, whose elements still end the faults.
     static func newShareSet(table: String, chosen: Bool, family: IPAddress.Family, timeoutMilliseconds: UInt64)
+        -> Message
+    {
+        newShareSet(table: table, group: chosen ? 0 : nil, family: family, timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// A mix's set of group `group` (nil: passed); the first group's is `chosen`'s.
+    static func newShareSet(table: String, group: Int?, family: IPAddress.Family, timeoutMilliseconds: UInt64)
         -> Message
     {
         { buf, seq in
             guard let set = nftnl_set_alloc() else { throw outOfMemory("a set") }
             defer { nftnl_set_free(set) }
             nftnl_set_set_str(set, attr(NFTNL_SET_TABLE), table)
-            nftnl_set_set_str(set, attr(NFTNL_SET_NAME), Ownership.shareSet(chosen: chosen, family: family))
+            nftnl_set_set_str(set, attr(NFTNL_SET_NAME), Ownership.shareSet(group: group, family: family))
             nftnl_set_set_u32(set, attr(NFTNL_SET_FLAGS), NFT_SET_TIMEOUT.rawValue | NFT_SET_EVAL.rawValue)
             nftnl_set_set_u32(set, attr(NFTNL_SET_KEY_TYPE), concatenationType(family))
             // Each field in 4-byte registers: address, port (2 of 4), address, port.
             nftnl_set_set_u32(set, attr(NFTNL_SET_KEY_LEN), family == .ipv4 ? 16 : 40)
-            nftnl_set_set_u32(set, attr(NFTNL_SET_ID), Ownership.shareSetID(chosen: chosen, family: family))
+            nftnl_set_set_u32(set, attr(NFTNL_SET_ID), Ownership.shareSetID(group: group, family: family))
             nftnl_set_set_u32(set, attr(NFTNL_SET_DESC_SIZE), Ownership.shareSetSize)
             nftnl_set_set_u64(set, attr(NFTNL_SET_TIMEOUT), timeoutMilliseconds)
             // nft's user data for a concatenated key: NFTNL_UDATA_SET_KEYBYTEORDER 0 (mixed), and
@@ -39,11 +48,12 @@ extension NFTablesRequests {
         }
     }
 
-    /// The plan's --connections sets, chosen and passed per family its rules draw in.
+    /// The plan's --connections sets, chosen (each group's in a mix) and passed per family its
+    /// rules draw in.
     static func shareSets(_ plan: FilterPlan, timeoutMilliseconds: UInt64) -> [Message] {
         (plan.share?.families ?? []).flatMap { family in
-            [true, false].map {
-                newShareSet(table: plan.table, chosen: $0, family: family, timeoutMilliseconds: timeoutMilliseconds)
+            (plan.share?.sets ?? []).map {
+                newShareSet(table: plan.table, group: $0, family: family, timeoutMilliseconds: timeoutMilliseconds)
             }
         }
     }
