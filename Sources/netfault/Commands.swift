@@ -187,6 +187,10 @@ struct Revert: ParsableCommand {
             A lease's nf_tables table belongs to its watchdog: revert stops the watchdog, which \
             deletes the table, and waits until the kernel no longer lists it.
 
+            For each lease it says how many packets its faults matched and, with --connections, how \
+            many new connections it drew into its faults and left alone (--json: matched_packets, \
+            connections_drawn).
+
             --all also removes every object that carries netfault's marks (root qdisc 6e66:, an \
             ingress qdisc holding only netfault's filters, nfifb devices, inet tables named \
             netfault-*) even when the journal under /run/netfault was deleted or corrupted. Nothing \
