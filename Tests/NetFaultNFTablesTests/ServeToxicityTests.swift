@@ -21,6 +21,8 @@ struct ServeToxicityTests {
             let sigma = (300 * 0.3 * 0.7).squareRoot()
             #expect(Double(refused) >= 90 - 5 * sigma && Double(refused) <= 90 + 5 * sigma, "\(counts)")
             #expect(refused + counts["ok", default: 0] == 300, "outcomes other than refused and served: \(counts)")
+            // /metrics counts the toxic's reset rule: one refused SYN each, not the draws' SYNs.
+            #expect(drawn.fields["matched_packets"] as? Double == Double(refused), "\(drawn)")
             #expect(steps["removed"]?.fields["counts"] as? [String: Int] == ["ok": 300], "\(steps["removed"]!)")
             #expect(daemon.terminate().status == 0)
             try ns.expectBaseline()
