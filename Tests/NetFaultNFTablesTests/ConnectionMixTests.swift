@@ -78,6 +78,9 @@ struct ConnectionMixTests {
             let status = try #require(try ns.statusLeases().first { $0["lease"] as? String == lease.id })
             #expect(status["connections_drawn_in"] as? Int == refused + hung, "\(status)")
             #expect(status["connections_drawn_out"] as? Int == served, "\(status)")
+            let groups = status["connections_drawn_groups"] as? [String: Int]
+            #expect(groups == ["30%:reject": refused, "10%:hang": hung], "\(status)")
+            #expect((status["requested_netfilter"] as? [String: String])?["connections"] == "30%:reject,10%:hang")
             let revert = try ns.revert(lease.id)
             #expect(revert.status == 0 && revert.stdout.contains("\(refused + hung) new connections drawn into the faults"),
                 "\(revert.stdout)")

@@ -20,13 +20,16 @@ public struct InstalledRule: Sendable, Equatable {
     /// A --connections draw (it adds to a set): true into `chosen`, false into `passed`; its
     /// counter counts the connections drawn (one SYN each). nil: any other rule.
     public let draws: Bool?
+    /// The set a draw adds to (a mix has one per group); nil: no draw.
+    public let drawnInto: String?
 
     public init(
         chain: String, handle: UInt64, comment: String?, packets: UInt64, bytes: UInt64, text: String,
-        steers: Bool = false, draws: Bool? = nil
+        steers: Bool = false, draws: Bool? = nil, drawnInto: String? = nil
     ) {
         self.chain = chain; self.handle = handle; self.comment = comment
         self.packets = packets; self.bytes = bytes; self.text = text; self.steers = steers; self.draws = draws
+        self.drawnInto = drawnInto
     }
 }
 
@@ -174,7 +177,8 @@ enum NFTablesReplies {
             return InstalledRule(
                 chain: chain, handle: nftnl_rule_get_u64(r, attr(NFTNL_RULE_HANDLE)),
                 comment: comment(r), packets: counter.packets, bytes: counter.bytes, text: text,
-                steers: parsed?.verdict == .steer, draws: draw.map { $0.set.hasPrefix("chosen") })
+                steers: parsed?.verdict == .steer, draws: draw.map { $0.set.hasPrefix("chosen") },
+                drawnInto: draw?.set)
         }
     }
 
