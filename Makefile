@@ -106,8 +106,9 @@ demo: build
 	scripts/demo
 
 # The fault matrix of examples/ichnaea (MySQL and Redis, each under a delay, a blackhole, a hang,
-# resets and a transient blackout, through the kernel and through the built-in proxy) against
-# real servers: out/matrix/report.json, report.xml (JUnit) and report.html.
+# resets, resets of 30% of new connections and a transient blackout, through the kernel and
+# through the built-in proxy) against real servers: out/matrix/report.json, report.xml (JUnit)
+# and report.html.
 matrix: build
 	scripts/matrix
 

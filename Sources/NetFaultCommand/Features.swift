@@ -12,7 +12,7 @@ public func neededFeatures(_ r: FaultRequest) -> [KernelFeature] {
     var features: [KernelFeature] = r.netem.isEmpty ? [] : KernelFeature.netemFaults
     let f = r.filter
     if !f.isEmpty { features += KernelFeature.filterFaults }
-    if f.connections != nil { features += KernelFeature.connectionDraws }
+    if f.connections != nil || f.mix != nil { features += KernelFeature.connectionDraws }
     if let life = f.life, life.timer != nil || life.limitData != nil { features += KernelFeature.connectionLife }
     if f.life?.slice != nil { features += KernelFeature.mssClamp }
     if f.scope != nil { features += KernelFeature.filterFaults + KernelFeature.socketScope }

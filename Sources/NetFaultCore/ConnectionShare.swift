@@ -64,6 +64,28 @@ extension Ownership {
     public static func shareSetID(chosen: Bool, family: IPAddress.Family) -> UInt32 {
         (family == .ipv4 ? 2 : 4) + (chosen ? 0 : 1)
     }
+    /// A mix's (ConnectionMix) group `group` set: the first group's is `chosen`, the next
+    /// `chosen4_2`, `chosen4_3`, ...; nil: `passed`.
+    public static func shareSet(group: Int?, family: IPAddress.Family) -> String {
+        guard let group, group > 0 else { return shareSet(chosen: group != nil, family: family) }
+        return shareSet(chosen: true, family: family) + "_\(group + 1)"
+    }
+    /// The first group's and passed's keep theirs; the next groups' follow, as nft numbers
+    /// them when the sets come in that order (chosen4_2, chosen6_2, chosen4_3, ...).
+    public static func shareSetID(group: Int?, family: IPAddress.Family) -> UInt32 {
+        guard let group, group > 0 else { return shareSetID(chosen: group != nil, family: family) }
+        return 6 + UInt32(group - 1) * 2 + (family == .ipv4 ? 0 : 1)
+    }
+    /// The group and family of a --connections set by its name (group nil: passed); nil: not one.
+    public static func shareSetGroup(_ name: String) -> (group: Int?, family: IPAddress.Family)? {
+        for family in IPAddress.Family.allCases {
+            if name == shareSet(group: nil, family: family) { return (nil, family) }
+            for g in 0..<ConnectionMix.largestGroups where name == shareSet(group: g, family: family) {
+                return (g, family)
+            }
+        }
+        return nil
+    }
     /// Room for this many connections per set; when full, a new connection is drawn out.
     public static let shareSetSize: UInt32 = 65536
 }
@@ -92,19 +114,26 @@ public struct ShareRule: Hashable, Codable, Sendable {
     /// Only connections whose SYN's socket is in this scope (--uid, --cgroup); output only.
     public let scope: SocketScope?
     public let comment: String
+    /// In a mix: the group whose set the draw adds to (nil: the first), and how many groups'
+    /// sets a connection must be in none of (nil: one).
+    public let group: Int?
+    public let groups: Int?
 
     public init(
         hook: FilterRule.Hook, peer: IPPrefix?, family: IPAddress.Family, draw: ConnectionShare?,
-        scope: SocketScope? = nil, comment: String
+        scope: SocketScope? = nil, comment: String, group: Int? = nil, groups: Int? = nil
     ) {
         self.hook = hook; self.peer = peer; self.family = family; self.draw = draw; self.scope = scope
-        self.comment = comment
+        self.comment = comment; self.group = group; self.groups = groups
     }
 
     /// Whether the rule adds to `chosen` (else to `passed`).
     public var chooses: Bool { draw != nil || scope != nil }
     /// The set the rule adds to.
-    public var set: String { Ownership.shareSet(chosen: chooses, family: family) }
+    public var set: String { Ownership.shareSet(group: chooses ? group ?? 0 : nil, family: family) }
+
+    /// The sets a connection must be in none of to be drawn: every group's, then passed.
+    public var unseenIn: [Int?] { Array(0..<(groups ?? 1)) + [nil] }
 
     public var nftSyntax: String {
         var s = ["meta l4proto tcp"]
@@ -112,7 +141,7 @@ public struct ShareRule: Hashable, Codable, Sendable {
         s.append("tcp dport @\(Ownership.leaseSet)")
         s.append("tcp flags & (syn | ack) == syn")
         let key = connectionKeySyntax(family: family, side: .destination)
-        for chosen in [true, false] { s.append("\(key) != @\(Ownership.shareSet(chosen: chosen, family: family))") }
+        for g in unseenIn { s.append("\(key) != @\(Ownership.shareSet(group: g, family: family))") }
         if let scope { s.append(scope.nftSyntax) }
         switch draw {
         case .percent?: s.append("numgen random mod \(FilterSpec.lossModulus) < \(draw?.threshold ?? 0)")
@@ -132,9 +161,13 @@ public struct ShareDecision: Hashable, Codable, Sendable {
     public let share: ConnectionShare?
     public let scope: SocketScope?
     public let rules: [ShareRule]
-    public init(share: ConnectionShare?, scope: SocketScope? = nil, rules: [ShareRule]) {
-        self.share = share; self.scope = scope; self.rules = rules
+    /// In a mix: how many groups (each a set per family); nil: one.
+    public let groups: Int?
+    public init(share: ConnectionShare?, scope: SocketScope? = nil, rules: [ShareRule], groups: Int? = nil) {
+        self.share = share; self.scope = scope; self.rules = rules; self.groups = groups
     }
+    /// The sets per family: each group's, then passed.
+    public var sets: [Int?] { Array(0..<(groups ?? 1)) + [nil] }
     /// The families that have sets (and rules).
     public var families: [IPAddress.Family] {
         IPAddress.Family.allCases.filter { f in rules.contains { $0.family == f } }

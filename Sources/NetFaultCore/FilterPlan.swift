@@ -65,14 +65,17 @@ public struct FilterRule: Hashable, Codable, Sendable {
     public let band: UInt16?
     /// With --connections: only connections in this family's `chosen` set (ShareRule).
     public let chosen: IPAddress.Family?
+    /// In a mix (ConnectionMix): the group whose set `chosen` names; nil: the first.
+    public let group: Int?
 
     public init(
         hook: Hook, side: PortMatch.Side, peer: IPPrefix? = nil, flags: Flags? = nil,
-        lossThreshold: UInt32? = nil, verdict: Verdict, comment: String, chosen: IPAddress.Family? = nil
+        lossThreshold: UInt32? = nil, verdict: Verdict, comment: String, chosen: IPAddress.Family? = nil,
+        group: Int? = nil
     ) {
         self.hook = hook; self.side = side; self.peer = peer; self.flags = flags
         self.lossThreshold = lossThreshold; self.verdict = verdict; self.comment = comment
-        device = nil; band = nil; self.chosen = chosen
+        device = nil; band = nil; self.chosen = chosen; self.group = group
     }
 
     /// A rule that sends the lease's packets leaving `device` to its netem `band`.
@@ -91,7 +94,7 @@ public struct FilterRule: Hashable, Codable, Sendable {
     ) {
         self.hook = hook; self.side = side; self.peer = peer; flags = nil; lossThreshold = nil
         self.verdict = verdict; self.comment = comment; self.device = device; self.band = band
-        self.chosen = chosen
+        self.chosen = chosen; group = nil
     }
 
     /// The same rule for the connections drawn into `family`'s chosen set.
@@ -122,7 +125,7 @@ public struct FilterRule: Hashable, Codable, Sendable {
         case nil: break
         }
         if let chosen {
-            let set = Ownership.shareSet(chosen: true, family: chosen)
+            let set = Ownership.shareSet(group: group ?? 0, family: chosen)
             s.append("\(connectionKeySyntax(family: chosen, side: side)) @\(set)")
         }
         if let lossThreshold { s.append("numgen random mod \(FilterSpec.lossModulus) < \(lossThreshold)") }
@@ -173,6 +176,9 @@ public enum FilterPlanner {
         spec: FilterSpec, server: ServerLocation = .remote
     ) -> FilterPlan? {
         guard !spec.isEmpty else { return nil }
+        if let mix = spec.mix {
+            return plan(mix: mix, leaseID: leaseID, target: target, peers: peers, direction: direction, server: server)
+        }
         let blocks = target.addressBlocks(peers: peers)
         let scopes: [IPPrefix?] = blocks.isEmpty ? [nil] : blocks
         let comment = Ownership.ruleCommentPrefix + leaseID + ": " + spec.summary

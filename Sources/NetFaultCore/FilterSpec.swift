@@ -29,6 +29,8 @@ public struct FilterSpec: Hashable, Codable, Sendable {
     /// `--uid`, `--cgroup`, `run --scope command`: only connections whose socket is in this
     /// scope meet the faults (netem's too, which then need nf_tables' steering); nil: anyone's.
     public var scope: SocketScope?
+    /// `--connections 30%:reject,10%:hang`: a fault per share (then no action, loss or connections).
+    public var mix: ConnectionMix?
 
     public init(
         action: Action? = nil, loss: Percent? = nil, connections: ConnectionShare? = nil, life: ConnectionLife? = nil,
@@ -38,7 +40,9 @@ public struct FilterSpec: Hashable, Codable, Sendable {
         self.life = (life?.isEmpty ?? true) ? nil : life
     }
 
-    public var isEmpty: Bool { action == nil && loss == nil && life == nil }
+    public init(mix: ConnectionMix) { self.mix = mix }
+
+    public var isEmpty: Bool { action == nil && loss == nil && life == nil && mix == nil }
 
     /// `numgen random mod lossModulus < n`: loss in parts per million.
     public static let lossModulus: UInt32 = 1_000_000
@@ -46,6 +50,15 @@ public struct FilterSpec: Hashable, Codable, Sendable {
 
     /// The rules no kernel enforces but a person would trip over.
     public func validate(direction: Direction, netem: NetemSpec) throws {
+        if let mix {
+            // A mix's groups take the set ids after passed's, as the connection timers' do.
+            if life != nil || scope != nil {
+                throw InputError(
+                    "a mix (--connections P%:FAULT,...) cannot be combined with --reset-after, --hang-after, "
+                        + "--limit-data, --slice, --uid, --cgroup or --scope yet: give the share as --connections P%")
+            }
+            return try mix.validate(direction: direction, netem: netem)
+        }
         try life?.validate(action: action, direction: direction, netem: netem)
         if connections != nil && !netem.isEmpty {
             throw InputError(
@@ -101,6 +114,7 @@ public struct FilterSpec: Hashable, Codable, Sendable {
         if let loss { parts.append("loss-nft \(loss)") }
         if let life { parts.append(life.summary) }
         if let connections { parts.append("connections \(connections)") }
+        if let mix { parts.append("connections \(mix)") }
         return parts.joined(separator: ", ")
     }
 }

@@ -139,9 +139,9 @@ extension FilterPlan {
         ]
         for family in share?.families ?? [] {
             let addr = family == .ipv4 ? "ipv4_addr" : "ipv6_addr"
-            for chosen in [true, false] {
+            for group in share?.sets ?? [] {
                 lines += [
-                    "\tset \(Ownership.shareSet(chosen: chosen, family: family)) {",
+                    "\tset \(Ownership.shareSet(group: group, family: family)) {",
                     "\t\ttype \(addr) . inet_service . \(addr) . inet_service; flags dynamic,timeout;",
                     "\t\tsize \(Ownership.shareSetSize); timeout \(timeout);",
                     "\t}"

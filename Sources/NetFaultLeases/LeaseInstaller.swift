@@ -43,6 +43,7 @@ extension LeaseManager {
             case .process(let tables, let timeout):
                 let parts = try installParts(
                     preview, request: request, distribution: distribution, table: tables, timeout: timeout,
+                    lots: LeaseLimits.maximumDuration,
                     rollback: { parts in self.rollbackHeld(&parts, preview.plan, request.netns) })
                 let held = HeldLease(preview: preview, request: request, claims: parts.claims, tables: tables)
                 return Installed(held: held)
@@ -60,7 +61,7 @@ extension LeaseManager {
     /// `rollback` undoes what `parts` says was made.
     func installParts(
         _ preview: Preview, request: FaultRequest, distribution: [Int16]?, table: TableOwner?, timeout: Duration,
-        ownTable: Bool = false, rollback: (inout InstallParts) -> Void,
+        lots: Duration? = nil, ownTable: Bool = false, rollback: (inout InstallParts) -> Void,
         then: (inout InstallParts) throws -> Void = { _ in }
     ) throws -> InstallParts {
         let plan = preview.plan
@@ -76,7 +77,7 @@ extension LeaseManager {
                     }
                     parts.table = table
                 }
-                try parts.table!.install(filter, timeout: timeout)
+                try parts.table!.install(filter, timeout: timeout, lots: lots)
                 parts.tableMade = true
             }
             if !request.netem.isEmpty {

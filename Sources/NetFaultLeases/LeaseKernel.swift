@@ -16,7 +16,9 @@ public protocol ClaimHandle: AnyObject {
 
 /// A netfilter socket that owns the tables it creates: the kernel deletes them with it.
 public protocol TableOwner: AnyObject {
-    func install(_ plan: FilterPlan, timeout: Duration) throws
+    /// `lots`: how long a --connections draw is remembered, when not `timeout` (a held lease's
+    /// timeout is short and renewed, and a connection must keep its lot for its life).
+    func install(_ plan: FilterPlan, timeout: Duration, lots: Duration?) throws
     func renew(table: String, ports: [UInt16], timeout: Duration) throws
     @discardableResult func remove(table: String) throws -> Bool
     func rules(in table: String) throws -> [InstalledRule]

@@ -6,16 +6,24 @@ import NetFaultKernel
 // Reverting leases: one by id, several, and the watchdog's own revert.
 extension LeaseManager {
 
-    /// Reverts one lease and says how many packets it matched (nil: not in the journal, or
-    /// nothing could be read back).
-    public func revertCounting(id: String) throws -> (reverted: Bool, matched: UInt64?) {
+    /// What a revert found a lease had done: packets matched (nil: not in the journal, or
+    /// nothing could be read back) and, with --connections, the connections drawn in and out.
+    public struct RevertCounts: Sendable {
+        public var reverted: Bool
+        public var matched: UInt64?
+        public var drawn: (in: UInt64, out: UInt64)?
+    }
+
+    /// Reverts one lease and says how many packets it matched and connections it drew.
+    public func revertCounting(id: String) throws -> RevertCounts {
         try journal.locked { try revertCountingLocked(id: id) }
     }
 
-    /// The count is read first: the revert removes what holds it.
-    func revertCountingLocked(id: String) throws -> (reverted: Bool, matched: UInt64?) {
-        let matched = packetsMatched(id)
-        return (try revertLocked(id: id), matched)
+    /// The counts are read first: the revert removes what holds them.
+    func revertCountingLocked(id: String) throws -> RevertCounts {
+        let counted = countingStatus(id)
+        return RevertCounts(
+            reverted: try revertLocked(id: id), matched: counted?.packetsMatched, drawn: counted?.connectionsDrawn)
     }
 
     /// The packets a lease in the journal has matched so far, read from the kernel.
@@ -104,6 +112,8 @@ extension LeaseManager {
         public var swept: [Swept] = []
         /// Objects with netfault's marks that no lease in the journal accounted for.
         public var orphans: [String] = []
+        /// With --connections: the connections each reverted lease drew into its faults and out.
+        public var drawn: [String: (in: UInt64, out: UInt64)] = [:]
     }
 
     /// Reverts the given leases. With `ids` nil (revert --all) it then removes every object
@@ -115,10 +125,11 @@ extension LeaseManager {
             // Leases whose watchdog is gone first, whichever were named.
             result.swept = sweepLocked()
             for id in ids ?? journal.all().filter({ allNamespaces || $0.netns == namespace }).map(\.id) {
-                let (reverted, matched) = try revertCountingLocked(id: id)
-                if reverted {
+                let counts = try revertCountingLocked(id: id)
+                if counts.reverted {
                     result.reverted.append(id)
-                    result.matched[id] = matched
+                    result.matched[id] = counts.matched
+                    result.drawn[id] = counts.drawn
                 } else {
                     result.unknown.append(id)
                 }

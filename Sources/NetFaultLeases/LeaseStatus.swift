@@ -39,14 +39,29 @@ public struct LeaseStatus: Sendable {
         let sum = { (into: Bool) in draws.filter { $0.draws == into }.map(\.packets).reduce(0, +) }
         return (sum(true), sum(false))
     }
+
+    /// With a mix: the connections each group drew, in the mix's order (its draws' counters,
+    /// by the set each adds to). nil without a mix or when nothing was read back.
+    public var connectionsDrawnByGroup: [UInt64]? {
+        guard let mix = lease.filter?.mix, let rules else { return nil }
+        var counts = [UInt64](repeating: 0, count: mix.groups.count)
+        for r in rules {
+            guard let set = r.drawnInto, let g = Ownership.shareSetGroup(set)?.group, g < counts.count else { continue }
+            counts[g] &+= r.packets
+        }
+        return counts
+    }
 }
 
 extension LeaseManager {
-    func packetsMatched(_ id: String) -> UInt64? {
+    func packetsMatched(_ id: String) -> UInt64? { countingStatus(id)?.packetsMatched }
+
+    /// A lease in the journal with what the kernel counted for it (its watchdog not asked).
+    func countingStatus(_ id: String) -> LeaseStatus? {
         guard let lease = journal.read(id) else { return nil }
         let installed = lease.plan.bands.isEmpty ? [] : (try? kernel.readBack(lease.plan, in: lease.netns)) ?? []
         let rules = try? readRules(lease)
-        return LeaseStatus(lease: lease, installed: installed, rules: rules ?? nil, watchdogAlive: true).packetsMatched
+        return LeaseStatus(lease: lease, installed: installed, rules: rules ?? nil, watchdogAlive: true)
     }
 
     /// The rules of a lease's table as the kernel holds them; nil without a table.

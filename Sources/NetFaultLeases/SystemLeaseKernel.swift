@@ -9,7 +9,9 @@ extension Claim: ClaimHandle {}
 public final class NFTablesOwner: TableOwner {
     public let nft: NFTables
     public init(_ nft: NFTables) { self.nft = nft }
-    public func install(_ plan: FilterPlan, timeout: Duration) throws { try nft.install(plan, timeout: timeout) }
+    public func install(_ plan: FilterPlan, timeout: Duration, lots: Duration?) throws {
+        try nft.install(plan, timeout: timeout, lots: lots)
+    }
     public func renew(table: String, ports: [UInt16], timeout: Duration) throws {
         try nft.renew(table: table, ports: ports, timeout: timeout)
     }

@@ -39,7 +39,7 @@ final class LeaseFault: CellFault {
     func takeOut() throws {
         guard let lease else { return }
         self.lease = nil
-        let (_, n) = try manager.revertCounting(id: lease.id)
+        let n = try manager.revertCounting(id: lease.id).matched
         if let n { matched += n; counted = true }
     }
 

@@ -84,8 +84,36 @@ enum FaultWords {
                 connections
                 """)
         }
+        if let mix = r.filter.mix {
+            plan.unsupported =
+                """
+                no proxy equivalent for --connections \(mix): Toxiproxy draws each toxic on its own, so one \
+                connection could meet two groups' faults
+                """
+            return plan
+        }
+        let before = plan.toxics.count
         connectionFault(r.filter.action, into: &plan)
+        if let share = r.filter.connections { draw(share, toxics: before..., into: &plan) }
         return plan
+    }
+
+    /// --connections in the proxy: the connection fault's toxic takes that toxicity.
+    static func draw(_ share: ConnectionShare, toxics: PartialRangeFrom<Int>, into plan: inout ProxyPlan) {
+        switch share {
+        case .every:
+            plan.unsupported = "no proxy equivalent for --connections \(share): a toxic's toxicity draws at random"
+        case .percent where plan.disable:
+            plan.unsupported =
+                "no proxy equivalent for --reject --connections \(share): a disabled proxy refuses every connection"
+        case .percent(let p):
+            for i in plan.toxics.indices[toxics] { plan.toxics[i].toxicity = p.fraction }
+            plan.notes.append(
+                """
+                toxicity \(p.fraction): the proxy draws each connection when it meets the toxic; the kernel at its \
+                SYN, leaving connections open before the fault alone
+                """)
+        }
     }
 
     /// The toxic (or the disabled proxy) that stands for a connection fault.

@@ -309,6 +309,8 @@ public final class MatrixRunner {
         if n.corrupt != nil { random.append("corruption") }
         if n.reorder != nil && n.gap == nil { random.append("reordering") }
         if r.filter.loss != nil { random.append("nf_tables loss") }
+        if case .percent? = r.filter.connections { random.append("the connections drawn") }
+        if r.filter.mix != nil { random.append("the connections drawn") }
         guard !random.isEmpty else { return "deterministic" }
         let what = random.joined(separator: ", ")
         if backend == .proxy { return "not reproducible: \(what) from an unseeded generator" }

@@ -196,6 +196,10 @@ struct Revert: ParsableCommand {
             A lease's nf_tables table belongs to its watchdog: revert stops the watchdog, which \
             deletes the table, and waits until the kernel no longer lists it.
 
+            For each lease it says how many packets its faults matched and, with --connections, how \
+            many new connections it drew into its faults and left alone (--json: matched_packets, \
+            connections_drawn).
+
             --all also removes every object that carries netfault's marks (root qdisc 6e66:, an \
             ingress qdisc holding only netfault's filters, nfifb devices, inet tables named \
             netfault-*) even when the journal under /run/netfault was deleted or corrupted. Nothing \
@@ -237,15 +241,21 @@ struct Revert: ParsableCommand {
                     let swept: [String]
                     /// Packets each reverted lease matched: 0 means its faults touched no traffic.
                     let matched_packets: [String: UInt64]
+                    /// With --connections: the new connections each lease drew into its faults and out.
+                    let connections_drawn: [String: [String: UInt64]]
                 }
                 printJSON(
                     RevertJSON(
                         reverted: r.reverted, not_found: r.unknown, removed_without_lease: r.orphans,
-                        swept: r.swept.map(\.id), matched_packets: r.matched))
+                        swept: r.swept.map(\.id), matched_packets: r.matched,
+                        connections_drawn: r.drawn.mapValues { ["in": $0.in, "out": $0.out] }))
                 return
             }
             for w in r.swept { print("swept \(w.id): \(w.reason); its faults are removed") }
-            for id in r.reverted { print("reverted \(id)" + (r.matched[id].map { " (\(matchedText($0)))" } ?? "")) }
+            for id in r.reverted {
+                let counts = [r.matched[id].map(matchedText), r.drawn[id].map(drawnText)].compactMap { $0 }
+                print("reverted \(id)" + (counts.isEmpty ? "" : " (\(counts.joined(separator: "; ")))"))
+            }
             for id in r.unknown { print("\(id): no such lease (already reverted or expired)") }
             for o in r.orphans { print("removed without a lease: \(o)") }
             if r.reverted.isEmpty && r.unknown.isEmpty && r.orphans.isEmpty { print("no active leases") }
@@ -328,6 +338,11 @@ func lossNote(_ results: [FeatureResult]) -> FeatureResult? {
     return FeatureResult(
         feature: "random loss", ok: false, detail: "neither netem nor nf_tables works here",
         remedy: "load sch_netem (--loss) or nf_tables (--loss-nft)")
+}
+
+/// With --connections: "3 new connections drawn into the faults, 7 left alone".
+func drawnText(_ drawn: (in: UInt64, out: UInt64)) -> String {
+    "\(drawn.in) new connection\(drawn.in == 1 ? "" : "s") drawn into the faults, \(drawn.out) left alone"
 }
 
 /// "matched 12 packets", or the warning that the faults touched nothing.

@@ -48,7 +48,7 @@ func filterFields(_ f: FilterSpec?) -> [String: String] {
     var d: [String: String] = [:]
     d["action"] = f?.action?.rawValue
     d["loss_nft"] = f?.loss?.description
-    d["connections"] = f?.connections?.description
+    d["connections"] = f?.connections?.description ?? f?.mix?.description
     // --uid, --cgroup, run --scope command: "uid 65534", "cgroup /netfault-run-4242".
     d["scope"] = f?.scope?.description
     return d
@@ -87,6 +87,8 @@ struct LeaseJSON: Encodable {
     /// With --connections: new connections drawn into the faults, and left alone.
     let connections_drawn_in: UInt64?
     let connections_drawn_out: UInt64?
+    /// With a mix: the connections each group drew, by the group ("30%:reject").
+    let connections_drawn_groups: [String: UInt64]?
     /// Why the kernel objects were not read back; absent when they were.
     let not_read_back: String?
     /// What apply printed on stderr as warnings (the faults are in force all the same); absent
@@ -124,6 +126,10 @@ struct LeaseJSON: Encodable {
         packets_matched = status.packetsMatched
         connections_drawn_in = status.connectionsDrawn?.in
         connections_drawn_out = status.connectionsDrawn?.out
+        let groups = (lease.filter?.mix?.groups ?? []).map { "\($0.share):\($0.action.rawValue)" }
+        connections_drawn_groups = status.connectionsDrawnByGroup.map {
+            Dictionary(zip(groups, $0), uniquingKeysWith: { a, _ in a })
+        }
         rules = (status.rules ?? []).map {
             RuleJSON(
                 table: tableName ?? "", chain: $0.chain, handle: $0.handle, rule: $0.text, comment: $0.comment,
@@ -265,7 +271,10 @@ func describe(_ status: LeaseStatus) -> String {
     lines.append("  deadline enforced by: \(enforcementText(lease.plan.enforcement))")
     if let n = status.packetsMatched { lines.append("  packets matched so far: \(n)") }
     if let d = status.connectionsDrawn {
-        lines.append("  new connections drawn so far: \(d.in) into the faults, \(d.out) left alone")
+        let groups = zip(lease.filter?.mix?.groups ?? [], status.connectionsDrawnByGroup ?? [])
+            .map { "\($0.share):\($0.action.rawValue) \($1)" }
+        let each = groups.isEmpty ? "" : " (" + groups.joined(separator: ", ") + ")"
+        lines.append("  new connections drawn so far: \(d.in) into the faults\(each), \(d.out) left alone")
     }
     if let why = status.notReadBack {
         lines.append("  kernel objects not read back: \(why)")

@@ -142,8 +142,10 @@ struct RunCommand: ParsableCommand {
                 _ = try? manager.revert(id: lease.id)
                 throw error
             }
-            let matched = try manager.revertCounting(id: lease.id).matched
-            let count = matched.map(matchedText) ?? "not read back"
+            let counts = try manager.revertCounting(id: lease.id)
+            let matched = counts.matched
+            let drawn = counts.drawn.map { "; " + drawnText($0) } ?? ""
+            let count = (matched.map(matchedText) ?? "not read back") + drawn
             note("lease \(lease.id) reverted (\(count)); the command exited with \(status)")
             status = trafficStatus(status, matched: matched ?? 0)
         }

@@ -33,8 +33,12 @@ import NetFaultCore
             comment: c + "loss-nft 5%, connections 30%", chosen: .ipv6),
         "steer_chosen_v4": .steer(
             device: "lo", band: 2, side: .source, peer: nil, comment: c + "delay 100ms, connections 30%",
-            chosen: .ipv4)
+            chosen: .ipv4),
+        "mix_hang_second_v6_input": FilterRule(
+            hook: .input, side: .source, flags: .notSyn, verdict: .drop, comment: c + "connections \(mix)",
+            chosen: .ipv6, group: 1)
     ]
+    static let mix = "30%:reject,10%:hang"
 
     /// The rules that draw.
     static let shareRules: [String: ShareRule] = [
@@ -53,7 +57,16 @@ import NetFaultCore
             comment: c + "hang, scope cgroup"),
         "choose_v4_host_cgroup_every": ShareRule(
             hook: .output, peer: peer("10.0.0.0/8"), family: .ipv4, draw: .every(2), scope: fixtureCgroup,
-            comment: c + "reject, connections every:2, scope cgroup")
+            comment: c + "reject, connections every:2, scope cgroup"),
+        // A mix's draws: each skips both groups' sets and passed; the second draws 10/70 of the rest.
+        "mix_choose_v4_first": ShareRule(
+            hook: .output, peer: nil, family: .ipv4, draw: .percent(Percent(30)), comment: c + "connections \(mix)",
+            groups: 2),
+        "mix_choose_v4_second": ShareRule(
+            hook: .output, peer: nil, family: .ipv4, draw: .percent(Percent(14.2857)),
+            comment: c + "connections \(mix)", group: 1, groups: 2),
+        "mix_pass_v6_input": ShareRule(
+            hook: .input, peer: nil, family: .ipv6, draw: nil, comment: c + "connections \(mix)", groups: 2)
     ]
 
     /// The cgroup the capture made (its id is in the fixture's syntax; nft printed it so). The
@@ -144,5 +157,25 @@ import NetFaultCore
         #expect(rules.count == 4 + 4)
         #expect(rules.prefix(4).allSatisfy { $0.contains("dynset add") })
         #expect(rules.dropFirst(4).allSatisfy { $0.contains("set chosen") && !$0.contains("dynset") })
+    }
+
+    /// A held lease (serve) renews a 10 s timeout; its draws keep theirs for a day, or a drawn
+    /// connection would be drawn out after 10 s. The lease's ports keep the short one.
+    @Test func heldLeaseDrawsOutliveItsRenewals() throws {
+        let plan = try #require(
+            FilterPlanner.plan(
+                leaseID: "x", target: try Target.parse("redis"), peers: [], direction: .toServer,
+                spec: FilterSpec(action: .hang, connections: .percent(Percent(30)))))
+        func u64(_ v: UInt64) -> String { hex(withUnsafeBytes(of: v.bigEndian) { Array($0) }) }
+        let messages = NFTablesEncodingTests.messages(
+            try NFTablesRequests.installBatch(plan, timeoutMilliseconds: 10_010, lotMilliseconds: 86_400_010, seq: 1))
+        let shareSets = messages.filter { m in
+            m.msg.type == NFTablesEncodingTests.type(NFT_MSG_NEWSET)
+                && ["chosen", "passed"].contains { hex(m.bytes).contains(hex(Array($0.utf8))) }
+        }
+        #expect(shareSets.count == 4)
+        #expect(shareSets.allSatisfy { hex($0.bytes).contains(u64(86_400_010)) && !hex($0.bytes).contains(u64(10_010)) })
+        let ports = messages.filter { $0.msg.type == NFTablesEncodingTests.type(NFT_MSG_NEWSETELEM) }
+        #expect(!ports.isEmpty && ports.allSatisfy { hex($0.bytes).contains(u64(10_010)) })
     }
 }

@@ -218,7 +218,7 @@ final class FakeLeaseKernel: LeaseKernel, LeaseProcesses {
         init(kernel: FakeLeaseKernel, pid: pid_t, generation: Int) {
             self.kernel = kernel; self.pid = pid; self.generation = generation
         }
-        func install(_ plan: FilterPlan, timeout: Duration) throws {
+        func install(_ plan: FilterPlan, timeout: Duration, lots: Duration?) throws {
             guard let kernel else { return }
             try kernel.step("table add \(plan.table)") {
                 guard kernel.state.tables[plan.table] == nil else {

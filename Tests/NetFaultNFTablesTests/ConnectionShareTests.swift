@@ -65,7 +65,17 @@ struct ConnectionShareTests {
             let lease = try ns.apply("redis", "--reject", "--connections", "every:3", "--for", "5m")
             let lots = try connect(ns, host, count: 300)
             #expect(lots == String(repeating: "OOR", count: 100), "\(lots)")
-            #expect(try ns.revert(lease.id).status == 0)
+            // revert says what the lease drew: 100 into the faults, 200 left alone.
+            if host == "::1" {
+                let r = try ns.revert(lease.id)
+                #expect(r.status == 0 && r.stdout.contains("100 new connections drawn into the faults, 200 left alone"),
+                    "\(r.stdout)")
+            } else {
+                let r = try ns.netfault("revert", lease.id, "--json")
+                ns.forget(lease.id)
+                let drawn = jsonObject(r)["connections_drawn"] as? [String: [String: Int]]
+                #expect(r.status == 0 && drawn == [lease.id: ["in": 100, "out": 200]], "\(r.stdout)")
+            }
         }
     }
 

@@ -21,7 +21,7 @@ extension FilterRule {
             guard let f = r.tcpFlags() else { return nil }
             flags = f
         }
-        let chosen = r.chosen(side: side, afterPeer: peer != nil)
+        let (chosen, group) = r.chosen(side: side, afterPeer: peer != nil) ?? (nil, nil)
         var loss: UInt32?
         if r.peek(\.numgen) != nil {
             guard let l = r.lossThreshold() else { return nil }
@@ -37,7 +37,7 @@ extension FilterRule {
         } else {
             self.init(
                 hook: hook, side: side, peer: peer?.prefix, flags: flags, lossThreshold: loss, verdict: verdict,
-                comment: comment, chosen: chosen)
+                comment: comment, chosen: chosen, group: group)
         }
     }
 }
@@ -109,16 +109,19 @@ struct ExpressionReader {
         return flags
     }
 
-    /// `KEY @chosenN` (with the family check when no address match made it): the family.
-    mutating func chosen(side: PortMatch.Side, afterPeer: Bool) -> IPAddress.Family? {
+    /// `KEY @chosenN` (with the family check when no address match made it): the family, and
+    /// a mix's group (nil: the first).
+    mutating func chosen(side: PortMatch.Side, afterPeer: Bool) -> (IPAddress.Family, Int?)? {
         for family in IPAddress.Family.allCases {
-            let shape =
-                (afterPeer ? [] : FilterRule.familyMatch(family))
-                + FilterRule.shareLookup(family, side: side, chosen: true)
-            // The kernel lists a lookup without the set's id in the batch: compare without it.
-            if rest.prefix(shape.count).map(\.withoutSetID) == shape.map(\.withoutSetID) {
-                rest = rest.dropFirst(shape.count)
-                return family
+            for group in 0..<ConnectionMix.largestGroups {
+                let shape =
+                    (afterPeer ? [] : FilterRule.familyMatch(family))
+                    + FilterRule.shareLookup(family, side: side, group: group)
+                // The kernel lists a lookup without the set's id in the batch: compare without it.
+                if rest.prefix(shape.count).map(\.withoutSetID) == shape.map(\.withoutSetID) {
+                    rest = rest.dropFirst(shape.count)
+                    return (family, group == 0 ? nil : group)
+                }
             }
         }
         return nil

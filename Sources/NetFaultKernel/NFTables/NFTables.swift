@@ -20,13 +20,16 @@ public struct InstalledRule: Sendable, Equatable {
     /// A --connections draw (it adds to a set): true into `chosen`, false into `passed`; its
     /// counter counts the connections drawn (one SYN each). nil: any other rule.
     public let draws: Bool?
+    /// The set a draw adds to (a mix has one per group); nil: no draw.
+    public let drawnInto: String?
 
     public init(
         chain: String, handle: UInt64, comment: String?, packets: UInt64, bytes: UInt64, text: String,
-        steers: Bool = false, draws: Bool? = nil
+        steers: Bool = false, draws: Bool? = nil, drawnInto: String? = nil
     ) {
         self.chain = chain; self.handle = handle; self.comment = comment
         self.packets = packets; self.bytes = bytes; self.text = text; self.steers = steers; self.draws = draws
+        self.drawnInto = drawnInto
     }
 }
 
@@ -81,14 +84,19 @@ public final class NFTables {
     /// Creates the plan's table (owned by this socket), its set of ports whose elements expire
     /// after `timeout`, its base chains and rules, all or nothing. Fails with EEXIST if a table
     /// of that name exists already.
-    public func install(_ plan: FilterPlan, timeout: Duration, dormant: Bool = false) throws {
+    /// `lots`: the timeout of the --connections draws, when not `timeout` (a held lease's).
+    public func install(_ plan: FilterPlan, timeout: Duration, lots: Duration? = nil, dormant: Bool = false) throws {
         // The kernel takes milliseconds but expires elements on jiffies, counted from the tick
         // before the batch: an element could end up to a tick early (make bench measured 0.6 ms).
         // Round up and add one tick of the coarsest kernel clock (HZ=100), so the faults never
         // end early.
         let ms = Self.elementTimeout(timeout)
         try socket.batch(
-            { try NFTablesRequests.installBatch(plan, timeoutMilliseconds: ms, dormant: dormant, seq: $0) },
+            {
+                try NFTablesRequests.installBatch(
+                    plan, timeoutMilliseconds: ms, lotMilliseconds: lots.map(Self.elementTimeout), dormant: dormant,
+                    seq: $0)
+            },
             "installing nf_tables table \(plan.table)")
     }
 
@@ -168,7 +176,7 @@ enum NFTablesReplies {
             return InstalledRule(
                 chain: chain, handle: nftnl_rule_get_u64(r, attr(NFTNL_RULE_HANDLE)),
                 comment: comment(r), packets: counter.packets, bytes: counter.bytes, text: text,
-                steers: parsed?.verdict == .steer, draws: draws.map(\.chooses))
+                steers: parsed?.verdict == .steer, draws: draws.map(\.chooses), drawnInto: draws?.set)
         }
     }
 

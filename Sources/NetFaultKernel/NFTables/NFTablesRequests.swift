@@ -21,11 +21,13 @@ public enum NFTablesRequests {
     /// batch begin and end do not, as nft sends them. Seqs run from `seq` upwards.
     /// `dormant`: the table's base chains are not hooked in, so its rules see no packet (the
     /// feature probe checks that the kernel accepts them without touching any traffic).
+    /// `lotMilliseconds`: the --connections sets' timeout, when not `timeoutMilliseconds`.
     public static func installBatch(
-        _ plan: FilterPlan, timeoutMilliseconds: UInt64, dormant: Bool = false, seq: UInt32
+        _ plan: FilterPlan, timeoutMilliseconds: UInt64, lotMilliseconds: UInt64? = nil, dormant: Bool = false,
+        seq: UInt32
     ) throws -> [UInt8] {
         var messages = [newTable(plan.table, owner: true, dormant: dormant), newSet(table: plan.table)]
-        messages += shareSets(plan, timeoutMilliseconds: timeoutMilliseconds)
+        messages += shareSets(plan, timeoutMilliseconds: lotMilliseconds ?? timeoutMilliseconds)
         messages += lifeSets(plan, timeoutMilliseconds: timeoutMilliseconds)
         messages += elements(table: plan.table, ports: plan.ports, timeoutMilliseconds: timeoutMilliseconds)
         messages += plan.hooks.map { newChain(table: plan.table, hook: $0) }

@@ -14,13 +14,22 @@ extension NFTablesRequests {
     /// A --connections set: `type ADDR . inet_service . ADDR . inet_service; flags dynamic,timeout;
     /// size 65536; timeout LEASE`, as nft sends it. Elements added from the packet path take the
     /// set's timeout, so none outlives the lease by more than the lease's length, and the table
-    /// goes at the deadline anyway.
+    /// goes at the deadline anyway. A held lease (serve) renews a short timeout: its draws get a
+    /// long one, or a connection would be drawn out after one timeout; every rule that looks a
+    /// draw up also matches the lease's ports, whose elements still end the faults.
     static func newShareSet(table: String, chosen: Bool, family: IPAddress.Family, timeoutMilliseconds: UInt64)
         -> Message
     {
+        newShareSet(table: table, group: chosen ? 0 : nil, family: family, timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// A mix's set of group `group` (nil: passed); the first group's is `chosen`'s.
+    static func newShareSet(table: String, group: Int?, family: IPAddress.Family, timeoutMilliseconds: UInt64)
+        -> Message
+    {
         newConnectionSet(
-            table: table, name: Ownership.shareSet(chosen: chosen, family: family),
-            id: Ownership.shareSetID(chosen: chosen, family: family), family: family,
+            table: table, name: Ownership.shareSet(group: group, family: family),
+            id: Ownership.shareSetID(group: group, family: family), family: family,
             timeoutMilliseconds: timeoutMilliseconds)
     }
 
@@ -50,11 +59,12 @@ extension NFTablesRequests {
         }
     }
 
-    /// The plan's --connections sets, chosen and passed per family its rules draw in.
+    /// The plan's --connections sets, chosen (each group's in a mix) and passed per family its
+    /// rules draw in.
     static func shareSets(_ plan: FilterPlan, timeoutMilliseconds: UInt64) -> [Message] {
         (plan.share?.families ?? []).flatMap { family in
-            [true, false].map {
-                newShareSet(table: plan.table, chosen: $0, family: family, timeoutMilliseconds: timeoutMilliseconds)
+            (plan.share?.sets ?? []).map {
+                newShareSet(table: plan.table, group: $0, family: family, timeoutMilliseconds: timeoutMilliseconds)
             }
         }
     }

@@ -31,9 +31,16 @@ extension FilterRule {
     static func shareLookup(
         _ family: IPAddress.Family, side: PortMatch.Side, chosen: Bool, inverted: Bool = false
     ) -> [NFTExpression] {
+        shareLookup(family, side: side, group: chosen ? 0 : nil, inverted: inverted)
+    }
+
+    /// The same for a mix's group `group` (nil: passed).
+    static func shareLookup(
+        _ family: IPAddress.Family, side: PortMatch.Side, group: Int?, inverted: Bool = false
+    ) -> [NFTExpression] {
         var lookup = NFTExpression.Lookup(
-            set: Ownership.shareSet(chosen: chosen, family: family),
-            setID: Ownership.shareSetID(chosen: chosen, family: family))
+            set: Ownership.shareSet(group: group, family: family),
+            setID: Ownership.shareSetID(group: group, family: family))
         lookup.flags = inverted ? UInt32(NFT_LOOKUP_F_INV.rawValue) : 0
         return connectionKey(family, side: side) + [.lookup(lookup)]
     }
@@ -46,7 +53,7 @@ extension FilterRule {
     /// The chosen-set match of a rule with --connections.
     var chosenMatch: [NFTExpression] {
         guard let chosen else { return [] }
-        return (peer == nil ? Self.familyMatch(chosen) : []) + Self.shareLookup(chosen, side: side, chosen: true)
+        return (peer == nil ? Self.familyMatch(chosen) : []) + Self.shareLookup(chosen, side: side, group: group ?? 0)
     }
 }
 
@@ -60,8 +67,7 @@ extension ShareRule {
         out.append(.lookup(.init(set: Ownership.leaseSet, setID: Ownership.leaseSetID)))
         out += FilterRule.flagsMatch(.synOnly)
         if peer == nil { out += FilterRule.familyMatch(family) }
-        out += FilterRule.shareLookup(family, side: .destination, chosen: true, inverted: true)
-        out += FilterRule.shareLookup(family, side: .destination, chosen: false, inverted: true)
+        for g in unseenIn { out += FilterRule.shareLookup(family, side: .destination, group: g, inverted: true) }
         if let scope { out += scope.expressions }
         switch draw {
         case .percent?: out += FilterRule.lossDraw(below: draw?.threshold ?? 0)
@@ -77,7 +83,7 @@ extension ShareRule {
             .dynset(
                 .init(
                     NFT_DYNSET_OP_ADD, set: set,
-                    setID: Ownership.shareSetID(chosen: chooses, family: family))))
+                    setID: Ownership.shareSetID(group: chooses ? group ?? 0 : nil, family: family))))
         return out
     }
 }

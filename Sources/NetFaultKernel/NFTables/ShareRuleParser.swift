@@ -7,18 +7,15 @@ extension ShareRule {
     /// shape. The candidate is rebuilt from the set it adds to and its draw, then compared whole
     /// (without the batch's set ids, which the kernel does not list back).
     init?(hook chain: String, expressions: [NFTExpression], comment: String) {
-        guard let hook = FilterRule.Hook(rawValue: chain), let add = expressions.last?.dynset else { return nil }
-        let family: IPAddress.Family
-        switch add.set {
-        case Ownership.shareSet(chosen: true, family: .ipv4), Ownership.shareSet(chosen: false, family: .ipv4):
-            family = .ipv4
-        case Ownership.shareSet(chosen: true, family: .ipv6), Ownership.shareSet(chosen: false, family: .ipv6):
-            family = .ipv6
-        default: return nil
-        }
+        guard let hook = FilterRule.Hook(rawValue: chain), let add = expressions.last?.dynset,
+            let (group, family) = Ownership.shareSetGroup(add.set)
+        else { return nil }
+        // A mix's draws skip every group's set and passed: all the inverted lookups but none.
+        let unseen = expressions.filter { $0.lookup.map { $0.flags & UInt32(NFT_LOOKUP_F_INV.rawValue) != 0 } == true }
+        let groups = unseen.count > 2 ? unseen.count - 1 : nil
         var draw: ConnectionShare?
-        let scope = add.set.hasPrefix("chosen") ? SocketScope(reading: expressions) : nil
-        if add.set.hasPrefix("chosen"), let i = expressions.firstIndex(where: { $0.numgen != nil }) {
+        let scope = group != nil ? SocketScope(reading: expressions) : nil
+        if group != nil, let i = expressions.firstIndex(where: { $0.numgen != nil }) {
             guard let ng = expressions[i].numgen, i + 1 < expressions.count else { return nil }
             if ng.type == NFT_NG_INCREMENTAL.rawValue {
                 guard ng.modulus >= 1 else { return nil }
@@ -34,9 +31,10 @@ extension ShareRule {
         var peer: IPPrefix?
         _ = reader.metaEquals(NFT_META_L4PROTO)
         if let proto = reader.metaEquals(NFT_META_NFPROTO), let p = reader.peer(proto: proto) { peer = p.prefix }
-        let candidate = ShareRule(hook: hook, peer: peer, family: family, draw: draw, scope: scope, comment: comment)
-        guard candidate.chooses == add.set.hasPrefix("chosen"),
-            candidate.expressions.map(\.shape) == expressions.map(\.shape)
+        let candidate = ShareRule(
+            hook: hook, peer: peer, family: family, draw: draw, scope: scope, comment: comment,
+            group: group == 0 ? nil : group, groups: groups)
+        guard candidate.chooses == (group != nil), candidate.expressions.map(\.shape) == expressions.map(\.shape)
         else { return nil }
         self = candidate
     }

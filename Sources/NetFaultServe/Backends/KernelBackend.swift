@@ -154,7 +154,11 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
                 switch i.lease {
                 case .held(let h):
                     guard let table = h.plan.filter?.table, let tables else { continue }
-                    do { counts[d] = try tables.rules(in: table).map(KernelMatches.Counted.init) } catch {
+                    // The draws of a toxicity count every new connection's SYN, not the toxic's.
+                    do {
+                        let faults = try tables.rules(in: table).filter { $0.draws == nil }
+                        counts[d] = faults.map(KernelMatches.Counted.init)
+                    } catch {
                         writeStandardError("netfault serve: reading the counters of table \(table) failed: \(error)\n")
                         return []
                     }
@@ -172,6 +176,7 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
     private func applyLocked(_ proxy: ProxyFaults) throws {
         let want = KernelMapping.faults(
             enabled: proxy.enabled, toxics: proxy.toxics, expired: expired[proxy.name] ?? [])
+        try KernelMapping.checkShares(want)
         var have = installed[proxy.name] ?? [:]
         defer { installed[proxy.name] = have }
         for (d, i) in have where want[d] != i.faults {

@@ -10,6 +10,8 @@ public enum KernelMapping {
         public var netem = NetemSpec()
         public var filter = FilterSpec()
         public var isEmpty: Bool { netem.isEmpty && filter.isEmpty }
+        /// The connection toxics behind `filter`, each with its toxicity: its share of connections.
+        var lots: [Lot] = []
     }
 
     /// Toxiproxy's upstream stream carries requests (to the server); downstream, responses.
@@ -32,18 +34,18 @@ public enum KernelMapping {
             throw refuse("netem takes delays up to \(most.nanoseconds / 1_000_000) ms")
         default: break
         }
-        if toxic.toxicity > 0 && toxic.toxicity < 1 {
-            throw .partialToxicity(toxic: toxic.name, toxicity: toxic.toxicity)
-        }
+        try checkToxicity(toxic)
     }
 
     /// The leases a proxy needs. `expired`: names of timeout and reset_peer toxics whose
     /// timeout has run out since they were added (they turn into resets).
     public static func faults(enabled: Bool, toxics: [Toxic], expired: Set<String> = []) -> [Direction: Faults] {
         var out: [Direction: Faults] = [:]
-        func set(_ action: FilterSpec.Action, _ d: Direction) {
+        var lots: [Direction: [Lot]] = [:]
+        func set(_ action: FilterSpec.Action, _ d: Direction, _ toxic: Toxic? = nil) {
             // A reset outranks a hang: the connection is gone, not only silent.
             if out[d, default: Faults()].filter.action != .reset { out[d, default: Faults()].filter.action = action }
+            lots[d, default: []].append(Lot(action: action, toxicity: toxic?.toxicity ?? 1, toxic: toxic?.name ?? ""))
         }
         for toxic in toxics where toxic.toxicity > 0 {
             let d = direction(toxic.stream)
@@ -58,18 +60,19 @@ public enum KernelMapping {
                 out[d, default: Faults()].netem = n
             case .bandwidth(let b) where b.rate == 0:
                 // Toxiproxy's rate 0 never sends a byte: in the kernel, the stream's data dropped.
-                set(.hang, d)
+                set(.hang, d, toxic)
             case .bandwidth(let b):
                 // 1 KB = 1000 bytes, as Toxiproxy counts; two limits: the narrower holds.
                 let rate = Rate(bitsPerSecond: UInt64(b.rate) * 8000)
                 let old = out[d, default: Faults()].netem.rate
                 out[d, default: Faults()].netem.rate = old.map { min($0, rate) } ?? rate
             case .timeout(let t):
-                if t.timeout > .zero && expired.contains(toxic.name) { set(.reset, .toServer) } else { set(.hang, d) }
+                let ranOut = t.timeout > .zero && expired.contains(toxic.name)
+                if ranOut { set(.reset, .toServer, toxic) } else { set(.hang, d, toxic) }
             case .resetPeer(let r):
                 // Toxiproxy resets the client's connection: the client's next packet is answered
                 // with a RST. Before its timeout runs out, nothing happens.
-                if r.timeout == .zero || expired.contains(toxic.name) { set(.reset, .toServer) }
+                if r.timeout == .zero || expired.contains(toxic.name) { set(.reset, .toServer, toxic) }
             case .limitData(let l):
                 // A quota per connection on what the server sends; two limits: the smaller holds.
                 // 0 closes at once in Toxiproxy: here the first server packet (the SYN-ACK) is over.
@@ -85,6 +88,12 @@ public enum KernelMapping {
         for (d, f) in out where f.filter.action != nil { out[d]?.filter.life = nil }
         // A disabled proxy: new connections refused, open ones reset, also for direct clients.
         if !enabled { set(.reset, .toServer) }
+        for (d, l) in lots {
+            let action = out[d]?.filter.action
+            out[d]?.lots = l
+            out[d]?.filter.connections = share(l, action: action)
+            if let mix = mix(l, action: action) { out[d]?.filter = FilterSpec(mix: mix) }
+        }
         return out.filter { !$0.value.isEmpty }
     }
 
@@ -128,6 +137,13 @@ public enum KernelMapping {
                 """)
         default:
             break
+        }
+        if toxic.toxicity > 0 && toxic.toxicity < 1 {
+            notes.append(
+                """
+                toxicity \(toxic.toxicity): each new connection is drawn once, at its SYN, and keeps its lot; \
+                connections open before the toxic are left alone, where Toxiproxy draws them too
+                """)
         }
         return notes
     }

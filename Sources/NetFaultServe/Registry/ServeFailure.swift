@@ -17,8 +17,8 @@ public enum ServeFailure: NetfaultError, Equatable, Sendable {
     case unresolvableUpstream(host: String)
     /// The kernel backend cannot express this toxic; the proxy backend can.
     case cannotExpress(toxic: String, type: ToxicType, why: String)
-    /// The kernel backend applies a toxic to every connection or to none.
-    case partialToxicity(toxic: String, toxicity: Double)
+    /// A toxicity below 1 the kernel backend cannot draw: `why` says what stands in its way.
+    case partialToxicity(toxic: String, toxicity: Double, why: String)
     /// This kernel has no netem, which the toxic needs.
     case noNetem(toxic: String, type: ToxicType)
     /// A fault the planner refuses (bad values, as a netfault command would refuse them).
@@ -80,10 +80,11 @@ public enum ServeFailure: NetfaultError, Equatable, Sendable {
         case .cannotExpress(let toxic, let type, let why):
             "the kernel backend cannot express toxic '\(toxic)' (\(type.rawValue)): \(why); "
                 + "run netfault serve --backend proxy for it"
-        case .partialToxicity(let toxic, let toxicity):
+        case .partialToxicity(let toxic, let toxicity, let why):
             """
-            the kernel backend applies a toxic to every connection or to none: toxicity \(toxicity) \
-            of toxic '\(toxic)' is not supported yet; give 0 or 1, or run netfault serve --backend proxy
+            the kernel backend cannot draw toxicity \(toxicity) of toxic '\(toxic)': \(why); it draws a share of \
+            connections for timeout, reset_peer and bandwidth rate 0 only, with no latency or bandwidth toxic \
+            on the same stream; give toxicity 1, or run netfault serve --backend proxy
             """
         case .noNetem(let toxic, let type):
             """

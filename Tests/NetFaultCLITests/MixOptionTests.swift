@@ -1,0 +1,44 @@
+import ArgumentParser
+import NetFaultCore
+import Testing
+@testable import netfault
+import NetFaultCommand
+
+/// `--connections 30%:reject,10%:hang` on apply and run: a mix, refused with exit 64 and a
+/// message before the kernel when it is wrong.
+struct MixOptionTests {
+    typealias Fuzz = ArgumentFuzzTests
+
+    @Test("apply and run take a mix; its faults come from the mix alone")
+    func parses() throws {
+        let apply = try #require(
+            try NetFault.parseAsRoot(["apply", "redis", "--connections", "30%:reject,10%:hang"]) as? Apply)
+        let filter = try apply.request().filter
+        #expect(filter.mix?.description == "30%:reject,10%:hang" && filter.action == nil && filter.connections == nil)
+        let run = try #require(
+            try NetFault.parseAsRoot(["run", "redis", "--connections", "50%:blackhole", "--", "true"]) as? RunCommand)
+        #expect(try run.lease.request(duration: "1m").filter.mix?.groups.count == 1)
+    }
+
+    @Test(
+        "a bad mix is refused with exit 64 and a message that names the option and what is right",
+        arguments: [
+            (["--connections", "30%:reject", "--reject"], "names each group's fault; leave out --reject"),
+            (["--connections", "30%:hang", "--loss-nft", "5%"], "leave out --loss-nft"),
+            (["--connections", "30%:reject,80%:hang"], "the shares add up to 110%"),
+            (["--connections", "30%:drop"], "is not SHARE:FAULT; give e.g. 30%:reject,10%:hang"),
+            (["--connections", "30%:hang", "--delay", "10ms"], "takes only connection faults"),
+            (["--connections", "30%:reject", "--direction", "from-server"], "--reject refuses new connections")
+        ])
+    func refused(args: [String], message: String) {
+        let (kind, status, text) = Fuzz.outcome(["apply", "redis"] + args)
+        #expect(kind == .usageError && status == 64, "\(args): \(kind) \(status) \(text)")
+        #expect(text.contains(message), "\(text)")
+    }
+
+    @Test("--help says how to write a mix")
+    func help() {
+        let help = Apply.helpMessage(columns: 1000)
+        #expect(help.contains("30%:reject,10%:hang"), "\(help)")
+    }
+}
