@@ -16,7 +16,9 @@ extension FilterOptions {
                 one fault with --connections P%
                 """)
         }
-        let s = FilterSpec(mix: mix)
+        var s = FilterSpec(mix: mix)
+        let given = try life.parsed()
+        s.life = given.isEmpty ? nil : given
         try s.validate(direction: direction, netem: netem)
         return s
     }

@@ -28,7 +28,10 @@ struct MixOptionTests {
             (["--connections", "30%:reject,80%:hang"], "the shares add up to 110%"),
             (["--connections", "30%:drop"], "is not SHARE:FAULT; give e.g. 30%:reject,10%:hang"),
             (["--connections", "30%:hang", "--delay", "10ms"], "takes only connection faults"),
-            (["--connections", "30%:reject", "--direction", "from-server"], "--reject refuses new connections")
+            (["--connections", "30%:reject", "--direction", "from-server"], "--reject refuses new connections"),
+            (["--connections", "30%:reject", "--reset-after", "2s"], "cannot be combined with --reset-after"),
+            (["--connections", "30%:hang", "--limit-data", "4096"], "give the share as --connections P%"),
+            (["--connections", "30%:reject", "--uid", "65534"], "cannot be combined with --reset-after")
         ])
     func refused(args: [String], message: String) {
         let (kind, status, text) = Fuzz.outcome(["apply", "redis"] + args)
