@@ -90,6 +90,16 @@ extension Ownership {
     public static let shareSetSize: UInt32 = 65536
 }
 
+/// The start of every rule that acts on a new connection's SYN to the lease's ports, in nft's
+/// language: the draws, the timers' start and the MSS clamp.
+func synToServerSyntax(peer: IPPrefix?) -> [String] {
+    var s = ["meta l4proto tcp"]
+    if let peer { s.append("\(peer.family == .ipv4 ? "ip" : "ip6") daddr \(peer)") }
+    s.append("tcp dport @\(Ownership.leaseSet)")
+    s.append("tcp flags & (syn | ack) == syn")
+    return s
+}
+
 /// A connection's key in nft's language: `ip saddr . tcp sport . ip daddr . tcp dport`, in the
 /// request's direction (a response's addresses and ports swapped back).
 public func connectionKeySyntax(family: IPAddress.Family, side: PortMatch.Side) -> String {
@@ -136,10 +146,7 @@ public struct ShareRule: Hashable, Codable, Sendable {
     public var unseenIn: [Int?] { Array(0..<(groups ?? 1)) + [nil] }
 
     public var nftSyntax: String {
-        var s = ["meta l4proto tcp"]
-        if let peer { s.append("\(peer.family == .ipv4 ? "ip" : "ip6") daddr \(peer)") }
-        s.append("tcp dport @\(Ownership.leaseSet)")
-        s.append("tcp flags & (syn | ack) == syn")
+        var s = synToServerSyntax(peer: peer)
         let key = connectionKeySyntax(family: family, side: .destination)
         for g in unseenIn { s.append("\(key) != @\(Ownership.shareSet(group: g, family: family))") }
         if let scope { s.append(scope.nftSyntax) }

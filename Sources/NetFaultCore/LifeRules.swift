@@ -17,10 +17,7 @@ public struct TimerStart: Hashable, Codable, Sendable {
     }
 
     public var nftSyntax: String {
-        var s = ["meta l4proto tcp"]
-        if let peer { s.append("\(peer.family == .ipv4 ? "ip" : "ip6") daddr \(peer)") }
-        s.append("tcp dport @\(Ownership.leaseSet)")
-        s.append("tcp flags & (syn | ack) == syn")
+        var s = synToServerSyntax(peer: peer)
         let key = connectionKeySyntax(family: family, side: .destination)
         s.append("\(key) != @\(Ownership.timerSet(young: false, family: family))")
         for young in [true, false] { s.append("add @\(Ownership.timerSet(young: young, family: family)) { \(key) }") }
@@ -110,10 +107,7 @@ public struct SliceRule: Hashable, Codable, Sendable {
     }
 
     public var nftSyntax: String {
-        var s = ["meta l4proto tcp"]
-        if let peer { s.append("\(peer.family == .ipv4 ? "ip" : "ip6") daddr \(peer)") }
-        s.append("tcp dport @\(Ownership.leaseSet)")
-        s.append("tcp flags & (syn | ack) == syn")
+        var s = synToServerSyntax(peer: peer)
         if let chosen {
             let key = connectionKeySyntax(family: chosen, side: .destination)
             s.append("\(key) @\(Ownership.shareSet(chosen: true, family: chosen))")
