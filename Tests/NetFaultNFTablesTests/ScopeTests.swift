@@ -176,6 +176,76 @@ struct ScopeTests {
             #expect(try connect(ns, "127.0.0.1", count: 3, as: "65534") == "OOO")
         }
     }
+
+    /// Connects with a 2 s timeout: T when the SYN goes unanswered, O when it connects.
+    static let blackholeClient = """
+        import socket, sys
+        out = []
+        for _ in range(int(sys.argv[2])):
+            try:
+                socket.create_connection((sys.argv[1], 6379), timeout=2).close(); out.append("O")
+            except (socket.timeout, TimeoutError):
+                out.append("T")
+        print("".join(out))
+        """
+
+    @Test("apply --uid 65534 --blackhole blackholes nobody's connections and not root's, at the same time")
+    func uidBlackhole() throws {
+        try withServers(mariadb: false) { ns in
+            let lease = try ns.apply("redis", "--blackhole", "--uid", "65534", "--for", "5m")
+            func client(_ host: String, _ count: Int, as uid: String?) throws -> String {
+                let drop = uid.map { ["setpriv", "--reuid", $0, "--regid", $0, "--clear-groups"] } ?? []
+                let r = try ns.exec(drop + ["/usr/bin/python3", "-c", Self.blackholeClient, host, "\(count)"])
+                #expect(r.status == 0, "\(r.stderr)")
+                return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            // Root connects while nobody's SYNs go unanswered, under the one lease.
+            let nobody = try spawn(
+                ["ip", "netns", "exec", ns.name, "setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+                 "/usr/bin/python3", "-c", Self.blackholeClient, "127.0.0.1", "2"], captureOutput: true)
+            #expect(try client("127.0.0.1", 3, as: nil) == "OOO")
+            let r = collect(nobody)
+            #expect(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "TT", "\(r.stderr)")
+            #expect(try client("::1", 1, as: "65534") == "T")
+            #expect(try client("::1", 2, as: nil) == "OO")
+            #expect(try ns.revert(lease.id).status == 0)
+            #expect(try client("127.0.0.1", 2, as: "65534") == "OO")
+        }
+    }
+
+    /// --after: the scope's cgroup lasts the run; the on-period's lease takes the command's
+    /// connections only, and the run ends the cgroup (issue 27: this exited 64 before).
+    @Test("run --scope command --reject --after 1s: the command is refused from then on, an outsider is not")
+    func scheduled() throws {
+        try withServers(mariadb: false) { ns in
+            let (ready, done, before, after) = ("\(ns.dir)/ready", "\(ns.dir)/done", "\(ns.dir)/before", "\(ns.dir)/after")
+            // Until the lease is in (status lists it), the command's connections pass.
+            let script = clientLine("127.0.0.1", count: 2, ping: false, into: before)
+                + "; while [ ! -e \(ready) ]; do sleep 0.05; done; "
+                + clientLine("127.0.0.1", count: 2, ping: false, into: after)
+                + "; while [ ! -e \(done) ]; do sleep 0.05; done"
+            let run = try startRun(
+                ns, ["6379", "--reject", "--scope", "command", "--after", "1s", "--for", "5m"], script: script)
+            #expect(awaitFile(before))
+            let deadline = monotonicMs() + 60_000
+            func leases() throws -> Int {
+                (jsonObject(try ns.execNetfault(["status", "--json"]))["leases"] as? [Any])?.count ?? 0
+            }
+            while try leases() == 0 && monotonicMs() < deadline { usleep(50_000) }
+            #expect(try leases() == 1, "the on-period's lease")
+            #expect(try runCgroupsLeft(run).count == 1, "the run's cgroup, while its command runs")
+            #expect(try connect(ns, "127.0.0.1", count: 2) == "OO", "an outsider, the lease in force")
+            FileManager.default.createFile(atPath: ready, contents: nil)
+            #expect(awaitFile(after))
+            FileManager.default.createFile(atPath: done, contents: nil)
+            let r = collect(run)
+            #expect(r.status == 0, "\(r.stderr)")
+            let text = { (p: String) in (try? String(contentsOfFile: p, encoding: .utf8)) ?? "" }
+            #expect(text(before).hasPrefix("OO") && text(after).hasPrefix("RR"), "\(r.stderr)")
+            #expect(try runCgroupsLeft(run).isEmpty)
+            #expect(try ns.ruleset() == ns.baseline)
+        }
+    }
 }
 
 /// run --scope command with a netem fault, on a kernel with netem and nf_tables (Debian's own in
