@@ -6,15 +6,19 @@ import NetFaultMatrixReport
 extension MatrixRunner {
     /// How a cell shares the machine under `--jobs` (one job: every cell alone, in order), and
     /// what its report says about it. A kernel fault runs beside others only when it can be
-    /// scoped to its own command; a proxy cell beside kernel cells, one proxy cell at a time.
+    /// scoped to its own command; a proxy cell always can, through proxies of its own.
     func lane(_ plan: CellPlan) -> (lane: CellLane, note: String?) {
         let jobs = environment.jobs
-        guard jobs > 1, let fault = plan.fault, let service = plan.service else { return (.alone, nil) }
-        if plan.backend == .proxy { return (.one("proxy"), nil) }
-        guard let request = try? FaultWords.request(fault, service: service, duration: .seconds(60)),
+        guard jobs > 1, let fault = plan.fault, let service = plan.service,
+            let request = try? FaultWords.request(fault, service: service, duration: .seconds(60)),
             skipReason(request) == nil
         else { return (.alone, nil) }
-        if let why = environment.unscopable ?? Self.unscopable(request) {
+        if plan.backend == .proxy {
+            return (
+                .any, "ran beside other cells (--jobs \(jobs)), through proxies of its own on ports the kernel chose"
+            )
+        }
+        if let why = environment.unscopable ?? Self.unscopable(request, fault) {
             return (.alone, "ran alone, not beside other cells (--jobs \(jobs)): \(why)")
         }
         return (
@@ -24,9 +28,16 @@ extension MatrixRunner {
         )
     }
 
-    /// Why this fault cannot be scoped to one command, whatever the kernel.
-    static func unscopable(_ r: FaultRequest) -> String? {
-        r.filter.mix == nil ? nil : "a mix of connection faults cannot be scoped to one command yet"
+    /// Why this fault cannot be scoped to one command, whatever the kernel. A scoped lease
+    /// takes only connections opened after it went in: a fault that comes in while the command
+    /// runs (after:, every:) would miss the connections its pool holds.
+    static func unscopable(_ r: FaultRequest, _ fault: Scenario.Fault) -> String? {
+        if r.filter.mix != nil { return "a mix of connection faults cannot be scoped to one command yet" }
+        if !fault.schedule.fromStart {
+            return "a scoped fault takes only the connections opened after it went in, and this one goes in "
+                + "while the command runs (after:, every:), when its connections are open"
+        }
+        return nil
     }
 }
 

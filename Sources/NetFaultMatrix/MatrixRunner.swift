@@ -112,8 +112,9 @@ public final class MatrixRunner {
         return work.results.compactMap { $0 }
     }
 
-    /// `scopedCell`: the fault takes only the connections of this cell's command, which runs in
-    /// a cgroup of its own (netfault-run-PID-CELL), so that cells beside it are untouched.
+    /// `scopedCell`: the cell runs beside others, kept apart by a CellIsolation: the kernel
+    /// backend's fault takes only the connections of its command, which runs in a cgroup of its
+    /// own (netfault-run-PID-CELL); the proxy backend's command talks to proxies of its own.
     func run(_ plan: CellPlan, scopedCell: Int? = nil) throws -> CellResult {
         var cell = CellResult(
             id: plan.id, service: plan.service?.name, fault: plan.fault?.name, backend: plan.backend.rawValue,
@@ -141,16 +142,18 @@ public final class MatrixRunner {
             cell.reason = "its backend's baseline did not pass, so there is nothing to compare it with"
             return cell
         }
-        let cgroup = try scopedCell.map { try RunCgroup.make(cell: $0) }
-        defer { cgroup?.end() }
-        let request = cgroup.map { plain.scoped(.cgroup(Self.cellScope($0, fault))) } ?? plain
-        guard let faultObject = try faultObject(plan.backend, request, service: service.name, cell: &cell) else {
+        let apart = try scopedCell.map { try isolation(plan.backend, cell: $0) }
+        defer { apart?.end() }
+        // Its revert (by its watchdog, if this process is killed) also ends the cell's command.
+        let request = apart?.cgroup.map { plain.scoped(.cgroup($0.scope)) } ?? plain
+        let proxy = apart?.proxies?.names[service.name] ?? service.name
+        guard let faultObject = try faultObject(plan.backend, request, service: proxy, cell: &cell) else {
             return cell
         }
         let run: CommandRun
         do {
             run = try withFault(faultObject, schedule: fault.schedule, limit: timeout) {
-                try command(scenario.command, backend: plan.backend, timeout: timeout, cgroup: cgroup)
+                try command(scenario.command, backend: plan.backend, timeout: timeout, apart: apart)
             }
         } catch {
             cell.state = .error
@@ -163,27 +166,30 @@ public final class MatrixRunner {
         if let delay = request.netem.delay, let trips = run.metrics["round_trips.\(service.name)"] {
             cell.expectedGrowthSeconds = trips * delay.seconds * (request.direction == .both ? 2 : 1)
         }
-        if !stop.isSet { cell.recovery = try recovery(fault, backend: plan.backend, timeout: timeout) }
+        if !stop.isSet { cell.recovery = try recovery(fault, backend: plan.backend, timeout: timeout, apart: apart) }
         return cell
     }
 
     /// The recovery check: the command (or the fault's `recover`) once more, the fault out.
-    func recovery(_ fault: Scenario.Fault, backend: Scenario.Backend, timeout: Duration) throws -> Recovery {
+    func recovery(
+        _ fault: Scenario.Fault, backend: Scenario.Backend, timeout: Duration, apart: CellIsolation?
+    ) throws -> Recovery {
         let argv = fault.recover ?? scenario.recover ?? scenario.command
-        let again = try command(argv, backend: backend, timeout: timeout)
+        let again = try command(argv, backend: backend, timeout: timeout, apart: apart)
         return Recovery(
             command: argv == scenario.command ? "the command again" : argv.joined(separator: " "),
             passed: again.passed, exitStatus: again.exitStatus, seconds: again.seconds,
             outputTail: again.passed ? "" : again.outputTail)
     }
 
-    /// A cell's cgroup as its leases' scope. A fault in force from the start is one lease, whose
-    /// revert (by its watchdog, if this process is killed) ends the cgroup and the command in it;
-    /// a scheduled fault's leases come and go while the command runs, so they leave it be.
-    static func cellScope(_ cgroup: RunCgroup, _ fault: Scenario.Fault) -> CgroupScope {
-        let c = cgroup.scope
-        return CgroupScope(
-            path: c.path, id: c.id, level: c.level, madeForRun: fault.schedule.fromStart ? true : nil)
+    /// What keeps cell `cell` apart from those beside it: its cgroup, or its own proxies.
+    func isolation(_ backend: Scenario.Backend, cell: Int) throws -> CellIsolation {
+        switch backend {
+        case .kernel: CellIsolation(cgroup: try RunCgroup.make(cell: cell))
+        case .proxy:
+            CellIsolation(
+                proxies: try CellProxies(registry: try proxies().registry, services: scenario.services, cell: cell))
+        }
     }
 
     /// What puts the fault in and takes it out on `backend`; nil when the cell cannot run, with
@@ -273,22 +279,24 @@ public final class MatrixRunner {
     }
 
     func command(
-        _ argv: [String], backend: Scenario.Backend, timeout: Duration, cgroup: RunCgroup? = nil
+        _ argv: [String], backend: Scenario.Backend, timeout: Duration, apart: CellIsolation? = nil
     ) throws -> CommandRun {
         var env = scenario.env
         for s in scenario.services {
-            let at = backend == .kernel ? s.upstream : s.listen
+            let at = backend == .kernel ? s.upstream : apart?.listen(s.name) ?? s.listen
             guard let name = s.env else { continue }
             env[name] = at.description
             env[name + "_HOST"] = at.host
             env[name + "_PORT"] = String(at.port)
         }
         let watch = scenario.services.map {
-            WatchedPort(service: $0.name, port: backend == .kernel ? $0.upstream.port : $0.listen.port)
+            WatchedPort(
+                service: $0.name,
+                port: backend == .kernel ? $0.upstream.port : (apart?.listen($0.name) ?? $0.listen).port)
         }
         return try CommandRunner.run(
             argv, environment: env, directory: scenario.workdir, identity: environment.identity, timeout: timeout,
-            watch: watch, stop: stop, cgroupProcs: cgroup?.procs ?? -1)
+            watch: watch, stop: stop, cgroupProcs: apart?.cgroup?.procs ?? -1)
     }
 
     /// One journal and lease manager for every kernel cell of the run.

@@ -140,6 +140,7 @@ struct Matrix: ParsableCommand {
             (hasNFTables, hasNetem) = kernelFeatures(journal: journal)
             executable = try netfaultExecutable(for: "netfault matrix")
             if jobs > 1 { unscopable = scopeUnavailable(hasNFTables: hasNFTables, journal: journal) }
+            if let unscopable { note("--jobs \(jobs): the kernel cells run one at a time here: \(unscopable)") }
         }
         let runner = MatrixRunner(
             scenario: scenario,

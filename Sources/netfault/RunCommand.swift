@@ -81,10 +81,9 @@ struct RunCommand: ParsableCommand {
             ways; netem faults too, on packets leaving this host), not other processes' connections to the same \
             server: two runs at once each see their own faults. The command runs in a cgroup v2 made for it, \
             netfault-run-PID (run's pid) below netfault's own cgroup, which is ended (cgroup.kill) and removed \
-            with the lease, by the watchdog if netfault is killed. With --after or --every the cgroup lasts \
-            the whole run and each on-period's lease is scoped to it; netfault ends it when the command \
-            exits, but if netfault is killed the command runs on, as it does unscoped. Needs a writable \
-            cgroup2 mount; not with --uid or --cgroup.
+            with the lease, by the watchdog if netfault is killed. Needs a writable cgroup2 mount. Not with \
+            --uid or --cgroup, nor with --after or --every (exit 64): a scoped lease takes only connections \
+            opened after it goes in, and one put in while the command runs would miss those it holds.
             """,
             valueName: "whose"))
     var scope: String?
@@ -127,14 +126,13 @@ struct RunCommand: ParsableCommand {
             try requireFeatures(neededFeatures(request), journal: journal)
             let policy = leasePolicy(for: request, journal: journal)
             let manager = LeaseManager(journal: journal)
+            if !schedule.fromStart {
+                status = try runScheduled(request: request, policy: policy, schedule: schedule, identity: identity)
+                return
+            }
             // The command's cgroup, ended and removed however the run ends (the lease's revert also does).
             let cgroup = scope == nil ? nil : try RunCgroup.make()
             defer { cgroup?.end() }
-            if !schedule.fromStart {
-                status = try runScheduled(
-                    request: request, policy: policy, schedule: schedule, identity: identity, cgroup: cgroup)
-                return
-            }
             let scoped = cgroup.map { request.scoped(.cgroup($0.scope)) } ?? request
             // The faults go in before the command starts, so it never runs without them.
             let lease = try applyNoting(manager, scoped, policy: policy)
@@ -165,6 +163,14 @@ struct RunCommand: ParsableCommand {
         let request = try lease.request(duration: duration, commandScope: scope == nil ? nil : .cgroup(planned))
         let schedule = try Schedule.parse(after: after, every: every, on: on)
         try schedule.validate(within: request.duration)
+        if scope != nil && !schedule.fromStart {
+            throw InputError(
+                """
+                --scope command takes the faults from the start: a scoped lease takes only the connections opened \
+                after it goes in, so one put in while the command runs (--after, --every) would miss the connections \
+                it already holds; leave out --after and --every
+                """)
+        }
         return (request, schedule)
     }
 
@@ -195,19 +201,14 @@ struct RunCommand: ParsableCommand {
     /// Starts the command, then puts the faults in and out on the schedule from another
     /// thread until the command ends. Each on-period is its own lease, whose deadline is the
     /// period's end, so the watchdog ends it even if this process cannot.
-    /// `policy`: the command's, resolved once; every period is planned with it. `cgroup`: run
-    /// --scope command's, which outlives the periods: their leases leave it be (run ends it).
+    /// `policy`: the command's, resolved once; every period is planned with it.
     func runScheduled(
-        request plain: FaultRequest, policy: LeasePolicy, schedule: Schedule, identity: CommandIdentity,
-        cgroup: RunCgroup?
+        request: FaultRequest, policy: LeasePolicy, schedule: Schedule, identity: CommandIdentity
     ) throws -> Int32 {
-        let request = cgroup.map { c in
-            plain.scoped(.cgroup(CgroupScope(path: c.scope.path, id: c.scope.id, level: c.scope.level)))
-        } ?? plain
         // Its own journal handle for the schedule thread: the lock is an flock per open file, so
         // threads exclude each other just as processes do.
         let manager = LeaseManager(journal: try Journal())
-        let pid = try startCommand(command, as: identity, cgroupProcs: cgroup?.procs ?? -1)
+        let pid = try startCommand(command, as: identity)
         // Written on the schedule thread only; read once finish() has joined it.
         var matched: UInt64 = 0, warned = false
         let periods = try ScheduleThread(

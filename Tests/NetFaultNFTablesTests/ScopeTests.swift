@@ -213,36 +213,13 @@ struct ScopeTests {
         }
     }
 
-    /// --after: the scope's cgroup lasts the run; the on-period's lease takes the command's
-    /// connections only, and the run ends the cgroup (issue 27: this exited 64 before).
-    @Test("run --scope command --reject --after 1s: the command is refused from then on, an outsider is not")
+    /// A scoped lease takes only connections opened after it goes in, so one put in while the
+    /// command runs would miss those it holds: --after and --every are refused before anything.
+    @Test("run --scope command --reject --after 1s exits 64 saying why, and changes nothing")
     func scheduled() throws {
         try withServers(mariadb: false) { ns in
-            let (ready, done, before, after) = ("\(ns.dir)/ready", "\(ns.dir)/done", "\(ns.dir)/before", "\(ns.dir)/after")
-            // Until the lease is in (status lists it), the command's connections pass.
-            let script = clientLine("127.0.0.1", count: 2, ping: false, into: before)
-                + "; while [ ! -e \(ready) ]; do sleep 0.05; done; "
-                + clientLine("127.0.0.1", count: 2, ping: false, into: after)
-                + "; while [ ! -e \(done) ]; do sleep 0.05; done"
-            let run = try startRun(
-                ns, ["6379", "--reject", "--scope", "command", "--after", "1s", "--for", "5m"], script: script)
-            #expect(awaitFile(before))
-            let deadline = monotonicMs() + 60_000
-            func leases() throws -> Int {
-                (jsonObject(try ns.execNetfault(["status", "--json"]))["leases"] as? [Any])?.count ?? 0
-            }
-            while try leases() == 0 && monotonicMs() < deadline { usleep(50_000) }
-            #expect(try leases() == 1, "the on-period's lease")
-            #expect(try runCgroupsLeft(run).count == 1, "the run's cgroup, while its command runs")
-            #expect(try connect(ns, "127.0.0.1", count: 2) == "OO", "an outsider, the lease in force")
-            FileManager.default.createFile(atPath: ready, contents: nil)
-            #expect(awaitFile(after))
-            FileManager.default.createFile(atPath: done, contents: nil)
-            let r = collect(run)
-            #expect(r.status == 0, "\(r.stderr)")
-            let text = { (p: String) in (try? String(contentsOfFile: p, encoding: .utf8)) ?? "" }
-            #expect(text(before).hasPrefix("OO") && text(after).hasPrefix("RR"), "\(r.stderr)")
-            #expect(try runCgroupsLeft(run).isEmpty)
+            let r = try ns.execNetfault(["run", "6379", "--reject", "--scope", "command", "--after", "1s", "--", "true"])
+            #expect(r.status == 64 && r.stderr.contains("opened after it goes in"), "\(r.status) \(r.stderr)")
             #expect(try ns.ruleset() == ns.baseline)
         }
     }
@@ -287,6 +264,41 @@ struct ScopedNetemTests {
             #expect((inside.first ?? 0) >= 450, "every round trip of the command's is delayed: \(inside)")
             #expect(theirs.count == 10 && theirs[4] < 250, "an outsider's median stays below half the delay: \(theirs)")
             #expect(try ns.tcState().contains("netem") == false, "the band went with the lease")
+        }
+    }
+
+    /// The server in another namespace over a veth: run, in the client's namespace, delays the
+    /// command's requests on the veth; one long-lived probe beside it (an outsider, started
+    /// before the lease) stamps its own exchanges, which stay at the baseline meanwhile.
+    @Test("run --scope command --delay 200ms to a server over a veth: the command's round trips +200 ms, an outsider's not")
+    func delayOverVeth() throws {
+        try withTwoHosts { server, client, _ in
+            let outsider = try ExchangeStream(namespace: client, host: "10.77.0.1", port: 6379)
+            defer { outsider.stop() }
+            let (ready, done, out) = ("\(server.dir)/ready", "\(server.dir)/done", "\(server.dir)/out")
+            let timer = Self.timer.replacingOccurrences(of: "127.0.0.1", with: "10.77.0.1")
+                .replacingOccurrences(of: "'", with: "'\\''")
+            let argv =
+                ["nsenter", "--net=/run/netns/\(client)", "/usr/bin/env", "NETFAULT_STATE_DIR=\(server.dir)/client"]
+                + [netfaultPath, "run", "redis", "--host", "10.77.0.1", "--delay", "200ms", "--direction", "to-server"]
+                + ["--scope", "command", "--for", "5m", "--", "sh", "-c"]
+                + ["/usr/bin/python3 -c '\(timer)' > \(out); touch \(ready); while [ ! -e \(done) ]; do sleep 0.05; done"]
+            let began = monotonicMs()
+            let run = try spawn(argv, captureOutput: true)
+            #expect(ScopeTests().awaitFile(ready, seconds: 120))
+            let ended = monotonicMs()
+            let theirs = outsider.after(began, seconds: 10).filter { $0.began < ended && $0.outcome == "ok" }
+                .map(\.elapsed).sorted()
+            FileManager.default.createFile(atPath: done, contents: nil)
+            let r = collect(run)
+            #expect(r.status == 0, "\(r.stderr)")
+            let inside = ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: " ").compactMap {
+                Double($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            trace("scoped --delay 200ms over a veth: command \(inside), outsider \(theirs.map { Int($0) })")
+            #expect(inside.count == 10 && (inside.first ?? 0) >= 190, "every round trip of the command's: \(inside)")
+            #expect(inside.count == 10 && inside[4] < 300, "the command's median under 1.5 x the delay: \(inside)")
+            #expect(theirs.count >= 3 && theirs[theirs.count / 2] < 100, "an outsider's median, meanwhile: \(theirs)")
         }
     }
 }
