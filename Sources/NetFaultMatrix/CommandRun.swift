@@ -173,7 +173,9 @@ struct Sampler {
         last = mine.count
         peak = max(peak, mine.count)
         peakConnecting = max(peakConnecting, connecting)
-        peakEstablished = max(peakEstablished, mine.count - connecting)
+        // A refused connect's socket, in CLOSE until closed, never connected: a busy machine
+        // samples it where an idle one would not.
+        peakEstablished = max(peakEstablished, mine.filter(\.hasConnected).count)
         samples += 1
     }
 

@@ -175,7 +175,9 @@ public final class MatrixRunner {
         _ fault: Scenario.Fault, backend: Scenario.Backend, timeout: Duration, apart: CellIsolation?
     ) throws -> Recovery {
         let argv = fault.recover ?? scenario.recover ?? scenario.command
-        let again = try command(argv, backend: backend, timeout: timeout, apart: apart)
+        // Through the cell's own proxies, if any, but outside its cgroup: that went with the fault.
+        let again = try command(
+            argv, backend: backend, timeout: timeout, apart: apart.map { CellIsolation(proxies: $0.proxies) })
         return Recovery(
             command: argv == scenario.command ? "the command again" : argv.joined(separator: " "),
             passed: again.passed, exitStatus: again.exitStatus, seconds: again.seconds,
