@@ -91,6 +91,7 @@ let package = Package(
         ]),
         .testTarget(name: "NetFaultMatrixTests", dependencies: [
             "NetFaultMatrix", "NetFaultMatrixReport", "NetFaultCore", "NetFaultServe", "NetFaultLeases",
+            "NetFaultKernel", "NetFaultCommand",
         ]),
         .testTarget(name: "NetFaultLeasesTests", dependencies: ["NetFaultLeases", "NetFaultCore"]),
         // The command line's parsing and validation, fuzzed in-process (no kernel access).

@@ -27,7 +27,10 @@ public enum Cgroup2 {
         throw ScopeError.noMount(
             """
             no cgroup v2 hierarchy is mounted here (/proc/self/mountinfo has no cgroup2), so --cgroup and --scope \
-            command cannot name one; mount it (mount -t cgroup2 none /sys/fs/cgroup), or scope by --uid
+            command cannot name one; mount it (mount -t cgroup2 none /sys/fs/cgroup); in a container, which \
+            cannot mount, give it the host's, writable: docker run -v /sys/fs/cgroup:/sys/fs/cgroup:rw (where the \
+            host mounts cgroup v2 elsewhere, as at /sys/fs/cgroup/unified, that directory); an `ip netns exec` \
+            shell hides the mount, nsenter --net does not; or scope by --uid
             """)
     }
 

@@ -12,10 +12,11 @@ public struct RunCgroup: Sendable {
     public let procs: Int32
 
     /// Makes the cgroup; a leftover of the same name (an earlier run with this pid) is ended first.
-    public static func make(pid: pid_t = getpid()) throws -> RunCgroup {
+    /// `cell`: netfault matrix's cells, one cgroup each, named netfault-run-PID-CELL.
+    public static func make(pid: pid_t = getpid(), cell: Int? = nil) throws -> RunCgroup {
         let mount = try Cgroup2.mountPoint()
         let own = Cgroup2.path(ofProcess: "self") ?? "/"
-        let path = (own == "/" ? "" : own) + "/" + namePrefix + "\(pid)"
+        let path = (own == "/" ? "" : own) + "/" + namePrefix + "\(pid)" + (cell.map { "-\($0)" } ?? "")
         let directory = mount + path
         if access(directory, F_OK) == 0 { end(CgroupScope(path: path, id: 0, level: 0, madeForRun: true)) }
         guard mkdir(directory, 0o755) == 0 else { throw cannotMake(directory, errno) }

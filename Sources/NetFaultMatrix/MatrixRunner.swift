@@ -63,13 +63,19 @@ public struct MatrixEnvironment {
     public let hasNFTables: Bool
     /// How to run one cell again, e.g. "netfault matrix examples/ichnaea/matrix.yaml".
     public let rerunPrefix: String
+    /// `--jobs`: how many cells run at once.
+    public let jobs: Int
+    /// Why a kernel cell's fault cannot be scoped to its own command here (nil: it can), so that
+    /// under --jobs such cells run alone.
+    public let unscopable: String?
 
     public init(
         identity: CommandIdentity, netfaultExecutable: String?, kernel: String, hasNetem: Bool, hasNFTables: Bool,
-        rerunPrefix: String
+        rerunPrefix: String, jobs: Int = 1, unscopable: String? = "one job at a time"
     ) {
         self.identity = identity; self.netfaultExecutable = netfaultExecutable; self.kernel = kernel
         self.hasNetem = hasNetem; self.hasNFTables = hasNFTables; self.rerunPrefix = rerunPrefix
+        self.jobs = max(1, jobs); self.unscopable = unscopable
     }
 }
 
@@ -79,6 +85,7 @@ public final class MatrixRunner {
     let stop = StopFlag()
     private var proxySet: Proxies?
     private var manager: LeaseManager?
+    /// Written by the baselines, which run alone before any fault cell starts.
     private var baselines: [Scenario.Backend: Double] = [:]
     /// Whether this run has kernel cells: only then must a row's cells all run on one kernel.
     private var kernelInRun = false
@@ -91,24 +98,24 @@ public final class MatrixRunner {
     public func requestStop() { stop.stop() }
     public var stopped: Bool { stop.isSet }
 
-    /// Runs `plans` in order, calling `progress` after each; the results in the same order.
-    public func run(_ plans: [CellPlan], progress: (CellResult, Int, Int) -> Void) throws -> [CellResult] {
+    /// Runs `plans`, up to `jobs` at a time (see `lane`), calling `progress` after each ends (with
+    /// how many have); the results in the plans' order.
+    public func run(_ plans: [CellPlan], progress: @escaping (CellResult, Int, Int) -> Void) throws -> [CellResult] {
         defer { proxySet?.shutdown(); proxySet = nil }
         kernelInRun = plans.contains { $0.backend == .kernel && $0.fault != nil }
         // The proxies listen before any cell runs: a listen address that is taken ends the
         // matrix at once (69, naming it), not after the kernel cells.
         if plans.contains(where: { $0.backend == .proxy }) { _ = try proxies() }
-        var results: [CellResult] = []
-        for (i, plan) in plans.enumerated() {
-            if stop.isSet { break }
-            let result = try run(plan)
-            results.append(result)
-            progress(result, i + 1, plans.count)
-        }
-        return results
+        let work = MatrixWork(runner: self, plans: plans, progress: progress)
+        try CellScheduler(jobs: environment.jobs).run(work.lanes.map(\.lane), work: work)
+        if let failure = work.failure { throw failure }
+        return work.results.compactMap { $0 }
     }
 
-    func run(_ plan: CellPlan) throws -> CellResult {
+    /// `scopedCell`: the cell runs beside others, kept apart by a CellIsolation: the kernel
+    /// backend's fault takes only the connections of its command, which runs in a cgroup of its
+    /// own (netfault-run-PID-CELL); the proxy backend's command talks to proxies of its own.
+    func run(_ plan: CellPlan, scopedCell: Int? = nil) throws -> CellResult {
         var cell = CellResult(
             id: plan.id, service: plan.service?.name, fault: plan.fault?.name, backend: plan.backend.rawValue,
             faultWords: plan.fault?.words ?? [], schedule: plan.fault?.scheduleText, state: .skipped, reason: nil,
@@ -122,12 +129,12 @@ public final class MatrixRunner {
         let timeout = fault.timeout ?? scenario.timeout
         // The lease outlives the run by a margin (within the longest lease): it is
         // reverted when the run ends, and its watchdog reverts it if this process cannot.
-        let request = try FaultWords.request(
+        let plain = try FaultWords.request(
             fault, service: service,
             duration: Duration(
                 nanoseconds: min(timeout.nanoseconds + 60_000_000_000, LeaseLimits.maximumDuration.nanoseconds)))
-        cell.randomness = Self.randomness(request, backend: plan.backend)
-        if let skip = skipReason(request) {
+        cell.randomness = Self.randomness(plain, backend: plan.backend)
+        if let skip = skipReason(plain) {
             cell.reason = skip
             return cell
         }
@@ -135,13 +142,18 @@ public final class MatrixRunner {
             cell.reason = "its backend's baseline did not pass, so there is nothing to compare it with"
             return cell
         }
-        guard let faultObject = try faultObject(plan.backend, request, service: service.name, cell: &cell) else {
+        let apart = try scopedCell.map { try isolation(plan.backend, cell: $0) }
+        defer { apart?.end() }
+        // Its revert (by its watchdog, if this process is killed) also ends the cell's command.
+        let request = apart?.cgroup.map { plain.scoped(.cgroup($0.scope)) } ?? plain
+        let proxy = apart?.proxies?.names[service.name] ?? service.name
+        guard let faultObject = try faultObject(plan.backend, request, service: proxy, cell: &cell) else {
             return cell
         }
         let run: CommandRun
         do {
             run = try withFault(faultObject, schedule: fault.schedule, limit: timeout) {
-                try command(scenario.command, backend: plan.backend, timeout: timeout)
+                try command(scenario.command, backend: plan.backend, timeout: timeout, apart: apart)
             }
         } catch {
             cell.state = .error
@@ -154,15 +166,32 @@ public final class MatrixRunner {
         if let delay = request.netem.delay, let trips = run.metrics["round_trips.\(service.name)"] {
             cell.expectedGrowthSeconds = trips * delay.seconds * (request.direction == .both ? 2 : 1)
         }
-        if !stop.isSet {
-            let argv = fault.recover ?? scenario.recover ?? scenario.command
-            let again = try command(argv, backend: plan.backend, timeout: timeout)
-            cell.recovery = Recovery(
-                command: argv == scenario.command ? "the command again" : argv.joined(separator: " "),
-                passed: again.passed, exitStatus: again.exitStatus, seconds: again.seconds,
-                outputTail: again.passed ? "" : again.outputTail)
-        }
+        if !stop.isSet { cell.recovery = try recovery(fault, backend: plan.backend, timeout: timeout, apart: apart) }
         return cell
+    }
+
+    /// The recovery check: the command (or the fault's `recover`) once more, the fault out.
+    func recovery(
+        _ fault: Scenario.Fault, backend: Scenario.Backend, timeout: Duration, apart: CellIsolation?
+    ) throws -> Recovery {
+        let argv = fault.recover ?? scenario.recover ?? scenario.command
+        // Through the cell's own proxies, if any, but outside its cgroup: that went with the fault.
+        let again = try command(
+            argv, backend: backend, timeout: timeout, apart: apart.map { CellIsolation(proxies: $0.proxies) })
+        return Recovery(
+            command: argv == scenario.command ? "the command again" : argv.joined(separator: " "),
+            passed: again.passed, exitStatus: again.exitStatus, seconds: again.seconds,
+            outputTail: again.passed ? "" : again.outputTail)
+    }
+
+    /// What keeps cell `cell` apart from those beside it: its cgroup, or its own proxies.
+    func isolation(_ backend: Scenario.Backend, cell: Int) throws -> CellIsolation {
+        switch backend {
+        case .kernel: CellIsolation(cgroup: try RunCgroup.make(cell: cell))
+        case .proxy:
+            CellIsolation(
+                proxies: try CellProxies(registry: try proxies().registry, services: scenario.services, cell: cell))
+        }
     }
 
     /// What puts the fault in and takes it out on `backend`; nil when the cell cannot run, with
@@ -178,7 +207,8 @@ public final class MatrixRunner {
                 cell.outcome = "error"
                 return nil
             }
-            let manager = try leaseManager()
+            // A journal handle per cell under --jobs: its lock is an flock per open file.
+            let manager = environment.jobs > 1 ? LeaseManager(journal: try Journal()) : try leaseManager()
             return LeaseFault(
                 manager: manager, request: request, policy: leasePolicy(for: request, journal: manager.journal),
                 executable: executable)
@@ -250,21 +280,25 @@ public final class MatrixRunner {
         return words.filter { $0.1.contains { text.contains($0) } }.map(\.0)
     }
 
-    func command(_ argv: [String], backend: Scenario.Backend, timeout: Duration) throws -> CommandRun {
+    func command(
+        _ argv: [String], backend: Scenario.Backend, timeout: Duration, apart: CellIsolation? = nil
+    ) throws -> CommandRun {
         var env = scenario.env
         for s in scenario.services {
-            let at = backend == .kernel ? s.upstream : s.listen
+            let at = backend == .kernel ? s.upstream : apart?.listen(s.name) ?? s.listen
             guard let name = s.env else { continue }
             env[name] = at.description
             env[name + "_HOST"] = at.host
             env[name + "_PORT"] = String(at.port)
         }
         let watch = scenario.services.map {
-            WatchedPort(service: $0.name, port: backend == .kernel ? $0.upstream.port : $0.listen.port)
+            WatchedPort(
+                service: $0.name,
+                port: backend == .kernel ? $0.upstream.port : (apart?.listen($0.name) ?? $0.listen).port)
         }
         return try CommandRunner.run(
             argv, environment: env, directory: scenario.workdir, identity: environment.identity, timeout: timeout,
-            watch: watch, stop: stop)
+            watch: watch, stop: stop, cgroupProcs: apart?.cgroup?.procs ?? -1)
     }
 
     /// One journal and lease manager for every kernel cell of the run.

@@ -27,6 +27,17 @@ struct Matrix: ParsableCommand {
             processes held to each service (peak and at the end, sampled from sock_diag every \
             100 ms). The command runs as the invoking user under sudo (--as-root: as root).
 
+            --jobs N runs up to N cells at once against the same servers (the baselines first, \
+            alone). A kernel cell's fault then takes only its own command's connections: the \
+            command runs in a cgroup v2 of its own, netfault-run-PID-CELL, as `netfault run --scope \
+            command` makes, so one cell's fault never reaches another's. A proxy cell runs beside \
+            kernel cells, one proxy cell at a time (a proxy serves every cell that uses it). A \
+            kernel cell that cannot be scoped runs alone, and its notes say why: a kernel without \
+            nf_tables (user-mode Linux) or without socket cgroup v2 matching (`netfault doctor`: \
+            nf_tables socket scope), no writable cgroup2 mount, or a mix of connection faults. \
+            The cells and their outcomes are those of one job; their times may grow with the \
+            machine's load.
+
             A row whose kernel cell this kernel cannot run (netem missing) is skipped whole, so \
             that a row's cells always compare on one kernel; --include merges the cells of an \
             earlier run (make matrix runs the netem rows in user-mode Linux and includes the rest).
@@ -41,6 +52,7 @@ struct Matrix: ParsableCommand {
 
             Examples:
               sudo netfault matrix examples/ichnaea/matrix.yaml --out out/matrix
+              sudo netfault matrix examples/ichnaea/matrix.yaml --jobs 2
               netfault matrix matrix.yaml --only 'redis/*/kernel' --json
               netfault matrix matrix.yaml --only mysql/delay-10ms/proxy
               netfault matrix matrix.yaml --list
@@ -82,7 +94,16 @@ struct Matrix: ParsableCommand {
     @Flag(name: .customLong("as-root"), help: "Under sudo, run the command as root instead of the invoking user.")
     var asRoot = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Run up to this many cells at once (1 to 16), each kernel fault scoped to its own command.",
+            valueName: "n"))
+    var jobs: Int = 1
+
     mutating func validate() throws {
+        guard (1...16).contains(jobs) else {
+            throw ValidationError("--jobs \(jobs) is out of range: give 1 to 16 cells at once")
+        }
         if let backend, Scenario.Backend(rawValue: backend) == nil {
             throw ValidationError("--backend '\(backend)' is not one of kernel, proxy")
         }
@@ -112,17 +133,20 @@ struct Matrix: ParsableCommand {
         }
         let identity = try CommandIdentity.forRun(asRoot: asRoot)
         let kernelCells = plans.contains { $0.backend == .kernel && $0.fault != nil }
-        var hasNetem = false, hasNFTables = false, executable: String?
+        var hasNetem = false, hasNFTables = false, executable: String?, unscopable: String?
         if kernelCells {
             try requireNetAdmin()
-            (hasNFTables, hasNetem) = kernelFeatures(journal: try Journal())
+            let journal = try Journal()
+            (hasNFTables, hasNetem) = kernelFeatures(journal: journal)
             executable = try netfaultExecutable(for: "netfault matrix")
+            if jobs > 1 { unscopable = scopeUnavailable(hasNFTables: hasNFTables, journal: journal) }
+            if let unscopable { note("--jobs \(jobs): the kernel cells run one at a time here: \(unscopable)") }
         }
         let runner = MatrixRunner(
             scenario: scenario,
             environment: MatrixEnvironment(
                 identity: identity, netfaultExecutable: executable, kernel: kernelName(), hasNetem: hasNetem,
-                hasNFTables: hasNFTables, rerunPrefix: "netfault matrix \(file)"))
+                hasNFTables: hasNFTables, rerunPrefix: "netfault matrix \(file)", jobs: jobs, unscopable: unscopable))
         let sources = [SIGINT, SIGTERM, SIGHUP].map { s -> DispatchSourceSignal in
             signal(s, SIG_IGN)
             let src = DispatchSource.makeSignalSource(signal: s, queue: .global())
@@ -164,6 +188,19 @@ struct Matrix: ParsableCommand {
         }
         note("reports written: \(dir)/report.json, report.xml, report.html")
     }
+}
+
+/// Why a kernel cell's fault cannot be scoped to its command here (nil: it can): the kernel's
+/// features, then a cgroup made and removed, as each cell's will be.
+func scopeUnavailable(hasNFTables: Bool, journal: Journal) -> String? {
+    guard hasNFTables else {
+        return "this kernel (\(kernelName())) has no usable nf_tables, which tells one command's connections apart"
+    }
+    if let probe = ProbeCache.results(for: [.nfTablesSocketScope], in: journal.directory).first, !probe.ok {
+        return "this kernel cannot match a socket's cgroup v2 (nf_tables socket scope: \(probe.detail))"
+    }
+    do { try RunCgroup.make(cell: 0).end() } catch { return "\(error)" }
+    return nil
 }
 
 /// `uname -r`, marked when it is user-mode Linux (whose release looks like any other).

@@ -81,8 +81,9 @@ struct RunCommand: ParsableCommand {
             ways; netem faults too, on packets leaving this host), not other processes' connections to the same \
             server: two runs at once each see their own faults. The command runs in a cgroup v2 made for it, \
             netfault-run-PID (run's pid) below netfault's own cgroup, which is ended (cgroup.kill) and removed \
-            with the lease, by the watchdog if netfault is killed. Needs a writable cgroup2 mount; not with \
-            --after or --every, --uid or --cgroup.
+            with the lease, by the watchdog if netfault is killed. Needs a writable cgroup2 mount. Not with \
+            --uid or --cgroup, nor with --after or --every (exit 64): a scoped lease takes only connections \
+            opened after it goes in, and one put in while the command runs would miss those it holds.
             """,
             valueName: "whose"))
     var scope: String?
@@ -164,7 +165,11 @@ struct RunCommand: ParsableCommand {
         try schedule.validate(within: request.duration)
         if scope != nil && !schedule.fromStart {
             throw InputError(
-                "--scope command takes the faults from the start; leave out --after and --every (or scope by --uid)")
+                """
+                --scope command takes the faults from the start: a scoped lease takes only the connections opened \
+                after it goes in, so one put in while the command runs (--after, --every) would miss the connections \
+                it already holds; leave out --after and --every
+                """)
         }
         return (request, schedule)
     }

@@ -176,6 +176,53 @@ struct ScopeTests {
             #expect(try connect(ns, "127.0.0.1", count: 3, as: "65534") == "OOO")
         }
     }
+
+    /// Connects with a 2 s timeout: T when the SYN goes unanswered, O when it connects.
+    static let blackholeClient = """
+        import socket, sys
+        out = []
+        for _ in range(int(sys.argv[2])):
+            try:
+                socket.create_connection((sys.argv[1], 6379), timeout=2).close(); out.append("O")
+            except (socket.timeout, TimeoutError):
+                out.append("T")
+        print("".join(out))
+        """
+
+    @Test("apply --uid 65534 --blackhole blackholes nobody's connections and not root's, at the same time")
+    func uidBlackhole() throws {
+        try withServers(mariadb: false) { ns in
+            let lease = try ns.apply("redis", "--blackhole", "--uid", "65534", "--for", "5m")
+            func client(_ host: String, _ count: Int, as uid: String?) throws -> String {
+                let drop = uid.map { ["setpriv", "--reuid", $0, "--regid", $0, "--clear-groups"] } ?? []
+                let r = try ns.exec(drop + ["/usr/bin/python3", "-c", Self.blackholeClient, host, "\(count)"])
+                #expect(r.status == 0, "\(r.stderr)")
+                return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            // Root connects while nobody's SYNs go unanswered, under the one lease.
+            let nobody = try spawn(
+                ["ip", "netns", "exec", ns.name, "setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+                 "/usr/bin/python3", "-c", Self.blackholeClient, "127.0.0.1", "2"], captureOutput: true)
+            #expect(try client("127.0.0.1", 3, as: nil) == "OOO")
+            let r = collect(nobody)
+            #expect(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "TT", "\(r.stderr)")
+            #expect(try client("::1", 1, as: "65534") == "T")
+            #expect(try client("::1", 2, as: nil) == "OO")
+            #expect(try ns.revert(lease.id).status == 0)
+            #expect(try client("127.0.0.1", 2, as: "65534") == "OO")
+        }
+    }
+
+    /// A scoped lease takes only connections opened after it goes in, so one put in while the
+    /// command runs would miss those it holds: --after and --every are refused before anything.
+    @Test("run --scope command --reject --after 1s exits 64 saying why, and changes nothing")
+    func scheduled() throws {
+        try withServers(mariadb: false) { ns in
+            let r = try ns.execNetfault(["run", "6379", "--reject", "--scope", "command", "--after", "1s", "--", "true"])
+            #expect(r.status == 64 && r.stderr.contains("opened after it goes in"), "\(r.status) \(r.stderr)")
+            #expect(try ns.ruleset() == ns.baseline)
+        }
+    }
 }
 
 /// run --scope command with a netem fault, on a kernel with netem and nf_tables (Debian's own in
@@ -217,6 +264,41 @@ struct ScopedNetemTests {
             #expect((inside.first ?? 0) >= 450, "every round trip of the command's is delayed: \(inside)")
             #expect(theirs.count == 10 && theirs[4] < 250, "an outsider's median stays below half the delay: \(theirs)")
             #expect(try ns.tcState().contains("netem") == false, "the band went with the lease")
+        }
+    }
+
+    /// The server in another namespace over a veth: run, in the client's namespace, delays the
+    /// command's requests on the veth; one long-lived probe beside it (an outsider, started
+    /// before the lease) stamps its own exchanges, which stay at the baseline meanwhile.
+    @Test("run --scope command --delay 200ms to a server over a veth: the command's round trips +200 ms, an outsider's not")
+    func delayOverVeth() throws {
+        try withTwoHosts { server, client, _ in
+            let outsider = try ExchangeStream(namespace: client, host: "10.77.0.1", port: 6379)
+            defer { outsider.stop() }
+            let (ready, done, out) = ("\(server.dir)/ready", "\(server.dir)/done", "\(server.dir)/out")
+            let timer = Self.timer.replacingOccurrences(of: "127.0.0.1", with: "10.77.0.1")
+                .replacingOccurrences(of: "'", with: "'\\''")
+            let argv =
+                ["nsenter", "--net=/run/netns/\(client)", "/usr/bin/env", "NETFAULT_STATE_DIR=\(server.dir)/client"]
+                + [netfaultPath, "run", "redis", "--host", "10.77.0.1", "--delay", "200ms", "--direction", "to-server"]
+                + ["--scope", "command", "--for", "5m", "--", "sh", "-c"]
+                + ["/usr/bin/python3 -c '\(timer)' > \(out); touch \(ready); while [ ! -e \(done) ]; do sleep 0.05; done"]
+            let began = monotonicMs()
+            let run = try spawn(argv, captureOutput: true)
+            #expect(ScopeTests().awaitFile(ready, seconds: 120))
+            let ended = monotonicMs()
+            let theirs = outsider.after(began, seconds: 10).filter { $0.began < ended && $0.outcome == "ok" }
+                .map(\.elapsed).sorted()
+            FileManager.default.createFile(atPath: done, contents: nil)
+            let r = collect(run)
+            #expect(r.status == 0, "\(r.stderr)")
+            let inside = ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: " ").compactMap {
+                Double($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            trace("scoped --delay 200ms over a veth: command \(inside), outsider \(theirs.map { Int($0) })")
+            #expect(inside.count == 10 && (inside.first ?? 0) >= 190, "every round trip of the command's: \(inside)")
+            #expect(inside.count == 10 && inside[4] < 300, "the command's median under 1.5 x the delay: \(inside)")
+            #expect(theirs.count >= 3 && theirs[theirs.count / 2] < 100, "an outsider's median, meanwhile: \(theirs)")
         }
     }
 }

@@ -19,6 +19,10 @@ public struct TCPSocket: Sendable, Equatable {
 
     /// A connect that has not completed.
     public var isConnecting: Bool { state == UInt8(TCP_SYN_SENT) }
+
+    /// Whether it is, or was, a connection: not connecting, and not CLOSE, where a refused
+    /// connect's socket stays until its process closes it.
+    public var hasConnected: Bool { !isConnecting && state != UInt8(TCP_CLOSE) }
 }
 
 /// Every TCP socket but listeners, from sock_diag (the kernel's own table, not `ss` output):
