@@ -64,19 +64,11 @@ public struct FilterSpec: Hashable, Codable, Sendable {
             return try mix.validate(direction: direction, netem: netem)
         }
         try life?.validate(action: action, direction: direction, netem: netem)
-        if connections != nil && !netem.isEmpty {
+        if let connections, isEmpty && netem.isEmpty {
             throw InputError(
                 """
-                --connections takes only the connection faults (--blackhole, --reject, --reset, --hang, --loss-nft); \
-                netem faults still take every connection, so give them in a lease of their own
-                """
-            )
-        }
-        if let connections, isEmpty {
-            throw InputError(
-                """
-                --connections \(connections) picks the connections the connection faults take; give one of \
-                --blackhole, --reject, --reset, --hang, --loss-nft with it
+                --connections \(connections) picks the connections the faults take; give a fault with it: a netem \
+                one (--delay, --loss, ...) or one of --blackhole, --reject, --reset, --hang, --loss-nft
                 """
             )
         }

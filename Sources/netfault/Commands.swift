@@ -36,9 +36,11 @@ struct Apply: ParsableCommand {
               --hang-after 2s    nothing passes after 2 s (the client's reads time out)
               --limit-data 4096  the client is reset once the server has sent 4 KB (headers included)
               --slice 100        the server sends segments of at most 100 bytes (the SYN's MSS)
-            --connections 30% (or every:3) gives those faults to only that share of new connections, \
-            each drawn once at its SYN and remembered in the lease's table; connections open before \
-            the lease are left alone.
+            --connections 30% (or every:3) gives the lease's faults to only that share of new \
+            connections, each drawn once at its SYN and remembered in the lease's table; connections \
+            open before the lease are left alone. Netem faults on a share need nf_tables to steer \
+            the drawn connections' leaving packets (exit 69 without it), so not a remote server's \
+            responses. A mix (30%:reject,10%:hang) takes connection faults only.
 
             A second lease with a fault of the same kind on the same port and direction is refused \
             (exit 73), naming the lease in the way.
@@ -58,6 +60,7 @@ struct Apply: ParsableCommand {
               netfault apply mysql --blackhole --peer 10.1.0.0/16 --peer 10.2.0.7
               netfault apply redis --loss-nft 5% --direction both
               netfault apply redis --reject --connections 30% --for 5m
+              netfault apply redis --delay 200ms --connections 50% --direction both
               netfault apply redis --reset-after 2s --for 5m
               netfault apply redis --limit-data 64KiB --limit-data-action close
               netfault apply mysql --hang --uid 65534 --for 10m
