@@ -284,7 +284,7 @@ public struct LeaseOptions: ParsableArguments {
             throw InputError("--scope command scopes the faults to the command; leave out --uid and --cgroup")
         }
         filter.scope = try commandScope ?? scope.resolved()
-        try filter.validateMixAlone()
+        try filter.validateMix()
         return FaultRequest(
             target: target, direction: direction, netem: netem, filter: filter, peers: peers,
             device: where_.iface, duration: d, netns: try namespace.resolved(), server: server)

@@ -177,7 +177,8 @@ public enum FilterPlanner {
     ) -> FilterPlan? {
         guard !spec.isEmpty else { return nil }
         if let mix = spec.mix {
-            return plan(mix: mix, leaseID: leaseID, target: target, peers: peers, direction: direction, server: server)
+            return plan(mix: mix, spec: spec, leaseID: leaseID, target: target, peers: peers, direction: direction,
+                        server: server)
         }
         let blocks = target.addressBlocks(peers: peers)
         let scopes: [IPPrefix?] = blocks.isEmpty ? [nil] : blocks

@@ -20,6 +20,16 @@ struct MixOptionTests {
         #expect(try run.lease.request(duration: "1m").filter.mix?.groups.count == 1)
     }
 
+    @Test("a mix takes connection timers, budgets and --slice, or a scope")
+    func combines() throws {
+        for extra in [["--reset-after", "2s"], ["--limit-data", "4096"], ["--slice", "100"], ["--uid", "65534"]] {
+            let apply = try #require(
+                try NetFault.parseAsRoot(["apply", "redis", "--connections", "30%:reject,10%:hang"] + extra) as? Apply)
+            let filter = try apply.request().filter
+            #expect(filter.mix?.groups.count == 2 && (filter.life != nil || filter.scope != nil), "\(extra)")
+        }
+    }
+
     @Test(
         "a bad mix is refused with exit 64 and a message that names the option and what is right",
         arguments: [
@@ -29,9 +39,8 @@ struct MixOptionTests {
             (["--connections", "30%:drop"], "is not SHARE:FAULT; give e.g. 30%:reject,10%:hang"),
             (["--connections", "30%:hang", "--delay", "10ms"], "takes only connection faults"),
             (["--connections", "30%:reject", "--direction", "from-server"], "--reject refuses new connections"),
-            (["--connections", "30%:reject", "--reset-after", "2s"], "cannot be combined with --reset-after"),
-            (["--connections", "30%:hang", "--limit-data", "4096"], "give the share as --connections P%"),
-            (["--connections", "30%:reject", "--uid", "65534"], "cannot be combined with --reset-after")
+            (["--connections", "30%:reject", "--uid", "65534", "--reset-after", "2s"], "with --uid, --cgroup or --scope"),
+            (["--connections", "30%:hang", "--uid", "0", "--slice", "100"], "give them in a lease of their own")
         ])
     func refused(args: [String], message: String) {
         let (kind, status, text) = Fuzz.outcome(["apply", "redis"] + args)
