@@ -48,6 +48,14 @@ struct MixOptionTests {
         #expect(text.contains(message), "\(text)")
     }
 
+    @Test("revert and run count each group of a mix after the total, as status does")
+    func drawnPerGroup() {
+        let text = drawnText((in: 3, out: 7), groups: [("30%:reject", 2), ("10%:hang", 1)])
+        #expect(text == "3 new connections drawn into the faults (30%:reject 2, 10%:hang 1), 7 left alone")
+        #expect(drawnText((in: 1, out: 0)) == "1 new connection drawn into the faults, 0 left alone")
+        #expect(drawnGroupsJSON([("30%:reject", 2), ("10%:hang", 1)]) == ["30%:reject": 2, "10%:hang": 1])
+    }
+
     @Test("--help says how to write a mix")
     func help() {
         let help = Apply.helpMessage(columns: 1000)

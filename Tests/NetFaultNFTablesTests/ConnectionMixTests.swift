@@ -82,8 +82,8 @@ struct ConnectionMixTests {
             #expect(groups == ["30%:reject": refused, "10%:hang": hung], "\(status)")
             #expect((status["requested_netfilter"] as? [String: String])?["connections"] == "30%:reject,10%:hang")
             let revert = try ns.revert(lease.id)
-            #expect(revert.status == 0 && revert.stdout.contains("\(refused + hung) new connections drawn into the faults"),
-                "\(revert.stdout)")
+            let each = "\(refused + hung) new connections drawn into the faults (30%:reject \(refused), 10%:hang \(hung)), "
+            #expect(revert.status == 0 && revert.stdout.contains(each + "\(served) left alone"), "\(revert.stdout)")
         }
     }
 
@@ -140,8 +140,12 @@ struct ConnectionMixTests {
                 "sets \(first.count)/\(second.count)/\(passed.count): \(lots)")
             #expect(passed.isSubset(of: seen) && first.isDisjoint(with: second), "timers: \(seen.count)")
             let status = try #require(try ns.statusLeases().first { $0["lease"] as? String == lease.id })
-            #expect(status["connections_drawn_groups"] as? [String: Int] == ["30%:reject": count("R"), "10%:hang": count("T")])
-            #expect(try ns.revert(lease.id).status == 0)
+            let groups = ["30%:reject": count("R"), "10%:hang": count("T")]
+            #expect(status["connections_drawn_groups"] as? [String: Int] == groups, "\(status)")
+            let revert = try ns.netfault("revert", lease.id, "--json")
+            let drawn = jsonObject(revert)["connections_drawn_groups"] as? [String: [String: Int]]
+            #expect(revert.status == 0 && drawn == [lease.id: groups], "revert --json counts each group: \(revert.stdout)")
+            ns.forget(lease.id)
         }
     }
 
