@@ -31,7 +31,11 @@ struct NetemShareKernelTests {
 
     /// With --direction both a drawn connection's request and response each wait 200 ms: its
     /// round trip is at least 350 ms only when both directions took its lot (one alone: 200 ms).
-    @Test("--delay 200ms --connections 50% --direction both: 8 to 32 of 40 connections slowed, each for its life")
+    @Test(
+        """
+        --delay 200ms --connections 50% --direction both: 8 to 32 of 40 connections slowed, each for its life; \
+        the watchdog SIGKILLed, its table goes at once and the next command leaves tc as before
+        """)
     func delaysAShare() throws {
         try withServers(mariadb: false) { ns in
             let tcBefore = try ns.tcState()
@@ -53,22 +57,26 @@ struct NetemShareKernelTests {
             let entry = try #require(try ns.statusLeases().first { $0["lease"] as? String == lease.id })
             #expect(entry["connections_drawn_in"] as? Int == total, "status counts each drawn one once: \(entry)")
             #expect((entry["requested_netfilter"] as? [String: String])?["connections"] == "50%", "\(entry)")
-            #expect(try ns.revert(lease.id).status == 0)
-            #expect(try ns.tcState() == tcBefore)
+            // The watchdog SIGKILLed: its table (the draws' sets with it) goes at once; the band,
+            // which nothing reaches any more, at the next command's sweep.
+            let pid = try #require(lease.output["watchdog_pid"] as? Int, "watchdog_pid in \(lease.output)")
+            #expect(kill(pid_t(pid), SIGKILL) == 0)
+            #expect(try ns.awaitTableGone("netfault-\(lease.id)", seconds: 2), "the table outlived its watchdog by 2s")
+            #expect(try ns.netfault("status").status == 0)
+            ns.forget(lease.id)
+            #expect(try ns.tcState() == tcBefore, "the sweep left traffic-control objects")
         }
     }
 
-    /// The watchdog killed (its table goes with it) or stopped (the kernel's deadline ends the
-    /// band's steering): no drawn connection is delayed after the deadline, and the next command
-    /// leaves neither ruleset nor traffic control changed.
-    @Test(
-        "--delay 500ms --connections 50%: the watchdog killed or stopped, it ends by the deadline, nothing left",
-        arguments: [CombinedFaultTests.WatchdogEvent.killed, .stopped])
-    func kernelEnds(event: CombinedFaultTests.WatchdogEvent) throws {
+    /// The watchdog stopped: the kernel's deadline (the port set's elements) ends the band's
+    /// steering; no drawn connection is delayed after it, and the next command leaves neither
+    /// ruleset nor traffic control changed. (A SIGKILLed watchdog: delaysAShare's end.)
+    @Test("--delay 500ms --connections 50%: the watchdog SIGSTOPped, it ends by the deadline, nothing left")
+    func kernelEnds() throws {
         try CombinedFaultTests().expectKernelEnds(
             ["--delay", "500ms", "--connections", "50%"], delayed: true, tcAsBefore: true
         ) { pid, _ in
-            #expect(kill(pid, event == .killed ? SIGKILL : SIGSTOP) == 0)
+            #expect(kill(pid, SIGSTOP) == 0)
         }
     }
 }
