@@ -195,12 +195,14 @@ public struct FilterOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             """
-            Only this share of new connections meets the connection faults: P% (about P in 100, drawn at random) \
+            Only this share of new connections meets the lease's faults: P% (about P in 100, drawn at random) \
             or every:N (the Nth, 2Nth, ... new connection, counted per address family). Each connection is drawn \
             once, at its SYN, and keeps its lot for its life; connections open before the lease are left alone. \
-            Not with netem faults. A mix gives each of up to 4 faults a share of its own, without \
-            --blackhole, --reject, --reset or --hang: 30%:reject,10%:hang refuses about 30% of new connections, \
-            hangs about 10% others and leaves the rest alone; no connection is in two groups.
+            Netem faults take the drawn connections' packets leaving this host (nf_tables steers them; not a \
+            remote server's responses). A mix gives each of up to 4 connection faults a share of its own, \
+            without --blackhole, --reject, --reset or --hang and without netem faults: 30%:reject,10%:hang \
+            refuses about 30% of new connections, hangs about 10% others and leaves the rest alone; no \
+            connection is in two groups.
             """,
             valueName: "share"))
     public var connections: String?
@@ -282,7 +284,7 @@ public struct LeaseOptions: ParsableArguments {
             throw InputError("--scope command scopes the faults to the command; leave out --uid and --cgroup")
         }
         filter.scope = try commandScope ?? scope.resolved()
-        try filter.validateMixAlone()
+        try filter.validateMix()
         return FaultRequest(
             target: target, direction: direction, netem: netem, filter: filter, peers: peers,
             device: where_.iface, duration: d, netns: try namespace.resolved(), server: server)

@@ -73,8 +73,8 @@ public struct ConnectionMix: Hashable, Codable, Sendable, CustomStringConvertibl
         guard netem.isEmpty else {
             throw InputError(
                 """
-                --connections \(self) takes only connection faults; netem faults still take every connection, so give \
-                them in a lease of their own
+                --connections \(self) takes only connection faults (a lease has one netem band, not one per \
+                group); give netem faults in a lease of their own, with a share of their own (--connections P%)
                 """)
         }
         for g in groups { try FilterSpec(action: g.action).validate(direction: direction, netem: netem) }

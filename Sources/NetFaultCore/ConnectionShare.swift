@@ -70,12 +70,15 @@ extension Ownership {
         guard let group, group > 0 else { return shareSet(chosen: group != nil, family: family) }
         return shareSet(chosen: true, family: family) + "_\(group + 1)"
     }
-    /// The first group's and passed's keep theirs; the next groups' follow, as nft numbers
-    /// them when the sets come in that order (chosen4_2, chosen6_2, chosen4_3, ...).
+    /// The first group's and passed's keep theirs; the next groups' come after the connection
+    /// life sets' (6 to 11), so one lease can hold both, as nft numbers them when the sets come
+    /// in that order (chosen4_2, chosen6_2, chosen4_3, ...): 12 on.
     public static func shareSetID(group: Int?, family: IPAddress.Family) -> UInt32 {
         guard let group, group > 0 else { return shareSetID(chosen: group != nil, family: family) }
-        return 6 + UInt32(group - 1) * 2 + (family == .ipv4 ? 0 : 1)
+        return firstGroupSetID + UInt32(group - 1) * 2 + (family == .ipv4 ? 0 : 1)
     }
+    /// The id of a mix's second group's IPv4 set: after budgetSetID(.ipv6).
+    public static let firstGroupSetID: UInt32 = 12
     /// The group and family of a --connections set by its name (group nil: passed); nil: not one.
     public static func shareSetGroup(_ name: String) -> (group: Int?, family: IPAddress.Family)? {
         for family in IPAddress.Family.allCases {

@@ -177,7 +177,8 @@ public enum FilterPlanner {
     ) -> FilterPlan? {
         guard !spec.isEmpty else { return nil }
         if let mix = spec.mix {
-            return plan(mix: mix, leaseID: leaseID, target: target, peers: peers, direction: direction, server: server)
+            return plan(mix: mix, spec: spec, leaseID: leaseID, target: target, peers: peers, direction: direction,
+                        server: server)
         }
         let blocks = target.addressBlocks(peers: peers)
         let scopes: [IPPrefix?] = blocks.isEmpty ? [nil] : blocks
@@ -245,18 +246,21 @@ public enum FilterPlanner {
         return ShareDecision(share: share, scope: scope, rules: rules)
     }
 
-    /// A scope's decision and its netem steering rules, when the lease's netem bands are all
-    /// steered by nf_tables on leaving packets: the only place a packet's socket is its sender's.
-    public static func scopedSteering(
-        _ steering: [FilterRule], scope: SocketScope, share: ShareDecision?, target: Target, peers: [IPPrefix],
-        server: ServerLocation, leaseID: String
+    /// The decision that draws a lease's connections (--connections, a scope) and its netem
+    /// steering rules for the drawn ones only, when the lease's netem bands are all steered by
+    /// nf_tables on leaving packets (where a packet's socket is its sender's). `decided`: the
+    /// connection faults' own decision, which the bands share, so a connection has one lot.
+    public static func drawnSteering(
+        _ steering: [FilterRule], share: ConnectionShare?, scope: SocketScope?, decided: ShareDecision?,
+        target: Target, peers: [IPPrefix], server: ServerLocation, leaseID: String
     ) -> (rules: [FilterRule], share: ShareDecision) {
         let blocks = target.addressBlocks(peers: peers)
-        let comment = Ownership.ruleCommentPrefix + leaseID + ": scope " + scope.brief
-        let decided =
-            share
-            ?? decision(nil, scope: scope, server: server, scopes: blocks.isEmpty ? [nil] : blocks, comment: comment)
-        return (steering.flatMap { r in families(r.peer).map { r.chosen($0) } }, decided)
+        let words = [share.map { "connections \($0)" }, scope.map { "scope \($0.brief)" }].compactMap { $0 }
+        let comment = Ownership.ruleCommentPrefix + leaseID + ": " + words.joined(separator: ", ")
+        let decision =
+            decided
+            ?? decision(share, scope: scope, server: server, scopes: blocks.isEmpty ? [nil] : blocks, comment: comment)
+        return (steering.flatMap { r in families(r.peer).map { r.chosen($0) } }, decision)
     }
 
     /// The rules that steer a band's packets to it, one per side and address block of its

@@ -48,35 +48,29 @@ public struct FilterSpec: Hashable, Codable, Sendable {
     public static let lossModulus: UInt32 = 1_000_000
     public var lossThreshold: UInt32? { loss.map { UInt32(($0.fraction * Double(Self.lossModulus)).rounded()) } }
 
-    /// A mix's group sets take the set ids after passed's, as the connection timers' sets do, and
-    /// its draws have no scope yet: a mix stands alone.
-    public func validateMixAlone() throws {
-        guard mix != nil, life != nil || scope != nil else { return }
+    /// Beside a mix, the connection life faults take every connection, whatever its group (a
+    /// mix's groups are its own faults); with a scope too they would take connections outside it.
+    public func validateMix() throws {
+        guard mix != nil, life != nil, scope != nil else { return }
         throw InputError(
-            "a mix (--connections P%:FAULT,...) cannot be combined with --reset-after, --hang-after, "
-                + "--limit-data, --slice, --uid, --cgroup or --scope yet: give the share as --connections P%")
+            "a mix (--connections P%:FAULT,...) with --uid, --cgroup or --scope takes no --reset-after, --hang-after, "
+                + "--limit-data or --slice: beside a mix those take every connection, in the scope or not; give them "
+                + "in a lease of their own, or the share as --connections P%")
     }
 
     /// The rules no kernel enforces but a person would trip over.
     public func validate(direction: Direction, netem: NetemSpec) throws {
         if let mix {
-            try validateMixAlone()
+            try validateMix()
+            try life?.validate(action: nil, direction: direction, netem: netem)
             return try mix.validate(direction: direction, netem: netem)
         }
         try life?.validate(action: action, direction: direction, netem: netem)
-        if connections != nil && !netem.isEmpty {
+        if let connections, isEmpty && netem.isEmpty {
             throw InputError(
                 """
-                --connections takes only the connection faults (--blackhole, --reject, --reset, --hang, --loss-nft); \
-                netem faults still take every connection, so give them in a lease of their own
-                """
-            )
-        }
-        if let connections, isEmpty {
-            throw InputError(
-                """
-                --connections \(connections) picks the connections the connection faults take; give one of \
-                --blackhole, --reject, --reset, --hang, --loss-nft with it
+                --connections \(connections) picks the connections the faults take; give a fault with it: a netem \
+                one (--delay, --loss, ...) or one of --blackhole, --reject, --reset, --hang, --loss-nft
                 """
             )
         }

@@ -60,38 +60,41 @@ public enum LeasePlanner {
             direction: request.direction, spec: request.filter, server: snapshot.server)
         var steering = plan.bands.filter(\.steeredByNFTables).flatMap { FilterPlanner.steering($0, leaseID: id) }
         var share = plan.filter?.share
-        if let scope = request.filter.scope, plan.hasTrafficControl {
-            try requireScopedSteering(plan)
-            (steering, share) = FilterPlanner.scopedSteering(
-                steering, scope: scope, share: share, target: request.target, peers: request.peers,
-                server: snapshot.server, leaseID: id)
+        let filter = request.filter
+        if filter.scope != nil || filter.connections != nil, plan.hasTrafficControl {
+            try requireDrawnSteering(plan)
+            (steering, share) = FilterPlanner.drawnSteering(
+                steering, share: filter.connections, scope: filter.scope, decided: share, target: request.target,
+                peers: request.peers, server: snapshot.server, leaseID: id)
         }
         if !steering.isEmpty {
             plan.filter = FilterPlan(
                 table: Ownership.tableName(leaseID: id), ports: request.target.ports,
-                rules: (plan.filter?.rules ?? []) + steering, share: share)
+                rules: (plan.filter?.rules ?? []) + steering, share: share, life: plan.filter?.life)
         }
         return LeasePreview(
             id: id, plan: plan, steps: steps, device: snapshot.device?.name ?? "", server: snapshot.server,
             duration: request.duration)
     }
 
-    /// A scope can only take the netem bands nf_tables steers: packets leaving this host, whose
-    /// socket is the sender's. Arriving packets reach netem through ifb before nf_tables sees them.
-    static func requireScopedSteering(_ plan: LeasePlan) throws {
+    /// A scope or a share (--connections) can only take the netem bands nf_tables steers: packets
+    /// leaving this host, whose socket is the sender's and whose connection's lot the lease's
+    /// table holds. Arriving packets reach netem through ifb before nf_tables sees them.
+    static func requireDrawnSteering(_ plan: LeasePlan) throws {
         guard plan.redirects.isEmpty else {
             throw InputError(
                 """
                 netem faults on a remote server's responses (--direction from-server or both) are shaped on \
-                arrival, before netfilter can tell whose connection a packet is on; with --uid, --cgroup or \
-                --scope command give --direction to-server, or use connection faults
+                arrival, before netfilter can tell which connection a packet is on; with --connections, --uid, \
+                --cgroup or --scope command give --direction to-server, or use connection faults
                 """)
         }
         guard plan.bands.allSatisfy(\.steeredByNFTables) else {
             throw Unavailable(
                 """
-                netem faults scoped to a process (--uid, --cgroup, --scope command) need nf_tables to steer them, \
-                and this kernel's nf_tables lacks what that needs (see netfault doctor)
+                netem faults on a share of connections (--connections) or scoped to a process (--uid, --cgroup, \
+                --scope command) need nf_tables to steer them, and this kernel's nf_tables lacks what that needs \
+                (nf_tables inet tables, numgen, dynamic sets; see netfault doctor)
                 """)
         }
     }

@@ -104,9 +104,10 @@ extension LeaseManager {
         let now = Date()
         // Until the state is `installed`, this process is the installer: if it is killed
         // half-way, the watchdog sees it gone and reverts the partial install.
-        // A scope alone (netem faults for one command's connections) is kept: status shows it,
+        // A scope or a share alone (netem faults for some connections) is kept: status shows it,
         // and the revert ends run --scope command's cgroup by it.
-        let filter = request.filter.isEmpty && request.filter.scope == nil ? nil : request.filter
+        let f = request.filter
+        let filter = f.isEmpty && f.scope == nil && f.connections == nil ? nil : f
         var lease = Lease(
             id: preview.id, target: request.target, direction: request.direction, netem: request.netem, filter: filter,
             peers: request.peers.isEmpty ? nil : request.peers, device: preview.device, plan: preview.plan,

@@ -12,6 +12,8 @@ extension LeaseManager {
         public var reverted: Bool
         public var matched: UInt64?
         public var drawn: (in: UInt64, out: UInt64)?
+        /// With a mix: the connections each group drew (LeaseStatus.connectionsDrawnGroups).
+        public var drawnGroups: [(group: String, drawn: UInt64)]?
     }
 
     /// Reverts one lease and says how many packets it matched and connections it drew.
@@ -23,7 +25,8 @@ extension LeaseManager {
     func revertCountingLocked(id: String) throws -> RevertCounts {
         let counted = countingStatus(id)
         return RevertCounts(
-            reverted: try revertLocked(id: id), matched: counted?.packetsMatched, drawn: counted?.connectionsDrawn)
+            reverted: try revertLocked(id: id), matched: counted?.packetsMatched, drawn: counted?.connectionsDrawn,
+            drawnGroups: counted?.connectionsDrawnGroups)
     }
 
     /// The packets a lease in the journal has matched so far, read from the kernel.
@@ -114,6 +117,8 @@ extension LeaseManager {
         public var orphans: [String] = []
         /// With --connections: the connections each reverted lease drew into its faults and out.
         public var drawn: [String: (in: UInt64, out: UInt64)] = [:]
+        /// With a mix: the connections each group of each reverted lease drew.
+        public var drawnGroups: [String: [(group: String, drawn: UInt64)]] = [:]
     }
 
     /// Reverts the given leases. With `ids` nil (revert --all) it then removes every object
@@ -130,6 +135,7 @@ extension LeaseManager {
                     result.reverted.append(id)
                     result.matched[id] = counts.matched
                     result.drawn[id] = counts.drawn
+                    result.drawnGroups[id] = counts.drawnGroups
                 } else {
                     result.unknown.append(id)
                 }

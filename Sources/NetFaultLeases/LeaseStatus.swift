@@ -40,6 +40,12 @@ public struct LeaseStatus: Sendable {
         return (sum(true), sum(false))
     }
 
+    /// With a mix: each group, as the mix names it ("30%:reject"), with the connections it drew.
+    public var connectionsDrawnGroups: [(group: String, drawn: UInt64)]? {
+        guard let mix = lease.filter?.mix, let counts = connectionsDrawnByGroup else { return nil }
+        return zip(mix.groups, counts).map { ("\($0.share):\($0.action.rawValue)", $1) }
+    }
+
     /// With a mix: the connections each group drew, in the mix's order (its draws' counters,
     /// by the set each adds to). nil without a mix or when nothing was read back.
     public var connectionsDrawnByGroup: [UInt64]? {

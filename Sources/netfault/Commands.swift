@@ -36,9 +36,11 @@ struct Apply: ParsableCommand {
               --hang-after 2s    nothing passes after 2 s (the client's reads time out)
               --limit-data 4096  the client is reset once the server has sent 4 KB (headers included)
               --slice 100        the server sends segments of at most 100 bytes (the SYN's MSS)
-            --connections 30% (or every:3) gives those faults to only that share of new connections, \
-            each drawn once at its SYN and remembered in the lease's table; connections open before \
-            the lease are left alone.
+            --connections 30% (or every:3) gives the lease's faults to only that share of new \
+            connections, each drawn once at its SYN and remembered in the lease's table; connections \
+            open before the lease are left alone. Netem faults on a share need nf_tables to steer \
+            the drawn connections' leaving packets (exit 69 without it), so not a remote server's \
+            responses. A mix (30%:reject,10%:hang) takes connection faults only.
 
             A second lease with a fault of the same kind on the same port and direction is refused \
             (exit 73), naming the lease in the way.
@@ -58,6 +60,7 @@ struct Apply: ParsableCommand {
               netfault apply mysql --blackhole --peer 10.1.0.0/16 --peer 10.2.0.7
               netfault apply redis --loss-nft 5% --direction both
               netfault apply redis --reject --connections 30% --for 5m
+              netfault apply redis --delay 200ms --connections 50% --direction both
               netfault apply redis --reset-after 2s --for 5m
               netfault apply redis --limit-data 64KiB --limit-data-action close
               netfault apply mysql --hang --uid 65534 --for 10m
@@ -197,8 +200,8 @@ struct Revert: ParsableCommand {
             deletes the table, and waits until the kernel no longer lists it.
 
             For each lease it says how many packets its faults matched and, with --connections, how \
-            many new connections it drew into its faults and left alone (--json: matched_packets, \
-            connections_drawn).
+            many new connections it drew into its faults and left alone, and with a mix into each \
+            group (--json: matched_packets, connections_drawn, connections_drawn_groups).
 
             --all also removes every object that carries netfault's marks (root qdisc 6e66:, an \
             ingress qdisc holding only netfault's filters, nfifb devices, inet tables named \
@@ -243,17 +246,21 @@ struct Revert: ParsableCommand {
                     let matched_packets: [String: UInt64]
                     /// With --connections: the new connections each lease drew into its faults and out.
                     let connections_drawn: [String: [String: UInt64]]
+                    /// With a mix: the connections each group ("30%:reject") of each lease drew.
+                    let connections_drawn_groups: [String: [String: UInt64]]
                 }
                 printJSON(
                     RevertJSON(
                         reverted: r.reverted, not_found: r.unknown, removed_without_lease: r.orphans,
                         swept: r.swept.map(\.id), matched_packets: r.matched,
-                        connections_drawn: r.drawn.mapValues { ["in": $0.in, "out": $0.out] }))
+                        connections_drawn: r.drawn.mapValues { ["in": $0.in, "out": $0.out] },
+                        connections_drawn_groups: r.drawnGroups.mapValues(drawnGroupsJSON)))
                 return
             }
             for w in r.swept { print("swept \(w.id): \(w.reason); its faults are removed") }
             for id in r.reverted {
-                let counts = [r.matched[id].map(matchedText), r.drawn[id].map(drawnText)].compactMap { $0 }
+                let drawn = r.drawn[id].map { drawnText($0, groups: r.drawnGroups[id]) }
+                let counts = [r.matched[id].map(matchedText), drawn].compactMap { $0 }
                 print("reverted \(id)" + (counts.isEmpty ? "" : " (\(counts.joined(separator: "; ")))"))
             }
             for id in r.unknown { print("\(id): no such lease (already reverted or expired)") }
@@ -338,11 +345,6 @@ func lossNote(_ results: [FeatureResult]) -> FeatureResult? {
     return FeatureResult(
         feature: "random loss", ok: false, detail: "neither netem nor nf_tables works here",
         remedy: "load sch_netem (--loss) or nf_tables (--loss-nft)")
-}
-
-/// With --connections: "3 new connections drawn into the faults, 7 left alone".
-func drawnText(_ drawn: (in: UInt64, out: UInt64)) -> String {
-    "\(drawn.in) new connection\(drawn.in == 1 ? "" : "s") drawn into the faults, \(drawn.out) left alone"
 }
 
 /// "matched 12 packets", or the warning that the faults touched nothing.

@@ -307,3 +307,16 @@ func describe(_ status: LeaseStatus) -> String {
     }
     return lines.joined(separator: "\n")
 }
+
+/// With --connections: "3 new connections drawn into the faults, 7 left alone"; with a mix, each
+/// group's count after the total: "(30%:reject 2, 10%:hang 1)".
+func drawnText(_ drawn: (in: UInt64, out: UInt64), groups: [(group: String, drawn: UInt64)]? = nil) -> String {
+    let each = (groups ?? []).map { "\($0.group) \($0.drawn)" }.joined(separator: ", ")
+    return "\(drawn.in) new connection\(drawn.in == 1 ? "" : "s") drawn into the faults"
+        + (each.isEmpty ? "" : " (\(each))") + ", \(drawn.out) left alone"
+}
+
+/// A mix's groups and their counts for JSON: {"30%:reject": 2, "10%:hang": 1}.
+func drawnGroupsJSON(_ groups: [(group: String, drawn: UInt64)]) -> [String: UInt64] {
+    Dictionary(groups.map { ($0.group, $0.drawn) }, uniquingKeysWith: { a, _ in a })
+}

@@ -145,7 +145,7 @@ struct RunCommand: ParsableCommand {
             }
             let counts = try manager.revertCounting(id: lease.id)
             let matched = counts.matched
-            let drawn = counts.drawn.map { "; " + drawnText($0) } ?? ""
+            let drawn = counts.drawn.map { "; " + drawnText($0, groups: counts.drawnGroups) } ?? ""
             let count = (matched.map(matchedText) ?? "not read back") + drawn
             note("lease \(lease.id) reverted (\(count)); the command exited with \(status)")
             status = trafficStatus(status, matched: matched ?? 0)

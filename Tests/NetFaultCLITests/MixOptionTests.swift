@@ -20,6 +20,16 @@ struct MixOptionTests {
         #expect(try run.lease.request(duration: "1m").filter.mix?.groups.count == 1)
     }
 
+    @Test("a mix takes connection timers, budgets and --slice, or a scope")
+    func combines() throws {
+        for extra in [["--reset-after", "2s"], ["--limit-data", "4096"], ["--slice", "100"], ["--uid", "65534"]] {
+            let apply = try #require(
+                try NetFault.parseAsRoot(["apply", "redis", "--connections", "30%:reject,10%:hang"] + extra) as? Apply)
+            let filter = try apply.request().filter
+            #expect(filter.mix?.groups.count == 2 && (filter.life != nil || filter.scope != nil), "\(extra)")
+        }
+    }
+
     @Test(
         "a bad mix is refused with exit 64 and a message that names the option and what is right",
         arguments: [
@@ -29,14 +39,21 @@ struct MixOptionTests {
             (["--connections", "30%:drop"], "is not SHARE:FAULT; give e.g. 30%:reject,10%:hang"),
             (["--connections", "30%:hang", "--delay", "10ms"], "takes only connection faults"),
             (["--connections", "30%:reject", "--direction", "from-server"], "--reject refuses new connections"),
-            (["--connections", "30%:reject", "--reset-after", "2s"], "cannot be combined with --reset-after"),
-            (["--connections", "30%:hang", "--limit-data", "4096"], "give the share as --connections P%"),
-            (["--connections", "30%:reject", "--uid", "65534"], "cannot be combined with --reset-after")
+            (["--connections", "30%:reject", "--uid", "65534", "--reset-after", "2s"], "with --uid, --cgroup or --scope"),
+            (["--connections", "30%:hang", "--uid", "0", "--slice", "100"], "give them in a lease of their own")
         ])
     func refused(args: [String], message: String) {
         let (kind, status, text) = Fuzz.outcome(["apply", "redis"] + args)
         #expect(kind == .usageError && status == 64, "\(args): \(kind) \(status) \(text)")
         #expect(text.contains(message), "\(text)")
+    }
+
+    @Test("revert and run count each group of a mix after the total, as status does")
+    func drawnPerGroup() {
+        let text = drawnText((in: 3, out: 7), groups: [("30%:reject", 2), ("10%:hang", 1)])
+        #expect(text == "3 new connections drawn into the faults (30%:reject 2, 10%:hang 1), 7 left alone")
+        #expect(drawnText((in: 1, out: 0)) == "1 new connection drawn into the faults, 0 left alone")
+        #expect(drawnGroupsJSON([("30%:reject", 2), ("10%:hang", 1)]) == ["30%:reject": 2, "10%:hang": 1])
     }
 
     @Test("--help says how to write a mix")

@@ -67,4 +67,44 @@ struct ConnectionMixTests {
         let script = p.nftScript(timeout: .seconds(60))
         #expect(script.contains("set chosen6_2 {") && script.contains("numgen random mod 1000000 < 142857"))
     }
+
+    /// Beside a timer and a budget, a mix's group sets take ids of their own: nft (and the
+    /// kernel) resolve a rule's set by its id within the batch, so two sets with one id would file
+    /// connections in the wrong set.
+    @Test("a mix with --reset-after and --limit-data: every set of the table has an id of its own")
+    func setIDsApart() throws {
+        var spec = FilterSpec(mix: try ConnectionMix.parse("30%:reject,10%:hang,5%:blackhole,5%:reset"))
+        spec.life = ConnectionLife(resetAfter: .seconds(2), limitData: 4096)
+        try spec.validate(direction: .both, netem: NetemSpec())
+        let p = try #require(
+            FilterPlanner.plan(
+                leaseID: "x", target: try Target.parse("redis"), peers: [], direction: .both, spec: spec,
+                server: .local))
+        let share = try #require(p.share), life = try #require(p.life)
+        var ids: [UInt32] = [Ownership.leaseSetID]
+        for f in share.families { ids += share.sets.map { Ownership.shareSetID(group: $0, family: f) } }
+        for f in life.timerFamilies { ids += [true, false].map { Ownership.timerSetID(young: $0, family: f) } }
+        ids += life.budgetFamilies.map(Ownership.budgetSetID)
+        #expect(ids.count == 1 + 10 + 4 + 2 && Set(ids).count == ids.count, "\(ids.sorted())")
+        // The life rules take every connection: no group's set looked up.
+        #expect(!life.rules.isEmpty && life.rules.allSatisfy { !$0.chosen })
+        #expect(p.rules.allSatisfy { $0.comment == "netfault x: " + spec.summary })
+    }
+
+    @Test("a mix with a scope: each group draws among the scope's connections, in output only")
+    func scoped() throws {
+        var spec = FilterSpec(mix: try ConnectionMix.parse("30%:reject,10%:hang"))
+        spec.scope = .uid(65534)
+        try spec.validate(direction: .both, netem: NetemSpec())
+        let p = try #require(
+            FilterPlanner.plan(
+                leaseID: "x", target: try Target.parse("redis"), peers: [], direction: .both, spec: spec,
+                server: .local))
+        let share = try #require(p.share)
+        #expect(share.scope == .uid(65534) && share.rules.allSatisfy { $0.hook == .output })
+        #expect(share.rules.filter(\.chooses).allSatisfy { $0.scope == .uid(65534) && $0.draw != nil })
+        #expect(share.rules.map(\.set) == ["chosen4", "chosen6", "chosen4_2", "chosen6_2", "passed4", "passed6"])
+        spec.life = ConnectionLife(resetAfter: .seconds(2))
+        #expect(throws: InputError.self) { try spec.validate(direction: .both, netem: NetemSpec()) }
+    }
 }

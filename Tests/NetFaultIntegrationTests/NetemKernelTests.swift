@@ -239,7 +239,9 @@ struct NetemKernelTests {
         "a kernel without nf_tables gives exit 69 naming CONFIG_NF_TABLES for a connection fault, and changes nothing")
     func noNFTables() throws {
         let before = try tcSnapshot()
-        for faults in [["--reject"], ["--loss-nft", "5%"], ["--delay", "10ms", "--hang"]] {
+        for faults in [
+            ["--reject"], ["--loss-nft", "5%"], ["--delay", "10ms", "--hang"], ["--delay", "10ms", "--connections", "50%"]
+        ] {
             let r = try run(netfaultPath, ["apply", "redis"] + faults)
             #expect(r.status == 69, "\(faults): \(r.stderr)")
             #expect(r.stderr.contains("CONFIG_NF_TABLES"), "\(faults): \(r.stderr)")

@@ -159,13 +159,17 @@ struct CombinedFaultTests {
     /// A lease with `fault` (netem on leaving traffic, or a connection fault) whose watchdog is
     /// then disabled by `disable`: the fault must end within 1s of the deadline the kernel holds
     /// (its port set's element), with no netfault command run. One probe process, started before
-    /// the lease, stamps each exchange: delayed, or refused, while the fault holds.
+    /// the lease, stamps each exchange: delayed, or refused, while the fault holds. `delayed`: the
+    /// fault delays (a netem fault beside other options); nil: the fault is `delay` itself.
+    /// `tcAsBefore`: traffic control too must be as before once the next command has swept.
     func expectKernelEnds(
-        _ fault: [String], _ disable: (pid_t, String) throws -> Void, sourceLocation: SourceLocation = #_sourceLocation
+        _ fault: [String], delayed: Bool? = nil, tcAsBefore: Bool = false, _ disable: (pid_t, String) throws -> Void,
+        sourceLocation: SourceLocation = #_sourceLocation
     ) throws {
-        let delay = fault == Self.delay
+        let delay = delayed ?? (fault == Self.delay)
         let faulted = { (e: Exchange) -> Bool in delay ? Self.delayed(e) : e.outcome == "refused" }
         try withServers(mariadb: false) { ns in
+            let tcBefore = try ns.tcState()
             let watch = try ExchangeStream(namespace: ns.name, host: "127.0.0.1", port: 6379)
             defer { watch.stop() }
             // Long enough for the checks below to run while it holds when a process start takes
@@ -197,6 +201,7 @@ struct CombinedFaultTests {
             #expect(try ns.netfault("status").status == 0)
             ns.forget(lease.id)
             try ns.expectBaseline()
+            if tcAsBefore { #expect(try ns.tcState() == tcBefore, "traffic control differs", sourceLocation: sourceLocation) }
         }
     }
 

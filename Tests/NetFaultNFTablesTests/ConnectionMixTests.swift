@@ -82,8 +82,88 @@ struct ConnectionMixTests {
             #expect(groups == ["30%:reject": refused, "10%:hang": hung], "\(status)")
             #expect((status["requested_netfilter"] as? [String: String])?["connections"] == "30%:reject,10%:hang")
             let revert = try ns.revert(lease.id)
-            #expect(revert.status == 0 && revert.stdout.contains("\(refused + hung) new connections drawn into the faults"),
-                "\(revert.stdout)")
+            let each = "\(refused + hung) new connections drawn into the faults (30%:reject \(refused), 10%:hang \(hung)), "
+            #expect(revert.status == 0 && revert.stdout.contains(each + "\(served) left alone"), "\(revert.stdout)")
+        }
+    }
+
+    /// Opens `count` connections, waits `wait` seconds, then sends PING on each that opened and
+    /// waits (at most 5 s) for what comes back. One letter per connection: R refused, X reset,
+    /// O answered, T nothing (hung).
+    static let lateClient = """
+        import select, socket, sys, time
+        host, port, count, wait = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+        out, open_ = [], {}
+        for i in range(count):
+            try:
+                s = socket.create_connection((host, port), timeout=10)
+            except ConnectionRefusedError:
+                out.append("R"); continue
+            open_[s] = i; out.append("T")
+        time.sleep(wait)
+        for s in list(open_):
+            try:
+                s.sendall(b"PING\\r\\n")
+            except OSError:
+                out[open_.pop(s)] = "X"
+        end = time.monotonic() + 5
+        while open_ and time.monotonic() < end:
+            ready, _, _ = select.select(list(open_), [], [], 0.5)
+            for s in ready:
+                try:
+                    out[open_[s]] = "O" if s.recv(64).startswith(b"+PONG") else "X"
+                except OSError:
+                    out[open_[s]] = "X"
+                del open_[s]
+        print("".join(out))
+        """
+
+    /// A mix beside a connection timer: its groups' sets and the timer's sets in one table (their
+    /// set ids apart), each group's connections refused or hung, and every other one reset once
+    /// its time is up. A clash of ids would file connections in the wrong sets.
+    @Test("--connections 30%:reject,10%:hang --reset-after 1s: the groups as alone, every other connection reset",
+          arguments: ["127.0.0.1", "::1"])
+    func mixWithTimer(_ host: String) throws {
+        try withServers(mariadb: false) { ns in
+            let lease = try ns.apply("redis", "--connections", "30%:reject,10%:hang", "--reset-after", "1s")
+            let r = try ns.exec("python3", "-c", Self.lateClient, host, "6379", "100", "1.5")
+            let lots = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(r.status == 0 && lots.count == 100, "\(lots) \(r.stderr)")
+            let count = { (c: Character) in lots.filter { $0 == c }.count }
+            trace("mix with --reset-after 1s on \(host): \(lots)")
+            let v = host.contains(":") ? "6" : "4", table = "netfault-\(lease.id)"
+            let first = try members(ns, table, "chosen\(v)"), second = try members(ns, table, "chosen\(v)_2")
+            let passed = try members(ns, table, "passed\(v)"), seen = try members(ns, table, "seen\(v)")
+            #expect(within(count("R"), of: 100, share: 0.3) && within(count("T"), of: 100, share: 0.1), "\(lots)")
+            #expect(count("O") == 0, "every connection no group drew is reset after 1 s: \(lots)")
+            #expect(first.count == count("R") && second.count == count("T") && passed.count == count("X"),
+                "sets \(first.count)/\(second.count)/\(passed.count): \(lots)")
+            #expect(passed.isSubset(of: seen) && first.isDisjoint(with: second), "timers: \(seen.count)")
+            let status = try #require(try ns.statusLeases().first { $0["lease"] as? String == lease.id })
+            let groups = ["30%:reject": count("R"), "10%:hang": count("T")]
+            #expect(status["connections_drawn_groups"] as? [String: Int] == groups, "\(status)")
+            let revert = try ns.netfault("revert", lease.id, "--json")
+            let drawn = jsonObject(revert)["connections_drawn_groups"] as? [String: [String: Int]]
+            #expect(revert.status == 0 && drawn == [lease.id: groups], "revert --json counts each group: \(revert.stdout)")
+            ns.forget(lease.id)
+        }
+    }
+
+    /// A mix with a scope draws among the scope's connections only: root's are never refused.
+    @Test("--connections 40%:reject,10%:hang --uid 65534: its connections drawn, none of root's")
+    func mixWithScope() throws {
+        try withServers(mariadb: false) { ns in
+            let lease = try ns.apply("redis", "--connections", "40%:reject,10%:hang", "--uid", "65534")
+            let theirs = try ScopeTests().connect(ns, "127.0.0.1", count: 40, ping: true, as: "65534")
+            let root = try ScopeTests().connect(ns, "::1", count: 20, ping: true)
+            trace("mix with --uid 65534: theirs \(theirs), root's \(root)")
+            #expect(root == String(repeating: "O", count: 20), "\(root)")
+            let refused = theirs.filter { $0 == "R" }.count, hung = theirs.filter { $0 == "T" }.count
+            #expect(within(refused, of: 40, share: 0.4) && within(hung, of: 40, share: 0.1), "\(theirs)")
+            let status = try #require(try ns.statusLeases().first { $0["lease"] as? String == lease.id })
+            #expect((status["requested_netfilter"] as? [String: String])?["scope"] == "uid 65534", "\(status)")
+            #expect(status["connections_drawn_in"] as? Int == refused + hung, "\(status)")
+            #expect(try ns.revert(lease.id).status == 0)
         }
     }
 
