@@ -107,8 +107,8 @@ demo: build
 
 # The fault matrix of examples/ichnaea (MySQL and Redis, each under a delay, a blackhole, a hang,
 # resets, resets of 30% of new connections and a transient blackout, through the kernel and
-# through the built-in proxy) against real servers, two cells at a time (--jobs 2; kernel
-# faults scoped to each cell's command): out/matrix/report.json, report.xml (JUnit) and report.html.
+# through the built-in proxy) against real servers (NETFAULT_MATRIX_JOBS=2: two cells at a time,
+# kernel faults scoped to each cell's command): out/matrix/report.json, report.xml (JUnit), report.html.
 matrix: build
 	scripts/matrix
 
