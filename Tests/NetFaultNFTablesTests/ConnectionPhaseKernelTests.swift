@@ -1,0 +1,100 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// --connect-delay and --slow-close (issue 26): a netem band each, which an nf_tables rule fills
+/// with only the handshake packet or the FINs. Needs netem and nf_tables: Debian's kernel in the
+/// VM (scripts/vm-test, combined suite). One probe process stamps every exchange (a connection,
+/// its PINGs, QUIT and the server's close), so the timing is the kernel's, not a process start's.
+@Suite(.serialized, .enabled(if: NFT.netem, NFT.netemReason))
+struct ConnectionPhaseKernelTests {
+    static func ok(_ e: [Exchange]) -> [Exchange] { e.filter { $0.outcome == "ok" } }
+    /// An exchange whose EOF came late: under --slow-close 1s, not half of it.
+    static func slow(_ e: Exchange) -> Bool { (e.eofMs ?? 0) >= 500 }
+
+    @Test(
+        """
+        --connect-delay 300ms to a local server: connect() takes 300 to 600 ms, the connection's PINGs less than \
+        the baseline + 50 ms; SIGKILL of the watchdog ends it at once and the next command leaves nothing
+        """)
+    func connectDelay() throws {
+        try withServers(mariadb: false) { ns in
+            let tcBefore = try ns.tcState()
+            let watch = try ExchangeStream(namespace: ns.name, host: "127.0.0.1", port: 6379, more: ["--pings", "3"])
+            defer { watch.stop() }
+            watch.read(seconds: 30) { Self.ok($0).count >= 5 }
+            let before = Self.ok(watch.exchanges)
+            let baseline = before.flatMap(\.pingsMs).max() ?? 0
+            let baseConnect = before.compactMap(\.connectMs).max() ?? 0
+            let lease = try ns.apply("redis", "--connect-delay", "300ms", "--for", "2m")
+            let inForce = monotonicMs()
+            #expect(lease.output["deadline_enforced_by"] as? String == "kernel", "\(lease.output)")
+            watch.read(seconds: 30) { $0.filter { $0.began >= inForce }.count >= 4 }
+            let during = watch.exchanges.filter { $0.began >= inForce }
+            #expect(during.count >= 4, "\(watch.exchanges.suffix(5))")
+            for e in during {
+                let connect = e.connectMs ?? 0
+                #expect(e.outcome == "ok" && connect >= 300 && connect < 600, "connect() of \(e)")
+                #expect(e.pingsMs.count == 3 && e.pingsMs.allSatisfy { $0 < baseline + 50 }, "baseline \(baseline): \(e)")
+            }
+            trace("connect-delay 300ms: connect \(during.compactMap(\.connectMs)) ms (before: at most \(baseConnect))")
+            let entry = try #require(try ns.statusLeases().first { $0["lease"] as? String == lease.id })
+            let rules = (entry["rules"] as? [[String: Any]] ?? []).compactMap { $0["rule"] as? String }
+            #expect(rules.contains { $0.contains("tcp flags & (syn | ack) == syn | ack") }, "\(rules)")
+
+            let pid = try #require(lease.output["watchdog_pid"] as? Int)
+            #expect(kill(pid_t(pid), SIGKILL) == 0)
+            #expect(try ns.awaitTableGone("netfault-\(lease.id)", seconds: 2))
+            let killed = monotonicMs()
+            let ended = watch.read(seconds: 10) { $0.contains { $0.began >= killed && ($0.connectMs ?? 999) < 150 } }
+            #expect(ended, "connect() still slow after the table went: \(watch.exchanges.suffix(3))")
+            #expect(try ns.netfault("status").status == 0)
+            #expect(try ns.tcState() == tcBefore, "the sweep left traffic-control objects")
+            ns.forget(lease.id)
+            try ns.expectBaseline()
+        }
+    }
+
+    @Test(
+        """
+        --slow-close 1s --direction from-server: EOF comes 1s after the server's close (from the client's read of \
+        QUIT's +OK), the +OK on time; a stopped watchdog: the kernel ends it at the deadline
+        """)
+    func slowClose() throws {
+        try withServers(mariadb: false) { ns in
+            let tcBefore = try ns.tcState()
+            let watch = try ExchangeStream(namespace: ns.name, host: "127.0.0.1", port: 6379, more: ["--quit"])
+            defer { watch.stop() }
+            watch.read(seconds: 30) { Self.ok($0).count >= 3 }
+            let baseline = Self.ok(watch.exchanges).compactMap(\.okMs).max() ?? 0
+            let lease = try ns.apply("redis", "--slow-close", "1s", "--direction", "from-server", "--for", "15s")
+            let inForce = monotonicMs()
+            let deadline = try kernelDeadline(ns, lease: lease.id)
+            watch.read(seconds: 20) { $0.filter { $0.began >= inForce }.count >= 2 }
+            let during = watch.exchanges.filter { $0.began >= inForce && $0.began < deadline - 3000 }
+            #expect(!during.isEmpty, "\(watch.exchanges.suffix(3))")
+            for e in during {
+                // The clock starts when the client has read +OK, just after the server closed: the
+                // margin is the client's wake-up, not the kernel's.
+                let eof = e.eofMs ?? 0
+                #expect(e.outcome == "ok" && eof >= 950 && eof < 1800, "EOF of \(e)")
+                #expect((e.okMs ?? 999) < baseline + 50, "QUIT's +OK (baseline \(baseline)) of \(e)")
+            }
+            trace("slow-close 1s: EOF after \(during.compactMap(\.eofMs)) ms, +OK after \(during.compactMap(\.okMs))")
+            let pid = pid_t(try #require(lease.output["watchdog_pid"] as? Int))
+            #expect(kill(pid, SIGSTOP) == 0)
+            defer { kill(pid, SIGCONT) }
+            let ended = watch.read(seconds: max(0, deadline - monotonicMs()) / 1000 + 10) {
+                $0.contains { $0.began > deadline && $0.outcome == "ok" && !Self.slow($0) }
+            }
+            #expect(ended, "the slow close never ended: \(watch.exchanges.suffix(3))")
+            let last = watch.exchanges.last(where: Self.slow)?.began ?? 0
+            #expect(last <= deadline + 1000, "an exchange begun \(Int(last - deadline)) ms after the deadline was slow")
+            while monotonicMs() < deadline + 1500 { usleep(50_000) }
+            #expect(try ns.netfault("status").status == 0)
+            #expect(try ns.tcState() == tcBefore, "the next command left traffic-control objects")
+            ns.forget(lease.id)
+            try ns.expectBaseline()
+        }
+    }
+}
