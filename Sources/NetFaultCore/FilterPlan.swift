@@ -276,7 +276,7 @@ public enum FilterPlanner {
         for m in band.matches {
             let r = FilterRule.steer(
                 device: band.device, band: band.band, side: m.side, peer: m.address, comment: comment,
-                flags: band.phase?.flags(side: m.side))
+                flags: band.phase?.flags(side: m.side) ?? (band.netem.sparesHandshake == true ? .notSyn : nil))
             if !seen.contains(r) { seen.append(r) }
         }
         return seen

@@ -27,6 +27,9 @@ public struct NetemSpec: Hashable, Codable, Sendable {
     public var connectDelay: Duration?
     /// `--slow-close`: the FINs leaving this host held this long, in a band of its own.
     public var slowClose: Duration?
+    /// serve's latency: the handshake's packets skip the band (nf_tables steering only), so
+    /// connect() does not pay the delay, as through a proxy that accepts at once. Not a fault.
+    public var sparesHandshake: Bool?
 
     public init(
         delay: Duration? = nil, jitter: Duration? = nil, delayCorrelation: Percent? = nil,
@@ -49,7 +52,7 @@ public struct NetemSpec: Hashable, Codable, Sendable {
     /// Whether no fault is given (a queue limit alone changes no packet).
     public var isEmpty: Bool {
         var faults = self
-        faults.limit = nil
+        faults.limit = nil; faults.sparesHandshake = nil
         return faults == NetemSpec()
     }
 

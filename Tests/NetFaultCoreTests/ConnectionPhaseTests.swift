@@ -95,3 +95,23 @@ struct ConnectionPhaseTests {
         }
     }
 }
+
+/// serve's latency: its band's steering rules skip the handshake (SYN and SYN-ACK).
+struct SparedHandshakeTests {
+    @Test("a band that spares the handshake is steered only packets without SYN; a plain one every packet")
+    func steering() throws {
+        for spares in [true, false] {
+            var netem = NetemSpec(delay: .milliseconds(100))
+            netem.sparesHandshake = spares ? true : nil
+            let r = FaultRequest(
+                target: Target(ports: [6379], name: "redis"), direction: .both, netem: netem, device: nil,
+                duration: .seconds(60), server: .local)
+            let p = try LeasePlanner.preview(
+                r, policy: ConnectionPhaseTests.steer,
+                snapshot: LeaseSnapshot(server: .local, device: LeasePlannerTests.lo), id: "nf-0000c6")
+            let rules = p.plan.filter?.rules ?? []
+            #expect(!rules.isEmpty && rules.allSatisfy { $0.flags == (spares ? .notSyn : nil) })
+            #expect(p.plan.bands.count == 1 && !netem.isEmpty)
+        }
+    }
+}

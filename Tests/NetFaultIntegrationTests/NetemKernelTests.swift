@@ -239,7 +239,10 @@ struct NetemKernelTests {
         "a kernel without nf_tables gives exit 69 naming CONFIG_NF_TABLES for a connection fault, and changes nothing")
     func noNFTables() throws {
         let before = try tcSnapshot()
-        for faults in [["--reject"], ["--loss-nft", "5%"], ["--delay", "10ms", "--hang"]] {
+        for faults in [
+            ["--reject"], ["--loss-nft", "5%"], ["--delay", "10ms", "--hang"], ["--connect-delay", "300ms"],
+            ["--slow-close", "1s", "--direction", "from-server"]
+        ] {
             let r = try run(netfaultPath, ["apply", "redis"] + faults)
             #expect(r.status == 69, "\(faults): \(r.stderr)")
             #expect(r.stderr.contains("CONFIG_NF_TABLES"), "\(faults): \(r.stderr)")
