@@ -97,4 +97,50 @@ struct ConnectionPhaseKernelTests {
             try ns.expectBaseline()
         }
     }
+
+    static func median(_ v: [Double]) -> Double { v.isEmpty ? 0 : v.sorted()[v.count / 2] }
+
+    @Test(
+        """
+        serve's kernel backend: a latency toxic of 100 ms adds 100 ms ± 20% to each PING's round trip and nothing \
+        to connect() (its steering rule skips SYN and SYN-ACK); slow_close holds the server's FIN back
+        """)
+    func serveLatencySparesHandshake() throws {
+        try withServers(mariadb: false) { ns in
+            ns.ownJournal()
+            let tcBefore = try ns.tcState()
+            let daemon = try ServeDaemon(ns, journal: ns.journal)
+            let proxy = #"{"name":"redis","upstream":"127.0.0.1:6379"}"#
+            #expect(try ns.http(daemon, "POST", "/proxies", proxy).status == 201)
+            let watch = try ExchangeStream(
+                namespace: ns.name, host: "127.0.0.1", port: 6379, more: ["--pings", "3", "--quit"])
+            defer { watch.stop() }
+            watch.read(seconds: 30) { Self.ok($0).count >= 5 }
+            let before = Self.ok(watch.exchanges)
+            let latency = try ns.http(
+                daemon, "POST", "/proxies/redis/toxics", #"{"type":"latency","attributes":{"latency":100}}"#)
+            #expect(latency.status == 200, "\(latency)")
+            let inForce = monotonicMs()
+            watch.read(seconds: 30) { $0.filter { $0.began >= inForce }.count >= 5 }
+            let during = Self.ok(watch.exchanges.filter { $0.began >= inForce })
+            let added = Self.median(during.flatMap(\.pingsMs)) - Self.median(before.flatMap(\.pingsMs))
+            let connect = Self.median(during.compactMap(\.connectMs)) - Self.median(before.compactMap(\.connectMs))
+            trace("serve latency 100: +\(added) ms a PING, +\(connect) ms a connect()")
+            #expect(during.count >= 5 && added >= 80 && added <= 120, "PINGs grew by \(added) ms: \(during)")
+            #expect(connect < 20, "connect() grew by \(connect) ms: \(during)")
+            #expect(try ns.http(daemon, "DELETE", "/proxies/redis/toxics/latency_downstream").status == 204)
+            let close = try ns.http(
+                daemon, "POST", "/proxies/redis/toxics", #"{"type":"slow_close","attributes":{"delay":1000}}"#)
+            #expect(close.status == 200, "\(close)")
+            let closing = monotonicMs()
+            watch.read(seconds: 30) { Self.ok($0.filter { $0.began >= closing }).count >= 2 }
+            let slow = Self.ok(watch.exchanges.filter { $0.began >= closing })
+            #expect(!slow.isEmpty && slow.allSatisfy { ($0.eofMs ?? 0) >= 950 }, "\(slow)")
+            trace("serve slow_close 1000: EOF after \(slow.compactMap(\.eofMs)) ms")
+            #expect(daemon.terminate().status == 0)
+            _ = try ns.netfault("status")
+            #expect(try ns.tcState() == tcBefore)
+            try ns.expectBaseline()
+        }
+    }
 }
