@@ -36,7 +36,8 @@ extension FaultWords {
     static func phaseSkip(_ r: FaultRequest, hasNFTables: Bool, kernel: String) -> String? {
         guard !r.netem.phases.isEmpty, !hasNFTables else { return nil }
         let options = r.netem.phases.map(\.phase.option).joined(separator: " and ")
-        return "unsupported here: \(options) need nf_tables as well as netem, and this kernel (\(kernel)) has no "
+        let need = r.netem.phases.count > 1 ? "need" : "needs"
+        return "unsupported here: \(options) \(need) nf_tables as well as netem, and this kernel (\(kernel)) has no "
             + "usable nf_tables; the row runs where it has both (the VM)"
     }
 }
