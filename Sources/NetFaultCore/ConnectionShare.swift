@@ -173,8 +173,14 @@ public struct ShareDecision: Hashable, Codable, Sendable {
     public let rules: [ShareRule]
     /// In a mix: how many groups (each a set per family); nil: one.
     public let groups: Int?
-    public init(share: ConnectionShare?, scope: SocketScope? = nil, rules: [ShareRule], groups: Int? = nil) {
+    /// Before the draws, for a scope alone: each SYN's lot decided afresh (ForgetRule); nil: none.
+    public let forgets: [ForgetRule]?
+    public init(
+        share: ConnectionShare?, scope: SocketScope? = nil, rules: [ShareRule], groups: Int? = nil,
+        forgets: [ForgetRule]? = nil
+    ) {
         self.share = share; self.scope = scope; self.rules = rules; self.groups = groups
+        self.forgets = (forgets ?? []).isEmpty ? nil : forgets
     }
     /// The sets per family: each group's, then passed.
     public var sets: [Int?] { Array(0..<(groups ?? 1)) + [nil] }

@@ -251,7 +251,8 @@ public enum FilterPlanner {
                 }
             }
         }
-        return ShareDecision(share: share, scope: scope, rules: rules)
+        let forgets = scope != nil && share == nil ? ForgetRule.pairs(rules) : nil
+        return ShareDecision(share: share, scope: scope, rules: rules, forgets: forgets)
     }
 
     /// The decision that draws a lease's connections (--connections, a scope) and its netem

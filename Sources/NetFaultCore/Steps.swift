@@ -152,6 +152,7 @@ extension FilterPlan {
         for hook in hooks {
             lines.append("\tchain \(hook.rawValue) {")
             lines.append("\t\ttype filter hook \(hook.rawValue) priority \(Ownership.chainPriority); policy accept;")
+            lines += (share?.forgets ?? []).filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }
             lines += (share?.rules ?? []).filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }
             lines += (life?.starts ?? []).filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }
             lines += (life?.slices ?? []).filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }

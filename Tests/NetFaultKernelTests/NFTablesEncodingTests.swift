@@ -193,7 +193,7 @@ struct NFTFixtures {
             Set(NFTFixtures.loaded.rules.keys)
                 == Set(Self.names).union(ShareEncodingTests.shareRules.keys)
                 .union(LifeEncodingTests.starts.keys).union(LifeEncodingTests.rules.keys)
-                .union(LifeEncodingTests.slices.keys))
+                .union(LifeEncodingTests.slices.keys).union(ForgetEncodingTests.rules.keys))
         #expect(NFTFixtures.loaded.rules.count >= 20)
     }
 

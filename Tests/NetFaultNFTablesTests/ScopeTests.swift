@@ -213,6 +213,38 @@ struct ScopeTests {
         }
     }
 
+    /// Connects from source port 40404: "O" connected, "T" timed out.
+    static let fixedPortClient = """
+        import socket, sys
+        c = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); c.bind((sys.argv[1], 40404)); c.settimeout(2)
+        try:
+            c.connect((sys.argv[1], 6379)); print("O")
+        except (socket.timeout, TimeoutError):
+            print("T")
+        """
+
+    /// The scope's lot is kept by addresses and ports: an unanswered connect leaves no TIME-WAIT,
+    /// so the next connection from its source port is another socket's, decided afresh at its SYN.
+    /// Before, root's connect from the port nobody's blackholed connect had used timed out.
+    @Test("--uid 65534 --blackhole: root reusing the source port of nobody's blackholed connect gets through")
+    func reusedSourcePort() throws {
+        try withServers(mariadb: false) { ns in
+            let lease = try ns.apply("redis", "--blackhole", "--uid", "65534", "--for", "5m")
+            func client(_ host: String, as uid: String?) throws -> String {
+                let drop = uid.map { ["setpriv", "--reuid", $0, "--regid", $0, "--clear-groups"] } ?? []
+                let r = try ns.exec(drop + ["/usr/bin/python3", "-c", Self.fixedPortClient, host])
+                #expect(r.status == 0, "\(r.stderr)")
+                return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            for host in ["127.0.0.1", "::1"] {
+                let lots = try [client(host, as: "65534"), client(host, as: nil), client(host, as: "65534")]
+                #expect(lots == ["T", "O", "T"], "\(host): nobody, root, nobody from port 40404: \(lots)")
+            }
+            #expect(try ns.revert(lease.id).status == 0)
+        }
+    }
+
     /// A scoped lease takes only connections opened after it goes in, so one put in while the
     /// command runs would miss those it holds: --after and --every are refused before anything.
     @Test("run --scope command --reject --after 1s exits 64 saying why, and changes nothing")

@@ -170,7 +170,9 @@ enum NFTablesReplies {
             let parsed = filterRule(r)
             let draws = ShareRule(hook: chain, expressions: typed.compactMap { $0 }, comment: comment(r) ?? "")
             let text =
-                parsed?.nftSyntax ?? draws?.nftSyntax ?? lifeSyntax(chain, typed, comment(r) ?? "")
+                parsed?.nftSyntax ?? draws?.nftSyntax
+                ?? ForgetRule(hook: chain, expressions: typed.compactMap { $0 }, comment: comment(r) ?? "")?.nftSyntax
+                ?? lifeSyntax(chain, typed, comment(r) ?? "")
                 ?? listing(r).split(separator: "\n").dropFirst()
                 .map { $0.trimmed }.joined(separator: " ")
             return InstalledRule(

@@ -33,7 +33,9 @@ public enum NFTablesRequests {
         messages += lifeSets(plan, timeoutMilliseconds: lotMilliseconds ?? timeoutMilliseconds)
         messages += elements(table: plan.table, ports: plan.ports, timeoutMilliseconds: timeoutMilliseconds)
         messages += plan.hooks.map { newChain(table: plan.table, hook: $0) }
-        // The draws first: a connection's lot is decided before any fault rule looks it up.
+        // The draws first (after a scope's forgetting): a connection's lot is decided before any
+        // fault rule looks it up.
+        messages += (plan.share?.forgets ?? []).map { newRule(table: plan.table, $0) }
         messages += (plan.share?.rules ?? []).map { newRule(table: plan.table, $0) }
         // Then the timers' starts: a connection's clock runs from its first SYN.
         messages += (plan.life?.starts ?? []).map { newRule(table: plan.table, $0) }

@@ -74,3 +74,9 @@ extension NFTablesRequests {
         newRule(table: table, chain: rule.hook.rawValue, expressions: rule.expressions, comment: rule.comment)
     }
 }
+
+extension NFTablesRequests {
+    static func newRule(table: String, _ rule: ForgetRule) -> Message {
+        newRule(table: table, chain: rule.hook.rawValue, expressions: rule.expressions, comment: rule.comment)
+    }
+}
