@@ -34,7 +34,6 @@ public enum KernelMapping {
             throw refuse("netem takes delays up to \(most.nanoseconds / 1_000_000) ms")
         default: break
         }
-        try checkToxicity(toxic)
     }
 
     /// The leases a proxy needs. `expired`: names of timeout and reset_peer toxics whose
@@ -54,6 +53,7 @@ public enum KernelMapping {
                 // Toxiproxy chains toxics: two latencies add up.
                 var n = out[d, default: Faults()].netem
                 n.delay = Duration(nanoseconds: (n.delay ?? .zero).nanoseconds + l.latency.nanoseconds)
+                lots[d, default: []].append(Lot(action: nil, toxicity: toxic.toxicity, toxic: toxic.name))
                 if l.jitter > .zero {
                     n.jitter = Duration(nanoseconds: (n.jitter ?? .zero).nanoseconds + l.jitter.nanoseconds)
                 }
@@ -66,6 +66,7 @@ public enum KernelMapping {
                 let rate = Rate(bitsPerSecond: UInt64(b.rate) * 8000)
                 let old = out[d, default: Faults()].netem.rate
                 out[d, default: Faults()].netem.rate = old.map { min($0, rate) } ?? rate
+                lots[d, default: []].append(Lot(action: nil, toxicity: toxic.toxicity, toxic: toxic.name))
             case .timeout(let t):
                 let ranOut = t.timeout > .zero && expired.contains(toxic.name)
                 if ranOut { set(.reset, .toServer, toxic) } else { set(.hang, d, toxic) }
@@ -93,6 +94,7 @@ public enum KernelMapping {
             out[d]?.lots = l
             out[d]?.filter.connections = share(l, action: action)
             if let mix = mix(l, action: action) { out[d]?.filter = FilterSpec(mix: mix) }
+            if leavesNoNetem(l, out[d]?.filter) { out[d]?.netem = NetemSpec() }
         }
         return out.filter { !$0.value.isEmpty }
     }
@@ -144,6 +146,14 @@ public enum KernelMapping {
                 toxicity \(toxic.toxicity): each new connection is drawn once, at its SYN, and keeps its lot; \
                 connections open before the toxic are left alone, where Toxiproxy draws them too
                 """)
+            if toxic.type == .latency || toxic.type == .bandwidth {
+                notes.append(
+                    """
+                    one draw per stream: beside other toxics below toxicity 1 on the same stream, a drawn connection \
+                    meets all of them and the rest none (1-(1-t1)(1-t2)... of new connections), where Toxiproxy \
+                    draws each toxic on its own
+                    """)
+            }
         }
         return notes
     }
