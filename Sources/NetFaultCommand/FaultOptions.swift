@@ -125,6 +125,24 @@ public struct NetemOptions: ParsableArguments {
             netem fault.
             """, valueName: "packets"))
     public var limit: String?
+    @Option(
+        name: .customLong("connect-delay"),
+        help: ArgumentHelp(
+            """
+            Hold back each new connection's one handshake packet that leaves this host (the client's SYN to a \
+            remote server, a local server's SYN-ACK) this long: connect() takes that much longer, once, and the \
+            connection's round trips do not change (a slow accept queue). Needs nf_tables. E.g. 300ms.
+            """, valueName: "duration"))
+    public var connectDelay: String?
+    @Option(
+        name: .customLong("slow-close"),
+        help: ArgumentHelp(
+            """
+            Hold back the FINs leaving this host in --direction this long (Toxiproxy's slow_close): the peer reads \
+            EOF that much after the close, the data before it on time. from-server: a local server's FINs; \
+            to-server: the client's. Needs nf_tables. E.g. 1s.
+            """, valueName: "duration"))
+    public var slowClose: String?
 
     public func spec() throws -> NetemSpec {
         var s = NetemSpec()
@@ -150,6 +168,8 @@ public struct NetemOptions: ParsableArguments {
         }
         s.rate = try rate.map { try Rate.parse($0) }
         s.limit = try limit.map(NetemSpec.parseLimit)
+        s.connectDelay = try connectDelay.map { try Duration.parse($0, what: "--connect-delay") }
+        s.slowClose = try slowClose.map { try Duration.parse($0, what: "--slow-close") }
         if !s.isEmpty || s.limit != nil { try s.validate() }
         return s
     }
@@ -264,8 +284,8 @@ public struct LeaseOptions: ParsableArguments {
         if netem.isEmpty && filter.isEmpty {
             throw InputError(
                 """
-                no fault given; add at least one of --delay, --loss, --duplicate, --corrupt, --reorder, --rate \
-                (netem) or --blackhole, --reject, --reset, --hang, --loss-nft (netfilter)
+                no fault given; add at least one of --delay, --loss, --duplicate, --corrupt, --reorder, --rate, \
+                --connect-delay, --slow-close (netem) or --blackhole, --reject, --reset, --hang, --loss-nft (netfilter)
                 """
             )
         }

@@ -11,9 +11,9 @@ import NetFaultLeases
 public func neededFeatures(_ r: FaultRequest) -> [KernelFeature] {
     var features: [KernelFeature] = r.netem.isEmpty ? [] : KernelFeature.netemFaults
     let f = r.filter
-    if !f.isEmpty { features += KernelFeature.filterFaults }
-    // A share of connections is drawn by nf_tables, netem's too (its bands then steered there).
-    if f.connections != nil && f.isEmpty { features += KernelFeature.filterFaults }
+    // A share of connections is drawn by nf_tables, netem's too (its bands then steered there);
+    // --connect-delay and --slow-close: only an nf_tables rule can pick their packets out.
+    if !f.isEmpty || f.connections != nil || !r.netem.phases.isEmpty { features += KernelFeature.filterFaults }
     if f.connections != nil || f.mix != nil { features += KernelFeature.connectionDraws }
     if let life = f.life, life.timer != nil || life.limitData != nil { features += KernelFeature.connectionLife }
     if f.life?.slice != nil { features += KernelFeature.mssClamp }

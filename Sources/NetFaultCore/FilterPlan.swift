@@ -41,6 +41,10 @@ public struct FilterRule: Hashable, Codable, Sendable {
         /// Anything but a reset: the resets that `reject` sends back pass the other chain
         /// (with --direction both), and a client's own reset still reaches the server.
         case notRst
+        /// The server's answer to a connection attempt: SYN and ACK set (--connect-delay).
+        case synAck
+        /// A FIN, with or without data (--slow-close).
+        case fin
     }
     public enum Verdict: String, Codable, Sendable {
         case drop
@@ -79,20 +83,21 @@ public struct FilterRule: Hashable, Codable, Sendable {
     }
 
     /// A rule that sends the lease's packets leaving `device` to its netem `band`.
+    /// `flags`: only those packets (a phase band's, ConnectionPhase).
     public static func steer(
         device: String, band: UInt16, side: PortMatch.Side, peer: IPPrefix?, comment: String,
-        chosen: IPAddress.Family? = nil
+        chosen: IPAddress.Family? = nil, flags: Flags? = nil
     ) -> FilterRule {
         FilterRule(
             hook: .output, side: side, peer: peer, verdict: .steer, comment: comment, device: device, band: band,
-            chosen: chosen)
+            chosen: chosen, flags: flags)
     }
 
     init(
         hook: Hook, side: PortMatch.Side, peer: IPPrefix?, verdict: Verdict, comment: String, device: String,
-        band: UInt16, chosen: IPAddress.Family?
+        band: UInt16, chosen: IPAddress.Family?, flags: Flags? = nil
     ) {
-        self.hook = hook; self.side = side; self.peer = peer; flags = nil; lossThreshold = nil
+        self.hook = hook; self.side = side; self.peer = peer; self.flags = flags; lossThreshold = nil
         self.verdict = verdict; self.comment = comment; self.device = device; self.band = band
         self.chosen = chosen; group = nil
     }
@@ -100,7 +105,8 @@ public struct FilterRule: Hashable, Codable, Sendable {
     /// The same rule for the connections drawn into `family`'s chosen set.
     func chosen(_ family: IPAddress.Family) -> FilterRule {
         if verdict == .steer, let device, let band {
-            return .steer(device: device, band: band, side: side, peer: peer, comment: comment, chosen: family)
+            return .steer(
+                device: device, band: band, side: side, peer: peer, comment: comment, chosen: family, flags: flags)
         }
         return FilterRule(
             hook: hook, side: side, peer: peer, flags: flags, lossThreshold: lossThreshold, verdict: verdict,
@@ -122,6 +128,8 @@ public struct FilterRule: Hashable, Codable, Sendable {
         case .synOnly: s.append("tcp flags & (syn | ack) == syn")
         case .notSyn: s.append("tcp flags & syn == 0")
         case .notRst: s.append("tcp flags & rst == 0")
+        case .synAck: s.append("tcp flags & (syn | ack) == syn | ack")
+        case .fin: s.append("tcp flags & fin == fin")
         case nil: break
         }
         if let chosen {
@@ -266,11 +274,13 @@ public enum FilterPlanner {
     /// The rules that steer a band's packets to it, one per side and address block of its
     /// matches (the ports are the set's; with no address one rule covers both families).
     public static func steering(_ band: BandPlan, leaseID: String) -> [FilterRule] {
-        let comment = Ownership.ruleCommentPrefix + leaseID + ": " + band.netem.summary
+        let what = band.phase.map { "\($0.option.dropFirst(2)) \(band.netem.delay ?? .zero)" } ?? band.netem.summary
+        let comment = Ownership.ruleCommentPrefix + leaseID + ": " + what
         var seen: [FilterRule] = []
         for m in band.matches {
             let r = FilterRule.steer(
-                device: band.device, band: band.band, side: m.side, peer: m.address, comment: comment)
+                device: band.device, band: band.band, side: m.side, peer: m.address, comment: comment,
+                flags: band.phase?.flags(side: m.side) ?? (band.netem.sparesHandshake == true ? .notSyn : nil))
             if !seen.contains(r) { seen.append(r) }
         }
         return seen

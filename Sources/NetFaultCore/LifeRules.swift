@@ -70,6 +70,8 @@ public struct LifeRule: Hashable, Codable, Sendable {
         case .synOnly: s.append("tcp flags & (syn | ack) == syn")
         case .notSyn: s.append("tcp flags & syn == 0")
         case .notRst: s.append("tcp flags & rst == 0")
+        case .synAck: s.append("tcp flags & (syn | ack) == syn | ack")
+        case .fin: s.append("tcp flags & fin == fin")
         case nil: break
         }
         let key = connectionKeySyntax(family: family, side: side)

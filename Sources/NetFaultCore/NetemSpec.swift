@@ -22,17 +22,27 @@ public struct NetemSpec: Hashable, Codable, Sendable {
     /// netem's queue limit in packets, as given with --limit; nil: `effectiveLimit` sizes it.
     /// Not a fault: it only sizes the queue the faults use. (Absent in older journal entries.)
     public var limit: UInt32?
+    /// `--connect-delay`: the one handshake packet leaving this host (the client's SYN, or a local
+    /// server's SYN-ACK) held this long, in a band of its own (ConnectionPhase).
+    public var connectDelay: Duration?
+    /// `--slow-close`: the FINs leaving this host held this long, in a band of its own.
+    public var slowClose: Duration?
+    /// serve's latency: the handshake's packets skip the band (nf_tables steering only), so
+    /// connect() does not pay the delay, as through a proxy that accepts at once. Not a fault.
+    public var sparesHandshake: Bool?
 
     public init(
         delay: Duration? = nil, jitter: Duration? = nil, delayCorrelation: Percent? = nil,
         distribution: Distribution? = nil, loss: Percent? = nil, lossCorrelation: Percent? = nil,
         duplicate: Percent? = nil, corrupt: Percent? = nil, reorder: Percent? = nil,
-        gap: UInt32? = nil, rate: Rate? = nil, limit: UInt32? = nil
+        gap: UInt32? = nil, rate: Rate? = nil, limit: UInt32? = nil, connectDelay: Duration? = nil,
+        slowClose: Duration? = nil
     ) {
         self.delay = delay; self.jitter = jitter; self.delayCorrelation = delayCorrelation
         self.distribution = distribution; self.loss = loss; self.lossCorrelation = lossCorrelation
         self.duplicate = duplicate; self.corrupt = corrupt; self.reorder = reorder
         self.gap = gap; self.rate = rate; self.limit = limit
+        self.connectDelay = connectDelay; self.slowClose = slowClose
     }
 
     /// The longest delay or jitter accepted: netem's 32-bit tick fields hold about 274s,
@@ -42,7 +52,7 @@ public struct NetemSpec: Hashable, Codable, Sendable {
     /// Whether no fault is given (a queue limit alone changes no packet).
     public var isEmpty: Bool {
         var faults = self
-        faults.limit = nil
+        faults.limit = nil; faults.sparesHandshake = nil
         return faults == NetemSpec()
     }
 
@@ -59,14 +69,18 @@ public struct NetemSpec: Hashable, Codable, Sendable {
             throw InputError(
                 """
                 --limit sizes netem's queue and is no fault by itself; add at least one of --delay, --loss, \
-                --duplicate, --corrupt, --reorder, --rate
+                --duplicate, --corrupt, --reorder, --rate, --connect-delay, --slow-close
                 """
             )
         }
         if isEmpty {
             throw InputError(
-                "no fault given; add at least one of --delay, --loss, --duplicate, --corrupt, --reorder, --rate")
+                """
+                no fault given; add at least one of --delay, --loss, --duplicate, --corrupt, --reorder, --rate, \
+                --connect-delay, --slow-close
+                """)
         }
+        try validatePhases()
         for (name, d) in [("--delay", delay), ("--jitter", jitter)] {
             if let d, d > Self.maximumDelay {
                 throw InputError(
@@ -128,6 +142,7 @@ public struct NetemSpec: Hashable, Codable, Sendable {
         if let reorder { parts.append("reorder \(reorder)" + (gap.map { " gap \($0)" } ?? "")) }
         if let rate { parts.append("rate \(rate)") }
         if let limit { parts.append("limit \(limit)") }
+        parts += phases.map { "\($0.phase.option.dropFirst(2)) \($0.delay)" }
         return parts.joined(separator: ", ")
     }
 }

@@ -83,9 +83,15 @@ public struct BandPlan: Hashable, Codable, Sendable {
     public let matches: [PortMatch]
     /// How the packets reach the band; nil in entries written before there was a choice (u32).
     public var steering: Steering?
+    /// A band of --connect-delay or --slow-close: only that phase's packets are steered to it.
+    public var phase: ConnectionPhase?
     public var families: [IPAddress.Family] { matches.families }
-    public init(device: String, band: UInt16, netem: NetemSpec, matches: [PortMatch], steering: Steering = .u32) {
+    public init(
+        device: String, band: UInt16, netem: NetemSpec, matches: [PortMatch], steering: Steering = .u32,
+        phase: ConnectionPhase? = nil
+    ) {
         self.device = device; self.band = band; self.netem = netem; self.matches = matches; self.steering = steering
+        self.phase = phase
     }
 
     public enum Steering: String, Codable, Sendable {
@@ -200,13 +206,14 @@ public enum Planner {
         let incoming = isLoopback ? [] : arriving
         var bands: [BandPlan] = []
         var redirects: [RedirectPlan] = []
-        if !outgoing.isEmpty {
+        let plain = netem.withoutPhases
+        if !outgoing.isEmpty && !plain.isEmpty {
             bands.append(
                 BandPlan(
-                    device: device.name, band: try freeBand(device), netem: netem, matches: outgoing,
+                    device: device.name, band: try freeBand(device), netem: plain, matches: outgoing,
                     steering: steerWithNFTables ? .nftables : .u32))
         }
-        if !incoming.isEmpty {
+        if !incoming.isEmpty && !plain.isEmpty {
             if device.foreignIngress {
                 throw PlanConflict(
                     """
@@ -219,9 +226,12 @@ public enum Planner {
             let ifbName = Ownership.ifbName(forIndex: deviceIndex)
             let ifb = ifbState ?? DeviceState(name: ifbName, root: .kernelDefault(kind: "noqueue"))
             let band = try freeBand(ifb)
-            bands.append(BandPlan(device: ifbName, band: band, netem: netem, matches: incoming))
+            bands.append(BandPlan(device: ifbName, band: band, netem: plain, matches: incoming))
             redirects.append(RedirectPlan(device: device.name, ifb: ifbName, band: band, matches: incoming))
         }
+        bands += try phaseBands(
+            netem, leaving: outgoing, target: target, peers: peers, device: device, server: server,
+            steerWithNFTables: steerWithNFTables, taken: bands)
         return LeasePlan(bands: bands, redirects: redirects)
     }
 

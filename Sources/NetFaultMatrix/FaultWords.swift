@@ -92,6 +92,8 @@ enum FaultWords {
                 """
             return plan
         }
+        lifeToxics(r, streams: streams, into: &plan)
+        if plan.unsupported != nil { return plan }
         let before = plan.toxics.count
         connectionFault(r.filter.action, into: &plan)
         if let share = r.filter.connections { draw(share, toxics: before..., into: &plan) }

@@ -322,6 +322,9 @@ public final class MatrixRunner {
     /// cells alone (--backend proxy, --only .../proxy) runs them here.
     func skipReason(_ r: FaultRequest) -> String? {
         guard kernelInRun else { return nil }
+        if let phase = FaultWords.phaseSkip(r, hasNFTables: environment.hasNFTables, kernel: environment.kernel) {
+            return phase
+        }
         if !r.netem.isEmpty && !environment.hasNetem {
             return "this kernel (\(environment.kernel)) has no netem; the row runs where it has "
                 + "(make matrix runs it in user-mode Linux)"

@@ -28,7 +28,9 @@ extension MatrixReport {
     /// - of two that ran, the later replaces the earlier (a rerun with `--only`), except
     ///   baselines from different kernels: both stay, the later one's id gaining " (KERNEL)",
     ///   since the fault cells of each kernel were measured against their own;
-    /// - a skipped cell never replaces anything.
+    /// - a skipped cell replaces only a skipped one: the later run tried it on a kernel that had
+    ///   more, so its reason is the one that holds (a row that needs netem and nf_tables at once
+    ///   is skipped for lack of netem first, then as unsupported where netem is but nf_tables not).
     /// Order: the first report's, new ids appended. Scenario from the first report, the
     /// earliest start, disagreements found again.
     public static func merged(_ reports: [MatrixReport]) -> MatrixReport {
@@ -41,7 +43,7 @@ extension MatrixReport {
                 return
             }
             let old = cells[i]
-            if cell.state == .skipped { return }
+            if cell.state == .skipped && old.state != .skipped { return }
             if old.state == .skipped || !cell.isBaseline || old.kernel == cell.kernel {
                 cells[i] = cell
                 return

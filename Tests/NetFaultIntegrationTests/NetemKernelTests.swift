@@ -240,7 +240,8 @@ struct NetemKernelTests {
     func noNFTables() throws {
         let before = try tcSnapshot()
         for faults in [
-            ["--reject"], ["--loss-nft", "5%"], ["--delay", "10ms", "--hang"], ["--delay", "10ms", "--connections", "50%"]
+            ["--reject"], ["--loss-nft", "5%"], ["--delay", "10ms", "--hang"], ["--delay", "10ms", "--connections", "50%"],
+            ["--connect-delay", "300ms"], ["--slow-close", "1s", "--direction", "from-server"]
         ] {
             let r = try run(netfaultPath, ["apply", "redis"] + faults)
             #expect(r.status == 69, "\(faults): \(r.stderr)")

@@ -140,7 +140,15 @@ struct NFTFixtures {
         "steer_v4_host_source": .steer(
             device: "eth0", band: 16, side: .source, peer: peer("10.0.0.5"), comment: c + "delay 100ms"),
         "steer_v6_prefix": .steer(
-            device: "veth-a", band: 15, side: .destination, peer: peer("2001:db8::/48"), comment: c + "loss 5%")
+            device: "veth-a", band: 15, side: .destination, peer: peer("2001:db8::/48"), comment: c + "loss 5%"),
+        "steer_connect_syn": .steer(
+            device: "eth0", band: 3, side: .destination, peer: nil, comment: c + "connect-delay 300ms",
+            flags: .synOnly),
+        "steer_connect_synack_v4": .steer(
+            device: "lo", band: 3, side: .source, peer: peer("127.0.0.1"), comment: c + "connect-delay 300ms",
+            flags: .synAck),
+        "steer_close_fin_v6": .steer(
+            device: "lo", band: 4, side: .source, peer: peer("::1"), comment: c + "slow-close 1s", flags: .fin)
     ]
 
     static let names = rules.keys.sorted()

@@ -71,6 +71,18 @@ import Testing
         #expect(merged.started == "2026-12-05T01:00:00Z")
     }
 
+    @Test("of two skips, the later run's holds: a row skipped for lack of netem, then as unsupported elsewhere")
+    func laterSkipHolds() {
+        let first = MatrixReport(scenario: "m.yaml", started: "", cells: [
+            cell("redis", "connect-delay", "kernel", "skipped", state: .skipped)
+        ], disagreements: [])
+        var later = cell("redis", "connect-delay", "kernel", "skipped", state: .skipped, kernel: "6.1.158 (uml)")
+        later.reason = "unsupported here: --connect-delay needs nf_tables as well as netem"
+        let second = MatrixReport(scenario: "m.yaml", started: "", cells: [later], disagreements: [])
+        let merged = MatrixReport.merged([first, second])
+        #expect(merged.cells.count == 1 && merged.cells[0].reason == later.reason && merged.cells[0].kernel == later.kernel)
+    }
+
     @Test func baselinesFromTwoKernelsBothStay() {
         let here = Fixtures.cell(id: "baseline/kernel", service: nil, seconds: 6, baseline: nil, kernel: "6.18.0")
         var uml = here

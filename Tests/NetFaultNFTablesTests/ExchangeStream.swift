@@ -8,7 +8,16 @@ struct Exchange: CustomStringConvertible {
     let began: Double
     let elapsed: Double
     let outcome: String
-    var description: String { "\(outcome) begun at \(Int(began)) in \(Int(elapsed)) ms" }
+    /// With watch-redis --pings and --quit: the connect, each later PING, QUIT's +OK, and the
+    /// wait from +OK to the server's close (EOF), in ms.
+    let connectMs: Double?
+    let pingsMs: [Double]
+    let okMs: Double?
+    let eofMs: Double?
+    var description: String {
+        "\(outcome) begun at \(Int(began)) in \(Int(elapsed)) ms"
+            + (connectMs.map { " (connect \($0), pings \(pingsMs), ok \(okMs ?? -1), eof \(eofMs ?? -1))" } ?? "")
+    }
 
     /// From one line of watch-redis: {"t_ms": ..., "elapsed_ms": ..., "outcome": ...}.
     init?(line: String) {
@@ -17,6 +26,10 @@ struct Exchange: CustomStringConvertible {
         self.began = began
         self.elapsed = elapsed
         self.outcome = fields["outcome"] as? String ?? ""
+        connectMs = fields["connect_ms"] as? Double
+        pingsMs = fields["pings_ms"] as? [Double] ?? []
+        okMs = fields["ok_ms"] as? Double
+        eofMs = fields["eof_ms"] as? Double
     }
 }
 
@@ -31,14 +44,15 @@ final class ExchangeStream {
     private var parsed = 0
 
     /// Starts watch-redis in namespace `ns` against host:port and waits for one exchange that
-    /// succeeded, so the server is warm before anything is judged.
-    init(namespace ns: String, host: String, port: UInt16) throws {
+    /// succeeded, so the server is warm before anything is judged. `more`: watch-redis's --pings
+    /// and --quit.
+    init(namespace ns: String, host: String, port: UInt16, more: [String] = []) throws {
         stream = LineStream(
             try spawn(
                 [
                     "ip", "netns", "exec", ns, python, probePath, "watch-redis", host, "\(port)", "--timeout", "5",
                     "--for", "600"
-                ], captureOutput: true, stdinPipe: true))
+                ] + more, captureOutput: true, stdinPipe: true))
         guard read(seconds: 60, until: { $0.contains { $0.outcome == "ok" } }) else {
             let rest = stop()
             throw TestFailure("watch-redis \(host) \(port): no exchange succeeded in 60s: \(exchanges) \(rest)")

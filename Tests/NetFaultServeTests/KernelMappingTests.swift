@@ -70,6 +70,24 @@ import Testing
         #expect(KernelMapping.notes(for: limit(10, "a")).first?.contains("headers") == true)
     }
 
+    /// slow_close holds back the FINs of its stream (--slow-close), slicer cuts the server's
+    /// segments at the SYN's MSS (--slice, 64 to 1400), latency spares the handshake.
+    @Test func slowCloseSlicerAndASparedHandshake() throws {
+        let f = KernelMapping.faults(enabled: true, toxics: [
+            toxic(.slowClose(.init(delay: .milliseconds(700)))), toxic(.slicer(.init(averageSize: 10))),
+            toxic(latency(100), .upstream),
+        ])
+        #expect(f[.fromServer]?.netem.slowClose == .milliseconds(700))
+        #expect(f[.fromServer]?.filter.life == ConnectionLife(slice: 64))
+        #expect(f[.toServer]?.netem.delay == .milliseconds(100) && f[.toServer]?.netem.sparesHandshake == true)
+        #expect(throws: Never.self) { try KernelMapping.check(toxic(.slowClose(.init(delay: .seconds(60))))) }
+        #expect(throws: Never.self) { try KernelMapping.check(toxic(.slicer(.init(averageSize: 5000)))) }
+        let big = KernelMapping.faults(enabled: true, toxics: [toxic(.slicer(.init(averageSize: 5000)))])
+        #expect(big[.fromServer]?.filter.life?.slice == 1400)
+        #expect(KernelMapping.notes(for: toxic(.slicer(.init(averageSize: 10)))).first?.contains("64 bytes") == true)
+        #expect(KernelMapping.faults(enabled: true, toxics: [toxic(.slowClose(.init()))]).isEmpty)
+    }
+
     @Test func rateZeroPassesNoData() {
         // Toxiproxy's bandwidth at rate 0 never sends: the closest kernel fault is a hang.
         let f = KernelMapping.faults(enabled: true, toxics: [toxic(.bandwidth(.init(rate: 0)), .upstream)])
@@ -77,7 +95,8 @@ import Testing
     }
 
     @Test func whatTheKernelCannotDoIsRefusedByName() {
-        for t in [toxic(.slicer(.init())), toxic(.slowClose(.init())), toxic(.limitData(.init()), .upstream),
+        for t in [toxic(.slicer(.init()), .upstream), toxic(.slowClose(.init(delay: .seconds(61)))),
+                  toxic(.limitData(.init()), .upstream),
                   toxic(.limitData(.init(bytes: 1 << 41))),
                   toxic(latency(0, jitter: 5)), toxic(latency(61_000)), toxic(latency(100, jitter: 61_000))] {
             #expect {

@@ -188,7 +188,7 @@ _netfault_apply() {
     repeating_flags=()
     non_repeating_flags=(--blackhole --reject --reset --hang --json --foreground --dry-run --version -h --help)
     repeating_options=(--peer)
-    non_repeating_options=(--host --iface --direction --server --delay --jitter --delay-correlation --distribution --loss --loss-correlation --duplicate --corrupt --reorder --gap --rate --limit --loss-nft --connections --reset-after --hang-after --limit-data --limit-data-action --slice --uid --cgroup --netns --netns-pid --for)
+    non_repeating_options=(--host --iface --direction --server --delay --jitter --delay-correlation --distribution --loss --loss-correlation --duplicate --corrupt --reorder --gap --rate --limit --connect-delay --slow-close --loss-nft --connections --reset-after --hang-after --limit-data --limit-data-action --slice --uid --cgroup --netns --netns-pid --for)
     __netfault_offer_flags_options 1
 
     # Offer option value completions
@@ -244,6 +244,12 @@ _netfault_apply() {
     '--limit')
         return
         ;;
+    '--connect-delay')
+        return
+        ;;
+    '--slow-close')
+        return
+        ;;
     '--loss-nft')
         return
         ;;
@@ -287,7 +293,7 @@ _netfault_run() {
     repeating_flags=()
     non_repeating_flags=(--blackhole --reject --reset --hang --expect-traffic --as-root --dry-run --version -h --help)
     repeating_options=(--peer)
-    non_repeating_options=(--host --iface --direction --server --delay --jitter --delay-correlation --distribution --loss --loss-correlation --duplicate --corrupt --reorder --gap --rate --limit --loss-nft --connections --reset-after --hang-after --limit-data --limit-data-action --slice --uid --cgroup --netns --netns-pid --for --after --every --on --scope)
+    non_repeating_options=(--host --iface --direction --server --delay --jitter --delay-correlation --distribution --loss --loss-correlation --duplicate --corrupt --reorder --gap --rate --limit --connect-delay --slow-close --loss-nft --connections --reset-after --hang-after --limit-data --limit-data-action --slice --uid --cgroup --netns --netns-pid --for --after --every --on --scope)
     __netfault_offer_flags_options -1
 
     # Offer option value completions
@@ -341,6 +347,12 @@ _netfault_run() {
         return
         ;;
     '--limit')
+        return
+        ;;
+    '--connect-delay')
+        return
+        ;;
+    '--slow-close')
         return
         ;;
     '--loss-nft')

@@ -8,7 +8,7 @@ extension FilterRule {
     typealias E = NFTExpression
     static let tcp: UInt8 = 6  // IPPROTO_TCP
     /// TCP flags (the flags byte is at offset 13 of the header).
-    static let syn: UInt8 = 0x02, rst: UInt8 = 0x04, ack: UInt8 = 0x10
+    static let fin: UInt8 = 0x01, syn: UInt8 = 0x02, rst: UInt8 = 0x04, ack: UInt8 = 0x10
 
     var expressions: [NFTExpression] {
         var out: [E] = []
@@ -72,6 +72,8 @@ extension FilterRule {
             case .synOnly: (syn | ack, syn)
             case .notSyn: (syn, 0)
             case .notRst: (rst, 0)
+            case .synAck: (syn | ack, syn | ack)
+            case .fin: (fin, fin)
             }
         return [
             .payload(.init(base: NFT_PAYLOAD_TRANSPORT_HEADER, offset: 13, length: 1)),

@@ -31,9 +31,10 @@ extension FilterRule {
             (device != nil) == (verdict == .steer)
         else { return nil }
         if let device, let band {
-            guard flags == nil, loss == nil else { return nil }
+            guard loss == nil else { return nil }
             self = .steer(
-                device: device, band: band, side: side, peer: peer?.prefix, comment: comment, chosen: chosen)
+                device: device, band: band, side: side, peer: peer?.prefix, comment: comment, chosen: chosen,
+                flags: flags)
         } else {
             self.init(
                 hook: hook, side: side, peer: peer?.prefix, flags: flags, lossThreshold: loss, verdict: verdict,
@@ -154,7 +155,7 @@ struct ExpressionReader {
 }
 
 extension FilterRule.Flags {
-    static let allShapes: [Self] = [.synOnly, .notSyn, .notRst]
+    static let allShapes: [Self] = [.synOnly, .notSyn, .notRst, .synAck, .fin]
 }
 
 /// Case paths for ExpressionReader: `\.payload` is the payload if that is the expression's kind.

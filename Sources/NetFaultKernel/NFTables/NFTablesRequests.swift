@@ -21,14 +21,16 @@ public enum NFTablesRequests {
     /// batch begin and end do not, as nft sends them. Seqs run from `seq` upwards.
     /// `dormant`: the table's base chains are not hooked in, so its rules see no packet (the
     /// feature probe checks that the kernel accepts them without touching any traffic).
-    /// `lotMilliseconds`: the --connections sets' timeout, when not `timeoutMilliseconds`.
+    /// `lotMilliseconds`: the timeout of the --connections and connection-life sets, when not
+    /// `timeoutMilliseconds`.
     public static func installBatch(
         _ plan: FilterPlan, timeoutMilliseconds: UInt64, lotMilliseconds: UInt64? = nil, dormant: Bool = false,
         seq: UInt32
     ) throws -> [UInt8] {
         var messages = [newTable(plan.table, owner: true, dormant: dormant), newSet(table: plan.table)]
         messages += shareSets(plan, timeoutMilliseconds: lotMilliseconds ?? timeoutMilliseconds)
-        messages += lifeSets(plan, timeoutMilliseconds: timeoutMilliseconds)
+        // A held lease's renewals refresh its ports, not the connections' timers and budgets.
+        messages += lifeSets(plan, timeoutMilliseconds: lotMilliseconds ?? timeoutMilliseconds)
         messages += elements(table: plan.table, ports: plan.ports, timeoutMilliseconds: timeoutMilliseconds)
         messages += plan.hooks.map { newChain(table: plan.table, hook: $0) }
         // The draws first: a connection's lot is decided before any fault rule looks it up.

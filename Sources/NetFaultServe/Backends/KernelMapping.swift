@@ -22,8 +22,10 @@ public enum KernelMapping {
         func refuse(_ why: String) -> ServeFailure { .cannotExpress(toxic: toxic.name, type: toxic.type, why: why) }
         let most = NetemSpec.maximumDelay
         switch toxic.kind {
-        case .slowClose: throw refuse("the kernel cannot hold back a close (FIN) while passing data")
-        case .slicer: throw refuse("the kernel does not re-cut TCP segments")
+        case .slowClose(let c) where c.delay > most:
+            throw refuse("netem holds a FIN up to \(most.nanoseconds / 1_000_000) ms")
+        case .slicer where toxic.stream == .upstream:
+            throw refuse("the kernel sets the MSS of the SYN to the server, so it slices only what the server sends")
         case .limitData where toxic.stream == .upstream:
             throw refuse("the kernel keeps a byte budget per connection only for what the server sends (downstream)")
         case .limitData(let l) where l.bytes > Int64(ConnectionLife.largestBudget):
@@ -54,6 +56,8 @@ public enum KernelMapping {
                 var n = out[d, default: Faults()].netem
                 n.delay = Duration(nanoseconds: (n.delay ?? .zero).nanoseconds + l.latency.nanoseconds)
                 lots[d, default: []].append(Lot(action: nil, toxicity: toxic.toxicity, toxic: toxic.name))
+                // Toxiproxy accepts at once and delays the data only: the handshake is spared.
+                n.sparesHandshake = true
                 if l.jitter > .zero {
                     n.jitter = Duration(nanoseconds: (n.jitter ?? .zero).nanoseconds + l.jitter.nanoseconds)
                 }
@@ -74,6 +78,7 @@ public enum KernelMapping {
                 // Toxiproxy resets the client's connection: the client's next packet is answered
                 // with a RST. Before its timeout runs out, nothing happens.
                 if r.timeout == .zero || expired.contains(toxic.name) { set(.reset, .toServer, toxic) }
+            case .slowClose, .slicer: closeAndSlices(toxic.kind, d, into: &out)
             case .limitData(let l):
                 // A quota per connection on what the server sends; two limits: the smaller holds.
                 // 0 closes at once in Toxiproxy: here the first server packet (the SYN-ACK) is over.
@@ -89,13 +94,7 @@ public enum KernelMapping {
         for (d, f) in out where f.filter.action != nil { out[d]?.filter.life = nil }
         // A disabled proxy: new connections refused, open ones reset, also for direct clients.
         if !enabled { set(.reset, .toServer) }
-        for (d, l) in lots {
-            let action = out[d]?.filter.action
-            out[d]?.lots = l
-            out[d]?.filter.connections = share(l, action: action)
-            if let mix = mix(l, action: action) { out[d]?.filter = FilterSpec(mix: mix) }
-            if leavesNoNetem(l, out[d]?.filter) { out[d]?.netem = NetemSpec() }
-        }
+        draw(lots, into: &out)
         return out.filter { !$0.value.isEmpty }
     }
 
@@ -106,7 +105,11 @@ public enum KernelMapping {
         case .latency:
             let packets = toxic.stream == .upstream ? "requests" : "responses"
             notes.append(
-                "netem delays each packet of the \(packets), for every client of the upstream, not only this proxy's")
+                """
+                netem delays each packet of the \(packets) but the handshake's (connect() pays nothing, as through \
+                the proxy), for every client of the upstream, not only this proxy's
+                """)
+        case .slowClose, .slicer: notes += closeAndSliceNotes(toxic.kind)
         case .bandwidth(let b) where b.rate == 0:
             notes.append("rate 0 passes no data: the stream's packets are dropped after the handshake (a hang)")
         case .bandwidth:
@@ -140,21 +143,53 @@ public enum KernelMapping {
         default:
             break
         }
-        if toxic.toxicity > 0 && toxic.toxicity < 1 {
-            notes.append(
-                """
-                toxicity \(toxic.toxicity): each new connection is drawn once, at its SYN, and keeps its lot; \
-                connections open before the toxic are left alone, where Toxiproxy draws them too
-                """)
-            if toxic.type == .latency || toxic.type == .bandwidth {
-                notes.append(
-                    """
-                    one draw per stream: beside other toxics below toxicity 1 on the same stream, a drawn connection \
-                    meets all of them and the rest none (1-(1-t1)(1-t2)... of new connections), where Toxiproxy \
-                    draws each toxic on its own
-                    """)
-            }
+        return notes + toxicityNotes(toxic)
+    }
+}
+
+extension KernelMapping {
+    /// slow_close: the FINs leaving this host in the stream's direction (--slow-close), two add
+    /// up; slicer: the server's own TCP cuts its segments at the SYN's MSS (--slice), two: the smaller.
+    static func closeAndSlices(_ kind: ToxicKind, _ d: Direction, into out: inout [Direction: Faults]) {
+        switch kind {
+        case .slowClose(let c) where c.delay > .zero:
+            var n = out[d, default: Faults()].netem
+            n.slowClose = Duration(nanoseconds: (n.slowClose ?? .zero).nanoseconds + c.delay.nanoseconds)
+            out[d, default: Faults()].netem = n
+        case .slicer(let c):
+            let bytes = sliceBytes(c)
+            var life = out[.fromServer, default: Faults()].filter.life ?? ConnectionLife()
+            life.slice = min(life.slice ?? bytes, bytes)
+            out[.fromServer, default: Faults()].filter.life = life
+        default: break
         }
-        return notes
+    }
+
+    /// A slicer's average_size within what --slice takes.
+    static func sliceBytes(_ c: SlicerToxic) -> UInt16 {
+        UInt16(clamping: min(max(c.averageSize, Int64(ConnectionLife.slices.lowerBound)),
+                             Int64(ConnectionLife.slices.upperBound)))
+    }
+
+    static func closeAndSliceNotes(_ kind: ToxicKind) -> [String] {
+        switch kind {
+        case .slowClose:
+            return [
+                """
+                the FINs leaving this host are held back (on loopback, the server's close for downstream, the \
+                client's for upstream; an upstream on another host: only upstream), for every client of the \
+                upstream; data goes on time
+                """
+            ]
+        case .slicer(let c):
+            return [
+                """
+                the server's own TCP cuts its segments at \(sliceBytes(c)) bytes (the MSS option of each new \
+                connection's SYN, 64 to 1400), without size_variation or a delay between the pieces; connections \
+                open before the toxic keep their segment size
+                """
+            ]
+        default: return []
+        }
     }
 }

@@ -30,6 +30,37 @@ extension KernelMapping {
         return .percent(percent(1 - mine.reduce(1.0) { $0 * (1 - $1.toxicity) }))
     }
 
+    /// Each direction's share of connections (or mix) from its lots.
+    static func draw(_ lots: [Direction: [Lot]], into out: inout [Direction: Faults]) {
+        for (d, l) in lots {
+            let action = out[d]?.filter.action
+            out[d]?.lots = l
+            out[d]?.filter.connections = share(l, action: action)
+            if let mix = mix(l, action: action) { out[d]?.filter = FilterSpec(mix: mix) }
+            if leavesNoNetem(l, out[d]?.filter) { out[d]?.netem = NetemSpec() }
+        }
+    }
+
+    /// How the kernel draws a toxicity below 1, for the toxic's JSON.
+    static func toxicityNotes(_ toxic: Toxic) -> [String] {
+        guard toxic.toxicity > 0 && toxic.toxicity < 1 else { return [] }
+        var notes = [
+            """
+            toxicity \(toxic.toxicity): each new connection is drawn once, at its SYN, and keeps its lot; \
+            connections open before the toxic are left alone, where Toxiproxy draws them too
+            """
+        ]
+        if toxic.type == .latency || toxic.type == .bandwidth {
+            notes.append(
+                """
+                one draw per stream: beside other toxics below toxicity 1 on the same stream, a drawn connection \
+                meets all of them and the rest none (1-(1-t1)(1-t2)... of new connections), where Toxiproxy \
+                draws each toxic on its own
+                """)
+        }
+        return notes
+    }
+
     /// Netem toxics all below 1 beside a connection fault on every connection (a disabled proxy,
     /// a timeout at toxicity 1): nothing passes that netem would delay, so it is left out.
     static func leavesNoNetem(_ lots: [Lot], _ filter: FilterSpec?) -> Bool {
