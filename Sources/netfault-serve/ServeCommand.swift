@@ -26,12 +26,13 @@ struct Serve: ParsableCommand {
             requests), bandwidth a netem rate, timeout a hang (then a reset when it runs out), \
             reset_peer a reset, downstream limit_data a byte budget per connection (--limit-data: \
             the client is reset once the server sent that much), and a disabled proxy resets \
-            connections to the upstream. A toxicity between 0 and 1 on timeout, reset_peer or \
-            bandwidth rate 0 takes that share of new connections, each drawn once at its SYN \
-            (netfault's --connections). The daemon holds the leases itself: their nf_tables tables \
-            die with it, and their faults end 10s after it stops renewing them (kill -STOP). slicer, \
+            connections to the upstream. A toxicity between 0 and 1 takes that share of new \
+            connections, each drawn once at its SYN (netfault's --connections), one draw for all of \
+            a stream's toxics. The daemon holds the leases itself: their nf_tables tables die with \
+            it, and their faults end 10s after it stops renewing them (kill -STOP). slicer, \
             slow_close and upstream limit_data get a 400 that says to use the proxy backend, as do a \
-            toxicity between 0 and 1 on latency or bandwidth (netem takes every connection), jitter \
+            toxicity between 0 and 1 on a downstream latency or bandwidth toxic to a remote \
+            (non-loopback) upstream (its responses are shaped before netfilter sees them), jitter \
             without latency, and latency or jitter over 60 s. Needs CAP_NET_ADMIN.
 
             --backend proxy runs the toxics in the proxy's streams, as Toxiproxy does, and touches \

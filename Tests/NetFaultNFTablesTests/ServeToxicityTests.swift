@@ -29,15 +29,12 @@ struct ServeToxicityTests {
         }
     }
 
-    @Test("kernel backend: a drawn latency is a 400 naming the toxic; a drawn reset beside a hang is a mix")
-    func undrawableSharesAre400() throws {
+    @Test("kernel backend: a drawn reset beside a hang is a mix")
+    func drawnResetBesideHangIsAMix() throws {
         try withServers(mariadb: false) { ns in
             ns.ownJournal()
             let daemon = try ServeDaemon(ns, journal: ns.journal)
             #expect(try ns.http(daemon, "POST", "/proxies", #"{"name":"redis","upstream":"127.0.0.1:6379"}"#).status == 201)
-            let slow = try ns.http(
-                daemon, "POST", "/proxies/redis/toxics", #"{"name":"slow","type":"latency","toxicity":0.5,"attributes":{"latency":100}}"#)
-            #expect(slow.status == 400 && slow.body.contains("toxic 'slow'") && slow.body.contains("netem"), "\(slow)")
             let hang = try ns.http(
                 daemon, "POST", "/proxies/redis/toxics", #"{"name":"stuck","type":"timeout","stream":"upstream"}"#)
             #expect(hang.status == 200, "\(hang)")

@@ -162,7 +162,7 @@ import Testing
             (.cannotExpress(toxic: "s", type: .slicer, why: "no"), 400,
              "the kernel backend cannot express toxic 's' (slicer): no; run netfault serve --backend proxy for it"),
             (.partialToxicity(toxic: "t", toxicity: 0.5, why: "netem"), 400,
-             "the kernel backend cannot draw toxicity 0.5 of toxic 't': netem; it draws a share"),
+             "the kernel backend cannot draw toxicity 0.5 of toxic 't': netem; give toxicity 1, or run"),
             (.noNetem(toxic: "l", type: .latency), 501, "this kernel has no netem (CONFIG_NET_SCH_NETEM)"),
             (.invalid("--delay too long"), 400, "--delay too long"), (.conflict("held"), 409, "held"),
             (.unavailable("no ifb"), 501, "no ifb"), (.shuttingDown, 503, "the daemon is shutting down"),

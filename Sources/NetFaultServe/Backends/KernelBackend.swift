@@ -176,7 +176,7 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
     private func applyLocked(_ proxy: ProxyFaults) throws {
         let want = KernelMapping.faults(
             enabled: proxy.enabled, toxics: proxy.toxics, expired: expired[proxy.name] ?? [])
-        try KernelMapping.checkShares(want)
+        try KernelMapping.checkShares(want, loopback: try Self.address(proxy.upstream) == nil)
         var have = installed[proxy.name] ?? [:]
         defer { installed[proxy.name] = have }
         for (d, i) in have where want[d] != i.faults {

@@ -36,7 +36,6 @@ public enum KernelMapping {
             throw refuse("netem takes delays up to \(most.nanoseconds / 1_000_000) ms")
         default: break
         }
-        try checkToxicity(toxic)
     }
 
     /// The leases a proxy needs. `expired`: names of timeout and reset_peer toxics whose
@@ -56,6 +55,7 @@ public enum KernelMapping {
                 // Toxiproxy chains toxics: two latencies add up.
                 var n = out[d, default: Faults()].netem
                 n.delay = Duration(nanoseconds: (n.delay ?? .zero).nanoseconds + l.latency.nanoseconds)
+                lots[d, default: []].append(Lot(action: nil, toxicity: toxic.toxicity, toxic: toxic.name))
                 // Toxiproxy accepts at once and delays the data only: the handshake is spared.
                 n.sparesHandshake = true
                 if l.jitter > .zero {
@@ -70,6 +70,7 @@ public enum KernelMapping {
                 let rate = Rate(bitsPerSecond: UInt64(b.rate) * 8000)
                 let old = out[d, default: Faults()].netem.rate
                 out[d, default: Faults()].netem.rate = old.map { min($0, rate) } ?? rate
+                lots[d, default: []].append(Lot(action: nil, toxicity: toxic.toxicity, toxic: toxic.name))
             case .timeout(let t):
                 let ranOut = t.timeout > .zero && expired.contains(toxic.name)
                 if ranOut { set(.reset, .toServer, toxic) } else { set(.hang, d, toxic) }
@@ -93,12 +94,7 @@ public enum KernelMapping {
         for (d, f) in out where f.filter.action != nil { out[d]?.filter.life = nil }
         // A disabled proxy: new connections refused, open ones reset, also for direct clients.
         if !enabled { set(.reset, .toServer) }
-        for (d, l) in lots {
-            let action = out[d]?.filter.action
-            out[d]?.lots = l
-            out[d]?.filter.connections = share(l, action: action)
-            if let mix = mix(l, action: action) { out[d]?.filter = FilterSpec(mix: mix) }
-        }
+        draw(lots, into: &out)
         return out.filter { !$0.value.isEmpty }
     }
 
@@ -147,14 +143,7 @@ public enum KernelMapping {
         default:
             break
         }
-        if toxic.toxicity > 0 && toxic.toxicity < 1 {
-            notes.append(
-                """
-                toxicity \(toxic.toxicity): each new connection is drawn once, at its SYN, and keeps its lot; \
-                connections open before the toxic are left alone, where Toxiproxy draws them too
-                """)
-        }
-        return notes
+        return notes + toxicityNotes(toxic)
     }
 }
 

@@ -82,9 +82,8 @@ public enum ServeFailure: NetfaultError, Equatable, Sendable {
                 + "run netfault serve --backend proxy for it"
         case .partialToxicity(let toxic, let toxicity, let why):
             """
-            the kernel backend cannot draw toxicity \(toxicity) of toxic '\(toxic)': \(why); it draws a share of \
-            connections for timeout, reset_peer and bandwidth rate 0 only, with no latency or bandwidth toxic \
-            on the same stream; give toxicity 1, or run netfault serve --backend proxy
+            the kernel backend cannot draw toxicity \(toxicity) of toxic '\(toxic)': \(why); give toxicity 1, or \
+            run netfault serve --backend proxy
             """
         case .noNetem(let toxic, let type):
             """
