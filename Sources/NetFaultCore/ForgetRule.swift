@@ -29,7 +29,9 @@ public struct ForgetRule: Hashable, Codable, Sendable {
     /// The two rules per chain, address block and family that come before a scope's draws.
     static func pairs(_ rules: [ShareRule]) -> [ForgetRule] {
         rules.filter { $0.chooses }.flatMap { r in
-            [true, false].map { ForgetRule(hook: r.hook, peer: r.peer, family: r.family, chosen: $0, comment: r.comment) }
+            [true, false].map {
+                ForgetRule(hook: r.hook, peer: r.peer, family: r.family, chosen: $0, comment: r.comment)
+            }
         }
     }
 }

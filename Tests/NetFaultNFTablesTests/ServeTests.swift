@@ -312,8 +312,7 @@ struct ServeTests {
                 ("POST", "/proxies/redis/toxics", #"{"type":"latency","attributes":{"latency":-1}}"#, 400, "negative"),
                 ("POST", "/proxies/redis/toxics", #"{"type":"timeout","stream":"up"}"#, 400, "stream was invalid"),
                 ("POST", "/proxies/redis/toxics", #"{"type":"slicer","stream":"upstream"}"#, 400, "--backend proxy"),
-                ("POST", "/proxies/redis/toxics", #"{"type":"latency","toxicity":0.5,"attributes":{"latency":9}}"#, 400,
-                 "toxicity"),
+                ("POST", "/proxies/redis/toxics", #"{"type":"timeout","toxicity":1.5}"#, 400, "outside 0...1"),
                 ("DELETE", "/proxies/redis/toxics/nope", nil, 404, "toxic not found"),
                 ("PUT", "/proxies/redis", "{}", 405, "method not allowed"),
             ]
