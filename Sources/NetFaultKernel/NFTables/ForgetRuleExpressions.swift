@@ -6,12 +6,7 @@ import NetFaultCore
 
 extension ForgetRule {
     var expressions: [NFTExpression] {
-        var out = FilterRule.metaEquals(NFT_META_L4PROTO, [FilterRule.tcp])
-        if let peer { out += FilterRule.peerMatch(peer, side: .destination) }
-        out.append(.payload(.init(base: NFT_PAYLOAD_TRANSPORT_HEADER, offset: 2, length: 2)))
-        out.append(.lookup(.init(set: Ownership.leaseSet, setID: Ownership.leaseSetID)))
-        out += FilterRule.flagsMatch(.synOnly)
-        if peer == nil { out += FilterRule.familyMatch(family) }
+        var out = FilterRule.synToServer(peer: peer, family: family)
         out += FilterRule.connectionKey(family, side: .destination)
         out.append(
             .dynset(.init(NFT_DYNSET_OP_DELETE, set: set, setID: Ownership.shareSetID(chosen: chosen, family: family))))

@@ -28,12 +28,7 @@ extension FilterRule {
 
 extension TimerStart {
     var expressions: [NFTExpression] {
-        var out = FilterRule.metaEquals(NFT_META_L4PROTO, [FilterRule.tcp])
-        if let peer { out += FilterRule.peerMatch(peer, side: .destination) }
-        out.append(.payload(.init(base: NFT_PAYLOAD_TRANSPORT_HEADER, offset: 2, length: 2)))
-        out.append(.lookup(.init(set: Ownership.leaseSet, setID: Ownership.leaseSetID)))
-        out += FilterRule.flagsMatch(.synOnly)
-        if peer == nil { out += FilterRule.familyMatch(family) }
+        var out = FilterRule.synToServer(peer: peer, family: family)
         out += FilterRule.lifeLookup(
             family, side: .destination, set: Ownership.timerSet(young: false, family: family),
             setID: Ownership.timerSetID(young: false, family: family), inverted: true)

@@ -50,6 +50,18 @@ extension FilterRule {
         metaEquals(NFT_META_NFPROTO, [UInt8(family == .ipv4 ? NFPROTO_IPV4 : NFPROTO_IPV6)])
     }
 
+    /// synToServerSyntax's expressions, which the draws, the forgetting and the timers' starts
+    /// begin with: nft checks the family before the first address load when no address came before.
+    static func synToServer(peer: IPPrefix?, family: IPAddress.Family) -> [NFTExpression] {
+        var out = metaEquals(NFT_META_L4PROTO, [tcp])
+        if let peer { out += peerMatch(peer, side: .destination) }
+        out.append(.payload(.init(base: NFT_PAYLOAD_TRANSPORT_HEADER, offset: 2, length: 2)))
+        out.append(.lookup(.init(set: Ownership.leaseSet, setID: Ownership.leaseSetID)))
+        out += flagsMatch(.synOnly)
+        if peer == nil { out += familyMatch(family) }
+        return out
+    }
+
     /// The chosen-set match of a rule with --connections.
     var chosenMatch: [NFTExpression] {
         guard let chosen else { return [] }
@@ -61,12 +73,7 @@ extension ShareRule {
     typealias E = NFTExpression
 
     var expressions: [NFTExpression] {
-        var out = FilterRule.metaEquals(NFT_META_L4PROTO, [FilterRule.tcp])
-        if let peer { out += FilterRule.peerMatch(peer, side: .destination) }
-        out.append(.payload(.init(base: NFT_PAYLOAD_TRANSPORT_HEADER, offset: 2, length: 2)))
-        out.append(.lookup(.init(set: Ownership.leaseSet, setID: Ownership.leaseSetID)))
-        out += FilterRule.flagsMatch(.synOnly)
-        if peer == nil { out += FilterRule.familyMatch(family) }
+        var out = FilterRule.synToServer(peer: peer, family: family)
         for g in unseenIn { out += FilterRule.shareLookup(family, side: .destination, group: g, inverted: true) }
         if let scope { out += scope.expressions }
         switch draw {
