@@ -99,7 +99,7 @@ func synToServerSyntax(peer: IPPrefix?) -> [String] {
     var s = ["meta l4proto tcp"]
     if let peer { s.append("\(peer.family == .ipv4 ? "ip" : "ip6") daddr \(peer)") }
     s.append("tcp dport @\(Ownership.leaseSet)")
-    s.append("tcp flags & (syn | ack) == syn")
+    s.append(FilterRule.Flags.synOnly.nftSyntax)
     return s
 }
 

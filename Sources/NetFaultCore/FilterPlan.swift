@@ -45,6 +45,17 @@ public struct FilterRule: Hashable, Codable, Sendable {
         case synAck
         /// A FIN, with or without data (--slow-close).
         case fin
+
+        /// The match in nft's language.
+        public var nftSyntax: String {
+            switch self {
+            case .synOnly: "tcp flags & (syn | ack) == syn"
+            case .notSyn: "tcp flags & syn == 0"
+            case .notRst: "tcp flags & rst == 0"
+            case .synAck: "tcp flags & (syn | ack) == syn | ack"
+            case .fin: "tcp flags & fin == fin"
+            }
+        }
     }
     public enum Verdict: String, Codable, Sendable {
         case drop
@@ -124,14 +135,7 @@ public struct FilterRule: Hashable, Codable, Sendable {
             s.append("\(proto) \(side == .destination ? "daddr" : "saddr") \(peer)")
         }
         s.append("tcp \(side == .destination ? "dport" : "sport") @\(Ownership.leaseSet)")
-        switch flags {
-        case .synOnly: s.append("tcp flags & (syn | ack) == syn")
-        case .notSyn: s.append("tcp flags & syn == 0")
-        case .notRst: s.append("tcp flags & rst == 0")
-        case .synAck: s.append("tcp flags & (syn | ack) == syn | ack")
-        case .fin: s.append("tcp flags & fin == fin")
-        case nil: break
-        }
+        if let flags { s.append(flags.nftSyntax) }
         if let chosen {
             let set = Ownership.shareSet(group: group ?? 0, family: chosen)
             s.append("\(connectionKeySyntax(family: chosen, side: side)) @\(set)")

@@ -66,14 +66,7 @@ public struct LifeRule: Hashable, Codable, Sendable {
         let ip = family == .ipv4 ? "ip" : "ip6"
         if let peer { s.append("\(ip) \(side == .destination ? "daddr" : "saddr") \(peer)") }
         s.append("tcp \(side == .destination ? "dport" : "sport") @\(Ownership.leaseSet)")
-        switch flags {
-        case .synOnly: s.append("tcp flags & (syn | ack) == syn")
-        case .notSyn: s.append("tcp flags & syn == 0")
-        case .notRst: s.append("tcp flags & rst == 0")
-        case .synAck: s.append("tcp flags & (syn | ack) == syn | ack")
-        case .fin: s.append("tcp flags & fin == fin")
-        case nil: break
-        }
+        if let flags { s.append(flags.nftSyntax) }
         let key = connectionKeySyntax(family: family, side: side)
         if chosen { s.append("\(key) @\(Ownership.shareSet(chosen: true, family: family))") }
         switch kind {
