@@ -26,16 +26,4 @@ extension NFTablesRequests {
         }
         return out
     }
-
-    static func newRule(table: String, _ rule: TimerStart) -> Message {
-        newRule(table: table, chain: rule.hook.rawValue, expressions: rule.expressions, comment: rule.comment)
-    }
-
-    static func newRule(table: String, _ rule: SliceRule) -> Message {
-        newRule(table: table, chain: rule.hook.rawValue, expressions: rule.expressions, comment: rule.comment)
-    }
-
-    static func newRule(table: String, _ rule: LifeRule) -> Message {
-        newRule(table: table, chain: rule.hook.rawValue, expressions: rule.expressions, comment: rule.comment)
-    }
 }

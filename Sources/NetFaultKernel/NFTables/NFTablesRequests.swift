@@ -217,7 +217,7 @@ public enum NFTablesRequests {
 
     /// Attributes in nft's order (table, chain, libnftnl's expressions, then the comment), so
     /// the bytes equal what `nft add rule` sends.
-    static func newRule(table: String, _ rule: FilterRule) -> Message {
+    static func newRule(table: String, _ rule: some LeaseTableRule) -> Message {
         newRule(table: table, chain: rule.hook.rawValue, expressions: rule.expressions, comment: rule.comment)
     }
 

@@ -68,15 +68,4 @@ extension NFTablesRequests {
             }
         }
     }
-
-    /// A --connections rule (it names its chain by its hook).
-    static func newRule(table: String, _ rule: ShareRule) -> Message {
-        newRule(table: table, chain: rule.hook.rawValue, expressions: rule.expressions, comment: rule.comment)
-    }
-}
-
-extension NFTablesRequests {
-    static func newRule(table: String, _ rule: ForgetRule) -> Message {
-        newRule(table: table, chain: rule.hook.rawValue, expressions: rule.expressions, comment: rule.comment)
-    }
 }
