@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -51,10 +53,24 @@ static inline void nf_drop_failed(uid_t uid, const char *what, int err) {
 // keeps each run's output). `new_session`: the command leads a session of its own, so that its
 // processes can be found (by session id) and stopped together. `cwd`: NULL, or where it starts.
 // `cgroup_procs` >= 0: an open cgroup.procs of a cgroup v2, which the child joins first ("0" is
-// the writer), so that every socket the command makes is that cgroup's.
+// the writer), so that every socket the command makes is that cgroup's. `only_standard`: every
+// descriptor above 2 is closed before exec, whatever its close-on-exec flag (the matrix: its
+// proxies' and event loops' sockets must not reach the command, which would hold them open and
+// show them as its own connections).
+static inline void nf_close_from(int low) {
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, (unsigned)low, ~0U, 0) == 0) return;
+#endif
+    struct rlimit rl;
+    long end = 65536;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (1 << 20))
+        end = (long)rl.rlim_cur;
+    for (long fd = low; fd < end; fd++) (void)close((int)fd);
+}
+
 static inline pid_t nf_spawn_as(int drop, uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups,
                                 char *const argv[], char *const envp[], int out_fd, int new_session,
-                                const char *cwd, int cgroup_procs) {
+                                const char *cwd, int cgroup_procs, int only_standard) {
     pid_t pid = fork();
     if (pid != 0) return pid;
     if (cgroup_procs >= 0 && write(cgroup_procs, "0", 1) != 1) {
@@ -89,6 +105,7 @@ static inline pid_t nf_spawn_as(int drop, uid_t uid, gid_t gid, const gid_t *gro
         // The drop must be permanent (the caller never asks to drop to uid 0, which has nothing to drop).
         if (setuid(0) == 0) nf_drop_failed(uid, "the drop was not permanent: setuid(0) still succeeded after it", 0);
     }
+    if (only_standard) nf_close_from(3);
     execvpe(argv[0], argv, envp);
     _exit(127);
 }

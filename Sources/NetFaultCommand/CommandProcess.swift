@@ -62,10 +62,11 @@ public let forwardedSignals = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR
 /// that cannot become `identity` 126 (with a message).
 /// `output`: a descriptor for its stdout and stderr (stdin then reads /dev/null); `newSession`:
 /// the command leads its own session; `directory`: where it starts; `cgroupProcs`: an open
-/// cgroup.procs the command joins before exec (run --scope command).
+/// cgroup.procs the command joins before exec (run --scope command); `onlyStandardFDs`: the
+/// command gets descriptors 0-2 only (`netfault run` passes on whatever its caller gave it).
 public func startCommand(
     _ argv: [String], as identity: CommandIdentity, output: Int32 = -1, newSession: Bool = false,
-    directory: String? = nil, cgroupProcs: Int32 = -1
+    directory: String? = nil, cgroupProcs: Int32 = -1, onlyStandardFDs: Bool = false
 ) throws -> pid_t {
     for s in forwardedSignals { signal(s, SIG_IGN) }  // waitForwardingSignals' sources receive them
     var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
@@ -74,7 +75,7 @@ public func startCommand(
     let pid = identity.groups.withUnsafeBufferPointer { groups in
         nf_spawn_as(
             identity.drop ? 1 : 0, identity.uid, identity.gid, groups.baseAddress, groups.count, &cargs, &cenv,
-            output, newSession ? 1 : 0, directory, cgroupProcs)
+            output, newSession ? 1 : 0, directory, cgroupProcs, onlyStandardFDs ? 1 : 0)
     }
     guard pid > 0 else {
         throw ProcessError("cannot start \(argv[0]): \(String(cString: strerror(errno)))")

@@ -57,7 +57,8 @@ enum CommandRunner {
         let sockets = try TCPSockets(), start = seconds()
         // The child's copy is dup'ed onto 1 and 2; O_CLOEXEC keeps ours from leaking further.
         let pid = try startCommand(
-            argv, as: runIdentity, output: out, newSession: true, directory: directory, cgroupProcs: cgroupProcs)
+            argv, as: runIdentity, output: out, newSession: true, directory: directory, cgroupProcs: cgroupProcs,
+            onlyStandardFDs: true)
         let group: pid_t = 0 - pid  // kill(group, ...) signals the whole session's process group
         let done = DispatchSemaphore(value: 0)
         let ended = Box<(status: Int32, at: Double)>()
