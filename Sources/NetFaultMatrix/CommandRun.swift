@@ -53,9 +53,8 @@ enum CommandRunner {
         env["NETFAULT_MATRIX_METRICS"] = metricsPath
         let runIdentity = CommandIdentity(
             uid: identity.uid, gid: identity.gid, groups: identity.groups, environment: env, drop: identity.drop)
-
         let sockets = try TCPSockets(), start = seconds()
-        // The child's copy is dup'ed onto 1 and 2; O_CLOEXEC keeps ours from leaking further.
+        // The child's copy is dup'ed onto 1 and 2; it gets no other descriptor of ours.
         let pid = try startCommand(
             argv, as: runIdentity, output: out, newSession: true, directory: directory, cgroupProcs: cgroupProcs,
             onlyStandardFDs: true)
