@@ -28,14 +28,15 @@ extension LeaseManager {
         try tables.renew(table: f.table, ports: f.ports, timeout: timeout)
     }
 
-    /// Removes a held lease: its table first (the faults end there), then its bands.
+    /// Removes a held lease: its table first (the faults end there), then its bands, under the
+    /// journal's lock as every change of bands is. A lease without bands takes no lock: its
+    /// table is its own socket's, which nothing else may change.
     public func release(_ lease: HeldLease) throws {
+        if let f = lease.plan.filter { try lease.tables?.remove(table: f.table) }
+        guard lease.plan.hasTrafficControl else { return }
         try journal.locked {
-            if let f = lease.plan.filter { try lease.tables?.remove(table: f.table) }
             do {
-                if lease.plan.hasTrafficControl {
-                    try kernel.revertBands(lease.plan, in: lease.request.netns)
-                }
+                try kernel.revertBands(lease.plan, in: lease.request.netns)
             } catch is NamespaceGone {}
             withExtendedLifetime(lease.claims) {}
         }

@@ -16,6 +16,7 @@ public struct JournalError: NetfaultError, Sendable {
 public final class Journal {
     public let directory: URL
     var leasesDir: URL { directory.appendingPathComponent("leases") }
+    private let leasesPath: String
     private var lockFD: Int32 = -1
     /// The leases read so far, each with the version of its file it was decoded from. Locked:
     /// the matrix's schedule thread and its main thread share one journal.
@@ -33,6 +34,7 @@ public final class Journal {
 
     public init(directory: URL = Journal.defaultDirectory) throws {
         self.directory = directory
+        leasesPath = directory.appendingPathComponent("leases").path
         try Self.ensureDirectory(directory)
         try Self.ensureDirectory(leasesDir)
     }
@@ -89,6 +91,11 @@ public final class Journal {
         Lease.isValidID(id) ? leasesDir.appendingPathComponent("\(id).json") : nil
     }
 
+    /// The same as a path, without URL's costly appending (serve asks at every toxic).
+    func path(for id: String) -> String? {
+        Lease.isValidID(id) ? "\(leasesPath)/\(id).json" : nil
+    }
+
     static let encoder: JSONEncoder = {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -136,7 +143,7 @@ public final class Journal {
     /// it is decoded once per version of its file, which the stat tells apart (every write is a
     /// new inode, by rename; an edit in place changes its times).
     public func read(_ id: String) -> Lease? {
-        guard let path = url(for: id)?.path else { return nil }
+        guard let path = path(for: id) else { return nil }
         var st = stat()
         guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid() else {
             decodedLock.withLock { decoded[id] = nil }
@@ -193,7 +200,7 @@ public final class Journal {
     }
 
     public func exists(_ id: String) -> Bool {
-        guard let path = url(for: id)?.path else { return false }
+        guard let path = path(for: id) else { return false }
         return access(path, F_OK) == 0
     }
 
@@ -206,11 +213,21 @@ public final class Journal {
 
     /// The ids of the lease files in the journal; a file whose name is not a lease id is not
     /// netfault's and is left alone.
+    /// Read with readdir: serve reads the journal at every toxic, and FileManager's listing
+    /// cost more than the rest of the toggle's journal work.
     private func fileIDs() -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: leasesDir.path)) ?? []
-        return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
-            .map { String($0.dropLast(5)) }
-            .filter(Lease.isValidID)
+        guard let dir = opendir(leasesPath) else { return [] }
+        defer { closedir(dir) }
+        var ids: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard name.hasSuffix(".json"), !name.hasPrefix(".") else { continue }
+            let id = String(name.dropLast(5))
+            if Lease.isValidID(id) { ids.append(id) }
+        }
+        return ids
     }
 
     /// Lease files that cannot be read as a lease (truncated, corrupted): their objects are

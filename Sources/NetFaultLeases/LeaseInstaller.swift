@@ -33,6 +33,9 @@ extension LeaseManager {
     /// read-back). A lease held by this process skips the journal, the sweep of dead leases and
     /// the read-back: serve's fast path.
     func install(_ request: FaultRequest, policy: LeasePolicy, holder: LeaseHolder) throws -> Installed {
+        if case .process(let tables, let timeout) = holder, request.netem.isEmpty {
+            return Installed(held: try holdConnectionFaults(request, policy: policy, tables: tables, timeout: timeout))
+        }
         let distribution = try request.netem.distribution.map(DistributionTables.load)
         return try journal.locked {
             if case .watchdog = holder { sweepLocked() }
@@ -54,6 +57,29 @@ extension LeaseManager {
                         controller: controller))
             }
         }
+    }
+
+    /// A held lease of connection faults only (serve's toggle): one table through `tables`,
+    /// made in one batch. It has no bands, so there is nothing to plan against the claims of
+    /// other netfaults, no orphan band to sweep first and no journal lock to take: the lock
+    /// orders band planning, and this lease plans none. The kernel keeps it safe without the
+    /// journal: the table is owned by `tables` (gone when this process dies, SIGKILL included)
+    /// and its elements expire unless renewed. The journal is still read, without its lock, so
+    /// that a lease in force on the same packets refuses it as before.
+    func holdConnectionFaults(
+        _ request: FaultRequest, policy: LeasePolicy, tables: TableOwner?, timeout: Duration
+    ) throws -> HeldLease {
+        try LeaseConflicts.check(request, with: journal.all())
+        let server = try request.serverLocation(listening: { try kernel.listeningPorts(in: request.netns) })
+        var id = Lease.newID()
+        while journal.exists(id) { id = Lease.newID() }
+        let preview = try LeasePlanner.preview(
+            request, policy: policy, snapshot: LeaseSnapshot(server: server, device: nil), id: id)
+        let parts = try installParts(
+            preview, request: request, distribution: nil, table: tables, timeout: timeout,
+            lots: LeaseLimits.maximumDuration,
+            rollback: { parts in self.rollbackHeld(&parts, preview.plan, request.netns) })
+        return HeldLease(preview: preview, request: request, claims: parts.claims, tables: tables)
     }
 
     /// Claims the bands, makes the table through `table` (or, with `ownTable`, through a socket

@@ -32,6 +32,14 @@ final class Sockets {
         tcs[key(netns)] = t
         return t
     }
+    /// NETLINK_SOCK_DIAG, for the listening ports; nil where the kernel has no inet_diag.
+    private var diags: [String: NetlinkSocket?] = [:]
+    func diag(_ netns: NetworkNamespace?) -> NetlinkSocket? {
+        if let d = diags[key(netns)] { return d }
+        let d = try? Listeners.diagSocket(in: netns)
+        diags[key(netns)] = d
+        return d
+    }
     /// For reading and waiting only: a lease's table can be changed only by its watchdog's socket.
     func nft(_ netns: NetworkNamespace?) throws -> NFTables {
         if let t = nfts[key(netns)] { return t }
@@ -58,7 +66,8 @@ public final class SystemLeaseKernel: LeaseKernel {
         return state
     }
     public func listeningPorts(in netns: NetworkNamespace?) throws -> Set<UInt16> {
-        try Listeners.tcpPorts(in: netns)
+        // One socket per namespace, kept: serve asks at every toxic.
+        try Listeners.tcpPorts(in: netns, socket: sockets.diag(netns))
     }
 
     public func takeClaims(_ names: [String], in netns: NetworkNamespace?) throws -> [ClaimHandle] {

@@ -32,6 +32,32 @@ struct LeaseSharingTests {
         w.expectClean("after release")
     }
 
+    @Test("a held lease of connection faults only (serve's toggle) takes no journal lock and reads no tc state")
+    func heldConnectionFaultsTakeNoLock() throws {
+        let w = try World()
+        defer { w.done() }
+        let socket = w.kernel.tableSocket()
+        // Another netfault holds the journal's lock all along (its own open file, so flock blocks).
+        let other = open(w.dir.appendingPathComponent("lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        defer { close(other) }
+        #expect(other >= 0 && flock(other, LOCK_EX) == 0)
+        let job = Job {
+            let held = try hold(w, socket, LeaseLifecycleTests.request(delay: false))
+            try w.manager.release(held)
+        }
+        DispatchQueue.global().async { job.run() }
+        // Generous: the work takes microseconds; waiting on the lock would take forever.
+        let finished = job.done.wait(timeout: .now() + 20) == .success
+        flock(other, LOCK_UN)
+        if !finished { job.done.wait() }
+        #expect(finished, "hold and release waited for the journal's lock")
+        #expect(job.failure == nil)
+        #expect(w.kernel.steps("table add").count == 1 && w.kernel.steps("table delete").count == 1, "\(w.kernel.log)")
+        let tc = w.kernel.log.filter { $0.hasPrefix("tc") || $0 == "links" || $0.hasPrefix("state") || $0 == "holders" }
+        #expect(tc.isEmpty, "no traffic-control dump, link list or claim scan: \(tc)")
+        w.expectClean("after release")
+    }
+
     @Test("a held lease that fails at any step leaves nothing behind, its socket kept open")
     func heldFailAtEachStep() throws {
         let count: Int = try {
@@ -80,5 +106,18 @@ struct LeaseSharingTests {
         let (_, orphans) = try b.manager.sweep()
         #expect(!orphans.isEmpty)
         #expect(a.kernel.isEmpty, "\(a.kernel.leftovers)")
+    }
+}
+
+/// Work for another thread, whose end the test waits for with a limit (the fake kernel is used
+/// by one thread at a time: the test waits before it looks).
+final class Job: @unchecked Sendable {
+    let body: () throws -> Void
+    let done = DispatchSemaphore(value: 0)
+    private(set) var failure: (any Error)?
+    init(_ body: @escaping () throws -> Void) { self.body = body }
+    func run() {
+        do { try body() } catch { failure = error }
+        done.signal()
     }
 }

@@ -8,9 +8,11 @@ import NetFaultCore
 /// from its listening hash; /proc/net/tcp walks every bucket of the established hash, which
 /// took milliseconds per file on a machine with much memory.
 public enum Listeners {
-    public static func tcpPorts(in namespace: NetworkNamespace?) throws -> Set<UInt16> {
+    /// `socket`: a NETLINK_SOCK_DIAG socket of `namespace` that the caller keeps (a daemon
+    /// asks often); nil opens one for this call.
+    public static func tcpPorts(in namespace: NetworkNamespace?, socket: NetlinkSocket? = nil) throws -> Set<UInt16> {
         do {
-            let socket = try NetlinkSocket.open(in: namespace, netlinkProtocol: NETLINK_SOCK_DIAG)
+            let socket = try socket ?? diagSocket(in: namespace)
             var ports: Set<UInt16> = []
             for family in [AF_INET, AF_INET6] {
                 let replies = try socket.dump(request(family: UInt8(family)), "listing listening TCP sockets")
@@ -20,6 +22,10 @@ public enum Listeners {
         } catch is KernelError {
             return try fromProc(in: namespace)  // a kernel built without inet_diag
         }
+    }
+
+    public static func diagSocket(in namespace: NetworkNamespace?) throws -> NetlinkSocket {
+        try NetlinkSocket.open(in: namespace, netlinkProtocol: NETLINK_SOCK_DIAG)
     }
 
     /// The same from /proc/net/tcp and tcp6, as a thread inside the namespace sees them.
