@@ -11,7 +11,10 @@ public struct ConnectionLifeOptions: ParsableArguments {
             """
             Reset each connection at its first packet more than this after its first (its SYN), on its own \
             clock (Toxiproxy's reset_peer with a timeout): the client's next send fails with ECONNRESET. An idle \
-            connection is reset at its next packet. Connections open before the lease are left alone. E.g. 2s.
+            connection is reset at its next packet. Connections open before the lease are left alone. With \
+            --hang, no data passes and the connection is reset at its first packet past the time (Toxiproxy's \
+            timeout with a time); a hung client sends only TCP's resends (0.2, 0.6, 1.4, 3 s... after its data), \
+            so its reset can come up to that much late. E.g. 2s.
             """,
             valueName: "duration"))
     public var resetAfter: String?

@@ -117,6 +117,9 @@ public struct ConnectionLife: Hashable, Codable, Sendable {
     /// server sends whatever --direction says (which the timers follow).
     public func validate(action: FilterSpec.Action?, direction: Direction, netem: NetemSpec) throws {
         guard !isEmpty else { return }
+        // A hung connection still sends (TCP resends what was dropped): its timer can reset it,
+        // Toxiproxy's timeout with a time. The timer's rules go ahead of the hang's (LifePlan.leads).
+        if action == .hang, self == ConnectionLife(resetAfter: resetAfter), resetAfter != nil { return }
         if let action {
             throw InputError(
                 """

@@ -222,7 +222,8 @@ public enum FilterPlanner {
         let table = Ownership.tableName(leaseID: leaseID)
         let drawn = spec.connections != nil || spec.scope != nil
         let life = spec.life.flatMap {
-            Self.life($0, server: server, direction: direction, scopes: scopes, chosen: drawn, comment: comment)
+            Self.life($0, server: server, direction: direction, scopes: scopes, chosen: drawn, comment: comment,
+                      leads: spec.action == .hang)
         }
         guard drawn else {
             return FilterPlan(table: table, ports: target.ports, rules: rules, life: life)

@@ -119,8 +119,13 @@ public struct LifePlan: Hashable, Codable, Sendable {
     public let starts: [TimerStart]
     public let rules: [LifeRule]
     public let slices: [SliceRule]
-    public init(life: ConnectionLife, starts: [TimerStart], rules: [LifeRule], slices: [SliceRule] = []) {
-        self.life = life; self.starts = starts; self.rules = rules; self.slices = slices
+    /// `rules` go ahead of the lease's fault rules (--hang --reset-after): else the hang's drop
+    /// would take an expired connection's packet before its reset. nil: after them.
+    public let leads: Bool?
+    public init(
+        life: ConnectionLife, starts: [TimerStart], rules: [LifeRule], slices: [SliceRule] = [], leads: Bool? = nil
+    ) {
+        self.life = life; self.starts = starts; self.rules = rules; self.slices = slices; self.leads = leads
     }
     /// The families that have timer sets.
     public var timerFamilies: [IPAddress.Family] {
@@ -145,7 +150,7 @@ extension FilterPlanner {
     /// lease's direction covers, address block and family, the rules that end a connection.
     static func life(
         _ life: ConnectionLife, server: ServerLocation, direction: Direction, scopes: [IPPrefix?], chosen: Bool,
-        comment: String
+        comment: String, leads: Bool = false
     ) -> LifePlan? {
         guard !life.isEmpty else { return nil }
         var starts: [TimerStart] = []
@@ -188,7 +193,7 @@ extension FilterPlanner {
                 }
             }
         }
-        return LifePlan(life: life, starts: starts, rules: rules, slices: slices)
+        return LifePlan(life: life, starts: starts, rules: rules, slices: slices, leads: leads ? true : nil)
     }
 }
 

@@ -156,8 +156,10 @@ extension FilterPlan {
             lines += (share?.rules ?? []).filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }
             lines += (life?.starts ?? []).filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }
             lines += (life?.slices ?? []).filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }
+            let ends = (life?.rules ?? []).filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }
+            if life?.leads == true { lines += ends }
             lines += rules.filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }
-            lines += (life?.rules ?? []).filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }
+            if life?.leads != true { lines += ends }
             lines.append("\t}")
         }
         lines.append("}")

@@ -36,6 +36,7 @@ struct Apply: ParsableCommand {
               --hang-after 2s    nothing passes after 2 s (the client's reads time out)
               --limit-data 4096  the client is reset once the server has sent 4 KB (headers included)
               --slice 100        the server sends segments of at most 100 bytes (the SYN's MSS)
+              --hang --reset-after 2s   no data, then a reset at the first packet after 2 s
             --connections 30% (or every:3) gives the lease's faults to only that share of new \
             connections, each drawn once at its SYN and remembered in the lease's table; connections \
             open before the lease are left alone. Netem faults on a share need nf_tables to steer \

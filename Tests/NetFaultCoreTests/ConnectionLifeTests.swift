@@ -103,6 +103,33 @@ struct ConnectionLifeTests {
         #expect(local.life?.timerMilliseconds(lease: 500) == 500)
     }
 
+    /// Toxiproxy's timeout with a time: a hang whose connections are reset once their time is
+    /// up. Behind the hang's drop the reset would never see a packet, so its rules lead.
+    @Test("--hang --reset-after: accepted alone; the timer's resets ahead of the hang's drops, in nft's order too")
+    func hangThenReset() throws {
+        let life = ConnectionLife(resetAfter: .seconds(2))
+        try FilterSpec(action: .hang, life: life).validate(direction: .toServer, netem: NetemSpec())
+        for other in [ConnectionLife(resetAfter: .seconds(2), limitData: 10), ConnectionLife(hangAfter: .seconds(2))] {
+            #expect(throws: InputError.self) {
+                try FilterSpec(action: .hang, life: other).validate(direction: .toServer, netem: NetemSpec())
+            }
+        }
+        let p = try #require(
+            FilterPlanner.plan(
+                leaseID: "x", target: try Target.parse("redis"), peers: [], direction: .both,
+                spec: FilterSpec(action: .hang, life: life), server: .local))
+        #expect(p.life?.leads == true && p.rules.count == 2 && p.life?.rules.count == 4)
+        let script = p.nftScript(timeout: .seconds(60))
+        for hook in ["input", "output"] {
+            let chain = try #require(script.components(separatedBy: "chain \(hook) {").last)
+            let reset = try #require(chain.range(of: "reject with tcp reset"))
+            let drop = try #require(chain.range(of: "tcp flags & syn == 0 counter drop"))
+            #expect(reset.lowerBound < drop.lowerBound, "\(hook): \(chain)")
+        }
+        // Alone, or beside a mix, the life rules stay behind the fault rules (a mix's groups as alone).
+        #expect(try plan(life).life?.leads == nil)
+    }
+
     @Test("--limit-data: one budget rule per family on the server's side, whatever --direction says")
     func limitDataPlan() throws {
         let p = try plan(ConnectionLife(limitData: 4096), peers: [try IPPrefix.parse("::1")])

@@ -10,11 +10,12 @@ import Testing
 struct ConnectionLifeTests {
     /// Opens `count` connections `gap` seconds apart, each sending PING every 100 ms for
     /// `seconds`; prints one line per connection: `N OUTCOME SECONDS PONGS`, where OUTCOME is
-    /// reset (ECONNRESET), hang (no answer within 1 s), alive, and SECONDS is the time from
+    /// reset (ECONNRESET), hang (no answer within `wait` s), alive, and SECONDS is the time from
     /// just before its connect() to the outcome.
     static let pinger = """
         import socket, sys, threading, time
         host, count, gap, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+        wait = float(sys.argv[5])
         lines = {}
         def run(i):
             time.sleep(i * gap)
@@ -22,7 +23,7 @@ struct ConnectionLifeTests {
             pongs = 0
             try:
                 s = socket.create_connection((host, 6379), timeout=10)
-                s.settimeout(1)
+                s.settimeout(wait)
                 while time.monotonic() - start < seconds:
                     s.sendall(b"PING\\r\\n")
                     if not s.recv(64).startswith(b"+PONG"):
@@ -43,8 +44,10 @@ struct ConnectionLifeTests {
 
     struct Outcome { let outcome: String; let seconds: Double; let pongs: Int }
 
-    func ping(_ ns: Namespace, _ host: String, count: Int, gap: Double, seconds: Double) throws -> [Outcome] {
-        let r = try ns.exec("python3", "-c", Self.pinger, host, "\(count)", "\(gap)", "\(seconds)")
+    func ping(_ ns: Namespace, _ host: String, count: Int, gap: Double, seconds: Double, wait: Double = 1) throws
+        -> [Outcome]
+    {
+        let r = try ns.exec("python3", "-c", Self.pinger, host, "\(count)", "\(gap)", "\(seconds)", "\(wait)")
         #expect(r.status == 0, "\(r.stderr)")
         return r.stdout.split(separator: "\n").map { line in
             let f = line.split(separator: " ")
@@ -69,6 +72,26 @@ struct ConnectionLifeTests {
             }
             #expect(try ns.revert(lease.id).status == 0)
             #expect(try ping(ns, host, count: 1, gap: 0, seconds: 3).first?.outcome == "alive", "after revert")
+        }
+    }
+
+    /// Toxiproxy's timeout with a time: no data from the start, then each connection reset on its
+    /// own clock. A hung client sends only TCP's resends (0.2, 0.6, 1.4, 3 s... after its PING),
+    /// so the reset comes at the first of them past 2 s: 3 s on an idle machine, later under load.
+    @Test("--hang --reset-after 2s: no PONG, each connection reset 2 s or more after its own start, IPv4 and IPv6",
+          arguments: ["127.0.0.1", "::1"])
+    func hangThenReset(_ host: String) throws {
+        try withServers(mariadb: false) { ns in
+            let lease = try ns.apply("redis", "--hang", "--reset-after", "2s", "--for", "5m")
+            let outcomes = try ping(ns, host, count: 2, gap: 1, seconds: 12, wait: 10)
+            trace("--hang --reset-after 2s on \(host): \(outcomes.map { "\($0.outcome) \($0.seconds)" })")
+            #expect(outcomes.count == 2)
+            for o in outcomes {
+                #expect(o.outcome == "reset" && o.pongs == 0, "\(outcomes)")
+                #expect(o.seconds >= 2.0 && o.seconds < 7, "\(outcomes)")
+            }
+            #expect(try ns.revert(lease.id).status == 0)
+            #expect(try ping(ns, host, count: 1, gap: 0, seconds: 1).first?.outcome == "alive", "after revert")
         }
     }
 

@@ -108,7 +108,8 @@ struct ConnectionPhaseKernelTests {
     @Test(
         """
         serve's kernel backend: a latency toxic of 100 ms adds 100 ms ± 20% to each PING's round trip and nothing \
-        to connect() (its steering rule skips SYN and SYN-ACK); slow_close holds the server's FIN back
+        to connect() (its steering rule skips SYN and SYN-ACK); slow_close holds the server's FIN back; bandwidth \
+        slows a GET
         """)
     func serveLatencySparesHandshake() throws {
         try withServers(mariadb: false) { ns in
@@ -143,6 +144,13 @@ struct ConnectionPhaseKernelTests {
             #expect(late, "\(steps)")
             #expect(eof("before") < 500 && eof("removed") < 500, "\(steps)")
             trace("serve slow_close 1000 (toxiproxy-python): EOF after \(eof("slow_close")) ms")
+            // bandwidth through the same client: netem's rate on the responses. A 64 KB GET at
+            // 25 KB/s takes 2.6 s or more (headers too), and far less without the toxic.
+            let narrow = try ns.serveClient(daemon, "bandwidth", "25")
+            let get = { (name: String) in narrow[name]?.fields["get_ms"] as? Double ?? -1 }
+            trace("serve bandwidth 25 KB/s (toxiproxy-python): a 64 KB GET took \(get("bandwidth")) ms")
+            #expect(narrow["bandwidth"]?.outcome == "ok" && get("bandwidth") >= 2000, "\(narrow)")
+            #expect((0..<1000).contains(get("before")) && (0..<1000).contains(get("removed")), "\(narrow)")
             #expect(daemon.terminate().status == 0)
             _ = try ns.netfault("status")
             #expect(try ns.tcState() == tcBefore)

@@ -112,9 +112,11 @@ struct ServeTests {
                 expect(steps, name + "/proxy", ["ok"])
                 expect(steps, name + "/direct", ["ok"])
             }
-            // The hang reaches the server's port itself: direct clients hang too.
-            expect(steps, "redis/timeout/proxy", ["timeout"])
-            expect(steps, "redis/timeout/direct", ["timeout"])
+            // The hang reaches the server's port itself: direct clients hang too; bandwidth 0 is one.
+            for step in ["redis/timeout", "redis/bandwidth0"] {
+                expect(steps, step + "/proxy", ["timeout"])
+                expect(steps, step + "/direct", ["timeout"])
+            }
             // A disabled proxy: its listener closed, and the server refuses new connections.
             expect(steps, "mysql/down/proxy", ["refused"])
             expect(steps, "mysql/down/direct", ["refused"])
@@ -220,29 +222,32 @@ struct ServeTests {
         }
     }
 
-    @Test("a timeout toxic with a time hangs, then resets when it runs out; changing it starts its time again")
-    func timedTimeoutBecomesReset() throws {
+    /// Toxiproxy's timeout and reset_peer with a time act on each connection from its own start.
+    /// Three connections opened 0.5 s apart (straight on 127.0.0.1, through the proxy, straight on
+    /// ::1), PING every 100 ms, timed inside the client: a time kept from the toxic's addition
+    /// would end the later ones early. A hung client sends only TCP's resends (0.2, 0.6, 1.4, 3 s
+    /// after its PING), so a timeout's reset comes at the first past 2 s: 3 s when idle.
+    @Test("timed reset_peer and timeout through toxiproxy-python: each connection reset 2 s after its own start")
+    func timedToxicsPerConnection() throws {
         try withServers(mariadb: false) { ns in
             ns.ownJournal()
             let daemon = try ServeDaemon(ns, journal: ns.journal)
-            #expect(try ns.http(daemon, "POST", "/proxies", #"{"name":"redis","upstream":"127.0.0.1:6379"}"#).status == 201)
-            // 4 s of hang: a probe's Python start took over 800 ms on a busy machine, so a shorter
-            // hang had turned into its reset before the probe connected.
-            let added = monotonicMs()
-            let toxic = try ns.http(
-                daemon, "POST", "/proxies/redis/toxics", #"{"name":"t","type":"timeout","attributes":{"timeout":4000}}"#)
-            #expect(toxic.status == 200 && toxic.body.contains("reset (RST)"), "\(toxic)")
-            let during = try ns.probe("redis-ping", "127.0.0.1", 6379, timeout: 0.3)
-            let probed = monotonicMs() - added
-            #expect(during.outcome == "timeout" || probed > 3500, "\(during), \(Int(probed)) ms after the toxic")
-            while monotonicMs() - added < 4500 { usleep(20_000) }
-            #expect(try ns.probe("connect", "127.0.0.1", 6379).outcome == "refused", "no reset after the timeout ran out")
-            // A new time: a hang again, not the reset of the old one.
-            let patched = try ns.http(daemon, "PATCH", "/proxies/redis/toxics/t", #"{"attributes":{"timeout":60000}}"#)
-            #expect(patched.status == 200, "\(patched)")
-            #expect(try ns.probe("redis-ping", "127.0.0.1", 6379, timeout: 0.3).outcome == "timeout")
-            #expect(try ns.http(daemon, "DELETE", "/proxies/redis/toxics/t").status == 204)
-            #expect(try ns.probe("redis-ping", "127.0.0.1", 6379).outcome == "ok")
+            let steps = try ns.serveClient(daemon, "timers", "2000")
+            for (kind, latest) in [("reset_peer", 2.5), ("timeout", 7.0)] {
+                let ends = steps[kind]?.fields["connections"] as? [String: [String: Any]] ?? [:]
+                #expect(ends.count == 3, "\(kind): \(steps)")
+                for (via, end) in ends {
+                    let outcome = end["outcome"] as? String ?? "", seconds = end["seconds"] as? Double ?? -1
+                    let pongs = end["pongs"] as? Int ?? -1
+                    // Through the proxy its upstream connection is reset, and the proxy closes the client's.
+                    let wanted: Set<String> = via == "proxy" ? ["reset", "closed"] : ["reset"]
+                    #expect(wanted.contains(outcome), "\(kind) \(via): \(end)")
+                    #expect(seconds >= 2.0 && seconds <= latest + (via == "proxy" ? 0.5 : 0), "\(kind) \(via): \(end)")
+                    // reset_peer passes data until the time is up; timeout none at all.
+                    #expect(kind == "timeout" ? pongs == 0 : pongs >= 10, "\(kind) \(via): \(end)")
+                }
+                expect(steps, kind + "/removed", ["ok"])
+            }
             #expect(daemon.terminate().status == 0)
             try ns.expectBaseline()
         }

@@ -38,16 +38,43 @@ import Testing
         #expect(KernelMapping.faults(enabled: true, toxics: [toxic(timeout())])[.fromServer]?.filter.action == .hang)
         let up = KernelMapping.faults(enabled: true, toxics: [toxic(timeout(), .upstream)])
         #expect(up[.toServer]?.filter.action == .hang)
-        // A timed hang: nothing changes until it runs out, then a reset.
-        let timed = toxic(timeout(500))
-        #expect(KernelMapping.faults(enabled: true, toxics: [timed])[.fromServer]?.filter.action == .hang)
-        let out = KernelMapping.faults(enabled: true, toxics: [timed], expired: [timed.name])
-        #expect(out[.toServer]?.filter.action == .reset && out[.fromServer] == nil)
         #expect(KernelMapping.faults(enabled: true, toxics: [toxic(resetPeer())])[.toServer]?.filter.action == .reset)
-        #expect(KernelMapping.faults(enabled: true, toxics: [toxic(resetPeer(100))]).isEmpty)
         // Disabled: resets, outranking a hang on the same direction.
         let off = KernelMapping.faults(enabled: false, toxics: [toxic(timeout(), .upstream)])
         #expect(off[.toServer]?.filter.action == .reset)
+    }
+
+    /// A time on timeout and reset_peer runs per connection from its SYN (--reset-after), on the
+    /// client's packets: from the start, not from when the toxic was added.
+    @Test("timed timeout: a hang now and a reset per connection; timed reset_peer: a reset per connection")
+    func timedToxicsArePerConnection() throws {
+        let timer = { (ms: Int64) in FilterSpec(life: ConnectionLife(resetAfter: .milliseconds(ms))) }
+        // On either stream the requests hang beside the timer, in one lease, which the core plans
+        // with the resets first: a hang of the responses would drop the resets sent to the client.
+        for stream in [ToxicStream.downstream, .upstream] {
+            let f = KernelMapping.faults(enabled: true, toxics: [toxic(timeout(500), stream)])
+            let up = try #require(f[.toServer])
+            #expect(up.filter == FilterSpec(action: .hang, life: ConnectionLife(resetAfter: .milliseconds(500))))
+            #expect(f[.fromServer] == nil)
+            try up.filter.validate(direction: .toServer, netem: up.netem)
+        }
+        // Two times: the shorter holds; on either stream the client's packets are reset.
+        let two = KernelMapping.faults(enabled: true, toxics: [
+            toxic(resetPeer(300), name: "a"), toxic(resetPeer(100), .upstream, name: "b"),
+        ])
+        #expect(two[.toServer]?.filter == timer(100) && two[.fromServer] == nil)
+        // A reset outranks the timer; a disabled proxy too.
+        let now = KernelMapping.faults(enabled: true, toxics: [toxic(resetPeer(100), name: "a"), toxic(resetPeer())])
+        #expect(now[.toServer]?.filter == FilterSpec(action: .reset))
+        let off = KernelMapping.faults(enabled: false, toxics: [toxic(timeout(500), .upstream)])
+        #expect(off[.toServer]?.filter == FilterSpec(action: .reset))
+        // The kernel cannot draw a share for a time it keeps for every connection.
+        for t in [toxic(timeout(500), toxicity: 0.5), toxic(resetPeer(500), toxicity: 0.5)] {
+            #expect(throws: ServeFailure.self) { try KernelMapping.check(t) }
+        }
+        #expect(throws: Never.self) { try KernelMapping.check(toxic(resetPeer(), toxicity: 0.5)) }
+        #expect(KernelMapping.notes(for: toxic(resetPeer(500))).first?.contains("after its SYN") == true)
+        #expect(KernelMapping.notes(for: toxic(timeout(500))).first?.contains("TCP's resends") == true)
     }
 
     @Test func nothingForLatencyZeroAndToxicityZero() {

@@ -79,14 +79,14 @@ import Testing
             toxic(.resetPeer(.init(timeout: .milliseconds(500))), .downstream, "now"),
         ]
         // The responses' lease steers into netem (5) and drops (7, a bandwidth 0 toxic, say); the
-        // requests' lease drops (11) and resets (13).
+        // requests' lease drops (11) and resets (13): the timed reset_peers' timers live there.
         let rules: [Direction: [KernelMatches.Counted]] = [
             .fromServer: [rule(5, steers: true), rule(7)], .toServer: [rule(11), rule(13)],
         ]
-        let counted = KernelMatches.count(toxics: toxics, expired: ["now"], counts: rules)
+        let counted = KernelMatches.count(toxics: toxics, counts: rules)
         #expect(counted.map(\.toxic) == ["slow", "hang", "nothing", "later", "now"])
-        #expect(counted.map(\.packets) == [5, 24, 0, 0, 24], "\(counted)")
-        #expect(counted.map(\.bytes) == [300, 1440, 0, 0, 1440], "\(counted)")
+        #expect(counted.map(\.packets) == [5, 24, 0, 24, 24], "\(counted)")
+        #expect(counted.map(\.bytes) == [300, 1440, 0, 1440, 1440], "\(counted)")
         #expect(counted[0].type == .latency && counted[0].stream == .downstream)
     }
 
@@ -94,7 +94,7 @@ import Testing
     func netemQdiscCounts() {
         let counts: [Direction: [KernelMatches.Counted]] = [.fromServer: [.init(packets: 9, bytes: nil, netem: true)]]
         let counted = KernelMatches.count(
-            toxics: [toxic(.latency(.init(latency: .milliseconds(50))), .downstream, "slow")], expired: [],
+            toxics: [toxic(.latency(.init(latency: .milliseconds(50))), .downstream, "slow")],
             counts: counts)
         #expect(counted == [ToxicMatch(toxic: "slow", type: .latency, stream: .downstream, packets: 9, bytes: nil)])
         let text = MetricsExposition.text([

@@ -40,8 +40,11 @@ public enum NFTablesRequests {
         // Then the timers' starts: a connection's clock runs from its first SYN.
         messages += (plan.life?.starts ?? []).map { newRule(table: plan.table, $0) }
         messages += (plan.life?.slices ?? []).map { newRule(table: plan.table, $0) }
+        // A connection's end before its hang (LifePlan.leads), else after the fault rules.
+        let ends = (plan.life?.rules ?? []).map { newRule(table: plan.table, $0) }
+        if plan.life?.leads == true { messages += ends }
         messages += plan.rules.map { newRule(table: plan.table, $0) }
-        messages += (plan.life?.rules ?? []).map { newRule(table: plan.table, $0) }
+        if plan.life?.leads != true { messages += ends }
         return try batch(messages, seq: seq)
     }
 

@@ -1,4 +1,3 @@
-import Dispatch
 import FoundationEssentials
 import Glibc
 import NetFaultCore
@@ -33,11 +32,6 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
     private let state = Condition()
     private var installed: [String: [Direction: Installed]] = [:]
     private var proxies: [String: ProxyFaults] = [:]
-    /// Timeout and reset_peer toxics whose time ran out, by proxy.
-    private var expired: [String: Set<String>] = [:]
-    /// The running timer of each such toxic: a later change of the toxic makes it stale.
-    private var timers: [String: [String: Int]] = [:]
-    private var generation = 0
     private var stopping = false
     private var renewer: JoinableThread?
 
@@ -65,7 +59,10 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
 
     public func check(_ toxic: Toxic) throws(ServeFailure) {
         try KernelMapping.check(toxic)
-        if !withNetem, toxic.type == .latency || toxic.type == .bandwidth {
+        // Bandwidth at rate 0 is a hang: nf_tables alone.
+        var netem = toxic.type == .latency || toxic.type == .bandwidth
+        if case .bandwidth(let b) = toxic.kind, b.rate == 0 { netem = false }
+        if !withNetem, netem {
             throw .noNetem(toxic: toxic.name, type: toxic.type)
         }
     }
@@ -113,9 +110,7 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
         do {
             try state.withLock {
                 guard !stopping else { throw ServeFailure.shuttingDown }
-                let previous = proxies[proxy.name]
                 proxies[proxy.name] = proxy
-                scheduleTimers(proxy, previous: previous)
                 try applyLocked(proxy)
             }
         } catch {
@@ -125,7 +120,7 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
 
     public func remove(proxy name: String) {
         state.withLock {
-            proxies[name] = nil; expired[name] = nil; timers[name] = nil
+            proxies[name] = nil
             for (_, i) in installed[name] ?? [:] { release(i.lease) }
             installed[name] = nil
         }
@@ -167,15 +162,14 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
                     counts[d] = [KernelMatches.Counted(packets: packets, bytes: nil, netem: true)]
                 }
             }
-            return KernelMatches.count(toxics: proxy.toxics, expired: expired[name] ?? [], counts: counts)
+            return KernelMatches.count(toxics: proxy.toxics, counts: counts)
         }
     }
 
     /// Releases the leases whose faults changed, then installs the new ones: never two leases
     /// of one proxy on the same packets at once.
     private func applyLocked(_ proxy: ProxyFaults) throws {
-        let want = KernelMapping.faults(
-            enabled: proxy.enabled, toxics: proxy.toxics, expired: expired[proxy.name] ?? [])
+        let want = KernelMapping.faults(enabled: proxy.enabled, toxics: proxy.toxics)
         try KernelMapping.checkShares(want, loopback: try Self.address(proxy.upstream) == nil)
         var have = installed[proxy.name] ?? [:]
         defer { installed[proxy.name] = have }
@@ -213,51 +207,6 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
             }
         } catch {
             writeStandardError("netfault serve: removing a lease failed: \(error)\n")
-        }
-    }
-
-    /// A timeout or reset_peer toxic with a time turns into a reset when it runs out.
-    /// `previous`: the proxy as the last change left it; a timed toxic that changed since
-    /// starts its time again.
-    private func scheduleTimers(_ proxy: ProxyFaults, previous: ProxyFaults?) {
-        var running = timers[proxy.name] ?? [:]
-        var done = expired[proxy.name] ?? []
-        let timed = Dictionary(
-            proxy.toxics.compactMap { t -> (String, Duration)? in
-                switch t.kind {
-                case .timeout(let x) where x.timeout > .zero: (t.name, x.timeout)
-                case .resetPeer(let x) where x.timeout > .zero: (t.name, x.timeout)
-                default: nil
-                }
-            }, uniquingKeysWith: { a, _ in a })
-        for name in Set(running.keys).union(done) where timed[name] == nil {
-            running[name] = nil; done.remove(name)
-        }
-        let before = Dictionary((previous?.toxics ?? []).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for (name, after) in timed {
-            let changed = before[name] != proxy.toxics.first(where: { $0.name == name })
-            if running[name] != nil && !changed { continue }
-            generation += 1
-            let token = generation
-            running[name] = token
-            done.remove(name)
-            let due = DispatchTime.now() + .nanoseconds(Int(after.nanoseconds))
-            DispatchQueue.global().asyncAfter(deadline: due) { [weak self] in
-                self?.expire(proxy: proxy.name, toxic: name, token: token)
-            }
-        }
-        timers[proxy.name] = running
-        expired[proxy.name] = done
-    }
-
-    private func expire(proxy name: String, toxic: String, token: Int) {
-        state.withLock {
-            guard !stopping, timers[name]?[toxic] == token, let proxy = proxies[name] else { return }
-            expired[name, default: []].insert(toxic)
-            do { try applyLocked(proxy) } catch {
-                writeStandardError(
-                    "netfault serve: turning toxic \(toxic) of proxy \(name) into a reset failed: \(error)\n")
-            }
         }
     }
 

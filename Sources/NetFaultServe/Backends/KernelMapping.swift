@@ -21,6 +21,9 @@ public enum KernelMapping {
     public static func check(_ toxic: Toxic) throws(ServeFailure) {
         func refuse(_ why: String) -> ServeFailure { .cannotExpress(toxic: toxic.name, type: toxic.type, why: why) }
         let most = NetemSpec.maximumDelay
+        if timer(toxic.kind) != nil && toxic.toxicity < 1 {
+            throw refuse("the kernel keeps a time per connection for every connection of the upstream; give toxicity 1")
+        }
         switch toxic.kind {
         case .slowClose(let c) where c.delay > most:
             throw refuse("netem holds a FIN up to \(most.nanoseconds / 1_000_000) ms")
@@ -38,9 +41,17 @@ public enum KernelMapping {
         }
     }
 
-    /// The leases a proxy needs. `expired`: names of timeout and reset_peer toxics whose
-    /// timeout has run out since they were added (they turn into resets).
-    public static func faults(enabled: Bool, toxics: [Toxic], expired: Set<String> = []) -> [Direction: Faults] {
+    /// The time of a timeout or reset_peer toxic, when it has one.
+    static func timer(_ kind: ToxicKind) -> Duration? {
+        switch kind {
+        case .timeout(let t) where t.timeout > .zero: t.timeout
+        case .resetPeer(let r) where r.timeout > .zero: r.timeout
+        default: nil
+        }
+    }
+
+    /// The leases a proxy needs.
+    public static func faults(enabled: Bool, toxics: [Toxic]) -> [Direction: Faults] {
         var out: [Direction: Faults] = [:]
         var lots: [Direction: [Lot]] = [:]
         func set(_ action: FilterSpec.Action, _ d: Direction, _ toxic: Toxic? = nil) {
@@ -71,29 +82,31 @@ public enum KernelMapping {
                 let old = out[d, default: Faults()].netem.rate
                 out[d, default: Faults()].netem.rate = old.map { min($0, rate) } ?? rate
                 lots[d, default: []].append(Lot(action: nil, toxicity: toxic.toxicity, toxic: toxic.name))
-            case .timeout(let t):
-                let ranOut = t.timeout > .zero && expired.contains(toxic.name)
-                if ranOut { set(.reset, .toServer, toxic) } else { set(.hang, d, toxic) }
+            case .timeout where timer(toxic.kind) != nil:
+                // Data stops at once and each connection is reset once its time is up. On either
+                // stream the requests hang: a hang of the responses would drop the client's reset.
+                set(.hang, .toServer, toxic)
+                resetAfter(timer(toxic.kind) ?? .zero, into: &out)
+            case .timeout:
+                set(.hang, d, toxic)
+            case .resetPeer(let r) where r.timeout == .zero:
+                // Toxiproxy resets the client's connection: the client's next packet is answered with a RST.
+                set(.reset, .toServer, toxic)
             case .resetPeer(let r):
-                // Toxiproxy resets the client's connection: the client's next packet is answered
-                // with a RST. Before its timeout runs out, nothing happens.
-                if r.timeout == .zero || expired.contains(toxic.name) { set(.reset, .toServer, toxic) }
-            case .slowClose, .slicer: closeAndSlices(toxic.kind, d, into: &out)
-            case .limitData(let l):
-                // A quota per connection on what the server sends; two limits: the smaller holds.
-                // 0 closes at once in Toxiproxy: here the first server packet (the SYN-ACK) is over.
-                let bytes = UInt64(max(1, l.bytes))
-                var life = out[.fromServer, default: Faults()].filter.life ?? ConnectionLife()
-                life.limitData = min(life.limitData ?? bytes, bytes)
-                out[.fromServer, default: Faults()].filter.life = life
+                resetAfter(r.timeout, into: &out)
+            case .slowClose, .slicer, .limitData: closeSliceAndLimit(toxic.kind, d, into: &out)
             default:
                 break  // latency 0: nothing, as in Toxiproxy
             }
         }
-        // A connection fault takes every packet of its direction already: no budget is left to count.
-        for (d, f) in out where f.filter.action != nil { out[d]?.filter.life = nil }
         // A disabled proxy: new connections refused, open ones reset, also for direct clients.
         if !enabled { set(.reset, .toServer) }
+        // A connection fault takes every packet of its direction already: no budget is left to
+        // count. A hung connection still ends when its time is up (a timeout with a time).
+        for (d, f) in out where f.filter.action != nil {
+            let timer = f.filter.action == .hang ? f.filter.life?.resetAfter : nil
+            out[d]?.filter.life = timer.map { ConnectionLife(resetAfter: $0) }
+        }
         draw(lots, into: &out)
         return out.filter { !$0.value.isEmpty }
     }
@@ -118,8 +131,12 @@ public enum KernelMapping {
         case .timeout(let t) where t.timeout > .zero:
             notes.append(
                 """
-                data stops, and \(toxic.attributes["timeout"] ?? 0) ms after the toxic was added (not after each \
-                connection's first data) connections are reset (RST); Toxiproxy closes them
+                data stops: the requests are dropped whatever the stream (a hang of the responses would drop the \
+                client's reset too), so the server does not see them; each connection is reset (RST) at its first \
+                packet to the server more than \(toxic.attributes["timeout"] ?? 0) ms after its SYN (a client \
+                waiting for data sends only TCP's resends, 0.2, 0.6, 1.4, 3 s... after its request, so the reset \
+                can come that much late), where Toxiproxy closes it (FIN) that long after the stream's last data; \
+                connections open before the toxic hang and are not reset
                 """)
         case .timeout:
             notes.append(
@@ -130,8 +147,10 @@ public enum KernelMapping {
         case .resetPeer(let r) where r.timeout > .zero:
             notes.append(
                 """
-                connections are reset \(toxic.attributes["timeout"] ?? 0) ms after the toxic was added, not after \
-                each connection's first data
+                each connection is reset (RST) at its first packet to the server more than \
+                \(toxic.attributes["timeout"] ?? 0) ms after its SYN, and its data passes until then (an idle one \
+                is reset at its next packet); Toxiproxy starts the time at the stream's first data, passes none \
+                of it meanwhile and resets both ends; connections open before the toxic are left alone
                 """)
         case .limitData:
             notes.append(
@@ -149,9 +168,16 @@ public enum KernelMapping {
 
 extension KernelMapping {
     /// slow_close: the FINs leaving this host in the stream's direction (--slow-close), two add
-    /// up; slicer: the server's own TCP cuts its segments at the SYN's MSS (--slice), two: the smaller.
-    static func closeAndSlices(_ kind: ToxicKind, _ d: Direction, into out: inout [Direction: Faults]) {
+    /// up; slicer: the server's own TCP cuts its segments at the SYN's MSS (--slice), two: the smaller;
+    /// limit_data: a quota per connection on what the server sends (--limit-data), two: the smaller.
+    static func closeSliceAndLimit(_ kind: ToxicKind, _ d: Direction, into out: inout [Direction: Faults]) {
         switch kind {
+        case .limitData(let l):
+            // 0 closes at once in Toxiproxy: here the first server packet (the SYN-ACK) is over.
+            let bytes = UInt64(max(1, l.bytes))
+            var life = out[.fromServer, default: Faults()].filter.life ?? ConnectionLife()
+            life.limitData = min(life.limitData ?? bytes, bytes)
+            out[.fromServer, default: Faults()].filter.life = life
         case .slowClose(let c) where c.delay > .zero:
             var n = out[d, default: Faults()].netem
             n.slowClose = Duration(nanoseconds: (n.slowClose ?? .zero).nanoseconds + c.delay.nanoseconds)
@@ -163,6 +189,13 @@ extension KernelMapping {
             out[.fromServer, default: Faults()].filter.life = life
         default: break
         }
+    }
+
+    /// A per-connection timer on the client's packets (--reset-after); of two, the shorter holds.
+    static func resetAfter(_ time: Duration, into out: inout [Direction: Faults]) {
+        var life = out[.toServer, default: Faults()].filter.life ?? ConnectionLife()
+        life.resetAfter = min(life.resetAfter ?? time, time)
+        out[.toServer, default: Faults()].filter.life = life
     }
 
     /// A slicer's average_size within what --slice takes.

@@ -23,10 +23,10 @@ enum KernelMatches {
     }
 
     /// `counts`: the counters of each direction's lease.
-    static func count(toxics: [Toxic], expired: Set<String>, counts: [Direction: [Counted]]) -> [ToxicMatch] {
+    static func count(toxics: [Toxic], counts: [Direction: [Counted]]) -> [ToxicMatch] {
         toxics.map { t in
             var m = ToxicMatch(toxic: t.name, type: t.type, stream: t.stream, packets: 0, bytes: 0)
-            for (d, faults) in KernelMapping.faults(enabled: true, toxics: [t], expired: expired) {
+            for (d, faults) in KernelMapping.faults(enabled: true, toxics: [t]) {
                 for c in counts[d] ?? [] where c.netem ? !faults.netem.isEmpty : !faults.filter.isEmpty {
                     m.packets &+= c.packets
                     m.bytes = m.bytes.flatMap { sum in c.bytes.map { sum &+ $0 } }
