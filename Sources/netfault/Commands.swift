@@ -383,7 +383,6 @@ struct WatchdogCommand: ParsableCommand {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         var logger = Logger(label: "netfault.watchdog")
         logger[metadataKey: "pid"] = "\(getpid())"
-        logger.info("started by exec")
         let journal: Journal
         do { journal = try Journal() } catch { throw fail(error) }
         throw ExitCode(WatchdogProcess.run(
