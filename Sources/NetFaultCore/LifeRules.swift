@@ -127,6 +127,11 @@ public struct LifePlan: Hashable, Codable, Sendable {
     ) {
         self.life = life; self.starts = starts; self.rules = rules; self.slices = slices; self.leads = leads
     }
+    /// A chain's fault rules and the rules that end a connection, in the chain's order: the ends
+    /// first when they lead, else after.
+    public static func ordered<T>(faults: [T], ends: [T], in plan: LifePlan?) -> [T] {
+        plan?.leads == true ? ends + faults : faults + ends
+    }
     /// The families that have timer sets.
     public var timerFamilies: [IPAddress.Family] {
         IPAddress.Family.allCases.filter { f in starts.contains { $0.family == f } }

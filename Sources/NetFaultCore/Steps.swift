@@ -156,10 +156,9 @@ extension FilterPlan {
             lines += (share?.rules ?? []).filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }
             lines += (life?.starts ?? []).filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }
             lines += (life?.slices ?? []).filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }
-            let ends = (life?.rules ?? []).filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }
-            if life?.leads == true { lines += ends }
-            lines += rules.filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }
-            if life?.leads != true { lines += ends }
+            lines += LifePlan.ordered(
+                faults: rules.filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax },
+                ends: (life?.rules ?? []).filter { $0.hook == hook }.map { "\t\t" + $0.nftSyntax }, in: life)
             lines.append("\t}")
         }
         lines.append("}")

@@ -41,10 +41,9 @@ public enum NFTablesRequests {
         messages += (plan.life?.starts ?? []).map { newRule(table: plan.table, $0) }
         messages += (plan.life?.slices ?? []).map { newRule(table: plan.table, $0) }
         // A connection's end before its hang (LifePlan.leads), else after the fault rules.
-        let ends = (plan.life?.rules ?? []).map { newRule(table: plan.table, $0) }
-        if plan.life?.leads == true { messages += ends }
-        messages += plan.rules.map { newRule(table: plan.table, $0) }
-        if plan.life?.leads != true { messages += ends }
+        messages += LifePlan.ordered(
+            faults: plan.rules.map { newRule(table: plan.table, $0) },
+            ends: (plan.life?.rules ?? []).map { newRule(table: plan.table, $0) }, in: plan.life)
         return try batch(messages, seq: seq)
     }
 

@@ -82,11 +82,11 @@ public enum KernelMapping {
                 let old = out[d, default: Faults()].netem.rate
                 out[d, default: Faults()].netem.rate = old.map { min($0, rate) } ?? rate
                 lots[d, default: []].append(Lot(action: nil, toxicity: toxic.toxicity, toxic: toxic.name))
-            case .timeout where timer(toxic.kind) != nil:
+            case .timeout(let t) where t.timeout > .zero:
                 // Data stops at once and each connection is reset once its time is up. On either
                 // stream the requests hang: a hang of the responses would drop the client's reset.
                 set(.hang, .toServer, toxic)
-                resetAfter(timer(toxic.kind) ?? .zero, into: &out)
+                resetAfter(t.timeout, into: &out)
             case .timeout:
                 set(.hang, d, toxic)
             case .resetPeer(let r) where r.timeout == .zero:
