@@ -110,8 +110,8 @@ demo: build
 
 # The fault matrix of examples/ichnaea (MySQL and Redis, each under a delay, a blackhole, a hang,
 # resets, resets of 30% of new connections and a transient blackout, through the kernel and
-# through the built-in proxy) against real servers (NETFAULT_MATRIX_JOBS=2: two cells at a time,
-# kernel faults scoped to each cell's command): out/matrix/report.json, report.xml (JUnit), report.html.
+# through the built-in proxy) against real servers, two cells at a time (kernel faults scoped to each
+# cell's command; NETFAULT_MATRIX_JOBS=1 runs one): out/matrix/report.json, report.xml (JUnit), report.html.
 matrix: build
 	scripts/matrix
 
