@@ -214,7 +214,7 @@ struct Serve: ParsableCommand {
             }
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
             let registry = ProxyRegistry(backend: toxics, group: group, listenPolicy: listenPolicy)
-            let server = HTTPServer(router: ApiRouter(registry: registry, token: token), group: group, access: callers)
+            let server = HTTPServer(router: ApiRouter(registry: registry, token: token), access: callers)
             var bound: ApiAddress
             do {
                 let (_, error) = registry.populate(initial)

@@ -2,14 +2,13 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// One HTTP connection: collects a request, has the router answer it on the pool, writes the
-/// answer. Keep-alive as the client asks.
+/// One HTTP connection: collects a request, has the router answer it, writes the answer.
+/// Keep-alive as the client asks.
 final class RequestHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     let router: ApiRouter
-    let pool: NIOThreadPool
     let access: ApiAccess
     let guarded: ConnectionGuard
     private var head: HTTPRequestHead?
@@ -18,8 +17,8 @@ final class RequestHandler: ChannelInboundHandler {
     /// The access decision, made at the first request: a connection's addresses do not change.
     private var refusal: ApiError??
 
-    init(router: ApiRouter, pool: NIOThreadPool, access: ApiAccess, guarded: ConnectionGuard) {
-        self.router = router; self.pool = pool; self.access = access; self.guarded = guarded
+    init(router: ApiRouter, access: ApiAccess, guarded: ConnectionGuard) {
+        self.router = router; self.access = access; self.guarded = guarded
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -51,16 +50,12 @@ final class RequestHandler: ChannelInboundHandler {
                 write(context, .error(refused), version: head.version, keepAlive: false)
                 return
             }
-            let router = router, body = body
-            let headers = head.headers.map { ($0.name, $0.value) }
-            let loop = context.eventLoop
-            let ctx = NIOLoopBound(context, eventLoop: loop)
-            pool.runIfActive(eventLoop: loop) {
-                router.handle(method: head.method.rawValue, uri: head.uri, headers: headers, body: body)
-            }.whenComplete { result in
-                let response = (try? result.get()) ?? .error(ApiError("the daemon is shutting down", status: 503))
-                self.write(ctx.value, response, version: head.version, keepAlive: keepAlive)
-            }
+            // Inline: this loop is the API's alone (HTTPServer), so a kernel change blocks no
+            // proxy, and the changes stay one at a time, in order, with no hop to another thread.
+            let response = router.handle(
+                method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) },
+                body: body)
+            write(context, response, version: head.version, keepAlive: keepAlive)
         }
     }
 

@@ -68,10 +68,10 @@ public final class ToxicProxy: @unchecked Sendable {
                 // Every address: IPv6 (dual-stack where the host allows), else IPv4.
                 let dualStack = bootstrap.serverChannelOption(
                     ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 0)
-                channel = try (try? dualStack.bind(host: "::", port: Int(listen.port)).wait())
-                    ?? bootstrap.bind(host: "0.0.0.0", port: Int(listen.port)).wait()
+                channel = try (try? dualStack.bind(host: "::", port: Int(listen.port)).waitedFor())
+                    ?? bootstrap.bind(host: "0.0.0.0", port: Int(listen.port)).waitedFor()
             } else {
-                channel = try bootstrap.bind(host: listen.host, port: Int(listen.port)).wait()
+                channel = try bootstrap.bind(host: listen.host, port: Int(listen.port)).waitedFor()
             }
             state.withLockedValue { $0.listener = channel }
             let address = channel.localAddress
@@ -87,10 +87,10 @@ public final class ToxicProxy: @unchecked Sendable {
                 defer { s.listener = nil }
                 return (s.listener, Array(s.connections.values))
             }
-            try? listener?.close().wait()
+            try? listener?.close().waitedFor()
             let closed = connections.map { $0.closeFromOutside() }
             if !closed.isEmpty {
-                try? EventLoopFuture.andAllComplete(closed, on: group.any()).wait()
+                try? EventLoopFuture.andAllComplete(closed, on: group.any()).waitedFor()
             }
         }
     }
