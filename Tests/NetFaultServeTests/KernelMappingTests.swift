@@ -161,4 +161,21 @@ import Testing
         #expect(try address("10.1.2.3") == [10, 1, 2, 3])
         #expect(try address("2001:db8::1")?.count == 16)
     }
+
+    /// A loopback upstream is a local server even before it listens, so a toxic needs no dump of
+    /// the listening sockets; a named address leaves that to the planner, as the CLI does.
+    @Test func aLoopbackUpstreamIsALocalServer() throws {
+        let hang = Toxic(name: "t", stream: .downstream, toxicity: 1, .timeout(TimeoutToxic(timeout: .zero)))
+        let faults = try #require(KernelMapping.faults(enabled: true, toxics: [hang])[.fromServer])
+        for host in ["127.0.0.1", "localhost", "::1", ""] {
+            let r = try KernelBackend.request(
+                faults, direction: .fromServer, upstream: HostPort(host: host, port: 6379), duration: .seconds(10))
+            #expect(r.server == ServerLocation.local, "\(host)")
+            #expect(r.target.host == nil && r.target.ports == [6379])
+        }
+        let remote = try KernelBackend.request(
+            faults, direction: .fromServer, upstream: HostPort(host: "10.1.2.3", port: 6379), duration: .seconds(10))
+        #expect(remote.server == nil)
+        #expect(remote.target.host?.bytes == [10, 1, 2, 3])
+    }
 }

@@ -185,9 +185,8 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
     private func install(_ faults: KernelMapping.Faults, direction: Direction, upstream: HostPort) throws -> Lease {
         if !faults.netem.isEmpty { try faults.netem.validate() }
         try faults.filter.validate(direction: direction, netem: faults.netem)
-        let request = FaultRequest(
-            target: Target(ports: [upstream.port], host: try Self.address(upstream)), direction: direction,
-            netem: faults.netem, filter: faults.filter, device: nil,
+        let request = try Self.request(
+            faults, direction: direction, upstream: upstream,
             duration: tables != nil ? Self.leaseTimeout : LeaseLimits.maximumDuration)
         if let tables {
             // Owner tables work here (the probe said so): netem bands are steered by them too.
@@ -197,6 +196,18 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
         let status = try manager.apply(
             request, policy: .u32, executable: executable, controller: ProcessIdentity.current())
         return .watched(status.lease.id)
+    }
+
+    /// The lease request for a proxy's faults on one stream. A loopback upstream is a server on
+    /// this host, listening yet or not: said here, so that no toxic waits for a dump of the
+    /// listening sockets to find that out (nor takes a server that has not started for a remote one).
+    static func request(
+        _ faults: KernelMapping.Faults, direction: Direction, upstream: HostPort, duration: Duration
+    ) throws(ServeFailure) -> FaultRequest {
+        let host = try address(upstream)
+        return FaultRequest(
+            target: Target(ports: [upstream.port], host: host), direction: direction, netem: faults.netem,
+            filter: faults.filter, device: nil, duration: duration, server: host == nil ? .local : nil)
     }
 
     private func release(_ lease: Lease) {
