@@ -9,6 +9,7 @@ import NetFaultLeases
 
 struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "apply",
         abstract: "Put faults on a service's traffic, under a lease that reverts itself.",
         discussion: """
             Netem faults (--delay, --loss, --duplicate, --corrupt, --reorder, --rate) go into traffic \
@@ -142,6 +143,7 @@ struct Apply: ParsableCommand {
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "status",
         abstract: "List active leases, their faults, time left and the kernel objects they own.",
         discussion: """
             Each lease's netem qdiscs and nf_tables rules are read back from the kernel, with the \
@@ -192,6 +194,7 @@ struct Status: ParsableCommand {
 
 struct Revert: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "revert",
         abstract: "Remove the faults of the given leases (or --all); exits 0 when none is left.",
         discussion: """
             Removes exactly the objects each lease installed and gives each device its default root \
@@ -273,6 +276,7 @@ struct Revert: ParsableCommand {
 
 struct Doctor: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "doctor",
         abstract: "Check which kernel features netfault can use here.",
         discussion: """
             Tries each feature for real without touching traffic: qdiscs and filters on scratch \

@@ -82,6 +82,7 @@ extension NetFault {
 /// command line goes to netfault-serve, which parses it (`netfault serve --help` included).
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Serve Toxiproxy's HTTP API, with toxics as kernel faults or in a built-in proxy.",
         discussion: """
             Runs netfault-serve, installed beside netfault; `netfault serve --help` (or man \
@@ -98,6 +99,7 @@ struct Serve: ParsableCommand {
 /// holds the proxy backend (SwiftNIO) and the YAML parser.
 struct Matrix: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "matrix",
         abstract: "Run a command under each fault, through the kernel and through a proxy, and report.",
         discussion: """
             Runs netfault-matrix, installed beside netfault; `netfault matrix --help` (or man \
