@@ -34,7 +34,7 @@ let package = Package(
             pkgConfig: "libnftnl",
             providers: [.apt(["libnftnl-dev", "libmnl-dev"])]
         ),
-        // fork + drop privileges + exec for `netfault run`, which Swift cannot do safely.
+        // fork + drop privileges + exec for `netfault run`, which Swift cannot do safely; the forked watchdog.
         .systemLibrary(name: "CProcess"),
         // Pure logic: units, targets, fault specs, validation, plans. No syscalls.
         .target(name: "NetFaultCore"),
@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "NetFaultKernel", dependencies: ["NetFaultCore", "CNetlink", "CNFTables"]),
         // Leases, the journal under /run/netfault, the detached watchdog.
         .target(name: "NetFaultLeases", dependencies: [
-            "NetFaultCore", "NetFaultKernel",
+            "NetFaultCore", "NetFaultKernel", "CProcess",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // `netfault serve`: Toxiproxy's HTTP API (SwiftNIO), the TCP proxies, and the backends

@@ -56,7 +56,8 @@ public enum WatchdogProcess {
         JournalError("\(path) is a symlink; netfault will not write the watchdog's log through it. Remove it.")
     }
 
-    /// Starts `executable __watchdog ID` detached and returns its pid. From fd 3 on it inherits
+    /// Starts the watchdog detached and returns its pid: a fork of this process where it has one
+    /// thread (`WatchdogFork.swift`), else `executable __watchdog ID`. From fd 3 on it inherits
     /// `entry`, the lease's journal entry open for reading (its own copy, should the entry be
     /// deleted before it reads it), `table`, the netfilter socket that owns the lease's table,
     /// and `claims`, the sockets that hold its bands' names: apply made them all, and from
@@ -66,6 +67,10 @@ public enum WatchdogProcess {
         claims: [Int32] = []
     ) throws -> pid_t {
         if isSymlink(logPath) { throw symlinkedLog(logPath) }
+        if let title = forkTitle(leaseID: leaseID) {
+            return try forkWatchdog(
+                leaseID: leaseID, logPath: logPath, title: title, entry: entry, table: table, claims: claims)
+        }
         var attr = posix_spawnattr_t()
         try check(posix_spawnattr_init(&attr), "posix_spawnattr_init")
         defer { posix_spawnattr_destroy(&attr) }

@@ -387,6 +387,7 @@ struct WatchdogCommand: ParsableCommand {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         var logger = Logger(label: "netfault.watchdog")
         logger[metadataKey: "pid"] = "\(getpid())"
+        logger.info("started by exec")
         let journal: Journal
         do { journal = try Journal() } catch { throw fail(error) }
         throw ExitCode(WatchdogProcess.run(

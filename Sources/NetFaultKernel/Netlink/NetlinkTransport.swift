@@ -105,6 +105,12 @@ public enum NetfilterCloses {
         }
     }
 
+    /// In a child forked without exec (the watchdog): it is long-lived and closes its sockets as
+    /// it goes; the duplicates listed were the parent's, and are closed here already.
+    public static func forgetInChild() {
+        lock.withLock { kept = nil }
+    }
+
     /// Keeps the socket behind `fd` open through a duplicate, when deferring.
     static func keep(_ fd: Int32) {
         lock.withLock {
