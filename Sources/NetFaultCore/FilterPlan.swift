@@ -169,6 +169,24 @@ public struct FilterPlan: Hashable, Codable, Sendable {
     ) {
         self.table = table; self.ports = ports; self.rules = rules; self.share = share; self.life = life
     }
+    enum CodingKeys: String, CodingKey { case table, rules, ports, share, life }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        table = try c.decode(String.self, forKey: .table)
+        rules = try c.decode([FilterRule].self, forKey: .rules)
+        ports = try c.decodePorts(forKey: .ports)
+        share = try c.decodeIfPresent(ShareDecision.self, forKey: .share)
+        life = try c.decodeIfPresent(LifePlan.self, forKey: .life)
+    }
+    /// The ports as a PortList: the journal's largest field at 10,000 ports.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(table, forKey: .table)
+        try c.encode(rules, forKey: .rules)
+        try c.encode(PortList.text(ports), forKey: .ports)
+        try c.encodeIfPresent(share, forKey: .share)
+        try c.encodeIfPresent(life, forKey: .life)
+    }
     /// The base chains the rules need, named after their hooks.
     public var hooks: [FilterRule.Hook] {
         FilterRule.Hook.allCases.filter { h in

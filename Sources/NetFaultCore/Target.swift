@@ -74,6 +74,20 @@ public struct Target: Hashable, Codable, Sendable, CustomStringConvertible {
         self.host = host
         self.name = name ?? ports.map(String.init).joined(separator: ",")
     }
+    enum CodingKeys: String, CodingKey { case ports, host, name }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        ports = try c.decodePorts(forKey: .ports)
+        host = try c.decodeIfPresent(IPAddress.self, forKey: .host)
+        name = try c.decode(String.self, forKey: .name)
+    }
+    /// The ports as a PortList (see there).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(PortList.text(ports), forKey: .ports)
+        try c.encodeIfPresent(host, forKey: .host)
+        try c.encode(name, forKey: .name)
+    }
 
     /// Parses `mysql`, `redis`, `6380`, or a comma list of those.
     public static func parse(_ text: String, host: String? = nil) throws -> Target {
