@@ -31,11 +31,12 @@ struct Matrix: ParsableCommand {
             alone). A kernel cell's fault then takes only its own command's connections: the \
             command runs in a cgroup v2 of its own, netfault-run-PID-CELL, as `netfault run --scope \
             command` makes, so one cell's fault never reaches another's. A proxy cell's command \
-            talks to proxies of its own, on ports the kernel picks. A kernel cell that cannot be \
-            scoped runs alone, and its notes say why: a kernel without nf_tables (user-mode Linux) \
-            or without socket cgroup v2 matching (`netfault doctor`: nf_tables socket scope), no \
-            writable cgroup2 mount, a fault that goes in while the command runs (after:, every:: \
-            a scoped lease takes only connections opened after it), or a mix of connection faults. \
+            talks to proxies of its own, on ports the kernel picks. A cell on a schedule (after:, \
+            every:) runs alone with either backend: what its fault meets depends on the command's \
+            timing, which a cell beside it would change. A kernel cell that cannot be scoped runs \
+            alone too, and its notes say why: a kernel without nf_tables (user-mode Linux) or \
+            without socket cgroup v2 matching (`netfault doctor`: nf_tables socket scope), no \
+            writable cgroup2 mount, or a mix of connection faults. \
             The cells are those of one job; their times may grow with the machine's load. Known \
             limit (docs/matrix.md): a scoped lease keeps its choice by address and port, so a \
             connection that reuses the source port of another's, beside it, can be taken for it.
