@@ -12,15 +12,16 @@ import NetFaultKernel
 /// thread may hold a lock of the heap or the runtime); any other takes the exec.
 extension WatchdogProcess {
     /// Whether this process may fork its watchdog: one thread, and room in its command line for
-    /// the watchdog's, which `isWatchdog` and `ps` read. Returns the command line to write.
-    static func forkTitle(leaseID: String) -> [UInt8]? {
+    /// the watchdog's, which `isWatchdog` and `ps` read. Returns the command line to write, and
+    /// where.
+    static func forkTitle(leaseID: String) -> (area: CommandLineArea, bytes: [UInt8])? {
         guard isSingleThreaded(), let area = CommandLineArea.current() else { return nil }
         let zero = [UInt8(0)]
         let candidates = [
             Array("netfault".utf8) + zero + Array(command.utf8) + zero + Array(leaseID.utf8) + zero,
             Array("netfault".utf8) + zero + Array(command.utf8) + zero,
         ]
-        return candidates.first { $0.count <= area.count }
+        return candidates.first { $0.count <= area.count }.map { (area, $0) }
     }
 
     /// Whether this process has one thread. A thread joined a moment ago (`onThread`, for
@@ -40,7 +41,8 @@ extension WatchdogProcess {
     /// child holds nothing of apply's but `sources` (entry, table, claims, in `pass`'s order,
     /// which it finds from fd 3 on) and shows `title`; the child never returns.
     static func forkWatchdog(
-        leaseID: String, logPath: String, title: [UInt8], entry: Int32?, table: Int32?, claims: [Int32]
+        leaseID: String, logPath: String, title: (area: CommandLineArea, bytes: [UInt8]), entry: Int32?,
+        table: Int32?, claims: [Int32]
     ) throws -> pid_t {
         let log = open(logPath, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard log >= 0 else {
@@ -48,13 +50,11 @@ extension WatchdogProcess {
             throw ProcessError("cannot start the watchdog: opening \(logPath): \(String(cString: strerror(errno)))")
         }
         defer { close(log) }
-        guard let area = CommandLineArea.current() else {
-            throw ProcessError("cannot start the watchdog: the command line moved")
-        }
+        let area = title.area
         let sources = [entry, table].compactMap { $0 } + claims
         fflush(nil)  // what apply has buffered is apply's to write, not the child's as well
         let pid = sources.withUnsafeBufferPointer { fds in
-            title.withUnsafeBufferPointer { t in
+            title.bytes.withUnsafeBufferPointer { t in
                 t.withMemoryRebound(to: CChar.self) {
                     nf_fork_watchdog(
                         log, fds.baseAddress, Int32(fds.count), area.start, area.count, $0.baseAddress, $0.count)
