@@ -168,13 +168,15 @@ import Testing
         let hang = Toxic(name: "t", stream: .downstream, toxicity: 1, .timeout(TimeoutToxic(timeout: .zero)))
         let faults = try #require(KernelMapping.faults(enabled: true, toxics: [hang])[.fromServer])
         for host in ["127.0.0.1", "localhost", "::1", ""] {
-            let r = try KernelBackend.request(
-                faults, direction: .fromServer, upstream: HostPort(host: host, port: 6379), duration: .seconds(10))
+            let r = KernelBackend.request(
+                faults, direction: .fromServer, port: 6379,
+                host: try KernelBackend.address(HostPort(host: host, port: 6379)), duration: .seconds(10))
             #expect(r.server == ServerLocation.local, "\(host)")
             #expect(r.target.host == nil && r.target.ports == [6379])
         }
-        let remote = try KernelBackend.request(
-            faults, direction: .fromServer, upstream: HostPort(host: "10.1.2.3", port: 6379), duration: .seconds(10))
+        let remote = KernelBackend.request(
+            faults, direction: .fromServer, port: 6379,
+            host: try KernelBackend.address(HostPort(host: "10.1.2.3", port: 6379)), duration: .seconds(10))
         #expect(remote.server == nil)
         #expect(remote.target.host?.bytes == [10, 1, 2, 3])
     }

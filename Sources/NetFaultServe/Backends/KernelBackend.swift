@@ -170,7 +170,9 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
     /// of one proxy on the same packets at once.
     private func applyLocked(_ proxy: ProxyFaults) throws {
         let want = KernelMapping.faults(enabled: proxy.enabled, toxics: proxy.toxics)
-        try KernelMapping.checkShares(want, loopback: try Self.address(proxy.upstream) == nil)
+        // Resolved once for this change (a name may ask DNS), not again for each stream's lease.
+        let host = try Self.address(proxy.upstream)
+        try KernelMapping.checkShares(want, loopback: host == nil)
         var have = installed[proxy.name] ?? [:]
         defer { installed[proxy.name] = have }
         for (d, i) in have where want[d] != i.faults {
@@ -178,15 +180,18 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
             have[d] = nil
         }
         for (d, faults) in want.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where have[d] == nil {
-            have[d] = Installed(faults: faults, lease: try install(faults, direction: d, upstream: proxy.upstream))
+            have[d] = Installed(
+                faults: faults, lease: try install(faults, direction: d, port: proxy.upstream.port, host: host))
         }
     }
 
-    private func install(_ faults: KernelMapping.Faults, direction: Direction, upstream: HostPort) throws -> Lease {
+    private func install(_ faults: KernelMapping.Faults, direction: Direction, port: UInt16, host: IPAddress?) throws
+        -> Lease
+    {
         if !faults.netem.isEmpty { try faults.netem.validate() }
         try faults.filter.validate(direction: direction, netem: faults.netem)
-        let request = try Self.request(
-            faults, direction: direction, upstream: upstream,
+        let request = Self.request(
+            faults, direction: direction, port: port, host: host,
             duration: tables != nil ? Self.leaseTimeout : LeaseLimits.maximumDuration)
         if let tables {
             // Owner tables work here (the probe said so): netem bands are steered by them too.
@@ -198,15 +203,15 @@ public final class KernelBackend: ToxicBackend, @unchecked Sendable {
         return .watched(status.lease.id)
     }
 
-    /// The lease request for a proxy's faults on one stream. A loopback upstream is a server on
-    /// this host, listening yet or not: said here, so that no toxic waits for a dump of the
-    /// listening sockets to find that out (nor takes a server that has not started for a remote one).
+    /// The lease request for a proxy's faults on one stream; `host`: the upstream's `address`. A
+    /// loopback upstream (no host) is a server on this host, listening yet or not: said here, so
+    /// that no toxic waits for a dump of the listening sockets to find that out (nor takes a
+    /// server that has not started for a remote one).
     static func request(
-        _ faults: KernelMapping.Faults, direction: Direction, upstream: HostPort, duration: Duration
-    ) throws(ServeFailure) -> FaultRequest {
-        let host = try address(upstream)
-        return FaultRequest(
-            target: Target(ports: [upstream.port], host: host), direction: direction, netem: faults.netem,
+        _ faults: KernelMapping.Faults, direction: Direction, port: UInt16, host: IPAddress?, duration: Duration
+    ) -> FaultRequest {
+        FaultRequest(
+            target: Target(ports: [port], host: host), direction: direction, netem: faults.netem,
             filter: faults.filter, device: nil, duration: duration, server: host == nil ? .local : nil)
     }
 
