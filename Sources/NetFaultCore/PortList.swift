@@ -26,7 +26,7 @@ public enum PortList {
             let ends = part.split(separator: "-", omittingEmptySubsequences: false)
             guard (1...2).contains(ends.count), let first = UInt16(ends[0]), let last = UInt16(ends[ends.count - 1])
             else { return nil }
-            if first <= last { ports += (first...last).map { $0 } } else { ports += (last...first).reversed() }
+            ports += first <= last ? Array(first...last) : (last...first).reversed()
         }
         return ports
     }
