@@ -10,6 +10,7 @@ import NetFaultLeases
 struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apply",
+        _superCommandName: NetFault.superCommandName,
         abstract: "Put faults on a service's traffic, under a lease that reverts itself.",
         discussion: """
             Netem faults (--delay, --loss, --duplicate, --corrupt, --reorder, --rate) go into traffic \
@@ -144,6 +145,7 @@ struct Apply: ParsableCommand {
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
+        _superCommandName: NetFault.superCommandName,
         abstract: "List active leases, their faults, time left and the kernel objects they own.",
         discussion: """
             Each lease's netem qdiscs and nf_tables rules are read back from the kernel, with the \
@@ -195,6 +197,7 @@ struct Status: ParsableCommand {
 struct Revert: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "revert",
+        _superCommandName: NetFault.superCommandName,
         abstract: "Remove the faults of the given leases (or --all); exits 0 when none is left.",
         discussion: """
             Removes exactly the objects each lease installed and gives each device its default root \
@@ -277,6 +280,7 @@ struct Revert: ParsableCommand {
 struct Doctor: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
+        _superCommandName: NetFault.superCommandName,
         abstract: "Check which kernel features netfault can use here.",
         discussion: """
             Tries each feature for real without touching traffic: qdiscs and filters on scratch \
@@ -373,25 +377,4 @@ func deadlineNote(_ results: [FeatureResult]) -> FeatureResult {
         netfault command) removes
         """
     return FeatureResult(feature: "deadline enforced by", ok: true, detail: detail, remedy: nil)
-}
-
-struct WatchdogCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: WatchdogProcess.command, shouldDisplay: false)
-    @Argument var lease: String
-    @Option(name: .customLong("entry-fd")) var entryFD: Int32?
-    @Option(name: .customLong("table-fd")) var tableFD: Int32?
-    @Option(name: .customLong("claim-fds")) var claimFDs: String?
-
-    func run() throws {
-        do { try Lease.checkID(lease) } catch { throw fail(error) }
-        LoggingSystem.bootstrap(StreamLogHandler.standardError)
-        var logger = Logger(label: "netfault.watchdog")
-        logger[metadataKey: "pid"] = "\(getpid())"
-        logger.info("started by exec")
-        let journal: Journal
-        do { journal = try Journal() } catch { throw fail(error) }
-        throw ExitCode(WatchdogProcess.run(
-                leaseID: lease, journal: journal, logger: logger, entryFD: entryFD, tableFD: tableFD,
-                claimFDs: (claimFDs ?? "").split(separator: ",").compactMap { Int32($0) }))
-    }
 }

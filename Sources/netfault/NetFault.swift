@@ -47,6 +47,13 @@ struct NetFault: ParsableCommand {
 }
 
 extension NetFault {
+    /// What the subcommands `main` parses alone name as their program. Besides putting
+    /// "netfault" before "apply" in what such a parse prints, it skips ArgumentParser's check
+    /// for `--generate-completion-script`, which builds two more commands' arguments through
+    /// reflection: a fifth of `--version`'s CPU. A request for a script fails that parse and
+    /// goes to the full parser, which answers it.
+    static let superCommandName = "netfault"
+
     /// The subcommands by name, for the fast path of `main`.
     static let byName: [String: ParsableCommand.Type] = [
         "apply": Apply.self, "run": RunCommand.self, "status": Status.self, "revert": Revert.self,

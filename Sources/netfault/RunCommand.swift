@@ -11,6 +11,7 @@ import NetFaultLeases
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
+        _superCommandName: NetFault.superCommandName,
         abstract: "Run a command with faults in force, and revert them when it ends.",
         discussion: """
             Applies the faults under a lease, runs COMMAND, reverts when it exits, and exits with its \
