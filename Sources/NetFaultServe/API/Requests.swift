@@ -2,18 +2,8 @@ import FoundationEssentials
 
 /// Any JSON value, so that request bodies are checked field by field with messages that name
 /// the field (a Codable struct would stop at the first type mismatch with a generic message).
-public enum JSONValue: Decodable, Sendable, Equatable {
+public enum JSONValue: Sendable, Equatable {
     case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let n = try? c.decode(Double.self) { self = .number(n) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
-    }
 
     var kind: String {
         switch self {
@@ -31,7 +21,7 @@ public enum JSONValue: Decodable, Sendable, Equatable {
     public static func parse(_ body: [UInt8]) throws(ApiError) -> JSONValue {
         guard !body.isEmpty else { throw ApiError.badRequestBody.joined("EOF") }
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(body))
+            return try JSONParser.parse(body)
         } catch {
             throw ApiError.badRequestBody.joined("not valid JSON")
         }
