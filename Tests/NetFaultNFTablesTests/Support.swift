@@ -52,7 +52,9 @@ struct Probe: CustomStringConvertible {
 }
 
 /// A MariaDB datadir made once per test run (mariadb-install-db takes about a second); each
-/// test copies it. Removed when the test process exits.
+/// test copies it. Removed when the test process exits. Its temporary files go beside it:
+/// MariaDB's default, /tmp, is the host's over 9p in the VM, where creating one failed once
+/// with ENOENT.
 let mariadbTemplate: Result<String, TestFailure> = {
     let dir = "/var/tmp/netfault-nft-mariadb-\(getpid())"
     let data = dir + "/template"
@@ -62,7 +64,7 @@ let mariadbTemplate: Result<String, TestFailure> = {
             "mariadb-install-db",
             [
                 "--no-defaults", "--auth-root-authentication-method=normal",
-                "--datadir=\(data)", "--user=root", "--skip-test-db",
+                "--datadir=\(data)", "--tmpdir=\(dir)", "--user=root", "--skip-test-db",
                 "--innodb-log-file-size=4M", "--innodb-buffer-pool-size=16M"
             ])
         guard r.status == 0 else {
@@ -266,7 +268,7 @@ final class Namespace {
         let pid = try spawn(
             [
                 "ip", "netns", "exec", name, "/usr/sbin/mariadbd", "--no-defaults", "--datadir=\(data)",
-                "--socket=\(dir)/mariadb-\(port).sock", "--port=\(port)", "--bind-address=\(bind)",
+                "--tmpdir=\(dir)", "--socket=\(dir)/mariadb-\(port).sock", "--port=\(port)", "--bind-address=\(bind)",
                 "--skip-grant-tables", "--user=root", "--skip-log-bin", "--innodb-buffer-pool-size=16M",
                 "--innodb-log-file-size=4M", "--pid-file=\(dir)/mariadb-\(port).pid",
                 "--log-error=\(log)"
