@@ -90,7 +90,7 @@ let package = Package(
         ]),
         .testTarget(name: "NetFaultCoreTests", dependencies: ["NetFaultCore"]),
         .testTarget(name: "NetFaultServeTests", dependencies: [
-            "NetFaultServe", "NetFaultCore", "NetFaultKernel",
+            "NetFaultServe", "NetFaultCore", "NetFaultKernel", "TestSupport",
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .testTarget(name: "NetFaultMatrixTests", dependencies: [
@@ -99,7 +99,9 @@ let package = Package(
         ]),
         .testTarget(name: "NetFaultLeasesTests", dependencies: ["NetFaultLeases", "NetFaultCore"]),
         // The command line's parsing and validation, fuzzed in-process (no kernel access).
-        .testTarget(name: "NetFaultCLITests", dependencies: ["netfault", "NetFaultCommand", "NetFaultCore", "NetFaultKernel", "NetFaultLeases"]),
+        .testTarget(name: "NetFaultCLITests", dependencies: [
+            "netfault", "NetFaultCommand", "NetFaultCore", "NetFaultKernel", "NetFaultLeases", "TestSupport",
+        ]),
         .testTarget(name: "NetFaultKernelTests",
                     dependencies: ["NetFaultCore", "NetFaultKernel", "CNetlink", "CNFTables", "TestSupport"],
                     resources: [.copy("Fixtures")]),
@@ -109,7 +111,8 @@ let package = Package(
         // Runs this host's kernel (nf_tables) in fresh network namespaces: skipped with a reason
         // unless NETFAULT_NFT_TESTS is set (by scripts/netns-test).
         .testTarget(name: "NetFaultNFTablesTests", dependencies: ["NetFaultCore", "TestSupport"]),
-        // Process helpers (posix_spawn, run, stop) the two kernel test targets share.
+        // What test targets share: process helpers (posix_spawn, run, stop) for the kernel ones, a
+        // seeded generator for the fuzz tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
     ]
 )

@@ -3,20 +3,9 @@ import Foundation
 import NetFaultCore
 import NetFaultKernel
 import Testing
+import TestSupport
 @testable import netfault
 import NetFaultCommand
-
-/// A small deterministic generator, so a failing vector can be reproduced from its index.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Feeds random and mutated argument vectors to the parser and validation (no kernel access)
 /// and checks each one ends in a request, a help text, or a usage error with exit 64 and a

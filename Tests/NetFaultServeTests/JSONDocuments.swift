@@ -1,18 +1,6 @@
 import FoundationEssentials
 @testable import NetFaultServe
-
-/// A reproducible generator: the same documents at every run.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import TestSupport
 
 /// Random JSON documents: values, texts of them in random spacing and escapes, and bytes
 /// mangled from those texts.
@@ -20,7 +8,7 @@ enum JSONDocuments {
     static let characters: [Character] = ["a", "Z", "0", " ", "\"", "\\", "/", "\n", "\t", "\u{01}", "\u{1F}",
                                           "é", "€", "😀", "\u{FFFF}", "\u{0}"]
 
-    static func value(depth: Int, using rng: inout SeededGenerator) -> JSONValue {
+    static func value(depth: Int, using rng: inout SplitMix64) -> JSONValue {
         switch Int.random(in: 0..<(depth > 0 ? 7 : 5), using: &rng) {
         case 0: return .null
         case 1: return .bool(Bool.random(using: &rng))
@@ -37,7 +25,7 @@ enum JSONDocuments {
         }
     }
 
-    static func number(using rng: inout SeededGenerator) -> Double {
+    static func number(using rng: inout SplitMix64) -> Double {
         switch Int.random(in: 0..<4, using: &rng) {
         case 0: Double(Int.random(in: -1_000_000...1_000_000, using: &rng))
         case 1: Double.random(in: -1...1, using: &rng)
@@ -48,11 +36,11 @@ enum JSONDocuments {
 
     static func pow10(_ e: Int) -> Double { Double("1e\(e)")! }
 
-    static func string(using rng: inout SeededGenerator) -> String {
+    static func string(using rng: inout SplitMix64) -> String {
         String((0..<Int.random(in: 0...6, using: &rng)).map { _ in characters.randomElement(using: &rng)! })
     }
 
-    static func text(_ value: JSONValue, using rng: inout SeededGenerator) -> String {
+    static func text(_ value: JSONValue, using rng: inout SplitMix64) -> String {
         let space = ["", "", " ", "\n", "\t ", "\r\n"].randomElement(using: &rng)!
         switch value {
         case .null: return space + "null"
@@ -68,7 +56,7 @@ enum JSONDocuments {
     }
 
     /// A string literal: what must be escaped is, and any other character may be too.
-    static func quoted(_ s: String, using rng: inout SeededGenerator) -> String {
+    static func quoted(_ s: String, using rng: inout SplitMix64) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {
             let v = scalar.value
@@ -94,7 +82,7 @@ enum JSONDocuments {
         return "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
     }
 
-    static func mangle(_ bytes: [UInt8], using rng: inout SeededGenerator) -> [UInt8] {
+    static func mangle(_ bytes: [UInt8], using rng: inout SplitMix64) -> [UInt8] {
         var b = bytes
         let alphabet = Array("{}[],:\"\\ 0123456789.eE+-tfnulu".utf8) + [0xFF, 0xC3, 0x00]
         for _ in 0..<Int.random(in: 1...3, using: &rng) {
