@@ -67,7 +67,6 @@ extension NetFault {
         default: nil
         }
     }
-    static let fastPathNames = ["apply", "run", "status", "revert", "doctor", WatchdogProcess.command]
 
     /// Parses a well-formed command line with its subcommand alone: building the whole command
     /// tree (every subcommand's options, through reflection) was a sixth of a revert's time.

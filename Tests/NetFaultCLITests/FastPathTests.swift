@@ -1,17 +1,20 @@
 import ArgumentParser
 import Testing
 @testable import netfault
+import NetFaultLeases
 
 /// `main` parses a subcommand's arguments with the subcommand alone, which names netfault as its
 /// program: a request for a completion script must fail that parse so the full parser answers it.
 struct FastPathTests {
-    static let subcommands = NetFault.fastPathNames.compactMap(NetFault.fastPath)
-
     @Test("every subcommand main parses alone names netfault as its program")
     func named() {
-        #expect(Self.subcommands.count == NetFault.fastPathNames.count)
-        for type in Self.subcommands {
-            #expect(type.configuration._superCommandName == NetFault.superCommandName, "\(type)")
+        let names = NetFault.configuration.subcommands.compactMap { $0.configuration.commandName }
+        let alone = names.filter { NetFault.fastPath($0) != nil }
+        #expect(alone == ["apply", "run", "status", "revert", "doctor", WatchdogProcess.command])
+        for name in alone {
+            let type = NetFault.fastPath(name)!
+            #expect(type.configuration.commandName == name, "\(name)")
+            #expect(type.configuration._superCommandName == NetFault.superCommandName, "\(name)")
         }
     }
 
